@@ -1,0 +1,11 @@
+"""formulang: a formula language for Bayesian multilevel models."""
+
+from .errors import DataError, FormulaError, FormulangError, PriorError
+from .ir import Formula, GroupTerm, Prior, Response, Term
+from .parse import parse, parse_prior
+
+__all__ = [
+    "DataError", "Formula", "FormulaError", "FormulangError", "GroupTerm", "Prior",
+    "PriorError", "Response", "Term", "parse", "parse_prior",
+]
+__version__ = "0.1.0"

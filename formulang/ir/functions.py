@@ -1,0 +1,72 @@
+"""The whitelist of functions a formula may call, and where each may appear.
+
+Formulas are never executed as Python: the parser accepts a call only if its name is in
+:data:`FUNCTIONS`, with the arguments declared here, and the data stage evaluates each one
+with its own numpy implementation. Adding a function means adding it here and to the
+evaluator in :mod:`formulang.data.evaluate`.
+
+Roles:
+
+- ``elementwise``: a pure numeric map (``log``, ``sqrt``...), allowed anywhere a value is.
+- ``stateful``: learns statistics from the training data that are reused on new data
+  (``scale``, ``center``, ``standardize``).
+- ``identity``: ``I(...)``, which protects arithmetic from formula algebra.
+- ``categorical``: marks a column as a factor (``C``, ``factor``, ``as.factor``).
+- ``offset``: ``offset(x)``, a term with a fixed coefficient of one.
+- ``response``: ``cbind(successes, failures)`` on the left of ``~``.
+- ``addition``: brms addition terms after ``|`` on the left (``trials``, ``weights``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .expr import KwargValue
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    name: str
+    role: str
+    nargs: int
+    kwargs: tuple[tuple[str, type, KwargValue | None], ...] = ()  # (name, type, default)
+    doc: str = ""
+
+
+def _elementwise(name: str, doc: str) -> FunctionSpec:
+    return FunctionSpec(name, "elementwise", 1, doc=doc)
+
+
+FUNCTIONS: dict[str, FunctionSpec] = {
+    spec.name: spec
+    for spec in [
+        _elementwise("log", "natural logarithm"),
+        _elementwise("log1p", "log(1 + x)"),
+        _elementwise("log2", "base-2 logarithm"),
+        _elementwise("log10", "base-10 logarithm"),
+        _elementwise("exp", "exponential"),
+        _elementwise("expm1", "exp(x) - 1"),
+        _elementwise("sqrt", "square root"),
+        _elementwise("abs", "absolute value"),
+        FunctionSpec("scale", "stateful", 1, (("center", bool, True), ("scale", bool, True)),
+                     "R's scale(): subtract the training mean, divide by the training SD (n - 1)"),
+        FunctionSpec("center", "stateful", 1, (), "subtract the training mean"),
+        FunctionSpec("standardize", "stateful", 1, (),
+                     "subtract the training mean, divide by the training SD (n - 1)"),
+        FunctionSpec("I", "identity", 1, (), "arithmetic: I(x^2), I(x - 1950), I(a / b)"),
+        FunctionSpec("C", "categorical", 1, (("ref", str, None),),
+                     "treat as categorical; ref = \"level\" sets the reference level"),
+        FunctionSpec("factor", "categorical", 1, (("ref", str, None),), "same as C()"),
+        FunctionSpec("as.factor", "categorical", 1, (("ref", str, None),), "same as C()"),
+        FunctionSpec("offset", "offset", 1, (), "a term with coefficient fixed at one"),
+        FunctionSpec("cbind", "response", 2, (), "binomial response: cbind(successes, failures)"),
+        FunctionSpec("trials", "addition", 1, (), "binomial trials: successes | trials(n)"),
+        FunctionSpec("weights", "addition", 1, (), "observation weights: y | weights(w)"),
+    ]
+}
+
+VALUE_ROLES = ("elementwise", "stateful", "identity")
+
+
+def names_with_role(*roles: str) -> list[str]:
+    return sorted(name for name, spec in FUNCTIONS.items() if spec.role in roles)

@@ -1,0 +1,238 @@
+"""Turn what the Lark parser reports into errors in plain words, with a caret.
+
+Lark says "Unexpected token Token('RPAR', ')') ... Expected one of: NAME, NUMBER, ..."; users
+need "expected a term after '+'" under the right column. This module first checks what is
+easiest to explain before parsing (brackets, quotes, the number of '~'), then maps the parser's
+position, the offending token and the token before it to a message.
+"""
+
+from __future__ import annotations
+
+import re
+
+import lark
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+
+from ..errors import FormulaError, PriorError
+from ..ir.expr import is_dunder_name
+from .grammar import parser
+
+OPERATORS = {"PLUS": "+", "MINUS": "-", "STAR": "*", "SLASH": "/", "POW": "^", "COLON": ":",
+             "IN": "%in%", "COMPARE": None, "EQUALS": "=", "COMMA": ","}
+OPERAND_END = {"NAME", "QUOTED_NAME", "NUMBER", "RPAR", "STRING"}
+OPERAND_START = {"NAME", "QUOTED_NAME", "NUMBER", "LPAR"}
+
+_EXPECTED_WORDS = {
+    "NAME": "a term", "QUOTED_NAME": "a term", "NUMBER": "a term", "LPAR": "a term",
+    "MINUS": "a term", "PLUS": "an operator", "STAR": "an operator", "SLASH": "an operator",
+    "POW": "an operator", "COLON": "an operator", "IN": "an operator", "COMPARE": "an operator",
+    "RPAR": "')'", "BAR": "'|'", "DOUBLE_BAR": "'||'", "TILDE": "'~'", "COMMA": "','",
+    "EQUALS": "'='", "STRING": "a quoted string", "$END": "the end of the formula",
+}
+
+_CHARACTER_HINTS = {
+    "$": "'$' is not allowed: name the column directly (write x, not data$x)",
+    "%": "unknown operator: the only %-operator is %in%",
+    ";": "';' is not allowed: a formula is a single expression",
+    "{": "braces are not allowed in a formula",
+    "}": "braces are not allowed in a formula",
+    "[": "indexing with '[' is not allowed in a formula",
+    "]": "indexing with ']' is not allowed in a formula",
+    "@": "'@' is not allowed in a formula",
+    "!": "'!' is not allowed in a formula (write comparisons inside I(), e.g. I(x != 0))",
+    "&": "'&' is not allowed in a formula",
+    "#": "comments ('#') are not allowed in a formula",
+    "\\": "'\\' is not allowed in a formula",
+    "?": "'?' is not allowed in a formula",
+}
+
+
+def _error_class(start: str) -> type[FormulaError]:
+    return PriorError if start == "prior" else FormulaError
+
+
+_QUOTED = re.compile(r"`[^`\n]*`?|\"[^\"\n]*\"?|'[^'\n]*'?")
+_NAME = re.compile(r"(?:[A-Za-z_]|\.(?![0-9]))[A-Za-z0-9_.]*")
+
+
+def precheck(text: str, start: str) -> None:
+    """Errors that are clearest before parsing: empty input, quotes, brackets, two '~',
+    and names that look like Python internals (pointed at before the parser trips over
+    whatever follows them)."""
+    cls = _error_class(start)
+    what = "prior" if start == "prior" else "formula"
+    if not text.strip():
+        example = "normal(0, 1)" if start == "prior" else "y ~ x"
+        raise cls(f"the {what} is empty; write e.g. {example}", text, 0, max(len(text), 1))
+    # Blank out quoted text so that brackets or names inside it are not read as syntax.
+    masked = list(text)
+    for m in _QUOTED.finditer(text):
+        quote, body = m.group()[0], m.group()
+        if len(body) < 2 or body[-1] != quote:
+            kind = "backtick name" if quote == "`" else "string"
+            raise cls(f"unterminated {kind}: add the closing {quote}", text, m.start(),
+                      m.start() + 1)
+        if quote == "`" and len(body) == 2:
+            raise cls("empty backtick name", text, m.start(), m.end())
+        masked[m.start():m.end()] = " " * len(body)
+    plain = "".join(masked)
+    opens: list[int] = []
+    for i, ch in enumerate(plain):
+        if ch == "(":
+            opens.append(i)
+        elif ch == ")":
+            if not opens:
+                raise cls("unmatched ')': there is no '(' before it", text, i, i + 1)
+            opens.pop()
+    if opens:
+        raise cls("unclosed '(': add ')'", text, opens[-1], opens[-1] + 1)
+    tildes = [i for i, ch in enumerate(plain) if ch == "~"]
+    if start == "formula" and len(tildes) > 1:
+        raise cls("a formula has one '~': the response goes on its left, the terms on its right",
+                  text, tildes[1], tildes[1] + 1)
+    if "__" in plain:
+        for m in _NAME.finditer(plain):
+            if is_dunder_name(m.group()):
+                raise cls(f"'{m.group()}': names with double underscores are not allowed in a "
+                          "formula (a formula is data, never code)", text, m.start(), m.end())
+
+
+def _tokens_before(text: str, pos: int) -> list[lark.Token]:
+    tokens = []
+    try:
+        for tok in parser().lex(text):
+            if tok.start_pos >= pos:
+                break
+            tokens.append(tok)
+    except UnexpectedInput:
+        pass
+    return tokens
+
+
+def _paren_depth(tokens: list[lark.Token]) -> int:
+    depth = 0
+    for tok in tokens:
+        depth += {"LPAR": 1, "RPAR": -1}.get(tok.type, 0)
+    return depth
+
+
+def _show(tok: lark.Token) -> str:
+    if tok.type == "$END":
+        return "the end of the formula"
+    return f"'{tok.value}'"
+
+
+def _expected(expected) -> str:
+    words = list(dict.fromkeys(_EXPECTED_WORDS.get(t, t.lower()) for t in sorted(expected)))
+    if len(words) == 1:
+        return words[0]
+    return ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def translate(exc: UnexpectedInput, text: str, start: str) -> FormulaError:
+    """Map a Lark parse failure to a FormulaError with a message in plain words."""
+    cls = _error_class(start)
+    if isinstance(exc, UnexpectedCharacters):
+        pos = exc.pos_in_stream
+        ch = text[pos]
+        msg = _CHARACTER_HINTS.get(ch, f"unexpected character {ch!r}")
+        if ch == "%":
+            end = text.find("%", pos + 1)
+            end = pos + 1 if end < 0 else end + 1
+            return cls(msg, text, pos, end)
+        return cls(msg, text, pos, pos + 1)
+    if not isinstance(exc, UnexpectedToken):  # pragma: no cover - Lark's other kinds
+        return cls(f"cannot read the {start}", text, 0, len(text))
+
+    tok = exc.token
+    if tok.type == "$END":
+        pos = len(text.rstrip())
+        tok_span = (pos, pos + 1)
+    else:
+        tok_span = (tok.start_pos, tok.end_pos)
+    before = _tokens_before(text, tok_span[0])
+    prev = before[-1] if before else None
+    prev_span = (prev.start_pos, prev.end_pos) if prev is not None else tok_span
+    depth = _paren_depth(before)
+
+    if start == "prior":
+        return _translate_prior(cls, text, tok, tok_span, before, prev_span, exc.expected)
+
+    # An operator with nothing after it: "y ~ x +", "y ~ x + )", "(1 + | g)".
+    if prev is not None and prev.type in OPERATORS and prev.type not in ("COMMA", "EQUALS") \
+            and tok.type not in OPERAND_START | {"MINUS", "PLUS"}:
+        return cls(f"expected a term after '{prev.value}'", text, *prev_span)
+    if prev is not None and prev.type == "TILDE" and tok.type == "$END":
+        return cls("expected the right-hand side after '~'", text, *prev_span)
+    if prev is not None and prev.type == "TILDE":
+        return cls(f"expected a term after '~', found {_show(tok)}", text, *tok_span)
+    if tok.type in ("BAR", "DOUBLE_BAR"):
+        if prev is not None and prev.type in ("BAR", "DOUBLE_BAR") \
+                and prev.end_pos == tok.start_pos:
+            return cls(f"'{prev.value}{tok.value}' is not an operator: use '|' (correlated "
+                       "effects) or '||' (uncorrelated)", text, prev.start_pos, tok.end_pos)
+        if prev is not None and prev.type == "LPAR":
+            return cls(f"empty group term: expected effects before '{tok.value}', "
+                       f"e.g. (1 {tok.value} g) for a varying intercept", text, *tok_span)
+        if prev is not None and prev.type == "BAR" and tok.type == "BAR":
+            return cls("'| |' is not an operator: did you mean '||' (no space)?",
+                       text, prev.start_pos, tok.end_pos)
+        if prev is not None and prev.type in ("BAR", "DOUBLE_BAR"):
+            return cls(f"expected a grouping factor after '{prev.value}'", text, *prev_span)
+        if depth == 0 and any(t.type == "TILDE" for t in before):
+            return cls(f"a group term needs parentheses: write (terms {tok.value} group)",
+                       text, *tok_span)
+        if depth == 0:
+            return cls("use '+' between addition terms: s | trials(n) + weights(w)",
+                       text, *tok_span)
+        return cls(f"a group term has one '|' (brms's (1 | id | g) correlation ids are not "
+                   f"supported)", text, *tok_span)
+    if tok.type == "RPAR" and prev is not None and prev.type in ("BAR", "DOUBLE_BAR"):
+        return cls(f"expected a grouping factor after '{prev.value}'", text, *prev_span)
+    if tok.type == "RPAR" and prev is not None and prev.type == "LPAR":
+        return cls("empty parentheses", text, prev.start_pos, tok.end_pos)
+    if tok.type == "TILDE":
+        return cls("'~' cannot be inside parentheses or a function call", text, *tok_span)
+    if tok.type == "EQUALS":
+        if depth == 0:
+            return cls("use '~' between the response and the terms, not '='", text, *tok_span)
+        return cls("'=' names an argument of a function, as in scale(x, scale = FALSE)",
+                   text, *tok_span)
+    if tok.type == "STRING":
+        return cls("quoted strings are only allowed as argument values such as ref = \"b\"; "
+                   "write column names bare or in `backticks`", text, *tok_span)
+    if tok.type == "COMMA":
+        return cls("unexpected ',': commas only separate function arguments", text, *tok_span)
+    if tok.type == "LPAR" and prev is not None and prev.type == "QUOTED_NAME":
+        return cls("only whitelisted functions can be called, by their plain name",
+                   text, *tok_span)
+    if prev is not None and prev.type in OPERAND_END and tok.type in OPERAND_START:
+        return cls(f"missing operator between {_show(prev)} and {_show(tok)}: "
+                   "did you mean '+'?", text, *tok_span)
+    if tok.type == "$END":
+        return cls(f"the formula ends too early: expected {_expected(exc.expected)}",
+                   text, *tok_span)
+    return cls(f"unexpected {_show(tok)}: expected {_expected(exc.expected)}", text, *tok_span)
+
+
+def _translate_prior(cls, text, tok, tok_span, before, prev_span, expected) -> FormulaError:
+    prev = before[-1] if before else None
+    if prev is None and tok.type != "NAME":
+        return cls("a prior starts with a distribution name, e.g. normal(0, 1)", text, *tok_span)
+    if prev is not None and prev.type == "NAME" and len(before) >= 2 \
+            and before[-2].type in ("LPAR", "COMMA") and tok.type != "EQUALS":
+        return cls("prior arguments are numbers, e.g. normal(0, 2.5)", text, *prev_span)
+    if tok.type in ("NAME", "QUOTED_NAME") and prev is not None and prev.type != "LPAR" \
+            and prev.type != "COMMA":
+        return cls(f"unexpected {_show(tok)}", text, *tok_span)
+    if tok.type in ("NAME", "QUOTED_NAME", "STRING", "LPAR") and prev is not None:
+        return cls("prior arguments are numbers, e.g. normal(0, 2.5)", text, *tok_span)
+    if tok.type == "$END" and prev is not None and prev.type == "NAME":
+        return cls(f"expected '(' and the parameters after '{prev.value}', e.g. "
+                   f"{prev.value}(0, 1)", text, *tok_span)
+    if prev is not None and prev.type in ("COMMA", "LPAR", "EQUALS", "MINUS") \
+            and tok.type in ("RPAR", "COMMA", "$END"):
+        return cls(f"expected a number after '{prev.value}'", text, *prev_span)
+    if prev is not None and prev.type == "RPAR":
+        return cls(f"unexpected {_show(tok)} after the prior", text, *tok_span)
+    return cls(f"unexpected {_show(tok)}: expected {_expected(expected)}", text, *tok_span)

@@ -1,0 +1,457 @@
+"""From the Lark parse tree to the IR: R's formula algebra and every semantic check.
+
+Three readings of the same tree:
+
+- *formula level* (right of ``~``, and the left of a group term's ``|``): ``+ - * / : ^ %in%``
+  are term algebra, ``0``/``1`` control the intercept, group terms and offsets are collected;
+- *value level* (inside ``I(...)``, function arguments, the response): the same operators are
+  arithmetic, producing :class:`~formulang.ir.expr.Expr` trees;
+- *grouping level* (right of ``|``): the algebra over plain column names, expanded into one
+  group term per resulting factor, as lme4's ``reformulas`` does.
+
+Every check raises :class:`FormulaError` with the span of the node at fault.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import lark
+
+from ..errors import FormulaError, PriorError
+from ..ir.expr import BinOp, Call, Column, Expr, Neg, Number, is_dunder_name
+from ..ir.formula import Formula, GroupTerm, Response, Term
+from ..ir.functions import FUNCTIONS, VALUE_ROLES, names_with_role
+from ..ir.prior import DISTRIBUTIONS, Prior
+
+Node = "lark.Tree | lark.Token"
+TermSet = frozenset  # a term during expansion: the set of its factors
+
+_ARITHMETIC = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "^"}
+_FORMULA_FUNCTIONS = names_with_role("elementwise", "stateful", "identity", "categorical",
+                                     "offset")
+
+
+def span(node) -> tuple[int, int]:
+    """Character span of a token or subtree (computed from its outermost tokens)."""
+    return _edge_token(node, 0).start_pos, _edge_token(node, -1).end_pos
+
+
+def _edge_token(node, side: int) -> lark.Token:
+    # Only called when reporting an error, so the parser can skip tracking positions.
+    while not isinstance(node, lark.Token):
+        children = [c for c in node.children if c is not None]
+        node = children[side]
+    return node
+
+
+@dataclass
+class _Scope:
+    """Mutable state while expanding one formula or one group term's left side."""
+
+    where: str  # "fixed" or "group"
+    intercept: bool = True
+    groups: list[GroupTerm] = field(default_factory=list)
+    offsets: list[Expr] = field(default_factory=list)
+
+
+class _Reader:
+    def __init__(self, text: str):
+        self.text = text
+        self.first_seen: dict[Expr, int] = {}  # factor -> order of first appearance
+        self.where_seen: dict[Expr, tuple[int, int]] = {}
+
+    def fail(self, message: str, node) -> FormulaError:
+        start, end = span(node) if not isinstance(node, tuple) else node
+        return FormulaError(message, self.text, start, end)
+
+    # ---- names and numbers ---------------------------------------------------------------
+    def column(self, node) -> Column:
+        tok = node.children[0]
+        if node.data == "quoted_name":
+            return Column(tok.value[1:-1])
+        name = tok.value
+        if is_dunder_name(name):
+            raise self.fail(f"'{name}': names with double underscores are not allowed in a "
+                            "formula (a formula is data, never code; quote a real column name "
+                            "with backticks)", tok)
+        if name == ".":
+            raise self.fail("'.' (all other columns) is not supported: list the columns", tok)
+        return Column(name)
+
+    def number(self, node) -> float:
+        value = float(node.children[0].value)
+        if not math.isfinite(value):
+            raise self.fail("number too large", node)
+        return value
+
+    # ---- calls -----------------------------------------------------------------------------
+    def call_parts(self, node):
+        """Check a call against the whitelist; return (spec, positional nodes, kwargs)."""
+        name_tok, _, args_node, _ = node.children
+        name = name_tok.value
+        if is_dunder_name(name):
+            raise self.fail(f"'{name}': names with double underscores are not allowed in a "
+                            "formula (a formula is data, never code)", name_tok)
+        spec = FUNCTIONS.get(name)
+        if spec is None:
+            raise self.fail(f"unknown function '{name}'; allowed functions: "
+                            f"{', '.join(_FORMULA_FUNCTIONS)}", name_tok)
+        positional, kwargs = [], {}
+        for arg in args_node.children[::2] if args_node is not None else []:
+            if isinstance(arg, lark.Tree) and arg.data == "kwarg":
+                key_tok, _, value_node = arg.children
+                kwargs[key_tok.value] = self.kwarg_value(spec, key_tok, value_node, kwargs)
+            else:
+                positional.append(arg)
+        if len(positional) != spec.nargs:
+            noun = "argument" if spec.nargs == 1 else "arguments"
+            raise self.fail(f"{name}() takes {spec.nargs} {noun}, got {len(positional)}", node)
+        # Keyword arguments equal to their defaults are dropped: scale(x, center = TRUE) is
+        # scale(x), so equal models compare equal.
+        defaults = {k: d for k, _, d in spec.kwargs}
+        ordered = tuple((k, kwargs[k]) for k, _, _ in spec.kwargs
+                        if k in kwargs and kwargs[k] != defaults[k])
+        return spec, positional, ordered
+
+    def kwarg_value(self, spec, key_tok, value_node, seen):
+        key = key_tok.value
+        allowed = {k: t for k, t, _ in spec.kwargs}
+        if key not in allowed:
+            valid = ", ".join(allowed) if allowed else "none"
+            raise self.fail(f"{spec.name}() has no argument '{key}' (its keyword arguments: "
+                            f"{valid})", key_tok)
+        if key in seen:
+            raise self.fail(f"argument '{key}' is given twice", key_tok)
+        toks = value_node.children
+        want = allowed[key]
+        if want is bool:
+            if len(toks) == 1 and toks[0].type == "NAME" and toks[0].value in (
+                    "TRUE", "FALSE", "True", "False", "T", "F"):
+                return toks[0].value in ("TRUE", "True", "T")
+            raise self.fail(f"'{key}' takes TRUE or FALSE", value_node)
+        if want is str:
+            if toks[0].type == "STRING":
+                return toks[0].value[1:-1]
+            if toks[0].type == "NUMBER":  # a numeric-looking level: ref = 2
+                return str(Number(float(toks[0].value)))
+            raise self.fail(f"'{key}' takes a quoted level, e.g. {key} = \"b\"", value_node)
+        raise AssertionError(want)  # pragma: no cover
+
+    # ---- value level: arithmetic -------------------------------------------------------------
+    def value(self, node) -> Expr:
+        kind = node.data
+        if kind in ("name", "quoted_name"):
+            return self.column(node)
+        if kind == "number":
+            return Number(self.number(node))
+        if kind in _ARITHMETIC:
+            left, _, right = node.children
+            return BinOp(_ARITHMETIC[kind], self.value(left), self.value(right))
+        if kind == "compare":
+            left, op, right = node.children
+            return BinOp(op.value, self.value(left), self.value(right))
+        if kind == "neg":
+            return Neg(self.value(node.children[1]))
+        if kind in ("pos", "paren"):
+            return self.value(node.children[1])
+        if kind == "call":
+            spec, positional, kwargs = self.call_parts(node)
+            if spec.role not in VALUE_ROLES:
+                raise self.fail(self._misplaced(spec.name, "inside an expression"),
+                                node.children[0])
+            return Call(spec.name, tuple(self.value(a) for a in positional), kwargs)
+        if kind in ("interact", "within"):
+            op = node.children[1].value
+            raise self.fail(f"'{op}' is formula algebra, not arithmetic; inside an expression "
+                            "use + - * / ^", node.children[1])
+        if kind in ("group", "group_uncorrelated"):
+            raise self.fail("a group term cannot be inside an expression", node)
+        raise self.fail(f"unexpected {kind}", node)  # pragma: no cover
+
+    def _misplaced(self, name: str, where: str) -> str:
+        role = FUNCTIONS[name].role
+        if role == "response":
+            return f"{name}() can only be the response, on the left of '~'"
+        if role == "addition":
+            return (f"{name}() is a response addition: write it after '|' on the left of '~', "
+                    f"e.g. s | {name}(n) ~ x")
+        if role == "offset":
+            return "offset() must be added to the formula on its own, not used " + where
+        if role == "categorical":
+            return f"{name}() marks a factor of the formula; it cannot be used {where}"
+        return f"{name}() cannot be used {where}"  # pragma: no cover
+
+    # ---- formula level: R's term algebra -----------------------------------------------------
+    def factor(self, node) -> Expr:
+        """A formula-level variable: a column, a transform, I(...), C(...)."""
+        if node.data in ("name", "quoted_name"):
+            expr: Expr = self.column(node)
+        else:
+            spec, positional, kwargs = self.call_parts(node)
+            if spec.role in ("response", "addition"):
+                raise self.fail(self._misplaced(spec.name, "here"), node.children[0])
+            expr = Call(spec.name, tuple(self.value(a) for a in positional), kwargs)
+        self.first_seen.setdefault(expr, len(self.first_seen))
+        self.where_seen.setdefault(expr, span(node))
+        return expr
+
+    def terms(self, node, scope: _Scope, in_product: bool = False,
+              removing: bool = False) -> list[TermSet]:
+        kind = node.data
+        if kind == "add":
+            left, _, right = node.children
+            return _unique(self.terms(left, scope, in_product, removing)
+                           + self.terms(right, scope, in_product, removing))
+        if kind == "sub":
+            left, _, right = node.children
+            kept = self.terms(left, scope, in_product, removing)
+            removed = set(self.terms(right, scope, in_product, not removing))
+            return [t for t in kept if t not in removed]
+        if kind == "neg":
+            self.terms(node.children[1], scope, in_product, not removing)
+            return []
+        if kind in ("pos", "paren"):
+            return self.terms(node.children[1], scope, in_product, removing)
+        if kind in ("mul", "interact", "div", "within", "pow"):
+            return self.product(node, scope, removing)
+        if kind == "number":
+            value = self.number(node)
+            if value not in (0.0, 1.0):
+                raise self.fail(f"a number in a formula can only be 1 (intercept) or 0 (no "
+                                f"intercept); for arithmetic write I(...), e.g. I(x * "
+                                f"{node.children[0].value})", node)
+            if in_product:
+                raise self.fail("the intercept (0 or 1) can only be added or removed, not "
+                                "interacted", node)
+            scope.intercept = (value == 1.0) != removing
+            return []
+        if kind in ("group", "group_uncorrelated"):
+            if scope.where == "group":
+                raise self.fail("group terms cannot be nested inside a group term", node)
+            if in_product or removing:
+                raise self.fail("a group term can only be added to a formula, not interacted "
+                                "or removed", node)
+            scope.groups.extend(self.group_terms(node))
+            return []
+        if kind == "compare":
+            raise self.fail("a comparison is a value: write it inside I(), e.g. I(x > 0)",
+                            node.children[1])
+        if kind == "call" and node.children[0].value == "offset":
+            if scope.where == "group":
+                raise self.fail("offset() cannot be inside a group term", node)
+            if in_product or removing:
+                raise self.fail("offset() must be added to the formula on its own", node)
+            _, positional, _ = self.call_parts(node)
+            scope.offsets.append(self.value(positional[0]))
+            return []
+        if kind in ("name", "quoted_name", "call"):
+            return [TermSet([self.factor(node)])]
+        raise self.fail(f"unexpected {kind}", node)  # pragma: no cover
+
+    def product(self, node, scope: _Scope, removing: bool) -> list[TermSet]:
+        left_node, op, right_node = node.children
+        left = self.terms(left_node, scope, True, removing)
+        if node.data == "pow":
+            power = self.power(right_node)
+            result = left
+            for _ in range(power - 1):
+                result = _unique(result + left + [a | b for a in result for b in left])
+            return result
+        right = self.terms(right_node, scope, True, removing)
+        if node.data == "interact":
+            return _unique([a | b for a in left for b in right])
+        if node.data == "mul":
+            return _unique(left + right + [a | b for a in left for b in right])
+        if node.data == "div":  # a/b = a + b %in% a: each right term nested in all of the left
+            outer = TermSet().union(*left)
+            return _unique(left + [b | outer for b in right])
+        inner = TermSet().union(*right)  # a %in% b
+        return _unique([a | inner for a in left])
+
+    def power(self, node) -> int:
+        if node.data == "paren":
+            return self.power(node.children[1])
+        if node.data != "number" or not float(node.children[0].value).is_integer() \
+                or float(node.children[0].value) < 1:
+            raise self.fail("in a formula, '^' takes a whole number, as in (a + b)^2; for a "
+                            "power of a value write I(x^2)", node)
+        return int(float(node.children[0].value))
+
+    # ---- group terms ------------------------------------------------------------------------
+    def group_terms(self, node) -> list[GroupTerm]:
+        lhs_node, bar, factor_node, _ = node.children[1:]
+        scope = _Scope("group")
+        terms = self.terms(lhs_node, scope)
+        if not terms and not scope.intercept:
+            raise self.fail(f"this group term has no effects: write (1 {bar.value} g) for a "
+                            "varying intercept", node)
+        ordered = self.canonical(terms)
+        factors = self.grouping(factor_node)
+        correlated = bar.type == "BAR"
+        return [GroupTerm(ordered, scope.intercept, f, correlated) for f in factors]
+
+    def grouping(self, node) -> list[tuple[str, ...]]:
+        """Expand a grouping expression (a, a:b, a/b, a*b...) into grouping factors."""
+        order: dict[str, int] = {}
+
+        def walk(n) -> list[frozenset]:
+            kind = n.data
+            if kind in ("name", "quoted_name"):
+                name = self.column(n).name
+                order.setdefault(name, len(order))
+                return [frozenset([name])]
+            if kind == "call" and FUNCTIONS.get(n.children[0].value) is not None \
+                    and FUNCTIONS[n.children[0].value].role == "categorical":
+                _, positional, kwargs = self.call_parts(n)
+                if positional[0].data in ("name", "quoted_name") and not kwargs:
+                    return walk(positional[0])  # (1 | factor(g)) is (1 | g)
+            if kind == "paren":
+                return walk(n.children[1])
+            if kind in ("add", "mul", "interact", "div"):
+                left, _, right = n.children
+                a, b = walk(left), walk(right)
+                if kind == "add":
+                    return _unique(a + b)
+                if kind == "interact":
+                    return _unique([x | y for x in a for y in b])
+                if kind == "mul":
+                    return _unique(a + b + [x | y for x in a for y in b])
+                outer = frozenset().union(*a)
+                return _unique(a + [y | outer for y in b])
+            raise self.fail("a grouping factor must be a column or an interaction of columns "
+                            "(g, a:b, a/b)", n)
+
+        sets = walk(node)
+        sets.sort(key=len)  # stable: a/b/c gives a, a:b, a:b:c
+        return [tuple(sorted(s, key=order.__getitem__)) for s in sets]
+
+    # ---- ordering ---------------------------------------------------------------------------
+    def canonical(self, terms: list[TermSet]) -> tuple[Term, ...]:
+        """R's term order (by degree, stable), factors ordered by first appearance in it."""
+        in_text_order = [sorted(t, key=self.first_seen.__getitem__) for t in terms]
+        in_text_order.sort(key=len)
+        rank: dict[Expr, int] = {}
+        for factors in in_text_order:
+            for f in factors:
+                rank.setdefault(f, len(rank))
+        return tuple(Term(tuple(sorted(fs, key=rank.__getitem__))) for fs in in_text_order)
+
+    # ---- the response -----------------------------------------------------------------------
+    def response(self, node) -> Response:
+        value_node = node.children[0]
+        additions = node.children[2] if len(node.children) == 3 else None
+        if value_node.data == "call" and value_node.children[0].value == "cbind":
+            _, (succ, fail), _ = self.call_parts(value_node)
+            value, failures = self.value(succ), self.value(fail)
+        else:
+            if value_node.data == "call":
+                spec, _, _ = self.call_parts(value_node)
+                if spec.role not in VALUE_ROLES:
+                    raise self.fail(self._misplaced(spec.name, "as the response"),
+                                    value_node.children[0])
+            value, failures = self.value(value_node), None
+        found: dict[str, Expr] = {}
+        for item in _flatten_add(additions) if additions is not None else []:
+            if item.data != "call":
+                raise self.fail("after '|' on the left of '~' come addition terms such as "
+                                "trials(n) or weights(w)", item)
+            name_tok = item.children[0]
+            spec = FUNCTIONS.get(name_tok.value)
+            if spec is None or spec.role != "addition":
+                raise self.fail(f"'{name_tok.value}' is not a supported response addition; "
+                                f"supported: {', '.join(names_with_role('addition'))}", name_tok)
+            if spec.name in found:
+                raise self.fail(f"{spec.name}() is given twice", item)
+            _, positional, _ = self.call_parts(item)
+            found[spec.name] = self.value(positional[0])
+        if failures is not None and "trials" in found:
+            raise self.fail("use either cbind(successes, failures) or successes | trials(n), "
+                            "not both", node)
+        return Response(value, failures, found.get("trials"), found.get("weights"))
+
+    # ---- the whole formula ------------------------------------------------------------------
+    def formula(self, tree) -> Formula:
+        children = tree.children
+        lhs_node = children[0] if len(children) == 3 else None
+        rhs_node = children[-1]
+        response = self.response(lhs_node) if lhs_node is not None else None
+        scope = _Scope("fixed")
+        terms = self.canonical(self.terms(rhs_node, scope))
+        groups = tuple(dict.fromkeys(scope.groups))
+        if not terms and not groups and not scope.intercept:
+            raise self.fail("the right-hand side has nothing to estimate: write 1 for an "
+                            "intercept-only model", rhs_node)
+        if response is not None:
+            for term in terms:
+                if response.value in term.factors:
+                    raise self.fail(f"the response '{response.value}' also appears on the "
+                                    "right-hand side", self.where_seen[response.value])
+        return Formula(response, scope.intercept, terms, groups,
+                       tuple(dict.fromkeys(scope.offsets)))
+
+    # ---- priors -----------------------------------------------------------------------------
+    def prior(self, tree) -> Prior:
+        name_tok, _, args_node, _ = tree.children
+        spec = DISTRIBUTIONS.get(name_tok.value)
+        if spec is None:
+            raise PriorError(f"unknown distribution '{name_tok.value}'; known: "
+                             f"{', '.join(sorted(DISTRIBUTIONS))}", self.text,
+                             *span(name_tok))
+        values: dict[str, tuple[float, tuple[int, int]]] = {}
+        args = args_node.children[::2] if args_node is not None else []
+        for i, arg in enumerate(args):
+            if arg.data == "prior_kwarg":
+                key_tok, _, num = arg.children
+                key = key_tok.value
+                if key not in spec.params:
+                    raise PriorError(f"{spec.name}() has no parameter '{key}' (its parameters: "
+                                     f"{', '.join(spec.params)})", self.text, *span(key_tok))
+            else:
+                num = arg.children[0]
+                if i >= len(spec.params):
+                    raise PriorError(f"{spec.name}() takes {len(spec.params)} parameters "
+                                     f"({', '.join(spec.params)}), got {len(args)}",
+                                     self.text, *span(arg))
+                key = spec.params[i]
+            if key in values:
+                raise PriorError(f"parameter '{key}' is given twice", self.text, *span(arg))
+            sign = -1.0 if len(num.children) == 2 else 1.0
+            value = sign * float(num.children[-1].value)
+            if not math.isfinite(value):
+                raise PriorError("number too large", self.text, *span(num))
+            values[key] = (value, span(num))
+        missing = [p for p in spec.params if p not in values]
+        if missing:
+            raise PriorError(f"{spec.name}() needs {len(spec.params)} parameters "
+                             f"({', '.join(spec.params)}); missing {', '.join(missing)}",
+                             self.text, *span(tree))
+        for param, constraint in zip(spec.params, spec.constraints):
+            value, where = values[param]
+            if constraint == "positive" and not value > 0:
+                raise PriorError(f"{spec.name}(): {param} must be positive, got "
+                                 f"{value:g}", self.text, *where)
+        if spec.name == "uniform" and not values["lower"][0] < values["upper"][0]:
+            raise PriorError("uniform(): lower must be below upper", self.text, *span(tree))
+        return Prior(spec.name, tuple((p, values[p][0]) for p in spec.params))
+
+
+def _unique(terms: list[TermSet]) -> list[TermSet]:
+    return list(dict.fromkeys(terms))
+
+
+def _flatten_add(node) -> list:
+    if isinstance(node, lark.Tree) and node.data == "add":
+        return _flatten_add(node.children[0]) + _flatten_add(node.children[2])
+    if isinstance(node, lark.Tree) and node.data == "paren":
+        return _flatten_add(node.children[1])
+    return [node]
+
+
+def formula_from_tree(tree, text: str) -> Formula:
+    return _Reader(text).formula(tree)
+
+
+def prior_from_tree(tree, text: str) -> Prior:
+    return _Reader(text).prior(tree)
