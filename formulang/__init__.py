@@ -3,8 +3,13 @@
 from .errors import DataError, FormulaError, FormulangError, PriorError
 from .ir import Formula, GroupTerm, Prior, Response, Term
 from .parse import parse, parse_prior
+from .data import (BoundData, DataSpec, FormulangWarning, GroupData, GroupingWarning,
+                   MissingValuesWarning, RankDeficiencyWarning, bind)
+from . import datasets
 
 __all__ = [
+    "BoundData", "DataSpec", "FormulangWarning", "GroupData", "GroupingWarning",
+    "MissingValuesWarning", "RankDeficiencyWarning", "bind", "datasets",
     "DataError", "Formula", "FormulaError", "FormulangError", "GroupTerm", "Prior",
     "PriorError", "Response", "Term", "parse", "parse_prior",
 ]

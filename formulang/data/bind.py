@@ -1,0 +1,456 @@
+"""``bind(formula, data)``: evaluate a formula on data into arrays a model can use.
+
+The result, :class:`BoundData`, holds the response (``y``, ``trials``, ``weights``), the fixed
+design matrix ``X`` with R's column names, one :class:`GroupData` per group term (level codes
+per row, the per-row values of the term's columns, covariance blocks) and the summed
+``offset``. Its :attr:`~BoundData.spec` (a :class:`~formulang.data.spec.DataSpec`) records every
+encoding learned from the training rows; :meth:`BoundData.apply` encodes new rows with them.
+
+>>> import pandas as pd
+>>> df = pd.DataFrame({"y": [1.0, 2.0, 4.0, 3.0, 5.0], "x": [1.0, 2.0, 3.0, 5.0, 4.0],
+...                    "g": ["a", "b", "a", "b", "c"]})
+>>> b = bind("y ~ x + g + (1 + x | g)", df)
+>>> b.X_columns
+('Intercept', 'x', 'gb', 'gc')
+>>> b.X[:2].tolist()
+[[1.0, 1.0, 0.0, 0.0], [1.0, 2.0, 1.0, 0.0]]
+>>> grp = b.groups[0]
+>>> grp.levels, grp.codes.tolist(), grp.columns, grp.blocks
+(('a', 'b', 'c'), [0, 1, 0, 1, 2], ('Intercept', 'x'), ((0, 1),))
+>>> new = b.apply(pd.DataFrame({"x": [2.5], "g": ["c"]}))
+>>> new.y is None, new.X.tolist()
+(True, [[1.0, 2.5, 0.0, 1.0]])
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+from ..ir.expr import Expr, columns_of
+from ..ir.formula import Formula, Response
+from .design import dependent_columns, fill_design
+from .encoding import design_spec
+from .evaluate import CATEGORICAL, NUMERIC, Context
+from .frame import NA_ACTIONS, Frame, as_frame, handle_missing, require_columns
+from .groups import encode_group, learn_group
+from .notices import GroupingWarning, RankDeficiencyWarning
+from .spec import DataSpec, GroupSpec, VariableSpec, group_blocks
+
+
+@dataclass(frozen=True, eq=False)
+class GroupData:
+    """One group term ``(lhs | factor)`` bound to data.
+
+    - ``codes``: per-row level index, 0..L-1 into :attr:`levels` (-1 for a level new to the
+      training data, only from :meth:`BoundData.apply`);
+    - ``values``: n x k array, the per-row values of the term's columns (:attr:`columns`);
+      the group-specific effect of row i is ``values[i] @ b[codes[i]]``;
+    - ``new_levels``/``new_codes``: names of the levels new to training, and per-row indices
+      into them (-1 for known levels); ``None`` when there are none.
+    """
+
+    spec: GroupSpec
+    codes: np.ndarray
+    values: np.ndarray
+    new_levels: tuple[str, ...] = ()
+    new_codes: np.ndarray | None = None
+
+    @property
+    def factor(self) -> tuple[str, ...]:
+        return self.spec.factor
+
+    @property
+    def label(self) -> str:
+        """The grouping factor's name, ``"county"`` or ``"batch:cask"``."""
+        return self.spec.label
+
+    @property
+    def levels(self) -> tuple[str, ...]:
+        return self.spec.levels
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.spec.levels)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.spec.columns
+
+    @property
+    def blocks(self) -> tuple[tuple[int, ...], ...]:
+        """Covariance blocks as column-index groups into :attr:`columns`."""
+        return self.spec.blocks
+
+    @property
+    def new(self) -> np.ndarray:
+        """Boolean mask of rows whose group level was not seen in training."""
+        return self.codes < 0
+
+    def values_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.values, columns=list(self.columns), copy=False)
+
+    def __repr__(self) -> str:
+        return (f"GroupData({self.label!r}, levels={self.n_levels}, columns={self.columns}, "
+                f"blocks={self.blocks}, new_levels={len(self.new_levels)})")
+
+
+@dataclass(frozen=True, eq=False)
+class BoundData:
+    """A formula evaluated on data; see :func:`bind`.
+
+    Arrays are float64 (codes are integers) and read-only. ``y`` is ``None`` when the formula
+    has no response or new data lacks it; ``trials`` and ``weights`` are ``None`` unless the
+    response has them. ``offset`` is zeros when the formula has none.
+    """
+
+    spec: DataSpec
+    y: np.ndarray | None
+    trials: np.ndarray | None
+    weights: np.ndarray | None
+    X: np.ndarray
+    offset: np.ndarray
+    groups: tuple[GroupData, ...]
+    kept_rows: np.ndarray | None  # input positions of the rows kept (None: all of them)
+    n_input: int
+
+    @property
+    def formula(self) -> Formula:
+        return self.spec.formula
+
+    @property
+    def n(self) -> int:
+        """Rows after missing-value handling."""
+        return self.X.shape[0]
+
+    @property
+    def rows(self) -> np.ndarray:
+        """Input positions (0-based) of the rows bound, in order."""
+        return np.arange(self.n_input) if self.kept_rows is None else self.kept_rows
+
+    @property
+    def X_columns(self) -> tuple[str, ...]:
+        return self.spec.fixed.columns
+
+    @property
+    def X_frame(self) -> pd.DataFrame:
+        """``X`` as a DataFrame (no copy) indexed by input row position."""
+        return self.to_frame()
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.X, columns=list(self.X_columns), index=self.rows, copy=False)
+
+    @property
+    def response_name(self) -> str | None:
+        """The response as written (``"Reaction"``, ``"cbind(incidence, size - incidence)"``)."""
+        r = self.spec.formula.response
+        return None if r is None else str(r)
+
+    @property
+    def response_columns(self) -> tuple[str, ...]:
+        r = self.spec.formula.response
+        return () if r is None else r.columns()
+
+    def group(self, label: str) -> GroupData:
+        """The group term whose grouping factor is ``label`` (first match)."""
+        for g in self.groups:
+            if g.label == label:
+                return g
+        raise KeyError(f"no group term with grouping factor {label!r}; "
+                       f"have {[g.label for g in self.groups]}")
+
+    def apply(self, data, *, na_action: str | None = None) -> "BoundData":
+        """Encode new rows with the training encodings.
+
+        Same columns, contrasts, levels and transform statistics as training. The response is
+        optional: without its value (successes) ``y`` is ``None``, while ``trials`` and
+        ``weights`` are still bound when their columns are there. An unseen level of a fixed
+        categorical is a :class:`DataError`; an unseen group level gets code -1 and is listed
+        in the group's ``new_levels``.
+        """
+        return apply_spec(self.spec, data, na_action=na_action)
+
+    def __repr__(self) -> str:
+        return (f"BoundData(n={self.n}, X={self.X.shape} {self.X_columns}, "
+                f"groups={[g.label for g in self.groups]}, "
+                f"response={self.response_name!r})")
+
+
+def bind(formula: Formula | str, data, *, na_action: str = "drop") -> BoundData:
+    """Evaluate ``formula`` (a :class:`Formula` or formula text) on ``data``.
+
+    ``data`` is a pandas DataFrame, a dict of arrays/lists, or anything with ``to_pandas()``.
+    Rows with a missing value in a column the formula uses are dropped with a
+    :class:`~formulang.data.MissingValuesWarning` (``na_action="drop"``, lme4's ``na.omit``) or
+    refused (``na_action="raise"``). Raises :class:`~formulang.DataError` for data that does
+    not fit the formula; warns (:class:`~formulang.data.RankDeficiencyWarning`) when fixed-effect
+    columns are linear combinations of earlier ones.
+
+    >>> b = bind("y ~ log(x) + (1 | g)", {"y": [1, 2, 3], "x": [1.0, 2.0, 4.0],
+    ...                                  "g": [10, 20, 10]})
+    >>> b.X_columns, b.groups[0].levels, b.y.tolist()
+    (('Intercept', 'log(x)'), ('10', '20'), [1.0, 2.0, 3.0])
+    """
+    formula = _as_formula(formula)
+    frame = as_frame(data)
+    require_columns(frame, formula.columns())
+    frame = handle_missing(frame, formula.columns(), na_action)
+    _require_rows(frame)
+    ctx = Context(frame, learn=True)
+
+    y, trials, weights = _response(_Parts.of(formula.response), ctx)
+
+    # Every factor of every term (fixed and group), once, in order of appearance.
+    variables: dict[str, VariableSpec] = {}
+    values: dict[str, np.ndarray] = {}
+    for expr in _factors(formula):
+        label = str(expr)
+        if ctx.kind(expr) == NUMERIC:
+            variables[label] = VariableSpec(label, NUMERIC)
+            values[label] = ctx.numeric(expr)
+        else:
+            fz = ctx.learn_levels(expr)
+            variables[label] = VariableSpec(label, CATEGORICAL, fz.labels)
+            values[label] = fz.codes
+    n_levels = {k: len(v.levels) for k, v in variables.items()}
+
+    fixed = design_spec(formula.terms, formula.intercept, variables)
+    X = fill_design(fixed, formula.terms, values, n_levels, frame.n)
+    _warn_rank(X, fixed.columns)
+
+    group_specs, group_data = [], []
+    grouping_cache: dict[tuple[str, ...], tuple[np.ndarray, tuple[str, ...]]] = {}
+    for g in formula.groups:
+        if g.factor not in grouping_cache:
+            codes, levels = learn_group(frame, g.factor)
+            if len(levels) < 2:
+                warnings.warn(GroupingWarning(
+                    f"grouping factor {':'.join(g.factor)!r} has a single level "
+                    f"({levels[0]!r}) in the rows used, so the variation between its groups "
+                    f"cannot be learned from the data"), stacklevel=2)
+            grouping_cache[g.factor] = (codes, levels)
+        codes, levels = grouping_cache[g.factor]
+        design = design_spec(g.terms, g.intercept, variables)
+        gspec = GroupSpec(g.factor, levels, design, group_blocks(g, design), g.correlated)
+        Z = fill_design(design, g.terms, values, n_levels, frame.n)
+        group_specs.append(gspec)
+        group_data.append(GroupData(gspec, _frozen(codes), _frozen(Z)))
+
+    offset = _offset(formula, ctx)
+    spec = DataSpec(formula, tuple(variables.values()), tuple(ctx.transforms.items()), fixed,
+                    tuple(group_specs), na_action)
+    return BoundData(spec, y, trials, weights, _frozen(X), offset, tuple(group_data),
+                     frame.rows, frame.n_input)
+
+
+def apply_spec(spec: DataSpec, data, *, na_action: str | None = None) -> BoundData:
+    """Encode ``data`` with a :class:`DataSpec` learned from training data."""
+    formula = spec.formula
+    na_action = spec.na_action if na_action is None else na_action
+    frame = as_frame(data)
+    parts = _prediction_parts(formula.response, frame)
+    needed = _columns(formula, parts)
+    require_columns(frame, needed, what="the formula")
+    frame = handle_missing(frame, needed, na_action, stacklevel=4)
+    _require_rows(frame)
+    ctx = Context(frame, transforms=spec.transform_stats(), learn=False)
+
+    y, trials, weights = _response(parts, ctx)
+
+    values: dict[str, np.ndarray] = {}
+    for expr in _factors(formula):
+        v = spec.variable(str(expr))
+        if v.kind == NUMERIC:
+            values[v.label] = ctx.numeric(expr)
+        else:
+            values[v.label] = ctx.encode_levels(expr, v.levels)
+    n_levels = {v.label: len(v.levels) for v in spec.variables}
+
+    X = fill_design(spec.fixed, formula.terms, values, n_levels, frame.n)
+    group_data = []
+    cache = {}
+    for g, gspec in zip(formula.groups, spec.groups):
+        if g.factor not in cache:
+            cache[g.factor] = encode_group(frame, g.factor, gspec.levels)
+        enc = cache[g.factor]
+        Z = fill_design(gspec.design, g.terms, values, n_levels, frame.n)
+        group_data.append(GroupData(gspec, _frozen(enc.codes), _frozen(Z), enc.new_levels,
+                                    _frozen(enc.new_codes) if enc.new_levels else None))
+    offset = _offset(formula, ctx)
+    return BoundData(spec, y, trials, weights, _frozen(X), offset, tuple(group_data),
+                     frame.rows, frame.n_input)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _as_formula(formula) -> Formula:
+    if isinstance(formula, Formula):
+        return formula
+    if isinstance(formula, str):
+        from ..parse import parse
+
+        return parse(formula)
+    raise TypeError(f"bind() takes a Formula or formula text, not {type(formula).__name__}")
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """The parts of a response to evaluate (``None``: absent), and its text for messages."""
+
+    text: str = ""
+    value: Expr | None = None
+    failures: Expr | None = None
+    trials: Expr | None = None
+    weights: Expr | None = None
+
+    @classmethod
+    def of(cls, r: Response | None) -> "_Parts":
+        if r is None:
+            return cls()
+        return cls(str(r), r.value, r.failures, r.trials, r.weights)
+
+    def columns(self) -> list[str]:
+        exprs = [self.value, self.failures, self.trials, self.weights]
+        return [c for e in exprs if e is not None for c in columns_of(e)]
+
+
+def _prediction_parts(r: Response | None, frame: Frame) -> _Parts:
+    """New data may lack the response. With its value (successes) every part is required; without
+    it, ``trials()`` and ``weights()`` are still evaluated when their columns are there."""
+    if r is None:
+        return _Parts()
+
+    def present(e: Expr | None) -> bool:
+        return e is not None and all(c in frame.series for c in columns_of(e))
+
+    if present(r.value):
+        return _Parts.of(r)
+    return _Parts(str(r), trials=r.trials if present(r.trials) else None,
+                  weights=r.weights if present(r.weights) else None)
+
+
+def _columns(formula: Formula, parts: _Parts) -> tuple[str, ...]:
+    cols = parts.columns()
+    cols += [c for t in formula.terms for c in t.columns()]
+    cols += [c for g in formula.groups for c in g.columns()]
+    cols += [c for o in formula.offsets for c in columns_of(o)]
+    return tuple(dict.fromkeys(cols))
+
+
+def _factors(formula: Formula) -> list[Expr]:
+    seen: dict[Expr, None] = {}
+    for t in formula.terms:
+        for f in t.factors:
+            seen.setdefault(f, None)
+    for g in formula.groups:
+        for t in g.terms:
+            for f in t.factors:
+                seen.setdefault(f, None)
+    return list(seen)
+
+
+def _require_rows(frame: Frame) -> None:
+    if frame.n == 0:
+        if frame.n_input == 0:
+            raise DataError("the data has no rows")
+        raise DataError(f"no rows left: all {frame.n_input} rows have a missing value in a "
+                        f"column the formula uses")
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    """``a`` as a read-only array that owns its memory (never a view of the input)."""
+    if a.base is not None or not a.flags.owndata:
+        a = a.copy()
+    a.flags.writeable = False
+    return a
+
+
+def _rows_text(ctx: Context, bad: np.ndarray, limit: int = 5) -> str:
+    shown = ", ".join(str(ctx.frame.position(int(i))) for i in bad[:limit])
+    more = ", ..." if len(bad) > limit else ""
+    return f"row position{'s' if len(bad) > 1 else ''} {shown}{more} ({len(bad)} in all)"
+
+
+def _response(parts: _Parts, ctx: Context):
+    what = parts.text
+    y = trials = weights = None
+    if parts.value is not None:
+        y = _response_value(parts.value, ctx, what)
+        if parts.failures is not None or parts.trials is not None:
+            _check_counts(ctx, y, f"successes ({parts.value})", what)
+        if parts.failures is not None:
+            failures = _response_value(parts.failures, ctx, what)
+            _check_counts(ctx, failures, f"failures ({parts.failures})", what)
+            trials = y + failures
+    if parts.trials is not None:
+        trials = _response_value(parts.trials, ctx, what)
+        _check_counts(ctx, trials, f"trials ({parts.trials})", what)
+        if y is not None:
+            over = np.flatnonzero(y > trials)
+            if len(over):
+                i = int(over[0])
+                raise DataError(f"{what}: successes ({parts.value}) exceed trials "
+                                f"({parts.trials}) at {_rows_text(ctx, over)}, e.g. "
+                                f"{y[i]:g} > {trials[i]:g}")
+    if parts.weights is not None:
+        weights = _response_value(parts.weights, ctx, what)
+        negative = np.flatnonzero(weights < 0)
+        if len(negative):
+            raise DataError(f"{what}: weights ({parts.weights}) are negative at "
+                            f"{_rows_text(ctx, negative)}")
+    return tuple(None if a is None else _frozen(a) for a in (y, trials, weights))
+
+
+def _response_value(expr: Expr, ctx: Context, what: str) -> np.ndarray:
+    if ctx.kind(expr) != NUMERIC and not _is_bool_column(expr, ctx):
+        name = ", ".join(columns_of(expr))
+        raise DataError(f"the response {what} must be numeric, but {name} is categorical")
+    return ctx.numeric(expr)
+
+
+def _is_bool_column(expr: Expr, ctx: Context) -> bool:
+    from ..ir.expr import Column
+
+    return isinstance(expr, Column) and pd.api.types.is_bool_dtype(ctx.frame.get(expr.name).dtype)
+
+
+def _check_counts(ctx: Context, values: np.ndarray, part: str, what: str) -> None:
+    negative = np.flatnonzero(values < 0)
+    if len(negative):
+        i = int(negative[0])
+        raise DataError(f"{what}: {part} are negative at {_rows_text(ctx, negative)}, "
+                        f"e.g. {values[i]:g}")
+    fractional = np.flatnonzero(values != np.round(values))
+    if len(fractional):
+        i = int(fractional[0])
+        raise DataError(f"{what}: {part} must be whole numbers, but are not at "
+                        f"{_rows_text(ctx, fractional)}, e.g. {values[i]:g}")
+
+
+def _offset(formula: Formula, ctx: Context) -> np.ndarray:
+    total = np.zeros(ctx.n, dtype=np.float64)
+    for expr in formula.offsets:
+        total += ctx.numeric(expr)
+    return _frozen(total)
+
+
+def _warn_rank(X: np.ndarray, columns: tuple[str, ...]) -> None:
+    dependent = dependent_columns(X)
+    if not dependent:
+        return
+    names = ", ".join(columns[j] for j in dependent[:20])
+    more = f" and {len(dependent) - 20} more" if len(dependent) > 20 else ""
+    verb = "is a linear combination" if len(dependent) == 1 else "are linear combinations"
+    warnings.warn(RankDeficiencyWarning(
+        f"the fixed-effect design is rank deficient (rank {X.shape[1] - len(dependent)} of "
+        f"{X.shape[1]} columns): {names}{more} {verb} of earlier columns, "
+        f"so {'its coefficient is' if len(dependent) == 1 else 'their coefficients are'} "
+        f"identified only by the prior"), stacklevel=3)
+
+
+__all__ = ["BoundData", "GroupData", "NA_ACTIONS", "apply_spec", "bind"]

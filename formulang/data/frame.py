@@ -1,0 +1,246 @@
+"""Input normalisation: any table-like input becomes a :class:`Frame` of named columns.
+
+Accepted inputs: a pandas ``DataFrame``; a mapping of column name to array, list or pandas
+``Series``; anything with a ``to_pandas()`` method (polars, pyarrow tables), which is called
+without importing those libraries. The input is never modified: columns are read, and a
+column is copied only when rows with missing values are dropped.
+
+Row numbers in error messages are 0-based positions in the input, whatever its index.
+
+>>> import pandas as pd
+>>> frame = as_frame({"x": [1.0, 2.0, None], "g": ["a", "b", "a"]})
+>>> frame.n, frame.names
+(3, ('x', 'g'))
+"""
+
+from __future__ import annotations
+
+import difflib
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+from .notices import MissingValuesWarning
+
+NA_ACTIONS = ("drop", "raise")
+
+
+@dataclass(frozen=True, eq=False)
+class Frame:
+    """Named columns of equal length, optionally restricted to a subset of rows.
+
+    ``rows`` holds the input positions of the rows kept (``None``: all of them, in order).
+    :meth:`get` returns a column restricted to those rows.
+    """
+
+    series: Mapping[str, pd.Series]
+    n_input: int
+    rows: np.ndarray | None = None
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.series)
+
+    @property
+    def n(self) -> int:
+        return self.n_input if self.rows is None else len(self.rows)
+
+    @property
+    def positions(self) -> np.ndarray:
+        """Input positions of the rows in this frame."""
+        if self.rows is None:
+            return np.arange(self.n_input)
+        return self.rows
+
+    def position(self, i: int) -> int:
+        """The input position of row ``i`` of this frame (for messages)."""
+        return int(i if self.rows is None else self.rows[i])
+
+    def get(self, name: str) -> pd.Series:
+        """Column ``name`` restricted to the kept rows (with a fresh 0..n-1 index)."""
+        if name not in self._cache:
+            s = self.series[name]
+            if self.rows is not None:
+                s = s.take(self.rows)
+            self._cache[name] = s.reset_index(drop=True)
+        return self._cache[name]
+
+    def subset(self, rows: np.ndarray | None) -> "Frame":
+        """This frame restricted to input positions ``rows`` (``None``: unchanged)."""
+        if rows is None:
+            return self
+        return Frame(self.series, self.n_input, np.asarray(rows, dtype=np.intp))
+
+
+def as_frame(data) -> Frame:
+    """Normalise ``data`` into a :class:`Frame`; raise :class:`DataError` if it is not a table."""
+    if isinstance(data, Frame):
+        return data
+    if isinstance(data, pd.DataFrame):
+        return _from_dataframe(data)
+    if isinstance(data, Mapping):
+        return _from_mapping(data)
+    to_pandas = getattr(data, "to_pandas", None)
+    if callable(to_pandas):
+        converted = to_pandas()
+        if isinstance(converted, pd.Series):
+            converted = converted.to_frame()
+        if not isinstance(converted, pd.DataFrame):
+            raise DataError(f"{type(data).__name__}.to_pandas() returned "
+                            f"{type(converted).__name__}, not a pandas DataFrame")
+        return _from_dataframe(converted)
+    raise DataError(f"data must be a pandas DataFrame, a dict of columns, or have a to_pandas() "
+                    f"method; got {type(data).__name__}")
+
+
+class _DataFrameColumns(Mapping):
+    """A DataFrame's string-named columns, as a mapping that makes a Series only when asked
+    (a wide frame costs nothing for the columns a formula does not use)."""
+
+    def __init__(self, df: pd.DataFrame):
+        self._df = df
+        self._positions: dict[str, int] = {}
+        duplicated = set()
+        for i, name in enumerate(df.columns):
+            if not isinstance(name, str):
+                continue  # a formula can only name string columns
+            if name in self._positions:
+                duplicated.add(name)
+            self._positions[name] = i
+        if duplicated:
+            raise DataError(f"the data has duplicated column names: "
+                            f"{', '.join(sorted(duplicated))}")
+
+    def __getitem__(self, name: str) -> pd.Series:
+        return self._df.iloc[:, self._positions[name]]
+
+    def __iter__(self):
+        return iter(self._positions)
+
+    def __len__(self) -> int:
+        return len(self._positions)
+
+
+def _from_dataframe(df: pd.DataFrame) -> Frame:
+    return Frame(_DataFrameColumns(df), len(df))
+
+
+def _from_mapping(data: Mapping) -> Frame:
+    series: dict[str, pd.Series] = {}
+    lengths: dict[str, int] = {}
+    for name, values in data.items():
+        if not isinstance(name, str):
+            raise DataError(f"column names must be strings, got {name!r}")
+        if isinstance(values, pd.Series):
+            s = values.reset_index(drop=True)
+        elif isinstance(values, (np.ndarray, pd.Categorical, pd.api.extensions.ExtensionArray)):
+            if np.ndim(values) != 1:
+                raise DataError(f"column {name!r} must be one-dimensional, "
+                                f"got shape {np.shape(values)}")
+            s = pd.Series(values, copy=False)
+        elif isinstance(values, Sequence) and not isinstance(values, (str, bytes)):
+            s = pd.Series(list(values))
+        elif hasattr(values, "to_pandas") and callable(values.to_pandas):
+            s = values.to_pandas()
+            if not isinstance(s, pd.Series):
+                s = pd.Series(np.asarray(s))
+            s = s.reset_index(drop=True)
+        elif hasattr(values, "__array__"):
+            arr = np.asarray(values)
+            if arr.ndim != 1:
+                raise DataError(f"column {name!r} must be one-dimensional, got shape {arr.shape}")
+            s = pd.Series(arr, copy=False)
+        else:
+            raise DataError(f"column {name!r} must be an array, list or Series, "
+                            f"got {type(values).__name__}")
+        series[name] = s
+        lengths[name] = len(s)
+    if len(set(lengths.values())) > 1:
+        detail = ", ".join(f"{k}: {v}" for k, v in lengths.items())
+        raise DataError(f"columns have different lengths ({detail})")
+    n = next(iter(lengths.values())) if lengths else 0
+    return Frame(series, n)
+
+
+def require_columns(frame: Frame, names: Sequence[str], what: str = "the formula") -> None:
+    """Raise :class:`DataError` for the first column in ``names`` that ``frame`` lacks.
+
+    The message suggests the closest existing names (difflib, then case-insensitive).
+
+    >>> try:
+    ...     require_columns(as_frame({"Days": [1]}), ["Dayz"])
+    ... except DataError as err:
+    ...     print(err)
+    column 'Dayz' used in the formula is not in the data; did you mean 'Days'?
+    """
+    available = frame.names
+    for name in names:
+        if name in frame.series:
+            continue
+        suggestions = difflib.get_close_matches(name, available, n=3, cutoff=0.6)
+        folded = [a for a in available if a.lower() == name.lower() and a not in suggestions]
+        suggestions = folded + suggestions
+        message = f"column {name!r} used in {what} is not in the data"
+        if suggestions:
+            message += "; did you mean " + " or ".join(repr(s) for s in suggestions[:3]) + "?"
+        else:
+            shown = ", ".join(repr(a) for a in available[:20])
+            more = f" and {len(available) - 20} more" if len(available) > 20 else ""
+            message += f"; the data has columns {shown}{more}" if available else \
+                "; the data has no columns"
+        raise DataError(message)
+
+
+def _rows_text(positions: np.ndarray, limit: int = 5) -> str:
+    shown = ", ".join(str(int(p)) for p in positions[:limit])
+    return shown + (", ..." if len(positions) > limit else "")
+
+
+def handle_missing(frame: Frame, names: Sequence[str], na_action: str = "drop",
+                   stacklevel: int = 3) -> Frame:
+    """Drop (with a :class:`MissingValuesWarning`) or refuse rows with a missing value.
+
+    Missing means ``NaN``, ``None``, ``pd.NA`` or ``NaT`` in any of ``names``.
+    """
+    if na_action not in NA_ACTIONS:
+        raise ValueError(f"na_action must be one of {NA_ACTIONS}, got {na_action!r}")
+    missing = None
+    counts: dict[str, int] = {}
+    for name in names:
+        s = frame.series[name]
+        mask = _isna(s)
+        count = int(mask.sum()) if mask is not None else 0
+        if count:
+            counts[name] = count
+            missing = mask if missing is None else (missing | mask)
+    if missing is None:
+        return frame
+    bad = np.flatnonzero(missing)
+    detail = ", ".join(f"{k} ({v} row{'s' if v != 1 else ''})" for k, v in counts.items())
+    if na_action == "raise":
+        raise DataError(f"missing values in columns used by the formula: {detail}; "
+                        f"{len(bad)} row(s) in all, at row positions {_rows_text(bad)}. "
+                        f"Use na_action='drop' to drop them")
+    kept = np.flatnonzero(~missing)
+    warnings.warn(MissingValuesWarning(
+        f"dropped {len(bad)} of {frame.n_input} rows with missing values in {detail}"),
+        stacklevel=stacklevel)
+    return frame.subset(kept)
+
+
+def _isna(s: pd.Series) -> np.ndarray | None:
+    dtype = s.dtype
+    if isinstance(dtype, np.dtype):
+        if dtype.kind in "iub":
+            return None  # numpy ints and bools cannot be missing
+        if dtype.kind == "f":
+            return np.isnan(s.to_numpy())
+    return s.isna().to_numpy(dtype=bool)
+
+
+__all__ = ["Frame", "NA_ACTIONS", "as_frame", "handle_missing", "require_columns"]

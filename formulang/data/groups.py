@@ -1,0 +1,90 @@
+"""Grouping factors: per-row level codes for ``(... | g)`` and ``(... | a:b)``.
+
+A grouping factor of one column has that column's levels (pandas Categorical order, else
+sorted, as for fixed categoricals; only levels present in the rows used). An interaction
+``a:b`` has as levels the combinations present in the data, named by joining the component
+labels with ``":"`` and ordered with the first component varying slowest, as R's ``a:b`` on
+factors followed by dropping unused levels (lme4): ``"A:a", "A:b", ..., "J:c"``.
+
+New data is matched by level label; a level never seen in training gets code -1 and is listed
+in ``new_levels`` (prediction decides whether to sample it or refuse).
+
+>>> from formulang.data.frame import as_frame
+>>> frame = as_frame({"a": ["B", "A", "B", "A"], "b": ["x", "y", "y", "y"]})
+>>> codes, levels = learn_group(frame, ("a", "b"))
+>>> codes.tolist(), levels
+([1, 0, 2, 0], ('A:y', 'B:x', 'B:y'))
+>>> enc = encode_group(as_frame({"a": ["A", "C"], "b": ["y", "y"]}), ("a", "b"), levels)
+>>> enc.codes.tolist(), enc.new.tolist(), enc.new_levels
+([0, -1], [False, True], ('C:y',))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .evaluate import factorize
+from .frame import Frame
+
+
+def _combine(frame: Frame, factor: Sequence[str], order: bool):
+    """Per-row codes of the combinations of ``factor``'s columns present, and their labels."""
+    parts = [factorize(frame.get(name), name, order=order) for name in factor]
+    codes = parts[0].codes
+    combos = [np.arange(len(parts[0].labels))]  # per combination: component codes
+    for part in parts[1:]:
+        k = len(part.labels)
+        key = codes.astype(np.int64) * k + part.codes
+        uniq, codes = np.unique(key, return_inverse=True)
+        codes = codes.astype(np.intp, copy=False)
+        previous = uniq // k
+        combos = [c[previous] for c in combos] + [uniq % k]
+    if len(parts) == 1:
+        return codes, parts[0].labels
+    label_lists = [np.asarray(p.labels, dtype=object) for p in parts]
+    pieces = [labels[c] for labels, c in zip(label_lists, combos)]
+    labels = tuple(":".join(t) for t in zip(*pieces))
+    return codes, labels
+
+
+def learn_group(frame: Frame, factor: Sequence[str]) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Codes (0..L-1 per row) and level names of a grouping factor on training data."""
+    return _combine(frame, factor, order=True)
+
+
+@dataclass(frozen=True)
+class EncodedGroup:
+    """Grouping codes of new data: ``codes`` index the training levels, -1 where the level is
+    new; ``new`` marks those rows, ``new_levels`` names the new levels (first appearance
+    order) and ``new_codes`` indexes them per row (-1 for known levels)."""
+
+    codes: np.ndarray
+    new: np.ndarray
+    new_levels: tuple[str, ...]
+    new_codes: np.ndarray
+
+
+def encode_group(frame: Frame, factor: Sequence[str], levels: Sequence[str]) -> EncodedGroup:
+    """Codes of a grouping factor on new data, in the training ``levels``."""
+    codes, labels = _combine(frame, factor, order=False)
+    index = {label: i for i, label in enumerate(levels)}
+    lookup = np.array([index.get(label, -1) for label in labels], dtype=np.intp)
+    unseen = np.flatnonzero(lookup < 0)
+    new_lookup = np.full(len(labels), -1, dtype=np.intp)
+    new_levels: tuple[str, ...] = ()
+    if len(unseen):
+        # Order the new levels by first appearance in the rows.
+        first_row = np.full(len(labels), len(codes), dtype=np.intp)
+        np.minimum.at(first_row, codes, np.arange(len(codes)))
+        unseen = unseen[np.argsort(first_row[unseen], kind="stable")]
+        new_lookup[unseen] = np.arange(len(unseen))
+        new_levels = tuple(labels[i] for i in unseen)
+    row_codes = lookup[codes] if len(labels) else np.zeros(0, dtype=np.intp)
+    new_codes = new_lookup[codes] if len(labels) else np.zeros(0, dtype=np.intp)
+    return EncodedGroup(row_codes, row_codes < 0, new_levels, new_codes)
+
+
+__all__ = ["EncodedGroup", "encode_group", "learn_group"]

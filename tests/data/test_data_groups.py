@@ -1,0 +1,169 @@
+"""Group terms (formulang.data.groups and GroupData): level codes, combined levels, per-row
+values of the term's columns, covariance blocks, new levels — on the shared datasets."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from formulang import parse
+from formulang.data import GroupingWarning, bind
+
+
+def test_radon_varying_slope(load):
+    radon = load("radon")
+    b = bind("log_radon ~ floor + (1 + floor | county)", radon)
+    (g,) = b.groups
+    assert g.label == "county" and g.factor == ("county",)
+    assert g.n_levels == 85 and g.levels == tuple(sorted(radon["county"].unique()))
+    assert g.codes.dtype.kind == "i" and g.codes.min() == 0 and g.codes.max() == 84
+    assert (np.asarray(g.levels, dtype=object)[g.codes] == radon["county"].to_numpy()).all()
+    # county_code is the alphabetical county index: the same coding
+    np.testing.assert_array_equal(g.codes, radon["county_code"])
+    assert g.columns == ("Intercept", "floor")
+    assert g.values.shape == (919, 2)  # n x k, never n x (L k)
+    np.testing.assert_array_equal(g.values[:, 0], 1.0)
+    np.testing.assert_array_equal(g.values[:, 1], radon["floor"])
+    assert g.blocks == ((0, 1),)
+    assert not g.new.any() and g.new_levels == ()
+
+
+def test_pastes_nested_levels(load):
+    pastes = load("Pastes")
+    b = bind("strength ~ 1 + (1 | batch/cask)", pastes)
+    assert [g.label for g in b.groups] == ["batch", "batch:cask"]
+    batch, nested = b.groups
+    assert batch.levels == tuple("ABCDEFGHIJ")
+    assert nested.n_levels == 30
+    assert nested.levels[:4] == ("A:a", "A:b", "A:c", "B:a")
+    # the combined names are R's interaction labels: the shared `sample` column
+    assert nested.levels == tuple(sorted(pastes["sample"].unique()))
+    labels = np.asarray(nested.levels, dtype=object)[nested.codes]
+    assert (labels == pastes["sample"].to_numpy()).all()
+    assert nested.values.shape == (60, 1) and nested.columns == ("Intercept",)
+    assert b.group("batch:cask") is nested
+
+
+def test_combined_levels_only_present_combinations():
+    data = {"y": np.arange(5.0), "a": ["B", "A", "B", "A", "B"], "b": ["x", "y", "y", "y", "x"]}
+    g = bind("y ~ (1 | a:b)", data).groups[0]
+    assert g.levels == ("A:y", "B:x", "B:y")
+    assert g.codes.tolist() == [1, 0, 2, 0, 1]
+
+
+def test_three_way_grouping_interaction():
+    rng = np.random.default_rng(5)
+    data = pd.DataFrame({"y": rng.normal(size=200), "a": rng.integers(0, 3, 200),
+                         "b": rng.choice(["p", "q"], 200), "c": rng.integers(10, 12, 200)})
+    g = bind("y ~ (1 | a:b:c)", data).groups[0]
+    expected = data["a"].astype(str) + ":" + data["b"] + ":" + data["c"].astype(str)
+    assert (np.asarray(g.levels, dtype=object)[g.codes] == expected.to_numpy()).all()
+    assert list(g.levels) == sorted(set(expected), key=lambda s: (int(s.split(":")[0]),
+                                                                 s.split(":")[1],
+                                                                 int(s.split(":")[2])))
+
+
+def test_sleepstudy_uncorrelated_blocks(load):
+    sleep = load("sleepstudy")
+    b = bind("Reaction ~ Days + (Days || Subject)", sleep)
+    (g,) = b.groups
+    assert g.columns == ("Intercept", "Days")
+    assert g.blocks == ((0,), (1,))
+    assert g.spec.correlated is False
+    assert g.n_levels == 18 and g.levels[0] == "308"
+    corr = bind("Reaction ~ Days + (Days | Subject)", sleep).groups[0]
+    assert corr.blocks == ((0, 1),)
+
+
+def test_categorical_lhs_blocks_stay_together():
+    data = pd.DataFrame({"y": np.arange(12.0), "x": np.linspace(0, 1, 12),
+                         "c": list("pqr") * 4, "s": list("aabbccddeeff")})
+    g = bind("y ~ (1 + x + c || s)", data).groups[0]
+    assert g.columns == ("Intercept", "x", "cq", "cr")
+    assert g.blocks == ((0,), (1,), (2, 3))
+    full = bind("y ~ (0 + c | s)", data).groups[0]
+    assert full.columns == ("cp", "cq", "cr")  # its own little formula: no intercept
+    np.testing.assert_array_equal(full.values.sum(axis=1), 1.0)
+
+
+def test_cbpp_herd_as_text_and_as_numbers(load):
+    cbpp = load("cbpp").astype({"herd": str, "period": str})  # as read_csv gives
+    text = bind("incidence ~ period + (1 | herd)", cbpp).groups[0]
+    assert text.levels[:3] == ("1", "10", "11")  # text sorts as text
+    numbers = bind("incidence ~ period + (1 | herd)",
+                   cbpp.assign(herd=cbpp["herd"].astype(int))).groups[0]
+    assert numbers.levels[:3] == ("1", "2", "3")  # numbers sort numerically
+    ordered = bind("incidence ~ period + (1 | herd)",
+                   cbpp.assign(herd=pd.Categorical(cbpp["herd"],
+                                                   categories=[str(i) for i in range(15, 0, -1)])))
+    assert ordered.groups[0].levels[:2] == ("15", "14")  # a Categorical keeps its order
+
+
+@pytest.mark.parametrize("values, levels", [
+    (["b", "a", "b", "c"], ("a", "b", "c")),
+    (pd.Categorical(["b", "a", "b", "c"], categories=["c", "b", "a", "z"]), ("c", "b", "a")),
+    ([True, False, True, True], ("FALSE", "TRUE")),
+    ([3, 1, 3, 20], ("1", "3", "20")),
+    ([2.5, 1.0, 2.5, 0.5], ("0.5", "1", "2.5")),
+])
+def test_group_factor_types(values, levels):
+    g = bind("y ~ (1 | g)", {"y": np.arange(4.0), "g": values}).groups[0]
+    assert g.levels == levels
+    np.testing.assert_array_equal(np.asarray(g.levels, dtype=object)[g.codes],
+                                  [levels[i] for i in g.codes])
+
+
+def test_single_level_grouping_factor_warns():
+    data = {"y": np.arange(4.0), "g": ["a"] * 4, "h": ["u", "v", "u", "v"]}
+    with pytest.warns(GroupingWarning, match=r"grouping factor 'g' has a single level \('a'\)"):
+        bind("y ~ (1 | g)", data)
+    with pytest.warns(GroupingWarning, match=r"'g:h'") as record:
+        bind("y ~ (1 | g:h)", {**data, "h": ["u"] * 4})
+    assert issubclass(record[0].category, UserWarning)
+
+
+def test_shared_grouping_factor_is_coded_once():
+    data = pd.DataFrame({"y": np.arange(6.0), "x": np.arange(6.0), "g": list("abcabc")})
+    b = bind("y ~ (1 | g) + (0 + x | g)", data)
+    assert b.groups[0].codes is b.groups[1].codes
+    assert b.groups[1].columns == ("x",)
+
+
+def test_new_levels_are_marked():
+    train = pd.DataFrame({"y": np.arange(6.0), "x": np.arange(6.0), "g": list("abcabc")})
+    b = bind("y ~ x + (1 + x | g)", train)
+    new = b.apply(pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "g": ["b", "zz", "a", "yy"]}))
+    g = new.groups[0]
+    assert g.codes.tolist() == [1, -1, 0, -1]
+    assert g.new.tolist() == [False, True, False, True]
+    assert g.new_levels == ("zz", "yy")
+    assert g.new_codes.tolist() == [-1, 0, -1, 1]
+    assert g.levels == ("a", "b", "c")  # the training levels
+    np.testing.assert_array_equal(g.values, [[1, 1], [1, 2], [1, 3], [1, 4]])
+
+
+def test_new_combined_levels_from_known_components():
+    train = {"y": np.arange(4.0), "a": ["A", "A", "B", "B"], "b": ["x", "y", "x", "x"]}
+    b = bind("y ~ (1 | a/b)", train)
+    new = b.apply({"a": ["B", "A", "C"], "b": ["y", "y", "x"]})
+    outer, nested = new.groups
+    assert outer.codes.tolist() == [1, 0, -1] and outer.new_levels == ("C",)
+    assert nested.codes.tolist() == [-1, 1, -1] and nested.new_levels == ("B:y", "C:x")
+
+
+def test_group_values_frame(load):
+    sleep = load("sleepstudy")
+    frame = bind("Reaction ~ (Days | Subject)", sleep).groups[0].values_frame()
+    assert list(frame.columns) == ["Intercept", "Days"] and len(frame) == 180
+
+
+def test_group_lhs_uses_the_formula_ir():
+    f = parse("y ~ (1 + x || g)")
+    data = {"y": [1.0, 2.0, 3.0, 4.0], "x": [0.0, 1.0, 0.0, 1.0], "g": ["a", "a", "b", "b"]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        g = bind(f, data).groups[0]
+    assert g.blocks == ((0,), (1,))
