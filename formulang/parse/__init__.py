@@ -11,6 +11,8 @@ import functools
 
 from lark.exceptions import UnexpectedInput
 
+from ..errors import FormulaError
+
 from ..ir.formula import Formula
 from ..ir.prior import Prior
 from .grammar import parser
@@ -38,7 +40,12 @@ def parse(text: str) -> Formula:
     """
     if not isinstance(text, str):
         raise TypeError(f"parse() takes the formula as a string, not {type(text).__name__}")
-    return formula_from_tree(_parse_tree(text, "formula"), text)
+    tree = _parse_tree(text, "formula")
+    try:
+        return formula_from_tree(tree, text)
+    except RecursionError:
+        raise FormulaError("the formula is nested too deeply to read", text, 0,
+                           len(text)) from None
 
 
 @functools.lru_cache(maxsize=256)

@@ -55,6 +55,20 @@ _QUOTED = re.compile(r"`[^`\n]*`?|\"[^\"\n]*\"?|'[^'\n]*'?")
 _NAME = re.compile(r"(?:[A-Za-z_]|\.(?![0-9]))[A-Za-z0-9_.]*")
 
 
+# Characters no token of the grammar contains ('%' and '!' only in %in% and !=).
+_BAD_CHARACTER = re.compile(r"[^A-Za-z0-9_.~+\-*/^:|(),=<>`\"' \t\r\n]")
+
+
+def _character_error(cls, text: str, pos: int) -> FormulaError:
+    ch = text[pos]
+    msg = _CHARACTER_HINTS.get(ch, f"unexpected character {ch!r}")
+    end = pos + 1
+    if ch == "%":
+        close = text.find("%", pos + 1)
+        end = pos + 1 if close < 0 else close + 1
+    return cls(msg, text, pos, end)
+
+
 def precheck(text: str, start: str) -> None:
     """Errors that are clearest before parsing: empty input, quotes, brackets, two '~',
     and names that look like Python internals (pointed at before the parser trips over
@@ -76,6 +90,9 @@ def precheck(text: str, start: str) -> None:
             raise cls("empty backtick name", text, m.start(), m.end())
         masked[m.start():m.end()] = " " * len(body)
     plain = "".join(masked)
+    bad = _BAD_CHARACTER.search(plain.replace("%in%", "    ").replace("!=", "  "))
+    if bad is not None:
+        raise _character_error(cls, text, bad.start())
     opens: list[int] = []
     for i, ch in enumerate(plain):
         if ch == "(":
@@ -133,14 +150,7 @@ def translate(exc: UnexpectedInput, text: str, start: str) -> FormulaError:
     """Map a Lark parse failure to a FormulaError with a message in plain words."""
     cls = _error_class(start)
     if isinstance(exc, UnexpectedCharacters):
-        pos = exc.pos_in_stream
-        ch = text[pos]
-        msg = _CHARACTER_HINTS.get(ch, f"unexpected character {ch!r}")
-        if ch == "%":
-            end = text.find("%", pos + 1)
-            end = pos + 1 if end < 0 else end + 1
-            return cls(msg, text, pos, end)
-        return cls(msg, text, pos, pos + 1)
+        return _character_error(cls, text, exc.pos_in_stream)
     if not isinstance(exc, UnexpectedToken):  # pragma: no cover - Lark's other kinds
         return cls(f"cannot read the {start}", text, 0, len(text))
 
@@ -155,12 +165,16 @@ def translate(exc: UnexpectedInput, text: str, start: str) -> FormulaError:
     prev_span = (prev.start_pos, prev.end_pos) if prev is not None else tok_span
     depth = _paren_depth(before)
 
+    if start == "formula":
+        unknown = _unknown_function(text)
+        if unknown is not None:  # the more basic problem, whatever its arguments look like
+            return unknown
     if start == "prior":
         return _translate_prior(cls, text, tok, tok_span, before, prev_span, exc.expected)
 
     # An operator with nothing after it: "y ~ x +", "y ~ x + )", "(1 + | g)".
     if prev is not None and prev.type in OPERATORS and prev.type not in ("COMMA", "EQUALS") \
-            and tok.type not in OPERAND_START | {"MINUS", "PLUS"}:
+            and tok.type not in OPERAND_START | {"MINUS", "PLUS", "STRING"}:
         return cls(f"expected a term after '{prev.value}'", text, *prev_span)
     if prev is not None and prev.type == "TILDE" and tok.type == "$END":
         return cls("expected the right-hand side after '~'", text, *prev_span)
@@ -213,6 +227,25 @@ def translate(exc: UnexpectedInput, text: str, start: str) -> FormulaError:
         return cls(f"the formula ends too early: expected {_expected(exc.expected)}",
                    text, *tok_span)
     return cls(f"unexpected {_show(tok)}: expected {_expected(exc.expected)}", text, *tok_span)
+
+
+def _unknown_function(text: str) -> FormulaError | None:
+    from ..ir.functions import FUNCTIONS, names_with_role
+
+    previous = None
+    try:
+        for tok in parser().lex(text):
+            if tok.type == "LPAR" and previous is not None and previous.type == "NAME" \
+                    and previous.value not in FUNCTIONS:
+                allowed = names_with_role("elementwise", "stateful", "identity", "categorical",
+                                          "offset")
+                return FormulaError(f"unknown function '{previous.value}'; allowed functions: "
+                                    f"{', '.join(allowed)}", text, previous.start_pos,
+                                    previous.end_pos)
+            previous = tok
+    except UnexpectedInput:
+        pass
+    return None
 
 
 def _translate_prior(cls, text, tok, tok_span, before, prev_span, expected) -> FormulaError:

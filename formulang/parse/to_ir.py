@@ -253,11 +253,11 @@ class _Reader:
     def product(self, node, scope: _Scope, removing: bool) -> list[TermSet]:
         left_node, op, right_node = node.children
         left = self.terms(left_node, scope, True, removing)
-        if node.data == "pow":
+        if node.data == "pow":  # R's PowerTerms: repeated products with the left, left outer
             power = self.power(right_node)
             result = left
             for _ in range(power - 1):
-                result = _unique(result + left + [a | b for a in result for b in left])
+                result = _unique([a | b for a in left for b in result])
             return result
         right = self.terms(right_node, scope, True, removing)
         if node.data == "interact":
@@ -283,11 +283,17 @@ class _Reader:
     def group_terms(self, node) -> list[GroupTerm]:
         lhs_node, bar, factor_node, _ = node.children[1:]
         scope = _Scope("group")
-        terms = self.terms(lhs_node, scope)
+        # A group term's left side orders its factors by its own text, as lme4 reads it as a
+        # formula of its own: (a:b | g) stays a:b whatever the fixed part says.
+        outer, self.first_seen = self.first_seen, {}
+        try:
+            terms = self.terms(lhs_node, scope)
+            ordered = self.canonical(terms)
+        finally:
+            self.first_seen = outer
         if not terms and not scope.intercept:
             raise self.fail(f"this group term has no effects: write (1 {bar.value} g) for a "
                             "varying intercept", node)
-        ordered = self.canonical(terms)
         factors = self.grouping(factor_node)
         correlated = bar.type == "BAR"
         return [GroupTerm(ordered, scope.intercept, f, correlated) for f in factors]
