@@ -6,10 +6,12 @@ from .parse import parse, parse_prior
 from .data import (BoundData, DataSpec, FormulangWarning, GroupData, GroupingWarning,
                    MissingValuesWarning, RankDeficiencyWarning, bind)
 from . import datasets
+from .model import Model
+from .fit import Fit
 
 __all__ = [
     "BoundData", "DataSpec", "FormulangWarning", "GroupData", "GroupingWarning",
-    "MissingValuesWarning", "RankDeficiencyWarning", "bind", "datasets",
+    "MissingValuesWarning", "RankDeficiencyWarning", "bind", "datasets", "Model", "Fit",
     "DataError", "Formula", "FormulaError", "FormulangError", "GroupTerm", "Prior",
     "PriorError", "Response", "Term", "parse", "parse_prior",
 ]

@@ -1,0 +1,96 @@
+"""``Fit``: posterior draws of a :class:`~formulang.Model`, with summaries and diagnostics."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pandas as pd
+
+from .report.idata import to_inference_data
+from .report.summary import format_summary, summary_table
+
+
+class Fit:
+    """Draws from the posterior (NUTS) or from an approximation (``map``, ``vi``).
+
+    ``samples`` holds every sampler site, shaped (chains, draws, ...).
+    """
+
+    def __init__(self, model, samples: dict, stats: dict, method: str, run=None):
+        self.model = model
+        self.samples = samples
+        self.stats = stats
+        self.method = method
+        self.run = run
+
+    @property
+    def plan(self):
+        return self.model.plan
+
+    @functools.cached_property
+    def posterior(self):
+        """ArviZ data with the posterior and sampler statistics (no log-likelihood)."""
+        return to_inference_data(self.plan, self.samples, self.stats,
+                                 observed=self.model.bound.y)
+
+    @functools.cached_property
+    def idata(self):
+        """ArviZ ``InferenceData``: posterior, sample_stats, observed_data, log_likelihood."""
+        return to_inference_data(self.plan, self.samples, self.stats,
+                                 observed=self.model.bound.y,
+                                 log_likelihood=self.log_likelihood())
+
+    def log_likelihood(self) -> np.ndarray:
+        """Pointwise log-likelihood, shaped (chains, draws, rows)."""
+        from numpyro.infer import log_likelihood
+
+        flat = {k: v.reshape((-1,) + v.shape[2:]) for k, v in self.samples.items()}
+        ll = np.asarray(log_likelihood(self.model.numpyro_model, flat, self.model.data)["y"])
+        chains, draws = next(iter(self.samples.values())).shape[:2]
+        return ll.reshape(chains, draws, -1)
+
+    def summary(self) -> pd.DataFrame:
+        """brms-style table: one row per parameter (``b_Days``, ``sd_Subject__Days``...)."""
+        return summary_table(self.plan, self.posterior.posterior)
+
+    def diagnostics(self):
+        """Divergences, tree depth, R-hat, ESS, E-BFMI, with advice in plain words."""
+        from .report.diagnostics import diagnose
+
+        return diagnose(self)
+
+    def predict(self, newdata=None, kind: str = "mean", new_levels: str = "gaussian",
+                seed: int = 0):
+        """Predictions per draw for ``newdata`` (default: the training data).
+
+        ``kind``: ``"linpred"`` (link scale), ``"mean"`` (response mean) or ``"response"``
+        (simulated responses). ``new_levels`` says what an unseen group level gets:
+        ``"gaussian"`` (new effects drawn from the fitted population, with its correlation),
+        ``"population"`` (effect 0, as lme4) or ``"error"``.
+        """
+        from .infer.predict import predict
+
+        return predict(self, newdata, kind=kind, new_levels=new_levels, seed=seed)
+
+    def posterior_predictive(self, seed: int = 0):
+        """Replicated responses for the training rows, as ArviZ data with observed_data."""
+        from .infer.predict import posterior_predictive
+
+        return posterior_predictive(self, seed=seed)
+
+    def save(self, path) -> None:
+        """Write draws, formula, data encodings and settings to one NetCDF file (no pickle)."""
+        from .io import save_fit
+
+        save_fit(self, path)
+
+    def __str__(self) -> str:
+        m = self.model
+        chains, draws = next(iter(self.samples.values())).shape[:2]
+        header = [f" Family: {m.family}", f"Formula: {m.formula}",
+                  f"   Data: {m.bound.n} rows; draws: {chains} chains x {draws} ({self.method})"]
+        return format_summary(self.plan, self.summary(), header)
+
+    def __repr__(self) -> str:
+        return f"<Fit of {self.model!r} by {self.method}>"

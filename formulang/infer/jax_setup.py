@@ -1,0 +1,65 @@
+"""Configure JAX once, before its first use: CPU devices for parallel chains, and the persistent
+compilation cache.
+
+- Parallel chains need one XLA device per chain. On CPU, JAX shows one device unless told
+  otherwise before it starts, so formulang asks for ``max(cores, 8)`` host devices (cheap: they
+  share the cores). If JAX already started with fewer, chains run vectorised instead.
+- Compiling dominates small fits, so compiled programs are cached on disk in
+  ``$FORMULANG_CACHE_DIR`` (default ``~/.cache/formulang/jax``, or under ``$XDG_CACHE_HOME``).
+  Set ``FORMULANG_COMPILATION_CACHE=0`` to turn the cache off.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import sys
+from pathlib import Path
+
+
+def cache_dir() -> Path:
+    if os.environ.get("FORMULANG_CACHE_DIR"):
+        return Path(os.environ["FORMULANG_CACHE_DIR"])
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "formulang" / "jax"
+
+
+def _backend_started() -> bool:
+    if "jax" not in sys.modules:
+        return False
+    try:
+        from jax._src import xla_bridge
+
+        return bool(xla_bridge.backends_are_initialized())
+    except Exception:  # pragma: no cover - private API moved: assume started, change nothing
+        return True
+
+
+@functools.lru_cache(maxsize=1)
+def configure() -> None:
+    """Idempotent; call before anything imports jax for real work."""
+    if not _backend_started():
+        wanted = max(os.cpu_count() or 1, 8)
+        flags = os.environ.get("XLA_FLAGS", "")
+        if "xla_force_host_platform_device_count" not in flags:
+            os.environ["XLA_FLAGS"] = (flags + f" --xla_force_host_platform_device_count="
+                                       f"{wanted}").strip()
+    import jax
+
+    if os.environ.get("FORMULANG_COMPILATION_CACHE", "1") != "0":
+        path = cache_dir()
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            jax.config.update("jax_compilation_cache_dir", str(path))
+            jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+        except OSError:  # pragma: no cover - read-only home: run without the cache
+            pass
+
+
+def device_count() -> int:
+    import jax
+
+    return jax.local_device_count()
+
+

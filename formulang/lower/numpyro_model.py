@@ -1,0 +1,148 @@
+"""The NumPyro model for a :class:`~formulang.lower.plan.ModelPlan`.
+
+``make_model(plan)`` returns ``model(data)``: a plain NumPyro model function whose only argument
+is the data pytree from :func:`~formulang.lower.plan.model_data`, so it can be used inside a
+user's own NumPyro code, and one compiled sampler serves every dataset of the same shapes.
+
+Sites (as brms names them): ``Intercept_c`` (intercept on centred predictors) and ``b_c``
+(slopes) are sampled, ``b`` (all coefficients, the real intercept first) is deterministic;
+per group term ``sd_<g>``, ``L_<g>`` (LKJ Cholesky factor of a correlated block), ``z_<g>``
+(standardised effects of non-centred levels), ``rc_<g>`` (effects of centred levels), and the
+deterministic ``r_<g>`` (levels x effects) and ``cor_<g>``; family parameters; ``y``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .plan import GroupPlan, ModelPlan, VectorSite
+from .priors import numpyro_distribution
+
+
+def _sample_vector(site: VectorSite, params: dict, name: str | None = None):
+    import jax.numpy as jnp
+    import numpyro
+
+    name = name or site.name
+    if len(site.pieces) == 1:
+        dist_name, _, key = site.pieces[0]
+        return numpyro.sample(name, numpyro_distribution(dist_name, params[key]))
+    out = jnp.zeros(site.size)
+    for i, (dist_name, idx, key) in enumerate(site.pieces):
+        piece = numpyro.sample(f"{name}_{i}", numpyro_distribution(dist_name, params[key]))
+        out = out.at[np.asarray(idx)].set(piece)
+    return out
+
+
+def _cholesky(g: GroupPlan, params: dict, sd):
+    """diag(sd) @ L, with L block-diagonal from one LKJ Cholesky factor per correlated block."""
+    import jax.numpy as jnp
+    import numpyro
+    import numpyro.distributions as dist
+
+    multi = [block for block in g.blocks if len(block) > 1]
+    if len(multi) == 1 and len(multi[0]) == g.k:  # one correlated block: no scatter needed
+        eta = params[g.lkj_key][0, 0]
+        L = numpyro.sample(f"L_{g.name}", dist.LKJCholesky(g.k, concentration=eta))
+        return sd[:, None] * L, L
+    L = jnp.eye(g.k)
+    for i, block in enumerate(multi):
+        name = f"L_{g.name}" if len(multi) == 1 else f"L_{g.name}_{i}"
+        eta = params[g.lkj_key][0, 0]
+        Lb = numpyro.sample(name, dist.LKJCholesky(len(block), concentration=eta))
+        idx = np.asarray(block)
+        L = L.at[np.ix_(idx, idx)].set(Lb)
+    return sd[:, None] * L, L
+
+
+def group_effects(g: GroupPlan, params: dict):
+    """Sample the effects of one group term: r (levels x effects), with the plan's per-level
+    centred / non-centred choice."""
+    import jax.numpy as jnp
+    import numpyro
+    import numpyro.distributions as dist
+
+    sd = _sample_vector(g.sd, params)
+    scale_tril, L = _cholesky(g, params, sd)
+    centered = np.asarray(g.centered, dtype=bool)
+    nc_idx, c_idx = np.flatnonzero(~centered), np.flatnonzero(centered)
+    parts = []
+    if len(nc_idx):
+        z = numpyro.sample(f"z_{g.name}", dist.Normal(0.0, 1.0).expand([len(nc_idx), g.k])
+                           .to_event(2))
+        parts.append((nc_idx, z @ scale_tril.T))
+    if len(c_idx):
+        if g.k == 1:
+            prior = dist.Normal(0.0, sd).expand([len(c_idx), 1]).to_event(2)
+        else:
+            prior = dist.MultivariateNormal(jnp.zeros(g.k), scale_tril=scale_tril) \
+                .expand([len(c_idx)]).to_event(1)
+        parts.append((c_idx, numpyro.sample(f"rc_{g.name}", prior)))
+    if len(parts) == 1:
+        r = parts[0][1]
+    else:
+        r = jnp.zeros((len(centered), g.k))
+        for idx, value in parts:
+            r = r.at[idx].set(value)
+    numpyro.deterministic(f"r_{g.name}", r)
+    if g.correlated_pairs:
+        corr = L @ L.T
+        a, b = zip(*g.correlated_pairs)
+        numpyro.deterministic(f"cor_{g.name}", corr[np.asarray(a), np.asarray(b)])
+    return r
+
+
+def linear_predictor(plan: ModelPlan, data: dict):
+    """Sample every coefficient and return eta, the linear predictor of each row."""
+    import jax.numpy as jnp
+    import numpyro
+
+    params = data["priors"]
+    eta = jnp.asarray(data["offset"])
+    coefficients = []
+    slopes = None
+    if plan.b is not None:
+        slopes = _sample_vector(plan.b, params, "b_c")
+        eta = eta + data["X"] @ slopes
+    if plan.intercept:
+        intercept_c = numpyro.sample("Intercept_c", numpyro_distribution(
+            plan.priors.lookup("Intercept").distribution, params["Intercept"][:, 0]))
+        eta = eta + intercept_c
+        shift = 0.0 if slopes is None else jnp.asarray(plan.x_means) @ slopes
+        coefficients.append(jnp.reshape(intercept_c - shift, (1,)))
+    if slopes is not None:
+        coefficients.append(slopes)
+    if coefficients:
+        numpyro.deterministic("b", jnp.concatenate(coefficients))
+    for g, codes, values in zip(plan.groups, data["codes"], data["values"]):
+        r = group_effects(g, params)
+        eta = eta + jnp.sum(values * r[codes], axis=-1)
+    return eta
+
+
+def family_parameters(plan: ModelPlan, data: dict) -> dict:
+    import numpyro
+
+    params = data["priors"]
+    return {aux: numpyro.sample(aux, numpyro_distribution(
+        plan.priors.lookup(aux).distribution, params[aux][:, 0])) for aux in plan.aux}
+
+
+def make_model(plan: ModelPlan):
+    """The NumPyro model function ``model(data)`` for this plan."""
+
+    def model(data):
+        import numpyro
+        from numpyro import handlers
+
+        eta = linear_predictor(plan, data)
+        aux = family_parameters(plan, data)
+        likelihood = plan.family.distribution(eta, aux, data.get("trials"))
+        with numpyro.plate("obs", eta.shape[0]):
+            if data.get("weights") is not None:
+                with handlers.scale(scale=data["weights"]):
+                    numpyro.sample("y", likelihood, obs=data["y"])
+            else:
+                numpyro.sample("y", likelihood, obs=data["y"])
+
+    return model

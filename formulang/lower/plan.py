@@ -1,0 +1,147 @@
+"""The model plan: every decision the lowering makes, before any JAX code runs.
+
+A :class:`ModelPlan` says which parameters exist, their priors (grouped into vectorised sample
+sites), how each group term is parameterised, and how the data arrays are laid out. The NumPyro
+model (:mod:`formulang.lower.numpyro_model`), the generated source (:mod:`formulang.lower.codegen`)
+and the results all read the plan, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..ir.prior import Prior
+from .families import Family
+from .naming import group_names
+from .priors import PriorTable
+
+
+@dataclass(frozen=True)
+class VectorSite:
+    """A vector parameter sampled in pieces, one per prior distribution used by its entries.
+
+    ``pieces`` is ``((distribution, indices, param key), ...)``; the model samples each piece
+    as ``<name>`` (one piece) or ``<name>_<i>`` and scatters it into a vector of length ``size``.
+    """
+
+    name: str
+    size: int
+    pieces: tuple[tuple[str, tuple[int, ...], str], ...]
+
+
+@dataclass(frozen=True)
+class GroupPlan:
+    name: str  # parameter stem: sd_<name>, r_<name>, ...
+    label: str  # the grouping factor as written ("batch:cask")
+    columns: tuple[str, ...]  # effects ("Intercept", "floor")
+    levels: tuple[str, ...]
+    blocks: tuple[tuple[int, ...], ...]  # covariance blocks (column indices)
+    centered: tuple[bool, ...]  # per level
+    sd: VectorSite
+    lkj_key: str | None  # prior parameter key of the LKJ eta, when a block has 2+ effects
+    reason: str  # why this parameterisation
+
+    @property
+    def k(self) -> int:
+        return len(self.columns)
+
+    @property
+    def correlated_pairs(self) -> tuple[tuple[int, int], ...]:
+        return tuple((a, b) for block in self.blocks for i, a in enumerate(block)
+                     for b in block[i + 1:])
+
+    @property
+    def mode(self) -> str:
+        n = sum(self.centered)
+        return "centered" if n == len(self.centered) else ("noncentered" if n == 0 else "mixed")
+
+
+@dataclass(frozen=True)
+class ModelPlan:
+    family: Family
+    columns: tuple[str, ...]  # X columns, "Intercept" first if present
+    intercept: bool
+    x_means: tuple[float, ...]  # means of the non-intercept columns (centred when intercept)
+    b: VectorSite | None  # the non-intercept coefficients
+    groups: tuple[GroupPlan, ...]
+    priors: PriorTable
+    prior_params: dict  # key -> float array (n_params, n)
+    n: int
+
+    @property
+    def aux(self) -> tuple[str, ...]:
+        return self.family.spec.aux
+
+    @property
+    def slope_columns(self) -> tuple[str, ...]:
+        return tuple(c for c in self.columns if c != "Intercept")
+
+
+def _vector_site(name: str, priors: list[Prior], params: dict) -> VectorSite:
+    by_dist: dict[str, list[int]] = {}
+    for i, p in enumerate(priors):
+        by_dist.setdefault(p.distribution, []).append(i)
+    pieces = []
+    for j, (dist_name, idx) in enumerate(by_dist.items()):
+        key = name if len(by_dist) == 1 else f"{name}_{j}"
+        params[key] = np.array([[v for _, v in priors[i].params] for i in idx], dtype=float).T
+        pieces.append((dist_name, tuple(idx), key))
+    return VectorSite(name, len(priors), tuple(pieces))
+
+
+def build_plan(bound, fam: Family, priors: PriorTable, parameterization) -> ModelPlan:
+    """Collect every decision into a plan. ``parameterization`` comes from
+    :func:`formulang.lower.reparam.choose_parameterization` (one entry per group term)."""
+    params: dict[str, np.ndarray] = {}
+    columns = tuple(bound.X_columns)
+    intercept = "Intercept" in columns
+    slopes = [j for j, c in enumerate(columns) if c != "Intercept"]
+    if intercept:
+        params["Intercept"] = _params(priors.lookup("Intercept"))
+        x_means = tuple(float(np.mean(bound.X[:, j])) for j in slopes)
+    else:
+        x_means = tuple(0.0 for _ in slopes)
+    b = _vector_site("b", [priors.lookup("b", coef=columns[j]) for j in slopes], params) \
+        if slopes else None
+    groups = []
+    for name, gd, choice in zip(group_names(bound), bound.groups, parameterization):
+        sd = _vector_site(f"sd_{name}", [priors.lookup("sd", name, c) for c in gd.columns],
+                          params)
+        lkj_key = None
+        if any(len(block) > 1 for block in gd.blocks):
+            lkj_key = f"cor_{name}"
+            params[lkj_key] = _params(priors.lookup("cor", name))
+        groups.append(GroupPlan(name, gd.label, tuple(gd.columns), tuple(gd.levels),
+                                tuple(tuple(b) for b in gd.blocks), tuple(choice.centered),
+                                sd, lkj_key, choice.reason))
+    for aux in fam.spec.aux:
+        params[aux] = _params(priors.lookup(aux))
+    return ModelPlan(fam, columns, intercept, x_means, b, tuple(groups), priors, params,
+                     int(bound.n))
+
+
+def _params(prior: Prior) -> np.ndarray:
+    return np.array([[v] for _, v in prior.params], dtype=float)
+
+
+def model_data(plan: ModelPlan, bound) -> dict:
+    """The arrays the NumPyro model takes, as one pytree (data are arguments, not constants,
+    so one compiled sampler serves every dataset of the same shapes)."""
+    X = np.asarray(bound.X, dtype=float)
+    slopes = [j for j, c in enumerate(plan.columns) if c != "Intercept"]
+    Xs = X[:, slopes] - np.asarray(plan.x_means, dtype=float)
+    data = {
+        "X": Xs,
+        "y": None if bound.y is None else np.asarray(bound.y, dtype=float),
+        "offset": np.asarray(bound.offset, dtype=float),
+        "codes": tuple(np.asarray(g.codes, dtype=np.int32) for g in bound.groups),
+        "values": tuple(np.asarray(g.values, dtype=float) for g in bound.groups),
+        "priors": {k: np.asarray(v) for k, v in plan.prior_params.items()},
+    }
+    if bound.trials is not None:
+        data["trials"] = np.asarray(bound.trials, dtype=float)
+    if bound.weights is not None:
+        data["weights"] = np.asarray(bound.weights, dtype=float)
+    return data

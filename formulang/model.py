@@ -1,0 +1,112 @@
+"""``Model``: a formula, data, a family and priors, compiled to a NumPyro model.
+
+>>> import formulang as fl
+>>> m = fl.Model("Reaction ~ Days + (Days | Subject)", fl.datasets.load("sleepstudy"))
+>>> m.family.name, m.plan.groups[0].columns
+('gaussian', ('Intercept', 'Days'))
+"""
+
+from __future__ import annotations
+
+from .data.bind import BoundData, bind
+from .errors import FormulangError
+from .ir.formula import Formula
+from .lower.families import Family, family as lookup_family
+from .lower.numpyro_model import make_model
+from .lower.plan import ModelPlan, build_plan, model_data
+from .lower.priors import PriorTable, resolve_priors
+from .lower.reparam import choose_parameterization
+from .parse import parse
+
+METHODS = ("nuts", "map", "vi")
+
+
+class Model:
+    """A Bayesian multilevel model.
+
+    ``family=None`` means gaussian, or binomial when the response is ``cbind(s, f)`` or
+    ``s | trials(n)``. ``priors`` maps brms-style keys to prior text (see
+    :mod:`formulang.lower.priors`); ``reparam`` is ``"auto"`` (chosen from the data, per group
+    term and level), ``"centered"``, ``"noncentered"``, or a dict by grouping factor.
+    """
+
+    def __init__(self, formula: str | Formula, data, family: str | None = None,
+                 link: str | None = None, priors: dict | None = None, reparam="auto",
+                 na_action: str = "drop"):
+        self.formula: Formula = parse(formula) if isinstance(formula, str) else formula
+        if self.formula.response is None:
+            raise FormulangError("a model needs a response: write it left of '~', e.g. y ~ x")
+        if family is None:
+            family = "binomial" if self.formula.response.is_binomial else "gaussian"
+        self.family: Family = lookup_family(family, link)
+        self.bound: BoundData = bind(self.formula, data, na_action=na_action)
+        self._check_response()
+        self.priors: PriorTable = resolve_priors(self.bound, self.family, priors)
+        self.parameterization = choose_parameterization(self.bound, self.family, reparam)
+        self.plan: ModelPlan = build_plan(self.bound, self.family, self.priors,
+                                          self.parameterization)
+        self.data = model_data(self.plan, self.bound)
+        self.numpyro_model = make_model(self.plan)
+        self._samplers: dict = {}
+
+    def _check_response(self) -> None:
+        binomial_response = self.formula.response.is_binomial
+        if self.family.name == "binomial" and not binomial_response:
+            raise FormulangError("the binomial family needs trials: write cbind(successes, "
+                                 "failures) ~ ... or successes | trials(n) ~ ...")
+        if binomial_response and self.family.name != "binomial":
+            raise FormulangError(f"cbind()/trials() make a binomial response, but the family "
+                                 f"is {self.family.name}: use family='binomial'")
+        self.family.check_response(self.bound.y, self.bound.trials,
+                                   name=f"the response {self.formula.response.value}")
+
+    # ---- fitting ----------------------------------------------------------------------------
+    def fit(self, draws: int = 1000, tune: int = 1000, chains: int = 4, seed: int = 0,
+            target_accept: float = 0.8, max_tree_depth: int = 10, method: str = "nuts",
+            progress: bool | None = None):
+        """Sample the posterior (``method="nuts"``); returns a :class:`~formulang.Fit`.
+
+        Refitting with the same settings reuses the compiled sampler.
+        """
+        from .fit import Fit
+        from .infer.nuts import SamplerSettings, make_mcmc, run_nuts
+
+        if method not in METHODS:
+            raise FormulangError(f"unknown method {method!r}; methods: {', '.join(METHODS)}")
+        if method != "nuts":
+            from .infer.approximate import fit_approximation
+
+            return fit_approximation(self, method, draws=draws, seed=seed, progress=progress)
+        settings = SamplerSettings(draws, tune, chains, target_accept, max_tree_depth)
+        mcmc = self._samplers.get(settings)
+        if mcmc is None:
+            mcmc = self._samplers[settings] = make_mcmc(self.numpyro_model, settings, progress)
+        run = run_nuts(mcmc, self.data, settings, seed)
+        return Fit(self, run.samples, run.stats, method="nuts", run=run)
+
+    def prior_predictive(self, draws: int = 500, seed: int = 0):
+        """Draws of parameters and responses from the prior, as ArviZ data."""
+        from .infer.predict import prior_predictive
+
+        return prior_predictive(self, draws=draws, seed=seed)
+
+    def code(self) -> str:
+        """Standalone, readable NumPyro source equivalent to this model."""
+        from .lower.codegen import generate_code
+
+        return generate_code(self)
+
+    def graph(self):
+        """Data, coefficients, hyperparameters and likelihood as a graph (``.to_dot()``)."""
+        from .lower.graph import model_graph
+
+        return model_graph(self)
+
+    # ---- description ------------------------------------------------------------------------
+    def __str__(self) -> str:
+        from .report.describe import describe_model
+
+        return describe_model(self)
+
+    def __repr__(self) -> str:
+        return f"Model({str(self.formula)!r}, family={self.family}, n={self.bound.n})"

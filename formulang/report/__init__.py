@@ -1,0 +1,1 @@
+"""Results: ArviZ data, summaries, diagnostics."""

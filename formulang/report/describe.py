@@ -1,0 +1,23 @@
+"""What ``print(model)`` shows: formula, family, data, terms, groups, priors, parameterisation."""
+
+from __future__ import annotations
+
+
+def describe_model(model) -> str:
+    f, b, plan = model.formula, model.bound, model.plan
+    lines = [f"Formula: {f}", f" Family: {model.family}",
+             f"   Data: {b.n} rows" + (f" ({b.n_input - b.n} dropped for missing values)"
+                                       if b.n_input != b.n else "")]
+    lines.append("Population-level: " + (", ".join(plan.columns) or "none"))
+    for g, choice in zip(plan.groups, model.parameterization):
+        kind = "correlated" if g.correlated_pairs else "independent"
+        effects = ", ".join(g.columns)
+        lines.append(f"Group ~{g.name}: {len(g.levels)} levels; {effects}"
+                     + (f" ({kind})" if g.k > 1 else ""))
+        lines.append(f"    parameterization: {choice.reason}")
+    if plan.aux:
+        lines.append("Family parameters: " + ", ".join(plan.aux))
+    lines.append("Priors:")
+    for row in plan.priors.rows:
+        lines.append(f"    {row.key:<28} {str(row.prior):<32} ({row.source})")
+    return "\n".join(lines)

@@ -1,0 +1,90 @@
+"""Posterior draws to ArviZ ``InferenceData`` with named dimensions and coordinates.
+
+Variables (the names users see everywhere): ``b`` (dim ``coef``: the design columns),
+``sd_<g>`` (``<g>__effect``), ``cor_<g>`` (``<g>__pair``, e.g. ``Intercept__Days``), ``r_<g>``
+(``<g>__level`` x ``<g>__effect``), and the family parameters (``sigma``...). Internal sites of the
+sampler (standardised effects, Cholesky factors, centred intercept) are left out.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..lower.plan import ModelPlan
+
+
+def posterior_variables(plan: ModelPlan, samples: dict) -> tuple[dict, dict, dict]:
+    """(variables, dims, coords) of the user-facing posterior."""
+    variables, dims, coords = {}, {}, {}
+    if "b" in samples:
+        variables["b"] = samples["b"]
+        dims["b"] = ["coef"]
+        coords["coef"] = list(plan.columns)
+    for g in plan.groups:
+        eff, lev, pair = f"{g.name}__effect", f"{g.name}__level", f"{g.name}__pair"
+        coords[eff] = list(g.columns)
+        coords[lev] = list(g.levels)
+        variables[f"sd_{g.name}"] = _vector(samples, g.sd.name, g.sd)
+        dims[f"sd_{g.name}"] = [eff]
+        variables[f"r_{g.name}"] = samples[f"r_{g.name}"]
+        dims[f"r_{g.name}"] = [lev, eff]
+        if g.correlated_pairs:
+            variables[f"cor_{g.name}"] = samples[f"cor_{g.name}"]
+            dims[f"cor_{g.name}"] = [pair]
+            coords[pair] = [f"{g.columns[a]}__{g.columns[b]}" for a, b in g.correlated_pairs]
+    for aux in plan.aux:
+        variables[aux] = samples[aux]
+    return variables, dims, coords
+
+
+def _vector(samples: dict, name: str, site) -> np.ndarray:
+    if name in samples:
+        return samples[name]
+    shape = next(iter(samples.values())).shape[:2]
+    out = np.zeros(shape + (site.size,))
+    for i, (_, idx, _) in enumerate(site.pieces):
+        out[..., list(idx)] = samples[f"{name}_{i}"]
+    return out
+
+
+def sample_stats(stats: dict) -> dict:
+    out = {}
+    if "diverging" in stats:
+        out["diverging"] = stats["diverging"].astype(bool)
+    if "energy" in stats:
+        out["energy"] = stats["energy"]
+    if "num_steps" in stats:
+        out["n_steps"] = stats["num_steps"]
+        out["tree_depth"] = np.floor(np.log2(np.maximum(stats["num_steps"], 1))).astype(int) + 1
+    if "accept_prob" in stats:
+        out["acceptance_rate"] = stats["accept_prob"]
+    if "potential_energy" in stats:
+        out["lp"] = -stats["potential_energy"]
+    return out
+
+
+def import_arviz():
+    """ArviZ 0.x prints a banner about its coming 1.x refactor on import; formulang pins the
+    0.x API (InferenceData) deliberately, so the banner is noise for our users."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning, module="arviz")
+        import arviz as az
+    return az
+
+
+def to_inference_data(plan: ModelPlan, samples: dict, stats: dict, observed=None,
+                      log_likelihood=None):
+    az = import_arviz()
+
+    variables, dims, coords = posterior_variables(plan, samples)
+    kwargs = {}
+    if observed is not None:
+        kwargs["observed_data"] = {"y": np.asarray(observed)}
+        dims["y"] = ["obs"]
+        coords["obs"] = np.arange(len(observed))
+    if log_likelihood is not None:
+        kwargs["log_likelihood"] = {"y": log_likelihood}
+    return az.from_dict(posterior=variables, sample_stats=sample_stats(stats) or None,
+                        coords=coords, dims=dims, **kwargs)
