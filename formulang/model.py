@@ -58,7 +58,8 @@ class Model:
             raise FormulangError(f"cbind()/trials() make a binomial response, but the family "
                                  f"is {self.family.name}: use family='binomial'")
         self.family.check_response(self.bound.y, self.bound.trials,
-                                   name=f"the response {self.formula.response.value}")
+                                   name=f"the response {self.formula.response.value}",
+                                   positions=self.bound.rows)
 
     # ---- fitting ----------------------------------------------------------------------------
     def fit(self, draws: int = 1000, tune: int = 1000, chains: int = 4, seed: int = 0,

@@ -147,8 +147,11 @@ class Family:
         return _jnp().clip(p, eps, 1.0 - eps)
 
     def check_response(self, y: np.ndarray, trials: np.ndarray | None = None,
-                       name: str = "the response") -> None:
-        """Raise a DataError naming the rows whose values the family cannot produce."""
+                       name: str = "the response", positions: np.ndarray | None = None) -> None:
+        """Raise a DataError naming the rows whose values the family cannot produce.
+
+        ``positions`` maps each value to its row position in the user's data (rows dropped for
+        missing values shift the others)."""
         support = self.spec.support
         y = np.asarray(y, dtype=float)
         whole = np.isclose(y, np.round(y))
@@ -169,7 +172,8 @@ class Family:
             bad, need = ~((y > 0) & (y < 1)), "strictly between 0 and 1"
         if bad is not None and bad.any():
             rows = np.flatnonzero(bad)
-            shown = ", ".join(f"row {r} ({y[r]:g})" for r in rows[:5])
+            where = np.arange(len(y)) if positions is None else np.asarray(positions)
+            shown = ", ".join(f"row {where[r]} ({y[r]:g})" for r in rows[:5])
             more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
             raise DataError(f"the {self.spec.name} family needs {name} to be {need}: "
                             f"{shown}{more}")
