@@ -8,10 +8,11 @@ from .data import (BoundData, DataSpec, FormulangWarning, GroupData, GroupingWar
 from . import datasets
 from .model import Model
 from .fit import Fit
+from .io import load
 
 __all__ = [
     "BoundData", "DataSpec", "FormulangWarning", "GroupData", "GroupingWarning",
-    "MissingValuesWarning", "RankDeficiencyWarning", "bind", "datasets", "Model", "Fit",
+    "MissingValuesWarning", "RankDeficiencyWarning", "bind", "datasets", "Model", "Fit", "load",
     "DataError", "Formula", "FormulaError", "FormulangError", "GroupTerm", "Prior",
     "PriorError", "Response", "Term", "parse", "parse_prior",
 ]

@@ -140,8 +140,8 @@ def model_data(plan: ModelPlan, bound) -> dict:
         "values": tuple(np.asarray(g.values, dtype=float) for g in bound.groups),
         "priors": {k: np.asarray(v) for k, v in plan.prior_params.items()},
     }
-    if bound.trials is not None:
-        data["trials"] = np.asarray(bound.trials, dtype=float)
+    if bound.trials is not None:  # integers: NumPyro's binomial sampler indexes with them
+        data["trials"] = np.asarray(np.rint(bound.trials), dtype=np.int32)
     if bound.weights is not None:
         data["weights"] = np.asarray(bound.weights, dtype=float)
     return data

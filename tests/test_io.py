@@ -1,0 +1,262 @@
+"""Saving a fit to NetCDF and loading it back: exact predictions and summaries, no pickle,
+clear refusals of files that are not formulang fits.
+
+One small NUTS fit (sleepstudy, 2 chains x 200) is shared by the module; other formulas use
+prior draws in place of a posterior (the file format does not care where the draws came
+from), so they cost no sampling.
+"""
+
+import json
+import pickle
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+
+import formulang as fl
+from formulang import DataError, FormulangError
+from formulang.fit import Fit
+from formulang.io import SCHEMA_VERSION, LoadedModel, load
+from formulang.report.idata import import_arviz
+
+
+def prior_fit(model, draws=50, chains=2, seed=3):
+    import jax
+    from numpyro.infer import Predictive
+
+    data = dict(model.data)
+    data["y"] = None
+    if "trials" in data:
+        data["trials"] = data["trials"].astype(np.int32)
+    raw = Predictive(model.numpyro_model, num_samples=chains * draws)(
+        jax.random.PRNGKey(seed), data)
+    samples = {k: np.asarray(v).reshape((chains, draws) + v.shape[1:])
+               for k, v in raw.items() if k != "y"}
+    return Fit(model, samples, {}, method="prior")
+
+
+@pytest.fixture(scope="module")
+def sleep():
+    return fl.datasets.load("sleepstudy")
+
+
+@pytest.fixture(scope="module")
+def fit(sleep):
+    # the model of tests/test_predict.py, whose compiled sampler the JAX cache then holds;
+    # the user prior checks that priors travel (prior values are data, not code)
+    model = fl.Model("Reaction ~ Days + (Days | Subject)", sleep,
+                     priors={"b[Days]": "normal(10, 5)"})
+    return model.fit(draws=200, tune=200, chains=2, seed=2)
+
+
+@pytest.fixture(scope="module")
+def saved(fit, tmp_path_factory):
+    path = tmp_path_factory.mktemp("io") / "sleep.nc"
+    fit.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def loaded(saved):
+    return load(saved)
+
+
+NEW = pd.DataFrame({"Days": [0.0, 3.0, 9.0, 4.0], "Subject": ["308", "372", "new", "other"]})
+
+
+def test_loaded_fit_predicts_exactly_like_the_original(fit, loaded):
+    assert isinstance(loaded, Fit) and isinstance(loaded.model, LoadedModel)
+    for kind in ("linpred", "mean", "response"):
+        for new_levels in ("gaussian", "population"):
+            assert np.array_equal(loaded.predict(NEW, kind=kind, new_levels=new_levels, seed=7),
+                                  fit.predict(NEW, kind=kind, new_levels=new_levels, seed=7))
+
+
+def test_loaded_fit_summarises_exactly_like_the_original(fit, loaded):
+    assert str(loaded.summary()) == str(fit.summary())
+    assert str(loaded) == str(fit)
+    assert str(loaded.model) == str(fit.model)
+    assert loaded.method == "nuts"
+
+
+def test_every_draw_and_statistic_comes_back_bit_for_bit(fit, loaded):
+    assert set(loaded.samples) == set(fit.samples)
+    for name, value in fit.samples.items():
+        assert loaded.samples[name].dtype == value.dtype, name
+        assert np.array_equal(loaded.samples[name], value), name
+    assert set(loaded.stats) == set(fit.stats)
+    for name, value in fit.stats.items():
+        assert loaded.stats[name].dtype == value.dtype, name
+        assert np.array_equal(loaded.stats[name], value), name
+    assert loaded.run.settings == fit.run.settings and loaded.run.seed == fit.run.seed
+
+
+def test_loaded_idata_has_the_arviz_groups(fit, loaded):
+    idata = loaded.idata
+    assert {"posterior", "sample_stats", "observed_data", "log_likelihood"} <= \
+        set(idata.groups())
+    assert not any(g.startswith("formulang") for g in idata.groups())
+    np.testing.assert_array_equal(idata.posterior["r_Subject"].values,
+                                  fit.idata.posterior["r_Subject"].values)
+    np.testing.assert_array_equal(loaded.log_likelihood(), fit.log_likelihood())
+    np.testing.assert_array_equal(idata.observed_data["y"].values, fit.model.bound.y)
+
+
+def test_the_file_is_plain_arviz_netcdf(saved, fit):
+    az = import_arviz()
+    idata = az.from_netcdf(saved)
+    np.testing.assert_array_equal(idata.posterior["b"].values, fit.samples["b"])
+    assert list(idata.posterior["b"].coef.values) == ["Intercept", "Days"]
+    assert idata.attrs["formulang_schema"] == "formulang.fit"
+    meta = json.loads(idata.attrs["formulang_fit"])
+    assert meta["family"] == "gaussian" and meta["link"] == "identity"
+    assert meta["formula"]["formula"] == str(fit.model.formula)
+    rows = {(r["class"], r["coef"]): r for r in meta["priors"]}
+    assert rows[("b", "Days")]["prior"] == "normal(10, 5)"
+    assert rows[("b", "Days")]["source"] == "user"
+    assert meta["plan"]["groups"][0]["centered"] == list(fit.model.plan.groups[0].centered)
+
+
+def test_loaded_model_is_rebuilt_from_the_file(fit, loaded):
+    m, original = loaded.model, fit.model
+    assert m.formula == original.formula
+    assert m.bound.spec == original.bound.spec
+    assert m.priors == original.priors
+    assert m.plan.columns == original.plan.columns
+    assert m.plan.x_means == original.plan.x_means
+    assert m.plan.groups == original.plan.groups
+    assert str(m.family) == str(original.family)
+    for key, value in original.plan.prior_params.items():
+        assert np.array_equal(m.plan.prior_params[key], value)
+
+
+def test_loaded_fit_needs_newdata_and_cannot_refit(loaded):
+    with pytest.raises(FormulangError, match="newdata"):
+        loaded.predict()
+    with pytest.raises(FormulangError, match="training data"):
+        loaded.model.fit()
+    with pytest.raises(FormulangError, match="training rows"):
+        loaded.posterior_predictive()
+
+
+def test_loaded_fit_checks_new_data_like_the_original(loaded):
+    with pytest.raises(FormulangError, match="'Subject'.*'new'"):
+        loaded.predict(NEW, new_levels="error")
+    with pytest.raises(DataError, match="Days"):
+        loaded.predict(pd.DataFrame({"Subject": ["308"]}))
+
+
+def test_save_a_loaded_fit_again(loaded, fit, tmp_path):
+    path = tmp_path / "again.nc"
+    loaded.save(path)
+    again = load(path)
+    assert str(again.summary()) == str(fit.summary())
+    assert np.array_equal(again.predict(NEW, kind="response", seed=1),
+                          fit.predict(NEW, kind="response", seed=1))
+
+
+# Normal / half-normal priors: cheap to draw from (no gamma sampler to compile)
+NARROW = {
+    "cbpp": {"Intercept": "normal(-2, 1)", "b": "normal(0, 1)", "sd": "half_normal(0.5)"},
+    "radon": {"Intercept": "normal(1, 1)", "b": "normal(0, 1)", "sd": "half_normal(0.5)",
+              "sigma": "half_normal(1)"},
+    "Pastes": {"Intercept": "normal(60, 5)", "sd": "half_normal(3)", "sigma": "half_normal(1)"},
+}
+
+
+@pytest.mark.parametrize("formula, dataset, family", [
+    ("cbind(incidence, size - incidence) ~ period + (1 | herd)", "cbpp", "binomial"),
+    ("log_radon ~ floor + scale(log_uranium) + (1 + floor || county)", "radon", None),
+    ("strength ~ 1 + (1 | batch/cask)", "Pastes", None),
+])
+def test_round_trip_of_other_models(formula, dataset, family, tmp_path):
+    data = fl.datasets.load(dataset)
+    model = fl.Model(formula, data, family=family, priors=NARROW[dataset])
+    original = prior_fit(model)
+    path = tmp_path / "fit.nc"
+    original.save(path)
+    again = load(path)
+    new = data.head(6).copy()
+    factor = model.plan.groups[0].label.split(":")[0]
+    new[factor] = new[factor].astype(str)
+    new.loc[new.index[0], factor] = "unseen"  # a new level: drawn from the same seed
+    for kind in ("linpred", "mean", "response"):
+        assert np.array_equal(again.predict(new, kind=kind, seed=3),
+                              original.predict(new, kind=kind, seed=3))
+    assert str(again.summary()) == str(original.summary())
+    assert again.model.bound.spec == model.bound.spec
+    assert again.run is None and again.stats == {}
+
+
+# ---- refusals and safety -----------------------------------------------------------------------
+
+def test_load_never_unpickles(saved, monkeypatch, fit):
+    def refuse(*args, **kwargs):
+        raise AssertionError("load() must not unpickle")
+
+    monkeypatch.setattr(pickle, "load", refuse)
+    monkeypatch.setattr(pickle, "loads", refuse)
+    monkeypatch.setattr(pickle, "Unpickler", refuse)
+    again = load(saved)
+    assert np.array_equal(again.predict(NEW, kind="linpred"), fit.predict(NEW, kind="linpred"))
+
+
+def _plain_value(value) -> bool:
+    """Numbers, booleans, text, or HDF5 object references (netCDF's dimension-scale links)."""
+    if isinstance(value, (str, bytes, bool, int, float, np.number, np.bool_, h5py.Reference)):
+        return True
+    if isinstance(value, (tuple, np.void)):  # compound: (reference, index) pairs
+        return all(_plain_value(v) for v in value)
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind in "biufS" or h5py.check_string_dtype(value.dtype) is not None:
+            return True
+        return all(_plain_value(v) for v in value.ravel())
+    return False
+
+
+def test_the_file_holds_only_numbers_and_text(saved):
+    """Every dataset and attribute in the HDF5 file is numeric, boolean or text (plus the
+    object references netCDF uses to attach dimensions): there is no opaque or object payload
+    where a pickle could hide."""
+    seen = []
+
+    def check(name, obj):
+        for key, value in obj.attrs.items():
+            assert _plain_value(value), (name, key, value)
+        if isinstance(obj, h5py.Dataset):
+            seen.append(name)
+            dtype = obj.dtype
+            assert dtype.kind in "biufS" or h5py.check_string_dtype(dtype) is not None, \
+                (name, dtype)
+
+    with h5py.File(saved, "r") as f:
+        check("/", f)
+        f.visititems(check)
+    assert any(name.startswith("formulang_samples/") for name in seen)
+    with open(saved, "rb") as f:
+        assert f.read(8) == b"\x89HDF\r\n\x1a\n"
+
+
+def test_refuses_a_file_that_is_not_a_formulang_fit(tmp_path):
+    az = import_arviz()
+    path = tmp_path / "other.nc"
+    az.from_dict(posterior={"mu": np.zeros((2, 10))}).to_netcdf(str(path))
+    with pytest.raises(FormulangError, match="not a formulang fit"):
+        load(path)
+    text = tmp_path / "notes.nc"
+    text.write_text("y ~ x\n")
+    with pytest.raises(FormulangError, match="not a formulang fit file"):
+        load(text)
+    with pytest.raises(FileNotFoundError):
+        load(tmp_path / "missing.nc")
+
+
+def test_refuses_an_unknown_schema_version(saved, tmp_path):
+    path = tmp_path / "future.nc"
+    path.write_bytes(saved.read_bytes())
+    with h5py.File(path, "r+") as f:
+        f.attrs["formulang_schema_version"] = SCHEMA_VERSION + 98
+    with pytest.raises(FormulangError, match=rf"version {SCHEMA_VERSION + 98}.*reads version "
+                                             rf"{SCHEMA_VERSION}"):
+        load(path)
