@@ -67,7 +67,10 @@ class Model:
             progress: bool | None = None):
         """Sample the posterior (``method="nuts"``); returns a :class:`~formulang.Fit`.
 
-        Refitting with the same settings reuses the compiled sampler.
+        Refitting with the same settings reuses the compiled sampler. Faster approximations
+        share the ``Fit`` interface: ``method="map"`` (one point, the posterior mode; ``draws``
+        is ignored; hierarchical MAP drives group SDs towards zero, and says so) and
+        ``method="vi"`` (``draws`` draws from a Gaussian variational approximation).
         """
         from .fit import Fit
         from .infer.nuts import SamplerSettings, make_mcmc, run_nuts

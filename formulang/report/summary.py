@@ -21,14 +21,17 @@ def _row(draws: np.ndarray) -> dict:
     az = import_arviz()
 
     flat = draws.reshape(-1)
-    out = {"mean": float(np.mean(flat)), "sd": float(np.std(flat, ddof=1)),
-           "q2.5": float(np.quantile(flat, 0.025)), "q97.5": float(np.quantile(flat, 0.975))}
-    if draws.shape[0] * draws.shape[1] > 3:
+    out = {"mean": float(np.mean(flat)),
+           "sd": float(np.std(flat, ddof=1)) if flat.size > 1 else np.nan,
+           "q2.5": float(np.quantile(flat, 0.025)), "q97.5": float(np.quantile(flat, 0.975)),
+           "rhat": np.nan, "ess_bulk": np.nan, "ess_tail": np.nan}
+    # R-hat compares chains; ESS needs a few draws. MAP (one draw) and VI (one "chain" of
+    # independent draws) get NaN where the statistic does not exist.
+    if draws.shape[0] >= 2 and draws.shape[1] >= 4:
         out["rhat"] = float(az.rhat(draws))
+    if draws.shape[1] >= 4:
         out["ess_bulk"] = float(az.ess(draws, method="bulk"))
         out["ess_tail"] = float(az.ess(draws, method="tail"))
-    else:  # pragma: no cover - too few draws for diagnostics
-        out.update(rhat=np.nan, ess_bulk=np.nan, ess_tail=np.nan)
     return out
 
 

@@ -1,0 +1,341 @@
+"""``Model.graph()``: the model as a graph of data, priors, parameters and the likelihood.
+
+Nodes, each with a ``kind``, a ``shape`` (``"85 × 2"``; ``""`` for a scalar) and a label:
+
+- ``data``: ``X`` (population-level predictors), ``codes_<g>`` and ``values_<g>`` per group
+  term, ``offset`` (when the formula has one), ``trials``, ``weights``;
+- ``prior``: ``prior_<parameter>``, labelled with the prior (several lines when the entries
+  of a vector have different priors);
+- ``coefficient``: ``b``; ``hyperparameter``: ``sd_<g>``, ``L_<g>`` (the Cholesky factor of the
+  correlation, ``cor_<g> = L Lᵀ``) and the family parameters (``sigma``...); ``latent``:
+  ``r_<g>``, the group effects;
+- ``linear_predictor``: ``eta``; ``likelihood``: ``y``, the observed response.
+
+Edges run prior → parameter → linear predictor → likelihood (family parameters and trials go
+straight into the likelihood). :meth:`ModelGraph.to_dot` gives Graphviz DOT text without any
+dependency; :meth:`ModelGraph.render` draws it with Graphviz's ``dot`` program.
+
+>>> import formulang as fl
+>>> g = fl.Model("strength ~ (1 | batch/cask)", fl.datasets.load("Pastes")).graph()
+>>> g.node("r_batch:cask").shape, g.parents("r_batch:cask")
+('30 × 1', ('sd_batch:cask',))
+>>> print(g.to_dot().splitlines()[0])
+digraph model {
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ..errors import FormulangError
+
+KINDS = ("data", "prior", "coefficient", "hyperparameter", "latent", "linear_predictor",
+         "likelihood")
+SECTIONS = {"data": "Data", "prior": "Priors", "coefficient": "Coefficients",
+            "hyperparameter": "Hyperparameters", "latent": "Group effects",
+            "linear_predictor": "Linear predictor", "likelihood": "Likelihood"}
+_STYLE = {  # Graphviz attributes by kind: observed things grey boxes, unknowns ellipses
+    "data": 'shape=box, style="rounded,filled", fillcolor="#e8e8e8"',
+    "prior": 'shape=plain, fontcolor="#555555", fontsize=10',
+    "coefficient": 'shape=ellipse, style=filled, fillcolor="#dbe9f6"',
+    "hyperparameter": 'shape=ellipse, style=filled, fillcolor="#fde9c9"',
+    "latent": 'shape=ellipse, style=filled, fillcolor="#d9f0d3"',
+    "linear_predictor": 'shape=diamond, style=filled, fillcolor="#ffffff"',
+    "likelihood": 'shape=ellipse, style=filled, fillcolor="#bdbdbd", peripheries=2',
+}
+FORMATS = ("svg", "png", "pdf", "jpg", "jpeg", "gif", "ps", "eps", "dot")
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    kind: str
+    shape: str  # "85 × 2"; "" for a scalar
+    label: str
+
+
+@dataclass(frozen=True)
+class Edge:
+    source: str
+    target: str
+
+
+class ModelGraph:
+    """Nodes and edges of a model; see the module docstring for what they are."""
+
+    def __init__(self, nodes, edges, title: str = ""):
+        self.nodes: tuple[Node, ...] = tuple(nodes)
+        self.edges: tuple[Edge, ...] = tuple(edges)
+        self.title = title
+        self._by_name = {n.name: n for n in self.nodes}
+        for e in self.edges:
+            assert e.source in self._by_name and e.target in self._by_name, e
+
+    # ---- queries --------------------------------------------------------------------------------
+    def node(self, name: str) -> Node:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise KeyError(f"no node {name!r}; nodes: {', '.join(self._by_name)}") from None
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._by_name
+
+    def parents(self, name: str) -> tuple[str, ...]:
+        return tuple(e.source for e in self.edges if e.target == name)
+
+    def children(self, name: str) -> tuple[str, ...]:
+        return tuple(e.target for e in self.edges if e.source == name)
+
+    def of_kind(self, kind: str) -> tuple[Node, ...]:
+        return tuple(n for n in self.nodes if n.kind == kind)
+
+    # ---- output ---------------------------------------------------------------------------------
+    def to_dot(self) -> str:
+        """Graphviz DOT text (every name quoted, so ``batch:cask`` is safe)."""
+        lines = ["digraph model {",
+                 '  graph [rankdir=TB, fontname="Helvetica", fontsize=12, labelloc=t, '
+                 f"label={_quote(self.title)}];",
+                 '  node [fontname="Helvetica", fontsize=11];',
+                 '  edge [color="#666666", arrowsize=0.7];']
+        for n in self.nodes:
+            text = n.name + (f" [{n.shape}]" if n.shape else "") + "\n" + n.label
+            if n.kind == "prior":
+                text = n.label
+            lines.append(f"  {_quote(n.name)} [label={_quote(text)}, {_STYLE[n.kind]}];")
+        for e in self.edges:
+            lines.append(f"  {_quote(e.source)} -> {_quote(e.target)};")
+        lines.append("}")
+        return "\n".join(lines) + "\n"
+
+    def render(self, path, format: str | None = None) -> Path:
+        """Draw the graph to ``path`` (format from the suffix: svg, png, pdf...) with
+        Graphviz's ``dot`` program; returns the path."""
+        path = Path(path)
+        fmt = (format or path.suffix.lstrip(".") or "svg").lower()
+        if fmt not in FORMATS:
+            raise FormulangError(f"cannot draw a graph as {fmt!r}; formats: "
+                                 f"{', '.join(FORMATS)}")
+        if fmt == "dot":
+            path.write_text(self.to_dot(), encoding="utf-8")
+            return path
+        path.write_bytes(self._pipe(fmt))
+        return path
+
+    def _pipe(self, fmt: str) -> bytes:
+        dot = shutil.which("dot")
+        if dot is not None:
+            done = subprocess.run([dot, f"-T{fmt}"], input=self.to_dot().encode("utf-8"),
+                                  capture_output=True, check=False)
+            if done.returncode != 0:
+                raise FormulangError("Graphviz's dot failed: "
+                                     + done.stderr.decode("utf-8", "replace").strip())
+            return done.stdout
+        try:
+            import graphviz
+        except ImportError:
+            graphviz = None
+        if graphviz is not None:
+            try:
+                return graphviz.Source(self.to_dot()).pipe(format=fmt)
+            except graphviz.ExecutableNotFound:
+                pass
+        raise FormulangError(
+            "drawing the graph needs Graphviz's dot program, which was not found on PATH: "
+            "install Graphviz (apt install graphviz, brew install graphviz, conda install "
+            "graphviz, or https://graphviz.org/download/). Without it, .to_dot() gives the "
+            "DOT text and print(graph) an outline.")
+
+    def _repr_svg_(self):  # pragma: no cover - notebooks
+        try:
+            return self._pipe("svg").decode("utf-8")
+        except FormulangError:
+            return None
+
+    def __str__(self) -> str:
+        lines = [f"Model graph: {self.title}" if self.title else "Model graph"]
+        width = max(len(n.name) for n in self.nodes)
+        shape_width = max(len(n.shape) for n in self.nodes)
+        for kind in KINDS:
+            nodes = self.of_kind(kind)
+            if not nodes:
+                continue
+            lines.append(SECTIONS[kind])
+            for n in nodes:
+                first, *rest = n.label.splitlines() or [""]
+                label = first + (": " + "; ".join(rest) if rest else "")
+                if kind == "prior":
+                    arrow = " -> " + ", ".join(self.children(n.name))
+                else:
+                    parents = self.parents(n.name)
+                    arrow = (" <- " + ", ".join(parents)) if parents else ""
+                lines.append(f"  {n.name:<{width}}  {n.shape:<{shape_width}}  {label}{arrow}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<ModelGraph: {len(self.nodes)} nodes, {len(self.edges)} edges>"
+
+
+def _quote(text: str) -> str:
+    """A DOT double-quoted string; newlines become centred line breaks."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def _shape(*dims: int) -> str:
+    return " × ".join(str(d) for d in dims)
+
+
+# ---- building the graph -------------------------------------------------------------------------
+
+class _Builder:
+    def __init__(self):
+        self.nodes: list[Node] = []
+        self.edges: list[Edge] = []
+
+    def node(self, name: str, kind: str, shape: str, label: str) -> str:
+        self.nodes.append(Node(name, kind, shape, label))
+        return name
+
+    def edge(self, source: str, target: str) -> None:
+        edge = Edge(source, target)
+        if edge not in self.edges:
+            self.edges.append(edge)
+
+    def prior(self, target: str, key: str, what: str, rows: list[tuple[str, object]]) -> None:
+        """A prior node ``prior_<key>`` for ``target``; ``rows`` are (entry name, Prior) of its
+        entries, shown once as ``what ~ prior`` when they all have the same prior."""
+        texts = {str(p) for _, p in rows}
+        if len(texts) == 1:
+            label = f"{what} ~ {rows[0][1]}"
+        else:
+            label = "\n".join(f"{name} ~ {p}" for name, p in rows)
+        self.node(f"prior_{key}", "prior", "", label)
+        self.edge(f"prior_{key}", target)
+
+
+def _response_text(model) -> str:
+    """The response as written, without weights(): ``Reaction``, ``cbind(s, f)``."""
+    r = model.formula.response
+    return str(replace(r, weights=None)) if r.is_binomial else str(r.value)
+
+
+def _likelihood_label(model) -> str:
+    from .codegen import likelihood_expression
+
+    text = likelihood_expression(model.family)
+    if model.family.name == "beta":
+        inverse = {"logit": "inv_logit", "probit": "Phi"}[model.family.link.name]
+        text += f", mu = {inverse}(eta)"
+    return text.replace("dist.", "").replace("jnp.", "").replace("jax.nn.", "") \
+        .replace("jax.scipy.special.", "")
+
+
+def model_graph(model) -> ModelGraph:
+    """The graph of a :class:`formulang.Model`."""
+    plan, bound = model.plan, model.bound
+    n = plan.n
+    g = _Builder()
+    priors = plan.priors
+    slopes = plan.slope_columns
+
+    # the linear predictor first: everything else points at it
+    eta_parts = []
+    if plan.b is not None:
+        eta_parts.append("X b")
+    if plan.intercept and plan.b is None:
+        eta_parts.append("b")
+    eta_parts += [f"r_{grp.name}[codes]·values" for grp in plan.groups]
+    if model.formula.offsets:
+        eta_parts.insert(0, "offset")
+
+    # data
+    if plan.b is not None:
+        centred = " (centred)" if plan.intercept else ""
+        g.node("X", "data", _shape(n, len(slopes)),
+               f"population-level predictors{centred}\n{', '.join(slopes)}")
+    if model.formula.offsets:
+        g.node("offset", "data", _shape(n), "offset: " + ", ".join(
+            str(o) for o in model.formula.offsets))
+    for grp in plan.groups:
+        g.node(f"codes_{grp.name}", "data", _shape(n), f"level of {grp.label} per row\n"
+               f"{len(grp.levels)} levels")
+        g.node(f"values_{grp.name}", "data", _shape(n, grp.k),
+               f"columns of the {grp.label} term\n{', '.join(grp.columns)}")
+    if bound.trials is not None:
+        g.node("trials", "data", _shape(n), "trials per row")
+    if bound.weights is not None:
+        g.node("weights", "data", _shape(n), "weight of each row's log-likelihood")
+
+    # population-level coefficients
+    if plan.columns:
+        g.node("b", "coefficient", _shape(len(plan.columns)),
+               "population-level coefficients\n" + ", ".join(plan.columns)
+               + ("\nintercept sampled on centred predictors" if plan.intercept and slopes
+                  else ""))
+        if plan.intercept:
+            g.prior("b", "Intercept", "Intercept", [("Intercept", priors.lookup("Intercept"))])
+        if slopes:
+            g.prior("b", "b", "b", [(f"b[{c}]", priors.lookup("b", coef=c)) for c in slopes])
+
+    # group terms
+    for grp in plan.groups:
+        sd, r = f"sd_{grp.name}", f"r_{grp.name}"
+        g.node(sd, "hyperparameter", _shape(grp.k),
+               f"SDs of the {grp.label} effects\n{', '.join(grp.columns)}")
+        g.prior(sd, sd, f"sd[{grp.name}]", [(f"sd[{grp.name}][{c}]",
+                                             priors.lookup("sd", grp.name, c))
+                                            for c in grp.columns])
+        parents = [sd]
+        if grp.lkj_key:
+            L = f"L_{grp.name}"
+            pairs = len(grp.correlated_pairs)
+            g.node(L, "hyperparameter", _shape(grp.k, grp.k),
+                   f"Cholesky factor of the correlation\ncor_{grp.name} = L Lᵀ "
+                   f"({pairs} pair{'s' if pairs != 1 else ''})")
+            g.prior(L, f"cor_{grp.name}", f"cor[{grp.name}]",
+                    [(f"cor[{grp.name}]", priors.lookup("cor", grp.name))])
+            parents.append(L)
+        n_c = sum(grp.centered)
+        mode = {"centered": "centered", "noncentered": "non-centered"}.get(
+            grp.mode, f"mixed: {n_c} of {len(grp.levels)} levels centered")
+        g.node(r, "latent", _shape(len(grp.levels), grp.k),
+               f"{grp.label} effects\nlevels × ({', '.join(grp.columns)})\n{mode}")
+        for p in parents:
+            g.edge(p, r)
+
+    # linear predictor and likelihood
+    g.node("eta", "linear_predictor", _shape(n),
+           "linear predictor\n" + (" + ".join(eta_parts) or "0"))
+    if plan.columns:
+        g.edge("b", "eta")
+    if plan.b is not None:
+        g.edge("X", "eta")
+    if model.formula.offsets:
+        g.edge("offset", "eta")
+    for grp in plan.groups:
+        g.edge(f"r_{grp.name}", "eta")
+        g.edge(f"codes_{grp.name}", "eta")
+        g.edge(f"values_{grp.name}", "eta")
+    response = _response_text(model)
+    g.node("y", "likelihood", _shape(n), f"{response} ~ {_likelihood_label(model)}")
+    g.edge("eta", "y")
+    for aux in plan.aux:
+        g.node(aux, "hyperparameter", "", f"family parameter of {plan.family.name}")
+        g.prior(aux, aux, aux, [(aux, priors.lookup(aux))])
+        g.edge(aux, "y")
+    if bound.trials is not None:
+        g.edge("trials", "y")
+    if bound.weights is not None:
+        g.edge("weights", "y")
+
+    # order: by kind, in the order each kind was added
+    order = {k: i for i, k in enumerate(KINDS)}
+    nodes = sorted(g.nodes, key=lambda node: order[node.kind])
+    return ModelGraph(nodes, g.edges, title=f"{model.formula}  [{plan.family}]")
+
+
+__all__ = ["Edge", "ModelGraph", "Node", "model_graph"]
