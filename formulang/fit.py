@@ -90,7 +90,8 @@ class Fit:
         chains, draws = next(iter(self.samples.values())).shape[:2]
         header = [f" Family: {m.family}", f"Formula: {m.formula}",
                   f"   Data: {m.bound.n} rows; draws: {chains} chains x {draws} ({self.method})"]
-        return format_summary(self.plan, self.summary(), header)
+        text = format_summary(self.plan, self.summary(), header)
+        return text + "\n\nDiagnostics: " + str(self.diagnostics()).splitlines()[0]
 
     def __repr__(self) -> str:
         return f"<Fit of {self.model!r} by {self.method}>"

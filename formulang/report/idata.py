@@ -55,6 +55,8 @@ def sample_stats(stats: dict) -> dict:
         out["energy"] = stats["energy"]
     if "num_steps" in stats:
         out["n_steps"] = stats["num_steps"]
+        # doublings started (a tree that stopped inside its last doubling counts it); tree-depth
+        # saturation is judged on n_steps == 2^max_tree_depth - 1 (report/diagnostics.py)
         out["tree_depth"] = np.floor(np.log2(np.maximum(stats["num_steps"], 1))).astype(int) + 1
     if "accept_prob" in stats:
         out["acceptance_rate"] = stats["accept_prob"]
