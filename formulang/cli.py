@@ -84,11 +84,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     print(model, end="\n\n", flush=True)
     fit = model.fit(draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed,
                     target_accept=args.target_accept, method=args.method)
-    print(fit)
-    try:
-        print("\n" + str(fit.diagnostics()))
-    except ImportError:  # pragma: no cover - diagnostics module not built yet
-        pass
+    print(fit)  # summary, then diagnostics with advice
     if args.out:
         fit.save(args.out)
         print(f"\nsaved to {args.out}")

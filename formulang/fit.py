@@ -91,7 +91,7 @@ class Fit:
         header = [f" Family: {m.family}", f"Formula: {m.formula}",
                   f"   Data: {m.bound.n} rows; draws: {chains} chains x {draws} ({self.method})"]
         text = format_summary(self.plan, self.summary(), header)
-        return text + "\n\nDiagnostics: " + str(self.diagnostics()).splitlines()[0]
+        return text + "\n\nDiagnostics: " + str(self.diagnostics())
 
     def __repr__(self) -> str:
         return f"<Fit of {self.model!r} by {self.method}>"
