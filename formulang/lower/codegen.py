@@ -421,12 +421,26 @@ def _group(w: _Writer, ctx: _Context, g: GroupPlan, ident: str, term: str) -> No
         noncentered_expr = f"{z} @ {scale}.T" if multi else f"{z} * {sd}"
     if n_c:
         centered_var = f"rc_{ident}"
-        if multi:
-            prior = (f"dist.MultivariateNormal(jnp.zeros({k}), scale_tril={scale})"
-                     f".expand([{n_c}]).to_event(1)")
+        if g.parent is not None:
+            # hierarchical centring: a nested level is centred on its enclosing level's effect
+            parent_r = f"r_{ctx.idents[g.parent]}"
+            parents = np.asarray(g.parent_levels)[np.flatnonzero(centered)]
+            w.comment(f"  centred levels are centred on their {ctx.plan.groups[g.parent].label} "
+                      "level's effect")
+            w.line(f"loc_{ident} = {parent_r}[np.array({int_list(parents)})]")
+            loc = f"loc_{ident}"
+            if multi:
+                prior = f"dist.MultivariateNormal({loc}, scale_tril={scale}).to_event(1)"
+            else:
+                prior = f"dist.Normal({loc}, {sd}).to_event(2)"
+            w.line(f'{centered_var} = numpyro.sample("rc_{g.name}", {prior}) - {loc}')
         else:
-            prior = f"dist.Normal(0.0, {sd}).expand([{n_c}, {k}]).to_event(2)"
-        w.line(f'{centered_var} = numpyro.sample("rc_{g.name}", {prior})')
+            if multi:
+                prior = (f"dist.MultivariateNormal(jnp.zeros({k}), scale_tril={scale})"
+                         f".expand([{n_c}]).to_event(1)")
+            else:
+                prior = f"dist.Normal(0.0, {sd}).expand([{n_c}, {k}]).to_event(2)"
+            w.line(f'{centered_var} = numpyro.sample("rc_{g.name}", {prior})')
     if not n_c:
         w.line(f"{r} = {noncentered_expr}")
     elif not n_nc:

@@ -55,9 +55,10 @@ def _cholesky(g: GroupPlan, params: dict, sd):
     return sd[:, None] * L, L
 
 
-def group_effects(g: GroupPlan, params: dict):
+def group_effects(g: GroupPlan, params: dict, parent_r=None):
     """Sample the effects of one group term: r (levels x effects), with the plan's per-level
-    centred / non-centred choice."""
+    centred / non-centred choice. A nested term's centred levels are centred on their
+    parent's effects ``parent_r`` (``rc_<g>`` is then parent + own effect)."""
     import jax.numpy as jnp
     import numpyro
     import numpyro.distributions as dist
@@ -72,12 +73,14 @@ def group_effects(g: GroupPlan, params: dict):
                            .to_event(2))
         parts.append((nc_idx, z @ scale_tril.T))
     if len(c_idx):
+        loc = jnp.zeros((len(c_idx), g.k))
+        if parent_r is not None:
+            loc = parent_r[np.asarray(g.parent_levels)[c_idx]]
         if g.k == 1:
-            prior = dist.Normal(0.0, sd).expand([len(c_idx), 1]).to_event(2)
+            prior = dist.Normal(loc, sd).to_event(2)
         else:
-            prior = dist.MultivariateNormal(jnp.zeros(g.k), scale_tril=scale_tril) \
-                .expand([len(c_idx)]).to_event(1)
-        parts.append((c_idx, numpyro.sample(f"rc_{g.name}", prior)))
+            prior = dist.MultivariateNormal(loc, scale_tril=scale_tril).to_event(1)
+        parts.append((c_idx, numpyro.sample(f"rc_{g.name}", prior) - loc))
     if len(parts) == 1:
         r = parts[0][1]
     else:
@@ -114,8 +117,10 @@ def linear_predictor(plan: ModelPlan, data: dict):
         coefficients.append(slopes)
     if coefficients:
         numpyro.deterministic("b", jnp.concatenate(coefficients))
+    effects = []
     for g, codes, values in zip(plan.groups, data["codes"], data["values"]):
-        r = group_effects(g, params)
+        r = group_effects(g, params, None if g.parent is None else effects[g.parent])
+        effects.append(r)
         eta = eta + jnp.sum(values * r[codes], axis=-1)
     return eta
 

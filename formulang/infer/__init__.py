@@ -1,0 +1,1 @@
+"""Inference: NUTS, MAP and VI fits, predictions."""
