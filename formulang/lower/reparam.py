@@ -94,6 +94,18 @@ from .families import family as _family
 MODES = ("auto", "centered", "noncentered")
 THRESHOLD = 0.5
 """A level is centered when its weight is at least this (the two convergence rates cross)."""
+TAU_SAFETY = 0.5
+"""Levels are judged at ``TAU_SAFETY`` times the pilot SDs, not at the pilot SDs themselves.
+
+The pilot gives a point estimate of tau, but the posterior of tau reaches well below it when
+there are few levels or the effect (a slope) is weakly identified, and the centred funnel
+lives exactly there: at small tau even a large level is dominated by its prior. Measured on
+radon ``(1 + floor | county)`` (4 x 1000 draws): centring the two counties whose weight at the
+pilot tau was just above 1/2 gave 91 divergences, non-centring all of them none. A level that
+stays data-dominated at half the pilot tau (its information at least 4 times the prior
+precision) is safe to centre; the levels that gain most from centring (many rows per level,
+the simulated benchmark's 100 per group, radon's big counties with an intercept only) pass
+easily."""
 SNAP_SHARE = 0.9
 SNAP_BAND = 0.1
 """When at least ``SNAP_SHARE`` of the levels take one side and every other level is within
@@ -208,13 +220,14 @@ def choose_parameterization(bound, family, reparam="auto") -> tuple[GroupParamet
     fit = pilot_fit(bound, fam)
     out = []
     for gi, (g, mode) in enumerate(zip(bound.groups, modes)):
-        w = level_weights(fit.info[gi], fit.cov[gi])
+        # Weights at half the pilot SDs (a quarter of the covariance): see TAU_SAFETY.
+        w = level_weights(fit.info[gi], fit.cov[gi] * TAU_SAFETY ** 2)
         w = np.clip(np.nan_to_num(w, nan=0.0), 0.0, 1.0)
         auto, snapped = _choose(w)
         tau = np.sqrt(np.diag(fit.cov[gi]))
         sigma = fit.sigma if fam.name in GAUSSIAN_LIKE else None
         evidence = _evidence(g, tau, sigma, fit.aux, fit.at_floor(gi))
-        summary = _summary(auto, w, fit.rows[gi], snapped)
+        summary = _summary(auto, w, fit.rows[gi], snapped) + " at half the pilot tau"
         if mode == "auto":
             centered, reason = auto, f"{summary}; {evidence}"
         else:
