@@ -9,7 +9,7 @@ import pytest
 import formulang
 from formulang import FormulangError, datasets
 from formulang.lower.families import family
-from formulang.lower.reparam import (TAU_SAFETY, GroupParameterization, _choose, choose_parameterization,
+from formulang.lower.reparam import (GroupParameterization, _choose, choose_parameterization,
                                      enclosing, level_weights, pilot_fit)
 
 GAUSSIAN = family("gaussian")
@@ -116,9 +116,9 @@ def test_mixed_sizes_split_at_weight_one_half():
     # the choice is exactly the threshold on the weights (no level is near it here)
     w = np.array(p.weights)
     assert (c == (w >= 0.5)).all()
-    # and the weights are the Gaussian shrinkage factor at half the pilot's tau (TAU_SAFETY):
-    # tau = 0.5, sigma = 1 centres levels with n >= 4 sigma^2 / tau^2 = 16 rows
-    tau, sigma = p.tau[0] * TAU_SAFETY, p.sigma
+    # and the weights are the Gaussian shrinkage factor at the pilot's tau and sigma (120
+    # levels identify tau well, so no safety factor applies)
+    tau, sigma = p.tau[0], p.sigma
     np.testing.assert_allclose(w, tau**2 / (tau**2 + sigma**2 / n), rtol=1e-9)
     assert f"{p.n_centered} of 120 levels centered" in p.reason
 
@@ -176,23 +176,26 @@ def test_radon_varying_slope(radon):
     g = bound.groups[0]
     n = rows_per_level(g)
     c = p.mask()
-    # Judged at half the pilot tau, no county identifies its floor slope well enough to be
+    # Few counties see their floor slope, so tau is weakly identified (J_eff < 5) and the
+    # levels are judged at half the pilot tau: no county identifies its slope well enough to be
     # centred (with the pilot tau itself St Louis and Hennepin were, and NUTS met 91
     # divergences at small slope SDs; non-centred had none).
     assert p.mode == "noncentered" and len(p.tau) == 2
+    assert "tau weakly identified" in p.reason
     w = np.array(p.weights)
     assert w.max() < 0.5 and w[g.levels.index("ST LOUIS")] == w.max()
     # lme4 (REML): tau = (0.35, 0.34)
     assert 0.2 < p.tau[0] < 0.5 and 0.1 < p.tau[1] < 0.6
 
 
-def test_sleepstudy_is_noncentered_at_half_tau():
+def test_sleepstudy_is_centered():
     bound, (p,) = choose("Reaction ~ Days + (Days | Subject)", datasets.load("sleepstudy"))
-    # 10 days per subject identify the slope's direction only moderately: weight 0.61 at the
-    # pilot tau, 0.28 at half of it, so every subject is non-centred (the benchmark measured
-    # the same ESS either way: 1116 non-centred, 1112 centred)
-    assert p.mode == "noncentered" and p.n_centered == 0
-    assert 0.2 < max(p.weights) < 0.5
+    # 10 days per subject identify the slope's direction moderately: weight 0.61 for every
+    # subject; 18 such levels identify tau well (J_eff = 18 * 0.61^2 = 6.7), so the pilot tau is
+    # trusted and every subject is centred (non-centred met a rare divergence at large SDs)
+    assert p.mode == "centered" and p.n_centered == 18
+    assert min(p.weights) > 0.55
+    assert "weakly identified" not in p.reason
     # lme4 (REML): tau = (24.7, 5.92), sigma = 25.6; the pilot is ML (a little smaller)
     assert p.tau == pytest.approx((24.7, 5.92), rel=0.15)
     assert p.sigma == pytest.approx(25.6, rel=0.1)
@@ -247,25 +250,25 @@ def test_cbpp_binomial():
     assert p.tau[0] == pytest.approx(0.64, abs=0.15)
     assert p.sigma is None and "sigma" not in p.reason
     w = np.array(p.weights)
-    # at half the pilot tau every herd sits just below the threshold: non-centred
-    assert p.mode == "noncentered"
-    assert (w < 0.5).all() and (w > 0.1).all()
+    # every herd is either above the threshold or near it (and then follows the majority)
+    assert p.mode == "centered"
+    assert (w >= 0.4).all()
 
 
 def test_poisson():
     sizes = [2, 40] * 150
     bound, (p,) = choose("y ~ x + (1 | g)", simulate(sizes, 0.5, None, seed=7, fam="poisson"),
                          family("poisson"))
-    # mu ~ 1: information n_j mu; judged at half the pilot tau, weight 0.0625 n mu /
-    # (1 + 0.0625 n mu): 0.11 for 2 rows, 0.71 for 40. 40-row levels are centred unless
-    # their counts are small, 2-row levels are not.
+    # mu ~ 1: information n_j mu, weight 0.25 n mu / (1 + 0.25 n mu): 0.33 for 2 rows, 0.91
+    # for 40 (300 levels identify tau well: no safety factor). A 2-row level with a large
+    # effect (mu ~ 5) is informative too, and centered.
     n = rows_per_level(bound.groups[0])
     c = p.mask()
     assert p.mode == "mixed"
-    assert c[n == 40].mean() > 0.8 and not c[n == 2].any()
+    assert c[n == 40].all() and c[n == 2].mean() < 0.1
     counts = np.bincount(bound.groups[0].codes, weights=bound.y)
-    big = n == 40
-    assert counts[big & ~c].max() < np.median(counts[big])
+    small = n == 2
+    assert counts[small & c].min() > np.median(counts[small])
     # 300 groups: SD of tau hat about 0.035
     assert p.tau[0] == pytest.approx(0.5, abs=0.12)
     assert p.sigma is None
