@@ -19,11 +19,10 @@ else:
 
 import formulang as fl  # noqa: E402
 
-from models import MODELS  # noqa: E402
+from models import MODELS, load  # noqa: E402
 
-spec = MODELS[model_name]
 t_import = time.perf_counter() - START
-model = fl.Model(spec["formula"], fl.datasets.load(spec["data"]), reparam=reparam)
+model = fl.Model(MODELS[model_name], load(model_name)[0], reparam=reparam)
 t0 = time.perf_counter()
 fit = model.fit(draws=1000, tune=1000, chains=4, seed=1, progress=False)
 t_fit = time.perf_counter() - t0

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
-
 from common import START, report, sampler_figures, setup_jax
+from models import load
 
 model_name, reparam = sys.argv[1], sys.argv[2]
 setup_jax(sys.argv[3] if len(sys.argv) > 3 else None)
@@ -25,18 +24,12 @@ import numpyro.distributions as dist  # noqa: E402
 import pandas as pd  # noqa: E402
 from numpyro.infer import MCMC, NUTS  # noqa: E402
 
-DATA = Path(__file__).resolve().parents[2] / "formulang" / "datasets" / "data"
 t_import = time.perf_counter() - START
 
-if model_name.startswith("radon"):
-    df = pd.read_csv(DATA / "radon.csv")
-    y, x, group = df["log_radon"].to_numpy(float), df["floor"].to_numpy(float), df["county"]
-    k = 2 if model_name == "radon_slope" else 1
-else:
-    df = pd.read_csv(DATA / "sleepstudy.csv", dtype={"Subject": str})
-    y, x, group = df["Reaction"].to_numpy(float), df["Days"].to_numpy(float), df["Subject"]
-    k = 2
-codes_np, levels = pd.factorize(group, sort=True)
+df, response, covariate, grouping = load(model_name)
+y, x = df[response].to_numpy(float), df[covariate].to_numpy(float)
+k = 1 if model_name == "radon_intercept" else 2
+codes_np, levels = pd.factorize(df[grouping], sort=True)
 J = len(levels)
 sy, sx = np.std(y, ddof=1), np.std(x, ddof=1)
 xc = x - x.mean()
