@@ -19,21 +19,7 @@ from formulang import DataError, FormulangError
 from formulang.fit import Fit
 from formulang.io import SCHEMA_VERSION, LoadedModel, load
 from formulang.report.idata import import_arviz
-
-
-def prior_fit(model, draws=50, chains=2, seed=3):
-    import jax
-    from numpyro.infer import Predictive
-
-    data = dict(model.data)
-    data["y"] = None
-    if "trials" in data:
-        data["trials"] = data["trials"].astype(np.int32)
-    raw = Predictive(model.numpyro_model, num_samples=chains * draws)(
-        jax.random.PRNGKey(seed), data)
-    samples = {k: np.asarray(v).reshape((chains, draws) + v.shape[1:])
-               for k, v in raw.items() if k != "y"}
-    return Fit(model, samples, {}, method="prior")
+from fit_support import prior_fit
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +159,7 @@ NARROW = {
 def test_round_trip_of_other_models(formula, dataset, family, tmp_path):
     data = fl.datasets.load(dataset)
     model = fl.Model(formula, data, family=family, priors=NARROW[dataset])
-    original = prior_fit(model)
+    original = prior_fit(model, draws=50, seed=3)
     path = tmp_path / "fit.nc"
     original.save(path)
     again = load(path)

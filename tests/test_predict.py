@@ -15,24 +15,9 @@ import formulang as fl
 from formulang import DataError, FormulangError
 from formulang.fit import Fit
 from formulang.infer.predict import KINDS, predict
+from fit_support import prior_fit
 
 NARROW = {"Intercept": "normal(0, 0.5)", "b": "normal(0, 0.3)", "sd": "half_normal(0.5)"}
-
-
-def prior_fit(model, draws=100, chains=2, seed=1):
-    """A Fit whose draws are prior draws of every site (same names and shapes as NUTS)."""
-    import jax
-    from numpyro.infer import Predictive
-
-    data = dict(model.data)
-    data["y"] = None
-    if "trials" in data:  # NumPyro draws binomial responses from integer trials
-        data["trials"] = data["trials"].astype(np.int32)
-    raw = Predictive(model.numpyro_model, num_samples=chains * draws)(
-        jax.random.PRNGKey(seed), data)
-    samples = {k: np.asarray(v).reshape((chains, draws) + v.shape[1:])
-               for k, v in raw.items() if k != "y"}
-    return Fit(model, samples, {}, method="prior")
 
 
 def traced_likelihoods(fit, draws):
