@@ -14,12 +14,15 @@ from .report.summary import format_summary, summary_table
 class Fit:
     """Draws from the posterior (NUTS) or from an approximation (``map``, ``vi``).
 
-    ``samples`` holds every sampler site, shaped (chains, draws, ...).
+    ``samples`` holds every sampler site, shaped (chains, draws, ...), plus the reported
+    ``b``, ``r_<g>`` and ``cor_<g>`` computed from them (:func:`formulang.lower.derived.derive`).
     """
 
     def __init__(self, model, samples: dict, stats: dict, method: str, run=None):
+        from .lower.derived import derive
+
         self.model = model
-        self.samples = samples
+        self.samples = derive(model.plan, samples)
         self.stats = stats
         self.method = method
         self.run = run

@@ -107,6 +107,10 @@ def fit_metadata(fit) -> dict:
         "parameterization": [_choice_to_dict(c, g)
                              for c, g in zip(model.parameterization, plan.groups)],
         "sampler": _run_to_dict(fit.run),
+        # collapsed Gaussian path (issue 7): how the model and this fit treated group effects
+        "collapse": {"collapsed": bool(getattr(model, "collapsed", False)),
+                     "reason": getattr(model, "collapse_reason", None),
+                     "fit_collapsed": bool(getattr(fit, "collapsed", False))},
     }
 
 
@@ -133,7 +137,11 @@ def _plan_to_dict(plan) -> dict:
             "name": g.name, "label": g.label, "columns": list(g.columns),
             "levels": list(g.levels), "blocks": [[int(i) for i in b] for b in g.blocks],
             "centered": [bool(c) for c in g.centered], "sd": _site_to_dict(g.sd),
-            "lkj_key": g.lkj_key, "reason": g.reason} for g in plan.groups],
+            "lkj_key": g.lkj_key, "reason": g.reason,
+            # hierarchical centring of nested terms: r_<g> is rebuilt from the sampled sites
+            "parent": g.parent,
+            "parent_levels": None if g.parent_levels is None else
+            [int(i) for i in g.parent_levels]} for g in plan.groups],
         "prior_params": {k: {"shape": list(np.shape(v)),
                              "values": [float(x) for x in np.ravel(v)]}
                          for k, v in plan.prior_params.items()},
@@ -187,6 +195,7 @@ def load(path):
     model = LoadedModel.from_metadata(meta, observed)
     run = _run_from_dict(meta.get("sampler"), samples, stats)
     fit = LoadedFit(model, samples, stats, method=meta["method"], run=run)
+    fit.collapsed = bool(meta.get("collapse", {}).get("fit_collapsed", False))  # issue 7
     public = {name: idata[name] for name in groups if name not in _PRIVATE_GROUPS}
     fit._stored_idata = az.InferenceData(**public)
     return fit
@@ -323,6 +332,8 @@ class LoadedModel:
     """
 
     data = None
+    collapsed = False  # collapsed Gaussian path (issue 7), restored from the file
+    collapse_reason = None
 
     def __init__(self, formula, family, bound, priors, parameterization, plan):
         self.formula = formula
@@ -350,7 +361,11 @@ class LoadedModel:
             for c in meta["parameterization"])
         bound = StoredData(spec, int(meta["data"]["n"]), int(meta["data"]["n_input"]),
                            observed)
-        return cls(formula, fam, bound, priors, choices, plan)
+        model = cls(formula, fam, bound, priors, choices, plan)
+        collapse = meta.get("collapse") or {}  # issue 7; absent in older files
+        model.collapsed = bool(collapse.get("collapsed", False))
+        model.collapse_reason = collapse.get("reason")
+        return model
 
     @property
     def numpyro_model(self):
@@ -400,7 +415,9 @@ def _plan_from(d: dict, fam, priors):
     groups = tuple(GroupPlan(
         g["name"], g["label"], tuple(g["columns"]), tuple(g["levels"]),
         tuple(tuple(int(i) for i in b) for b in g["blocks"]),
-        tuple(bool(c) for c in g["centered"]), _site_from(g["sd"]), g["lkj_key"], g["reason"])
+        tuple(bool(c) for c in g["centered"]), _site_from(g["sd"]), g["lkj_key"], g["reason"],
+        g.get("parent"),
+        None if g.get("parent_levels") is None else tuple(int(i) for i in g["parent_levels"]))
         for g in d["groups"])
     params = {k: np.array(v["values"], dtype=float).reshape(v["shape"])
               for k, v in d["prior_params"].items()}

@@ -171,9 +171,9 @@ def _with_new_levels(fit, g, gd, r, codes, new_levels, rng):
 
 def draw_group_effects(samples: dict, g, n_levels: int, rng) -> np.ndarray:
     """Effects of ``n_levels`` new levels per draw, ``N(0, diag(sd) C diag(sd))``: (S, m, k)."""
-    from ..report.idata import _vector
+    from ..lower.derived import vector
 
-    sd = _flat(_vector(samples, g.sd.name, g.sd)).astype(float)  # (S, k)
+    sd = _flat(vector(samples, g.sd)).astype(float)  # (S, k)
     S, k = sd.shape
     z = rng.standard_normal((S, n_levels, k))
     L = correlation_cholesky(samples, g)
@@ -188,14 +188,13 @@ def correlation_cholesky(samples: dict, g) -> np.ndarray | None:
     multi = [block for block in g.blocks if len(block) > 1]
     if not multi:
         return None
+    from ..lower import derived
+
     S, k = _n_draws(samples), g.k
     names = [f"L_{g.name}"] if len(multi) == 1 else [f"L_{g.name}_{i}" for i in range(len(multi))]
     if all(name in samples for name in names):
-        L = np.broadcast_to(np.eye(k), (S, k, k)).copy()
-        for name, block in zip(names, multi):
-            idx = np.asarray(block)
-            L[:, idx[:, None], idx[None, :]] = _flat(samples[name]).astype(float)
-        return L
+        shape = np.shape(samples[names[0]])[:-2]
+        return _flat(derived.correlation_cholesky(g, samples, shape)).astype(float)
     # No Cholesky sites (e.g. draws from elsewhere): rebuild from the correlations.
     cor = _flat(samples[f"cor_{g.name}"]).astype(float)
     C = np.broadcast_to(np.eye(k), (S, k, k)).copy()
@@ -293,6 +292,7 @@ def prior_predictive(model, draws: int = 500, seed: int = 0):
     import jax
     from numpyro.infer import Predictive
 
+    from ..lower.derived import derive
     from ..report.idata import import_arviz, posterior_variables
 
     az = import_arviz()
@@ -305,7 +305,7 @@ def prior_predictive(model, draws: int = 500, seed: int = 0):
         data["trials"] = _integer_trials(data["trials"])
     raw = Predictive(model.numpyro_model, num_samples=int(draws))(jax.random.PRNGKey(seed),
                                                                   data)
-    samples = {k: np.asarray(v)[None] for k, v in raw.items()}
+    samples = derive(model.plan, {k: np.asarray(v)[None] for k, v in raw.items()})
     y = samples.pop("y")
     variables, dims, coords = posterior_variables(model.plan, samples)
     dims["y"] = ["obs"]

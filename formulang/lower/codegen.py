@@ -3,7 +3,8 @@
 The source is written from the :class:`~formulang.lower.plan.ModelPlan`, the same plan
 :mod:`formulang.lower.numpyro_model` builds the model from, so the two cannot disagree: same
 sample sites (``Intercept_c``, ``b_c``, ``sd_<g>``, ``L_<g>``, ``z_<g>``, ``rc_<g>``, family
-parameters, ``y``), same deterministic sites (``b``, ``r_<g>``, ``cor_<g>``), same priors
+parameters, ``y``), the reported ``b``, ``r_<g>``, ``cor_<g>`` as deterministic sites (for
+readers; formulang computes them after sampling, :mod:`formulang.lower.derived`), same priors
 (written out as literal NumPyro distributions with the numbers of the prior table) and the same
 per-level centred / non-centred parameterisation (index arrays written as literals). The one
 difference is the interface: the generated ``model`` takes the arrays as named arguments

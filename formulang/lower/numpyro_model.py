@@ -4,11 +4,12 @@
 is the data pytree from :func:`~formulang.lower.plan.model_data`, so it can be used inside a
 user's own NumPyro code, and one compiled sampler serves every dataset of the same shapes.
 
-Sites (as brms names them): ``Intercept_c`` (intercept on centred predictors) and ``b_c``
-(slopes) are sampled, ``b`` (all coefficients, the real intercept first) is deterministic;
-per group term ``sd_<g>``, ``L_<g>`` (LKJ Cholesky factor of a correlated block), ``z_<g>``
-(standardised effects of non-centred levels), ``rc_<g>`` (effects of centred levels), and the
-deterministic ``r_<g>`` (levels x effects) and ``cor_<g>``; family parameters; ``y``.
+Sample sites: ``Intercept_c`` (intercept on centred predictors) and ``b_c`` (slopes); per group
+term ``sd_<g>``, ``L_<g>`` (LKJ Cholesky factor of a correlated block), ``z_<g>`` (standardised
+effects of non-centred levels), ``rc_<g>`` (effects of centred levels); family parameters;
+``y``. The reported ``b`` (the real intercept first), ``r_<g>`` (levels x effects) and
+``cor_<g>`` are computed from the draws afterwards (:mod:`formulang.lower.derived`), not as
+deterministic sites: those would re-run the model for every draw inside the sampler.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def group_effects(g: GroupPlan, params: dict, parent_r=None):
     import numpyro.distributions as dist
 
     sd = _sample_vector(g.sd, params)
-    scale_tril, L = _cholesky(g, params, sd)
+    scale_tril, _ = _cholesky(g, params, sd)
     centered = np.asarray(g.centered, dtype=bool)
     nc_idx, c_idx = np.flatnonzero(~centered), np.flatnonzero(centered)
     parts = []
@@ -87,11 +88,6 @@ def group_effects(g: GroupPlan, params: dict, parent_r=None):
         r = jnp.zeros((len(centered), g.k))
         for idx, value in parts:
             r = r.at[idx].set(value)
-    numpyro.deterministic(f"r_{g.name}", r)
-    if g.correlated_pairs:
-        corr = L @ L.T
-        a, b = zip(*g.correlated_pairs)
-        numpyro.deterministic(f"cor_{g.name}", corr[np.asarray(a), np.asarray(b)])
     return r
 
 
@@ -102,21 +98,11 @@ def linear_predictor(plan: ModelPlan, data: dict):
 
     params = data["priors"]
     eta = jnp.asarray(data["offset"])
-    coefficients = []
-    slopes = None
     if plan.b is not None:
-        slopes = _sample_vector(plan.b, params, "b_c")
-        eta = eta + data["X"] @ slopes
+        eta = eta + data["X"] @ _sample_vector(plan.b, params, "b_c")
     if plan.intercept:
-        intercept_c = numpyro.sample("Intercept_c", numpyro_distribution(
+        eta = eta + numpyro.sample("Intercept_c", numpyro_distribution(
             plan.priors.lookup("Intercept").distribution, params["Intercept"][:, 0]))
-        eta = eta + intercept_c
-        shift = 0.0 if slopes is None else jnp.asarray(plan.x_means) @ slopes
-        coefficients.append(jnp.reshape(intercept_c - shift, (1,)))
-    if slopes is not None:
-        coefficients.append(slopes)
-    if coefficients:
-        numpyro.deterministic("b", jnp.concatenate(coefficients))
     effects = []
     for g, codes, values in zip(plan.groups, data["codes"], data["values"]):
         r = group_effects(g, params, None if g.parent is None else effects[g.parent])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..lower.derived import vector
 from ..lower.plan import ModelPlan
 
 
@@ -24,7 +25,7 @@ def posterior_variables(plan: ModelPlan, samples: dict) -> tuple[dict, dict, dic
         eff, lev, pair = f"{g.name}__effect", f"{g.name}__level", f"{g.name}__pair"
         coords[eff] = list(g.columns)
         coords[lev] = list(g.levels)
-        variables[f"sd_{g.name}"] = _vector(samples, g.sd.name, g.sd)
+        variables[f"sd_{g.name}"] = vector(samples, g.sd)
         dims[f"sd_{g.name}"] = [eff]
         variables[f"r_{g.name}"] = samples[f"r_{g.name}"]
         dims[f"r_{g.name}"] = [lev, eff]
@@ -35,16 +36,6 @@ def posterior_variables(plan: ModelPlan, samples: dict) -> tuple[dict, dict, dic
     for aux in plan.aux:
         variables[aux] = samples[aux]
     return variables, dims, coords
-
-
-def _vector(samples: dict, name: str, site) -> np.ndarray:
-    if name in samples:
-        return samples[name]
-    shape = next(iter(samples.values())).shape[:2]
-    out = np.zeros(shape + (site.size,))
-    for i, (_, idx, _) in enumerate(site.pieces):
-        out[..., list(idx)] = samples[f"{name}_{i}"]
-    return out
 
 
 def sample_stats(stats: dict) -> dict:
