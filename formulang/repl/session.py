@@ -1,0 +1,409 @@
+"""The REPL's state and commands, usable without a terminal.
+
+>>> import io
+>>> s = Session(out=io.StringIO())
+>>> s.run_command("load sleepstudy")
+'loaded sleepstudy: 180 rows, 3 columns (Reaction, Days, Subject)\\n'
+>>> s.run_command("parse Reaction ~ Days + (Days | Subject)").splitlines()[0]
+'formula:    Reaction ~ 1 + Days + (1 + Days | Subject)'
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import warnings
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .. import cli
+from ..errors import FormulangError
+from .lines import join_continued, split_command, split_formula, split_words
+
+# Models built in this session, reused when the same formula, data and model options come
+# again: a Model keeps its compiled samplers, so the second fit skips compilation.
+MODEL_CACHE_SIZE = 8
+# Longest prediction table printed on screen; longer ones are cut (write them with --out).
+MAX_SHOWN_ROWS = 30
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    usage: str
+    summary: str  # one line, for 'help'
+    details: str  # for 'help NAME'
+    run: Callable[["Session", str], None]
+
+
+class _OptionParser(argparse.ArgumentParser):
+    """argparse that raises FormulangError instead of printing usage and exiting."""
+
+    def error(self, message):
+        raise FormulangError(f"{self.prog}: {message}; see 'help {self.prog}'")
+
+
+def _parser(name: str, *adders) -> _OptionParser:
+    p = _OptionParser(prog=name, add_help=False, allow_abbrev=False)
+    for add in adders:
+        add(p)
+    return p
+
+
+class Session:
+    """What the REPL knows: the data, the current model and fit.
+
+    ``run_command(line)`` runs one command, writing to ``out`` as it goes (the model is shown
+    before a long fit starts) and returning the text written. Bad input raises
+    :class:`~formulang.FormulangError`; the console prints it and goes on.
+
+    >>> s = Session(out=io.StringIO())
+    >>> s.run_command("load Dyestuff").split(":")[0]
+    'loaded Dyestuff'
+    >>> s.columns()
+    ['Batch', 'Yield']
+    """
+
+    def __init__(self, out=None):
+        import sys
+
+        self.out = out if out is not None else sys.stdout
+        self.data = None
+        self.data_name: str | None = None
+        self.model = None
+        self.fit = None
+        self.finished = False  # set by quit/exit
+        self._data_token = 0  # changes with every load: the data's identity in the cache
+        self._models: OrderedDict = OrderedDict()
+        self._captured: io.StringIO | None = None
+
+    # ---- running commands ---------------------------------------------------------------
+    def run_command(self, line: str) -> str:
+        """Run one command line (continuation backslashes allowed); returns its output."""
+        name, rest = split_command(join_continued(line))
+        if not name or name.startswith("#"):
+            return ""
+        command = COMMANDS.get(name)
+        if command is None:
+            raise FormulangError(_unknown_command(name, rest))
+        self._captured = io.StringIO()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("default")
+                warnings.showwarning = self._show_warning
+                command.run(self, rest)
+            return self._captured.getvalue()
+        finally:
+            self._captured = None
+
+    def say(self, text: str = "") -> None:
+        """Write a line of output (and keep it for ``run_command``'s return value)."""
+        self.out.write(text + "\n")
+        self.out.flush()
+        if self._captured is not None:
+            self._captured.write(text + "\n")
+
+    def _show_warning(self, message, category, filename, lineno, file=None, line=None):
+        self.say(f"warning: {message}")
+
+    # ---- state, for commands and completion ---------------------------------------------
+    def columns(self) -> list[str]:
+        """Column names of the loaded data (empty if none)."""
+        return [] if self.data is None else [str(c) for c in self.data.columns]
+
+    def group_names(self) -> list[str]:
+        """Group terms of the current model (for ``plot --group``)."""
+        if self.model is None:
+            return []
+        return [g.name for g in self.model.plan.groups]
+
+    def require_data(self):
+        if self.data is None:
+            raise FormulangError("no data loaded: load a dataset first, e.g. 'load radon' "
+                                 "('datasets' lists them) or 'load path/to/file.csv'")
+        return self.data
+
+    def require_model(self):
+        if self.model is None:
+            raise FormulangError("no model yet: fit one first, e.g. "
+                                 "'fit log_radon ~ floor + (1 | county)', or 'open fit.nc'")
+        return self.model
+
+    def require_fit(self):
+        if self.fit is None:
+            raise FormulangError("no fit yet: 'fit FORMULA' first, or 'open fit.nc' to load a "
+                                 "saved one")
+        return self.fit
+
+    def model_for(self, formula: str, family=None, link=None, priors=None, reparam="auto"):
+        """The Model for these settings on the loaded data, built once per session."""
+        from ..model import Model
+        from ..parse import parse
+
+        data = self.require_data()
+        parsed = parse(formula)
+        key = (str(parsed), self._data_token, family, link,
+               tuple(sorted((priors or {}).items())), reparam)
+        model = self._models.get(key)
+        if model is None:
+            model = Model(parsed, data, family=family, link=link, priors=priors,
+                          reparam=reparam)
+            self._models[key] = model
+            while len(self._models) > MODEL_CACHE_SIZE:
+                self._models.popitem(last=False)
+        else:
+            self._models.move_to_end(key)
+        return model
+
+    def set_data(self, data, name: str) -> None:
+        self.data, self.data_name = data, name
+        self._data_token += 1
+
+
+def _unknown_command(name: str, rest: str) -> str:
+    text = f"unknown command {name!r}; commands: {', '.join(COMMANDS)} ('help' explains them)"
+    if "~" in name + rest:
+        text += f"\n  to fit this formula: fit {name} {rest}".rstrip()
+    return text
+
+
+def _no_arguments(name: str, rest: str) -> None:
+    if rest:
+        raise FormulangError(f"{name} takes no arguments, got {rest!r}")
+
+
+def _one_argument(name: str, rest: str, what: str) -> str:
+    words = split_words(rest)
+    if len(words) != 1:
+        raise FormulangError(f"{name} takes one argument, {what}; see 'help {name}'")
+    return words[0]
+
+
+# ---- commands ---------------------------------------------------------------------------
+
+def _load(s: Session, rest: str) -> None:
+    source = _one_argument("load", rest, "a dataset name or a CSV/Parquet file")
+    data = cli.load_data(source)
+    s.set_data(data, Path(source).name if Path(source).suffix else source)
+    columns = ", ".join(s.columns())
+    s.say(f"loaded {s.data_name}: {len(data)} rows, {data.shape[1]} columns ({columns})")
+
+
+def _datasets(s: Session, rest: str) -> None:
+    _no_arguments("datasets", rest)
+    table = cli.datasets_table()
+    s.say(table.to_string(index=False, columns=["name", "rows", "columns", "description"]))
+
+
+def _describe(s: Session, rest: str) -> None:
+    _no_arguments("describe", rest)
+    s.say(f"{s.data_name}: {len(s.require_data())} rows, {s.data.shape[1]} columns")
+    s.say(describe_frame(s.data))
+
+
+def describe_frame(data) -> str:
+    """One line per column: type, missing values, and its levels or range.
+
+    >>> import pandas as pd
+    >>> print(describe_frame(pd.DataFrame({"g": ["a", "b", None], "x": [1.0, 2.0, 4.0]})))
+    column  type   missing  values
+    g       text   1        2 levels: a, b
+    x       float  0        min 1, mean 2.33, max 4
+    """
+    import pandas as pd
+
+    rows = []
+    for name in data.columns:
+        col = data[name]
+        missing = int(col.isna().sum())
+        factor = isinstance(col.dtype, pd.CategoricalDtype)
+        if factor or pd.api.types.is_bool_dtype(col) or not pd.api.types.is_numeric_dtype(col):
+            levels = (list(col.cat.categories) if factor
+                      else sorted(col.dropna().unique().tolist(), key=str))
+            shown = ", ".join(str(v) for v in levels[:6]) + (", ..." if len(levels) > 6 else "")
+            kind = "factor" if factor else ("bool" if pd.api.types.is_bool_dtype(col)
+                                             else "text")
+            values = f"{len(levels)} levels: {shown}"
+        else:
+            kind = "integer" if pd.api.types.is_integer_dtype(col) else "float"
+            values = (f"min {col.min():.3g}, mean {col.mean():.3g}, max {col.max():.3g}"
+                      if missing < len(col) else "all missing")
+        rows.append({"column": str(name), "type": kind, "missing": missing, "values": values})
+    return _left_aligned(rows, ["column", "type", "missing", "values"])
+
+
+def _left_aligned(rows: list[dict], names: list[str]) -> str:
+    """A plain text table, every column left-aligned (names and levels read as text)."""
+    widths = {n: max([len(n)] + [len(str(r[n])) for r in rows]) for n in names}
+    lines = ["  ".join(f"{n:<{widths[n]}}" for n in names).rstrip()]
+    lines += ["  ".join(f"{str(r[n]):<{widths[n]}}" for n in names).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+_FIT_OPTIONS = _parser("fit", cli.add_model_options, cli.add_sampler_options)
+
+
+def _fit(s: Session, rest: str) -> None:
+    formula, options = split_formula(rest)
+    if not formula:
+        raise FormulangError("fit needs a formula, e.g. 'fit log_radon ~ floor + (1 | county)'")
+    args = _FIT_OPTIONS.parse_args(split_words(options))
+    cli.check_counts(args)
+    cached = len(s._models)
+    model = s.model_for(formula, family=args.family, link=args.link,
+                        priors=cli.parse_priors(args.prior), reparam=args.reparam)
+    s.model, s.fit = model, None
+    s.say(str(model))
+    if len(s._models) == cached:
+        s.say("(the same model as before: its compiled sampler is reused)")
+    s.say()
+    s.fit = model.fit(draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed,
+                      target_accept=args.target_accept, method=args.method)
+    s.say(str(s.fit))
+
+
+def _model(s: Session, rest: str) -> None:
+    _no_arguments("model", rest)
+    s.say(str(s.require_model()))
+
+
+def _summary(s: Session, rest: str) -> None:
+    _no_arguments("summary", rest)
+    s.say(str(s.require_fit()))
+
+
+def _priors(s: Session, rest: str) -> None:
+    _no_arguments("priors", rest)
+    s.say(str(s.require_model().priors))
+
+
+def _graph(s: Session, rest: str) -> None:
+    _no_arguments("graph", rest)
+    s.say(s.require_model().graph().to_dot())
+
+
+def _code(s: Session, rest: str) -> None:
+    _no_arguments("code", rest)
+    s.say(s.require_model().code())
+
+
+_PREDICT_OPTIONS = _parser("predict", cli.add_predict_options)
+
+
+def _predict(s: Session, rest: str) -> None:
+    words = split_words(rest)
+    if not words or words[0].startswith("--"):
+        raise FormulangError("predict needs a CSV or Parquet file of new rows, e.g. "
+                             "'predict new.csv --kind mean'")
+    args = _PREDICT_OPTIONS.parse_args(words[1:])
+    table = cli.prediction_table(s.require_fit(), cli.read_table(words[0]), kind=args.kind,
+                                 new_levels=args.new_levels, seed=args.seed)
+    if args.out:
+        cli.write_table(table, args.out)
+        s.say(f"wrote {len(table)} rows of {args.kind} predictions to {args.out}")
+        return
+    s.say(table.to_string(index=False, max_rows=MAX_SHOWN_ROWS))
+    if len(table) > MAX_SHOWN_ROWS:
+        s.say(f"({len(table)} rows; write them all with --out FILE.csv)")
+
+
+_PLOT_OPTIONS = _parser("plot", cli.add_plot_options,
+                        lambda p: p.add_argument("--out", default=None))
+
+
+def _plot(s: Session, rest: str) -> None:
+    words = split_words(rest)
+    if not words or words[0].startswith("--"):
+        raise FormulangError(f"plot needs a kind: {', '.join(cli.plot_kinds())}")
+    kind, args = words[0], _PLOT_OPTIONS.parse_args(words[1:])
+    path = cli.write_plot(s.require_fit(), kind, args.out or f"{kind}.png", group=args.group,
+                          params=cli.split_params(args.param))
+    s.say(f"wrote the {kind} plot to {path.resolve()}")
+
+
+def _save(s: Session, rest: str) -> None:
+    path = _one_argument("save", rest, "the file to write, e.g. fit.nc")
+    cli.save_fit(s.require_fit(), path)
+    s.say(f"saved the fit to {path}")
+
+
+def _open(s: Session, rest: str) -> None:
+    path = _one_argument("open", rest, "a saved fit, e.g. fit.nc")
+    s.fit = cli.load_fit(path)
+    s.model = s.fit.model
+    s.say(f"opened {path}: {s.fit.model.formula} ({s.fit.model.family}, {s.fit.method}); "
+          f"'summary' shows it")
+
+
+def _parse(s: Session, rest: str) -> None:
+    from ..parse import parse
+
+    if not rest:
+        raise FormulangError("parse needs a formula, e.g. 'parse y ~ x + (1 | g)'")
+    s.say(cli.describe(parse(rest)))
+
+
+def _help(s: Session, rest: str) -> None:
+    if rest:
+        command = COMMANDS.get(rest.strip().lower())
+        if command is None:
+            raise FormulangError(f"no command {rest.strip()!r}; commands: {', '.join(COMMANDS)}")
+        s.say(f"{command.usage}\n  {command.summary}\n\n{command.details}".rstrip())
+        return
+    width = max(len(c.usage) for c in _HELP_ORDER)
+    for c in _HELP_ORDER:
+        s.say(f"  {c.usage:<{width}}  {c.summary}")
+    s.say("\nA line ending in \\ or with unclosed brackets continues on the next line. "
+          "'help COMMAND' gives details; Tab completes commands, datasets, columns and files.")
+
+
+def _quit(s: Session, rest: str) -> None:
+    s.finished = True
+
+
+_FIT_DETAILS = """\
+The formula is everything before the first --option. Options:
+  --family F          gaussian (default), student_t, bernoulli, binomial, poisson,
+                      negative_binomial, gamma, lognormal, beta
+  --link L            the family's link (default: its first)
+  --prior KEY=PRIOR   e.g. --prior sd=half_normal(1) --prior b[floor]=normal(0, 0.5)
+  --reparam R         auto (default; chosen from the data), centered, noncentered
+  --method M          nuts (default), map, vi
+  --draws N --tune N --chains N --seed N --target-accept P
+Prints the model, then the summary and diagnostics. Fitting the same formula with the same
+data and model options again reuses the model and its compiled sampler."""
+
+_HELP_ORDER = [
+    Command("load", "load NAME|FILE", "load a shipped dataset or a CSV/Parquet file",
+            "load radon       a shipped dataset ('datasets' lists them)\n"
+            "load data.csv    a CSV or Parquet file", _load),
+    Command("datasets", "datasets", "list the shipped datasets", "", _datasets),
+    Command("describe", "describe", "rows, columns, types, factor levels, missing values",
+            "", _describe),
+    Command("fit", "fit FORMULA [--options]", "fit a model to the loaded data", _FIT_DETAILS,
+            _fit),
+    Command("model", "model", "show the current model (terms, priors, parameterisation)",
+            "", _model),
+    Command("summary", "summary", "the current fit's summary and diagnostics", "", _summary),
+    Command("priors", "priors", "the current model's priors as a table", "", _priors),
+    Command("graph", "graph", "the model as a Graphviz DOT graph", "", _graph),
+    Command("code", "code", "standalone NumPyro code of the model", "", _code),
+    Command("predict", "predict FILE [--kind K]", "posterior predictions for new rows",
+            "predict new.csv [--kind mean|linpred|response]\n"
+            "                [--new-levels gaussian|population|error] [--seed N] [--out FILE]\n"
+            "Per-row posterior mean, sd and 95% interval; --out writes them as CSV.", _predict),
+    Command("plot", "plot KIND [--out FILE]", "plot the fit to an image file",
+            "plot KIND [--out FILE.png] [--group G] [--param NAME]\n"
+            "Kinds: trace, rank (--param picks variables), forest, lines, funnel (--group picks\n"
+            "the group term). The file defaults to KIND.png in the current folder.", _plot),
+    Command("save", "save FILE.nc", "save the current fit (NetCDF)", "", _save),
+    Command("open", "open FILE.nc", "open a saved fit", "The data loaded stay as they are.",
+            _open),
+    Command("parse", "parse FORMULA", "show what a formula expands to", "", _parse),
+    Command("help", "help [COMMAND]", "this list, or one command's details", "", _help),
+    Command("quit", "quit", "leave (also 'exit' or Ctrl-D)", "", _quit),
+]
+COMMANDS: dict[str, Command] = {c.name: c for c in _HELP_ORDER}
+COMMANDS["exit"] = Command("exit", "exit", "leave", "", _quit)
