@@ -82,6 +82,13 @@ class Fit:
 
         return posterior_predictive(self, seed=seed)
 
+    def plot(self, kind: str = "trace", **options):
+        """A matplotlib Figure: ``"trace"``, ``"rank"``, ``"forest"``, ``"lines"`` (posterior
+        regression lines per group) or ``"funnel"`` (see :mod:`formulang.report.plots`)."""
+        from .report.plots import plot
+
+        return plot(self, kind, **options)
+
     def save(self, path) -> None:
         """Write draws, formula, data encodings and settings to one NetCDF file (no pickle)."""
         from .io import save_fit

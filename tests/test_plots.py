@@ -337,3 +337,10 @@ def test_interactive_backend_left_alone(sleep_fit):
     backend = matplotlib.get_backend()
     plots.plot_forest(sleep_fit)
     assert matplotlib.get_backend() == backend
+
+
+def test_fit_plot_delegates_to_the_plots_module(sleep_fit):
+    fig = sleep_fit.plot("forest")
+    assert fig.axes and fig.axes[0].get_title()
+    with pytest.raises(fl.FormulangError, match="trace"):
+        sleep_fit.plot("histogram")
