@@ -62,11 +62,15 @@ class _Progress:
 
     def __init__(self):
         self.bar = None
+        self.description = ""
         self.lock = threading.Lock()
 
     def tick(self, n) -> None:
         with self.lock:
             if self.bar is not None:
+                if self.bar.n == 0:  # compiled and running: the bar's clock starts now
+                    self.bar.set_description(self.description, refresh=False)
+                    self.bar.reset(total=self.bar.total)
                 self.bar.update(int(np.sum(n)))
 
 
@@ -130,8 +134,9 @@ class NutsSampler:
         if self.progress:
             from tqdm.auto import tqdm
 
-            _PROGRESS.bar = tqdm(total=self.settings.chains * self.iterations,
-                                 desc=f"NUTS, {self.settings.chains} chains", unit="it",
+            chains = self.settings.chains
+            _PROGRESS.description = f"NUTS, {chains} chain{'s' * (chains > 1)}"
+            _PROGRESS.bar = tqdm(total=chains * self.iterations, desc="compiling", unit="it",
                                  file=sys.stderr, leave=False)
         try:
             samples, stats = jax.block_until_ready(self._run(keys, data))
