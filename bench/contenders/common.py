@@ -1,17 +1,47 @@
 """Shared by the benchmark contenders: JAX set-up identical to formulang's, timing, results.
 
 Every contender runs in a fresh process (so import and compile time count as a user feels
-them) and prints one JSON line with its figures.
+them) and prints one JSON line, ``RESULT {...}``, with its figures. Contender arguments:
+``MODEL VARIANT CACHE_DIR DRAWS RERUNS`` (``DRAWS``: warm-up = draws; ``RERUNS``: compiled
+reruns after the first fit, 0 in a cold-cache process).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import statistics
 import sys
 import time
 
 START = time.perf_counter()
+
+
+def _process_age() -> float:
+    """Seconds since this process started (Linux: /proc), so wall time includes the
+    interpreter's own start-up; 0 where /proc is missing."""
+    try:
+        with open("/proc/self/stat") as f:
+            start_ticks = float(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return max(uptime - start_ticks / os.sysconf("SC_CLK_TCK"), 0.0)
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+AGE_AT_START = _process_age()
+
+
+def since_start() -> float:
+    """Seconds since the process started."""
+    return AGE_AT_START + time.perf_counter() - START
+
+
+def arguments() -> tuple[str, str, str, int, int]:
+    """(model, variant, cache dir, draws, reruns) from the command line."""
+    model, variant, cache, draws, reruns = sys.argv[1:6]
+    return model, variant, cache, int(draws), int(reruns)
 
 
 def setup_jax(cache_dir: str | None) -> None:
@@ -43,10 +73,21 @@ def sampler_figures(samples_by_chain: dict, diverging, names) -> dict:
             ess.append(float(az.ess(flat[..., j], method="bulk")))
             rhat.append(float(az.rhat(flat[..., j])))
     return {"min_bulk_ess": min(ess), "max_rhat": max(rhat),
-            "divergences": int(np.sum(diverging))}
+            "divergences": int(np.sum(diverging)), "parameters": list(names)}
+
+
+def rerun_figures(reruns: list[dict]) -> dict:
+    """The rule for sampling speed: ``sampling_seconds`` is the fastest compiled rerun;
+    ``ess_per_sampling_second`` the median over reruns of (that run's min bulk ESS / that
+    run's seconds), so ESS and time always come from the same run."""
+    if not reruns:
+        return {}
+    return {"sampling_seconds": min(r["seconds"] for r in reruns),
+            "ess_per_sampling_second": statistics.median(
+                r["min_bulk_ess"] / r["seconds"] for r in reruns),
+            "reruns": reruns}
 
 
 def report(**figures) -> None:
-    figures["wall_seconds"] = time.perf_counter() - START
     print("RESULT " + json.dumps(figures))
     sys.stdout.flush()

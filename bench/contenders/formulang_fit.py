@@ -1,40 +1,115 @@
-"""Contender: formulang, from Model(...) to the printed summary.
+"""Contender: formulang, from ``import formulang`` to the printed summary.
 
-    python bench/contenders/formulang_fit.py MODEL REPARAM [CACHE_DIR]
+    python bench/contenders/formulang_fit.py MODEL VARIANT CACHE_DIR DRAWS RERUNS
+
+Variants: ``auto`` is ``fl.Model(formula, data)``, every default, what a user gets (on a
+Gaussian model that is the collapsed fast path where ``Model`` has it); ``auto-sampled``:
+``reparam="auto", collapse=False`` (effects sampled, centring chosen per level);
+``centered``, ``noncentered``: ``reparam=...`` (effects sampled); ``collapsed``:
+``collapse=True`` (group effects integrated out). Where ``Model`` does not take ``collapse``,
+or refuses to collapse the model, the collapsed row says "not available".
+
+Stages timed with perf_counter (the wall-time breakdown): import, model build (``Model(...)``),
+first fit (tracing + compiling or loading the compiled program from the cache, warm-up,
+sampling), conversion to ArviZ (``fit.posterior``), summary text (``str(fit)``: summary and
+diagnostics). Then RERUNS compiled refits with other seeds (sampling speed); for ``auto``
+with reruns, a warm-up-only fit (one draw), timed after one untimed call that compiles it,
+splits the fastest rerun into warm-up and sampling.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 import time
 
-from common import START, report, sampler_figures
+from common import arguments, report, rerun_figures, sampler_figures, since_start
 
-model_name, reparam = sys.argv[1], sys.argv[2]
-if len(sys.argv) > 3:
-    os.environ["FORMULANG_CACHE_DIR"] = sys.argv[3]
-else:
-    os.environ["FORMULANG_COMPILATION_CACHE"] = "0"
+model_name, variant, cache, draws, reruns = arguments()
+os.environ["FORMULANG_CACHE_DIR"] = cache
 
 import formulang as fl  # noqa: E402
 
 from models import MODELS, load  # noqa: E402
 
-t_import = time.perf_counter() - START
-model = fl.Model(MODELS[model_name], load(model_name)[0], reparam=reparam)
+stages = {"import": since_start()}
+contender = f"formulang ({variant})"
+bench = load(model_name)
 t0 = time.perf_counter()
-fit = model.fit(draws=1000, tune=1000, chains=4, seed=1, progress=False)
-t_fit = time.perf_counter() - t0
-t1 = time.perf_counter()
-fit2 = model.fit(draws=1000, tune=1000, chains=4, seed=2, progress=False)  # compiled: sampling
-t_sampling = time.perf_counter() - t1
+OPTIONS = {"auto": {}, "auto-sampled": {"reparam": "auto", "collapse": False},
+           "centered": {"reparam": "centered"}, "noncentered": {"reparam": "noncentered"},
+           "collapsed": {"collapse": True}}
+try:
+    try:
+        model = fl.Model(MODELS[model_name], bench.data, **OPTIONS[variant])
+    except TypeError:  # a Model without collapse=: effects are always sampled
+        if variant != "auto-sampled":
+            raise
+        model = fl.Model(MODELS[model_name], bench.data, reparam="auto")
+except (TypeError, fl.FormulangError) as error:
+    report(contender=contender, model=model_name, status="not available",
+           reason=f"{type(error).__name__}: {error}")
+    raise SystemExit(0)
+stages["model build"] = time.perf_counter() - t0
+
+
+def fit_figures(fit) -> dict:
+    """ESS and R-hat over the population coefficients, group SDs, correlations, family
+    parameters: the same set for every contender."""
+    posterior = fit.posterior.posterior
+    names = ["b", *(f"sd_{g.name}" for g in model.plan.groups),
+             *(f"cor_{g.name}" for g in model.plan.groups if g.correlated_pairs),
+             *model.plan.aux]
+    names = [k for k in names if k in posterior]
+    return sampler_figures({k: posterior[k].values for k in names}, fit.stats["diverging"],
+                           names)
+
+
+t0 = time.perf_counter()
+fit = model.fit(draws=draws, tune=draws, chains=4, seed=1, progress=False)
+stages["first fit"] = time.perf_counter() - t0
+effect_draws = getattr(fit.run, "timings", {}).get("conditional_draws_s")
+if effect_draws is not None:  # collapsed: the effects drawn after NUTS, inside the first fit
+    stages["first fit"] -= effect_draws
+    stages["effect draws"] = effect_draws
+t0 = time.perf_counter()
+fit.posterior
+stages["to ArviZ"] = time.perf_counter() - t0
+t0 = time.perf_counter()
 text = str(fit)
-names = [k for k in ("b", *(f"sd_{g.name}" for g in model.plan.groups),
-                     *(f"cor_{g.name}" for g in model.plan.groups if g.correlated_pairs),
-                     *model.plan.aux) if k in fit.posterior.posterior]
-post = {k: fit.posterior.posterior[k].values for k in names}
-figures = sampler_figures(post, fit.stats["diverging"], names)
-report(contender=f"formulang ({reparam})", model=model_name, import_seconds=t_import,
-       fit_seconds=t_fit, sampling_seconds=t_sampling,
-       parameterization=[c.reason for c in model.parameterization], **figures)
+stages["summary"] = time.perf_counter() - t0
+wall = since_start()
+first = fit_figures(fit)
+
+runs = []
+for seed in range(2, 2 + reruns):
+    t0 = time.perf_counter()
+    refit = model.fit(draws=draws, tune=draws, chains=4, seed=seed, progress=False)
+    seconds = time.perf_counter() - t0
+    runs.append({"seed": seed, "seconds": seconds, **fit_figures(refit)})
+
+
+def split_fit(rerun_seconds: float) -> dict:
+    """Warm-up and sampling seconds of a compiled fit: a warm-up-only fit (same tune, one
+    draw; timed after one untimed call that compiles it) against the fastest full rerun.
+    Public API only, so it survives changes to formulang's sampler."""
+    options = dict(draws=1, tune=draws, chains=4, progress=False)
+    model.fit(seed=100, **options)
+    t0 = time.perf_counter()
+    model.fit(seed=101, **options)
+    warmup = time.perf_counter() - t0
+    return {"warm-up": warmup, "sampling": max(rerun_seconds - warmup, 0.0),
+            "compiled fit": rerun_seconds}
+
+
+try:
+    fastest = min((r["seconds"] for r in runs), default=None)
+    split = split_fit(fastest) if variant == "auto" and runs else {}
+except Exception as error:  # noqa: BLE001 - formulang internals moved: report, don't crash
+    split = {"error": f"{type(error).__name__}: {error}"}
+report(contender=contender, model=model_name, status="ok", wall_seconds=wall,
+       collapsed=bool(getattr(model, "collapsed", False)),
+       collapse_reason=getattr(model, "collapse_reason", "Model has no collapse option"),
+       stages=stages, split=split, fit_seconds=stages["first fit"], **first,
+       **rerun_figures(runs),
+       parameterization=[getattr(c, "reason", str(c))
+                         for c in getattr(model, "parameterization", [])])
