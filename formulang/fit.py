@@ -55,7 +55,9 @@ class Fit:
 
     def summary(self) -> pd.DataFrame:
         """brms-style table: one row per parameter (``b_Days``, ``sd_Subject__Days``...)."""
-        return summary_table(self.plan, self.posterior.posterior)
+        from .report.idata import posterior_variables
+
+        return summary_table(self.plan, posterior_variables(self.plan, self.samples)[0])
 
     def diagnostics(self):
         """Divergences, tree depth, R-hat, ESS, E-BFMI, with advice in plain words."""

@@ -10,55 +10,54 @@ import numpy as np
 import pandas as pd
 
 from ..lower.plan import ModelPlan
+from .convergence import convergence
 
 COLUMNS = ["mean", "sd", "q2.5", "q97.5", "rhat", "ess_bulk", "ess_tail"]
 
 
-def _row(draws: np.ndarray) -> dict:
-    """Statistics of one scalar quantity, draws shaped (chains, draws)."""
-    from .idata import import_arviz
-
-    az = import_arviz()
-
-    flat = draws.reshape(-1)
-    out = {"mean": float(np.mean(flat)),
-           "sd": float(np.std(flat, ddof=1)) if flat.size > 1 else np.nan,
-           "q2.5": float(np.quantile(flat, 0.025)), "q97.5": float(np.quantile(flat, 0.975)),
-           "rhat": np.nan, "ess_bulk": np.nan, "ess_tail": np.nan}
-    # R-hat compares chains; ESS needs a few draws. MAP (one draw) and VI (one "chain" of
-    # independent draws) get NaN where the statistic does not exist.
-    if draws.shape[0] >= 2 and draws.shape[1] >= 4:
-        out["rhat"] = float(az.rhat(draws))
-    if draws.shape[1] >= 4:
-        out["ess_bulk"] = float(az.ess(draws, method="bulk"))
-        out["ess_tail"] = float(az.ess(draws, method="tail"))
-    return out
-
-
 def summary_table(plan: ModelPlan, posterior) -> pd.DataFrame:
-    """One row per reported parameter; ``section`` says which block it belongs to."""
-    rows, index = [], []
+    """One row per reported parameter; ``section`` says which block it belongs to.
+
+    ``posterior`` maps the user-facing names (``b``, ``sd_<g>``, ``cor_<g>``, family
+    parameters) to draws shaped (chains, draws, ...): NumPy arrays or xarray variables."""
+    names, sections, columns = [], [], []
 
     def add(name: str, section: str, draws) -> None:
-        rows.append({"section": section, **_row(np.asarray(draws))})
-        index.append(name)
+        names.append(name)
+        sections.append(section)
+        columns.append(np.asarray(draws, dtype=float))
+
+    def values(name: str) -> np.ndarray:
+        return np.asarray(getattr(posterior[name], "values", posterior[name]))
 
     for g in plan.groups:
         section = f"~{g.name}"
-        sd = posterior[f"sd_{g.name}"].values
+        sd = values(f"sd_{g.name}")
         for j, col in enumerate(g.columns):
             add(f"sd_{g.name}__{col}", section, sd[..., j])
         if g.correlated_pairs:
-            cor = posterior[f"cor_{g.name}"].values
+            cor = values(f"cor_{g.name}")
             for j, (a, b) in enumerate(g.correlated_pairs):
                 add(f"cor_{g.name}__{g.columns[a]}__{g.columns[b]}", section, cor[..., j])
     if "b" in posterior:
-        b = posterior["b"].values
+        b = values("b")
         for j, col in enumerate(plan.columns):
             add(f"b_{col}", "population", b[..., j])
     for aux in plan.aux:
-        add(aux, "family", posterior[aux].values)
-    return pd.DataFrame(rows, index=index, columns=["section"] + COLUMNS)
+        add(aux, "family", values(aux))
+    if not columns:
+        return pd.DataFrame([], columns=["section"] + COLUMNS)
+    draws = np.stack(columns, axis=-1)  # (chains, draws, quantities)
+    flat = draws.reshape(-1, draws.shape[-1])
+    rhat, ess_bulk, ess_tail = convergence(draws)
+    if draws.shape[0] < 2:  # R-hat compares chains: MAP and VI have none to compare
+        rhat = np.full_like(rhat, np.nan)
+    table = pd.DataFrame({
+        "section": sections, "mean": flat.mean(axis=0),
+        "sd": flat.std(axis=0, ddof=1) if flat.shape[0] > 1 else np.nan,
+        "q2.5": np.quantile(flat, 0.025, axis=0), "q97.5": np.quantile(flat, 0.975, axis=0),
+        "rhat": rhat, "ess_bulk": ess_bulk, "ess_tail": ess_tail}, index=names)
+    return table[["section"] + COLUMNS]
 
 
 def format_summary(plan: ModelPlan, table: pd.DataFrame, header: list[str]) -> str:
