@@ -1,0 +1,552 @@
+"""Simulate responses from a model's generative process, on the model's own design.
+
+:func:`simulate` (``model.simulate``) draws synthetic responses for the rows the model was
+built on (its design matrix, group levels, trials and offsets), from parameter values you give
+by their user-facing names, with the rest drawn from the model's own priors:
+
+- ``b``: coefficients, a dict by coefficient name (``{"Intercept": 1.5, "floor": -0.7}``) or an
+  array in ``model.plan.columns`` order;
+- ``sd_<g>``: the SDs of a group term's effects, a dict by effect name or an array;
+- ``cor_<g>``: correlations, a dict by pair name (``"Intercept__floor"``), an array in pair
+  order, or the full correlation matrix;
+- ``r_<g>``: the effects themselves, an array levels x effects (otherwise drawn from
+  ``N(0, Sigma_g)``);
+- family parameters: ``sigma``, ``nu``, ``phi``, ``shape``.
+
+A dict may name only some entries of ``b``, ``sd_<g>`` or ``cor_<g>``: the others are drawn
+from the prior too. The returned :class:`Simulation` holds every value used, and
+``sim.data()`` is the training frame with the simulated response in place, ready to refit::
+
+    >>> import formulang as fl
+    >>> model = fl.Model("Reaction ~ Days + (Days | Subject)", fl.datasets.load("sleepstudy"))
+    >>> sim = model.simulate({"b": {"Intercept": 250, "Days": 10}, "sigma": 25}, seed=1)
+    >>> sim.y.shape, sim.params["b"].tolist(), sorted(sim.params)
+    ((180,), [250.0, 10.0], ['b', 'cor_Subject', 'r_Subject', 'sd_Subject', 'sigma'])
+    >>> refit = fl.Model("Reaction ~ Days + (Days | Subject)", sim.data())
+
+Missing values are drawn from the model's own priors (the distributions and prior parameters
+its NumPyro sites use, the intercept on centred predictors as the sampler sees it), effects
+from ``N(0, Sigma_g)``, and responses from the family's NumPyro likelihood given the linear
+predictor. :func:`sampler_sites` translates the values to the sampler's sites (centred
+intercept, LKJ Cholesky factors, standardised or centred effects as the model parameterises
+each level), so the NumPyro model itself can be conditioned on them; the tests check that it
+then reproduces the same linear predictor. Observation weights scale the likelihood, not the
+data, and do not enter simulation.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..errors import FormulangError
+
+# Given effects r are turned into the sampler's standardised effects z by solving with
+# diag(sd) L; a reconstruction error above this (relative) means r contradicts sd (e.g. a
+# non-zero effect whose SD is 0).
+_RECONSTRUCTION_TOLERANCE = 1e-6
+_RESPONSE_STREAM = 1_000_003  # seed offset of the responses' random numbers
+
+
+@dataclass(frozen=True, eq=False)
+class Simulation:
+    """Simulated responses and the parameter values that produced them.
+
+    ``y``: the responses, shaped ``(rows,)`` (or ``(draws, rows)`` when ``draws > 1``), on the
+    scale the model sees them (successes for binomial models). ``params``: every parameter by
+    its user-facing name (``b``, ``sd_<g>``, ``cor_<g>``, ``r_<g>``, family parameters), with a
+    leading draws axis when ``draws > 1``. ``linpred``: the linear predictor of each row.
+    """
+
+    y: np.ndarray
+    params: dict
+    linpred: np.ndarray
+    seed: int
+    draws: int
+    model: object = field(repr=False)
+
+    def data(self, frame=None, draw: int | None = None) -> pd.DataFrame:
+        """A copy of the training data with the response column(s) replaced by simulated ones.
+
+        ``frame`` defaults to the data the model was built on (pass it for a model that does
+        not hold its data). Rows the model dropped for missing values are left out, so a
+        model built on the result has the same design. ``draw`` picks one simulated dataset
+        when ``draws > 1``. For ``cbind(s, f)`` both columns are replaced (``f = trials - s``);
+        for ``s | trials(n)`` only ``s``. A transformed response (``log(y)``) cannot be
+        written back and is an error.
+        """
+        return response_frame(self, frame, draw)
+
+
+def simulate(model, params: dict | None = None, seed: int = 0, draws: int = 1) -> Simulation:
+    """Draw responses (and any parameters not given) from ``model``; see the module docstring.
+
+    >>> import formulang as fl
+    >>> m = fl.Model("y ~ x + (1 | g)", {"y": [1.0, 2.0, 0.5, 1.5], "x": [0.0, 1.0, 0.0, 1.0],
+    ...                                  "g": ["a", "a", "b", "b"]})
+    >>> sim = simulate(m, {"b": [0.0, 1.0], "sd_g": [0.5], "sigma": 0.1}, seed=3, draws=2)
+    >>> sim.y.shape, sim.params["sd_g"].tolist()
+    ((2, 4), [[0.5], [0.5]])
+    """
+    from .jax_setup import configure
+
+    configure()
+    import jax
+
+    if getattr(model, "data", None) is None:
+        raise FormulangError("simulation needs the model's design: rebuild the model with "
+                             "formulang.Model(formula, data)")
+    if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1:
+        raise FormulangError(f"draws must be a positive whole number, not {draws!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise FormulangError(f"seed must be a non-negative whole number, not {seed!r}")
+    draws = int(draws)
+    plan = model.plan
+    params = dict(params or {})
+    _check_names(plan, params)
+    prior = _prior_values(model, jax.random.PRNGKey(seed), draws) \
+        if _needs_prior(plan, params) else {}
+    values = _with_given(plan, params, prior, draws)
+    rng = np.random.default_rng(seed)
+    for g in plan.groups:
+        name = f"r_{g.name}"
+        if name in params:
+            values[name] = _given_array(params[name], name, (len(g.levels), g.k), draws,
+                                        f"levels x effects ({len(g.levels)} x {g.k})")
+        else:
+            values[name] = _draw_effects(g, values, rng, draws)
+    if any(name.startswith("r_") for name in params):
+        sampler_sites(plan, values)  # refuses effects that N(0, Sigma) cannot produce
+    eta = linear_predictor(model, values)
+    y = _draw_responses(model, values, eta, int(seed))
+    if draws == 1:
+        values = {k: v[0] for k, v in values.items()}
+        y, eta = y[0], eta[0]
+    return Simulation(y, values, eta, int(seed), draws, model)
+
+
+# ---- names and shapes --------------------------------------------------------------------------
+
+def parameter_names(plan) -> dict[str, tuple[str, ...]]:
+    """Every user-facing parameter of ``plan`` -> the names of its entries."""
+    names: dict[str, tuple[str, ...]] = {}
+    if plan.columns:
+        names["b"] = tuple(plan.columns)
+    for g in plan.groups:
+        names[f"sd_{g.name}"] = tuple(g.columns)
+        if g.correlated_pairs:
+            names[f"cor_{g.name}"] = pair_names(g)
+        names[f"r_{g.name}"] = tuple(g.levels)
+    for aux in plan.aux:
+        names[aux] = ()
+    return names
+
+
+def pair_names(g) -> tuple[str, ...]:
+    return tuple(f"{g.columns[a]}__{g.columns[b]}" for a, b in g.correlated_pairs)
+
+
+def _check_names(plan, params: dict) -> None:
+    valid = parameter_names(plan)
+    unknown = [k for k in params if k not in valid]
+    if unknown:
+        raise FormulangError(f"unknown parameter{'s' if len(unknown) > 1 else ''} "
+                             f"{', '.join(repr(k) for k in unknown)}; this model's parameters "
+                             f"are: {', '.join(valid)}")
+
+
+def _needs_prior(plan, params: dict) -> bool:
+    """Whether some value (or some entry of a partial dict) must come from the prior."""
+    for name, entries in parameter_names(plan).items():
+        if name.startswith("r_"):
+            continue
+        given = params.get(name)
+        if given is None or (isinstance(given, dict) and set(given) != set(entries)):
+            return True
+    return False
+
+
+def _given_array(value, name: str, shape: tuple, draws: int, what: str) -> np.ndarray:
+    """``value`` as float64 (draws, *shape): one value broadcast, or one per draw."""
+    try:
+        a = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise FormulangError(f"{name} must be numbers ({what}), not {value!r}") from None
+    if a.shape == shape:
+        a = np.broadcast_to(a, (draws,) + shape)
+    elif a.shape != (draws,) + shape:
+        per_draw = f" or ({draws}, {', '.join(map(str, shape))}) with one per draw" \
+            if draws > 1 else ""
+        raise FormulangError(f"{name} has shape {a.shape}; expected {shape}{per_draw}: {what}")
+    if not np.isfinite(a).all():
+        raise FormulangError(f"{name} must be finite numbers, got {value!r}")
+    return np.array(a, dtype=float)
+
+
+def _from_dict(value: dict, name: str, entries: tuple[str, ...], base: np.ndarray | None,
+               draws: int) -> np.ndarray:
+    """A dict by entry name; entries not named keep their prior draw ``base``."""
+    unknown = [k for k in value if k not in entries]
+    if unknown:
+        raise FormulangError(f"{name} has no entr{'ies' if len(unknown) > 1 else 'y'} "
+                             f"{', '.join(repr(k) for k in unknown)}; its entries are: "
+                             f"{', '.join(entries)}")
+    out = np.array(base, dtype=float) if base is not None else np.zeros((draws, len(entries)))
+    for k, v in value.items():
+        out[:, entries.index(k)] = _given_array(v, f"{name}[{k!r}]", (), draws, "a number")
+    return out
+
+
+def _with_given(plan, params: dict, prior: dict, draws: int) -> dict:
+    """Prior draws overridden by the given values, validated; r_<g> left to the caller."""
+    values = dict(prior)
+    names = parameter_names(plan)
+    for name, given in params.items():
+        if name.startswith("r_"):
+            continue
+        entries = names[name]
+        if isinstance(given, dict):
+            if not entries:
+                raise FormulangError(f"{name} is one number, not a dict")
+            values[name] = _from_dict(given, name, entries, prior.get(name), draws)
+        elif name.startswith("cor_") and np.ndim(given) >= 2:
+            g = _group(plan, name[4:])
+            values[name] = _pairs_of_matrix(g, given, name, draws)
+        else:
+            shape = (len(entries),) if entries else ()
+            what = f"one per entry: {', '.join(entries)}" if entries else "a number"
+            values[name] = _given_array(given, name, shape, draws, what)
+    for g in plan.groups:
+        sd = values[f"sd_{g.name}"]
+        if (sd < 0).any():
+            raise FormulangError(f"sd_{g.name} must be >= 0: got {_shown(sd)}")
+        if g.correlated_pairs:
+            correlation_matrix(g, values[f"cor_{g.name}"], f"cor_{g.name}")  # validates
+    for aux in plan.aux:
+        if not (values[aux] > 0).all():
+            raise FormulangError(f"{aux} must be positive: got {_shown(values[aux])}")
+    return values
+
+
+def _group(plan, name: str):
+    return next(g for g in plan.groups if g.name == name)
+
+
+def _shown(a: np.ndarray) -> str:
+    a = np.asarray(a)
+    return str(a[0].tolist() if a.shape[0] == 1 else a.tolist())
+
+
+# ---- correlations ------------------------------------------------------------------------------
+
+def correlation_matrix(g, cor: np.ndarray, name: str = "cor") -> np.ndarray:
+    """(draws, k, k) correlation matrices from pair values (draws, pairs); checks them."""
+    cor = np.asarray(cor, dtype=float)
+    draws = cor.shape[0]
+    if (np.abs(cor) > 1).any():
+        raise FormulangError(f"{name}: correlations must lie in [-1, 1]: got {_shown(cor)}")
+    C = np.broadcast_to(np.eye(g.k), (draws, g.k, g.k)).copy()
+    for j, (a, b) in enumerate(g.correlated_pairs):
+        C[:, a, b] = C[:, b, a] = cor[:, j]
+    # Positive definite: otherwise there is no LKJ Cholesky factor to condition on.
+    if (np.linalg.eigvalsh(C)[:, 0] <= 1e-10).any():
+        raise FormulangError(f"{name}: the correlations {dict(zip(pair_names(g), cor[0]))} do "
+                             f"not form a positive definite correlation matrix")
+    return C
+
+
+def _pairs_of_matrix(g, value, name: str, draws: int) -> np.ndarray:
+    C = _given_array(value, name, (g.k, g.k), draws,
+                     f"a {g.k} x {g.k} correlation matrix of {', '.join(g.columns)}")
+    if not np.allclose(C, np.swapaxes(C, 1, 2)) or not np.allclose(
+            np.diagonal(C, axis1=1, axis2=2), 1.0):
+        raise FormulangError(f"{name}: a correlation matrix must be symmetric with 1 on the "
+                             f"diagonal")
+    pairs = set(g.correlated_pairs)
+    for a in range(g.k):
+        for b in range(a + 1, g.k):
+            if (a, b) not in pairs and not np.allclose(C[:, a, b], 0.0):
+                raise FormulangError(f"{name}: {g.columns[a]} and {g.columns[b]} are in "
+                                     f"separate covariance blocks (||), so their correlation "
+                                     f"is 0 in this model")
+    return np.stack([C[:, a, b] for a, b in g.correlated_pairs], axis=1)
+
+
+def _correlated_blocks(g) -> list[tuple[str, tuple[int, ...]]]:
+    """(sampler site, column indices) of each LKJ Cholesky factor of a group term."""
+    multi = [block for block in g.blocks if len(block) > 1]
+    if len(multi) == 1:
+        return [(f"L_{g.name}", tuple(multi[0]))]
+    return [(f"L_{g.name}_{i}", tuple(block)) for i, block in enumerate(multi)]
+
+
+def _cholesky(g, values: dict) -> np.ndarray:
+    """(draws, k, k): the Cholesky factor of the effects' correlation (identity if none)."""
+    sd = values[f"sd_{g.name}"]
+    if not g.correlated_pairs:
+        return np.broadcast_to(np.eye(g.k), (sd.shape[0], g.k, g.k)).copy()
+    return np.linalg.cholesky(correlation_matrix(g, values[f"cor_{g.name}"]))
+
+
+# ---- prior draws and effects -------------------------------------------------------------------
+
+def _prior_values(model, key, draws: int) -> dict:
+    """User-facing values of every parameter but r_<g>, drawn from the model's own priors:
+    the sites the NumPyro model samples, with its distributions and prior parameters (drawn
+    directly: tracing the whole model would cost a compilation per model and shape)."""
+    import jax
+    import numpyro.distributions as dist
+
+    from ..lower.priors import numpyro_distribution
+
+    plan, params = model.plan, model.data["priors"]
+    keys = iter(jax.random.split(key, 64 + 8 * len(plan.groups)))
+
+    def draw(distribution_name, values):
+        d = numpyro_distribution(distribution_name, np.asarray(values))
+        return np.asarray(d.sample(next(keys), (draws,)), dtype=float)
+
+    def vector(site):
+        out = np.zeros((draws, site.size))
+        for dist_name, idx, key_ in site.pieces:
+            out[:, list(idx)] = draw(dist_name, params[key_])
+        return out
+
+    sites = {}
+    if plan.b is not None:
+        sites["b_c"] = vector(plan.b)
+    if plan.intercept:
+        sites["Intercept_c"] = draw(plan.priors.lookup("Intercept").distribution,
+                                    params["Intercept"][:, 0])
+    for g in plan.groups:
+        sites[g.sd.name] = vector(g.sd)
+        for site, block in _correlated_blocks(g) if g.correlated_pairs else []:
+            eta = float(params[g.lkj_key][0, 0])
+            sites[site] = np.asarray(dist.LKJCholesky(len(block), concentration=eta)
+                                     .sample(next(keys), (draws,)), dtype=float)
+    for aux in plan.aux:
+        sites[aux] = draw(plan.priors.lookup(aux).distribution, params[aux][:, 0])
+    return _population_values(plan, sites)
+
+
+def _population_values(plan, sites: dict) -> dict:
+    """b, sd_<g>, cor_<g> and family parameters from (whole-vector) sampler sites."""
+    out = {}
+    slopes = sites.get("b_c")
+    coefficients = []
+    if plan.intercept:
+        intercept = sites["Intercept_c"]
+        if slopes is not None:  # the sampler's intercept is on centred predictors
+            intercept = intercept - slopes @ np.asarray(plan.x_means, dtype=float)
+        coefficients.append(intercept[:, None])
+    if slopes is not None:
+        coefficients.append(slopes)
+    if coefficients:
+        out["b"] = np.concatenate(coefficients, axis=1)
+    for g in plan.groups:
+        out[f"sd_{g.name}"] = sites[g.sd.name]
+        if g.correlated_pairs:
+            C = np.broadcast_to(np.eye(g.k), (out[f"sd_{g.name}"].shape[0], g.k, g.k)).copy()
+            for site, block in _correlated_blocks(g):
+                idx = np.asarray(block)
+                C[:, idx[:, None], idx[None, :]] = sites[site] @ np.swapaxes(sites[site], 1, 2)
+            out[f"cor_{g.name}"] = np.stack([C[:, a, b] for a, b in g.correlated_pairs], 1)
+    for aux in plan.aux:
+        out[aux] = sites[aux]
+    return out
+
+
+def parameters_from_sites(plan, sites: dict) -> dict:
+    """User-facing ``b``, ``sd_<g>``, ``cor_<g>``, ``r_<g>`` and family parameters from draws
+    of the sampler's sites, in any leading shape (``(draws, ...)``, ``(chains, draws, ...)``).
+    """
+    from ..lower.derived import derive, vector
+
+    sites = {k: np.asarray(v, dtype=float) for k, v in sites.items()}
+    derived = derive(plan, sites)
+    out = {"b": derived["b"]} if "b" in derived else {}
+    for g in plan.groups:
+        out[f"sd_{g.name}"] = vector(sites, g.sd)
+        if g.correlated_pairs:
+            out[f"cor_{g.name}"] = derived[f"cor_{g.name}"]
+        out[f"r_{g.name}"] = derived[f"r_{g.name}"]
+    for aux in plan.aux:
+        out[aux] = sites[aux]
+    return out
+
+
+def _draw_effects(g, values: dict, rng, draws: int) -> np.ndarray:
+    """r ~ N(0, diag(sd) C diag(sd)) per level, (draws, levels, k)."""
+    scale_tril = values[f"sd_{g.name}"][:, :, None] * _cholesky(g, values)
+    z = rng.standard_normal((draws, len(g.levels), g.k))
+    return np.einsum("dij,dlj->dli", scale_tril, z)
+
+
+# ---- user-facing values -> sampler sites ---------------------------------------------------------
+
+def sampler_sites(plan, values: dict) -> dict:
+    """The model's sample sites (``Intercept_c``, ``b_c``, ``sd_<g>``, ``L_<g>``, ``z_<g>``,
+    ``rc_<g>``, family parameters) that reproduce the user-facing ``values`` (draws first)."""
+    sites = {}
+    if plan.columns:
+        b = values["b"]
+        slope_idx = [j for j, c in enumerate(plan.columns) if c != "Intercept"]
+        slopes = b[:, slope_idx]
+        if plan.intercept:
+            sites["Intercept_c"] = b[:, plan.columns.index("Intercept")] + \
+                slopes @ np.asarray(plan.x_means, dtype=float)
+        if plan.b is not None:
+            sites.update(_pieces("b_c", plan.b, slopes))
+    for g in plan.groups:
+        sd = values[f"sd_{g.name}"]
+        sites.update(_pieces(g.sd.name, g.sd, sd))
+        L = _cholesky(g, values)
+        for site, block in _correlated_blocks(g) if g.correlated_pairs else []:
+            idx = np.asarray(block)
+            sites[site] = L[:, idx[:, None], idx[None, :]]
+        sites.update(_effect_sites(plan, g, values, sd[:, :, None] * L))
+    for aux in plan.aux:
+        sites[aux] = values[aux]
+    return sites
+
+
+def _pieces(name: str, site, vector: np.ndarray) -> dict:
+    if len(site.pieces) == 1:
+        return {name: vector}
+    return {f"{name}_{i}": vector[:, list(idx)] for i, (_, idx, _) in enumerate(site.pieces)}
+
+
+def _effect_sites(plan, g, values: dict, scale_tril: np.ndarray) -> dict:
+    """z_<g> for non-centred levels (r = z (diag(sd) L)^T), rc_<g> for centred ones
+    (r + the parent's effect when the term is nested)."""
+    r = values[f"r_{g.name}"]
+    centered = np.asarray(g.centered, dtype=bool)
+    out = {}
+    nc = np.flatnonzero(~centered)
+    if len(nc):
+        # lstsq rather than solve: an SD of 0 makes diag(sd) L singular, and is fine as long
+        # as r is 0 in that effect (checked by rebuilding r below).
+        z = np.stack([np.linalg.lstsq(scale_tril[d], r[d, nc].T, rcond=None)[0].T
+                      for d in range(r.shape[0])])
+        rebuilt = np.einsum("dij,dlj->dli", scale_tril, z)
+        if not np.allclose(rebuilt, r[:, nc], atol=_RECONSTRUCTION_TOLERANCE *
+                           max(1.0, float(np.abs(r).max()))):
+            raise FormulangError(f"r_{g.name} has non-zero effects where sd_{g.name} is 0 "
+                                 f"(or the correlations are degenerate): such effects cannot "
+                                 f"be drawn from N(0, Sigma)")
+        out[f"z_{g.name}"] = z
+    c = np.flatnonzero(centered)
+    if len(c):
+        loc = 0.0
+        if g.parent is not None:
+            parent = plan.groups[g.parent]
+            loc = values[f"r_{parent.name}"][:, np.asarray(g.parent_levels)[c]]
+        out[f"rc_{g.name}"] = r[:, c] + loc
+    return out
+
+
+# ---- responses ---------------------------------------------------------------------------------
+
+def _draw_responses(model, values: dict, eta: np.ndarray, seed: int) -> np.ndarray:
+    """y from the model's likelihood (its family's NumPyro distribution) given eta and the
+    family parameters: (draws, rows)."""
+    from .predict import simulate as draw_from_family
+
+    aux = {name: values[name] for name in model.plan.aux}
+    trials = None if model.bound.trials is None else np.asarray(model.bound.trials)
+    # the parameters were drawn with PRNGKey(seed); the responses get their own stream
+    return draw_from_family(model.plan.family, eta, aux, trials, seed=_RESPONSE_STREAM + seed)
+
+
+def linear_predictor(model, values: dict) -> np.ndarray:
+    """eta = X b + offset + sum_g values_g * r_g[codes], in float64: (draws, rows)."""
+    bound = model.bound
+    draws = next(iter(values.values())).shape[0]
+    eta = np.broadcast_to(np.asarray(bound.offset, dtype=float), (draws, bound.n)).copy()
+    if "b" in values:
+        eta += values["b"] @ np.asarray(bound.X, dtype=float).T
+    for g, gd in zip(model.plan.groups, bound.groups):
+        r = values[f"r_{g.name}"][:, np.asarray(gd.codes)]  # (draws, rows, k)
+        eta += np.einsum("drk,rk->dr", r, np.asarray(gd.values, dtype=float))
+    return eta
+
+
+# ---- back into a data frame ---------------------------------------------------------------------
+
+def response_frame(sim: Simulation, frame=None, draw: int | None = None) -> pd.DataFrame:
+    """See :meth:`Simulation.data`."""
+    from ..ir.expr import Column
+
+    model = sim.model
+    response = model.formula.response
+    if not isinstance(response.value, Column):
+        raise FormulangError(f"the response {response.value} is a transformation of the data, "
+                             f"which cannot be inverted to write simulated values back: make "
+                             f"it a column first (e.g. data['y2'] = ..., then y2 ~ ...), or use "
+                             f"sim.y directly")
+    y = _one_draw(sim, draw)
+    out = _training_rows(model, frame)
+    name = response.value.name
+    trials = None if model.bound.trials is None else np.asarray(model.bound.trials)
+    out[name] = _like(out[name], y)
+    if response.failures is not None:
+        if isinstance(response.failures, Column):
+            out[response.failures.name] = _like(out[response.failures.name], trials - y)
+        else:
+            _check_trials_unchanged(model, out)
+    return out
+
+
+def _one_draw(sim: Simulation, draw: int | None) -> np.ndarray:
+    if sim.draws == 1:
+        if draw not in (None, 0):
+            raise FormulangError(f"this simulation has one draw; draw={draw!r}")
+        return sim.y
+    if draw is None or not 0 <= int(draw) < sim.draws:
+        raise FormulangError(f"this simulation has {sim.draws} draws: pick one with "
+                             f"draw=0..{sim.draws - 1}")
+    return sim.y[int(draw)]
+
+
+def _training_rows(model, frame) -> pd.DataFrame:
+    frame = getattr(model, "_frame", None) if frame is None else frame
+    if frame is None:
+        raise FormulangError("this model does not hold its training data: pass it as "
+                             "sim.data(frame)")
+    if not isinstance(frame, pd.DataFrame):
+        frame = frame.to_pandas() if callable(getattr(frame, "to_pandas", None)) \
+            else pd.DataFrame(frame)
+    bound = model.bound
+    if len(frame) != bound.n_input:
+        raise FormulangError(f"frame has {len(frame)} rows, but the model was built on "
+                             f"{bound.n_input}")
+    return frame.iloc[np.asarray(bound.rows)].copy()
+
+
+def _like(column: pd.Series, values: np.ndarray) -> np.ndarray:
+    """Simulated values in the column's own kind: bool, whole numbers or floats."""
+    if pd.api.types.is_bool_dtype(column.dtype):
+        return values.astype(bool)
+    if pd.api.types.is_integer_dtype(column.dtype):
+        return np.rint(values).astype(column.dtype)
+    return values.astype(float)
+
+
+def _check_trials_unchanged(model, out: pd.DataFrame) -> None:
+    """cbind(s, <expression>): writing s back must leave the trials as they were."""
+    from ..data.bind import bind
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        again = bind(model.formula, out, na_action=model.bound.spec.na_action)
+    if not np.allclose(again.trials, model.bound.trials):
+        raise FormulangError(f"the failures of {model.bound.response_name} are an expression "
+                             f"that does not keep the trials fixed when the successes change; "
+                             f"write cbind(s, f) with a failures column, or s | trials(n)")
+
+
+__all__ = ["Simulation", "correlation_matrix", "linear_predictor", "parameter_names",
+           "parameters_from_sites", "sampler_sites", "simulate"]
