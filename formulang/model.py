@@ -11,6 +11,7 @@ from __future__ import annotations
 from .data.bind import BoundData, bind
 from .errors import FormulangError
 from .ir.formula import Formula
+from .lower.collapsed import choose_collapse
 from .lower.families import Family, family as lookup_family
 from .lower.numpyro_model import make_model
 from .lower.plan import ModelPlan, build_plan, model_data
@@ -28,11 +29,16 @@ class Model:
     ``s | trials(n)``. ``priors`` maps brms-style keys to prior text (see
     :mod:`formulang.lower.priors`); ``reparam`` is ``"auto"`` (chosen from the data, per group
     term and level), ``"centered"``, ``"noncentered"``, or a dict by grouping factor.
+    ``collapse`` (Gaussian identity models): ``"auto"`` integrates the group effects out
+    exactly when the model allows it and ``reparam="auto"`` (NUTS then samples only the
+    population, SD, correlation and residual parameters; the effects are drawn from their
+    exact conditional afterwards), ``True`` insists (an error says why it cannot), ``False``
+    samples the effects. ``model.collapsed`` and ``model.collapse_reason`` say what was chosen.
     """
 
     def __init__(self, formula: str | Formula, data, family: str | None = None,
                  link: str | None = None, priors: dict | None = None, reparam="auto",
-                 na_action: str = "drop"):
+                 na_action: str = "drop", collapse="auto"):
         self.formula: Formula = parse(formula) if isinstance(formula, str) else formula
         if self.formula.response is None:
             raise FormulangError("a model needs a response: write it left of '~', e.g. y ~ x")
@@ -40,6 +46,7 @@ class Model:
             family = "binomial" if self.formula.response.is_binomial else "gaussian"
         self.family: Family = lookup_family(family, link)
         self.bound: BoundData = bind(self.formula, data, na_action=na_action)
+        self._frame = data  # kept (not copied) for simulate(...).data()
         self._check_response()
         self.priors: PriorTable = resolve_priors(self.bound, self.family, priors)
         self.parameterization = choose_parameterization(self.bound, self.family, reparam)
@@ -48,6 +55,13 @@ class Model:
         self.data = model_data(self.plan, self.bound)
         self.numpyro_model = make_model(self.plan)
         self._samplers: dict = {}
+        # -- collapsed Gaussian fast path (issue 7) --
+        choice = choose_collapse(self.bound, self.family, collapse, reparam)
+        self.collapsed: bool = choice.collapsed
+        self.collapse_reason: str = choice.reason
+        self.collapse_layout = choice.layout if choice.collapsed else None
+        self._collapsed_data = None  # sufficient statistics: computed at the first fit
+        # -- end collapsed --
 
     def _check_response(self) -> None:
         binomial_response = self.formula.response.is_binomial
@@ -70,7 +84,9 @@ class Model:
         Refitting with the same settings reuses the compiled sampler. Faster approximations
         share the ``Fit`` interface: ``method="map"`` (one point, the posterior mode; ``draws``
         is ignored; hierarchical MAP drives group SDs towards zero, and says so) and
-        ``method="vi"`` (``draws`` draws from a Gaussian variational approximation).
+        ``method="vi"`` (``draws`` draws from a Gaussian variational approximation). A
+        collapsed model (``model.collapsed``) runs NUTS on the collapsed posterior and draws
+        the group effects exactly; ``map`` and ``vi`` use the full model.
         """
         from .fit import Fit
         from .infer.nuts import SamplerSettings, make_mcmc, run_nuts
@@ -82,17 +98,61 @@ class Model:
 
             return fit_approximation(self, method, draws=draws, seed=seed, progress=progress)
         settings = SamplerSettings(draws, tune, chains, target_accept, max_tree_depth)
+        if self.collapsed:
+            return self._fit_collapsed(settings, seed, progress)
         mcmc = self._samplers.get(settings)
         if mcmc is None:
             mcmc = self._samplers[settings] = make_mcmc(self.numpyro_model, settings, progress)
         run = run_nuts(mcmc, self.data, settings, seed)
         return Fit(self, run.samples, run.stats, method="nuts", run=run)
 
+    def _fit_collapsed(self, settings, seed: int, progress):
+        """NUTS over the collapsed posterior, then exact conditional draws of the effects
+        (:mod:`formulang.lower.collapsed`, :mod:`formulang.infer.collapsed_draws`)."""
+        import time
+
+        from .fit import Fit
+        from .infer.collapsed_draws import complete_samples
+        from .infer.nuts import make_mcmc, run_nuts
+        from .lower.collapsed import collapsed_data, make_collapsed_model
+
+        layout = self.collapse_layout
+        if self._collapsed_data is None:
+            self._collapsed_data = collapsed_data(self.plan, self.data, layout)
+        key = ("collapsed", settings)
+        mcmc = self._samplers.get(key)
+        if mcmc is None:
+            mcmc = self._samplers[key] = make_mcmc(make_collapsed_model(self.plan, layout),
+                                                   settings, progress)
+        run = run_nuts(mcmc, self._collapsed_data, settings, seed)
+        start = time.perf_counter()
+        samples = complete_samples(self.plan, layout, self._collapsed_data["stats"],
+                                   run.samples, seed)
+        run.timings["conditional_draws_s"] = time.perf_counter() - start
+        run.samples = samples  # as for the full model: every site the full model samples
+        fit = Fit(self, samples, run.stats, method="nuts", run=run)
+        fit.collapsed = True  # recorded by fit.save(); the draws are the full model's sites
+        return fit
+
     def prior_predictive(self, draws: int = 500, seed: int = 0):
         """Draws of parameters and responses from the prior, as ArviZ data."""
         from .infer.predict import prior_predictive
 
         return prior_predictive(self, draws=draws, seed=seed)
+
+    def simulate(self, params: dict | None = None, seed: int = 0, draws: int = 1):
+        """Responses drawn from this model on its own design, from the parameter values in
+        ``params`` (user-facing names: ``b``, ``sd_<g>``, ``cor_<g>``, ``r_<g>``, ``sigma``...)
+        and the priors for the rest; see :mod:`formulang.infer.simulate`.
+
+        >>> import formulang as fl
+        >>> m = fl.Model("Reaction ~ Days + (Days | Subject)", fl.datasets.load("sleepstudy"))
+        >>> sim = m.simulate({"b": {"Intercept": 250, "Days": 10}, "sigma": 25}, seed=1)
+        >>> refit = fl.Model("Reaction ~ Days + (Days | Subject)", sim.data())
+        """
+        from .infer.simulate import simulate
+
+        return simulate(self, params, seed=seed, draws=draws)
 
     def code(self) -> str:
         """Standalone, readable NumPyro source equivalent to this model."""

@@ -60,8 +60,9 @@ def group_effects(g: GroupPlan, samples: dict, parent_r: np.ndarray | None) -> n
     r = np.zeros(shape + (len(centered), g.k), dtype=sd.dtype)
     if (~centered).any():
         scale_tril = sd[..., :, None] * L
-        r[..., ~centered, :] = np.einsum("...lj,...kj->...lk", samples[f"z_{g.name}"],
-                                         scale_tril)
+        # batched matmul: einsum's generic loop took ~10 s at 10,000 levels x 4000 draws
+        r[..., ~centered, :] = np.matmul(samples[f"z_{g.name}"],
+                                         np.swapaxes(scale_tril, -1, -2))
     if centered.any():
         rc = np.asarray(samples[f"rc_{g.name}"])
         if parent_r is not None:  # centred on the enclosing level's effect

@@ -15,6 +15,9 @@ def describe_model(model) -> str:
         lines.append(f"Group ~{g.name}: {len(g.levels)} levels; {effects}"
                      + (f" ({kind})" if g.k > 1 else ""))
         lines.append(f"    parameterization: {choice.reason}")
+    from ..lower.collapsed import describe_collapse  # collapsed Gaussian path (issue 7)
+
+    lines += [line for line in [describe_collapse(model)] if line]
     if plan.aux:
         lines.append("Family parameters: " + ", ".join(plan.aux))
     lines.append("Priors:")

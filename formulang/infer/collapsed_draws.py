@@ -1,0 +1,153 @@
+"""Exact draws of the group effects of a collapsed Gaussian model, given each posterior draw.
+
+With the group effects integrated out (:mod:`formulang.lower.collapsed`), NUTS samples only the
+population, SD, correlation and family parameters. Given one such draw, the standardised
+effects of outer block ``o`` are Gaussian::
+
+    v_o | y, rest ~ N(M_o^-1 c_o, M_o^-1),   u_o = T_o v_o
+
+so one exact draw is ``v_o = R_o^-T (R_o^-1 c_o + e)`` with ``M_o = R_o R_o'`` and ``e ~ N(0,
+I)``. Every posterior draw gets one, vectorised over (draws x blocks) in float64 numpy, in
+chunks of draws to bound memory. The effects are then written as the full model's sites, per
+the plan's per-level choice: ``z_<g>`` (= ``v``, non-centred levels) and ``rc_<g>`` (= the
+effect plus its parent's, centred levels), so everything downstream (summaries, ArviZ data,
+log-likelihood, predictions, save/load) reads the fit as if the full model had been sampled.
+
+>>> import numpy as np
+>>> v = conditional_standardized((np.array([3.0]),), (np.array([1.5]),), np.zeros((1, 1)))
+>>> v.tolist()  # mean M^-1 c = 1.5 / (1 + 3)
+[[0.375]]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..lower.collapsed import block_scale, block_terms, chol2, scatter_index
+from ..lower.derived import correlation_cholesky, vector
+from ..lower.plan import GroupPlan, ModelPlan
+
+_CHUNK_FLOATS = 1 << 23  # floats of one (draws x blocks x q x q) chunk: about 64 MB
+SEED_STREAM = 7  # second word of the seed: keeps these draws apart from other uses of the seed
+
+
+def conditional_standardized(A, c, eps: np.ndarray) -> np.ndarray:
+    """``v = R^-T (R^-1 c + eps)`` per block, ``M = I + A = R R'`` (``A``, ``c`` as from
+    :func:`~formulang.lower.collapsed.block_terms`); ``eps = 0`` gives the conditional mean
+    ``M^-1 c``, standard normal ``eps`` an exact draw. Returns ``(..., B, q)``."""
+    if isinstance(A, tuple) and len(A) == 1:
+        m = 1.0 + A[0]
+        return (c[0] / m + eps[..., 0] / np.sqrt(m))[..., None]
+    if isinstance(A, tuple):
+        l00, l10, l11 = chol2(*A, xp=np)
+        w0 = c[0] / l00 + eps[..., 0]
+        w1 = (c[1] - l10 * c[0] / l00) / l11 + eps[..., 1]
+        v1 = w1 / l11
+        return np.stack([(w0 - l10 * v1) / l00, v1], axis=-1)
+    R = np.linalg.cholesky(A + np.eye(A.shape[-1]))
+    w = np.linalg.solve(R, c[..., None])[..., 0] + eps
+    return np.linalg.solve(np.swapaxes(R, -1, -2), w[..., None])[..., 0]
+
+
+def scale_tril_draws(g: GroupPlan, flat: dict) -> np.ndarray:
+    """``diag(sd) @ L`` of term ``g`` per draw, ``(D, k, k)``, from the sampled sites."""
+    sd = np.asarray(vector(flat, g.sd), dtype=np.float64)
+    L = np.asarray(correlation_cholesky(g, flat, sd.shape[:-1]), dtype=np.float64)
+    return sd[..., :, None] * L
+
+
+def theta_draws(plan: ModelPlan, flat: dict) -> np.ndarray:
+    """``(Intercept_c, b_c)`` per draw, ``(D, p)``, in the order of the collapsed design."""
+    parts = []
+    if plan.intercept:
+        parts.append(np.asarray(flat["Intercept_c"], dtype=np.float64).reshape(-1, 1))
+    if plan.b is not None:
+        parts.append(np.asarray(vector(flat, plan.b, "b_c"), dtype=np.float64))
+    if not parts:
+        return np.zeros((len(flat["sigma"]), 0))
+    return np.concatenate(parts, axis=1)
+
+
+def draw_group_effects(plan: ModelPlan, layout, stats: dict, samples: dict,
+                       seed: int) -> tuple[dict, dict]:
+    """Exact conditional draws of every group effect, one per posterior draw in ``samples``
+    (the collapsed sampler's sites, shaped (chains, draws, ...)).
+
+    Returns ``(sites, effects)``: ``sites`` the full model's group sites (``z_<g>`` for
+    non-centred levels, ``rc_<g>`` for centred ones), ``effects`` ``r_<g>`` (levels x
+    effects), all shaped (chains, draws, ...). Deterministic given ``seed``.
+    """
+    chains, draws = np.shape(samples["sigma"])[:2]
+    D = chains * draws
+    flat = {k: np.reshape(v, (D,) + np.shape(v)[2:]) for k, v in samples.items()}
+    dtype = np.result_type(flat["sigma"].dtype, np.float32)
+    index = None if layout.shared else scatter_index(plan, layout)
+    stats64 = {k: np.asarray(v, dtype=np.float64) for k, v in stats.items()}
+    B, q = layout.n_blocks, layout.q
+    rng = np.random.default_rng([int(seed), SEED_STREAM])
+    sites, effects = {}, {}
+    for g in plan.groups:
+        centered = np.asarray(g.centered, dtype=bool)
+        if (~centered).any():
+            sites[f"z_{g.name}"] = np.empty((D, int((~centered).sum()), g.k), dtype)
+        if centered.any():
+            sites[f"rc_{g.name}"] = np.empty((D, int(centered.sum()), g.k), dtype)
+        effects[f"r_{g.name}"] = np.empty((D, len(g.levels), g.k), dtype)
+    step = max(1, _CHUNK_FLOATS // (B * q * max(q, 2)))
+    for start in range(0, D, step):
+        part = slice(start, min(start + step, D))
+        chunk = {k: v[part] for k, v in flat.items()}
+        trils = [scale_tril_draws(g, chunk) for g in plan.groups]
+        T = block_scale(plan, layout, trils, index, xp=np)
+        theta = theta_draws(plan, chunk)
+        sigma = np.asarray(chunk["sigma"], dtype=np.float64)
+        _, A, c = block_terms(stats64, theta - stats64["theta0"], sigma, T, xp=np)
+        eps = rng.standard_normal((theta.shape[0], B, q))
+        v = conditional_standardized(A, c, eps)
+        if layout.shared:  # u = v T' as one (blocks x q) @ (q x q) product per draw
+            u = v @ np.swapaxes(T[:, 0], -1, -2)
+        else:
+            u = (T @ v[..., None])[..., 0]
+        _store(plan, layout, v, u, part, sites, effects)
+    reshape = lambda a: a.reshape((chains, draws) + a.shape[1:])  # noqa: E731
+    return ({k: reshape(v) for k, v in sites.items()},
+            {k: reshape(v) for k, v in effects.items()})
+
+
+def _store(plan, layout, v, u, part, sites, effects) -> None:
+    """Write one chunk of block vectors into the full model's per-term sites."""
+    for gi, g in enumerate(plan.groups):
+        r, z = _term_slice(layout, gi, g.k, u), _term_slice(layout, gi, g.k, v)
+        effects[f"r_{g.name}"][part] = r
+        centered = np.asarray(g.centered, dtype=bool)
+        if not centered.any():
+            sites[f"z_{g.name}"][part] = z
+            continue
+        if (~centered).any():
+            sites[f"z_{g.name}"][part] = z[:, ~centered]
+        rc = r[:, centered]
+        if g.parent is not None:  # hierarchical centring: rc is own effect + parent's
+            parent_r = effects[f"r_{plan.groups[g.parent].name}"][part]
+            rc = rc + parent_r[:, np.asarray(g.parent_levels)[centered]]
+        sites[f"rc_{g.name}"][part] = rc
+
+
+def _term_slice(layout, gi: int, k: int, blocks: np.ndarray) -> np.ndarray:
+    """Term ``gi``'s (draws, levels, k) entries of (draws, blocks, q) block vectors."""
+    level_block, slot = layout.level_block[gi], layout.level_slot[gi]
+    if layout.shared:  # one level per block, at the same position in every block
+        window = blocks[:, :, slot[0]:slot[0] + k]
+        same_order = np.array_equal(level_block, np.arange(len(level_block)))
+        return window if same_order else np.take(window, level_block, axis=1)
+    return blocks[:, level_block[:, None], slot[:, None] + np.arange(k)[None, :]]
+
+
+def complete_samples(plan: ModelPlan, layout, stats: dict, samples: dict, seed: int) -> dict:
+    """The collapsed sampler's draws plus the group sites the full model would have sampled
+    (``Fit`` derives ``b``, ``r_<g>`` and ``cor_<g>`` from them, as for the full model)."""
+    sites, _ = draw_group_effects(plan, layout, stats, samples, seed)
+    return {**samples, **sites}
+
+
+__all__ = ["complete_samples", "conditional_standardized", "draw_group_effects",
+           "scale_tril_draws", "theta_draws"]
