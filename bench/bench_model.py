@@ -244,10 +244,19 @@ def main() -> None:
     contenders = select(args.contenders, CONTENDERS, "contender")
     draws = args.draws or (200 if args.quick else 1000)
     started = time.perf_counter()
-    new_rows = []
+    runs = 0
     for model in models:
+        new_rows = []
         for key in contenders:
             new_rows += run_pair(key, model, draws, args.reruns, args.timeout)
+        runs += len(new_rows)
+        # saved after each model, so a long run that is stopped keeps what it measured
+        result = save(json_path, md_path, new_rows, draws, args)
+    print(markdown(result))
+    print(f"\n{runs} runs in {time.perf_counter() - started:.0f} s")
+
+
+def save(json_path: Path, md_path: Path, new_rows: list, draws: int, args) -> dict:
     old = json.loads(json_path.read_text()) if json_path.exists() else {}
     result = {"machine": machine(), "versions": versions(),
               "settings": {"chains": 4, "draws": draws, "tune": draws, "reruns": args.reruns,
@@ -258,8 +267,7 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     json_path.write_text(json.dumps(result, indent=2) + "\n")
     md_path.write_text(markdown(result) + "\n")
-    print(markdown(result))
-    print(f"\n{len(new_rows)} runs in {time.perf_counter() - started:.0f} s")
+    return result
 
 
 # ---- rendering ----------------------------------------------------------------------------

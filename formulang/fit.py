@@ -18,6 +18,8 @@ class Fit:
     ``b``, ``r_<g>`` and ``cor_<g>`` computed from them (:func:`formulang.lower.derived.derive`).
     """
 
+    collapsed = False  # True when NUTS ran on the collapsed model (group effects drawn after)
+
     def __init__(self, model, samples: dict, stats: dict, method: str, run=None):
         from .lower.derived import derive
 
@@ -101,7 +103,9 @@ class Fit:
         m = self.model
         chains, draws = next(iter(self.samples.values())).shape[:2]
         header = [f" Family: {m.family}", f"Formula: {m.formula}",
-                  f"   Data: {m.bound.n} rows; draws: {chains} chains x {draws} ({self.method})"]
+                  f"   Data: {m.bound.n} rows; draws: {chains} chains x {draws} ({self.method}"
+                  + (", group effects integrated out and drawn exactly)" if self.collapsed
+                     else ")")]
         text = format_summary(self.plan, self.summary(), header)
         return text + "\n\nDiagnostics: " + str(self.diagnostics())
 
