@@ -117,10 +117,11 @@ def test_collapsed_fit_is_a_full_fit(tmp_path):
     for k in both:
         assert fit_c.samples[k].shape == full_sites[k], k
     assert fit_c.collapsed and not getattr(fit_f, "collapsed", False)
-    assert fit_c.log_likelihood().shape == (4, 500, 180)
+    chains, draws = SETTINGS["chains"], SETTINGS["draws"]
+    assert fit_c.log_likelihood().shape == (chains, draws, 180)
     assert set(fit_c.summary().index) == set(fit_f.summary().index)
     new = pd.DataFrame({"Days": [0, 5], "Subject": ["308", "999"]})
-    assert fit_c.predict(new, kind="mean").shape == (2000, 2)
+    assert fit_c.predict(new, kind="mean").shape == (chains * draws, 2)
     path = tmp_path / "fit.nc"
     fit_c.save(path)
     loaded = fl.load(path)
