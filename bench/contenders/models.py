@@ -5,7 +5,9 @@
 - ``cbpp``: binomial, ``incidence | trials(size) ~ period + (1 | herd)`` (56 rows, 15 herds);
 - ``simulated_many``: 20 groups x 100 rows (tau = 1, sigma = 1), where centring wins;
 - ``simulated_big``: 100,000 rows, 1,000 groups of 100, ``(1 + x | g)`` with tau = (1, 0.5),
-  correlation 0.3, sigma = 1.
+  correlation 0.3, sigma = 1;
+- ``simulated_huge``: the same model with 1,000,000 rows, 10,000 groups of 100 (formulang's
+  collapsed path only: the sampled models take hours).
 
 :func:`load` returns a :class:`Bench`: the data frame and the roles of its columns, so a
 contender can build its own design (treatment coding for factors, as R and formulang).
@@ -28,6 +30,7 @@ MODELS = {
     "cbpp": "incidence | trials(size) ~ period + (1 | herd)",
     "simulated_many": "y ~ x + (1 + x | g)",
     "simulated_big": "y ~ x + (1 + x | g)",
+    "simulated_huge": "y ~ x + (1 + x | g)",
 }
 
 # bambi's spelling of the same models; (x | g) there means independent effects, no correlation
@@ -38,6 +41,7 @@ BAMBI_FORMULAS = {
     "cbpp": "p(incidence, size) ~ period + (1 | herd)",
     "simulated_many": "y ~ x + (1 + x | g)",
     "simulated_big": "y ~ x + (1 + x | g)",
+    "simulated_huge": "y ~ x + (1 + x | g)",
 }
 
 
@@ -80,6 +84,9 @@ def load(name: str) -> Bench:
     if name == "simulated_big":
         cov = np.array([[1.0, 0.3 * 0.5], [0.3 * 0.5, 0.25]])
         return Bench(simulate(1000, 100, cov, seed=20261122), "y", ("x",), "g", "x")
+    if name == "simulated_huge":
+        cov = np.array([[1.0, 0.3 * 0.5], [0.3 * 0.5, 0.25]])
+        return Bench(simulate(10000, 100, cov, seed=20261123), "y", ("x",), "g", "x")
     raise KeyError(f"unknown benchmark model {name!r}; models: {', '.join(MODELS)}")
 
 

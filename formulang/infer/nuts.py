@@ -6,10 +6,10 @@ a refit of sleepstudy recompiled for 42 s on a loaded 2-core machine). :class:`N
 instead builds one function ``(keys, data) -> draws`` per model and settings, with the data a
 *traced argument* broadcast to the chains: a refit, or a new dataset of the same shapes, runs
 the compiled program again, and the persistent compilation cache (``jax_setup``) serves a
-fresh process. Warm-up and sampling are two ``lax.scan`` loops over NumPyro's own NUTS kernel
+fresh process. Warm-up and sampling are one ``lax.fori_loop`` over NumPyro's own NUTS kernel
 (its step-size and mass-matrix adaptation run inside ``kernel.sample`` during the first
-``tune`` iterations); only the draws are constrained to the model's support, once, after
-sampling.
+``tune`` iterations), so the kernel is traced once; the draws go into preallocated buffers and
+are constrained to the model's support once, after sampling.
 """
 
 from __future__ import annotations
@@ -95,26 +95,31 @@ class NutsSampler:
 
     def _one_chain(self, rng_key, data):
         import jax
+        import jax.numpy as jnp
         from jax import lax
 
         kernel, s = self.kernel, self.settings
         state = kernel.init(rng_key, s.tune, None, model_args=(data,), model_kwargs={})
 
-        def step(state, i):
+        def draw(i, carry):
+            state, z, stats = carry
             state = kernel.sample(state, (data,), {})
             if self.progress:
                 every = self.progress_every
                 lax.cond((i + 1) % every == 0,
                          lambda: jax.debug.callback(_PROGRESS.tick, every), lambda: None)
-            return state
+            # one loop over warm-up and sampling, so the kernel is traced once (tracing is most
+            # of a warm-cache fit's latency); warm-up iterations all write slot 0, which the
+            # first draw then overwrites
+            slot = jnp.maximum(i - s.tune, 0)
+            z = jax.tree.map(lambda buf, x: buf.at[slot].set(x), z, state.z)
+            stats = {name: stats[name].at[slot].set(getattr(state, name)) for name in stats}
+            return state, z, stats
 
-        state, _ = lax.scan(lambda st, i: (step(st, i), None), state, np.arange(s.tune))
-
-        def draw(st, i):
-            st = step(st, i)
-            return st, (st.z, {name: getattr(st, name) for name in STAT_FIELDS})
-
-        _, (z, stats) = lax.scan(draw, state, np.arange(s.tune, self.iterations))
+        buffers = lambda x: jnp.zeros((s.draws,) + jnp.shape(x), jnp.result_type(x))  # noqa: E731
+        z = jax.tree.map(buffers, state.z)
+        stats = {name: buffers(getattr(state, name)) for name in STAT_FIELDS}
+        _, z, stats = lax.fori_loop(0, self.iterations, draw, (state, z, stats))
         samples = jax.vmap(kernel.postprocess_fn((data,), {}))(z)
         return samples, stats
 

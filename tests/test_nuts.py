@@ -1,0 +1,47 @@
+"""The compiled NUTS driver (``formulang.infer.nuts``): draws, warm-up, progress."""
+
+import numpy as np
+import pytest
+
+import formulang as fl
+from formulang.infer import nuts
+
+
+@pytest.fixture(scope="module")
+def model():
+    rng = np.random.default_rng(0)
+    g = np.repeat(np.arange(4), 5)
+    y = rng.normal(size=20) + np.repeat(rng.normal(size=4), 5)
+    import pandas as pd
+
+    frame = pd.DataFrame({"y": y, "g": g.astype(str)})
+    return fl.Model("y ~ 1 + (1 | g)", frame, collapse=False, reparam="noncentered")
+
+
+def run(model, tune, draws, chains=2, progress=False):
+    settings = nuts.SamplerSettings(draws=draws, tune=tune, chains=chains)
+    sampler = nuts.make_mcmc(model.numpyro_model, settings, progress=progress)
+    return nuts.run_nuts(sampler, model.data, settings, seed=3)
+
+
+def test_draws_follow_warm_up_and_do_not_depend_on_their_number(model):
+    # the chain after warm-up is the same whatever the number of draws: the first draws of a
+    # longer run equal a shorter run's, so no warm-up state leaks into the draw buffers
+    short, long = run(model, tune=30, draws=4), run(model, tune=30, draws=9)
+    for name, values in short.samples.items():
+        assert values.shape[:2] == (2, 4)
+        np.testing.assert_array_equal(values, long.samples[name][:, :4])
+    for name in nuts.STAT_FIELDS:
+        assert short.stats[name].shape == (2, 4)
+        np.testing.assert_array_equal(short.stats[name], long.stats[name][:, :4])
+    # and warm-up moved the chains: the first draw is not the initial point of the chain
+    assert not np.array_equal(short.samples["Intercept_c"][:, 0],
+                              run(model, tune=0, draws=1).samples["Intercept_c"][:, 0])
+
+
+def test_progress_bar_counts_every_iteration(model, monkeypatch):
+    counted = []
+    monkeypatch.setattr(nuts._Progress, "tick", lambda self, n: counted.append(int(np.sum(n))))
+    result = run(model, tune=20, draws=30, progress=True)
+    assert result.samples["Intercept_c"].shape[:2] == (2, 30)
+    assert sum(counted) == 2 * 50
