@@ -108,7 +108,7 @@ def run_contender(key: str, model: str, cache_dir: str, cache: str, draws: int, 
     cmd = [python, str(CONTENDER_DIR / script), model, variant, cache_dir, str(draws),
            str(reruns)]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    row = {"model": model, "key": key, "cache": cache, "draws": draws}
+    row = {"model": model, "key": key, "cache": cache, "draws": draws, "reruns": reruns}
     start = time.perf_counter()
     # own session: on timeout the whole group (PyMC's worker processes too) is ended
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -447,6 +447,18 @@ def breakdown_table(rows) -> list[str]:
     return lines
 
 
+def reruns_text(rows, default) -> str:
+    """'2 compiled reruns', or per model where models were run with different numbers."""
+    per_model = {}
+    for r in rows:
+        if r["cache"] == "warm" and not r["key"].startswith("bambi"):
+            per_model.setdefault(r.get("reruns", default), []).append(r["model"])
+    counts = {n: list(dict.fromkeys(models)) for n, models in per_model.items()}
+    if len(counts) <= 1:
+        return f"{next(iter(counts), default)} compiled reruns"
+    return "compiled reruns: " + "; ".join(f"{n} ({', '.join(m)})" for n, m in counts.items())
+
+
 def markdown(result: dict) -> str:
     rows = result["runs"]
     m, v, s = result["machine"], result["versions"], result["settings"]
@@ -459,7 +471,7 @@ def markdown(result: dict) -> str:
          ", ".join(f"{k} {x}" for k, x in s["jax_python_versions"].items()) + "); bambi in "
          f"{s['bambi_python']}." if s.get("jax_python_versions") else ""),
         f"Settings: {s['chains']} chains x ({s['tune']} warm-up + {s['draws']} draws); "
-        f"{s['reruns']} compiled reruns in the warm process; timeout {s['timeout_seconds']:.0f} s "
+        f"{reruns_text(rows, s['reruns'])} in the warm process; timeout {s['timeout_seconds']:.0f} s "
         "per process. Produced by `bench/bench_model.py` (its docstring defines every figure).",
         "",
         "cold: a fresh process on an empty compilation cache (formulang: FORMULANG_CACHE_DIR; "
