@@ -108,7 +108,7 @@ def run_contender(key: str, model: str, cache_dir: str, cache: str, draws: int, 
     cmd = [python, str(CONTENDER_DIR / script), model, variant, cache_dir, str(draws),
            str(reruns)]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    row = {"model": model, "key": key, "cache": cache, "draws": draws, "reruns": reruns}
+    row = {"model": model, "key": key, "cache": cache, "draws": draws, "reruns_asked": reruns}
     start = time.perf_counter()
     # own session: on timeout the whole group (PyMC's worker processes too) is ended
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -452,7 +452,7 @@ def reruns_text(rows, default) -> str:
     per_model = {}
     for r in rows:
         if r["cache"] == "warm" and not r["key"].startswith("bambi"):
-            per_model.setdefault(r.get("reruns", default), []).append(r["model"])
+            per_model.setdefault(r.get("reruns_asked", default), []).append(r["model"])
     counts = {n: list(dict.fromkeys(models)) for n, models in per_model.items()}
     if len(counts) <= 1:
         return f"{next(iter(counts), default)} compiled reruns"
