@@ -3,6 +3,7 @@
     python bench/sbc.py                 # full run: 200 simulations
     python bench/sbc.py --quick         # 40 simulations, shorter chains
     python bench/sbc.py --sims 300 --draws 600
+    python bench/sbc.py --collapse      # the collapsed sampler (sbc_collapsed.json)
 
 For a small hierarchical model with correlated effects, ``y ~ x + (1 + x | g)`` (gaussian, 6
 groups x 8 rows), each simulation draws every parameter from the prior and a dataset from the
@@ -47,22 +48,27 @@ GROUPS, ROWS = 6, 8
 
 def fit_data(model, datasets: list[dict], *, draws: int, tune: int, chains: int = 2,
              seed: int = 0, target_accept: float = 0.8, max_tree_depth: int = 10,
-             batch: int | None = None) -> dict:
+             batch: int | None = None, collapse: bool = False) -> dict:
     """NUTS on ``model``'s NumPyro model for each data pytree in ``datasets`` (all shaped like
     ``model.data``), vectorised over datasets x chains.
 
     Returns the sampler sites (``Intercept_c``, ``sd_g``, ...) shaped (datasets, chains, draws,
     ...), plus ``diverging`` and ``num_steps`` per draw. ``batch`` datasets run together (the
-    last batch is padded), so one compiled program serves every batch.
+    last batch is padded), so one compiled program serves every batch. ``collapse=True`` runs
+    the collapsed sampler (``model.collapsed`` must be True): NUTS on the collapsed posterior
+    of each dataset's sufficient statistics, then the exact conditional draws of the group
+    effects, added as the full model's sites (``z_g`` / ``rc_g``), as ``Model.fit`` does.
     """
     from formulang.infer.jax_setup import configure
 
     configure()
     import jax
 
+    model_fn, datasets = _sampled_model(model, datasets, collapse)
     n = len(datasets)
     batch = min(batch or n, n)
-    run = _vectorised_nuts(model, draws, tune, chains, target_accept, max_tree_depth)
+    run = _vectorised_nuts(model_fn, datasets[0], draws, tune, chains, target_accept,
+                           max_tree_depth)
     keys = np.asarray(jax.random.split(jax.random.PRNGKey(seed), n * chains))
     keys = keys.reshape((n, chains) + keys.shape[1:])
     parts = []
@@ -74,18 +80,49 @@ def fit_data(model, datasets: list[dict], *, draws: int, tune: int, chains: int 
         keep = min(batch, n - start)
         parts.append({k: np.asarray(v).reshape((batch, chains) + v.shape[1:])[:keep]
                       for k, v in out.items()})
-    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    sites = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    return _with_effects(model, datasets, sites, seed) if collapse else sites
 
 
-def _vectorised_nuts(model, draws, tune, chains, target_accept, max_tree_depth):
+def _sampled_model(model, datasets: list[dict], collapse: bool):
+    """The model function NUTS runs and its data per dataset: the full model, or the
+    collapsed one on each dataset's sufficient statistics."""
+    if not collapse:
+        return model.numpyro_model, datasets
+    from formulang.lower.collapsed import collapsed_data, make_collapsed_model
+
+    if not model.collapsed:
+        raise ValueError(f"the model is not collapsed: {model.collapse_reason}")
+    layout = model.collapse_layout
+    return (make_collapsed_model(model.plan, layout),
+            [collapsed_data(model.plan, d, layout) for d in datasets])
+
+
+def _with_effects(model, datasets: list[dict], sites: dict, seed: int) -> dict:
+    """Exact conditional draws of the group effects for each dataset's collapsed fit."""
+    from formulang.infer.collapsed_draws import complete_samples
+
+    stats_keys = ("diverging", "num_steps")
+    per_dataset = []
+    for i, data in enumerate(datasets):
+        mine = {k: v[i] for k, v in sites.items() if k not in stats_keys}
+        per_dataset.append(complete_samples(model.plan, model.collapse_layout, data["stats"],
+                                            mine, seed + i))
+    out = {k: np.stack([d[k] for d in per_dataset]) for k in per_dataset[0]}
+    return {**out, **{k: sites[k] for k in stats_keys}}
+
+
+def _vectorised_nuts(model_fn, template: dict, draws, tune, chains, target_accept,
+                     max_tree_depth):
     """One jitted program: NUTS for (dataset, chain) pairs, vectorised along one axis (tracing a
-    single vmap is several times cheaper than a vmap of a vmap)."""
+    single vmap is several times cheaper than a vmap of a vmap). ``template``: one dataset's
+    pytree, for the shapes."""
     import jax
     from numpyro.infer.hmc import hmc
     from numpyro.infer.util import initialize_model
 
-    info = initialize_model(jax.random.PRNGKey(0), model.numpyro_model,
-                            model_args=(_fit_data(model.data),), dynamic_args=True)
+    info = initialize_model(jax.random.PRNGKey(0), model_fn, model_args=(template,),
+                            dynamic_args=True)
     init_kernel, sample_kernel = hmc(potential_fn_gen=info.potential_fn, algo="NUTS")
     shapes = jax.tree.map(lambda a: a.shape, info.param_info.z)
 
@@ -127,18 +164,19 @@ def with_response(model, y) -> dict:
 
 
 def draws_of(model, sites: dict, i: int) -> dict:
-    """User-facing draws (b, sd_<g>, cor_<g>, family parameters) of dataset ``i``, with chains
-    and draws flattened into one axis."""
+    """User-facing draws (b, sd_<g>, cor_<g>, r_<g>, family parameters) of dataset ``i``, with
+    chains and draws flattened into one axis."""
     from formulang.infer.simulate import parameters_from_sites
 
     mine = {k: v[i] for k, v in sites.items() if k not in ("diverging", "num_steps")}
     values = parameters_from_sites(model.plan, mine)
-    return {k: v.reshape((-1,) + v.shape[2:]) for k, v in values.items()
-            if not k.startswith("r_")}
+    return {k: v.reshape((-1,) + v.shape[2:]) for k, v in values.items()}
 
 
 def scalars(model, values: dict) -> dict[str, np.ndarray]:
-    """Every scalar parameter as ``name -> array`` (brms-style names: b_x, sd_g__x, ...)."""
+    """Every scalar parameter as ``name -> array`` (brms-style names: b_x, sd_g__x, ...), and
+    the effects of each term's first level (``r_g[g0,x]``: they check the group effects, which
+    the collapsed sampler draws from their exact conditional)."""
     plan = model.plan
     out = {}
     for j, c in enumerate(plan.columns):
@@ -150,6 +188,8 @@ def scalars(model, values: dict) -> dict[str, np.ndarray]:
 
         for j, p in enumerate(pair_names(g) if g.correlated_pairs else ()):
             out[f"cor_{g.name}__{p}"] = values[f"cor_{g.name}"][..., j]
+        for j, c in enumerate(g.columns):
+            out[f"r_{g.name}[{g.levels[0]},{c}]"] = values[f"r_{g.name}"][..., 0, j]
     for aux in plan.aux:
         out[aux] = values[aux]
     return out
@@ -157,21 +197,22 @@ def scalars(model, values: dict) -> dict[str, np.ndarray]:
 
 # ---- SBC ---------------------------------------------------------------------------------------
 
-def sbc_model(reparam: str = "noncentered", seed: int = 0):
+def sbc_model(reparam: str = "noncentered", seed: int = 0, collapse: bool = False):
     """The SBC model on a fixed design: 6 groups x 8 rows, x ~ N(0, 1). The response is a
-    placeholder (zeros): simulations replace it, and the explicit priors do not look at it."""
+    placeholder (zeros): simulations replace it, and the explicit priors do not look at it.
+    ``collapse=True``: the collapsed model (``reparam`` must then be ``"auto"``)."""
     import formulang as fl
 
     rng = np.random.default_rng(seed)
     design = pd.DataFrame({"g": np.repeat([f"g{i}" for i in range(GROUPS)], ROWS),
                            "x": rng.normal(size=GROUPS * ROWS), "y": 0.0})
-    return fl.Model(FORMULA, design, priors=PRIORS, reparam=reparam)
+    return fl.Model(FORMULA, design, priors=PRIORS, reparam=reparam, collapse=collapse)
 
 
 def ranks(model, sim, sites: dict, thin_to: int) -> dict[str, np.ndarray]:
     """Per scalar parameter, the rank of each simulation's truth among ``thin_to`` posterior
     draws taken at equal spacing (thinning reduces their autocorrelation)."""
-    truths = scalars(model, {k: v for k, v in sim.params.items() if not k.startswith("r_")})
+    truths = scalars(model, sim.params)
     out = {name: np.zeros(sim.draws, dtype=int) for name in truths}
     for i in range(sim.draws):
         post = scalars(model, draws_of(model, sites, i))
@@ -196,23 +237,25 @@ def uniformity(r: np.ndarray, thin_to: int, bins: int, seed: int = 0) -> dict:
 
 
 def simulate_and_fit(sims: int, draws: int, tune: int, chains: int = 2, seed: int = 0,
-                     batch: int = 25, reparam: str = "noncentered"):
+                     batch: int = 25, reparam: str = "noncentered", collapse: bool = False):
     """Draw ``sims`` parameter sets and datasets from the prior and fit each: (model, the
-    :class:`~formulang.infer.simulate.Simulation`, sampler sites, seconds)."""
-    model = sbc_model(reparam)
+    :class:`~formulang.infer.simulate.Simulation`, sampler sites, seconds). ``collapse``:
+    fit with the collapsed sampler (``reparam="auto"``) instead of the full model."""
+    model = sbc_model("auto" if collapse else reparam, collapse=collapse)
     start = time.perf_counter()
     sim = model.simulate(seed=seed, draws=sims)
     data = [with_response(model, sim.y[i]) for i in range(sims)]
     sites = fit_data(model, data, draws=draws, tune=tune, chains=chains, seed=seed + 1,
-                     batch=batch)
+                     batch=batch, collapse=collapse)
     return model, sim, sites, time.perf_counter() - start
 
 
 def run_sbc(sims: int, draws: int, tune: int, chains: int = 2, thin_to: int = 99,
-            seed: int = 0, batch: int = 25, reparam: str = "noncentered"):
+            seed: int = 0, batch: int = 25, reparam: str = "noncentered",
+            collapse: bool = False):
     """Ranks of the truths by parameter, divergences per simulation, and seconds taken."""
     model, sim, sites, seconds = simulate_and_fit(sims, draws, tune, chains, seed, batch,
-                                                  reparam)
+                                                  reparam, collapse)
     r = ranks(model, sim, sites, thin_to)
     divergences = sites["diverging"].reshape(sims, -1).sum(axis=1)
     return r, divergences, seconds
@@ -259,6 +302,9 @@ def main(argv=None) -> None:
     ap.add_argument("--bins", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--reparam", default="noncentered")
+    ap.add_argument("--collapse", action="store_true",
+                    help="the collapsed sampler (group effects integrated out, then drawn "
+                         "exactly); writes sbc_collapsed.json / sbc_collapsed_ranks.png")
     ap.add_argument("--quick", action="store_true", help="40 simulations, 300 + 250 draws")
     args = ap.parse_args(argv)
     quick = {"sims": 40, "draws": 250, "tune": 300} if args.quick else \
@@ -266,21 +312,23 @@ def main(argv=None) -> None:
     sims = args.sims or quick["sims"]
     draws, tune = args.draws or quick["draws"], args.tune or quick["tune"]
     r, div, seconds = run_sbc(sims, draws, tune, args.chains, args.thin_to, args.seed,
-                              reparam=args.reparam)
+                              reparam=args.reparam, collapse=args.collapse)
     tests = {name: uniformity(v, args.thin_to, args.bins) for name, v in r.items()}
     RESULTS.mkdir(exist_ok=True)
     out = {
         "model": FORMULA, "priors": PRIORS, "design": f"{GROUPS} groups x {ROWS} rows",
-        "reparam": args.reparam, "simulations": sims, "chains": args.chains,
+        "sampler": "collapsed" if args.collapse else "full model",
+        "reparam": "auto" if args.collapse else args.reparam, "simulations": sims, "chains": args.chains,
         "tune": tune, "draws": draws, "L": args.thin_to, "bins": args.bins, "seed": args.seed,
         "seconds": round(seconds, 1),
         "divergent_simulations": int(np.sum(div > 0)), "divergences": int(np.sum(div)),
         "parameters": tests, "ranks": {k: v.tolist() for k, v in r.items()},
         "machine": {"platform": platform.platform(), "python": sys.version.split()[0]},
     }
-    (RESULTS / "sbc.json").write_text(json.dumps(out, indent=1))
-    plot(r, args.thin_to, args.bins, RESULTS / "sbc_ranks.png",
-         f"SBC: {FORMULA}, {sims} simulations, L = {args.thin_to}")
+    stem = "sbc_collapsed" if args.collapse else "sbc"
+    (RESULTS / f"{stem}.json").write_text(json.dumps(out, indent=1))
+    plot(r, args.thin_to, args.bins, RESULTS / f"{stem}_ranks.png",
+         f"SBC ({out['sampler']}): {FORMULA}, {sims} simulations, L = {args.thin_to}")
     for name, t in tests.items():
         print(f"{name:24s} chi2 p = {t['chi2_p']:.3f}  KS p = {t['ks_p']:.3f}  {t['counts']}")
     print(f"{sims} simulations in {seconds:.0f} s; {out['divergent_simulations']} with "

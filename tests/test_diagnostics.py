@@ -133,6 +133,26 @@ def test_divergences_at_large_sd_blame_noncentered_levels(radon_noncentered):
     assert "raise target_accept to 0.99" in p.advice  # already 0.95: go further
 
 
+def test_collapsed_fits_never_advise_reparameterising(sleep_model):
+    # a collapsed fit sampled no group effects: divergences at small SDs or poorly mixing
+    # SDs point at the term's SDs and priors, not at its centring
+    assert sleep_model.collapsed
+    fit = synthetic_fit(sleep_model, chains=2, draws=500)
+    fit.collapsed = True
+    sd_days = fit.samples["sd_Subject"][..., 1]
+    fit.stats["diverging"] = sd_days < np.quantile(sd_days, 0.012)
+    fit.samples["sd_Subject"][1, :, 0] += 3.0  # chain 2 elsewhere: R-hat fails for an SD
+    d = diagnose(fit)
+    text = " ".join(p.advice for p in d.problems)
+    assert {"divergences", "rhat"} <= set(kinds(d))
+    assert problem(d, "divergences").where == ("~Subject",)
+    assert "Divergent draws sit at small sd_Subject__Days" in text
+    assert ("Group term ~Subject is integrated out (collapsed: no funnel to reparameterise), "
+            "so its SDs and correlations mix slowly") in text
+    assert "18 levels" not in text  # enough levels: the prior is the lever, not the count
+    assert "centered" not in text and "reparam=" not in text
+
+
 def test_divergences_without_a_signal_fall_back_on_the_plan(radon_centered, sleep_model):
     # 2 divergences anywhere: too few to compare draws; the plan's centered term with
     # weakly informed levels is the usual funnel

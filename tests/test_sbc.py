@@ -1,13 +1,16 @@
 """A reduced simulation-based calibration run (the code of ``bench/sbc.py``, fewer simulations).
 
 30 simulations of ``y ~ x + (1 + x | g)`` (6 groups x 8 rows, explicit priors) drawn from the
-prior by ``model.simulate``, each fitted with NUTS (2 chains x (250 warm-up + 200 draws)); the
-rank of each true value among L = 39 thinned draws should be uniform on 0..39.
+prior by ``model.simulate``, each fitted with NUTS (2 chains x (250 warm-up + 200 draws)), once
+with the full (non-centred) model and once with the collapsed sampler (group effects integrated
+out, then drawn from their exact conditional); the rank of each true value among L = 39
+thinned draws should be uniform on 0..39.
 
-Threshold. Six parameters, each tested twice (chi-square over 5 bins of 8 rank values,
-expected 6 per bin; Kolmogorov-Smirnov on jittered ranks): 12 tests at p >= 5e-4 give a
-family-wise false-alarm probability below 12 x 5e-4 = 0.6% (Bonferroni; the tests are
-positively correlated, which only lowers it). With 30 simulations this catches gross errors:
+Threshold. Per sampler, eight parameters (the six population, SD, correlation and residual
+parameters and the two effects of the first group), each tested twice (chi-square over 5 bins
+of 8 rank values, expected 6 per bin; Kolmogorov-Smirnov on jittered ranks): 16 tests at
+p >= 5e-4 give a family-wise false-alarm probability below 16 x 5e-4 = 0.8% per sampler
+(Bonferroni; the tests are positively correlated, which only lowers it). With 30 simulations this catches gross errors:
 a prior or likelihood scale off by half shifts the ranks of its parameter to one end, as the
 last test checks on the same fits.
 """
@@ -28,16 +31,20 @@ SIMS, L, BINS = 30, 39, 5
 P_MIN = 5e-4
 
 
-@pytest.fixture(scope="module")
-def fitted():
-    return sbc.simulate_and_fit(SIMS, draws=200, tune=250, chains=2, seed=11, batch=SIMS)
+@pytest.fixture(scope="module", params=["full", "collapsed"])
+def fitted(request):
+    collapse = request.param == "collapsed"
+    fits = sbc.simulate_and_fit(SIMS, draws=200, tune=250, chains=2, seed=11, batch=SIMS,
+                                collapse=collapse)
+    assert fits[0].collapsed == collapse
+    return fits
 
 
 def test_ranks_of_every_parameter_are_uniform(fitted):
     model, sim, sites, _ = fitted
     ranks = sbc.ranks(model, sim, sites, L)
     assert set(ranks) == {"b_Intercept", "b_x", "sd_g__Intercept", "sd_g__x",
-                          "cor_g__Intercept__x", "sigma"}
+                          "cor_g__Intercept__x", "sigma", "r_g[g0,Intercept]", "r_g[g0,x]"}
     tests = {name: sbc.uniformity(r, L, BINS) for name, r in ranks.items()}
     shown = "\n".join(f"{k}: chi2 p {t['chi2_p']:.4f}, KS p {t['ks_p']:.4f}, {t['counts']}"
                       for k, t in tests.items())

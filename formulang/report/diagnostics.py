@@ -22,7 +22,9 @@ others on ``log sd`` of each group term (a funnel sends divergences to small SDs
 mixing ``sd``/``cor``/``r`` parameters point at their term. Whether to suggest
 ``reparam='noncentered'`` or ``'centered'`` for that term follows the plan: a term centered on
 levels with little data (weight < 0.5, see :mod:`formulang.lower.reparam`) is the classic
-funnel.
+funnel. A collapsed fit (``fit.collapsed``: the group effects integrated out, then drawn
+exactly) sampled no effects, so its advice never suggests a reparameterisation; it points at the
+term's SDs and correlations, whose priors and levels decide how well they mix.
 
 Fits by ``method="map"`` or ``"vi"`` have no sampler to diagnose; the result says so (and, for
 MAP, that the joint mode of a hierarchical model pushes group SDs towards zero).
@@ -321,6 +323,8 @@ class _Terms:
     def __init__(self, fit):
         self.plan = fit.plan
         self.groups = list(self.plan.groups)
+        # a collapsed fit sampled no group effects: no centring to blame, no funnel to undo
+        self.collapsed = bool(getattr(fit, "collapsed", False))
         choices = getattr(fit.model, "parameterization", None) or ()
         self.weights = {}
         for g, choice in zip(self.groups, choices):
@@ -338,6 +342,8 @@ class _Terms:
 
     def centered_weak(self, g) -> int:
         """How many levels are centered although the data say little about them."""
+        if self.collapsed:
+            return 0
         centered = np.asarray(g.centered, dtype=bool)
         w = self.weights.get(g.name)
         if w is None:
@@ -347,6 +353,8 @@ class _Terms:
     def noncentered_strong(self, g) -> int:
         """How many levels are non-centered although the data pin them down."""
         w = self.weights.get(g.name)
+        if self.collapsed:
+            return 0
         if w is None:
             return 0
         return int(np.sum(~np.asarray(g.centered, dtype=bool) & (w >= WEIGHT_THRESHOLD)))
@@ -359,9 +367,11 @@ class _Terms:
         ``"centered"``: the opposite; ``None``: only the plan's weights speak. ``sd_poor``: the
         term's SD itself mixes poorly.
         """
+        n = len(g.levels)
+        if self.collapsed:
+            return self._collapsed_cure(g, n)
         centered = np.asarray(g.centered, dtype=bool)
         weak, strong = self.centered_weak(g), self.noncentered_strong(g)
-        n = len(g.levels)
         blame_centered = weak if prefer != "noncentered" else (weak or int(centered.sum()))
         if prefer != "centered" and blame_centered:
             where = ("all its levels" if blame_centered == n
@@ -381,6 +391,18 @@ class _Terms:
             return (f"Group term ~{g.label} has only {n} levels, so the data say little about "
                     f"its SD: a tighter prior on sd[{g.label}] helps")
         return f"Group term ~{g.label} ({g.mode}) is where the chains mix slowly"
+
+    @staticmethod
+    def _collapsed_cure(g, n: int) -> str:
+        """Advice for a term of a collapsed fit: its effects were integrated out, so the
+        trouble is in its SDs or correlations, which reparameterising cannot change."""
+        what = (f"Group term ~{g.label} is integrated out (collapsed: no funnel to "
+                f"reparameterise), so its SD{'s' if g.k > 1 else ''}"
+                f"{' and correlations' if g.correlated_pairs else ''} mix slowly")
+        if n <= FEW_LEVELS:
+            return (f"{what}: with only {n} levels the data say little about them; a tighter "
+                    f"prior on sd[{g.label}] helps")
+        return f"{what}: a tighter prior on sd[{g.label}] helps"
 
 
 def _divergence_problem(fit, terms: _Terms, div: np.ndarray, n_div: int, share: float):
