@@ -12,6 +12,7 @@ from .data.bind import BoundData, bind
 from .errors import FormulangError
 from .ir.formula import Formula
 from .lower.collapsed import choose_collapse
+from .lower.compress import choose_compression
 from .lower.families import Family, family as lookup_family
 from .lower.numpyro_model import make_model
 from .lower.plan import ModelPlan, build_plan, model_data
@@ -34,11 +35,15 @@ class Model:
     population, SD, correlation and residual parameters; the effects are drawn from their
     exact conditional afterwards), ``True`` insists (an error says why it cannot), ``False``
     samples the effects. ``model.collapsed`` and ``model.collapse_reason`` say what was chosen.
+    ``compress`` (bernoulli, binomial, poisson): ``"auto"`` lets NUTS run on identical rows
+    merged into counts, exactly (:mod:`formulang.lower.compress`), when that removes at least
+    20% of them; ``True`` whenever it removes any, ``False`` never. ``model.compression`` (the
+    merged rows, or None) and ``model.compression_reason`` say what was done.
     """
 
     def __init__(self, formula: str | Formula, data, family: str | None = None,
                  link: str | None = None, priors: dict | None = None, reparam="auto",
-                 na_action: str = "drop", collapse="auto"):
+                 na_action: str = "drop", collapse="auto", compress="auto"):
         self.formula: Formula = parse(formula) if isinstance(formula, str) else formula
         if self.formula.response is None:
             raise FormulangError("a model needs a response: write it left of '~', e.g. y ~ x")
@@ -62,6 +67,12 @@ class Model:
         self.collapse_layout = choice.layout if choice.collapsed else None
         self._collapsed_data = None  # sufficient statistics: computed at the first fit
         # -- end collapsed --
+        # exact row compression (issue 7): the sampler's rows; everything else uses all rows
+        rows = choose_compression(self.plan, self.data, compress)
+        self.compression = rows.compressed
+        self.compression_reason: str = rows.reason
+        self._sampled_model = (self.numpyro_model, self.data) if rows.compressed is None \
+            else (make_model(rows.compressed.plan), rows.compressed.data)
 
     def _check_response(self) -> None:
         binomial_response = self.formula.response.is_binomial
@@ -100,10 +111,11 @@ class Model:
         settings = SamplerSettings(draws, tune, chains, target_accept, max_tree_depth)
         if self.collapsed:
             return self._fit_collapsed(settings, seed, progress)
+        model_fn, data = self._sampled_model  # merged rows where exact, else the model's own
         mcmc = self._samplers.get(settings)
         if mcmc is None:
-            mcmc = self._samplers[settings] = make_mcmc(self.numpyro_model, settings, progress)
-        run = run_nuts(mcmc, self.data, settings, seed)
+            mcmc = self._samplers[settings] = make_mcmc(model_fn, settings, progress)
+        run = run_nuts(mcmc, data, settings, seed)
         return Fit(self, run.samples, run.stats, method="nuts", run=run)
 
     def _fit_collapsed(self, settings, seed: int, progress):

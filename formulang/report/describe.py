@@ -17,7 +17,9 @@ def describe_model(model) -> str:
         lines.append(f"    parameterization: {choice.reason}")
     from ..lower.collapsed import describe_collapse  # collapsed Gaussian path (issue 7)
 
-    lines += [line for line in [describe_collapse(model)] if line]
+    from ..lower.compress import describe_compression  # merged rows (issue 7)
+
+    lines += [line for line in [describe_collapse(model), describe_compression(model)] if line]
     if plan.aux:
         lines.append("Family parameters: " + ", ".join(plan.aux))
     lines.append("Priors:")
