@@ -251,9 +251,8 @@ def standardized(model):
         n_c = int(sum(g.centered))
         init[f"rc_{g.name}_std"] = np.zeros((n_c, g.k))
         init[f"z_{g.name}"] = np.zeros((len(g.centered) - n_c, g.k))
-        multi = [block for block in g.blocks if len(block) > 1]
-        for i, block in enumerate(multi):
-            init[f"L_{g.name}" if len(multi) == 1 else f"L_{g.name}_{i}"] = np.eye(len(block))
+        for name, block in g.lkj_sites:
+            init[name] = np.eye(len(block))
     Standardize = _standardize_class()
     config = {name: Standardize(scale) for name, scale in scales.items()}
     return handlers.reparam(model.numpyro_model, config=config), \

@@ -185,13 +185,12 @@ def draw_group_effects(samples: dict, g, n_levels: int, rng) -> np.ndarray:
 def correlation_cholesky(samples: dict, g) -> np.ndarray | None:
     """Per draw, the Cholesky factor of the effects' correlation matrix (block diagonal as
     :attr:`GroupPlan.blocks`), ``(S, k, k)``; ``None`` when no effects are correlated."""
-    multi = [block for block in g.blocks if len(block) > 1]
-    if not multi:
+    if not g.lkj_sites:
         return None
     from ..lower import derived
 
     S, k = _n_draws(samples), g.k
-    names = [f"L_{g.name}"] if len(multi) == 1 else [f"L_{g.name}_{i}" for i in range(len(multi))]
+    names = [name for name, _ in g.lkj_sites]
     if all(name in samples for name in names):
         shape = np.shape(samples[names[0]])[:-2]
         return _flat(derived.correlation_cholesky(g, samples, shape)).astype(float)

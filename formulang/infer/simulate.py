@@ -275,14 +275,6 @@ def _pairs_of_matrix(g, value, name: str, draws: int) -> np.ndarray:
     return np.stack([C[:, a, b] for a, b in g.correlated_pairs], axis=1)
 
 
-def _correlated_blocks(g) -> list[tuple[str, tuple[int, ...]]]:
-    """(sampler site, column indices) of each LKJ Cholesky factor of a group term."""
-    multi = [block for block in g.blocks if len(block) > 1]
-    if len(multi) == 1:
-        return [(f"L_{g.name}", tuple(multi[0]))]
-    return [(f"L_{g.name}_{i}", tuple(block)) for i, block in enumerate(multi)]
-
-
 def _cholesky(g, values: dict) -> np.ndarray:
     """(draws, k, k): the Cholesky factor of the effects' correlation (identity if none)."""
     sd = values[f"sd_{g.name}"]
@@ -323,7 +315,7 @@ def _prior_values(model, key, draws: int) -> dict:
                                     params["Intercept"][:, 0])
     for g in plan.groups:
         sites[g.sd.name] = vector(g.sd)
-        for site, block in _correlated_blocks(g) if g.correlated_pairs else []:
+        for site, block in g.lkj_sites if g.correlated_pairs else []:
             eta = float(params[g.lkj_key][0, 0])
             sites[site] = np.asarray(dist.LKJCholesky(len(block), concentration=eta)
                                      .sample(next(keys), (draws,)), dtype=float)
@@ -350,7 +342,7 @@ def _population_values(plan, sites: dict) -> dict:
         out[f"sd_{g.name}"] = sites[g.sd.name]
         if g.correlated_pairs:
             C = np.broadcast_to(np.eye(g.k), (out[f"sd_{g.name}"].shape[0], g.k, g.k)).copy()
-            for site, block in _correlated_blocks(g):
+            for site, block in g.lkj_sites:
                 idx = np.asarray(block)
                 C[:, idx[:, None], idx[None, :]] = sites[site] @ np.swapaxes(sites[site], 1, 2)
             out[f"cor_{g.name}"] = np.stack([C[:, a, b] for a, b in g.correlated_pairs], 1)
@@ -404,7 +396,7 @@ def sampler_sites(plan, values: dict) -> dict:
         sd = values[f"sd_{g.name}"]
         sites.update(_pieces(g.sd.name, g.sd, sd))
         L = _cholesky(g, values)
-        for site, block in _correlated_blocks(g) if g.correlated_pairs else []:
+        for site, block in g.lkj_sites if g.correlated_pairs else []:
             idx = np.asarray(block)
             sites[site] = L[:, idx[:, None], idx[None, :]]
         sites.update(_effect_sites(plan, g, values, sd[:, :, None] * L))

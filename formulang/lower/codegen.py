@@ -391,18 +391,17 @@ def _group(w: _Writer, ctx: _Context, g: GroupPlan, ident: str, term: str) -> No
     sd = f"sd_{ident}"
     _sample_vector(w, params, g.sd, f"sd_{g.name}", sd, [f"sd[{g.name}][{c}]" for c in g.columns])
 
-    multi = [block for block in g.blocks if len(block) > 1]
+    sites = g.lkj_sites
     L, scale = f"L_{ident}", f"scale_tril_{ident}"
-    if multi:
+    if sites:
         eta_lkj = num(params[g.lkj_key][0, 0])
-        if len(multi) == 1 and len(multi[0]) == k:
-            w.line(f'{L} = numpyro.sample("L_{g.name}", '
+        if len(sites) == 1 and len(sites[0][1]) == k:
+            w.line(f'{L} = numpyro.sample("{sites[0][0]}", '
                    f'dist.LKJCholesky({k}, concentration={eta_lkj}))')
         else:
             w.line(f"{L} = jnp.eye({k})")
-            for i, block in enumerate(multi):
-                site = f"L_{g.name}" if len(multi) == 1 else f"L_{g.name}_{i}"
-                var = L if len(multi) == 1 else f"{L}_{i}"
+            for i, (site, block) in enumerate(sites):
+                var = L if len(sites) == 1 else f"{L}_{i}"
                 var = f"{L}_block" if var == L else var
                 w.line(f'{var} = numpyro.sample("{site}", '
                        f'dist.LKJCholesky({len(block)}, concentration={eta_lkj}))')
@@ -419,7 +418,7 @@ def _group(w: _Writer, ctx: _Context, g: GroupPlan, ident: str, term: str) -> No
         z = f"z_{ident}"
         w.line(f'{z} = numpyro.sample("z_{g.name}", '
                f'dist.Normal(0.0, 1.0).expand([{n_nc}, {k}]).to_event(2))')
-        noncentered_expr = f"{z} @ {scale}.T" if multi else f"{z} * {sd}"
+        noncentered_expr = f"{z} @ {scale}.T" if sites else f"{z} * {sd}"
     if n_c:
         centered_var = f"rc_{ident}"
         if g.parent is not None:
@@ -430,13 +429,13 @@ def _group(w: _Writer, ctx: _Context, g: GroupPlan, ident: str, term: str) -> No
                       "level's effect")
             w.line(f"loc_{ident} = {parent_r}[np.array({int_list(parents)})]")
             loc = f"loc_{ident}"
-            if multi:
+            if sites:
                 prior = f"dist.MultivariateNormal({loc}, scale_tril={scale}).to_event(1)"
             else:
                 prior = f"dist.Normal({loc}, {sd}).to_event(2)"
             w.line(f'{centered_var} = numpyro.sample("rc_{g.name}", {prior}) - {loc}')
         else:
-            if multi:
+            if sites:
                 prior = (f"dist.MultivariateNormal(jnp.zeros({k}), scale_tril={scale})"
                          f".expand([{n_c}]).to_event(1)")
             else:
@@ -454,7 +453,7 @@ def _group(w: _Writer, ctx: _Context, g: GroupPlan, ident: str, term: str) -> No
     w.line(f'numpyro.deterministic("r_{g.name}", {r})  # levels x '
            f'({", ".join(g.columns)})')
     if g.correlated_pairs:
-        if len(multi) == 1 and len(multi[0]) == k:
+        if len(sites) == 1 and len(sites[0][1]) == k:
             w.line(f'numpyro.deterministic("cor_{g.name}", '
                    f'({L} @ {L}.T)[jnp.triu_indices({k}, 1)])')
         else:

@@ -414,25 +414,10 @@ def _dense(A, c):
 
 def group_scale(g: GroupPlan, params: dict):
     """Sample ``sd_<g>`` and ``L_<g>`` as the full model does; return ``diag(sd) @ L``."""
-    import jax.numpy as jnp
-    import numpyro
-    import numpyro.distributions as dist
-
-    from .numpyro_model import _sample_vector
+    from .numpyro_model import _sample_vector, sample_correlation_cholesky
 
     sd = _sample_vector(g.sd, params)
-    multi = [block for block in g.blocks if len(block) > 1]
-    if not multi:
-        return jnp.diag(sd) if g.k > 1 else sd[:, None]
-    eta = params[g.lkj_key][0, 0]
-    if len(multi) == 1 and len(multi[0]) == g.k:
-        return sd[:, None] * numpyro.sample(f"L_{g.name}", dist.LKJCholesky(g.k, eta))
-    L = jnp.eye(g.k)
-    for i, block in enumerate(multi):
-        name = f"L_{g.name}" if len(multi) == 1 else f"L_{g.name}_{i}"
-        idx = np.asarray(block)
-        L = L.at[np.ix_(idx, idx)].set(numpyro.sample(name, dist.LKJCholesky(len(block), eta)))
-    return sd[:, None] * L
+    return sd[:, None] * sample_correlation_cholesky(g, params)
 
 
 def population_sites(plan: ModelPlan, params: dict):

@@ -39,13 +39,12 @@ def vector(samples: dict, site: VectorSite, name: str | None = None) -> np.ndarr
 
 def correlation_cholesky(g: GroupPlan, samples: dict, shape: tuple) -> np.ndarray:
     """L (draws x k x k): block-diagonal, one LKJ Cholesky factor per correlated block."""
-    multi = [block for block in g.blocks if len(block) > 1]
-    if len(multi) == 1 and len(multi[0]) == g.k:
-        return np.asarray(samples[f"L_{g.name}"])
+    sites = g.lkj_sites
+    if len(sites) == 1 and len(sites[0][1]) == g.k:
+        return np.asarray(samples[sites[0][0]])
     L = np.zeros(shape + (g.k, g.k))
     L[...] = np.eye(g.k)
-    for i, block in enumerate(multi):
-        name = f"L_{g.name}" if len(multi) == 1 else f"L_{g.name}_{i}"
+    for name, block in sites:
         idx = np.asarray(block)
         L[..., idx[:, None], idx[None, :]] = samples[name]
     return L
@@ -116,8 +115,7 @@ def _has_population(plan: ModelPlan, samples: dict) -> bool:
 
 
 def _has_sources(g: GroupPlan, samples: dict) -> bool:
-    multi = [block for block in g.blocks if len(block) > 1]
-    names = [f"L_{g.name}"] if len(multi) == 1 else [f"L_{g.name}_{i}" for i in range(len(multi))]
+    names = [name for name, _ in g.lkj_sites]
     centered = np.asarray(g.centered, dtype=bool)
     names += [f"z_{g.name}"] * bool((~centered).any()) + [f"rc_{g.name}"] * bool(centered.any())
     return all(name in samples for name in names) and _has_vector(samples, g.sd, g.sd.name)

@@ -35,24 +35,29 @@ def _sample_vector(site: VectorSite, params: dict, name: str | None = None):
     return out
 
 
-def _cholesky(g: GroupPlan, params: dict, sd):
-    """diag(sd) @ L, with L block-diagonal from one LKJ Cholesky factor per correlated block."""
+def sample_correlation_cholesky(g: GroupPlan, params: dict):
+    """Sample the term's LKJ Cholesky factors (:attr:`GroupPlan.lkj_sites`) and return the
+    block-diagonal ``L`` (k x k; the identity where effects are uncorrelated)."""
     import jax.numpy as jnp
     import numpyro
     import numpyro.distributions as dist
 
-    multi = [block for block in g.blocks if len(block) > 1]
-    if len(multi) == 1 and len(multi[0]) == g.k:  # one correlated block: no scatter needed
+    sites = g.lkj_sites
+    if len(sites) == 1 and len(sites[0][1]) == g.k:  # one correlated block: no scatter needed
         eta = params[g.lkj_key][0, 0]
-        L = numpyro.sample(f"L_{g.name}", dist.LKJCholesky(g.k, concentration=eta))
-        return sd[:, None] * L, L
+        return numpyro.sample(sites[0][0], dist.LKJCholesky(g.k, concentration=eta))
     L = jnp.eye(g.k)
-    for i, block in enumerate(multi):
-        name = f"L_{g.name}" if len(multi) == 1 else f"L_{g.name}_{i}"
+    for name, block in sites:
         eta = params[g.lkj_key][0, 0]
         Lb = numpyro.sample(name, dist.LKJCholesky(len(block), concentration=eta))
         idx = np.asarray(block)
         L = L.at[np.ix_(idx, idx)].set(Lb)
+    return L
+
+
+def _cholesky(g: GroupPlan, params: dict, sd):
+    """diag(sd) @ L, with L block-diagonal from one LKJ Cholesky factor per correlated block."""
+    L = sample_correlation_cholesky(g, params)
     return sd[:, None] * L, L
 
 

@@ -59,6 +59,17 @@ class GroupPlan:
                      for b in block[i + 1:])
 
     @property
+    def lkj_sites(self) -> tuple[tuple[str, tuple[int, ...]], ...]:
+        """(sampler site, column indices) of each LKJ Cholesky factor: one per covariance
+        block of 2+ effects, named ``L_<g>`` when there is one such block, else ``L_<g>_<i>``.
+        The one place that names these sites: the model, the collapsed model, generated code,
+        derived quantities, predictions, simulation and the approximations all use it."""
+        multi = [block for block in self.blocks if len(block) > 1]
+        if len(multi) == 1:
+            return ((f"L_{self.name}", tuple(multi[0])),)
+        return tuple((f"L_{self.name}_{i}", tuple(block)) for i, block in enumerate(multi))
+
+    @property
     def mode(self) -> str:
         n = sum(self.centered)
         return "centered" if n == len(self.centered) else ("noncentered" if n == 0 else "mixed")
