@@ -173,10 +173,10 @@ def draws_of(model, sites: dict, i: int) -> dict:
     return {k: v.reshape((-1,) + v.shape[2:]) for k, v in values.items()}
 
 
-def scalars(model, values: dict) -> dict[str, np.ndarray]:
-    """Every scalar parameter as ``name -> array`` (brms-style names: b_x, sd_g__x, ...), and
-    the effects of each term's first level (``r_g[g0,x]``: they check the group effects, which
-    the collapsed sampler draws from their exact conditional)."""
+def scalars(model, values: dict, effects: bool = False) -> dict[str, np.ndarray]:
+    """Every scalar parameter as ``name -> array`` (brms-style names: b_x, sd_g__x, ...);
+    with ``effects``, also the effects of each term's first level (``r_g[g0,x]``: they check
+    the group effects, which the collapsed sampler draws from their exact conditional)."""
     plan = model.plan
     out = {}
     for j, c in enumerate(plan.columns):
@@ -188,7 +188,7 @@ def scalars(model, values: dict) -> dict[str, np.ndarray]:
 
         for j, p in enumerate(pair_names(g) if g.correlated_pairs else ()):
             out[f"cor_{g.name}__{p}"] = values[f"cor_{g.name}"][..., j]
-        for j, c in enumerate(g.columns):
+        for j, c in enumerate(g.columns if effects else ()):
             out[f"r_{g.name}[{g.levels[0]},{c}]"] = values[f"r_{g.name}"][..., 0, j]
     for aux in plan.aux:
         out[aux] = values[aux]
@@ -212,10 +212,10 @@ def sbc_model(reparam: str = "noncentered", seed: int = 0, collapse: bool = Fals
 def ranks(model, sim, sites: dict, thin_to: int) -> dict[str, np.ndarray]:
     """Per scalar parameter, the rank of each simulation's truth among ``thin_to`` posterior
     draws taken at equal spacing (thinning reduces their autocorrelation)."""
-    truths = scalars(model, sim.params)
+    truths = scalars(model, sim.params, effects=True)
     out = {name: np.zeros(sim.draws, dtype=int) for name in truths}
     for i in range(sim.draws):
-        post = scalars(model, draws_of(model, sites, i))
+        post = scalars(model, draws_of(model, sites, i), effects=True)
         for name, draws in post.items():
             pick = np.linspace(0, len(draws) - 1, thin_to).round().astype(int)
             out[name][i] = int(np.sum(draws[pick] < truths[name][i]))

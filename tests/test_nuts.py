@@ -39,9 +39,13 @@ def test_draws_follow_warm_up_and_do_not_depend_on_their_number(model):
                               run(model, tune=0, draws=1).samples["Intercept_c"][:, 0])
 
 
-def test_progress_bar_counts_every_iteration(model, monkeypatch):
+@pytest.mark.parametrize("method", ["as chosen", "vectorized"])
+def test_progress_bar_counts_every_iteration_of_every_chain(model, monkeypatch, method):
+    # chains vectorised on one device must count as many iterations as chains on devices
+    if method != "as chosen":
+        monkeypatch.setattr(nuts, "chain_method", lambda chains: method)
     counted = []
     monkeypatch.setattr(nuts._Progress, "tick", lambda self, n: counted.append(int(np.sum(n))))
-    result = run(model, tune=20, draws=30, progress=True)
-    assert result.samples["Intercept_c"].shape[:2] == (2, 30)
-    assert sum(counted) == 2 * 50
+    result = run(model, tune=20, draws=30, chains=3, progress=True)
+    assert result.samples["Intercept_c"].shape[:2] == (3, 30)
+    assert sum(counted) == 3 * 50

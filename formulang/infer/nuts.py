@@ -106,8 +106,11 @@ class NutsSampler:
             state = kernel.sample(state, (data,), {})
             if self.progress:
                 every = self.progress_every
+                # the count is derived from the chain's own state, so under vmap the callback
+                # sees one value per chain (a constant would be passed once for all of them)
+                count = jnp.where(jnp.isnan(state.potential_energy), every, every)
                 lax.cond((i + 1) % every == 0,
-                         lambda: jax.debug.callback(_PROGRESS.tick, every), lambda: None)
+                         lambda: jax.debug.callback(_PROGRESS.tick, count), lambda: None)
             # one loop over warm-up and sampling, so the kernel is traced once (tracing is most
             # of a warm-cache fit's latency); warm-up iterations all write slot 0, which the
             # first draw then overwrites
