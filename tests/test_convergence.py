@@ -47,3 +47,25 @@ def test_too_few_draws_and_nan_give_nan():
     x[0, 5, 1] = np.nan
     rhat, bulk, _ = convergence(x)
     assert np.isfinite(rhat[0]) and np.isnan(rhat[1]) and np.isnan(bulk[1])
+
+
+def test_average_ranks_equal_scipy_with_ties():
+    from scipy.stats import rankdata
+
+    from formulang.report.convergence import _average_ranks
+
+    rng = np.random.default_rng(5)
+    for values in (rng.integers(0, 4, size=(6, 31)).astype(float),  # many ties
+                   rng.normal(size=(3, 40)).astype(np.float32).astype(float),
+                   np.ones((2, 5))):  # one run per row
+        np.testing.assert_array_equal(_average_ranks(values), rankdata(values, axis=1))
+
+
+def test_many_quantities_are_chunked_on_threads_with_the_same_result(monkeypatch):
+    from formulang.report import convergence as module
+
+    x = np.random.default_rng(6).normal(size=(4, 200, 45)).astype(np.float32)
+    whole = convergence(x)
+    monkeypatch.setattr(module, "_CHUNK", 8)  # 6 chunks, the last one short
+    for a, b in zip(whole, convergence(x)):  # the same up to the order of summation
+        np.testing.assert_allclose(a, b, rtol=1e-12)

@@ -17,26 +17,46 @@ from __future__ import annotations
 import numpy as np
 
 
+# quantities per chunk: bounds the temporaries (a model with 10,000 levels has 20,000 effects x
+# 4,000 draws), and chunks run on threads (NumPy's sorts and FFTs release the GIL)
+_CHUNK = 512
+
+
 def convergence(array: np.ndarray):
     """Rank-normalised split R-hat, bulk and tail ESS of each quantity (last axis).
 
     The same estimators as ``arviz.rhat`` / ``arviz.ess`` (Vehtari et al. 2021), vectorised
     over quantities: ArviZ loops over them in Python, which takes seconds for a few hundred
-    group-level effects.
+    group-level effects. Many quantities are split into chunks computed on threads.
     """
     chains, draws, n = array.shape
-    nan = np.full(n, np.nan)
     if draws < 4 or n == 0:
+        nan = np.full(n, np.nan)
         return nan, nan.copy(), nan.copy()
+    if n <= _CHUNK:
+        return _convergence(array)
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    starts = range(0, n, _CHUNK)
+    with ThreadPoolExecutor(max_workers=max(1, min(os.cpu_count() or 1, 8))) as pool:
+        parts = list(pool.map(lambda s: _convergence(array[..., s:s + _CHUNK]), starts))
+    return tuple(np.concatenate([part[i] for part in parts]) for i in range(3))
+
+
+def _convergence(array: np.ndarray):
+    chains, _, n = array.shape
+    nan = np.full(n, np.nan)
     x = np.ascontiguousarray(np.moveaxis(np.asarray(array, dtype=float), -1, 0))  # (n, c, d)
     with np.errstate(invalid="ignore", divide="ignore"):
         split = _split_chains(x)
+        z = _z_scale(split)  # rank-normalised draws: R-hat and bulk ESS share them
         if chains >= 2:
             med = np.median(split.reshape(n, -1), axis=1)[:, None, None]
-            rhat = np.maximum(_rhat(_z_scale(split)), _rhat(_z_scale(np.abs(split - med))))
+            rhat = np.maximum(_rhat(z), _rhat(_z_scale(np.abs(split - med))))
         else:  # as ArviZ: R-hat needs two chains
             rhat = nan
-        bulk = _ess(_z_scale(split))
+        bulk = _ess(z)
         q = np.quantile(x.reshape(n, -1), [0.05, 0.95], axis=1)  # (2, n)
         tail = np.minimum(*[_ess(_split_chains((x <= q[i][:, None, None]).astype(float)))
                             for i in range(2)])
@@ -54,11 +74,26 @@ def _split_chains(x: np.ndarray) -> np.ndarray:
 def _z_scale(x: np.ndarray) -> np.ndarray:
     """Ranks over all draws of each quantity, mapped to normal scores (Blom's offsets)."""
     from scipy.special import ndtri
-    from scipy.stats import rankdata
 
     flat = x.reshape(x.shape[0], -1)
-    rank = rankdata(flat, method="average", axis=1)
-    return ndtri((rank - 0.375) / (flat.shape[1] + 0.25)).reshape(x.shape)
+    return ndtri((_average_ranks(flat) - 0.375) / (flat.shape[1] + 0.25)).reshape(x.shape)
+
+
+def _average_ranks(flat: np.ndarray) -> np.ndarray:
+    """Ranks 1..N along each row, ties given their average rank (``scipy.stats.rankdata``'s
+    ``"average"``), with one sort. Ties are common: float32 draws repeat values."""
+    q, N = flat.shape
+    order = np.argsort(flat, axis=1)
+    ordered = np.take_along_axis(flat, order, axis=1)
+    starts = np.ones((q, N), dtype=bool)  # where a run of equal values begins, in sorted order
+    starts[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
+    first = np.flatnonzero(starts)  # runs never cross rows: every row starts one
+    last = np.append(first[1:], q * N) - 1
+    mean_position = (first + last) / 2.0 - (first // N) * N + 1.0  # 1-based, within its row
+    in_sorted_order = mean_position[np.cumsum(starts.ravel()) - 1].reshape(q, N)
+    ranks = np.empty((q, N), dtype=float)
+    np.put_along_axis(ranks, order, in_sorted_order, axis=1)
+    return ranks
 
 
 def _rhat(x: np.ndarray) -> np.ndarray:
