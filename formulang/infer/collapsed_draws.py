@@ -8,10 +8,11 @@ effects of outer block ``o`` are Gaussian::
 
 so one exact draw is ``v_o = R_o^-T (R_o^-1 c_o + e)`` with ``M_o = R_o R_o'`` and ``e ~ N(0,
 I)``. Every posterior draw gets one, vectorised over (draws x blocks) in float64 numpy, in
-chunks of draws to bound memory. The effects are then written as the full model's sites, per
-the plan's per-level choice: ``z_<g>`` (= ``v``, non-centred levels) and ``rc_<g>`` (= the
-effect plus its parent's, centred levels), so everything downstream (summaries, ArviZ data,
-log-likelihood, predictions, save/load) reads the fit as if the full model had been sampled.
+chunks of draws (to bound memory) run on threads. The effects are then written as the full
+model's sites, per the plan's per-level choice: ``z_<g>`` (= ``v``, non-centred levels) and
+``rc_<g>`` (= the effect plus its parent's, centred levels), so everything downstream
+(summaries, ArviZ data, log-likelihood, predictions, save/load) reads the fit as if the full
+model had been sampled.
 
 >>> import numpy as np
 >>> v = conditional_standardized((np.array([3.0]),), (np.array([1.5]),), np.zeros((1, 1)))
@@ -20,6 +21,9 @@ log-likelihood, predictions, save/load) reads the fit as if the full model had b
 """
 
 from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -84,7 +88,6 @@ def draw_group_effects(plan: ModelPlan, layout, stats: dict, samples: dict,
     index = None if layout.shared else scatter_index(plan, layout)
     stats64 = {k: np.asarray(v, dtype=np.float64) for k, v in stats.items()}
     B, q = layout.n_blocks, layout.q
-    rng = np.random.default_rng([int(seed), SEED_STREAM])
     sites, effects = {}, {}
     for g in plan.groups:
         centered = np.asarray(g.centered, dtype=bool)
@@ -94,7 +97,8 @@ def draw_group_effects(plan: ModelPlan, layout, stats: dict, samples: dict,
             sites[f"rc_{g.name}"] = np.empty((D, int(centered.sum()), g.k), dtype)
         effects[f"r_{g.name}"] = np.empty((D, len(g.levels), g.k), dtype)
     step = max(1, _CHUNK_FLOATS // (B * q * max(q, 2)))
-    for start in range(0, D, step):
+
+    def draw_chunk(start: int) -> None:
         part = slice(start, min(start + step, D))
         chunk = {k: v[part] for k, v in flat.items()}
         trils = [scale_tril_draws(g, chunk) for g in plan.groups]
@@ -102,13 +106,22 @@ def draw_group_effects(plan: ModelPlan, layout, stats: dict, samples: dict,
         theta = theta_draws(plan, chunk)
         sigma = np.asarray(chunk["sigma"], dtype=np.float64)
         _, A, c = block_terms(stats64, theta - stats64["theta0"], sigma, T, xp=np)
+        # each chunk its own stream, so the draws do not depend on which thread runs it
+        rng = np.random.default_rng([int(seed), SEED_STREAM, start])
         eps = rng.standard_normal((theta.shape[0], B, q))
         v = conditional_standardized(A, c, eps)
         if layout.shared:  # u = v T' as one (blocks x q) @ (q x q) product per draw
             u = v @ np.swapaxes(T[:, 0], -1, -2)
         else:
             u = (T @ v[..., None])[..., 0]
-        _store(plan, layout, v, u, part, sites, effects)
+        _store(plan, layout, v, u, part, sites, effects)  # disjoint slices per chunk
+
+    starts = range(0, D, step)
+    if len(starts) == 1:
+        draw_chunk(0)
+    else:  # NumPy's array arithmetic releases the GIL: chunks run on all cores
+        with ThreadPoolExecutor(max_workers=max(1, min(os.cpu_count() or 1, 8))) as pool:
+            list(pool.map(draw_chunk, starts))
     reshape = lambda a: a.reshape((chains, draws) + a.shape[1:])  # noqa: E731
     return ({k: reshape(v) for k, v in sites.items()},
             {k: reshape(v) for k, v in effects.items()})

@@ -267,7 +267,7 @@ def _scalars(fit, stats) -> tuple[list[str], np.ndarray]:
 
     def add(name, draws):
         names.append(name)
-        columns.append(np.asarray(draws, dtype=float))
+        columns.append(np.asarray(draws, dtype=float)[..., None])
 
     for g in plan.groups:
         sd = variables[f"sd_{g.name}"]
@@ -282,16 +282,15 @@ def _scalars(fit, stats) -> tuple[list[str], np.ndarray]:
             add(f"b_{col}", variables["b"][..., j])
     for aux in plan.aux:
         add(aux, variables[aux])
-    for g in plan.groups:
-        r = variables[f"r_{g.name}"]
-        for i, level in enumerate(g.levels):
-            for j, col in enumerate(g.columns):
-                add(f"r_{g.name}[{level},{col}]", r[:, :, i, j])
+    for g in plan.groups:  # every effect at once: (chains, draws, levels x effects)
+        r = np.asarray(variables[f"r_{g.name}"], dtype=float)
+        names += [f"r_{g.name}[{level},{col}]" for level in g.levels for col in g.columns]
+        columns.append(r.reshape(r.shape[:2] + (-1,)))
     if "potential_energy" in stats:
         add("lp__", -np.asarray(stats["potential_energy"], dtype=float))
     elif "lp" in stats:
         add("lp__", stats["lp"])
-    return names, np.stack(columns, axis=-1)
+    return names, np.concatenate(columns, axis=-1)
 
 
 def _extreme(values: dict, pick) -> tuple[float | None, str | None]:
