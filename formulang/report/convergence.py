@@ -47,7 +47,10 @@ def convergence(array: np.ndarray):
 def _convergence(array: np.ndarray):
     chains, _, n = array.shape
     nan = np.full(n, np.nan)
-    x = np.ascontiguousarray(np.moveaxis(np.asarray(array, dtype=float), -1, 0))  # (n, c, d)
+    # float32 draws stay float32 (half the memory traffic; ample for diagnostics), the rest
+    # is computed in float64
+    dtype = np.float32 if np.asarray(array).dtype == np.float32 else np.float64
+    x = np.ascontiguousarray(np.moveaxis(np.asarray(array, dtype=dtype), -1, 0))  # (n, c, d)
     with np.errstate(invalid="ignore", divide="ignore"):
         split = _split_chains(x)
         z = _z_scale(split)  # rank-normalised draws: R-hat and bulk ESS share them
@@ -58,10 +61,10 @@ def _convergence(array: np.ndarray):
             rhat = nan
         bulk = _ess(z)
         q = np.quantile(x.reshape(n, -1), [0.05, 0.95], axis=1)  # (2, n)
-        tail = np.minimum(*[_ess(_split_chains((x <= q[i][:, None, None]).astype(float)))
+        tail = np.minimum(*[_ess(_split_chains((x <= q[i][:, None, None]).astype(dtype)))
                             for i in range(2)])
     bad = np.isnan(x).any(axis=(1, 2))
-    rhat, bulk, tail = (np.where(bad, np.nan, v) for v in (rhat, bulk, tail))
+    rhat, bulk, tail = (np.where(bad, np.nan, v).astype(float) for v in (rhat, bulk, tail))
     return rhat, bulk, tail
 
 
@@ -91,7 +94,7 @@ def _average_ranks(flat: np.ndarray) -> np.ndarray:
     last = np.append(first[1:], q * N) - 1
     mean_position = (first + last) / 2.0 - (first // N) * N + 1.0  # 1-based, within its row
     in_sorted_order = mean_position[np.cumsum(starts.ravel()) - 1].reshape(q, N)
-    ranks = np.empty((q, N), dtype=float)
+    ranks = np.empty((q, N), dtype=flat.dtype)  # exact in float32 too: N < 2**23
     np.put_along_axis(ranks, order, in_sorted_order, axis=1)
     return ranks
 

@@ -186,8 +186,9 @@ def diagnose(fit) -> Diagnostics:
             problems.append(_tree_depth_problem(terms, hits, chains * draws, depth))
 
     # R-hat and ESS over every scalar quantity
-    names, array = _scalars(fit, stats)
-    rhat, ess_b, ess_t = stats_of_draws.convergence(array)
+    names, blocks = _scalars(fit, stats)
+    parts = [stats_of_draws.convergence(block) for block in blocks]
+    rhat, ess_b, ess_t = (np.concatenate([p[i] for p in parts]) for i in range(3))
     rhat_d = dict(zip(names, rhat))
     bulk_d = dict(zip(names, ess_b))
     tail_d = dict(zip(names, ess_t))
@@ -257,8 +258,10 @@ def _max_tree_depth(fit) -> int | None:
     return None if depth is None else int(depth)
 
 
-def _scalars(fit, stats) -> tuple[list[str], np.ndarray]:
-    """Every reported scalar, named the brms way, stacked as (chains, draws, quantities)."""
+def _scalars(fit, stats) -> tuple[list[str], list[np.ndarray]]:
+    """Every reported scalar, named the brms way, as blocks of (chains, draws, quantities) in
+    the order of the names: the parameters and ``lp__`` in float64, then each term's group
+    effects in their own precision (float32 from the sampler: half the work for thousands)."""
     from ..report.idata import posterior_variables
 
     plan = fit.plan
@@ -282,15 +285,16 @@ def _scalars(fit, stats) -> tuple[list[str], np.ndarray]:
             add(f"b_{col}", variables["b"][..., j])
     for aux in plan.aux:
         add(aux, variables[aux])
-    for g in plan.groups:  # every effect at once: (chains, draws, levels x effects)
-        r = np.asarray(variables[f"r_{g.name}"], dtype=float)
-        names += [f"r_{g.name}[{level},{col}]" for level in g.levels for col in g.columns]
-        columns.append(r.reshape(r.shape[:2] + (-1,)))
     if "potential_energy" in stats:
         add("lp__", -np.asarray(stats["potential_energy"], dtype=float))
     elif "lp" in stats:
         add("lp__", stats["lp"])
-    return names, np.concatenate(columns, axis=-1)
+    blocks = [np.concatenate(columns, axis=-1)]
+    for g in plan.groups:  # every effect at once: (chains, draws, levels x effects)
+        r = np.asarray(variables[f"r_{g.name}"])
+        names += [f"r_{g.name}[{level},{col}]" for level in g.levels for col in g.columns]
+        blocks.append(r.reshape(r.shape[:2] + (-1,)))
+    return names, blocks
 
 
 def _extreme(values: dict, pick) -> tuple[float | None, str | None]:
