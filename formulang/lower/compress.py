@@ -131,7 +131,7 @@ def merge_rows(plan: ModelPlan, data: dict) -> CompressedRows:
         merged["offset"] = top + np.log(total)
     else:
         merged["offset"] = offset[first]
-    new_plan, how = plan, ""
+    new_plan = plan
     if plan.family.name == "bernoulli":
         counts = np.bincount(inverse, minlength=kept)
         merged["trials"] = counts.astype(np.int32)
