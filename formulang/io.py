@@ -141,7 +141,8 @@ def _plan_to_dict(plan) -> dict:
             # hierarchical centring of nested terms: r_<g> is rebuilt from the sampled sites
             "parent": g.parent,
             "parent_levels": None if g.parent_levels is None else
-            [int(i) for i in g.parent_levels]} for g in plan.groups],
+            [int(i) for i in g.parent_levels],
+            "intercept_loc": g.intercept_loc} for g in plan.groups],
         "prior_params": {k: {"shape": list(np.shape(v)),
                              "values": [float(x) for x in np.ravel(v)]}
                          for k, v in plan.prior_params.items()},
@@ -417,7 +418,8 @@ def _plan_from(d: dict, fam, priors):
         tuple(tuple(int(i) for i in b) for b in g["blocks"]),
         tuple(bool(c) for c in g["centered"]), _site_from(g["sd"]), g["lkj_key"], g["reason"],
         g.get("parent"),
-        None if g.get("parent_levels") is None else tuple(int(i) for i in g["parent_levels"]))
+        None if g.get("parent_levels") is None else tuple(int(i) for i in g["parent_levels"]),
+        g.get("intercept_loc"))  # absent in files saved before it existed: not centred on it
         for g in d["groups"])
     params = {k: np.array(v["values"], dtype=float).reshape(v["shape"])
               for k, v in d["prior_params"].items()}

@@ -2,11 +2,7 @@
 
     python bench/contenders/handwritten.py MODEL centered|noncentered CACHE_DIR DRAWS RERUNS
 
-Same priors as formulang's data-scaled defaults (computed here the way
-formulang/lower/priors.py does, rounded to 4 significant digits as it does), the intercept
-sampled on centred predictors, the same parameterisation of the group effects (all levels
-centred or all non-centred), the same NUTS settings and chain layout. Gaussian (identity
-link) or binomial (logit link) response; one group term ``(1 | g)`` or ``(1 + x | g)``.
+The model and its sampler: ``handwritten_model.py``.
 """
 
 from __future__ import annotations
@@ -14,140 +10,33 @@ from __future__ import annotations
 import time
 
 from common import arguments, report, rerun_figures, sampler_figures, setup_jax, since_start
-from models import design, load
 
 model_name, reparam, cache, draws, reruns = arguments()
 setup_jax(cache)
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-import numpyro  # noqa: E402
-import numpyro.distributions as dist  # noqa: E402
-import pandas as pd  # noqa: E402
-from numpyro.infer import NUTS  # noqa: E402
+import jax  # noqa: E402, F401 - after its set-up; imported here so "import" counts it
+import numpyro  # noqa: E402, F401
+import pandas  # noqa: E402, F401
+from handwritten_model import build  # noqa: E402
 
 stages = {"import": since_start()}
-bench = load(model_name)
-centered = reparam == "centered"
-
-
-def rounded(value: float) -> float:
-    return float(f"{float(value):.4g}")
-
-
-def sd(x) -> float:
-    value = float(np.std(x, ddof=1))
-    return value if np.isfinite(value) and value > 0 else 1.0
-
-
-# ---- data and formulang's default priors -------------------------------------------------
-y = bench.data[bench.response].to_numpy(float)
-X, _ = design(bench)
-x_means = X.mean(axis=0)
-codes_np, levels = pd.factorize(bench.data[bench.grouping], sort=True)
-J = len(levels)
-if bench.slope is None:
-    Z = np.ones((len(y), 1))
-else:
-    Z = np.column_stack([np.ones(len(y)), bench.data[bench.slope].to_numpy(float)])
-k = Z.shape[1]
-if bench.trials is None:
-    trials = None
-    m, s = float(np.mean(y)), sd(y)
-else:
-    trials = bench.data[bench.trials].to_numpy(float)
-    p = float(np.clip(y.sum() / trials.sum(), 0.01, 0.99))
-    m, s = float(np.log(p / (1 - p))), 1.0
-intercept_prior = (3.0, rounded(m), rounded(2.5 * s))
-b_scale = np.array([rounded(2.5 * s / sd(X[:, j])) for j in range(X.shape[1])])
-sd_scale = np.array([rounded(2.5 * s / (1.0 if j == 0 else sd(Z[:, j]))) for j in range(k)])
-sigma_scale = rounded(2.5 * s)
-
-
-def half_t(scale):
-    return dist.FoldedDistribution(dist.StudentT(3.0, 0.0, scale))
-
-
-def model(Xc, Z, codes, trials, y):
-    a = numpyro.sample("a", dist.StudentT(*intercept_prior))
-    b = numpyro.sample("b", dist.Normal(0.0, b_scale).to_event(1))
-    eta = a + Xc @ b
-    tau = numpyro.sample("sd", half_t(sd_scale).to_event(1))
-    if k == 1:
-        if centered:
-            r = numpyro.sample("r", dist.Normal(0.0, tau).expand([J, 1]).to_event(2))
-        else:
-            r = tau * numpyro.sample("z", dist.Normal(0.0, 1.0).expand([J, 1]).to_event(2))
-    else:
-        L = numpyro.sample("L", dist.LKJCholesky(k, 2.0))
-        tril = tau[:, None] * L
-        if centered:
-            r = numpyro.sample("r", dist.MultivariateNormal(jnp.zeros(k), scale_tril=tril)
-                               .expand([J]).to_event(1))
-        else:
-            r = numpyro.sample("z", dist.Normal(0.0, 1.0).expand([J, k]).to_event(2)) @ tril.T
-        numpyro.deterministic("cor", (L @ L.T)[0, 1])
-    eta = eta + jnp.sum(Z * r[codes], axis=-1)
-    numpyro.deterministic("intercept", a - jnp.dot(x_means, b))
-    if trials is None:
-        sigma = numpyro.sample("sigma", half_t(sigma_scale))
-        numpyro.sample("y", dist.Normal(eta, sigma), obs=y)
-    else:
-        numpyro.sample("y", dist.BinomialLogits(eta, total_count=trials), obs=y)
-
-
-args = (jnp.asarray(X - x_means), jnp.asarray(Z), jnp.asarray(codes_np),
-        None if trials is None else jnp.asarray(trials), jnp.asarray(y))
-names = ["intercept", "b", "sd"] + (["cor"] if k == 2 else []) + \
-    (["sigma"] if trials is None else [])
-
-
-def one_chain(rng_key, data):
-    """Warm-up then draws, two lax.scan loops over NumPyro's NUTS kernel. NumPyro's
-    MCMC.run builds a new pmap per run, so each refit traces and compiles again; this
-    function is compiled once and the refits measure sampling alone (the same scheme as
-    formulang's sampler, so the two differ only in the model code)."""
-    state = kernel.init(rng_key, draws, None, model_args=data, model_kwargs={})
-    state, _ = jax.lax.scan(lambda st, _: (kernel.sample(st, data, {}), None), state,
-                            None, length=draws)
-
-    def draw(st, _):
-        st = kernel.sample(st, data, {})
-        return st, (st.z, st.diverging)
-
-    _, (z, diverging) = jax.lax.scan(draw, state, None, length=draws)
-    return jax.vmap(kernel.postprocess_fn(data, {}))(z), diverging
-
-
-kernel = NUTS(model)
-run_chains = jax.pmap(one_chain, in_axes=(0, None))
-last_diverging = None
-
-
-def fit(seed: int) -> dict:
-    global last_diverging
-    keys = jax.random.split(jax.random.PRNGKey(seed), 4)
-    samples, diverging = jax.block_until_ready(run_chains(keys, args))
-    last_diverging = np.asarray(diverging)
-    return {k_: np.asarray(v) for k_, v in samples.items()}
-
+model = build(model_name, reparam, draws)
 
 t0 = time.perf_counter()
-samples = fit(1)
+samples, diverging = model.fit(1)
 stages["first fit"] = time.perf_counter() - t0
 t0 = time.perf_counter()
-first = sampler_figures(samples, last_diverging, names)
+first = sampler_figures(samples, diverging, model.names)
 stages["summary"] = time.perf_counter() - t0
 wall = since_start()
 
 runs = []
 for seed in range(2, 2 + reruns):
     t0 = time.perf_counter()
-    samples = fit(seed)
+    samples, diverging = model.fit(seed)
     seconds = time.perf_counter() - t0
     runs.append({"seed": seed, "seconds": seconds,
-                 **sampler_figures(samples, last_diverging, names)})
+                 **sampler_figures(samples, diverging, model.names)})
 
 report(contender=f"hand-written NumPyro ({reparam})", model=model_name, status="ok",
        wall_seconds=wall, stages=stages, fit_seconds=stages["first fit"], **first,

@@ -249,7 +249,11 @@ def standardized(model):
             init[f"{site}_std"] = _location(dist_name, params[key]) / scales[site]
     for g in plan.groups:  # effects at zero, correlations at zero
         n_c = int(sum(g.centered))
-        init[f"rc_{g.name}_std"] = np.zeros((n_c, g.k))
+        rc = np.zeros((n_c, g.k))
+        if g.intercept_loc is not None:  # rc = effect + intercept there: at the intercept
+            rc[:, g.intercept_loc] = (init["Intercept_c_std"] * scales["Intercept_c"]
+                                      / scales[f"rc_{g.name}"][0, g.intercept_loc])
+        init[f"rc_{g.name}_std"] = rc
         init[f"z_{g.name}"] = np.zeros((len(g.centered) - n_c, g.k))
         for name, block in g.lkj_sites:
             init[name] = np.eye(len(block))

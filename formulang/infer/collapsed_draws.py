@@ -29,7 +29,7 @@ import numpy as np
 
 from ..lower.collapsed import block_scale, block_terms, chol2, scatter_index
 from ..lower.derived import correlation_cholesky, vector
-from ..lower.plan import GroupPlan, ModelPlan
+from ..lower.plan import GroupPlan, ModelPlan, centred_loc
 
 _CHUNK_FLOATS = 1 << 23  # floats of one (draws x blocks x q x q) chunk: about 64 MB
 SEED_STREAM = 7  # second word of the seed: keeps these draws apart from other uses of the seed
@@ -114,7 +114,7 @@ def draw_group_effects(plan: ModelPlan, layout, stats: dict, samples: dict,
             u = v @ np.swapaxes(T[:, 0], -1, -2)
         else:
             u = (T @ v[..., None])[..., 0]
-        _store(plan, layout, v, u, part, sites, effects)  # disjoint slices per chunk
+        _store(plan, layout, v, u, part, chunk, sites, effects)  # disjoint slices
 
     starts = range(0, D, step)
     if len(starts) == 1:
@@ -127,8 +127,9 @@ def draw_group_effects(plan: ModelPlan, layout, stats: dict, samples: dict,
             {k: reshape(v) for k, v in effects.items()})
 
 
-def _store(plan, layout, v, u, part, sites, effects) -> None:
-    """Write one chunk of block vectors into the full model's per-term sites."""
+def _store(plan, layout, v, u, part, chunk, sites, effects) -> None:
+    """Write one chunk of block vectors into the full model's per-term sites (``chunk``: the
+    chunk's sampled parameters)."""
     for gi, g in enumerate(plan.groups):
         r, z = _term_slice(layout, gi, g.k, u), _term_slice(layout, gi, g.k, v)
         effects[f"r_{g.name}"][part] = r
@@ -138,11 +139,11 @@ def _store(plan, layout, v, u, part, sites, effects) -> None:
             continue
         if (~centered).any():
             sites[f"z_{g.name}"][part] = z[:, ~centered]
-        rc = r[:, centered]
-        if g.parent is not None:  # hierarchical centring: rc is own effect + parent's
-            parent_r = effects[f"r_{plan.groups[g.parent].name}"][part]
-            rc = rc + parent_r[:, np.asarray(g.parent_levels)[centered]]
-        sites[f"rc_{g.name}"][part] = rc
+        # hierarchical centring: rc is the own effect + parent's (+ intercept)
+        parent_r = None if g.parent is None else effects[f"r_{plan.groups[g.parent].name}"][part]
+        loc = centred_loc(g, parent_r, None if g.intercept_loc is None
+                          else np.asarray(chunk["Intercept_c"]))
+        sites[f"rc_{g.name}"][part] = r[:, centered] if loc is None else r[:, centered] + loc
 
 
 def _term_slice(layout, gi: int, k: int, blocks: np.ndarray) -> np.ndarray:

@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import FormulangError
+from ..lower.plan import centred_loc
 
 # Given effects r are turned into the sampler's standardised effects z by solving with
 # diag(sd) L; a reconstruction error above this (relative) means r contradicts sd (e.g. a
@@ -399,7 +400,8 @@ def sampler_sites(plan, values: dict) -> dict:
         for site, block in g.lkj_sites if g.correlated_pairs else []:
             idx = np.asarray(block)
             sites[site] = L[:, idx[:, None], idx[None, :]]
-        sites.update(_effect_sites(plan, g, values, sd[:, :, None] * L))
+        sites.update(_effect_sites(plan, g, values, sd[:, :, None] * L,
+                                   sites.get("Intercept_c")))
     for aux in plan.aux:
         sites[aux] = values[aux]
     return sites
@@ -411,9 +413,10 @@ def _pieces(name: str, site, vector: np.ndarray) -> dict:
     return {f"{name}_{i}": vector[:, list(idx)] for i, (_, idx, _) in enumerate(site.pieces)}
 
 
-def _effect_sites(plan, g, values: dict, scale_tril: np.ndarray) -> dict:
+def _effect_sites(plan, g, values: dict, scale_tril: np.ndarray, intercept) -> dict:
     """z_<g> for non-centred levels (r = z (diag(sd) L)^T), rc_<g> for centred ones
-    (r + the parent's effect when the term is nested)."""
+    (r + :func:`~formulang.lower.plan.centred_loc`: the parent's effect when the term is
+    nested, the intercept ``Intercept_c`` on the intercept effect where the plan says so)."""
     r = values[f"r_{g.name}"]
     centered = np.asarray(g.centered, dtype=bool)
     out = {}
@@ -432,11 +435,9 @@ def _effect_sites(plan, g, values: dict, scale_tril: np.ndarray) -> dict:
         out[f"z_{g.name}"] = z
     c = np.flatnonzero(centered)
     if len(c):
-        loc = 0.0
-        if g.parent is not None:
-            parent = plan.groups[g.parent]
-            loc = values[f"r_{parent.name}"][:, np.asarray(g.parent_levels)[c]]
-        out[f"rc_{g.name}"] = r[:, c] + loc
+        parent_r = None if g.parent is None else values[f"r_{plan.groups[g.parent].name}"]
+        loc = centred_loc(g, parent_r, intercept)
+        out[f"rc_{g.name}"] = r[:, c] if loc is None else r[:, c] + loc
     return out
 
 

@@ -421,14 +421,22 @@ def _group(w: _Writer, ctx: _Context, g: GroupPlan, ident: str, term: str) -> No
         noncentered_expr = f"{z} @ {scale}.T" if sites else f"{z} * {sd}"
     if n_c:
         centered_var = f"rc_{ident}"
+        locs = []
         if g.parent is not None:
             # hierarchical centring: a nested level is centred on its enclosing level's effect
             parent_r = f"r_{ctx.idents[g.parent]}"
             parents = np.asarray(g.parent_levels)[np.flatnonzero(centered)]
             w.comment(f"  centred levels are centred on their {ctx.plan.groups[g.parent].label} "
                       "level's effect")
-            w.line(f"loc_{ident} = {parent_r}[np.array({int_list(parents)})]")
+            locs.append(f"{parent_r}[np.array({int_list(parents)})]")
+        if g.intercept_loc is not None:
+            # strong data identify intercept + effect, not each: centre on the intercept
+            w.comment("  the centred levels' intercept effect is centred on the intercept")
+            unit = [1.0 if j == g.intercept_loc else 0.0 for j in range(k)]
+            locs.append(f"Intercept_c * jnp.array({unit})" if k > 1 else "Intercept_c")
+        if locs:
             loc = f"loc_{ident}"
+            w.line(f"{loc} = jnp.broadcast_to({' + '.join(locs)}, ({n_c}, {k}))")
             if sites:
                 prior = f"dist.MultivariateNormal({loc}, scale_tril={scale}).to_event(1)"
             else:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .plan import GroupPlan, ModelPlan, VectorSite
+from .plan import GroupPlan, ModelPlan, VectorSite, centred_loc
 
 
 def vector(samples: dict, site: VectorSite, name: str | None = None) -> np.ndarray:
@@ -51,7 +51,8 @@ def correlation_cholesky(g: GroupPlan, samples: dict, shape: tuple) -> np.ndarra
 
 
 def group_effects(g: GroupPlan, samples: dict, parent_r: np.ndarray | None) -> np.ndarray:
-    """r (draws x levels x effects) from z (non-centred levels) and rc (centred levels)."""
+    """r (draws x levels x effects) from z (non-centred levels) and rc (centred levels,
+    r = rc - :func:`~formulang.lower.plan.centred_loc`)."""
     sd = vector(samples, g.sd)
     shape = sd.shape[:-1]
     L = correlation_cholesky(g, samples, shape)
@@ -64,9 +65,9 @@ def group_effects(g: GroupPlan, samples: dict, parent_r: np.ndarray | None) -> n
                                          np.swapaxes(scale_tril, -1, -2))
     if centered.any():
         rc = np.asarray(samples[f"rc_{g.name}"])
-        if parent_r is not None:  # centred on the enclosing level's effect
-            rc = rc - parent_r[..., np.asarray(g.parent_levels)[centered], :]
-        r[..., centered, :] = rc
+        loc = centred_loc(g, parent_r, None if g.intercept_loc is None
+                          else np.asarray(samples["Intercept_c"]))
+        r[..., centered, :] = rc if loc is None else rc - loc
     return r
 
 
@@ -118,4 +119,5 @@ def _has_sources(g: GroupPlan, samples: dict) -> bool:
     names = [name for name, _ in g.lkj_sites]
     centered = np.asarray(g.centered, dtype=bool)
     names += [f"z_{g.name}"] * bool((~centered).any()) + [f"rc_{g.name}"] * bool(centered.any())
+    names += ["Intercept_c"] * (bool(centered.any()) and g.intercept_loc is not None)
     return all(name in samples for name in names) and _has_vector(samples, g.sd, g.sd.name)

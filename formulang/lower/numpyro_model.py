@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .plan import GroupPlan, ModelPlan, VectorSite
+from .plan import GroupPlan, ModelPlan, VectorSite, centred_loc
 from .priors import numpyro_distribution
 
 
@@ -61,10 +61,11 @@ def _cholesky(g: GroupPlan, params: dict, sd):
     return sd[:, None] * L, L
 
 
-def group_effects(g: GroupPlan, params: dict, parent_r=None):
+def group_effects(g: GroupPlan, params: dict, parent_r=None, intercept=None):
     """Sample the effects of one group term: r (levels x effects), with the plan's per-level
-    centred / non-centred choice. A nested term's centred levels are centred on their
-    parent's effects ``parent_r`` (``rc_<g>`` is then parent + own effect)."""
+    centred / non-centred choice. Centred levels are centred on :func:`centred_loc`: a nested
+    term's on their parent's effects ``parent_r``, and the intercept effect on the model's
+    ``intercept`` where the plan says so (``rc_<g>`` is then r + that location)."""
     import jax.numpy as jnp
     import numpyro
     import numpyro.distributions as dist
@@ -79,9 +80,9 @@ def group_effects(g: GroupPlan, params: dict, parent_r=None):
                            .to_event(2))
         parts.append((nc_idx, z @ scale_tril.T))
     if len(c_idx):
-        loc = jnp.zeros((len(c_idx), g.k))
-        if parent_r is not None:
-            loc = parent_r[np.asarray(g.parent_levels)[c_idx]]
+        shift = centred_loc(g, parent_r, intercept)
+        loc = jnp.zeros((len(c_idx), g.k)) if shift is None else \
+            jnp.broadcast_to(shift, (len(c_idx), g.k))
         if g.k == 1:
             prior = dist.Normal(loc, sd).to_event(2)
         else:
@@ -105,12 +106,15 @@ def linear_predictor(plan: ModelPlan, data: dict):
     eta = jnp.asarray(data["offset"])
     if plan.b is not None:
         eta = eta + data["X"] @ _sample_vector(plan.b, params, "b_c")
+    intercept = None
     if plan.intercept:
-        eta = eta + numpyro.sample("Intercept_c", numpyro_distribution(
+        intercept = numpyro.sample("Intercept_c", numpyro_distribution(
             plan.priors.lookup("Intercept").distribution, params["Intercept"][:, 0]))
+        eta = eta + intercept
     effects = []
     for g, codes, values in zip(plan.groups, data["codes"], data["values"]):
-        r = group_effects(g, params, None if g.parent is None else effects[g.parent])
+        r = group_effects(g, params, None if g.parent is None else effects[g.parent],
+                          intercept)
         effects.append(r)
         eta = eta + jnp.sum(values * r[codes], axis=-1)
     return eta

@@ -48,6 +48,11 @@ class GroupPlan:
     # the same effects.
     parent: int | None = None
     parent_levels: tuple[int, ...] | None = None
+    # The centred levels' intercept effect is centred on the model's intercept too (its
+    # column index here; None: not): with strong data the intercept and centred effects
+    # otherwise form a ridge. Set on the first top-level term with an intercept effect and
+    # the terms nested in it (:func:`centred_loc`).
+    intercept_loc: int | None = None
 
     @property
     def k(self) -> int:
@@ -96,6 +101,26 @@ class ModelPlan:
         return tuple(c for c in self.columns if c != "Intercept")
 
 
+def centred_loc(g: GroupPlan, parent_r, intercept):
+    """Where the centred levels' effects are centred: ``rc_<g> = r + loc``, loc (draws...,
+    centred levels or 1, k) or None for 0. The enclosing level's effect ``parent_r`` (draws...,
+    parent levels, k) for a nested term, plus the intercept (``Intercept_c``, draws...) on the
+    intercept effect where :attr:`GroupPlan.intercept_loc` says so (hierarchical centring,
+    Gelfand, Sahu & Carlin 1995; the centred parameterisation of Papaspiliopoulos, Roberts &
+    Skold 2007 centres on the mean). NumPy and JAX arrays alike, so the model, its derived
+    quantities and the simulator cannot disagree."""
+    loc = None
+    if g.parent is not None:
+        centered = np.flatnonzero(np.asarray(g.centered, dtype=bool))
+        loc = parent_r[..., np.asarray(g.parent_levels)[centered], :]
+    if g.intercept_loc is not None:
+        unit = np.zeros(g.k, dtype=intercept.dtype)
+        unit[g.intercept_loc] = 1
+        shift = intercept[..., None, None] * unit
+        loc = shift if loc is None else loc + shift
+    return loc
+
+
 def _vector_site(name: str, priors: list[Prior], params: dict) -> VectorSite:
     by_dist: dict[str, list[int]] = {}
     for i, p in enumerate(priors):
@@ -124,6 +149,7 @@ def build_plan(bound, fam: Family, priors: PriorTable, parameterization) -> Mode
         if slopes else None
     groups = []
     parents = _parents(bound)
+    on_intercept = _centred_on_intercept(bound, parents) if intercept else set()
     for gi, (name, gd, choice) in enumerate(zip(group_names(bound), bound.groups,
                                                 parameterization)):
         sd = _vector_site(f"sd_{name}", [priors.lookup("sd", name, c) for c in gd.columns],
@@ -135,7 +161,8 @@ def build_plan(bound, fam: Family, priors: PriorTable, parameterization) -> Mode
         parent, parent_levels = parents[gi]
         groups.append(GroupPlan(name, gd.label, tuple(gd.columns), tuple(gd.levels),
                                 tuple(tuple(b) for b in gd.blocks), tuple(choice.centered),
-                                sd, lkj_key, choice.reason, parent, parent_levels))
+                                sd, lkj_key, choice.reason, parent, parent_levels,
+                                gd.columns.index("Intercept") if gi in on_intercept else None))
     for aux in fam.spec.aux:
         params[aux] = _params(priors.lookup(aux))
     return ModelPlan(fam, columns, intercept, x_means, b, tuple(groups), priors, params,
@@ -162,6 +189,19 @@ def _parents(bound) -> list[tuple[int | None, tuple[int, ...] | None]]:
         hi, parent = max(same, key=lambda item: bound.groups[item[0]].n_levels)
         out.append((hi, tuple(int(v) for v in parent)))
     return out
+
+
+def _centred_on_intercept(bound, parents) -> set[int]:
+    """The terms whose centred levels centre their intercept effect on the model's intercept:
+    the first top-level term with an intercept effect and the terms nested in it. One family
+    of terms only, so the intercept stays identified by one set of levels."""
+    root = next((gi for gi, gd in enumerate(bound.groups)
+                 if parents[gi][0] is None and "Intercept" in gd.columns), None)
+    chosen = set() if root is None else {root}
+    for gi in range(len(bound.groups)):  # parents come before their children
+        if parents[gi][0] in chosen:
+            chosen.add(gi)
+    return chosen
 
 
 def _params(prior: Prior) -> np.ndarray:

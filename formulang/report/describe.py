@@ -15,6 +15,11 @@ def describe_model(model) -> str:
         lines.append(f"Group ~{g.name}: {len(g.levels)} levels; {effects}"
                      + (f" ({kind})" if g.k > 1 else ""))
         lines.append(f"    parameterization: {choice.reason}")
+        if any(g.centered) and (g.parent is not None or g.intercept_loc is not None):
+            on = [] if g.parent is None else [f"their {plan.groups[g.parent].name} level's effect"]
+            if g.intercept_loc is not None:
+                on.append("the intercept (intercept effect)")
+            lines.append(f"    centred levels are centred on {' + '.join(on)}")
     from ..lower.collapsed import describe_collapse  # collapsed Gaussian path (issue 7)
 
     from ..lower.compress import describe_compression  # merged rows (issue 7)

@@ -186,7 +186,8 @@ def test_nested_case_pads_blocks():
 def test_full_joint_is_collapsed_joint_times_conditional(formula, reparam):
     """log p_full(theta, sites) = log p_collapsed(theta) + log p(sites | theta, y): the Gaussian
     integral identity, with the Jacobian of the sites: z_l = scale_tril^-1 r_l (non-centred)
-    or rc_l = r_l + parent effect (centred, unit Jacobian)."""
+    or rc_l = r_l + parent effect (+ the intercept on the intercept effect; centred, unit
+    Jacobian)."""
     with jax.enable_x64(True):
         model = fl.Model(formula, small_data(3), reparam=reparam, collapse=True)
         layout, cdata = collapsed_parts(model)
@@ -216,9 +217,11 @@ def effects_from_sites(model, params, trils) -> list[np.ndarray]:
         if (~centered).any():
             r[~centered] = np.asarray(params[f"z_{g.name}"]) @ tril.T
         if centered.any():
-            rc = np.asarray(params[f"rc_{g.name}"]).reshape(-1, g.k)
+            rc = np.array(params[f"rc_{g.name}"], dtype=float).reshape(-1, g.k)  # a copy
             if g.parent is not None:
                 rc = rc - out[g.parent][np.asarray(g.parent_levels)[centered]]
+            if g.intercept_loc is not None:  # the intercept effect centred on the intercept
+                rc[:, g.intercept_loc] -= float(params["Intercept_c"])
             r[centered] = rc
         out.append(r)
     return out

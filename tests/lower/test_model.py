@@ -90,7 +90,10 @@ def test_mixed_parameterisation_splits_levels():
                         if v["type"] == "sample" and not v["is_observed"]})["r_county"][0, 0, :, 0]
     assert r.shape == (85,)
     centered = np.flatnonzero(g.centered)
-    np.testing.assert_array_equal(r[centered], np.asarray(tr["rc_county"]["value"])[:, 0])
+    # centred levels are centred on the intercept (hierarchical centring): rc = r + intercept
+    assert g.intercept_loc == 0
+    np.testing.assert_allclose(r[centered], np.asarray(tr["rc_county"]["value"])[:, 0]
+                               - float(tr["Intercept_c"]["value"]), rtol=1e-6)
 
 
 def test_family_is_binomial_for_binomial_responses():
@@ -119,3 +122,39 @@ def test_print_model_shows_choices(sleep):
     assert "Family: gaussian(identity)" in text
     assert "parameterization:" in text
     assert "b[Days]" in text and "normal(0, 20)" in text and "(user)" in text
+
+
+@pytest.mark.parametrize("formula, expected", [
+    ("y ~ x + (1 | g)", [0]),
+    ("y ~ x + (x | g)", [0]),  # the intercept effect's column
+    ("y ~ 0 + x + (1 | g)", [None]),  # no model intercept to centre on
+    ("y ~ x + (0 + x | g) + (1 | h)", [None, 0]),  # the first term *with* an intercept effect
+    ("y ~ x + (1 | g) + (1 | h)", [0, None]),  # crossed: one term only
+    ("y ~ 1 + (1 | h/g)", [0, 0]),  # a nested term follows its parent
+])
+def test_centred_levels_centre_on_the_intercept(formula, expected):
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"y": rng.normal(size=60), "x": rng.normal(size=60),
+                       "g": np.repeat([f"g{i}" for i in range(12)], 5),
+                       "h": np.tile(["a", "b", "c"], 20)})
+    m = fl.Model(formula, df, reparam="centered", collapse=False)
+    assert [g.intercept_loc for g in m.plan.groups] == expected
+    assert ("centred on the intercept" in str(m)) == any(e is not None for e in expected)
+
+
+def test_centring_on_the_intercept_removes_the_strong_data_ridge():
+    """Poisson (1 | g), 20 groups of 200 rows: every level centred. With the effects centred on
+    zero the intercept walks a ridge (this seed: bulk ESS 24 of 1000 draws, R-hat 1.07);
+    centred on the intercept it mixes like the slope (ESS 1,770, R-hat 1.006). Threshold
+    250: a seventh of that, ten times the ridge's."""
+    rng = np.random.default_rng(1)
+    g = np.repeat(np.arange(20), 200)
+    x = rng.normal(size=g.size)
+    y = rng.poisson(np.exp(1.0 + 0.3 * x + rng.normal(0, 0.5, 20)[g]))
+    df = pd.DataFrame({"y": y, "x": x, "g": [f"g{i:02d}" for i in g]})
+    m = fl.Model("y ~ x + (1 | g)", df, family="poisson", compress=False)
+    assert m.plan.groups[0].mode == "centered" and m.plan.groups[0].intercept_loc == 0
+    fit = m.fit(draws=500, tune=500, chains=2, seed=1, progress=False)
+    table = fit.summary()
+    assert table.loc["b_Intercept", "ess_bulk"] > 250, table
+    assert table["rhat"].max() < 1.02, table  # the ridge: 1.07
