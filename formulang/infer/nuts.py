@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .init import init_near_prior_centre
 from .jax_setup import configure, device_count
 
 STAT_FIELDS = ("diverging", "energy", "num_steps", "accept_prob", "potential_energy")
@@ -89,8 +88,7 @@ class NutsSampler:
         self.progress = progress
         self.chain_method = chain_method(settings.chains)
         self.kernel = NUTS(model_fn, target_accept_prob=settings.target_accept,
-                           max_tree_depth=settings.max_tree_depth,
-                           init_strategy=init_near_prior_centre)
+                           max_tree_depth=settings.max_tree_depth)
         self.iterations = settings.tune + settings.draws
         self.progress_every = max(1, self.iterations // 50)
         self._run = self._build()
