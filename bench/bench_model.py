@@ -527,6 +527,7 @@ def markdown(result: dict) -> str:
         "Separate processes drift in compiled speed on this machine (reruns of one program "
         "vary 1.5-2x), so the 0.9x targets are also measured in one process with interleaved "
         "reruns (`bench/bench_paired.py`, `paired.md`); the targets table shows both.",
+        *(["", f"Provenance: {result['note']}"] if result.get("note") else []),
         "",
         "## Results",
         "",
