@@ -284,7 +284,8 @@ def test_block_diagonal_covariance_with_mixed_levels(monkeypatch):
 
     def every_other(bound, family, reparam):
         return tuple(SimpleNamespace(centered=tuple(bool(j % 2) for j in range(g.n_levels)),
-                                     reason="set by the test") for g in bound.groups)
+                                     weights=(0.5,) * g.n_levels, reason="set by the test")
+                     for g in bound.groups)
 
     monkeypatch.setattr(formulang.model, "choose_parameterization", every_other)
     m = fl.Model("y ~ x + (1 + x + f || g)", simulated())

@@ -149,7 +149,8 @@ def build_plan(bound, fam: Family, priors: PriorTable, parameterization) -> Mode
         if slopes else None
     groups = []
     parents = _parents(bound)
-    on_intercept = _centred_on_intercept(bound, parents) if intercept else set()
+    on_intercept = _centred_on_intercept(bound, parents, parameterization) if intercept \
+        else set()
     for gi, (name, gd, choice) in enumerate(zip(group_names(bound), bound.groups,
                                                 parameterization)):
         sd = _vector_site(f"sd_{name}", [priors.lookup("sd", name, c) for c in gd.columns],
@@ -191,12 +192,20 @@ def _parents(bound) -> list[tuple[int | None, tuple[int, ...] | None]]:
     return out
 
 
-def _centred_on_intercept(bound, parents) -> set[int]:
+STRONG_WEIGHT = 0.9  # tau^2 / (tau^2 + sigma^2 / n_j), the level weight of the pilot
+
+
+def _centred_on_intercept(bound, parents, parameterization) -> set[int]:
     """The terms whose centred levels centre their intercept effect on the model's intercept:
-    the first top-level term with an intercept effect and the terms nested in it. One family
-    of terms only, so the intercept stays identified by one set of levels."""
+    the first top-level term with an intercept effect, when every level's data identify it
+    (pilot weight >= STRONG_WEIGHT: the strong-data ridge; on cbpp, whose levels are centred at
+    lower weights, it added a divergence at a weakly identified level), and the terms nested
+    in it. One family of terms only,
+    so the intercept stays identified by one set of levels."""
     root = next((gi for gi, gd in enumerate(bound.groups)
                  if parents[gi][0] is None and "Intercept" in gd.columns), None)
+    if root is not None and min(parameterization[root].weights, default=0.0) < STRONG_WEIGHT:
+        root = None
     chosen = set() if root is None else {root}
     for gi in range(len(bound.groups)):  # parents come before their children
         if parents[gi][0] in chosen:
