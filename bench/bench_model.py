@@ -14,7 +14,9 @@ Contenders: ``formulang-auto`` (``fl.Model(formula, data)``, all defaults: the c
 fast path on Gaussian models), ``formulang-auto-sampled`` (``collapse=False``: effects sampled,
 centring chosen per level), ``formulang-centered``, ``formulang-noncentered``,
 ``formulang-collapsed`` (``collapse=True``); ``numpyro-centered``, ``numpyro-noncentered``
-(hand-written, same priors and parameterisation); ``bambi-pymc``, ``bambi-nutpie``
+(hand-written, same priors and parameterisation; centred effects centred on 0, where
+formulang centres a strongly identified term on the intercept: ``bench_paired.py`` matches
+that); ``bambi-pymc``, ``bambi-nutpie``
 (bambi's defaults; ``(x | g)`` without correlation there, labelled "(uncorrelated)"). A
 prefix selects a family (``--contenders formulang,bambi-nutpie``). Default: 4 chains x
 (1000 warm-up + 1000 draws).

@@ -8,7 +8,8 @@ process with interleaved reruns.
 speed on a shared machine then drifts between processes (reruns of one program vary 1.5-2x
 there), which is too much to judge a 0.9x target. Here formulang (``Model(formula, data,
 reparam=..., collapse=False)``, its own ``fit``) and the hand-written NumPyro model of the same
-parameterisation (``contenders/handwritten_model.py``: same priors, same NUTS settings) are
+parameterisation (``contenders/handwritten_model.py``: same priors, same NUTS settings, its
+centred effects centred on the intercept exactly where formulang's are) are
 compiled in one process; their reruns alternate (hand-written first, then formulang first,
 ...) with the same seeds, so a slow spell of the machine hits both alike.
 
@@ -50,8 +51,8 @@ TARGET = 0.9
 
 def formulang_side(model_name: str, reparam: str, draws: int):
     """``fit(seed)`` for formulang's model of the same parameterisation, effects sampled (for
-    "auto": ``Model(formula, data)``, every default): it samples and returns a function
-    computing the figures (so the clock can stop first)."""
+    "auto": ``Model(formula, data)``, every default), and the model. ``fit`` samples and
+    returns a function computing the figures (so the clock can stop first)."""
     import formulang as fl
     from models import MODELS as FORMULAS
     from models import load
@@ -73,13 +74,13 @@ def formulang_side(model_name: str, reparam: str, draws: int):
 
         return figures
 
-    return fit
+    return fit, model
 
 
-def handwritten_side(model_name: str, reparam: str, draws: int):
+def handwritten_side(model_name: str, reparam: str, draws: int, centre_on_intercept: bool):
     from handwritten_model import build
 
-    model = build(model_name, reparam, draws)
+    model = build(model_name, reparam, draws, centre_on_intercept=centre_on_intercept)
 
     def fit(seed: int):
         samples, diverging = model.fit(seed)
@@ -100,8 +101,12 @@ def pair(model_name: str, reparam: str, draws: int, reruns: int) -> dict:
     """One model and parameterisation; "auto" (formulang's defaults) is judged against the
     better of both hand-written parameterisations, measured in the same loop."""
     hand = ("centered", "noncentered") if reparam == "auto" else (reparam,)
-    sides = {f"hand-written {h}": handwritten_side(model_name, h, draws) for h in hand}
-    sides["formulang"] = formulang_side(model_name, reparam, draws)
+    fl_fit, fl_model = formulang_side(model_name, reparam, draws)
+    # the same parameterisation: centred on the intercept where formulang's plan is
+    on_intercept = any(g.intercept_loc is not None for g in fl_model.plan.groups)
+    sides = {f"hand-written {h}": handwritten_side(model_name, h, draws, on_intercept)
+             for h in hand}
+    sides["formulang"] = fl_fit
     first_fit_seconds = {}
     for name, fit in sides.items():  # first fits compile; not counted
         start = time.perf_counter()

@@ -3,9 +3,8 @@
 :func:`build` returns a compiled sampler for one model and parameterisation. Same priors as
 formulang's data-scaled defaults (computed here the way formulang/lower/priors.py does, rounded
 to 4 significant digits as it does), the intercept sampled on centred predictors, the same
-parameterisation of the group effects (all levels centred, the intercept effect on the
-intercept, or all non-centred), the same NUTS
-settings and chain layout. Gaussian (identity link) or binomial (logit link) response; one
+parameterisation of the group effects (all levels centred, or all non-centred), the same
+NUTS settings and chain layout. Gaussian (identity link) or binomial (logit link) response; one
 group term ``(1 | g)`` or ``(1 + x | g)``. Call after JAX is set up (``common.setup_jax``).
 """
 
@@ -37,9 +36,12 @@ def _sd(x) -> float:
     return value if np.isfinite(value) and value > 0 else 1.0
 
 
-def build(model_name: str, reparam: str, draws: int, chains: int = 4) -> HandWritten:
+def build(model_name: str, reparam: str, draws: int, chains: int = 4,
+          centre_on_intercept: bool = False) -> HandWritten:
     """The hand-written model ``model_name`` with every level ``reparam`` ("centered" or
-    "noncentered"), compiled on its first fit."""
+    "noncentered"), compiled on its first fit. ``centre_on_intercept``: centred effects are
+    centred on the intercept (``rc = a + r``), as formulang does where every level is strongly
+    identified (``GroupPlan.intercept_loc``); else on 0."""
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -83,9 +85,8 @@ def build(model_name: str, reparam: str, draws: int, chains: int = 4) -> HandWri
         b = numpyro.sample("b", dist.Normal(0.0, b_scale).to_event(1))
         eta = a + Xc @ b
         tau = numpyro.sample("sd", half_t(sd_scale).to_event(1))
-        # centred: each county's intercept effect centred on the intercept, as formulang
-        # does (rc = a + r; hierarchical centring)
-        loc = jnp.zeros(k).at[0].set(a)
+        # centred: the intercept effect centred on the intercept (rc = a + r) or on 0
+        loc = jnp.zeros(k).at[0].set(a) if centre_on_intercept else jnp.zeros(k)
         if k == 1:
             if centered:
                 r = numpyro.sample("rc", dist.Normal(loc, tau).expand([J, 1]).to_event(2)) - loc

@@ -50,8 +50,8 @@ class GroupPlan:
     parent_levels: tuple[int, ...] | None = None
     # The centred levels' intercept effect is centred on the model's intercept too (its
     # column index here; None: not): with strong data the intercept and centred effects
-    # otherwise form a ridge. Set on the first top-level term with an intercept effect and
-    # the terms nested in it (:func:`centred_loc`).
+    # otherwise form a ridge. Set on the first top-level term with an intercept effect when
+    # every level is strongly identified, and on the terms nested in it (:func:`centred_loc`).
     intercept_loc: int | None = None
 
     @property
@@ -200,8 +200,7 @@ def _centred_on_intercept(bound, parents, parameterization) -> set[int]:
     the first top-level term with an intercept effect, when every level's data identify it
     (pilot weight >= STRONG_WEIGHT: the strong-data ridge; on cbpp, whose levels are centred at
     lower weights, it added a divergence at a weakly identified level), and the terms nested
-    in it. One family of terms only,
-    so the intercept stays identified by one set of levels."""
+    in it. One family of terms only, so the intercept stays identified by one set of levels."""
     root = next((gi for gi, gd in enumerate(bound.groups)
                  if parents[gi][0] is None and "Intercept" in gd.columns), None)
     if root is not None and min(parameterization[root].weights, default=0.0) < STRONG_WEIGHT:
