@@ -9,7 +9,8 @@ speed on a shared machine then drifts between processes (reruns of one program v
 there), which is too much to judge a 0.9x target. Here formulang (``Model(formula, data,
 reparam=..., collapse=False)``, its own ``fit``) and the hand-written NumPyro model of the same
 parameterisation (``contenders/handwritten_model.py``: same priors, same NUTS settings, its
-centred effects centred on the intercept exactly where formulang's are) are
+centred effects centred on the intercept exactly where formulang's are; NumPyro's default
+start, where formulang starts at its priors' centres) are
 compiled in one process; their reruns alternate (hand-written first, then formulang first,
 ...) with the same seeds, so a slow spell of the machine hits both alike.
 

@@ -4,8 +4,10 @@
 formulang's data-scaled defaults (computed here the way formulang/lower/priors.py does, rounded
 to 4 significant digits as it does), the intercept sampled on centred predictors, the same
 parameterisation of the group effects (all levels centred, or all non-centred), the same
-NUTS settings and chain layout. Gaussian (identity link) or binomial (logit link) response; one
-group term ``(1 | g)`` or ``(1 + x | g)``. Call after JAX is set up (``common.setup_jax``).
+NUTS settings and chain layout. Chains start at NumPyro's default (uniform in (-2, 2),
+unconstrained), as a hand-written model's do; formulang's start at its priors' centres.
+Gaussian (identity link) or binomial (logit link) response; one group term ``(1 | g)`` or
+``(1 + x | g)``. Call after JAX is set up (``common.setup_jax``).
 """
 
 from __future__ import annotations

@@ -6,10 +6,11 @@ a refit of sleepstudy recompiled for 42 s on a loaded 2-core machine). :class:`N
 instead builds one function ``(keys, data) -> draws`` per model and settings, with the data a
 *traced argument* broadcast to the chains: a refit, or a new dataset of the same shapes, runs
 the compiled program again, and the persistent compilation cache (``jax_setup``) serves a
-fresh process. Warm-up and sampling are one ``lax.fori_loop`` over NumPyro's own NUTS kernel
-(its step-size and mass-matrix adaptation run inside ``kernel.sample`` during the first
-``tune`` iterations), so the kernel is traced once; the draws go into preallocated buffers and
-are constrained to the model's support once, after sampling.
+fresh process. Chains start near the centres of the data-scaled priors (:mod:`.init`), not
+at NumPyro's (-2, 2). Warm-up and sampling are one ``lax.fori_loop`` over NumPyro's own NUTS
+kernel (its step-size and mass-matrix adaptation run inside ``kernel.sample`` during the
+first ``tune`` iterations), so the kernel is traced once; the draws go into preallocated
+buffers and are constrained to the model's support once, after sampling.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .init import init_near_prior_centre
 from .jax_setup import configure, device_count
 
 STAT_FIELDS = ("diverging", "energy", "num_steps", "accept_prob", "potential_energy")
@@ -88,7 +90,8 @@ class NutsSampler:
         self.progress = progress
         self.chain_method = chain_method(settings.chains)
         self.kernel = NUTS(model_fn, target_accept_prob=settings.target_accept,
-                           max_tree_depth=settings.max_tree_depth)
+                           max_tree_depth=settings.max_tree_depth,
+                           init_strategy=init_near_prior_centre)
         self.iterations = settings.tune + settings.draws
         self.progress_every = max(1, self.iterations // 50)
         self._run = self._build()

@@ -598,11 +598,13 @@ def generate_code(model) -> str:
               f"family {plan.family}, fitted to {plan.n} rows. Sample sites, priors and "
               f"parameterisation are those of formulang.Model(...).numpyro_model, so draws "
               f"of either model mean the same thing.\n\n"
-              f"Run it with NUTS:\n\n"
+              f"Run it with NUTS, its chains starting where formulang's do:\n\n"
               f"    import jax, formulang\n"
               f"    from numpyro.infer import MCMC, NUTS\n"
+              f"    from formulang.infer.init import init_near_prior_centre\n"
               f"    bound = formulang.bind(FORMULA, df)  # df: the data frame\n"
-              f"    mcmc = MCMC(NUTS(model), num_warmup=1000, num_samples=1000)\n"
+              f"    kernel = NUTS(model, init_strategy=init_near_prior_centre)\n"
+              f"    mcmc = MCMC(kernel, num_warmup=1000, num_samples=1000)\n"
               f"    mcmc.run(jax.random.PRNGKey(0), **data_from(bound))\n"
               f"    mcmc.print_summary()")
     w.text(_docstring(header, 0))
