@@ -1,5 +1,9 @@
 """formulang: a formula language for Bayesian multilevel models."""
 
+from .infer.jax_setup import request_devices
+
+request_devices()  # before any JAX code runs, so chains can run in parallel (jax_setup)
+
 from .errors import DataError, FormulaError, FormulangError, PriorError
 from .ir import Formula, GroupTerm, Prior, Response, Term
 from .parse import parse, parse_prior
