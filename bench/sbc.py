@@ -54,7 +54,8 @@ def fit_data(model, datasets: list[dict], *, draws: int, tune: int, chains: int 
 
     Returns the sampler sites (``Intercept_c``, ``sd_g``, ...) shaped (datasets, chains, draws,
     ...), plus ``diverging`` and ``num_steps`` per draw. ``batch`` datasets run together (the
-    last batch is padded), so one compiled program serves every batch. ``collapse=True`` runs
+    last batch is padded), so one compiled program serves every batch; by default as many as
+    put one (dataset, chain) pair on each device, run in parallel. ``collapse=True`` runs
     the collapsed sampler (``model.collapsed`` must be True): NUTS on the collapsed posterior
     of each dataset's sufficient statistics, then the exact conditional draws of the group
     effects, added as the full model's sites (``z_g`` / ``rc_g``), as ``Model.fit`` does.
@@ -66,9 +67,12 @@ def fit_data(model, datasets: list[dict], *, draws: int, tune: int, chains: int 
 
     model_fn, datasets = _sampled_model(model, datasets, collapse)
     n = len(datasets)
-    batch = min(batch or n, n)
+    devices = jax.local_device_count()
+    if batch is None:  # one (dataset, chain) pair per device where the devices allow
+        batch = max(1, devices // chains) if devices >= chains else n
+    batch = min(batch, n)
     run = _vectorised_nuts(model_fn, datasets[0], draws, tune, chains, target_accept,
-                           max_tree_depth)
+                           max_tree_depth, parallel=batch * chains <= devices)
     keys = np.asarray(jax.random.split(jax.random.PRNGKey(seed), n * chains))
     keys = keys.reshape((n, chains) + keys.shape[1:])
     parts = []
@@ -113,10 +117,11 @@ def _with_effects(model, datasets: list[dict], sites: dict, seed: int) -> dict:
 
 
 def _vectorised_nuts(model_fn, template: dict, draws, tune, chains, target_accept,
-                     max_tree_depth):
-    """One jitted program: NUTS for (dataset, chain) pairs, vectorised along one axis (tracing a
-    single vmap is several times cheaper than a vmap of a vmap). ``template``: one dataset's
-    pytree, for the shapes."""
+                     max_tree_depth, parallel: bool = False):
+    """One compiled program: NUTS for (dataset, chain) pairs along one axis, vectorised (tracing
+    a single vmap is several times cheaper than a vmap of a vmap) or, with ``parallel``, one
+    pair per device (``pmap``: no batching rules to trace, so it compiles about 2.5x faster).
+    ``template``: one dataset's pytree, for the shapes."""
     import jax
     from numpyro.infer.hmc import hmc
     from numpyro.infer.util import initialize_model
@@ -145,7 +150,7 @@ def _vectorised_nuts(model_fn, template: dict, draws, tune, chains, target_accep
         sites = jax.vmap(info.postprocess_fn(data))(zs)
         return {**sites, "diverging": diverging[tune:], "num_steps": steps[tune:]}
 
-    return jax.jit(jax.vmap(chain))
+    return jax.pmap(chain) if parallel else jax.jit(jax.vmap(chain))
 
 
 def _fit_data(data: dict) -> dict:
@@ -237,7 +242,7 @@ def uniformity(r: np.ndarray, thin_to: int, bins: int, seed: int = 0) -> dict:
 
 
 def simulate_and_fit(sims: int, draws: int, tune: int, chains: int = 2, seed: int = 0,
-                     batch: int = 25, reparam: str = "noncentered", collapse: bool = False):
+                     batch: int | None = 25, reparam: str = "noncentered", collapse: bool = False):
     """Draw ``sims`` parameter sets and datasets from the prior and fit each: (model, the
     :class:`~formulang.infer.simulate.Simulation`, sampler sites, seconds). ``collapse``:
     fit with the collapsed sampler (``reparam="auto"``) instead of the full model."""

@@ -34,7 +34,7 @@ P_MIN = 5e-4
 @pytest.fixture(scope="module", params=["full", "collapsed"])
 def fitted(request):
     collapse = request.param == "collapsed"
-    fits = sbc.simulate_and_fit(SIMS, draws=200, tune=250, chains=2, seed=11, batch=SIMS,
+    fits = sbc.simulate_and_fit(SIMS, draws=200, tune=250, chains=2, seed=11, batch=None,
                                 collapse=collapse)
     assert fits[0].collapsed == collapse
     return fits
