@@ -242,7 +242,8 @@ def uniformity(r: np.ndarray, thin_to: int, bins: int, seed: int = 0) -> dict:
 
 
 def simulate_and_fit(sims: int, draws: int, tune: int, chains: int = 2, seed: int = 0,
-                     batch: int | None = 25, reparam: str = "noncentered", collapse: bool = False):
+                     batch: int | None = 25, reparam: str = "noncentered",
+                     collapse: bool = False):
     """Draw ``sims`` parameter sets and datasets from the prior and fit each: (model, the
     :class:`~formulang.infer.simulate.Simulation`, sampler sites, seconds). ``collapse``:
     fit with the collapsed sampler (``reparam="auto"``) instead of the full model."""
