@@ -58,8 +58,8 @@ def prior_centre(fn):
         return d.loc, d.scale
     if isinstance(d, dist.MultivariateNormal):
         return d.loc, jnp.sqrt(jnp.sum(d.scale_tril ** 2, axis=-1))
-    if isinstance(d, dist.FoldedDistribution) and isinstance(_unwrap(d.base_dist), dist.StudentT):
-        return _unwrap(d.base_dist).scale, 1.0  # half-Student-t: its scale
+    if isinstance(d, dist.FoldedDistribution) and isinstance(d.base_dist, dist.StudentT):
+        return d.base_dist.scale, 1.0  # half-Student-t (priors.py folds a StudentT): its scale
     if isinstance(d, (dist.HalfNormal, dist.HalfCauchy)):
         return d.scale, 1.0
     if isinstance(d, dist.Exponential):
@@ -105,13 +105,11 @@ def init_near_prior_centre(site=None, radius: float = RADIUS):
     shape = tuple(site["kwargs"].get("sample_shape") or ()) + tuple(fn.shape())
     transform = biject_to(fn.support)
     middle = transform.inv(jnp.broadcast_to(jnp.asarray(centre, dtype=float), shape))
-    jitter = jax.random.uniform(site["kwargs"]["rng_key"], jnp.shape(middle),
-                                minval=-radius, maxval=radius)
-    start = middle + jnp.asarray(spread, dtype=float) * jitter
-    # a prior whose centre is not finite (a degenerate user prior) falls back to the default
-    fallback = jax.random.uniform(site["kwargs"]["rng_key"], jnp.shape(middle),
-                                  minval=-2.0, maxval=2.0)
-    return transform(jnp.where(jnp.isfinite(start), start, fallback))
+    # one uniform draw serves both: the jitter, and NumPyro's own (-2, 2) start where the
+    # centre is not finite (a degenerate user prior)
+    u = jax.random.uniform(site["kwargs"]["rng_key"], jnp.shape(middle), minval=-1.0, maxval=1.0)
+    start = middle + jnp.asarray(spread, dtype=float) * radius * u
+    return transform(jnp.where(jnp.isfinite(start), start, 2.0 * u))
 
 
 __all__ = ["init_near_prior_centre", "prior_centre"]
