@@ -48,7 +48,7 @@ def setup_jax(cache_dir: str | None) -> None:
     """Same devices and compilation cache as formulang.infer.jax_setup."""
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                                f" --xla_force_host_platform_device_count="
-                               f"{max(os.cpu_count() or 1, 8)}").strip()
+                               f"{max(len(os.sched_getaffinity(0)), 4)}").strip()
     import jax
 
     if cache_dir:

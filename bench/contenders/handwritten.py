@@ -23,7 +23,7 @@ stages = {"import": since_start()}
 model = build(model_name, reparam, draws)
 
 t0 = time.perf_counter()
-samples, diverging = model.fit(1)
+samples, diverging, _ = model.fit(1)
 stages["first fit"] = time.perf_counter() - t0
 t0 = time.perf_counter()
 first = sampler_figures(samples, diverging, model.names)
@@ -33,7 +33,7 @@ wall = since_start()
 runs = []
 for seed in range(2, 2 + reruns):
     t0 = time.perf_counter()
-    samples, diverging = model.fit(seed)
+    samples, diverging, _ = model.fit(seed)
     seconds = time.perf_counter() - t0
     runs.append({"seed": seed, "seconds": seconds,
                  **sampler_figures(samples, diverging, model.names)})

@@ -21,7 +21,8 @@ from models import design, load
 @dataclass(frozen=True)
 class HandWritten:
     """``fit(seed)`` -> (draws by chain {name: (chains, draws, ...)}, diverging (chains,
-    draws)); ``names``: the variables compared across contenders."""
+    draws), leapfrog steps per draw (chains, draws)); ``names``: the variables compared
+    across contenders."""
 
     fit: Callable
     names: list[str]
@@ -128,16 +129,17 @@ def build(model_name: str, reparam: str, draws: int, chains: int = 4,
 
         def draw(st, _):
             st = kernel.sample(st, data, {})
-            return st, (st.z, st.diverging)
+            return st, (st.z, st.diverging, st.num_steps)
 
-        _, (z, diverging) = jax.lax.scan(draw, state, None, length=draws)
-        return jax.vmap(kernel.postprocess_fn(data, {}))(z), diverging
+        _, (z, diverging, steps) = jax.lax.scan(draw, state, None, length=draws)
+        return jax.vmap(kernel.postprocess_fn(data, {}))(z), diverging, steps
 
     run_chains = jax.pmap(one_chain, in_axes=(0, None))
 
     def fit(seed: int):
         keys = jax.random.split(jax.random.PRNGKey(seed), chains)
-        samples, diverging = jax.block_until_ready(run_chains(keys, args))
-        return {name: np.asarray(v) for name, v in samples.items()}, np.asarray(diverging)
+        samples, diverging, steps = jax.block_until_ready(run_chains(keys, args))
+        return ({name: np.asarray(v) for name, v in samples.items()}, np.asarray(diverging),
+                np.asarray(steps))
 
     return HandWritten(fit, names)

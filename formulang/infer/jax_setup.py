@@ -2,8 +2,9 @@
 compilation cache.
 
 - Parallel chains need one XLA device per chain. On CPU, JAX shows one device unless told
-  otherwise before it starts, so formulang asks for ``max(cores, 8)`` host devices (cheap: they
-  share the cores). If JAX already started with fewer, chains run vectorised instead.
+  otherwise before it starts, so formulang asks for ``max(cores, 4)`` host devices: one per
+  core, and at least one per chain of a default fit (4). If JAX already started with fewer,
+  chains run vectorised instead.
 - Compiling dominates small fits, so compiled programs are cached on disk in
   ``$FORMULANG_CACHE_DIR`` (default ``~/.cache/formulang/jax``, or under ``$XDG_CACHE_HOME``).
   Set ``FORMULANG_COMPILATION_CACHE=0`` to turn the cache off.
@@ -36,15 +37,30 @@ def _backend_started() -> bool:
         return True
 
 
+def host_devices() -> int:
+    """How many host devices formulang asks for: ``max(cores, 4)``.
+
+    Not more: XLA's CPU client runs every device's work on one thread pool with a thread per
+    device, so devices beyond the cores only add threads competing for them. On this
+    project's 2-core machine, with 8 devices a compiled 4-chain sleepstudy fit took either
+    about 5 s or about 10 s from one rerun to the next (the slow ones with 20-60 thousand
+    context switches a second); with 4 devices, 5-6 s every time (24 reruns)."""
+    try:
+        cores = len(os.sched_getaffinity(0))  # the cores this process may use
+    except (AttributeError, OSError):  # pragma: no cover - not on Linux
+        cores = os.cpu_count() or 1
+    return max(cores, 4)
+
+
 def request_devices() -> None:
-    """Ask for ``max(cores, 8)`` host devices if JAX has not started (no jax import: cheap).
+    """Ask for :func:`host_devices` host devices if JAX has not started (no jax import: cheap).
 
     ``import formulang`` calls it, so a session that runs JAX code of its own before its first
     fit still gets parallel chains. Vectorised chains are not only slower to run: tracing and
     compiling a vmapped NUTS program takes about 2.5x as long (15 s vs 6 s for a 4-group
     model on this project's 2-core machine)."""
     if not _backend_started():
-        wanted = max(os.cpu_count() or 1, 8)
+        wanted = host_devices()
         flags = os.environ.get("XLA_FLAGS", "")
         if "xla_force_host_platform_device_count" not in flags:
             os.environ["XLA_FLAGS"] = (flags + f" --xla_force_host_platform_device_count="
