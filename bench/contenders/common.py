@@ -44,11 +44,18 @@ def arguments() -> tuple[str, str, str, int, int]:
     return model, variant, cache, int(draws), int(reruns)
 
 
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def setup_jax(cache_dir: str | None) -> None:
     """Same devices and compilation cache as formulang.infer.jax_setup."""
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                                f" --xla_force_host_platform_device_count="
-                               f"{max(len(os.sched_getaffinity(0)), 4)}").strip()
+                               f"{max(_cores(), 4)}").strip()
     import jax
 
     if cache_dir:
