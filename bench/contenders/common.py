@@ -45,6 +45,8 @@ def arguments() -> tuple[str, str, str, int, int]:
 
 
 def _cores() -> int:
+    """formulang.infer.jax_setup.host_devices's core count, restated: the hand-written
+    contender must run without importing formulang."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
