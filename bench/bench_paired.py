@@ -23,8 +23,10 @@ chains x (1000 warm-up + 1000 draws)):
 - seconds: median seconds per fit (the cost of a fit whether or not the run mixed well), and
   the fastest fit (timeit's rule: a slow spell of the machine only ever adds time);
 - steps per draw: median over reruns of the mean leapfrog steps (gradient evaluations) per
-  sampling iteration; ESS per gradient: median over reruns of (min bulk ESS / the sampling
-  phase's gradient evaluations). These count the sampler's work, which no slow spell of the
+  sampling iteration; warm-up gradients per chain: the same count over the warm-up (formulang
+  starts warm-up from its pilot's posterior variances, ``formulang.infer.mass_matrix``; the
+  hand-written model from NumPyro's identity); ESS per gradient: median over reruns of (min
+  bulk ESS / the sampling phase's gradient evaluations). These count the sampler's work, which no slow spell of the
   machine changes (before formulang asked for one host device per core, at least 4, the same
   compiled fit with the same seed took 4 s or 8 s from rerun to rerun on this 2-core machine:
   ``formulang.infer.jax_setup.host_devices``);
@@ -82,7 +84,7 @@ def formulang_side(model_name: str, reparam: str, draws: int):
             present = [k for k in names if k in posterior]
             return {**sampler_figures({k: posterior[k].values for k in present},
                                       result.stats["diverging"], present),
-                    **work_figures(result.stats["num_steps"])}
+                    **work_figures(result.stats["num_steps"], result.run.warmup_gradients)}
 
         return figures
 
@@ -95,20 +97,22 @@ def handwritten_side(model_name: str, reparam: str, draws: int, centre_on_interc
     model = build(model_name, reparam, draws, centre_on_intercept=centre_on_intercept)
 
     def fit(seed: int):
-        samples, diverging, steps = model.fit(seed)
+        samples, diverging, steps, warmup = model.fit(seed)
         return lambda: {**sampler_figures(samples, diverging, model.names),
-                        **work_figures(steps)}
+                        **work_figures(steps, warmup)}
 
     return fit
 
 
-def work_figures(num_steps) -> dict:
-    """Leapfrog steps (gradient evaluations) per draw, and all of them in the sampling phase:
-    the sampler's work, which the machine's speed does not change."""
+def work_figures(num_steps, warmup_gradients) -> dict:
+    """Leapfrog steps (gradient evaluations) per draw, all of them in the sampling phase, and
+    the warm-up's per chain: the sampler's work, which the machine's speed does not change.
+    ``warmup_gradients``: per chain."""
     import numpy as np
 
     steps = np.asarray(num_steps)
-    return {"steps_per_draw": float(steps.mean()), "sampling_gradients": int(steps.sum())}
+    return {"steps_per_draw": float(steps.mean()), "sampling_gradients": int(steps.sum()),
+            "warmup_gradients_per_chain": float(np.mean(warmup_gradients))}
 
 
 def timed(fit, seed: int) -> dict:
@@ -149,6 +153,8 @@ def pair(model_name: str, reparam: str, draws: int, reruns: int) -> dict:
             "median_min_bulk_ess": statistics.median(r["min_bulk_ess"] for r in rr),
             "fastest_seconds": min(r["seconds"] for r in rr),
             "steps_per_draw": statistics.median(r["steps_per_draw"] for r in rr),
+            "warmup_gradients_per_chain": statistics.median(
+                r["warmup_gradients_per_chain"] for r in rr),
             "ess_per_1000_gradients": statistics.median(
                 1000 * r["min_bulk_ess"] / r["sampling_gradients"] for r in rr),
             "divergences": sum(r["divergences"] for r in rr),
@@ -189,6 +195,11 @@ def _figure(figures: dict, key: str, spec: str = ".2f") -> str:
     return format(figures[key], spec) if key in figures else "-"
 
 
+def _warmup(side: dict) -> str:
+    value = side.get("warmup_gradients_per_chain")
+    return "-" if value is None else f"{value / 1000:.0f}"
+
+
 def markdown(result: dict) -> str:
     m = result["machine"]
     lines = ["# What the lowering costs: formulang vs hand-written NumPyro, one process", "",
@@ -202,9 +213,10 @@ def markdown(result: dict) -> str:
              "| model | formulang | hand-written | reruns | hand-written ESS/sampling s | "
              "formulang ESS/sampling s | ratio | seconds per fit (hand-written, formulang) | "
              "seconds ratio | fastest seconds ratio | steps per draw (hand-written, "
-             "formulang) | ESS per gradient ratio | median min ESS (hand-written, formulang) | "
+             "formulang) | warm-up gradients per chain, thousands (hand-written, formulang) | "
+             "ESS per gradient ratio | median min ESS (hand-written, formulang) | "
              "divergences (hand-written, formulang) | target >= 0.9 |",
-             "|---|---|---|---:|---:|---:|---:|---|---:|---:|---|---:|---|---|---|"]
+             "|---|---|---|---:|---:|---:|---:|---|---:|---:|---|---|---:|---|---|---|"]
     for r in result["rows"]:
         hw, fl = r["sides"][r["reference"]], r["sides"]["formulang"]
         ratio = r["ess_per_sampling_second_ratio"]
@@ -214,8 +226,8 @@ def markdown(result: dict) -> str:
             f"{ratio:.2f} | {hw['median_seconds']:.2f}, {fl['median_seconds']:.2f} | "
             f"{r['seconds_ratio']:.2f} | {_figure(r, 'fastest_seconds_ratio')} | "
             f"{_figure(hw, 'steps_per_draw', '.1f')}, {_figure(fl, 'steps_per_draw', '.1f')} | "
-            f"{_figure(r, 'ess_per_gradient_ratio')} | {hw['median_min_bulk_ess']:.0f}, "
-            f"{fl['median_min_bulk_ess']:.0f} | {hw['divergences']}, {fl['divergences']} | "
+            f"{_warmup(hw)}, {_warmup(fl)} | {_figure(r, 'ess_per_gradient_ratio')} | "
+            f"{hw['median_min_bulk_ess']:.0f}, {fl['median_min_bulk_ess']:.0f} | {hw['divergences']}, {fl['divergences']} | "
             f"{_verdict(r)} |")
     return "\n".join(lines)
 

@@ -17,7 +17,7 @@ from .lower.families import Family, family as lookup_family
 from .lower.numpyro_model import make_model
 from .lower.plan import ModelPlan, build_plan, model_data
 from .lower.priors import PriorTable, resolve_priors
-from .lower.reparam import choose_parameterization
+from .lower.reparam import choose_parameterization, pilot_fit
 from .parse import parse
 
 METHODS = ("nuts", "map", "vi")
@@ -54,7 +54,10 @@ class Model:
         self._frame = data  # kept (not copied) for simulate(...).data()
         self._check_response()
         self.priors: PriorTable = resolve_priors(self.bound, self.family, priors)
-        self.parameterization = choose_parameterization(self.bound, self.family, reparam)
+        # the pilot fit (no MCMC) chooses the parameterization and NUTS's starting mass matrix
+        self.pilot = None if self.bound.y is None else pilot_fit(self.bound, self.family)
+        self.parameterization = choose_parameterization(self.bound, self.family, reparam,
+                                                        self.pilot)
         self.plan: ModelPlan = build_plan(self.bound, self.family, self.priors,
                                           self.parameterization)
         self.data = model_data(self.plan, self.bound)
@@ -100,6 +103,7 @@ class Model:
         the group effects exactly; ``map`` and ``vi`` use the full model.
         """
         from .fit import Fit
+        from .infer.mass_matrix import initial_inverse_mass
         from .infer.nuts import SamplerSettings, make_mcmc, run_nuts
 
         if method not in METHODS:
@@ -115,7 +119,7 @@ class Model:
         mcmc = self._samplers.get(settings)
         if mcmc is None:
             mcmc = self._samplers[settings] = make_mcmc(model_fn, settings, progress)
-        run = run_nuts(mcmc, data, settings, seed)
+        run = run_nuts(mcmc, data, settings, seed, initial_inverse_mass(self.plan, self.pilot))
         return Fit(self, run.samples, run.stats, method="nuts", run=run)
 
     def _fit_collapsed(self, settings, seed: int, progress):
@@ -125,6 +129,7 @@ class Model:
 
         from .fit import Fit
         from .infer.collapsed_draws import complete_samples
+        from .infer.mass_matrix import initial_inverse_mass
         from .infer.nuts import make_mcmc, run_nuts
         from .lower.collapsed import collapsed_data, make_collapsed_model
 
@@ -136,7 +141,8 @@ class Model:
         if mcmc is None:
             mcmc = self._samplers[key] = make_mcmc(make_collapsed_model(self.plan, layout),
                                                    settings, progress)
-        run = run_nuts(mcmc, self._collapsed_data, settings, seed)
+        run = run_nuts(mcmc, self._collapsed_data, settings, seed,
+                       initial_inverse_mass(self.plan, self.pilot, collapsed=True))
         start = time.perf_counter()
         samples = complete_samples(self.plan, layout, self._collapsed_data["stats"],
                                    run.samples, seed)

@@ -282,7 +282,7 @@ def test_block_diagonal_covariance_with_mixed_levels(monkeypatch):
 
     import formulang.model
 
-    def every_other(bound, family, reparam):
+    def every_other(bound, family, reparam, pilot=None):
         return tuple(SimpleNamespace(centered=tuple(bool(j % 2) for j in range(g.n_levels)),
                                      weights=(0.5,) * g.n_levels, reason="set by the test")
                      for g in bound.groups)

@@ -18,10 +18,10 @@ def model():
     return fl.Model("y ~ 1 + (1 | g)", frame, collapse=False, reparam="noncentered")
 
 
-def run(model, tune, draws, chains=2, progress=False):
+def run(model, tune, draws, chains=2, progress=False, inverse_mass=None):
     settings = nuts.SamplerSettings(draws=draws, tune=tune, chains=chains)
     sampler = nuts.make_mcmc(model.numpyro_model, settings, progress=progress)
-    return nuts.run_nuts(sampler, model.data, settings, seed=3)
+    return nuts.run_nuts(sampler, model.data, settings, seed=3, inverse_mass=inverse_mass)
 
 
 def test_draws_follow_warm_up_and_do_not_depend_on_their_number(model):
@@ -48,3 +48,29 @@ def test_progress_bar_counts_every_iteration_of_every_chain(model, monkeypatch, 
     result = run(model, tune=20, draws=30, chains=3, progress=True)
     assert result.samples["Intercept_c"].shape[:2] == (3, 30)
     assert sum(counted) == 3 * 50
+
+
+def test_the_sampler_moves_with_the_inverse_mass_it_is_given(model):
+    # Without warm-up nothing re-estimates the matrix or the step size (which stays 1), so
+    # the matrix alone decides how far a leapfrog step goes (about step x sqrt(inverse mass)
+    # per unit of whitened momentum): at 1e-8 the steps are 1e-4 long, the energy is kept
+    # exactly (acceptance 1) and trees grow to hundreds of steps before they turn; at 1e-2
+    # steps of 0.1 turn after a few dozen. (At the identity, step 1 diverges on every draw.)
+    settings = nuts.SamplerSettings(draws=20, tune=0, chains=2)
+    sampler = nuts.make_mcmc(model.numpyro_model, settings, progress=False)
+    sizes = {"Intercept_c": 1, "z_g": 4, "sd_g": 1, "sigma": 1}
+    runs = {scale: nuts.run_nuts(sampler, model.data, settings, seed=3, inverse_mass={
+        name: np.full(size, scale) for name, size in sizes.items()}) for scale in (1e-8, 1e-2)}
+    tiny, moderate = runs[1e-8].stats, runs[1e-2].stats
+    assert np.all(tiny["accept_prob"].mean(axis=1) > 0.999)
+    assert np.all(tiny["num_steps"].mean(axis=1) > 300)
+    assert np.all(moderate["num_steps"].mean(axis=1) < 100)
+    assert not tiny["diverging"].any() and not moderate["diverging"].any()
+    assert runs[1e-2].warmup_gradients.tolist() == [0, 0]
+
+
+def test_warm_up_gradients_are_counted_per_chain(model):
+    result = run(model, tune=30, draws=5)
+    # at least one leapfrog step per warm-up iteration, at most 2^10 - 1
+    assert result.warmup_gradients.shape == (2,)
+    assert np.all((result.warmup_gradients >= 30) & (result.warmup_gradients <= 30 * 1023))

@@ -33,7 +33,7 @@ wall = since_start()
 runs = []
 for seed in range(2, 2 + reruns):
     t0 = time.perf_counter()
-    samples, diverging, _ = model.fit(seed)
+    samples, diverging, _, _ = model.fit(seed)
     seconds = time.perf_counter() - t0
     runs.append({"seed": seed, "seconds": seconds,
                  **sampler_figures(samples, diverging, model.names)})

@@ -21,7 +21,8 @@ from models import design, load
 @dataclass(frozen=True)
 class HandWritten:
     """``fit(seed)`` -> (draws by chain {name: (chains, draws, ...)}, diverging (chains,
-    draws), leapfrog steps per draw (chains, draws)); ``names``: the variables compared
+    draws), leapfrog steps per draw (chains, draws), warm-up leapfrog steps (chains,));
+    ``names``: the variables compared
     across contenders."""
 
     fit: Callable
@@ -124,22 +125,26 @@ def build(model_name: str, reparam: str, draws: int, chains: int = 4,
         function is compiled once and the refits measure sampling alone (the same scheme as
         formulang's sampler, so the two differ only in the model code)."""
         state = kernel.init(rng_key, draws, None, model_args=data, model_kwargs={})
-        state, _ = jax.lax.scan(lambda st, _: (kernel.sample(st, data, {}), None), state,
-                                None, length=draws)
+        def warm(st, _):
+            st = kernel.sample(st, data, {})
+            return st, st.num_steps
+
+        state, warmup = jax.lax.scan(warm, state, None, length=draws)
 
         def draw(st, _):
             st = kernel.sample(st, data, {})
             return st, (st.z, st.diverging, st.num_steps)
 
         _, (z, diverging, steps) = jax.lax.scan(draw, state, None, length=draws)
-        return jax.vmap(kernel.postprocess_fn(data, {}))(z), diverging, steps
+        return (jax.vmap(kernel.postprocess_fn(data, {}))(z), diverging, steps,
+                jnp.sum(warmup))
 
     run_chains = jax.pmap(one_chain, in_axes=(0, None))
 
     def fit(seed: int):
         keys = jax.random.split(jax.random.PRNGKey(seed), chains)
-        samples, diverging, steps = jax.block_until_ready(run_chains(keys, args))
+        samples, diverging, steps, warmup = jax.block_until_ready(run_chains(keys, args))
         return ({name: np.asarray(v) for name, v in samples.items()}, np.asarray(diverging),
-                np.asarray(steps))
+                np.asarray(steps), np.asarray(warmup))
 
     return HandWritten(fit, names)

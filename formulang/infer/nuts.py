@@ -7,10 +7,12 @@ instead builds one function ``(keys, data) -> draws`` per model and settings, wi
 *traced argument* broadcast to the chains: a refit, or a new dataset of the same shapes, runs
 the compiled program again, and the persistent compilation cache (``jax_setup``) serves a
 fresh process. Chains start near the centres of the data-scaled priors (:mod:`.init`), not
-at NumPyro's (-2, 2). Warm-up and sampling are one ``lax.fori_loop`` over NumPyro's own NUTS
-kernel (its step-size and mass-matrix adaptation run inside ``kernel.sample`` during the
-first ``tune`` iterations), so the kernel is traced once; the draws go into preallocated
-buffers and are constrained to the model's support once, after sampling.
+at NumPyro's (-2, 2), and warm-up's mass matrix starts from the pilot fit's posterior
+variances (:mod:`.mass_matrix`, an argument like the data), not the identity. Warm-up and
+sampling are one ``lax.fori_loop`` over NumPyro's own NUTS kernel (its step-size and
+mass-matrix adaptation run inside ``kernel.sample`` during the first ``tune`` iterations), so
+the kernel is traced once; the draws go into preallocated buffers and are constrained to the
+model's support once, after sampling.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class SamplerRun:
     seconds: float
     chain_method: str
     timings: dict = field(default_factory=dict)
+    warmup_gradients: np.ndarray | None = None  # per chain: leapfrog steps during warm-up
 
 
 def chain_method(chains: int) -> str:
@@ -84,29 +87,40 @@ class NutsSampler:
 
     def __init__(self, model_fn, settings: SamplerSettings, progress: bool):
         configure()
-        from numpyro.infer import NUTS
-
         self.settings = settings
         self.progress = progress
         self.chain_method = chain_method(settings.chains)
-        self.kernel = NUTS(model_fn, target_accept_prob=settings.target_accept,
-                           max_tree_depth=settings.max_tree_depth,
-                           init_strategy=init_near_prior_centre)
+        self.kernel = self._kernel(model_fn, None)
         self.iterations = settings.tune + settings.draws
         self.progress_every = max(1, self.iterations // 50)
         self._run = self._build()
 
-    def _one_chain(self, rng_key, data):
+    def _kernel(self, model_fn, inverse_mass):
+        from numpyro.infer import NUTS
+
+        s = self.settings
+        return NUTS(model_fn, target_accept_prob=s.target_accept,
+                    max_tree_depth=s.max_tree_depth, init_strategy=init_near_prior_centre,
+                    inverse_mass_matrix=inverse_mass)
+
+    def _one_chain(self, rng_key, data, inverse_mass):
         import jax
         import jax.numpy as jnp
         from jax import lax
 
-        kernel, s = self.kernel, self.settings
+        s = self.settings
+        block = None
+        if inverse_mass:  # one diagonal block over the sites given (sorted, as NumPyro
+            # orders them); any others form a second block that starts at 1
+            sites = tuple(sorted(inverse_mass))
+            block = {sites: jnp.concatenate([jnp.ravel(inverse_mass[k]) for k in sites])}
+        kernel = self._kernel(self.kernel.model, block)
         state = kernel.init(rng_key, s.tune, None, model_args=(data,), model_kwargs={})
 
         def draw(i, carry):
-            state, z, stats = carry
+            state, z, stats, warmup = carry
             state = kernel.sample(state, (data,), {})
+            warmup = warmup + jnp.where(i < s.tune, state.num_steps, 0)
             if self.progress:
                 every = self.progress_every
                 # the count is derived from the chain's own state, so under vmap the callback
@@ -120,25 +134,28 @@ class NutsSampler:
             slot = jnp.maximum(i - s.tune, 0)
             z = jax.tree.map(lambda buf, x: buf.at[slot].set(x), z, state.z)
             stats = {name: stats[name].at[slot].set(getattr(state, name)) for name in stats}
-            return state, z, stats
+            return state, z, stats, warmup
 
         buffers = lambda x: jnp.zeros((s.draws,) + jnp.shape(x), jnp.result_type(x))  # noqa: E731
         z = jax.tree.map(buffers, state.z)
         stats = {name: buffers(getattr(state, name)) for name in STAT_FIELDS}
-        _, z, stats = lax.fori_loop(0, self.iterations, draw, (state, z, stats))
+        warmup = jnp.zeros((), jnp.int32)
+        _, z, stats, warmup = lax.fori_loop(0, self.iterations, draw, (state, z, stats, warmup))
         samples = jax.vmap(kernel.postprocess_fn((data,), {}))(z)
-        return samples, stats
+        return samples, stats, warmup
 
     def _build(self):
         import jax
 
         if self.chain_method == "parallel":
-            return jax.pmap(self._one_chain, in_axes=(0, None))
-        if self.chain_method == "vectorized":
-            return jax.jit(jax.vmap(self._one_chain, in_axes=(0, None)))
-        return jax.jit(jax.vmap(self._one_chain, in_axes=(0, None)))  # one chain: batch of 1
+            return jax.pmap(self._one_chain, in_axes=(0, None, None))
+        # vectorised chains, or one chain as a batch of 1
+        return jax.jit(jax.vmap(self._one_chain, in_axes=(0, None, None)))
 
-    def run(self, data: dict, seed: int) -> tuple[dict, dict]:
+    def run(self, data: dict, seed: int, inverse_mass: dict | None = None):
+        """Draws, sampler statistics and the warm-up's leapfrog steps per chain.
+        ``inverse_mass`` ({site: variances}, :mod:`.mass_matrix`) is where warm-up's mass
+        matrix starts (default: the identity)."""
         import jax
 
         keys = jax.random.split(jax.random.PRNGKey(seed), self.settings.chains)
@@ -150,12 +167,12 @@ class NutsSampler:
             _PROGRESS.bar = tqdm(total=chains * self.iterations, desc="compiling", unit="it",
                                  file=sys.stderr, leave=False)
         try:
-            samples, stats = jax.block_until_ready(self._run(keys, data))
+            out = jax.block_until_ready(self._run(keys, data, inverse_mass or {}))
         finally:
             if _PROGRESS.bar is not None:
                 _PROGRESS.bar.close()
                 _PROGRESS.bar = None
-        return samples, stats
+        return out
 
 
 def make_mcmc(model_fn, settings: SamplerSettings, progress: bool | None = None) -> NutsSampler:
@@ -165,10 +182,12 @@ def make_mcmc(model_fn, settings: SamplerSettings, progress: bool | None = None)
     return NutsSampler(model_fn, settings, progress)
 
 
-def run_nuts(sampler: NutsSampler, data: dict, settings: SamplerSettings, seed: int) -> SamplerRun:
+def run_nuts(sampler: NutsSampler, data: dict, settings: SamplerSettings, seed: int,
+             inverse_mass: dict | None = None) -> SamplerRun:
     start = time.perf_counter()
-    samples, stats = sampler.run(data, seed)
+    samples, stats, warmup = sampler.run(data, seed, inverse_mass)
     samples = {k: np.asarray(v) for k, v in samples.items()}
     stats = {k: np.asarray(v) for k, v in stats.items()}
     seconds = time.perf_counter() - start
-    return SamplerRun(samples, stats, settings, seed, seconds, sampler.chain_method)
+    return SamplerRun(samples, stats, settings, seed, seconds, sampler.chain_method,
+                      warmup_gradients=np.asarray(warmup))

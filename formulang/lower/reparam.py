@@ -160,7 +160,8 @@ class GroupParameterization:
 @dataclass(frozen=True, eq=False)
 class PilotFit:
     """What the pilot estimated: fixed effects, scale, and per group term ``Sigma_g`` and the
-    per-level information matrices ``info[g]`` (``(L, k, k)``, marginal over other terms)."""
+    per-level information matrices ``info[g]`` (``(L, k, k)``, marginal over other terms).
+    ``beta_cov`` approximates the posterior covariance of ``beta`` (see :func:`_beta_cov`)."""
 
     beta: np.ndarray
     scale: float  # working residual variance (sigma^2 for Gaussian-like; 1 for fixed scale)
@@ -170,6 +171,7 @@ class PilotFit:
     aux: dict = field(default_factory=dict)
     passes: int = 0
     floors: tuple[np.ndarray, ...] = ()  # per term, the variance floor of each effect
+    beta_cov: np.ndarray | None = None
 
     def at_floor(self, g: int) -> np.ndarray:
         """Per effect of term ``g``: whether its variance ended at the floor (no variation
@@ -207,13 +209,15 @@ def level_weights(info, cov) -> np.ndarray:
     return lam / (1.0 + lam)
 
 
-def choose_parameterization(bound, family, reparam="auto") -> tuple[GroupParameterization, ...]:
+def choose_parameterization(bound, family, reparam="auto",
+                            pilot: PilotFit | None = None) -> tuple[GroupParameterization, ...]:
     """Choose centered or non-centered effects, per level, for each of ``bound.groups``.
 
     ``family`` is a :class:`~formulang.lower.families.Family` (or a family name).
     ``reparam`` is ``"auto"`` (per level: centered where the weight is >= 0.5),
     ``"centered"`` or ``"noncentered"`` (forced; the pilot evidence is still reported), or a
     dict ``{group label: mode}`` for per-term control (terms not named are ``"auto"``).
+    ``pilot``: :func:`pilot_fit`'s result when the caller has it already.
     """
     fam = _family(family) if isinstance(family, str) else family
     modes = _modes(bound, reparam)
@@ -221,7 +225,7 @@ def choose_parameterization(bound, family, reparam="auto") -> tuple[GroupParamet
         return ()
     if bound.y is None:
         return tuple(_no_response(g, mode) for g, mode in zip(bound.groups, modes))
-    fit = pilot_fit(bound, fam)
+    fit = pilot_fit(bound, fam) if pilot is None else pilot
     out = []
     for gi, (g, mode) in enumerate(zip(bound.groups, modes)):
         w = np.clip(np.nan_to_num(level_weights(fit.info[gi], fit.cov[gi]), nan=0.0), 0.0, 1.0)
@@ -710,7 +714,33 @@ def pilot_fit(bound, family) -> PilotFit:
         aux["phi"] = max(1.0 / scale - 1.0, 0.0)
     floors = tuple((_FLOOR * np.sqrt(scale) / t.rms) ** 2 for t in terms)
     return PilotFit(beta, float(scale), tuple(cov), tuple(info),
-                    tuple(np.rint(r).astype(int) for r in rows), aux, passes, floors)
+                    tuple(np.rint(r).astype(int) for r in rows), aux, passes, floors,
+                    _beta_cov(X, a, scale, terms, info, cov))
+
+
+def _beta_cov(X, a, scale, terms, info, cov) -> np.ndarray:
+    """The posterior covariance of ``beta``, roughly: the conditional one given the effects,
+    ``(X^T A X / scale)^+``, plus per term the uncertainty of the effects' common part along
+    the directions the fixed effects share with it (:meth:`_Term._shift_directions`),
+    ``(sum_j D_j^T P_j D_j)^+`` with ``P_j = (I_j^-1 + Sigma)^-1 = I_j - I_j V_j I_j``,
+    ``V_j = (I_j + Sigma^-1)^-1``, the precision of level ``j``'s data about the population
+    value. For one random intercept that is ``1 / sum_j 1 / (tau^2 + sigma^2 / n_j)``, the
+    textbook variance of the mean, so the conditional part is counted twice: at most a
+    factor of 2 too wide, which is enough for its use (the scale NUTS's warm-up starts from,
+    :mod:`formulang.infer.mass_matrix`)."""
+    p = X.shape[1]
+    if p == 0:
+        return np.zeros((0, 0))
+    C = np.linalg.pinv((X * (a / scale)[:, None]).T @ X, rcond=1e-10, hermitian=True)
+    for t, I, S in zip(terms, info, cov):
+        if t.shift is None:
+            continue
+        xs, D = t.shift
+        V = _inv(I + _inv(S)[None])
+        P = I - I @ V @ I
+        M = np.einsum("jpa,jpq,jqb->ab", D, P, D)
+        C[np.ix_(xs, xs)] += np.linalg.pinv(M, rcond=1e-10, hermitian=True)
+    return C
 
 
 def _shift(u: np.ndarray, cov: np.ndarray, D: np.ndarray) -> np.ndarray:

@@ -1,0 +1,171 @@
+"""The inverse mass matrix NUTS starts warm-up with: posterior variances from the pilot fit.
+
+NUTS moves freely only when its (diagonal) mass matrix matches the posterior's scales. NumPyro
+starts warm-up with the identity and replaces it with the draws' variances at the end of each
+slow window, the first after 100 iterations. Until then a posterior whose scales span two
+orders of magnitude needs the step size of its narrowest direction and the longest trees:
+sleepstudy's centred model (intercept sd about 6 ms, log sigma's about 0.05) spent 72k of a
+chain's 100k warm-up gradients in those first 100 iterations, at tree depth 9-10. Started
+from the variances below, its warm-up took 28-31k gradients per chain, and sampling cost the
+same. The pilot (:func:`formulang.lower.reparam.pilot_fit`) is already there: it chose the
+parameterization.
+
+Variances on each sample site's unconstrained scale (what NUTS moves on), from the pilot's
+``beta``, residual scale, per-term covariance ``Sigma`` and per-level information ``I_j``:
+
+- ``Intercept_c``, ``b_c``: the pilot's covariance of ``beta``
+  (:func:`~formulang.lower.reparam._beta_cov`), turned to centred predictors, combined with
+  the prior's precision (a tight user prior narrows the posterior too);
+- ``sd_<g>`` (log scale): ``1 / (2 J_eff + 1)`` per effect, ``J_eff = sum_j w_j^2`` over the
+  levels' shrinkage weights: the Fisher information of ``log tau``, plus a unit of prior;
+- ``L_<g>`` (LKJ factor, unconstrained): ``1 / (J_eff + 1)``, as for ``atanh`` of a
+  correlation estimated from ``J_eff`` pairs, ``J_eff`` from the levels' least informed
+  direction;
+- ``rc_<g>`` (centred levels): ``diag V_j + diag Sigma / J``, ``V_j = (I_j + Sigma^-1)^-1`` the
+  level's posterior covariance given the hyperparameters, plus the population mean's;
+- ``z_<g>`` (non-centred levels): ``diag (L^T I_j L + 1)^-1 + 1.5 / J`` (``Sigma = L L^T``):
+  the whitened posterior, plus the population mean's and ``tau``'s share;
+- ``sigma`` (log): ``1 / (2 n_res)``, ``n_res`` the rows less the fit's effective degrees of
+  freedom; ``shape`` (gamma) and ``phi`` (beta): ``2 / n``, their large-value limit.
+
+A site these rules do not cover (the negative binomial's ``phi``, Student-t's ``nu``, a
+coefficient with a prior on a constrained support) starts at 1, NumPyro's default. The matrix
+only has to be right within a small factor: warm-up re-estimates it from draws anyway.
+
+>>> import formulang as fl
+>>> m = fl.Model("Reaction ~ Days + (Days | Subject)", fl.datasets.load("sleepstudy"),
+...              reparam="centered", collapse=False)
+>>> v = initial_inverse_mass(m.plan, m.pilot)
+>>> sorted(v), v["rc_Subject"].shape
+(['Intercept_c', 'L_Subject', 'b_c', 'rc_Subject', 'sd_Subject', 'sigma'], (36,))
+>>> round(float(v["Intercept_c"][0] ** 0.5), 1), round(float(v["sigma"][0] ** 0.5), 3)
+(9.0, 0.058)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..lower.plan import GroupPlan, ModelPlan, VectorSite
+from ..lower.reparam import PilotFit, _chol, _inv, level_weights
+
+
+def initial_inverse_mass(plan: ModelPlan, pilot: PilotFit | None,
+                         collapsed: bool = False) -> dict[str, np.ndarray]:
+    """Per sample site, the variance of each of its unconstrained entries (a 1-D array in the
+    site's row-major order). ``collapsed``: the sites of the collapsed model (no effects).
+    Empty without a pilot (a model with no response)."""
+    if pilot is None:
+        return {}
+    out: dict[str, np.ndarray] = {}
+    _population(plan, pilot, out)
+    for g, S, info in zip(plan.groups, pilot.cov, pilot.info):
+        _group(g, np.atleast_2d(S), _as_matrices(info, g.k), out, collapsed)
+    _family(plan, pilot, out)
+    return {name: np.asarray(np.maximum(v, _TINY), dtype=float).ravel()
+            for name, v in out.items()}
+
+
+_TINY = 1e-12  # a variance must be positive; the pilot can give 0 for a pinned direction
+
+
+def _as_matrices(info, k: int) -> np.ndarray:
+    info = np.asarray(info, dtype=float)
+    return info[:, None, None] if info.ndim == 1 else info.reshape(len(info), k, k)
+
+
+def _population(plan: ModelPlan, pilot: PilotFit, out: dict) -> None:
+    C = pilot.beta_cov
+    if C is None or C.shape != (len(plan.columns),) * 2:
+        return
+    slopes = [j for j, c in enumerate(plan.columns) if c != "Intercept"]
+    if plan.intercept:  # Intercept_c = Intercept + sum_q mean(x_q) b_q
+        T = np.eye(len(plan.columns))
+        T[0, slopes] = plan.x_means
+        C = T @ C @ T.T
+    var = np.diag(C)
+    if plan.intercept:
+        prior = plan.priors.lookup("Intercept").distribution
+        v = _with_prior(var[:1], prior, plan.prior_params["Intercept"][:, 0])
+        if v is not None:
+            out["Intercept_c"] = v
+    if plan.b is not None:
+        _pieces(plan.b, var[slopes], plan.prior_params, out, "b_c", with_prior=True)
+
+
+def _with_prior(var: np.ndarray, dist_name: str, params) -> np.ndarray | None:
+    """The data's variance combined with a real-valued prior's, or None when the prior lives
+    on a constrained support (the unconstrained scale is then not the coefficient's)."""
+    from ..lower.priors import numpyro_distribution
+    from .init import prior_centre
+
+    fn = numpyro_distribution(dist_name, params)
+    if fn.support is not _real():
+        return None
+    known = prior_centre(fn)
+    if known is None:
+        return var
+    spread = np.broadcast_to(np.asarray(known[1], dtype=float), np.shape(var))
+    return 1.0 / (1.0 / var + 1.0 / spread**2)
+
+
+def _real():
+    from numpyro.distributions import constraints
+
+    return constraints.real
+
+
+def _pieces(site: VectorSite, var: np.ndarray, params: dict, out: dict, name: str,
+            with_prior: bool = False) -> None:
+    """Split one vector's variances into the sample sites its pieces are drawn as (see
+    :func:`formulang.lower.numpyro_model._sample_vector`)."""
+    for i, (dist_name, idx, key) in enumerate(site.pieces):
+        v = var[np.asarray(idx)]
+        if with_prior:
+            v = _with_prior(v, dist_name, params[key])
+            if v is None:
+                continue
+        out[name if len(site.pieces) == 1 else f"{name}_{i}"] = v
+
+
+def _group(g: GroupPlan, S: np.ndarray, info: np.ndarray, out: dict, collapsed: bool) -> None:
+    J = len(info)
+    V = _inv(info + _inv(S)[None])
+    diag_info = np.diagonal(info, axis1=1, axis2=2)
+    w = diag_info * np.diag(S) / (1.0 + diag_info * np.diag(S))  # per level and effect
+    _pieces(g.sd, 1.0 / (2.0 * np.sum(w**2, axis=0) + 1.0), {}, out, g.sd.name)
+    for name, block in g.lkj_sites:
+        idx = np.ix_(block, block)
+        wb = np.nan_to_num(level_weights(info[(slice(None),) + idx], S[idx]), nan=0.0)
+        m = len(block)
+        out[name] = np.full(m * (m - 1) // 2, 1.0 / (float(np.sum(wb**2)) + 1.0))
+    if collapsed:
+        return
+    centered = np.asarray(g.centered, dtype=bool)
+    if centered.any():
+        v = np.diagonal(V[centered], axis1=1, axis2=2) + np.diag(S) / J
+        out[f"rc_{g.name}"] = v
+    if (~centered).any():
+        Lc = _chol(S)
+        M = np.einsum("pa,jpq,qb->jab", Lc, info[~centered], Lc)
+        W = np.linalg.inv(M + np.eye(g.k)[None])
+        out[f"z_{g.name}"] = np.diagonal(W, axis1=1, axis2=2) + 1.5 / J
+
+
+def _family(plan: ModelPlan, pilot: PilotFit, out: dict) -> None:
+    n = max(plan.n, 1)
+    aux = set(plan.aux)
+    if "sigma" in aux:
+        edf = len(plan.columns)
+        for S, info in zip(pilot.cov, pilot.info):
+            S = np.atleast_2d(S)
+            info = _as_matrices(info, len(S))
+            V = _inv(info + _inv(S)[None])
+            edf += float(np.sum(np.einsum("jpq,jqp->j", info, V)))  # trace of I_j V_j
+        out["sigma"] = np.array([1.0 / (2.0 * max(n - edf, 1.0))])
+    for name in ("shape", "phi"):
+        if name in aux and plan.family.name in ("gamma", "beta"):
+            out[name] = np.array([2.0 / n])
+
+
+__all__ = ["initial_inverse_mass"]
