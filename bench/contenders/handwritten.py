@@ -23,7 +23,7 @@ stages = {"import": since_start()}
 model = build(model_name, reparam, draws)
 
 t0 = time.perf_counter()
-samples, diverging, _ = model.fit(1)
+samples, diverging, _, _ = model.fit(1)
 stages["first fit"] = time.perf_counter() - t0
 t0 = time.perf_counter()
 first = sampler_figures(samples, diverging, model.names)
