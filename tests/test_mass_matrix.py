@@ -132,3 +132,14 @@ def test_a_tight_prior_narrows_the_start():
 
 def _plan_pilot(model):
     return model.plan, model.pilot
+
+
+def test_a_coefficient_the_data_leave_free_starts_as_wide_as_its_prior():
+    # a column collinear with the intercept: the data say nothing about its coefficient, so
+    # it must start at its prior's variance, not pinned by a pseudo-inverse's small share
+    frame = _frame().assign(const=2.0)
+    with pytest.warns(fl.RankDeficiencyWarning):
+        model = fl.Model("y ~ x + const + (1 | g)", frame, priors={"b[const]": "normal(0, 3)"})
+    start = initial_inverse_mass(model.plan, model.pilot)
+    const = model.plan.slope_columns.index("const")
+    assert start["b_c"][const] == pytest.approx(9.0)

@@ -4,7 +4,7 @@ NUTS moves freely only when its (diagonal) mass matrix matches the posterior's s
 starts warm-up with the identity and replaces it with the draws' variances at the end of each
 slow window, the first after 100 iterations. Until then a posterior whose scales span two
 orders of magnitude needs the step size of its narrowest direction and the longest trees:
-sleepstudy's centred model (intercept sd about 6 ms, log sigma's about 0.05) spent 72k of a
+sleepstudy's centred model (intercept sd about 9 ms, log sigma's about 0.06) spent 72k of a
 chain's 100k warm-up gradients in those first 100 iterations, at tree depth 9-10. Started
 from the variances below, its warm-up took 28-31k gradients per chain, and sampling cost the
 same. The pilot (:func:`formulang.lower.reparam.pilot_fit`) is already there: it chose the
@@ -84,6 +84,9 @@ def _population(plan: ModelPlan, pilot: PilotFit, out: dict) -> None:
         T[0, slopes] = plan.x_means
         C = T @ C @ T.T
     var = np.diag(C)
+    # a direction the data leave free (a column that is constant after centring) gets no
+    # data variance from the pseudo-inverse: it is then as wide as its prior
+    var = np.where(np.isfinite(var) & (var > 0), var, np.inf)
     if plan.intercept:
         prior = plan.priors.lookup("Intercept").distribution
         v = _with_prior(var[:1], prior, plan.prior_params["Intercept"][:, 0])
@@ -104,7 +107,7 @@ def _with_prior(var: np.ndarray, dist_name: str, params) -> np.ndarray | None:
         return None
     known = prior_centre(fn)
     if known is None:
-        return var
+        return np.where(np.isinf(var), 1.0, var)
     spread = np.broadcast_to(np.asarray(known[1], dtype=float), np.shape(var))
     return 1.0 / (1.0 / var + 1.0 / spread**2)
 

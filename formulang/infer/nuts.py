@@ -90,16 +90,16 @@ class NutsSampler:
         self.settings = settings
         self.progress = progress
         self.chain_method = chain_method(settings.chains)
-        self.kernel = self._kernel(model_fn, None)
+        self.model_fn = model_fn
         self.iterations = settings.tune + settings.draws
         self.progress_every = max(1, self.iterations // 50)
         self._run = self._build()
 
-    def _kernel(self, model_fn, inverse_mass):
+    def _kernel(self, inverse_mass):
         from numpyro.infer import NUTS
 
         s = self.settings
-        return NUTS(model_fn, target_accept_prob=s.target_accept,
+        return NUTS(self.model_fn, target_accept_prob=s.target_accept,
                     max_tree_depth=s.max_tree_depth, init_strategy=init_near_prior_centre,
                     inverse_mass_matrix=inverse_mass)
 
@@ -114,7 +114,8 @@ class NutsSampler:
             # orders them); any others form a second block that starts at 1
             sites = tuple(sorted(inverse_mass))
             block = {sites: jnp.concatenate([jnp.ravel(inverse_mass[k]) for k in sites])}
-        kernel = self._kernel(self.kernel.model, block)
+        # built here, in the trace, so that NumPyro's first step-size search already uses it
+        kernel = self._kernel(block)
         state = kernel.init(rng_key, s.tune, None, model_args=(data,), model_kwargs={})
 
         def draw(i, carry):

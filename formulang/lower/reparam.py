@@ -731,7 +731,11 @@ def _beta_cov(X, a, scale, terms, info, cov) -> np.ndarray:
     p = X.shape[1]
     if p == 0:
         return np.zeros((0, 0))
-    C = np.linalg.pinv((X * (a / scale)[:, None]).T @ X, rcond=1e-10, hermitian=True)
+    G = (X * (a / scale)[:, None]).T @ X
+    # a direction the data do not identify (collinear columns) gets a huge variance, not the
+    # pseudo-inverse's 0 or its arbitrary split: the prior then sets it
+    ridge = 1e-10 * max(float(np.max(np.diag(G), initial=0.0)), 1e-300)
+    C = np.linalg.inv(G + ridge * np.eye(p))
     for t, I, S in zip(terms, info, cov):
         if t.shift is None:
             continue
