@@ -168,8 +168,11 @@ def _run_to_dict(run) -> dict | None:
 
     if not isinstance(run, SamplerRun):
         return None
+    warmup = None if run.warmup_gradients is None else \
+        [int(v) for v in np.ravel(run.warmup_gradients)]
     return {"settings": dataclasses.asdict(run.settings), "seed": int(run.seed),
-            "seconds": float(run.seconds), "chain_method": str(run.chain_method)}
+            "seconds": float(run.seconds), "chain_method": str(run.chain_method),
+            "warmup_gradients": warmup}
 
 
 # ---- load --------------------------------------------------------------------------------------
@@ -255,8 +258,10 @@ def _run_from_dict(d, samples, stats):
         return None
     from .infer.nuts import SamplerRun, SamplerSettings
 
+    warmup = d.get("warmup_gradients")  # absent in files saved before it was recorded
     return SamplerRun(samples, stats, SamplerSettings(**d["settings"]), int(d["seed"]),
-                      float(d["seconds"]), d["chain_method"])
+                      float(d["seconds"]), d["chain_method"],
+                      warmup_gradients=None if warmup is None else np.asarray(warmup))
 
 
 # ---- the rebuilt model ---------------------------------------------------------------------------

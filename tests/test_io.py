@@ -76,6 +76,8 @@ def test_every_draw_and_statistic_comes_back_bit_for_bit(fit, loaded):
         assert loaded.stats[name].dtype == value.dtype, name
         assert np.array_equal(loaded.stats[name], value), name
     assert loaded.run.settings == fit.run.settings and loaded.run.seed == fit.run.seed
+    assert np.array_equal(loaded.run.warmup_gradients, fit.run.warmup_gradients)
+    assert loaded.run.warmup_gradients.min() > 0
 
 
 def test_loaded_idata_has_the_arviz_groups(fit, loaded):
