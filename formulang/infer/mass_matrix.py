@@ -47,7 +47,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..lower.plan import GroupPlan, ModelPlan, VectorSite
-from ..lower.reparam import PilotFit, _chol, _inv, level_weights
+from ..lower.reparam import PilotFit, _chol, level_posterior_cov, level_weights
 
 
 def initial_inverse_mass(plan: ModelPlan, pilot: PilotFit | None,
@@ -59,9 +59,10 @@ def initial_inverse_mass(plan: ModelPlan, pilot: PilotFit | None,
         return {}
     out: dict[str, np.ndarray] = {}
     _population(plan, pilot, out)
+    edf = float(len(plan.columns))  # the fit's effective degrees of freedom
     for g, S, info in zip(plan.groups, pilot.cov, pilot.info):
-        _group(g, np.atleast_2d(S), _as_matrices(info, g.k), out, collapsed)
-    _family(plan, pilot, out)
+        edf += _group(g, np.atleast_2d(S), _as_matrices(info, g.k), out, collapsed)
+    _family(plan, edf, out)
     return {name: np.asarray(np.maximum(v, _TINY), dtype=float).ravel()
             for name, v in out.items()}
 
@@ -127,9 +128,11 @@ def _pieces(site: VectorSite, var: np.ndarray, params: dict, out: dict, name: st
         out[name if len(site.pieces) == 1 else f"{name}_{i}"] = v
 
 
-def _group(g: GroupPlan, S: np.ndarray, info: np.ndarray, out: dict, collapsed: bool) -> None:
+def _group(g: GroupPlan, S: np.ndarray, info: np.ndarray, out: dict, collapsed: bool) -> float:
+    """The term's sites; returns its effective degrees of freedom, sum_j trace(I_j V_j)."""
     J = len(info)
-    V = _inv(info + _inv(S)[None])
+    V = level_posterior_cov(info, S)
+    edf = float(np.einsum("jpq,jqp->", info, V))
     diag_info = np.diagonal(info, axis1=1, axis2=2)
     w = diag_info * np.diag(S) / (1.0 + diag_info * np.diag(S))  # per level and effect
     _pieces(g.sd, 1.0 / (2.0 * np.sum(w**2, axis=0) + 1.0), {}, out, g.sd.name)
@@ -139,7 +142,7 @@ def _group(g: GroupPlan, S: np.ndarray, info: np.ndarray, out: dict, collapsed: 
         m = len(block)
         out[name] = np.full(m * (m - 1) // 2, 1.0 / (float(np.sum(wb**2)) + 1.0))
     if collapsed:
-        return
+        return edf
     centered = np.asarray(g.centered, dtype=bool)
     if centered.any():
         v = np.diagonal(V[centered], axis1=1, axis2=2) + np.diag(S) / J
@@ -149,18 +152,13 @@ def _group(g: GroupPlan, S: np.ndarray, info: np.ndarray, out: dict, collapsed: 
         M = np.einsum("pa,jpq,qb->jab", Lc, info[~centered], Lc)
         W = np.linalg.inv(M + np.eye(g.k)[None])
         out[f"z_{g.name}"] = np.diagonal(W, axis1=1, axis2=2) + 1.5 / J
+    return edf
 
 
-def _family(plan: ModelPlan, pilot: PilotFit, out: dict) -> None:
+def _family(plan: ModelPlan, edf: float, out: dict) -> None:
     n = max(plan.n, 1)
     aux = set(plan.aux)
     if "sigma" in aux:
-        edf = len(plan.columns)
-        for S, info in zip(pilot.cov, pilot.info):
-            S = np.atleast_2d(S)
-            info = _as_matrices(info, len(S))
-            V = _inv(info + _inv(S)[None])
-            edf += float(np.sum(np.einsum("jpq,jqp->j", info, V)))  # trace of I_j V_j
         out["sigma"] = np.array([1.0 / (2.0 * max(n - edf, 1.0))])
     for name in ("shape", "phi"):
         if name in aux and plan.family.name in ("gamma", "beta"):

@@ -209,6 +209,16 @@ def level_weights(info, cov) -> np.ndarray:
     return lam / (1.0 + lam)
 
 
+def level_posterior_cov(info, cov) -> np.ndarray:
+    """Per level, the posterior covariance of its effects given ``Sigma = cov``:
+    ``V_j = (I_j + Sigma^-1)^-1``, ``(L, k, k)`` from ``info`` ``(L, k, k)``.
+
+    >>> level_posterior_cov(np.array([[[4.0]], [[0.0]]]), np.array([[1.0]])).ravel().tolist()
+    [0.2, 1.0]
+    """
+    return _inv(info + _inv(cov))
+
+
 def choose_parameterization(bound, family, reparam="auto",
                             pilot: PilotFit | None = None) -> tuple[GroupParameterization, ...]:
     """Choose centered or non-centered effects, per level, for each of ``bound.groups``.
@@ -578,7 +588,7 @@ class _Term:
 
     def leverage(self, a: np.ndarray, info: np.ndarray, cov: np.ndarray) -> np.ndarray:
         """Per row ``a_i Z_i^T V_j Z_i``, ``V_j = (I_j + Sigma^-1)^-1``."""
-        V = _inv(info + _inv(cov)[None])
+        V = level_posterior_cov(info, cov)
         if self.k == 1:
             return a * self.Z[:, 0] ** 2 * V[self.codes, 0, 0]
         return a * np.einsum("ip,ipq,iq->i", self.Z, V[self.codes], self.Z)
@@ -740,7 +750,7 @@ def _beta_cov(X, a, scale, terms, info, cov) -> np.ndarray:
         if t.shift is None:
             continue
         xs, D = t.shift
-        V = _inv(I + _inv(S)[None])
+        V = level_posterior_cov(I, S)
         P = I - I @ V @ I
         M = np.einsum("jpa,jpq,jqb->ab", D, P, D)
         C[np.ix_(xs, xs)] += np.linalg.pinv(M, rcond=1e-10, hermitian=True)
@@ -908,7 +918,7 @@ def _px_em(I: np.ndarray, b: np.ndarray, cov: np.ndarray, mask: np.ndarray,
     ix = np.ix_(sel, sel)
     diag = np.diag_indices(k)
     for _ in range(_EM_MAXIT):
-        V = _inv(I + _inv(cov))
+        V = level_posterior_cov(I, cov)
         m = np.matmul(V, b[:, :, None])[:, :, 0]
         E = V + m[:, :, None] * m[:, None, :]
         S = E.mean(axis=0)
@@ -924,7 +934,7 @@ def _px_em(I: np.ndarray, b: np.ndarray, cov: np.ndarray, mask: np.ndarray,
         cov = new
         if done:
             break
-    V = _inv(I + _inv(cov))
+    V = level_posterior_cov(I, cov)
     return cov, np.matmul(V, b[:, :, None])[:, :, 0]
 
 
@@ -969,4 +979,4 @@ def _chol(cov: np.ndarray) -> np.ndarray:
 
 
 __all__ = ["GroupParameterization", "MODES", "PilotFit", "choose_parameterization", "enclosing",
-           "level_weights", "pilot_fit"]
+           "level_posterior_cov", "level_weights", "pilot_fit"]
