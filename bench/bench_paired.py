@@ -26,10 +26,10 @@ chains x (1000 warm-up + 1000 draws)):
   sampling iteration; warm-up gradients per chain: the same count over the warm-up (formulang
   starts warm-up from its pilot's posterior variances, ``formulang.infer.mass_matrix``; the
   hand-written model from NumPyro's identity); ESS per gradient: median over reruns of (min
-  bulk ESS / the sampling phase's gradient evaluations). These count the sampler's work, which no slow spell of the
-  machine changes (before formulang asked for one host device per core, at least 4, the same
-  compiled fit with the same seed took 4 s or 8 s from rerun to rerun on this 2-core machine:
-  ``formulang.infer.jax_setup.host_devices``);
+  bulk ESS / the sampling phase's gradient evaluations). These count the sampler's work,
+  which no slow spell of the machine changes (before formulang asked for one host device per
+  core, at least 4, the same compiled fit with the same seed took 4 s or 8 s from rerun to
+  rerun on this 2-core machine: ``formulang.infer.jax_setup.host_devices``);
 - ratios formulang / hand-written of each. Target (issue 4): ESS/sampling s >= 0.9 x; not
   judged where neither side mixed (median over reruns of the max R-hat above 1.01 on both:
   the centred funnel), since an ESS of unmixed chains measures no speed.
@@ -227,7 +227,8 @@ def markdown(result: dict) -> str:
             f"{r['seconds_ratio']:.2f} | {_figure(r, 'fastest_seconds_ratio')} | "
             f"{_figure(hw, 'steps_per_draw', '.1f')}, {_figure(fl, 'steps_per_draw', '.1f')} | "
             f"{_warmup(hw)}, {_warmup(fl)} | {_figure(r, 'ess_per_gradient_ratio')} | "
-            f"{hw['median_min_bulk_ess']:.0f}, {fl['median_min_bulk_ess']:.0f} | {hw['divergences']}, {fl['divergences']} | "
+            f"{hw['median_min_bulk_ess']:.0f}, {fl['median_min_bulk_ess']:.0f} | "
+            f"{hw['divergences']}, {fl['divergences']} | "
             f"{_verdict(r)} |")
     return "\n".join(lines)
 
