@@ -26,9 +26,17 @@ nothing of the parse tree. The algebra follows R's ``terms()`` as lme4 uses it:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, replace
+from typing import Any
 
+from ..errors import FormulaError
 from .expr import Call, Column, Expr, columns_of, format_name
+from .serialize import expr_from_data, expr_to_data
+
+# The formula's JSON: plain nested objects; a reader refuses an unknown version, not guesses.
+SCHEMA = "formulang.formula"
+SCHEMA_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -131,6 +139,18 @@ class Response:
         parts = [self.value, self.failures, self.trials, self.weights]
         return _unique(c for p in parts if p is not None for c in columns_of(p))
 
+    def text(self) -> str:
+        """What is modelled, as written, without ``weights()`` (which only scale the rows):
+        the value, or for binomial responses the value with its trials or failures.
+
+        >>> from formulang import parse
+        >>> parse("s | trials(n) + weights(w) ~ x").response.text()
+        's | trials(n)'
+        >>> parse("y | weights(w) ~ x").response.text()
+        'y'
+        """
+        return str(replace(self, weights=None)) if self.is_binomial else str(self.value)
+
     def __str__(self) -> str:
         if self.failures is not None:
             text = str(Call("cbind", (self.value, self.failures)))
@@ -182,6 +202,53 @@ class Formula:
         lhs = f"{self.response} " if self.response is not None else ""
         return f"{lhs}~ {self.rhs}"
 
+    # -- serialisation: versioned, exact on round trip ----------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values (schema ``formulang.formula``); :meth:`from_dict` reads them back.
+
+        >>> from formulang import parse
+        >>> parse("y ~ x").to_dict()["terms"]
+        [[{'column': 'x'}]]
+        """
+        r = self.response
+        return {
+            "schema": SCHEMA,
+            "version": SCHEMA_VERSION,
+            "formula": str(self),
+            "response": None if r is None else {
+                "value": expr_to_data(r.value), "failures": _opt(r.failures),
+                "trials": _opt(r.trials), "weights": _opt(r.weights)},
+            "intercept": self.intercept,
+            "terms": [_term_to_data(t) for t in self.terms],
+            "groups": [{"terms": [_term_to_data(t) for t in g.terms], "intercept": g.intercept,
+                        "factor": list(g.factor), "correlated": g.correlated}
+                       for g in self.groups],
+            "offsets": [expr_to_data(o) for o in self.offsets],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Formula":
+        """The formula :meth:`to_dict` wrote; another schema or version is a FormulaError."""
+        if d.get("schema") != SCHEMA:
+            raise FormulaError(f"not a formulang formula (schema {d.get('schema')!r})")
+        if d.get("version") != SCHEMA_VERSION:
+            raise FormulaError(f"unsupported formula schema version {d.get('version')!r}; "
+                               f"this formulang reads version {SCHEMA_VERSION}")
+        r = d["response"]
+        response = None if r is None else Response(
+            expr_from_data(r["value"]), _opt_from(r["failures"]), _opt_from(r["trials"]),
+            _opt_from(r["weights"]))
+        return cls(
+            response=response,
+            intercept=bool(d["intercept"]),
+            terms=tuple(_term_from_data(t) for t in d["terms"]),
+            groups=tuple(GroupTerm(tuple(_term_from_data(t) for t in g["terms"]),
+                                   bool(g["intercept"]), tuple(g["factor"]),
+                                   bool(g["correlated"])) for g in d["groups"]),
+            offsets=tuple(expr_from_data(o) for o in d["offsets"]),
+        )
+
     def to_json(self, **dumps_kwargs) -> str:
         """Serialise to JSON text; :meth:`from_json` reads it back exactly.
 
@@ -190,15 +257,35 @@ class Formula:
         >>> Formula.from_json(f.to_json()) == f
         True
         """
-        from .serialize import formula_to_json
-
-        return formula_to_json(self, **dumps_kwargs)
+        return json.dumps(self.to_dict(), **dumps_kwargs)
 
     @classmethod
     def from_json(cls, text: str) -> "Formula":
-        from .serialize import formula_from_json
+        """The formula :meth:`to_json` wrote; text that is not one is a FormulaError."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise FormulaError(f"formula JSON is not valid JSON: {exc}") from None
+        try:
+            return cls.from_dict(data)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise FormulaError(f"formula JSON is malformed: {exc}") from None
 
-        return formula_from_json(text)
+
+def _opt(e: Expr | None):
+    return None if e is None else expr_to_data(e)
+
+
+def _opt_from(d):
+    return None if d is None else expr_from_data(d)
+
+
+def _term_to_data(t: Term) -> list:
+    return [expr_to_data(f) for f in t.factors]
+
+
+def _term_from_data(d: list) -> Term:
+    return Term(tuple(expr_from_data(f) for f in d))
 
 
 def _unique(items) -> tuple[str, ...]:
