@@ -144,8 +144,9 @@ class GroupSpec:
 class DataSpec:
     """Everything needed to encode data for a formula the way the training data was encoded.
 
-    Build one with :func:`formulang.data.bind` (``bind(...).spec``); use :meth:`apply` on new
-    data. ``transforms`` maps a stateful call's text (``"scale(x)"``) to its statistics.
+    Build one with :func:`formulang.data.bind` (``bind(...).spec``); encode new data with
+    :func:`formulang.data.apply_spec` (binding owns encoding; the spec is only its record), or
+    ``BoundData.apply``. ``transforms`` maps a stateful call's text (``"scale(x)"``) to its statistics.
     """
 
     formula: Formula
@@ -163,12 +164,6 @@ class DataSpec:
 
     def transform_stats(self) -> dict[str, TransformStats]:
         return dict(self.transforms)
-
-    def apply(self, data, *, na_action: str | None = None):
-        """Encode new rows with the training encodings; see :meth:`BoundData.apply`."""
-        from .bind import apply_spec
-
-        return apply_spec(self, data, na_action=na_action)
 
     # -- serialisation -------------------------------------------------------------------------
 

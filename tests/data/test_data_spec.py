@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from formulang import DataError
-from formulang.data import DataSpec, bind
+from formulang.data import DataSpec, apply_spec, bind
 
 FORMULA = "y ~ scale(x) * g + C(n, ref = 3) + log(z) + (1 + x || h) + (1 | g:h) + offset(z)"
 
@@ -70,7 +70,7 @@ def test_reloaded_spec_encodes_new_data_identically(train):
     b = bind(FORMULA, train)
     new = train.drop(columns="y").iloc[[3, 1, 4]].assign(x=[10.0, -3.0, 0.5])
     expected = b.apply(new)
-    reloaded = DataSpec.from_json(b.spec.to_json()).apply(new)
+    reloaded = apply_spec(DataSpec.from_json(b.spec.to_json()), new)
     np.testing.assert_array_equal(reloaded.X, expected.X)
     np.testing.assert_array_equal(reloaded.offset, expected.offset)
     for g1, g2 in zip(reloaded.groups, expected.groups):
