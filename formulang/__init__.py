@@ -10,6 +10,7 @@ from .parse import parse, parse_prior
 from .data import (BoundData, DataSpec, FormulangWarning, GroupData, GroupingWarning,
                    MissingValuesWarning, RankDeficiencyWarning, bind)
 from . import datasets
+from ._version import __version__
 from .model import Model
 from .fit import Fit
 from .io import load
@@ -20,4 +21,3 @@ __all__ = [
     "DataError", "Formula", "FormulaError", "FormulangError", "GroupTerm", "Prior",
     "PriorError", "Response", "Term", "parse", "parse_prior",
 ]
-__version__ = "0.1.0"

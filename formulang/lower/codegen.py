@@ -587,7 +587,7 @@ def generate_code(model) -> str:
     """Standalone NumPyro source for ``model`` (a :class:`formulang.Model`): imports,
     ``FORMULA``, ``model(X, y, <g>_codes, <g>_values, offset[, trials][, weights])`` and
     ``data_from(bound)``. ``exec`` it, or save it as a module."""
-    from .. import __version__
+    from .._version import __version__
 
     ctx = _Context(model)
     plan = ctx.plan
