@@ -512,9 +512,7 @@ def _likelihood(w: _Writer, ctx: _Context) -> None:
                    f'{distribution(prior.distribution, plan.prior_params[aux][:, 0])})')
         w.line()
     fam = plan.family
-    from .graph import _response_text
-
-    w.comment(f"Likelihood: {_response_text(ctx.model)} ~ {fam} "
+    w.comment(f"Likelihood: {ctx.model.formula.response.text()} ~ {fam} "
               f"({fam.spec.doc})" + (", rows weighted" if ctx.has_weights else ""))
     if fam.name == "beta":
         w.line(f"mu = {CLIP.format(INVERSE_LINKS[fam.link.name].format('eta'))}")
@@ -533,9 +531,8 @@ def _model_docstring(ctx: _Context) -> str:
     if plan.b is not None:
         parts.append(f"X: the population-level predictors ({', '.join(plan.slope_columns)}), "
                      f"n x {len(plan.slope_columns)}, as given (not centred).")
-    from .graph import _response_text
-
-    parts.append(f"y: the response {_response_text(ctx.model)} (n), or None to sample it.")
+    parts.append(f"y: the response {ctx.model.formula.response.text()} (n), "
+                 "or None to sample it.")
     for g, ident in zip(plan.groups, ctx.idents):
         parts.append(f"{ident}_codes: the level of {g.label} of each row (0..{len(g.levels) - 1}"
                      f", in the order of the levels); {ident}_values: the term's columns "

@@ -27,10 +27,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import FormulangError
+from .codegen import likelihood_expression
 
 KINDS = ("data", "prior", "coefficient", "hyperparameter", "latent", "linear_predictor",
          "likelihood")
@@ -217,15 +218,7 @@ class _Builder:
         self.edge(f"prior_{key}", target)
 
 
-def _response_text(model) -> str:
-    """The response as written, without weights(): ``Reaction``, ``cbind(s, f)``."""
-    r = model.formula.response
-    return str(replace(r, weights=None)) if r.is_binomial else str(r.value)
-
-
 def _likelihood_label(model) -> str:
-    from .codegen import likelihood_expression
-
     text = likelihood_expression(model.family)
     if model.family.name == "beta":
         inverse = {"logit": "inv_logit", "probit": "Phi"}[model.family.link.name]
@@ -320,7 +313,7 @@ def model_graph(model) -> ModelGraph:
         g.edge(f"r_{grp.name}", "eta")
         g.edge(f"codes_{grp.name}", "eta")
         g.edge(f"values_{grp.name}", "eta")
-    response = _response_text(model)
+    response = model.formula.response.text()
     g.node("y", "likelihood", _shape(n), f"{response} ~ {_likelihood_label(model)}")
     g.edge("eta", "y")
     for aux in plan.aux:
