@@ -146,7 +146,8 @@ class DataSpec:
 
     Build one with :func:`formulang.data.bind` (``bind(...).spec``); encode new data with
     :func:`formulang.data.apply_spec` (binding owns encoding; the spec is only its record), or
-    ``BoundData.apply``. ``transforms`` maps a stateful call's text (``"scale(x)"``) to its statistics.
+    ``BoundData.apply``. ``transforms`` maps a stateful call's text (``"scale(x)"``) to its
+    statistics.
     """
 
     formula: Formula
