@@ -1,9 +1,88 @@
-"""What ``print(model)`` shows: formula, family, data, terms, groups, priors, parameterisation."""
+"""Plain-text accounts of a formula, a data frame and a model, for people to read.
+
+- :func:`describe_formula`: what a formula expands to (``formulang parse``, the console's
+  ``parse``);
+- :func:`describe_frame`: a data frame's columns, types, levels and missing values (the
+  console's ``describe``);
+- :func:`describe_model`: what ``print(model)`` shows: formula, family, data, terms, groups,
+  priors, parameterisation.
+"""
 
 from __future__ import annotations
 
+from ..lower.collapsed import describe_collapse  # collapsed Gaussian path (issue 7)
+from ..lower.compress import describe_compression  # merged rows (issue 7)
+
+
+def describe_formula(formula) -> str:
+    """A short human-readable account of what a :class:`~formulang.Formula` expands to.
+
+    >>> from formulang import parse
+    >>> print(describe_formula(parse("y ~ x + (1 | g)")).splitlines()[0])
+    formula:    y ~ 1 + x + (1 | g)
+    """
+    lines = [f"formula:    {formula}"]
+    if formula.response is not None:
+        r = formula.response
+        lines.append(f"response:   {r.value}" + (f" (failures: {r.failures})" if r.failures else "")
+                     + (f" (trials: {r.trials})" if r.trials else "")
+                     + (f" (weights: {r.weights})" if r.weights else ""))
+    lines.append(f"intercept:  {'yes' if formula.intercept else 'no'}")
+    lines.append("terms:      " + (", ".join(t.label for t in formula.terms) or "none"))
+    for g in formula.groups:
+        effects = (["Intercept"] if g.intercept else []) + [t.label for t in g.terms]
+        kind = "correlated" if g.correlated and len(effects) > 1 else (
+            "independent" if len(effects) > 1 else "")
+        lines.append(f"group:      {g.factor_label}: {', '.join(effects)}"
+                     + (f" ({kind})" if kind else ""))
+    for o in formula.offsets:
+        lines.append(f"offset:     {o}")
+    lines.append("columns:    " + ", ".join(formula.columns()))
+    return "\n".join(lines)
+
+
+def describe_frame(data) -> str:
+    """One line per column: type, missing values, and its levels or range.
+
+    >>> import pandas as pd
+    >>> print(describe_frame(pd.DataFrame({"g": ["a", "b", None], "x": [1.0, 2.0, 4.0]})))
+    column  type   missing  values
+    g       text   1        2 levels: a, b
+    x       float  0        min 1, mean 2.33, max 4
+    """
+    import pandas as pd
+
+    rows = []
+    for name in data.columns:
+        col = data[name]
+        missing = int(col.isna().sum())
+        factor = isinstance(col.dtype, pd.CategoricalDtype)
+        if factor or pd.api.types.is_bool_dtype(col) or not pd.api.types.is_numeric_dtype(col):
+            levels = (list(col.cat.categories) if factor
+                      else sorted(col.dropna().unique().tolist(), key=str))
+            shown = ", ".join(str(v) for v in levels[:6]) + (", ..." if len(levels) > 6 else "")
+            kind = "factor" if factor else ("bool" if pd.api.types.is_bool_dtype(col)
+                                             else "text")
+            values = f"{len(levels)} levels: {shown}"
+        else:
+            kind = "integer" if pd.api.types.is_integer_dtype(col) else "float"
+            values = (f"min {col.min():.3g}, mean {col.mean():.3g}, max {col.max():.3g}"
+                      if missing < len(col) else "all missing")
+        rows.append({"column": str(name), "type": kind, "missing": missing, "values": values})
+    return _left_aligned(rows, ["column", "type", "missing", "values"])
+
+
+def _left_aligned(rows: list[dict], names: list[str]) -> str:
+    """A plain text table, every column left-aligned (names and levels read as text)."""
+    widths = {n: max([len(n)] + [len(str(r[n])) for r in rows]) for n in names}
+    lines = ["  ".join(f"{n:<{widths[n]}}" for n in names).rstrip()]
+    lines += ["  ".join(f"{str(r[n]):<{widths[n]}}" for n in names).rstrip() for r in rows]
+    return "\n".join(lines)
+
 
 def describe_model(model) -> str:
+    """What ``print(model)`` shows: formula, family, data, terms, groups, priors and the
+    parameterisation chosen, with the reason."""
     f, b, plan = model.formula, model.bound, model.plan
     lines = [f"Formula: {f}", f" Family: {model.family}",
              f"   Data: {b.n} rows" + (f" ({b.n_input - b.n} dropped for missing values)"
@@ -20,10 +99,6 @@ def describe_model(model) -> str:
             if g.intercept_loc is not None:
                 on.append("the intercept (intercept effect)")
             lines.append(f"    centred levels are centred on {' + '.join(on)}")
-    from ..lower.collapsed import describe_collapse  # collapsed Gaussian path (issue 7)
-
-    from ..lower.compress import describe_compression  # merged rows (issue 7)
-
     lines += [line for line in [describe_collapse(model), describe_compression(model)] if line]
     if plan.aux:
         lines.append("Family parameters: " + ", ".join(plan.aux))
