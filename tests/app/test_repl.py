@@ -1,8 +1,9 @@
-"""The REPL: Session commands without a terminal, completion, history, piped scripts, and the
-real console driven through a pseudo-terminal (pexpect).
+"""The REPL (formulang.app.repl): Session commands without a terminal, completion, history,
+piped scripts, and the real console driven through a pseudo-terminal (pexpect).
 
-One small NUTS fit of sleepstudy (2 chains x 200, the model of tests/test_cli.py) is shared by
-the Session tests that need a fit; the pseudo-terminal test fits radon as the README does.
+One small NUTS fit of sleepstudy (2 chains x 200, the model of tests/app/test_cli.py) is
+shared by the Session tests that need a fit; the pseudo-terminal test fits radon as the README
+does.
 """
 
 import io
@@ -19,10 +20,10 @@ from prompt_toolkit.history import FileHistory, InMemoryHistory
 
 import formulang as fl
 from formulang.errors import FormulaError, FormulangError
-from formulang.repl import COMMANDS, Session
-from formulang.repl.completion import SessionCompleter
-from formulang.repl.console import history_path, make_history
-from formulang.repl.lines import is_incomplete, join_continued, split_formula, split_words
+from formulang.app.repl import COMMANDS, Session
+from formulang.app.repl.completion import SessionCompleter
+from formulang.app.repl.console import history_path, make_history
+from formulang.app.repl.lines import is_incomplete, join_continued, split_formula, split_words
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("formulang")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -9,7 +9,8 @@ import sys
 import traceback
 from pathlib import Path
 
-from ..errors import FormulangError
+from ..._version import __version__
+from ...errors import FormulangError
 from .lines import is_incomplete
 from .session import Session
 
@@ -102,8 +103,7 @@ def run_interactive(session: Session, debug: bool = False) -> int:
     from prompt_toolkit.application.current import get_app
     from prompt_toolkit.filters import Condition
 
-    from .. import __version__
-    from .completion import SessionCompleter
+    from .completion import SessionCompleter  # prompt_toolkit: only for a terminal
 
     # Enter runs the command unless it is unfinished (ends in \ or has open brackets).
     unfinished = Condition(lambda: is_incomplete(get_app().current_buffer.text))

@@ -1,4 +1,5 @@
-"""The formulang console script: parse, fit, summary, predict, datasets, plot; clean errors.
+"""The formulang console script (formulang.app.cli): parse, fit, summary, predict, datasets,
+plot; clean errors.
 
 One small NUTS fit of sleepstudy (2 chains x 200) is saved once and shared by the tests of
 the commands that read a saved fit.
@@ -15,7 +16,8 @@ import pandas as pd
 import pytest
 
 import formulang as fl
-from formulang.cli import main, prediction_table, write_plot
+from formulang.app.cli import main
+from formulang.app.commands import prediction_table, write_plot
 from formulang.errors import FormulangError
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import shlex
 
-from ..errors import FormulangError
+from ...errors import FormulangError
 
 # Options start at the first " --name": a formula never has "--" followed by a letter
 # ("y ~ x - -1" is the only place two minus signs can meet, and a digit follows them).

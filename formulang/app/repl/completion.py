@@ -8,38 +8,14 @@ import re
 from prompt_toolkit.completion import Completer, Completion, PathCompleter
 from prompt_toolkit.document import Document
 
-from .. import cli
-from .session import COMMANDS
+from ... import datasets
+from .. import commands
+from .session import COMMANDS, OPTION_PARSERS
 
 _WORD = re.compile(r"[A-Za-z0-9_.]*$")
 _OPTION = re.compile(r"--[A-Za-z-]*$")
 
-FIT_OPTIONS = ("--family", "--link", "--prior", "--reparam", "--method", "--draws", "--tune",
-               "--chains", "--seed", "--target-accept")
-PREDICT_OPTIONS = ("--kind", "--new-levels", "--seed", "--out")
-PLOT_OPTIONS = ("--out", "--group", "--param")
-# Plot kinds when the plotting module cannot be imported (completion must not fail).
-_DEFAULT_PLOT_KINDS = ("trace", "rank", "forest", "lines", "funnel")
 _PATH_COMMANDS = {"load", "save", "open", "predict"}
-
-
-def _families() -> list[str]:
-    from ..lower.families import FAMILIES
-
-    return list(FAMILIES)
-
-
-def _links() -> list[str]:
-    from ..lower.families import FAMILIES
-
-    return sorted({link for spec in FAMILIES.values() for link in spec.links})
-
-
-def _plot_kinds() -> list[str]:
-    try:
-        return cli.plot_kinds()
-    except Exception:  # noqa: BLE001 - a broken plotting module must not break typing
-        return list(_DEFAULT_PLOT_KINDS)
 
 
 class SessionCompleter(Completer):
@@ -77,24 +53,22 @@ class SessionCompleter(Completer):
         elif command == "help":
             yield from _matching(word, COMMANDS)
         elif command == "plot" and previous.lower() == "plot":
-            yield from _matching(word, _plot_kinds())
+            yield from _matching(word, commands.PLOT_KINDS)
         elif command == "load":
-            from .. import datasets
-
             yield from _matching(word, datasets.names())
             yield from self._paths(word)
         elif command in _PATH_COMMANDS:
             yield from self._paths(word)
 
     def _options(self, command):
-        return {"fit": FIT_OPTIONS, "predict": PREDICT_OPTIONS,
-                "plot": PLOT_OPTIONS}.get(command, ())
+        parser = OPTION_PARSERS.get(command)
+        return () if parser is None else parser.option_names()
 
     def _option_values(self, previous):
         """Completions for an option's value, or None when ``previous`` is not an option."""
-        return {"--family": _families(), "--link": _links(),
-                "--reparam": cli.REPARAMS, "--method": cli.METHODS,
-                "--kind": cli.PREDICT_KINDS, "--new-levels": cli.NEW_LEVELS,
+        return {"--family": commands.FAMILIES, "--link": commands.LINKS,
+                "--reparam": commands.REPARAMS, "--method": commands.METHODS,
+                "--kind": commands.PREDICT_KINDS, "--new-levels": commands.NEW_LEVELS,
                 "--group": self.session.group_names(), "--out": "path"}.get(previous)
 
     def _paths(self, word):

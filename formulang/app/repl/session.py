@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import argparse
 import io
+import textwrap
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .. import cli
-from ..errors import FormulangError
+from ...errors import FormulangError
+from ...model import Model
+from ...parse import parse
+from ...report.describe import describe_formula, describe_frame
+from .. import commands
 from .lines import join_continued, split_command, split_formula, split_words
 
 # Models built in this session, reused when the same formula, data and model options come
@@ -43,6 +47,10 @@ class _OptionParser(argparse.ArgumentParser):
 
     def error(self, message):
         raise FormulangError(f"{self.prog}: {message}; see 'help {self.prog}'")
+
+    def option_names(self) -> list[str]:
+        """``--draws``, ... in the order they were added (for completion)."""
+        return [o for action in self._actions for o in action.option_strings]
 
 
 def _parser(name: str, *adders) -> _OptionParser:
@@ -139,9 +147,6 @@ class Session:
 
     def model_for(self, formula: str, family=None, link=None, priors=None, reparam="auto"):
         """The Model for these settings on the loaded data, built once per session."""
-        from ..model import Model
-        from ..parse import parse
-
         data = self.require_data()
         parsed = parse(formula)
         key = (str(parsed), self._data_token, family, link,
@@ -185,7 +190,7 @@ def _one_argument(name: str, rest: str, what: str) -> str:
 
 def _load(s: Session, rest: str) -> None:
     source = _one_argument("load", rest, "a dataset name or a CSV/Parquet file")
-    data = cli.load_data(source)
+    data = commands.load_data(source)
     s.set_data(data, Path(source).name if Path(source).suffix else source)
     columns = ", ".join(s.columns())
     s.say(f"loaded {s.data_name}: {len(data)} rows, {data.shape[1]} columns ({columns})")
@@ -193,7 +198,7 @@ def _load(s: Session, rest: str) -> None:
 
 def _datasets(s: Session, rest: str) -> None:
     _no_arguments("datasets", rest)
-    table = cli.datasets_table()
+    table = commands.datasets_table()
     s.say(table.to_string(index=False, columns=["name", "rows", "columns", "description"]))
 
 
@@ -203,46 +208,7 @@ def _describe(s: Session, rest: str) -> None:
     s.say(describe_frame(s.data))
 
 
-def describe_frame(data) -> str:
-    """One line per column: type, missing values, and its levels or range.
-
-    >>> import pandas as pd
-    >>> print(describe_frame(pd.DataFrame({"g": ["a", "b", None], "x": [1.0, 2.0, 4.0]})))
-    column  type   missing  values
-    g       text   1        2 levels: a, b
-    x       float  0        min 1, mean 2.33, max 4
-    """
-    import pandas as pd
-
-    rows = []
-    for name in data.columns:
-        col = data[name]
-        missing = int(col.isna().sum())
-        factor = isinstance(col.dtype, pd.CategoricalDtype)
-        if factor or pd.api.types.is_bool_dtype(col) or not pd.api.types.is_numeric_dtype(col):
-            levels = (list(col.cat.categories) if factor
-                      else sorted(col.dropna().unique().tolist(), key=str))
-            shown = ", ".join(str(v) for v in levels[:6]) + (", ..." if len(levels) > 6 else "")
-            kind = "factor" if factor else ("bool" if pd.api.types.is_bool_dtype(col)
-                                             else "text")
-            values = f"{len(levels)} levels: {shown}"
-        else:
-            kind = "integer" if pd.api.types.is_integer_dtype(col) else "float"
-            values = (f"min {col.min():.3g}, mean {col.mean():.3g}, max {col.max():.3g}"
-                      if missing < len(col) else "all missing")
-        rows.append({"column": str(name), "type": kind, "missing": missing, "values": values})
-    return _left_aligned(rows, ["column", "type", "missing", "values"])
-
-
-def _left_aligned(rows: list[dict], names: list[str]) -> str:
-    """A plain text table, every column left-aligned (names and levels read as text)."""
-    widths = {n: max([len(n)] + [len(str(r[n])) for r in rows]) for n in names}
-    lines = ["  ".join(f"{n:<{widths[n]}}" for n in names).rstrip()]
-    lines += ["  ".join(f"{str(r[n]):<{widths[n]}}" for n in names).rstrip() for r in rows]
-    return "\n".join(lines)
-
-
-_FIT_OPTIONS = _parser("fit", cli.add_model_options, cli.add_sampler_options)
+_FIT_OPTIONS = _parser("fit", commands.add_model_options, commands.add_sampler_options)
 
 
 def _fit(s: Session, rest: str) -> None:
@@ -250,17 +216,15 @@ def _fit(s: Session, rest: str) -> None:
     if not formula:
         raise FormulangError("fit needs a formula, e.g. 'fit log_radon ~ floor + (1 | county)'")
     args = _FIT_OPTIONS.parse_args(split_words(options))
-    cli.check_counts(args)
+    sampling = commands.fit_options(args)  # checked before the model is built
     cached = len(s._models)
-    model = s.model_for(formula, family=args.family, link=args.link,
-                        priors=cli.parse_priors(args.prior), reparam=args.reparam)
+    model = s.model_for(formula, **commands.model_options(args))
     s.model, s.fit = model, None
     s.say(str(model))
     if len(s._models) == cached:
         s.say("(the same model as before: its compiled sampler is reused)")
     s.say()
-    s.fit = model.fit(draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed,
-                      target_accept=args.target_accept, method=args.method)
+    s.fit = model.fit(**sampling)
     s.say(str(s.fit))
 
 
@@ -289,7 +253,7 @@ def _code(s: Session, rest: str) -> None:
     s.say(s.require_model().code())
 
 
-_PREDICT_OPTIONS = _parser("predict", cli.add_predict_options)
+_PREDICT_OPTIONS = _parser("predict", commands.add_predict_options)
 
 
 def _predict(s: Session, rest: str) -> None:
@@ -298,10 +262,11 @@ def _predict(s: Session, rest: str) -> None:
         raise FormulangError("predict needs a CSV or Parquet file of new rows, e.g. "
                              "'predict new.csv --kind mean'")
     args = _PREDICT_OPTIONS.parse_args(words[1:])
-    table = cli.prediction_table(s.require_fit(), cli.read_table(words[0]), kind=args.kind,
-                                 new_levels=args.new_levels, seed=args.seed)
+    table = commands.prediction_table(s.require_fit(), commands.read_table(words[0]),
+                                      kind=args.kind, new_levels=args.new_levels,
+                                      seed=args.seed)
     if args.out:
-        cli.write_table(table, args.out)
+        commands.write_table(table, args.out)
         s.say(f"wrote {len(table)} rows of {args.kind} predictions to {args.out}")
         return
     s.say(table.to_string(index=False, max_rows=MAX_SHOWN_ROWS))
@@ -309,40 +274,39 @@ def _predict(s: Session, rest: str) -> None:
         s.say(f"({len(table)} rows; write them all with --out FILE.csv)")
 
 
-_PLOT_OPTIONS = _parser("plot", cli.add_plot_options,
-                        lambda p: p.add_argument("--out", default=None))
+# --out first: completion offers the options in the order they were added.
+_PLOT_OPTIONS = _parser("plot", lambda p: p.add_argument("--out", default=None),
+                        commands.add_plot_options)
 
 
 def _plot(s: Session, rest: str) -> None:
     words = split_words(rest)
     if not words or words[0].startswith("--"):
-        raise FormulangError(f"plot needs a kind: {', '.join(cli.plot_kinds())}")
+        raise FormulangError(f"plot needs a kind: {', '.join(commands.PLOT_KINDS)}")
     kind, args = words[0], _PLOT_OPTIONS.parse_args(words[1:])
-    path = cli.write_plot(s.require_fit(), kind, args.out or f"{kind}.png", group=args.group,
-                          params=cli.split_params(args.param))
+    path = commands.write_plot(s.require_fit(), kind, args.out or f"{kind}.png",
+                               group=args.group, params=commands.split_params(args.param))
     s.say(f"wrote the {kind} plot to {path.resolve()}")
 
 
 def _save(s: Session, rest: str) -> None:
     path = _one_argument("save", rest, "the file to write, e.g. fit.nc")
-    cli.save_fit(s.require_fit(), path)
+    commands.save_fit(s.require_fit(), path)
     s.say(f"saved the fit to {path}")
 
 
 def _open(s: Session, rest: str) -> None:
     path = _one_argument("open", rest, "a saved fit, e.g. fit.nc")
-    s.fit = cli.load_fit(path)
+    s.fit = commands.load_fit(path)
     s.model = s.fit.model
     s.say(f"opened {path}: {s.fit.model.formula} ({s.fit.model.family}, {s.fit.method}); "
           f"'summary' shows it")
 
 
 def _parse(s: Session, rest: str) -> None:
-    from ..parse import parse
-
     if not rest:
         raise FormulangError("parse needs a formula, e.g. 'parse y ~ x + (1 | g)'")
-    s.say(cli.describe(parse(rest)))
+    s.say(describe_formula(parse(rest)))
 
 
 def _help(s: Session, rest: str) -> None:
@@ -363,17 +327,28 @@ def _quit(s: Session, rest: str) -> None:
     s.finished = True
 
 
-_FIT_DETAILS = """\
-The formula is everything before the first --option. Options:
-  --family F          gaussian (default), student_t, bernoulli, binomial, poisson,
-                      negative_binomial, gamma, lognormal, beta
-  --link L            the family's link (default: its first)
-  --prior KEY=PRIOR   e.g. --prior sd=half_normal(1) --prior b[floor]=normal(0, 0.5)
-  --reparam R         auto (default; chosen from the data), centered, noncentered
-  --method M          nuts (default), map, vi
-  --draws N --tune N --chains N --seed N --target-accept P
-Prints the model, then the summary and diagnostics. Fitting the same formula with the same
-data and model options again reuses the model and its compiled sampler."""
+def _choices(names, default: str, why: str = "") -> str:
+    """``auto (default; chosen from the data), centered, noncentered``."""
+    return ", ".join(f"{n} (default{why})" if n == default else n for n in names)
+
+
+def _option_help(option: str, text: str) -> str:
+    """An option and its help, the help wrapped in a column of its own."""
+    return textwrap.fill(text, width=92, initial_indent=f"  {option:<20}",
+                         subsequent_indent=" " * 22, break_on_hyphens=False)
+
+
+_FIT_DETAILS = "\n".join([
+    "The formula is everything before the first --option. Options:",
+    _option_help("--family F", _choices(commands.FAMILIES, "gaussian")),
+    _option_help("--link L", "the family's link (default: its first)"),
+    _option_help("--prior KEY=PRIOR",
+                 "e.g. --prior sd=half_normal(1) --prior b[floor]=normal(0, 0.5)"),
+    _option_help("--reparam R", _choices(commands.REPARAMS, "auto", "; chosen from the data")),
+    _option_help("--method M", _choices(commands.METHODS, "nuts")),
+    "  --draws N --tune N --chains N --seed N --target-accept P",
+    "Prints the model, then the summary and diagnostics. Fitting the same formula with the same",
+    "data and model options again reuses the model and its compiled sampler."])
 
 _HELP_ORDER = [
     Command("load", "load NAME|FILE", "load a shipped dataset or a CSV/Parquet file",
@@ -391,8 +366,9 @@ _HELP_ORDER = [
     Command("graph", "graph", "the model as a Graphviz DOT graph", "", _graph),
     Command("code", "code", "standalone NumPyro code of the model", "", _code),
     Command("predict", "predict FILE [--kind K]", "posterior predictions for new rows",
-            "predict new.csv [--kind mean|linpred|response]\n"
-            "                [--new-levels gaussian|population|error] [--seed N] [--out FILE]\n"
+            f"predict new.csv [--kind {'|'.join(commands.PREDICT_KINDS)}]\n"
+            f"                [--new-levels {'|'.join(commands.NEW_LEVELS)}] [--seed N] "
+            f"[--out FILE]\n"
             "Per-row posterior mean, sd and 95% interval; --out writes them as CSV.", _predict),
     Command("plot", "plot KIND [--out FILE]", "plot the fit to an image file",
             "plot KIND [--out FILE.png] [--group G] [--param NAME]\n"
@@ -407,3 +383,6 @@ _HELP_ORDER = [
 ]
 COMMANDS: dict[str, Command] = {c.name: c for c in _HELP_ORDER}
 COMMANDS["exit"] = Command("exit", "exit", "leave", "", _quit)
+# The commands that take --options, and their parsers (completion offers their options).
+OPTION_PARSERS: dict[str, _OptionParser] = {"fit": _FIT_OPTIONS, "predict": _PREDICT_OPTIONS,
+                                            "plot": _PLOT_OPTIONS}

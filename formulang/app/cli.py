@@ -1,0 +1,172 @@
+"""The ``formulang`` command line.
+
+    formulang                                      the interactive console (REPL)
+    formulang parse "y ~ x + (1 + x | g)"          canonical formula and the expanded terms
+    formulang parse --json "y ~ x + (1 | g)"       the IR as JSON
+    formulang fit "log_radon ~ floor + (1 + floor | county)" --data radon [--out fit.nc]
+                                                   fit with NUTS, print summary and diagnostics
+    formulang summary fit.nc                       a saved fit's summary and diagnostics
+    formulang predict fit.nc new.csv [--kind mean] per-row posterior mean, sd and 95% interval
+    formulang plot fit.nc trace --out trace.png    a plot of a saved fit, as an image file
+    formulang datasets                             the shipped datasets
+
+Errors print one clear message (with a caret under formula problems) and exit with status 2;
+``--debug`` (before or after the subcommand) shows the traceback instead. The work itself is
+done by :mod:`formulang.app.commands`, which the console shares.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+
+from ..errors import FormulangError
+from ..model import Model
+from ..parse import parse
+from ..report.describe import describe_formula
+from . import commands
+from .repl import run_repl
+
+
+# ---- subcommands --------------------------------------------------------------------------
+
+def _cmd_parse(args: argparse.Namespace) -> int:
+    formula = parse(args.formula)
+    print(formula.to_json(indent=2) if args.json else describe_formula(formula))
+    return 0
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    sampling = commands.fit_options(args)  # checked before the data are read
+    data = commands.load_data(args.data)
+    model = Model(args.formula, data, **commands.model_options(args))
+    print(model, end="\n\n", flush=True)
+    fit = model.fit(**sampling)
+    print(fit)  # summary, then diagnostics with advice
+    if args.out:
+        commands.save_fit(fit, args.out)
+        print(f"\nsaved to {args.out}")
+    return 0
+
+
+def _cmd_summary(args: argparse.Namespace) -> int:
+    print(commands.load_fit(args.fit))
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    fit = commands.load_fit(args.fit)
+    table = commands.prediction_table(fit, commands.read_table(args.newdata), kind=args.kind,
+                                      new_levels=args.new_levels, seed=args.seed)
+    if commands.write_table(table, args.out):
+        print(f"wrote {len(table)} rows to {args.out}", file=sys.stderr)
+    return 0
+
+
+def _cmd_datasets(args: argparse.Namespace) -> int:
+    table = commands.datasets_table()
+    print(table.to_string(index=False, columns=["name", "rows", "columns", "description"]))
+    if args.examples:
+        print()
+        for name, example in zip(table["name"], table["example"]):
+            print(f"formulang fit \"{example}\" --data {name}")
+    return 0
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    fit = commands.load_fit(args.fit)
+    out = args.out or f"{args.kind}.png"
+    path = commands.write_plot(fit, args.kind, out, group=args.group,
+                               params=commands.split_params(args.param))
+    print(f"wrote the {args.kind} plot to {path}")
+    return 0
+
+
+def _cmd_repl(args: argparse.Namespace) -> int:
+    return run_repl(debug=args.debug)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``formulang`` console script."""
+    # --debug is accepted before and after the subcommand; SUPPRESS keeps the subcommand's
+    # default from overwriting a --debug given before it.
+    debug = argparse.ArgumentParser(add_help=False)
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show tracebacks")
+    ap = argparse.ArgumentParser(prog="formulang",
+                                 description="A formula language for Bayesian multilevel "
+                                             "models. Without a command: the interactive "
+                                             "console.")
+    ap.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("parse", parents=[debug], help="parse a formula and show its expansion")
+    p.add_argument("formula")
+    p.add_argument("--json", action="store_true", help="print the IR as JSON")
+    p.set_defaults(run=_cmd_parse)
+
+    f = sub.add_parser("fit", parents=[debug],
+                       help="fit a model and print its summary and diagnostics")
+    f.add_argument("formula")
+    f.add_argument("--data", required=True, help="a shipped dataset name or a CSV/Parquet file")
+    commands.add_model_options(f)
+    commands.add_sampler_options(f)
+    f.add_argument("--out", default=None, help="save the fit to this NetCDF file")
+    f.set_defaults(run=_cmd_fit)
+
+    s = sub.add_parser("summary", parents=[debug],
+                       help="print a saved fit's summary and diagnostics")
+    s.add_argument("fit", help="a file written by 'formulang fit --out' or fit.save()")
+    s.set_defaults(run=_cmd_summary)
+
+    pr = sub.add_parser("predict", parents=[debug],
+                        help="posterior predictions of a saved fit for new rows, as CSV")
+    pr.add_argument("fit", help="a saved fit (.nc)")
+    pr.add_argument("newdata", help="a CSV or Parquet file with the predictors")
+    commands.add_predict_options(pr)
+    pr.set_defaults(run=_cmd_predict)
+
+    d = sub.add_parser("datasets", parents=[debug], help="list the shipped datasets")
+    d.add_argument("--examples", action="store_true", help="also print an example fit of each")
+    d.set_defaults(run=_cmd_datasets)
+
+    pl = sub.add_parser("plot", parents=[debug], help="plot a saved fit to an image file")
+    pl.add_argument("fit", help="a saved fit (.nc)")
+    pl.add_argument("kind", help=", ".join(commands.PLOT_KINDS))
+    pl.add_argument("--out", default=None, help="image file (default KIND.png); .png/.pdf/.svg")
+    commands.add_plot_options(pl)
+    pl.set_defaults(run=_cmd_plot)
+
+    r = sub.add_parser("repl", parents=[debug], help="the interactive console (the default)")
+    r.set_defaults(run=_cmd_repl)
+    return ap
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the console script; returns the exit status (0 fine, 2 an error)."""
+    args = build_parser().parse_args(argv)
+    run = getattr(args, "run", _cmd_repl)  # no subcommand: the REPL
+    try:
+        with warnings.catch_warnings():
+            if not args.debug:  # "warning: message", without formulang's file and line
+                warnings.showwarning = _show_warning
+            return run(args)
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("interrupted", file=sys.stderr)
+        return 130
+    except FormulangError as exc:
+        if args.debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

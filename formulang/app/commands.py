@@ -1,0 +1,314 @@
+"""The services the command line and the console share: reading data and saved fits, models
+and fits from options, prediction tables, plots, and the options that ask for them.
+
+The choice lists come from the modules that own the choices (families from
+``lower.families``, fitting methods from ``model``, parameterisations from ``lower.reparam``,
+prediction kinds and new-level rules from ``infer.predict``, plot kinds from
+``report.plots``), so a new choice there is offered here without an edit.
+
+>>> "negative_binomial" in FAMILIES, REPARAMS, METHODS
+(True, ('auto', 'centered', 'noncentered'), ('nuts', 'map', 'vi'))
+>>> parse_priors(["sd = half_normal(1)"])
+{'sd': 'half_normal(1)'}
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import datasets
+from ..errors import FormulangError
+from ..infer import predict
+from ..io import load
+from ..lower import families, reparam
+from ..model import METHODS
+from ..report import plots
+
+FAMILIES: tuple[str, ...] = tuple(families.FAMILIES)
+LINKS: tuple[str, ...] = tuple(sorted({link for spec in families.FAMILIES.values()
+                                       for link in spec.links}))
+REPARAMS: tuple[str, ...] = reparam.MODES
+_PREDICT_DEFAULTS = inspect.signature(predict.predict).parameters
+DEFAULT_PREDICT_KIND: str = _PREDICT_DEFAULTS["kind"].default
+DEFAULT_NEW_LEVELS: str = _PREDICT_DEFAULTS["new_levels"].default
+
+
+def _default_first(default: str, choices) -> tuple[str, ...]:
+    """The default, then the other choices in their owner's order: how options, help and
+    completion list them."""
+    return (default,) + tuple(c for c in choices if c != default)
+
+
+PREDICT_KINDS: tuple[str, ...] = _default_first(DEFAULT_PREDICT_KIND, predict.KINDS)
+NEW_LEVELS: tuple[str, ...] = _default_first(DEFAULT_NEW_LEVELS, predict.NEW_LEVELS)
+PLOT_KINDS: tuple[str, ...] = tuple(plots.PLOT_KINDS)
+# Posterior summaries carry Monte Carlo error far above 7 significant digits.
+CSV_FLOATS = "%.7g"
+
+__all__ = ["CSV_FLOATS", "DEFAULT_NEW_LEVELS", "DEFAULT_PREDICT_KIND", "FAMILIES", "LINKS",
+           "METHODS", "NEW_LEVELS", "PLOT_KINDS", "PREDICT_KINDS", "REPARAMS",
+           "add_model_options", "add_plot_options", "add_predict_options", "add_sampler_options",
+           "check_counts", "datasets_table", "fit_options", "load_data", "load_fit",
+           "model_options", "parse_priors", "prediction_table", "read_table", "save_fit",
+           "split_params", "write_plot", "write_table"]
+
+
+# ---- data and saved fits ----------------------------------------------------------------------
+
+def read_table(source: str) -> pd.DataFrame:
+    """A CSV or Parquet file as a DataFrame; unreadable files are a FormulangError.
+
+    >>> read_table("no/such.csv")
+    Traceback (most recent call last):
+    formulang.errors.FormulangError: no file named 'no/such.csv'
+    """
+    path = Path(source).expanduser()
+    if not path.is_file():
+        raise FormulangError(f"no file named {source!r}")
+    parquet = path.suffix.lower() in (".parquet", ".pq")
+    try:
+        return pd.read_parquet(path) if parquet else pd.read_csv(path)
+    except ImportError as exc:  # parquet without pyarrow/fastparquet
+        raise FormulangError(f"cannot read {source!r}: {exc}") from None
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise FormulangError(f"cannot read {source!r} as a {'Parquet' if parquet else 'CSV'} "
+                             f"table: {exc}") from None
+
+
+def load_data(source: str) -> pd.DataFrame:
+    """A shipped dataset by name, or a CSV/Parquet file.
+
+    >>> load_data("sleepstudy").shape
+    (180, 3)
+    """
+    if source in datasets.names():
+        return datasets.load(source)
+    if not Path(source).expanduser().is_file():
+        raise FormulangError(f"no dataset or file named {source!r}; shipped datasets: "
+                             f"{', '.join(datasets.names())}")
+    return read_table(source)
+
+
+def datasets_table() -> pd.DataFrame:
+    """The shipped datasets: name, rows, columns, description, an example formula.
+
+    >>> datasets_table().set_index("name").loc["sleepstudy", ["rows", "columns"]].tolist()
+    [180, 3]
+    """
+    rows = []
+    for name in datasets.names():
+        df, meta = datasets.load(name), datasets.info(name)
+        rows.append({"name": name, "rows": len(df), "columns": df.shape[1],
+                     "description": meta.description, "example": meta.example})
+    return pd.DataFrame(rows)
+
+
+def load_fit(path: str):
+    """A fit saved with ``fit.save`` (``formulang.load``), with file problems as clean errors.
+
+    >>> load_fit("no/such.nc")
+    Traceback (most recent call last):
+    formulang.errors.FormulangError: no saved fit named 'no/such.nc'
+    """
+    if not Path(path).expanduser().is_file():
+        raise FormulangError(f"no saved fit named {path!r}")
+    try:
+        return load(Path(path).expanduser())
+    except OSError as exc:
+        raise FormulangError(f"cannot read {path!r} as a saved fit: {exc}") from None
+
+
+def save_fit(fit, path: str) -> None:
+    """``fit.save(path)``, with an unwritable path as a clean error."""
+    try:
+        fit.save(Path(path).expanduser())
+    except OSError as exc:
+        raise FormulangError(f"cannot write {path!r}: {exc}") from None
+
+
+# ---- models and fits from options ---------------------------------------------------------
+
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    """Options that define a model: family, link, priors, parameterisation."""
+    p.add_argument("--family", default=None, help="gaussian (default), binomial, poisson, ...")
+    p.add_argument("--link", default=None, help="the family's link (default: its first)")
+    p.add_argument("--prior", action="append", default=[], metavar="KEY=PRIOR",
+                   help="e.g. 'sd=half_normal(1)' or 'b[floor]=normal(0, 0.5)'; repeatable")
+    p.add_argument("--reparam", default="auto", choices=REPARAMS,
+                   help="group effects centred, non-centred, or chosen from the data (auto)")
+
+
+def add_sampler_options(p: argparse.ArgumentParser) -> None:
+    """Options of the fit itself: method, draws, warm-up, chains, seed."""
+    p.add_argument("--method", default="nuts", choices=METHODS)
+    p.add_argument("--draws", type=int, default=1000)
+    p.add_argument("--tune", type=int, default=1000)
+    p.add_argument("--chains", type=int, default=4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--target-accept", type=float, default=0.8)
+
+
+def parse_priors(items: list[str]) -> dict:
+    """``["sd=half_normal(1)"]`` -> ``{"sd": "half_normal(1)"}``.
+
+    >>> parse_priors(["b[floor] = normal(0, 1)"])
+    {'b[floor]': 'normal(0, 1)'}
+    """
+    priors = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise FormulangError(f"--prior takes KEY=PRIOR, e.g. 'sd=half_normal(1)', not {item!r}")
+        priors[key.strip()] = value.strip()
+    return priors
+
+
+def model_options(args: argparse.Namespace) -> dict:
+    """``Model(formula, data, **model_options(args))`` for :func:`add_model_options`' options.
+
+    >>> p = argparse.ArgumentParser(); add_model_options(p)
+    >>> model_options(p.parse_args(["--prior", "sd=half_normal(1)"]))
+    {'family': None, 'link': None, 'priors': {'sd': 'half_normal(1)'}, 'reparam': 'auto'}
+    """
+    return {"family": args.family, "link": args.link, "priors": parse_priors(args.prior),
+            "reparam": args.reparam}
+
+
+def check_counts(args: argparse.Namespace) -> None:
+    """Draws, warm-up and chains must be sensible before anything compiles."""
+    for name, low in (("draws", 1), ("tune", 0), ("chains", 1)):
+        if getattr(args, name) < low:
+            raise FormulangError(f"--{name} must be at least {low}, not {getattr(args, name)}")
+    if not 0 < args.target_accept < 1:
+        raise FormulangError(f"--target-accept must be between 0 and 1, "
+                             f"not {args.target_accept}")
+
+
+def fit_options(args: argparse.Namespace) -> dict:
+    """``model.fit(**fit_options(args))`` for :func:`add_sampler_options`' options, checked
+    first (:func:`check_counts`).
+
+    >>> p = argparse.ArgumentParser(); add_sampler_options(p)
+    >>> fit_options(p.parse_args(["--draws", "200", "--method", "map"]))["draws"]
+    200
+    >>> fit_options(p.parse_args(["--chains", "0"]))
+    Traceback (most recent call last):
+    formulang.errors.FormulangError: --chains must be at least 1, not 0
+    """
+    check_counts(args)
+    return {"draws": args.draws, "tune": args.tune, "chains": args.chains, "seed": args.seed,
+            "target_accept": args.target_accept, "method": args.method}
+
+
+# ---- predictions ------------------------------------------------------------------------------
+
+def add_predict_options(p: argparse.ArgumentParser) -> None:
+    """Options of a prediction table: kind, new levels, seed, output file."""
+    p.add_argument("--kind", default=DEFAULT_PREDICT_KIND, choices=PREDICT_KINDS,
+                   help="mean of the response (default), linear predictor, or simulated response")
+    p.add_argument("--new-levels", default=DEFAULT_NEW_LEVELS, choices=NEW_LEVELS,
+                   help="what an unseen group level gets (default: drawn from the population)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="write the table to this CSV file")
+
+
+def prediction_table(fit, newdata, kind: str = DEFAULT_PREDICT_KIND,
+                     new_levels: str = DEFAULT_NEW_LEVELS, seed: int = 0) -> pd.DataFrame:
+    """Per-row posterior mean, sd and 95% interval of ``fit.predict(newdata, ...)``.
+
+    Columns: ``row`` (the input row, 0-based; rows with missing predictors are dropped as in
+    training), the input columns, then ``mean``, ``sd``, ``q2.5``, ``q97.5`` (prefixed
+    ``pred_`` if the input already has a column of that name).
+
+    >>> table = prediction_table(fit, pd.DataFrame({"Days": [0, 9], "Subject": ["308", "308"]}))
+    ... # doctest: +SKIP
+    """
+    draws = np.asarray(fit.predict(newdata, kind=kind, new_levels=new_levels, seed=seed))
+    with warnings.catch_warnings():  # predict() has already warned about dropped rows
+        warnings.simplefilter("ignore")
+        rows = np.asarray(fit.model.bound.apply(newdata).rows)
+    table = newdata.iloc[rows].reset_index(drop=True)
+    table.insert(0, "row", rows)
+    stats = {"mean": draws.mean(axis=0),
+             "sd": draws.std(axis=0, ddof=1) if draws.shape[0] > 1 else np.full(len(rows), np.nan),
+             "q2.5": np.quantile(draws, 0.025, axis=0),
+             "q97.5": np.quantile(draws, 0.975, axis=0)}
+    for name, values in stats.items():
+        table[f"pred_{name}" if name in table.columns else name] = values
+    return pd.DataFrame(table)
+
+
+def write_table(table: pd.DataFrame, out: str | None) -> str | None:
+    """The table as CSV on stdout, or to ``out``; returns the path written, if any."""
+    if out is None:
+        table.to_csv(sys.stdout, index=False, float_format=CSV_FLOATS)
+        return None
+    try:
+        table.to_csv(Path(out).expanduser(), index=False, float_format=CSV_FLOATS)
+    except OSError as exc:
+        raise FormulangError(f"cannot write {out!r}: {exc}") from None
+    return out
+
+
+# ---- plots ------------------------------------------------------------------------------------
+
+def add_plot_options(p: argparse.ArgumentParser) -> None:
+    """Options that pick what a plot shows: the group term, the variables."""
+    p.add_argument("--group", default=None, help="the group term (forest, lines, funnel)")
+    p.add_argument("--param", action="append", default=[], metavar="NAME",
+                   help="variables to draw (trace, rank), e.g. b,sigma; repeatable")
+
+
+def split_params(items: list[str] | None) -> list[str] | None:
+    """``--param b,sigma --param sd_county`` -> ``["b", "sigma", "sd_county"]``.
+
+    >>> split_params(["b,sigma", "sd_county"])
+    ['b', 'sigma', 'sd_county']
+    """
+    names = [n.strip() for item in items or [] for n in item.split(",") if n.strip()]
+    return names or None
+
+
+def write_plot(fit, kind: str, out: str, group: str | None = None,
+               params: list[str] | None = None) -> Path:
+    """Draw plot ``kind`` of ``fit`` and write it to ``out`` (format from the suffix).
+
+    ``group`` picks the group term (forest, lines, funnel), ``params`` the variables (trace,
+    rank). Returns the path written.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")  # only files are written here: never open a window
+    if kind not in plots.PLOT_KINDS:
+        raise FormulangError(f"unknown plot kind {kind!r}; kinds: {', '.join(plots.PLOT_KINDS)}")
+    function = plots.PLOT_KINDS[kind]
+    accepted = inspect.signature(function).parameters
+    options = {}
+    if group is not None:
+        if "group" not in accepted:
+            raise FormulangError(f"the {kind} plot takes no group (--group); it draws "
+                                 f"parameters: use --param")
+        options["group"] = group
+    if params:
+        if "var_names" not in accepted:
+            raise FormulangError(f"the {kind} plot takes no parameter names (--param); "
+                                 f"use --group to pick the group term")
+        options["var_names"] = params
+    figure = plots.plot(fit, kind, **options)
+    path = Path(out).expanduser()
+    try:
+        figure.savefig(path, dpi=100, bbox_inches="tight")
+    except (OSError, ValueError) as exc:
+        raise FormulangError(f"cannot write the plot to {out!r}: {exc}") from None
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(figure)
+    return path
