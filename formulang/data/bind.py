@@ -31,8 +31,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from ..ir.expr import Expr, columns_of
+from ..ir.expr import Column, Expr, columns_of
 from ..ir.formula import Formula, Response
+from ..parse import parse
 from .design import dependent_columns, fill_design
 from .encoding import design_spec
 from .evaluate import CATEGORICAL, NUMERIC, Context
@@ -292,8 +293,6 @@ def _as_formula(formula) -> Formula:
     if isinstance(formula, Formula):
         return formula
     if isinstance(formula, str):
-        from ..parse import parse
-
         return parse(formula)
     raise TypeError(f"bind() takes a Formula or formula text, not {type(formula).__name__}")
 
@@ -414,8 +413,6 @@ def _response_value(expr: Expr, ctx: Context, what: str) -> np.ndarray:
 
 
 def _is_bool_column(expr: Expr, ctx: Context) -> bool:
-    from ..ir.expr import Column
-
     return isinstance(expr, Column) and pd.api.types.is_bool_dtype(ctx.frame.get(expr.name).dtype)
 
 

@@ -29,6 +29,7 @@ import textwrap
 
 import numpy as np
 
+from .._version import __version__
 from .plan import GroupPlan, ModelPlan, VectorSite
 
 WIDTH = 99  # longest code line written (comments and docstrings are wrapped to it too)
@@ -584,8 +585,6 @@ def generate_code(model) -> str:
     """Standalone NumPyro source for ``model`` (a :class:`formulang.Model`): imports,
     ``FORMULA``, ``model(X, y, <g>_codes, <g>_values, offset[, trials][, weights])`` and
     ``data_from(bound)``. ``exec`` it, or save it as a module."""
-    from .._version import __version__
-
     ctx = _Context(model)
     plan = ctx.plan
     w = _Writer()
