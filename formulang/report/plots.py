@@ -354,7 +354,8 @@ def plot_group_lines(fit, x=None, group=None, n_groups=8, draws=50, seed=0, at=N
     """
     n_groups = _positive_int(n_groups, "n_groups")
     draws = _positive_int(draws, "draws")
-    if fit.bound is None:
+    bound = fit.bound
+    if bound is None:
         raise FormulangError("this fit does not hold its training data (it was loaded from a "
                              "file), which the lines plot draws: refit the model to plot it")
     gi, g = find_group(fit, group)
