@@ -92,7 +92,7 @@ class CompiledModel:
 
     @functools.cached_property
     def numpyro_model(self):
-        """The NumPyro model function of the plan (:func:`formulang.lower.numpyro_model.make_model`)."""
+        """The plan's NumPyro model function (:func:`~formulang.lower.numpyro_model.make_model`)."""
         from .lower.numpyro_model import make_model
 
         return make_model(self.plan)

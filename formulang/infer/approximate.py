@@ -24,8 +24,8 @@ non-finite loss are skipped (``SVI.stable_update``).
 :func:`fit_approximation` returns ``(samples, stats, run)`` as NUTS does: ``samples`` has every
 latent and deterministic site shaped (1 chain, draws, ...), as NUTS's, so the
 :class:`~formulang.Fit` that ``Model.fit`` makes of it summarises, predicts and plots the same;
-``stats`` is empty; ``run`` is an :class:`ApproximationRun` with the loss history. R-hat and ESS mean
-little here (the draws are independent by construction; MAP has one).
+``stats`` is empty; ``run`` is an :class:`ApproximationRun` with the loss history. R-hat and
+ESS mean little here (the draws are independent by construction; MAP has one).
 """
 
 from __future__ import annotations
