@@ -1,4 +1,11 @@
-"""``Fit``: posterior draws of a :class:`~formulang.Model`, with summaries and diagnostics."""
+"""``Fit``: posterior draws of a :class:`~formulang.Model`, with summaries and diagnostics.
+
+A fit holds the model it came from (``fit.model``): the live :class:`~formulang.Model`, or,
+for a fit loaded from a file (:func:`formulang.load`), its
+:class:`~formulang.compiled.CompiledModel`, which has every decision but no training rows.
+Either way ``fit.compiled`` is the compiled model; ``fit.bound`` is the training data, or
+``None`` after a load.
+"""
 
 from __future__ import annotations
 
@@ -23,27 +30,41 @@ class Fit:
     def __init__(self, model, samples: dict, stats: dict, method: str, run=None):
         from .lower.derived import derive
 
-        self.model = model
-        self.samples = derive(model.plan, samples)
+        self.model = model  # a Model, or the CompiledModel of a fit loaded from a file
+        self.samples = derive(model.compiled.plan, samples)
         self.stats = stats
         self.method = method
         self.run = run
 
     @property
+    def compiled(self):
+        """The model's decisions (:class:`~formulang.compiled.CompiledModel`)."""
+        return self.model.compiled
+
+    @property
+    def bound(self):
+        """The training rows (:class:`~formulang.data.BoundData`); ``None`` when the fit's
+        model is only its compiled form (a fit loaded from a file)."""
+        return None if self.model is self.compiled else self.model.bound
+
+    @property
+    def observed(self):
+        """The observed response of the training rows, or ``None``."""
+        return None if self.bound is None else self.bound.y
+
+    @property
     def plan(self):
-        return self.model.plan
+        return self.compiled.plan
 
     @functools.cached_property
     def posterior(self):
         """ArviZ data with the posterior and sampler statistics (no log-likelihood)."""
-        return to_inference_data(self.plan, self.samples, self.stats,
-                                 observed=self.model.bound.y)
+        return to_inference_data(self.plan, self.samples, self.stats, observed=self.observed)
 
     @functools.cached_property
     def idata(self):
         """ArviZ ``InferenceData``: posterior, sample_stats, observed_data, log_likelihood."""
-        return to_inference_data(self.plan, self.samples, self.stats,
-                                 observed=self.model.bound.y,
+        return to_inference_data(self.plan, self.samples, self.stats, observed=self.observed,
                                  log_likelihood=self.log_likelihood())
 
     def log_likelihood(self) -> np.ndarray:
@@ -95,15 +116,15 @@ class Fit:
 
     def save(self, path) -> None:
         """Write draws, formula, data encodings and settings to one NetCDF file (no pickle)."""
-        from .io import save_fit
+        from .fitfile import save_fit
 
         save_fit(self, path)
 
     def __str__(self) -> str:
-        m = self.model
+        m = self.compiled
         chains, draws = next(iter(self.samples.values())).shape[:2]
         header = [f" Family: {m.family}", f"Formula: {m.formula}",
-                  f"   Data: {m.bound.n} rows; draws: {chains} chains x {draws} ({self.method}"
+                  f"   Data: {m.n} rows; draws: {chains} chains x {draws} ({self.method}"
                   + (", group effects integrated out and drawn exactly)" if self.collapsed
                      else ")")]
         text = format_summary(self.plan, self.summary(), header)

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from .compiled import CompiledModel
 from .data.bind import BoundData, bind
 from .errors import FormulangError
 from .ir.formula import Formula
@@ -39,55 +40,83 @@ class Model:
     merged into counts, exactly (:mod:`formulang.lower.compress`), when that removes at least
     20% of them; ``True`` whenever it removes any, ``False`` never. ``model.compression`` (the
     merged rows, or None) and ``model.compression_reason`` say what was done.
+
+    ``model.compiled`` (a :class:`~formulang.compiled.CompiledModel`) holds every decision:
+    formula, family, priors, parameterisation, plan, collapse and compression; the model adds
+    the bound data (``bound``, ``data``) and the compiled samplers, reused by every refit.
     """
 
     def __init__(self, formula: str | Formula, data, family: str | None = None,
                  link: str | None = None, priors: dict | None = None, reparam="auto",
                  na_action: str = "drop", collapse="auto", compress="auto"):
-        self.formula: Formula = parse(formula) if isinstance(formula, str) else formula
-        if self.formula.response is None:
+        formula = parse(formula) if isinstance(formula, str) else formula
+        if formula.response is None:
             raise FormulangError("a model needs a response: write it left of '~', e.g. y ~ x")
         if family is None:
-            family = "binomial" if self.formula.response.is_binomial else "gaussian"
-        self.family: Family = lookup_family(family, link)
-        self.bound: BoundData = bind(self.formula, data, na_action=na_action)
+            family = "binomial" if formula.response.is_binomial else "gaussian"
+        fam: Family = lookup_family(family, link)
+        self.bound: BoundData = bind(formula, data, na_action=na_action)
         self._frame = data  # kept (not copied) for simulate(...).data()
-        self._check_response()
-        self.priors: PriorTable = resolve_priors(self.bound, self.family, priors)
+        _check_response(formula, fam, self.bound)
+        table: PriorTable = resolve_priors(self.bound, fam, priors)
         # the pilot fit (no MCMC) chooses the parameterization and NUTS's starting mass matrix
-        self.pilot = None if self.bound.y is None else pilot_fit(self.bound, self.family)
-        self.parameterization = choose_parameterization(self.bound, self.family, reparam,
-                                                        self.pilot)
-        self.plan: ModelPlan = build_plan(self.bound, self.family, self.priors,
-                                          self.parameterization)
-        self.data = model_data(self.plan, self.bound)
-        self.numpyro_model = make_model(self.plan)
+        self.pilot = None if self.bound.y is None else pilot_fit(self.bound, fam)
+        parameterization = choose_parameterization(self.bound, fam, reparam, self.pilot)
+        plan: ModelPlan = build_plan(self.bound, fam, table, parameterization)
+        self.data = model_data(plan, self.bound)
         self._samplers: dict = {}
         # -- collapsed Gaussian fast path (issue 7) --
-        choice = choose_collapse(self.bound, self.family, collapse, reparam)
-        self.collapsed: bool = choice.collapsed
-        self.collapse_reason: str = choice.reason
+        choice = choose_collapse(self.bound, fam, collapse, reparam)
         self.collapse_layout = choice.layout if choice.collapsed else None
         self._collapsed_data = None  # sufficient statistics: computed at the first fit
         # -- end collapsed --
         # exact row compression (issue 7): the sampler's rows; everything else uses all rows
-        rows = choose_compression(self.plan, self.data, compress)
+        rows = choose_compression(plan, self.data, compress)
         self.compression = rows.compressed
-        self.compression_reason: str = rows.reason
+        self.compiled = CompiledModel(
+            formula, fam, self.bound.spec, int(self.bound.n), int(self.bound.n_input), table,
+            tuple(parameterization), plan, choice.collapsed, choice.reason,
+            rows.compressed is not None, rows.reason)
         self._sampled_model = (self.numpyro_model, self.data) if rows.compressed is None \
             else (make_model(rows.compressed.plan), rows.compressed.data)
 
-    def _check_response(self) -> None:
-        binomial_response = self.formula.response.is_binomial
-        if self.family.name == "binomial" and not binomial_response:
-            raise FormulangError("the binomial family needs trials: write cbind(successes, "
-                                 "failures) ~ ... or successes | trials(n) ~ ...")
-        if binomial_response and self.family.name != "binomial":
-            raise FormulangError(f"cbind()/trials() make a binomial response, but the family "
-                                 f"is {self.family.name}: use family='binomial'")
-        self.family.check_response(self.bound.y, self.bound.trials,
-                                   name=f"the response {self.formula.response.value}",
-                                   positions=self.bound.rows)
+    # ---- what the compiled model decided ----------------------------------------------------
+    @property
+    def formula(self) -> Formula:
+        return self.compiled.formula
+
+    @property
+    def family(self) -> Family:
+        return self.compiled.family
+
+    @property
+    def priors(self) -> PriorTable:
+        return self.compiled.priors
+
+    @property
+    def parameterization(self):
+        """One :class:`~formulang.lower.reparam.GroupParameterization` per group term."""
+        return self.compiled.parameterization
+
+    @property
+    def plan(self) -> ModelPlan:
+        return self.compiled.plan
+
+    @property
+    def collapsed(self) -> bool:
+        return self.compiled.collapsed
+
+    @property
+    def collapse_reason(self) -> str:
+        return self.compiled.collapse_reason
+
+    @property
+    def compression_reason(self) -> str:
+        return self.compiled.compression_reason
+
+    @property
+    def numpyro_model(self):
+        return self.compiled.numpyro_model
 
     # ---- fitting ----------------------------------------------------------------------------
     def fit(self, draws: int = 1000, tune: int = 1000, chains: int = 4, seed: int = 0,
@@ -103,31 +132,49 @@ class Model:
         the group effects exactly; ``map`` and ``vi`` use the full model.
         """
         from .fit import Fit
-        from .infer.mass_matrix import initial_inverse_mass
-        from .infer.nuts import SamplerSettings, make_mcmc, run_nuts
+        from .infer.nuts import SamplerSettings
 
         if method not in METHODS:
             raise FormulangError(f"unknown method {method!r}; methods: {', '.join(METHODS)}")
-        if method != "nuts":
+        if method == "nuts":
+            settings = SamplerSettings(draws, tune, chains, target_accept, max_tree_depth)
+            samples, stats, run = self.sample_nuts(settings, seed, progress)
+        else:
             from .infer.approximate import fit_approximation
 
-            return fit_approximation(self, method, draws=draws, seed=seed, progress=progress)
-        settings = SamplerSettings(draws, tune, chains, target_accept, max_tree_depth)
+            samples, stats, run = fit_approximation(self, method, draws=draws, seed=seed,
+                                                    progress=progress)
+        fit = Fit(self, samples, stats, method=method, run=run)
+        # recorded by fit.save(); the draws are the full model's sites either way
+        fit.collapsed = method == "nuts" and self.collapsed
+        return fit
+
+    def sample_nuts(self, settings, seed: int = 0,
+                    progress: bool | None = None) -> tuple[dict, dict, object]:
+        """NUTS with :class:`~formulang.infer.nuts.SamplerSettings` ``settings``, as
+        :meth:`fit` runs it, without the :class:`~formulang.Fit`: ``(samples, stats, run)``,
+        the triple every inference path returns (the approximations:
+        :func:`~formulang.infer.approximate.fit_approximation`). ``samples``: every site the
+        full model samples, shaped (chains, draws, ...); ``run``: a
+        :class:`~formulang.infer.nuts.SamplerRun`. The compiled sampler is kept per settings
+        and reused."""
+        from .infer.mass_matrix import initial_inverse_mass
+        from .infer.nuts import make_mcmc, run_nuts
+
         if self.collapsed:
-            return self._fit_collapsed(settings, seed, progress)
+            return self._sample_collapsed(settings, seed, progress)
         model_fn, data = self._sampled_model  # merged rows where exact, else the model's own
         mcmc = self._samplers.get(settings)
         if mcmc is None:
             mcmc = self._samplers[settings] = make_mcmc(model_fn, settings, progress)
         run = run_nuts(mcmc, data, settings, seed, initial_inverse_mass(self.plan, self.pilot))
-        return Fit(self, run.samples, run.stats, method="nuts", run=run)
+        return run.samples, run.stats, run
 
-    def _fit_collapsed(self, settings, seed: int, progress):
+    def _sample_collapsed(self, settings, seed: int, progress) -> tuple[dict, dict, object]:
         """NUTS over the collapsed posterior, then exact conditional draws of the effects
         (:mod:`formulang.lower.collapsed`, :mod:`formulang.infer.collapsed_draws`)."""
         import time
 
-        from .fit import Fit
         from .infer.collapsed_draws import complete_samples
         from .infer.mass_matrix import initial_inverse_mass
         from .infer.nuts import make_mcmc, run_nuts
@@ -148,9 +195,7 @@ class Model:
                                    run.samples, seed)
         run.timings["conditional_draws_s"] = time.perf_counter() - start
         run.samples = samples  # as for the full model: every site the full model samples
-        fit = Fit(self, samples, run.stats, method="nuts", run=run)
-        fit.collapsed = True  # recorded by fit.save(); the draws are the full model's sites
-        return fit
+        return samples, run.stats, run
 
     def prior_predictive(self, draws: int = 500, seed: int = 0):
         """Draws of parameters and responses from the prior, as ArviZ data."""
@@ -170,25 +215,32 @@ class Model:
         """
         from .infer.simulate import simulate
 
-        return simulate(self, params, seed=seed, draws=draws)
+        return simulate(self.compiled, self.bound, params, seed=seed, draws=draws,
+                        frame=self._frame)
 
     def code(self) -> str:
         """Standalone, readable NumPyro source equivalent to this model."""
-        from .lower.codegen import generate_code
-
-        return generate_code(self)
+        return self.compiled.code()
 
     def graph(self):
         """Data, coefficients, hyperparameters and likelihood as a graph (``.to_dot()``)."""
-        from .lower.graph import model_graph
-
-        return model_graph(self)
+        return self.compiled.graph()
 
     # ---- description ------------------------------------------------------------------------
     def __str__(self) -> str:
-        from .report.describe import describe_model
-
-        return describe_model(self)
+        return str(self.compiled)
 
     def __repr__(self) -> str:
         return f"Model({str(self.formula)!r}, family={self.family}, n={self.bound.n})"
+
+
+def _check_response(formula: Formula, family: Family, bound: BoundData) -> None:
+    binomial_response = formula.response.is_binomial
+    if family.name == "binomial" and not binomial_response:
+        raise FormulangError("the binomial family needs trials: write cbind(successes, "
+                             "failures) ~ ... or successes | trials(n) ~ ...")
+    if binomial_response and family.name != "binomial":
+        raise FormulangError(f"cbind()/trials() make a binomial response, but the family "
+                             f"is {family.name}: use family='binomial'")
+    family.check_response(bound.y, bound.trials, name=f"the response {formula.response.value}",
+                          positions=bound.rows)

@@ -99,8 +99,9 @@ def test_mean_field_guide_and_progress(sleepstudy, monkeypatch, capsys):
                                               decay=0.05, tol=0.05, min_steps=500)
     monkeypatch.setitem(approximate.SETTINGS, "vi", short)
     m = fl.Model("Reaction ~ Days", sleepstudy)
-    fit = fit_approximation(m, "vi", draws=200, seed=3, progress=True)
-    assert fit.run.guide == "AutoNormal"
+    samples, stats, run = fit_approximation(m, "vi", draws=200, seed=3, progress=True)
+    assert run.guide == "AutoNormal" and stats == {}
+    fit = fl.Fit(m, samples, stats, method="vi", run=run)
     assert "SVI" in capsys.readouterr().err
     b = fit.samples["b"][0]
     assert fit.samples["b"].shape == (1, 200, 2)

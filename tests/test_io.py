@@ -8,6 +8,7 @@ from), so they cost no sampling.
 
 import json
 import pickle
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -16,8 +17,9 @@ import pytest
 
 import formulang as fl
 from formulang import DataError, FormulangError
+from formulang.compiled import CompiledModel
 from formulang.fit import Fit
-from formulang.io import SCHEMA_VERSION, LoadedModel, load
+from formulang.io import SCHEMA_VERSION, load
 from formulang.report.idata import import_arviz
 from fit_support import prior_fit
 
@@ -52,7 +54,7 @@ NEW = pd.DataFrame({"Days": [0.0, 3.0, 9.0, 4.0], "Subject": ["308", "372", "new
 
 
 def test_loaded_fit_predicts_exactly_like_the_original(fit, loaded):
-    assert isinstance(loaded, Fit) and isinstance(loaded.model, LoadedModel)
+    assert isinstance(loaded, Fit) and isinstance(loaded.model, CompiledModel)
     for kind in ("linpred", "mean", "response"):
         for new_levels in ("gaussian", "population"):
             assert np.array_equal(loaded.predict(NEW, kind=kind, new_levels=new_levels, seed=7),
@@ -108,8 +110,9 @@ def test_the_file_is_plain_arviz_netcdf(saved, fit):
 
 def test_loaded_model_is_rebuilt_from_the_file(fit, loaded):
     m, original = loaded.model, fit.model
+    assert m == original.compiled and m.compiled is m and loaded.compiled is m
     assert m.formula == original.formula
-    assert m.bound.spec == original.bound.spec
+    assert m.spec == original.bound.spec
     assert m.priors == original.priors
     assert m.plan.columns == original.plan.columns
     assert m.plan.x_means == original.plan.x_means
@@ -120,10 +123,13 @@ def test_loaded_model_is_rebuilt_from_the_file(fit, loaded):
 
 
 def test_loaded_fit_needs_newdata_and_cannot_refit(loaded):
+    assert loaded.bound is None
     with pytest.raises(FormulangError, match="newdata"):
         loaded.predict()
     with pytest.raises(FormulangError, match="training data"):
         loaded.model.fit()
+    with pytest.raises(FormulangError, match="training data"):
+        loaded.model.prior_predictive()
     with pytest.raises(FormulangError, match="training rows"):
         loaded.posterior_predictive()
 
@@ -173,7 +179,8 @@ def test_round_trip_of_other_models(formula, dataset, family, tmp_path):
         assert np.array_equal(again.predict(new, kind=kind, seed=3),
                               original.predict(new, kind=kind, seed=3))
     assert str(again.summary()) == str(original.summary())
-    assert again.model.bound.spec == model.bound.spec
+    assert again.model.spec == model.bound.spec
+    assert again.model == model.compiled
     assert again.run is None and again.stats == {}
 
 
@@ -248,3 +255,33 @@ def test_refuses_an_unknown_schema_version(saved, tmp_path):
     with pytest.raises(FormulangError, match=rf"version {SCHEMA_VERSION + 98}.*reads version "
                                              rf"{SCHEMA_VERSION}"):
         load(path)
+
+
+# ---- files written before CompiledModel ---------------------------------------------------------
+
+OLD_FILE = Path(__file__).parent / "fixtures" / "fits" / "cbpp_f1ace93.nc"
+
+
+def test_a_file_written_before_compiled_models_still_loads():
+    """tests/fixtures/fits/cbpp_f1ace93.nc was written by formulang at f1ace93 (its metadata
+    has no "compression" entry): it loads, with the decisions a model built today makes,
+    and predicts from its draws as a fit of that model does."""
+    data = fl.datasets.load("cbpp")
+    model = fl.Model("cbind(incidence, size - incidence) ~ period + (1 | herd)", data,
+                     priors=NARROW["cbpp"])
+    old = load(OLD_FILE)
+    meta = json.loads(import_arviz().from_netcdf(OLD_FILE).attrs["formulang_fit"])
+    assert "compression" not in meta  # the old layout, as written then
+    m = old.model
+    assert isinstance(m, CompiledModel)
+    assert m.spec == model.bound.spec and m.priors == model.priors
+    assert m.plan.groups == model.plan.groups and m.parameterization == model.parameterization
+    assert not m.compressed and not m.collapsed and m.has_trials
+    assert str(m).splitlines()[:5] == str(model).splitlines()[:5]
+    raw = {k: v for k, v in old.samples.items() if k not in ("b", "r_herd")}
+    now = Fit(model, raw, {}, method="prior")
+    new = data.head(6).copy()
+    for kind in ("linpred", "mean", "response"):
+        assert np.array_equal(old.predict(new, kind=kind, seed=3),
+                              now.predict(new, kind=kind, seed=3))
+    assert str(old.summary()) == str(now.summary())

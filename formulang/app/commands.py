@@ -233,7 +233,7 @@ def prediction_table(fit, newdata, kind: str = DEFAULT_PREDICT_KIND,
     draws = np.asarray(fit.predict(newdata, kind=kind, new_levels=new_levels, seed=seed))
     with warnings.catch_warnings():  # predict() has already warned about dropped rows
         warnings.simplefilter("ignore")
-        rows = np.asarray(fit.model.bound.apply(newdata).rows)
+        rows = np.asarray(fit.compiled.apply(newdata).rows)
     table = newdata.iloc[rows].reset_index(drop=True)
     table.insert(0, "row", rows)
     stats = {"mean": draws.mean(axis=0),

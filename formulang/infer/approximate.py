@@ -21,10 +21,11 @@ cap, and the run stops early when the mean loss of a block of steps changes by l
 tolerance (in log-density units; for VI, plus the noise of the stochastic ELBO). Steps with a
 non-finite loss are skipped (``SVI.stable_update``).
 
-The result is a :class:`~formulang.Fit` whose ``samples`` have every latent and deterministic
-site shaped (1 chain, draws, ...), as NUTS's, so summaries, predictions and plots work the
-same; ``fit.run`` is an :class:`ApproximationRun` with the loss history. R-hat and ESS mean
-little here (the draws are independent by construction; MAP has one).
+:func:`fit_approximation` returns ``(samples, stats, run)`` as NUTS does: ``samples`` has every
+latent and deterministic site shaped (1 chain, draws, ...), as NUTS's, so the
+:class:`~formulang.Fit` that ``Model.fit`` makes of it summarises, predicts and plots the same;
+``stats`` is empty; ``run`` is an :class:`ApproximationRun` with the loss history. R-hat and
+ESS mean little here (the draws are independent by construction; MAP has one).
 """
 
 from __future__ import annotations
@@ -382,8 +383,8 @@ def _optimise(svi, data, settings: ApproximationSettings, seed: int, progress: b
 
 def fit_approximation(model, method: str, draws: int = 1000, seed: int = 0,
                       progress: bool | None = None):
-    """Fit ``model`` by ``method`` (``"map"`` or ``"vi"``); returns a :class:`~formulang.Fit`
-    with ``samples`` shaped (1, draws, ...) (MAP: (1, 1, ...)) and ``run`` an
+    """Fit ``model`` by ``method`` (``"map"`` or ``"vi"``); returns ``(samples, stats, run)``:
+    ``samples`` shaped (1, draws, ...) (MAP: (1, 1, ...)), ``stats`` empty and ``run`` an
     :class:`ApproximationRun`."""
     if method not in SETTINGS:
         raise FormulangError(f"unknown approximation {method!r}; use 'map' or 'vi'")
@@ -397,8 +398,6 @@ def fit_approximation(model, method: str, draws: int = 1000, seed: int = 0,
     from numpyro.infer import SVI, Predictive, Trace_ELBO
     from numpyro.infer.autoguide import AutoDelta, AutoMultivariateNormal, AutoNormal
     from numpyro.infer.initialization import init_to_value
-
-    from ..fit import Fit
 
     plan = model.plan
     if method == "map" and plan.groups:
@@ -438,7 +437,7 @@ def fit_approximation(model, method: str, draws: int = 1000, seed: int = 0,
     run = ApproximationRun(method, kind, losses, len(losses), converged,
                            time.perf_counter() - start, seed,
                            {k: np.asarray(v) for k, v in params.items()})
-    return Fit(model, samples, {}, method=method, run=run)
+    return samples, {}, run
 
 
 __all__ = ["ApproximationRun", "ApproximationWarning", "HierarchicalMAPWarning",

@@ -58,7 +58,7 @@ def predict(fit, newdata=None, *, kind: str = "mean", new_levels: str = "gaussia
     ``None`` means the training rows. See the module docstring for ``kind`` and
     ``new_levels``. A level of a fixed-effect factor unseen in training is a
     :class:`~formulang.DataError`. Rows with a missing predictor are handled as in training
-    (dropped with a warning by default): ``fit.model.bound.apply(newdata).rows`` says which
+    (dropped with a warning by default): ``fit.compiled.apply(newdata).rows`` says which
     input rows the columns are.
     """
     if kind not in KINDS:
@@ -71,7 +71,7 @@ def predict(fit, newdata=None, *, kind: str = "mean", new_levels: str = "gaussia
     eta = linear_predictor(fit, bound, new_levels=new_levels, rng=rng)
     if kind == "linpred":
         return eta
-    plan = fit.model.plan
+    plan = fit.plan
     family = plan.family
     aux = {name: _flat(fit.samples[name]).astype(float) for name in plan.aux}
     trials = _trials(family, bound, kind)
@@ -81,13 +81,12 @@ def predict(fit, newdata=None, *, kind: str = "mean", new_levels: str = "gaussia
 
 
 def _bind(fit, newdata):
-    bound = fit.model.bound
     if newdata is None:
-        if getattr(bound, "X", None) is None:
+        if fit.bound is None:
             raise FormulangError("this fit does not hold its training data (it was loaded from "
                                  "a file): pass the rows to predict as newdata")
-        return bound
-    return bound.apply(newdata)
+        return fit.bound
+    return fit.compiled.apply(newdata)
 
 
 def _flat(a) -> np.ndarray:
@@ -117,7 +116,7 @@ def _trials(family, bound, kind: str):
 
 def linear_predictor(fit, bound, new_levels: str = "gaussian", rng=None) -> np.ndarray:
     """``eta`` per draw and row: ``X b + sum_g values_g * r_g[codes] + offset``, (S, n)."""
-    plan = fit.model.plan
+    plan = fit.plan
     samples = fit.samples
     S, n = _n_draws(samples), bound.X.shape[0]
     rng = np.random.default_rng(0) if rng is None else rng
@@ -264,7 +263,7 @@ def posterior_predictive(fit, seed: int = 0):
     from ..report.idata import import_arviz
 
     az = import_arviz()
-    if getattr(fit.model.bound, "X", None) is None:
+    if fit.bound is None:
         raise FormulangError("posterior predictive draws are for the training rows, which a fit "
                              "loaded from a file does not hold: use fit.predict(newdata, "
                              "kind='response') with those rows")

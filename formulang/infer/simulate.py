@@ -67,7 +67,9 @@ class Simulation:
     linpred: np.ndarray
     seed: int
     draws: int
-    model: object = field(repr=False)
+    compiled: object = field(repr=False)  # the CompiledModel simulated from
+    bound: object = field(repr=False)  # its design (BoundData)
+    frame: object = field(default=None, repr=False)  # the rows bound, for data()
 
     def data(self, frame=None, draw: int | None = None) -> pd.DataFrame:
         """A copy of the training data with the response column(s) replaced by simulated ones.
@@ -82,13 +84,18 @@ class Simulation:
         return response_frame(self, frame, draw)
 
 
-def simulate(model, params: dict | None = None, seed: int = 0, draws: int = 1) -> Simulation:
-    """Draw responses (and any parameters not given) from ``model``; see the module docstring.
+def simulate(compiled, bound, params: dict | None = None, seed: int = 0, draws: int = 1,
+             frame=None) -> Simulation:
+    """Draw responses (and any parameters not given) from the model ``compiled`` (a
+    :class:`~formulang.compiled.CompiledModel`) on its design ``bound`` (the
+    :class:`~formulang.data.BoundData` of the rows it was built on; ``frame``: those rows, for
+    :meth:`Simulation.data`); see the module docstring.
 
     >>> import formulang as fl
     >>> m = fl.Model("y ~ x + (1 | g)", {"y": [1.0, 2.0, 0.5, 1.5], "x": [0.0, 1.0, 0.0, 1.0],
     ...                                  "g": ["a", "a", "b", "b"]})
-    >>> sim = simulate(m, {"b": [0.0, 1.0], "sd_g": [0.5], "sigma": 0.1}, seed=3, draws=2)
+    >>> sim = simulate(m.compiled, m.bound, {"b": [0.0, 1.0], "sd_g": [0.5], "sigma": 0.1},
+    ...                seed=3, draws=2)
     >>> sim.y.shape, sim.params["sd_g"].tolist()
     ((2, 4), [[0.5], [0.5]])
     """
@@ -97,18 +104,15 @@ def simulate(model, params: dict | None = None, seed: int = 0, draws: int = 1) -
     configure()
     import jax
 
-    if getattr(model, "data", None) is None:
-        raise FormulangError("simulation needs the model's design: rebuild the model with "
-                             "formulang.Model(formula, data)")
     if isinstance(draws, bool) or not isinstance(draws, (int, np.integer)) or draws < 1:
         raise FormulangError(f"draws must be a positive whole number, not {draws!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise FormulangError(f"seed must be a non-negative whole number, not {seed!r}")
     draws = int(draws)
-    plan = model.plan
+    plan = compiled.plan
     params = dict(params or {})
     _check_names(plan, params)
-    prior = _prior_values(model, jax.random.PRNGKey(seed), draws) \
+    prior = _prior_values(plan, jax.random.PRNGKey(seed), draws) \
         if _needs_prior(plan, params) else {}
     values = _with_given(plan, params, prior, draws)
     rng = np.random.default_rng(seed)
@@ -121,12 +125,12 @@ def simulate(model, params: dict | None = None, seed: int = 0, draws: int = 1) -
             values[name] = _draw_effects(g, values, rng, draws)
     if any(name.startswith("r_") for name in params):
         sampler_sites(plan, values)  # refuses effects that N(0, Sigma) cannot produce
-    eta = linear_predictor(model, values)
-    y = _draw_responses(model, values, eta, int(seed))
+    eta = linear_predictor(plan, bound, values)
+    y = _draw_responses(plan, bound, values, eta, int(seed))
     if draws == 1:
         values = {k: v[0] for k, v in values.items()}
         y, eta = y[0], eta[0]
-    return Simulation(y, values, eta, int(seed), draws, model)
+    return Simulation(y, values, eta, int(seed), draws, compiled, bound, frame)
 
 
 # ---- names and shapes --------------------------------------------------------------------------
@@ -286,7 +290,7 @@ def _cholesky(g, values: dict) -> np.ndarray:
 
 # ---- prior draws and effects -------------------------------------------------------------------
 
-def _prior_values(model, key, draws: int) -> dict:
+def _prior_values(plan, key, draws: int) -> dict:
     """User-facing values of every parameter but r_<g>, drawn from the model's own priors:
     the sites the NumPyro model samples, with its distributions and prior parameters (drawn
     directly: tracing the whole model would cost a compilation per model and shape)."""
@@ -295,7 +299,7 @@ def _prior_values(model, key, draws: int) -> dict:
 
     from ..lower.priors import numpyro_distribution
 
-    plan, params = model.plan, model.data["priors"]
+    params = plan.prior_params  # what the model takes as data["priors"]
     keys = iter(jax.random.split(key, 64 + 8 * len(plan.groups)))
 
     def draw(distribution_name, values):
@@ -443,25 +447,24 @@ def _effect_sites(plan, g, values: dict, scale_tril: np.ndarray, intercept) -> d
 
 # ---- responses ---------------------------------------------------------------------------------
 
-def _draw_responses(model, values: dict, eta: np.ndarray, seed: int) -> np.ndarray:
+def _draw_responses(plan, bound, values: dict, eta: np.ndarray, seed: int) -> np.ndarray:
     """y from the model's likelihood (its family's NumPyro distribution) given eta and the
     family parameters: (draws, rows)."""
     from .predict import simulate as draw_from_family
 
-    aux = {name: values[name] for name in model.plan.aux}
-    trials = None if model.bound.trials is None else np.asarray(model.bound.trials)
+    aux = {name: values[name] for name in plan.aux}
+    trials = None if bound.trials is None else np.asarray(bound.trials)
     # the parameters were drawn with PRNGKey(seed); the responses get their own stream
-    return draw_from_family(model.plan.family, eta, aux, trials, seed=_RESPONSE_STREAM + seed)
+    return draw_from_family(plan.family, eta, aux, trials, seed=_RESPONSE_STREAM + seed)
 
 
-def linear_predictor(model, values: dict) -> np.ndarray:
+def linear_predictor(plan, bound, values: dict) -> np.ndarray:
     """eta = X b + offset + sum_g values_g * r_g[codes], in float64: (draws, rows)."""
-    bound = model.bound
     draws = next(iter(values.values())).shape[0]
     eta = np.broadcast_to(np.asarray(bound.offset, dtype=float), (draws, bound.n)).copy()
     if "b" in values:
         eta += values["b"] @ np.asarray(bound.X, dtype=float).T
-    for g, gd in zip(model.plan.groups, bound.groups):
+    for g, gd in zip(plan.groups, bound.groups):
         r = values[f"r_{g.name}"][:, np.asarray(gd.codes)]  # (draws, rows, k)
         eta += np.einsum("drk,rk->dr", r, np.asarray(gd.values, dtype=float))
     return eta
@@ -473,23 +476,22 @@ def response_frame(sim: Simulation, frame=None, draw: int | None = None) -> pd.D
     """See :meth:`Simulation.data`."""
     from ..ir.expr import Column
 
-    model = sim.model
-    response = model.formula.response
+    response = sim.compiled.formula.response
     if not isinstance(response.value, Column):
         raise FormulangError(f"the response {response.value} is a transformation of the data, "
                              f"which cannot be inverted to write simulated values back: make "
                              f"it a column first (e.g. data['y2'] = ..., then y2 ~ ...), or use "
                              f"sim.y directly")
     y = _one_draw(sim, draw)
-    out = _training_rows(model, frame)
+    out = _training_rows(sim.bound, sim.frame if frame is None else frame)
     name = response.value.name
-    trials = None if model.bound.trials is None else np.asarray(model.bound.trials)
+    trials = None if sim.bound.trials is None else np.asarray(sim.bound.trials)
     out[name] = _like(out[name], y)
     if response.failures is not None:
         if isinstance(response.failures, Column):
             out[response.failures.name] = _like(out[response.failures.name], trials - y)
         else:
-            _check_trials_unchanged(model, out)
+            _check_trials_unchanged(sim.compiled.formula, sim.bound, out)
     return out
 
 
@@ -504,15 +506,13 @@ def _one_draw(sim: Simulation, draw: int | None) -> np.ndarray:
     return sim.y[int(draw)]
 
 
-def _training_rows(model, frame) -> pd.DataFrame:
-    frame = getattr(model, "_frame", None) if frame is None else frame
+def _training_rows(bound, frame) -> pd.DataFrame:
     if frame is None:
         raise FormulangError("this model does not hold its training data: pass it as "
                              "sim.data(frame)")
     if not isinstance(frame, pd.DataFrame):
         frame = frame.to_pandas() if callable(getattr(frame, "to_pandas", None)) \
             else pd.DataFrame(frame)
-    bound = model.bound
     if len(frame) != bound.n_input:
         raise FormulangError(f"frame has {len(frame)} rows, but the model was built on "
                              f"{bound.n_input}")
@@ -528,15 +528,15 @@ def _like(column: pd.Series, values: np.ndarray) -> np.ndarray:
     return values.astype(float)
 
 
-def _check_trials_unchanged(model, out: pd.DataFrame) -> None:
+def _check_trials_unchanged(formula, bound, out: pd.DataFrame) -> None:
     """cbind(s, <expression>): writing s back must leave the trials as they were."""
     from ..data.bind import bind
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        again = bind(model.formula, out, na_action=model.bound.spec.na_action)
-    if not np.allclose(again.trials, model.bound.trials):
-        raise FormulangError(f"the failures of {model.bound.response_name} are an expression "
+        again = bind(formula, out, na_action=bound.spec.na_action)
+    if not np.allclose(again.trials, bound.trials):
+        raise FormulangError(f"the failures of {bound.response_name} are an expression "
                              f"that does not keep the trials fixed when the successes change; "
                              f"write cbind(s, f) with a failures column, or s | trials(n)")
 

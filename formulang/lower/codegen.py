@@ -263,15 +263,14 @@ class _Context:
     """What the writer needs beyond the plan: names, formula text, which data arrays exist."""
 
     def __init__(self, model):
-        self.model = model
+        self.model = model  # a CompiledModel
         self.plan: ModelPlan = model.plan
-        self.bound = model.bound
         taken = {"X", "y", "offset", "trials", "weights", "eta", "b_c", "b", "x_means",
                  "Xc", "Intercept_c", "model", "data_from"} | set(self.plan.aux)
         self.idents = [identifier(g.name, taken) for g in self.plan.groups]
         self.terms = [str(t) for t in model.formula.groups]
-        self.has_trials = self.bound.trials is not None
-        self.has_weights = self.bound.weights is not None
+        self.has_trials = model.has_trials
+        self.has_weights = model.has_weights
 
     def arguments(self) -> list[str]:
         args = ["X"] if self.plan.b is not None else []
@@ -513,7 +512,7 @@ def _likelihood(w: _Writer, ctx: _Context) -> None:
                    f'{distribution(prior.distribution, plan.prior_params[aux][:, 0])})')
         w.line()
     fam = plan.family
-    w.comment(f"Likelihood: {ctx.model.formula.response.text()} ~ {fam} "
+    w.comment(f"Likelihood: {ctx.model.response_text} ~ {fam} "
               f"({fam.spec.doc})" + (", rows weighted" if ctx.has_weights else ""))
     if fam.name == "beta":
         w.line(f"mu = {CLIP.format(INVERSE_LINKS[fam.link.name].format('eta'))}")
@@ -527,13 +526,12 @@ def _likelihood(w: _Writer, ctx: _Context) -> None:
 
 
 def _model_docstring(ctx: _Context) -> str:
-    plan, bound = ctx.plan, ctx.bound
+    plan = ctx.plan
     parts = []
     if plan.b is not None:
         parts.append(f"X: the population-level predictors ({', '.join(plan.slope_columns)}), "
                      f"n x {len(plan.slope_columns)}, as given (not centred).")
-    parts.append(f"y: the response {ctx.model.formula.response.text()} (n), "
-                 "or None to sample it.")
+    parts.append(f"y: the response {ctx.model.response_text} (n), or None to sample it.")
     for g, ident in zip(plan.groups, ctx.idents):
         parts.append(f"{ident}_codes: the level of {g.label} of each row (0..{len(g.levels) - 1}"
                      f", in the order of the levels); {ident}_values: the term's columns "
@@ -582,7 +580,8 @@ def _data_from(w: _Writer, ctx: _Context) -> None:
 
 
 def generate_code(model) -> str:
-    """Standalone NumPyro source for ``model`` (a :class:`formulang.Model`): imports,
+    """Standalone NumPyro source for ``model`` (a
+    :class:`~formulang.compiled.CompiledModel`, ``Model.compiled``): imports,
     ``FORMULA``, ``model(X, y, <g>_codes, <g>_values, offset[, trials][, weights])`` and
     ``data_from(bound)``. ``exec`` it, or save it as a module."""
     ctx = _Context(model)

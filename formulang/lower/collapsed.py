@@ -168,16 +168,17 @@ def n_sampled_parameters(plan: ModelPlan) -> int:
     return n
 
 
-def describe_collapse(model) -> str:
-    """The line ``print(model)`` shows about the collapsed path."""
-    plan = model.plan
+def describe_collapse(compiled) -> str:
+    """The line ``print(model)`` shows about the collapsed path, from its
+    :class:`~formulang.compiled.CompiledModel`."""
+    plan = compiled.plan
     if not plan.groups:
         return ""
-    if getattr(model, "collapsed", False):
+    if compiled.collapsed:
         return (f"Group effects: integrated out exactly (collapsed Gaussian: NUTS runs over "
                 f"{n_sampled_parameters(plan)} parameters; effects drawn from their exact "
                 f"conditional) — collapse=False samples them")
-    reason = getattr(model, "collapse_reason", None)
+    reason = compiled.collapse_reason
     return f"Group effects: sampled ({reason})" if reason else ""
 
 

@@ -150,12 +150,12 @@ def merge_rows(plan: ModelPlan, data: dict) -> CompressedRows:
     return CompressedRows(new_plan, merged, n, kept, reason)
 
 
-def describe_compression(model) -> str:
-    """The line ``print(model)`` shows about merged rows (empty when nothing to say)."""
-    merged = getattr(model, "compression", None)
-    if merged is None:
+def describe_compression(compiled) -> str:
+    """The line ``print(model)`` shows about merged rows (empty when nothing to say), from its
+    :class:`~formulang.compiled.CompiledModel`."""
+    if not compiled.compressed:
         return ""
-    return f"Rows: {merged.reason} — compress=False samples every row"
+    return f"Rows: {compiled.compression_reason} — compress=False samples every row"
 
 
 __all__ = ["CompressedRows", "CompressionChoice", "choose_compression", "describe_compression",

@@ -228,8 +228,8 @@ def _likelihood_label(model) -> str:
 
 
 def model_graph(model) -> ModelGraph:
-    """The graph of a :class:`formulang.Model`."""
-    plan, bound = model.plan, model.bound
+    """The graph of a :class:`~formulang.compiled.CompiledModel` (``Model.compiled``)."""
+    plan = model.plan
     n = plan.n
     g = _Builder()
     priors = plan.priors
@@ -258,9 +258,9 @@ def model_graph(model) -> ModelGraph:
                f"{len(grp.levels)} levels")
         g.node(f"values_{grp.name}", "data", _shape(n, grp.k),
                f"columns of the {grp.label} term\n{', '.join(grp.columns)}")
-    if bound.trials is not None:
+    if model.has_trials:
         g.node("trials", "data", _shape(n), "trials per row")
-    if bound.weights is not None:
+    if model.has_weights:
         g.node("weights", "data", _shape(n), "weight of each row's log-likelihood")
 
     # population-level coefficients
@@ -313,16 +313,16 @@ def model_graph(model) -> ModelGraph:
         g.edge(f"r_{grp.name}", "eta")
         g.edge(f"codes_{grp.name}", "eta")
         g.edge(f"values_{grp.name}", "eta")
-    response = model.formula.response.text()
+    response = model.response_text
     g.node("y", "likelihood", _shape(n), f"{response} ~ {_likelihood_label(model)}")
     g.edge("eta", "y")
     for aux in plan.aux:
         g.node(aux, "hyperparameter", "", f"family parameter of {plan.family.name}")
         g.prior(aux, aux, aux, [(aux, priors.lookup(aux))])
         g.edge(aux, "y")
-    if bound.trials is not None:
+    if model.has_trials:
         g.edge("trials", "y")
-    if bound.weights is not None:
+    if model.has_weights:
         g.edge("weights", "y")
 
     # order: by kind, in the order each kind was added

@@ -81,12 +81,12 @@ def _left_aligned(rows: list[dict], names: list[str]) -> str:
 
 
 def describe_model(model) -> str:
-    """What ``print(model)`` shows: formula, family, data, terms, groups, priors and the
-    parameterisation chosen, with the reason."""
-    f, b, plan = model.formula, model.bound, model.plan
+    """``print(model)``: the decisions of ``model``, a :class:`~formulang.compiled.CompiledModel`
+    (``Model.compiled``, or a loaded fit's ``model``)."""
+    f, plan = model.formula, model.plan
     lines = [f"Formula: {f}", f" Family: {model.family}",
-             f"   Data: {b.n} rows" + (f" ({b.n_input - b.n} dropped for missing values)"
-                                       if b.n_input != b.n else "")]
+             f"   Data: {model.n} rows" + (f" ({model.n_input - model.n} dropped for missing "
+                                           f"values)" if model.n_input != model.n else "")]
     lines.append("Population-level: " + (", ".join(plan.columns) or "none"))
     for g, choice in zip(plan.groups, model.parameterization):
         kind = "correlated" if g.correlated_pairs else "independent"

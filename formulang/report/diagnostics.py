@@ -327,11 +327,10 @@ class _Terms:
         self.plan = fit.plan
         self.groups = list(self.plan.groups)
         # a collapsed fit sampled no group effects: no centring to blame, no funnel to undo
-        self.collapsed = bool(getattr(fit, "collapsed", False))
-        choices = getattr(fit.model, "parameterization", None) or ()
+        self.collapsed = bool(fit.collapsed)
         self.weights = {}
-        for g, choice in zip(self.groups, choices):
-            w = np.asarray(getattr(choice, "weights", ()), dtype=float)
+        for g, choice in zip(self.groups, fit.compiled.parameterization):
+            w = np.asarray(choice.weights, dtype=float)
             if len(w) == len(g.levels):
                 self.weights[g.name] = w
 

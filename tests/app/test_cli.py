@@ -153,11 +153,10 @@ def test_prediction_table_seeds_and_kinds(loaded_fit, new_rows):
 
 def test_prediction_table_keeps_its_own_names_apart():
     class Stub:  # a fit whose predictions are known: draw d of row r is d + 10 r
-        class model:
-            class bound:
-                @staticmethod
-                def apply(newdata):
-                    return type("B", (), {"rows": np.arange(len(newdata))})
+        class compiled:
+            @staticmethod
+            def apply(newdata):
+                return type("B", (), {"rows": np.arange(len(newdata))})
 
         @staticmethod
         def predict(newdata, **kw):

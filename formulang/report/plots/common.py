@@ -83,7 +83,7 @@ def find_group(fit, group=None):
     """
     groups = fit.plan.groups
     if not groups:
-        raise FormulangError(f"the model {fit.model.formula} has no group terms (1 | g): "
+        raise FormulangError(f"the model {fit.compiled.formula} has no group terms (1 | g): "
                              f"this plot shows group-level effects")
     if group is None:
         return 0, groups[0]
@@ -116,9 +116,8 @@ def _find_effect(g, effect, fit=None) -> int:
 
 def _level_counts(fit, gi: int) -> np.ndarray:
     g = fit.plan.groups[gi]
-    bound = fit.model.bound
-    codes = getattr(bound, "groups", None)
-    if not codes or getattr(bound, "X", None) is None:
+    bound = fit.bound
+    if bound is None:
         return np.full(len(g.levels), -1)  # a loaded fit: row counts unknown
     return np.bincount(np.asarray(bound.groups[gi].codes), minlength=len(g.levels))
 

@@ -29,8 +29,8 @@ def plot_group_lines(fit, x=None, group=None, n_groups=8, draws=50, seed=0, at=N
     """
     n_groups = _positive_int(n_groups, "n_groups")
     draws = _positive_int(draws, "draws")
-    bound = fit.model.bound
-    if getattr(bound, "X", None) is None:
+    bound = fit.bound
+    if bound is None:
         raise FormulangError("this fit does not hold its training data (it was loaded from a "
                              "file), which the lines plot draws: refit the model to plot it")
     gi, g = find_group(fit, group)
@@ -65,7 +65,7 @@ def plot_group_lines(fit, x=None, group=None, n_groups=8, draws=50, seed=0, at=N
     _label_edges(axes[:len(chosen)], cols, x, ylabel)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=9, frameon=False)
-    fig.suptitle(f"{fit.model.formula.response} against {x} by {g.label}: {len(chosen)} of "
+    fig.suptitle(f"{fit.compiled.formula.response} against {x} by {g.label}: {len(chosen)} of "
                  f"{len(g.levels)} levels, {len(picked)} posterior draws of the mean each",
                  fontsize=10)
     return fig
@@ -102,13 +102,13 @@ def sample_levels(counts, n: int, seed: int = 0) -> list[int]:
 
 def _line_covariate(fit, x) -> tuple[str, int]:
     """The x column and its index in X: a numeric variable entering the design as itself."""
-    bound = fit.model.bound
+    bound = fit.bound
     numeric = [v.label for v in bound.spec.variables if v.kind == "numeric"]
     candidates = [c for c in bound.X_columns if c != "Intercept" and c in numeric
-                  and c in fit.model.formula.columns()]
+                  and c in fit.compiled.formula.columns()]
     if x is None:
         if not candidates:
-            raise FormulangError(f"the model {fit.model.formula} has no numeric covariate with "
+            raise FormulangError(f"the model {fit.compiled.formula} has no numeric covariate with "
                                  f"a population-level slope to draw lines against; pass x=")
         x = candidates[0]
     if x not in candidates:
@@ -118,7 +118,7 @@ def _line_covariate(fit, x) -> tuple[str, int]:
 
 
 def _predictor_columns(fit) -> list[str]:
-    formula = fit.model.formula
+    formula = fit.compiled.formula
     response = set(formula.response.columns()) if formula.response is not None else set()
     return [c for c in formula.columns() if c not in response]
 
@@ -126,7 +126,7 @@ def _predictor_columns(fit) -> list[str]:
 def _typical_values(fit, x: str, at) -> dict:
     """Column -> value for every predictor column other than x and the grouping factors."""
     at = dict(at or {})
-    bound = fit.model.bound
+    bound = fit.bound
     grouping = {c for g in bound.groups for c in g.factor}
     variables = {v.label: v for v in bound.spec.variables}
     out = {}
@@ -169,7 +169,7 @@ def _newdata(fit, typical: dict, x: str, grid, gi: int, level):
     its effect is 0) and every other grouping factor at a new level."""
     import pandas as pd
 
-    bound = fit.model.bound
+    bound = fit.bound
     columns = {c: [v] * len(grid) for c, v in typical.items()}
     columns[x] = grid
     for g in bound.groups:
@@ -195,9 +195,9 @@ def _mean_lines(fit, newdata) -> np.ndarray:
 
 
 def _observed(fit) -> tuple[np.ndarray, str]:
-    bound = fit.model.bound
+    bound = fit.bound
     y = np.asarray(bound.y, dtype=float)
-    name = str(fit.model.formula.response.value)
+    name = str(fit.compiled.formula.response.value)
     if bound.trials is not None and fit.plan.family.name == "binomial":
         return y / np.asarray(bound.trials, dtype=float), f"{name} per trial"
     return y, name
