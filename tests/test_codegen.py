@@ -124,7 +124,7 @@ def assert_equivalent(model, seeds=(0, 1), radius=2.0):
     import jax
     from numpyro.infer.util import log_density
 
-    from formulang.lower.derived import derive
+    from formulang.lower.sites import derive
 
     ns = run_source(model)
     args = ns["data_from"](model.bound)

@@ -85,9 +85,9 @@ def _default_var_names(fit) -> list[str]:
     post = _posterior_dataset(fit)
     names = ["b"] if "b" in post else []
     for g in fit.plan.groups:
-        names.append(f"sd_{g.name}")
-        if f"cor_{g.name}" in post:
-            names.append(f"cor_{g.name}")
+        names.append(g.sites.sd)
+        if g.sites.cor in post:
+            names.append(g.sites.cor)
     return names + [a for a in fit.plan.aux if a in post]
 
 
@@ -112,7 +112,8 @@ def _n_scalars(post, names) -> int:
 
 def find_group(fit, group=None):
     """``(index, GroupPlan)`` of the group term named ``group`` (its grouping factor,
-    ``"county"`` or ``"~county"``, or the parameter stem ``"county_2"``); ``None``: the first.
+    ``"county"`` or ``"~county"``, or the term's stem in a fit saved by an older formulang,
+    ``"county_2"``); ``None``: the first.
 
     >>> find_group(fit, "county")[1].name                        # doctest: +SKIP
     'county'
@@ -141,7 +142,7 @@ def _find_effect(g, effect, fit=None) -> int:
     if effect is None:
         if fit is None or g.k == 1:
             return 0
-        sd = np.asarray(_posterior_dataset(fit)[f"sd_{g.name}"].values, dtype=float)
+        sd = np.asarray(_posterior_dataset(fit)[g.sites.sd].values, dtype=float)
         log_sd = np.log(np.maximum(sd.reshape(-1, g.k), np.finfo(float).tiny))
         return int(np.argmax(log_sd.std(axis=0)))
     if effect in g.columns:
@@ -304,11 +305,11 @@ def plot_forest(fit, group=None):
     height = min(FOREST_MAX_INCHES, 1.3 + FOREST_ROW_INCHES * n_levels)
     fig = _figure(max(5.0, 1.5 + 3.2 * g.k), height)
     axes = fig.subplots(1, g.k, sharey=True, squeeze=False)[0]
-    var = f"r_{g.name}"
+    var = g.sites.r
     for ax, effect in zip(axes, g.columns):
         with _quiet_arviz():
             az.plot_forest(fit.posterior, var_names=[var], combined=True,
-                           coords={f"{g.name}__effect": [effect]}, ax=ax, show=False)
+                           coords={g.sites.effect_dim: [effect]}, ax=ax, show=False)
         ax.axvline(0.0, color="0.5", lw=0.8, ls=":")
         ax.set_title(f"{var}[, {effect}]", fontsize=10)
         ax.set_xlabel("deviation from the population effect", fontsize=9)
@@ -563,7 +564,7 @@ def plot_funnel(fit, group=None, level=None, compare=None, effect=None):
     axes = fig.subplots(1, len(fits), sharex=True, sharey=True, squeeze=False)[0]
     for ax, one, gp in zip(axes, fits, [g] + others):
         _funnel_panel(ax, one, gp, li, ei)
-    axes[0].set_ylabel(f"log sd_{g.name}[{g.columns[ei]}]")
+    axes[0].set_ylabel(f"log {g.sites.sd}[{g.columns[ei]}]")
     rows = f", {_rows(counts[li])}" if counts[li] >= 0 else ""
     fig.suptitle(f"Funnel of ~{g.label}: level {g.levels[li]!r}{rows}", fontsize=11)
     return fig
@@ -579,15 +580,15 @@ def _matching_group(other, g):
 
 def _funnel_panel(ax, fit, g, li: int, ei: int) -> None:
     post = _posterior_dataset(fit)
-    r = np.asarray(post[f"r_{g.name}"].values[..., li, ei], dtype=float).ravel()
-    sd = np.asarray(post[f"sd_{g.name}"].values[..., ei], dtype=float).ravel()
+    r = np.asarray(post[g.sites.r].values[..., li, ei], dtype=float).ravel()
+    sd = np.asarray(post[g.sites.sd].values[..., ei], dtype=float).ravel()
     log_sd = np.log(np.maximum(sd, np.finfo(float).tiny))
     div = _diverging(fit).ravel()
     ax.scatter(r[~div], log_sd[~div], s=6, alpha=0.35, color="C0", linewidths=0,
                label="draws")
     ax.scatter(r[div], log_sd[div], s=16, alpha=0.9, color="C3", linewidths=0,
                label="divergent")
-    ax.set_xlabel(f"r_{g.name}[{g.levels[li]}, {g.columns[ei]}]")
+    ax.set_xlabel(f"{g.sites.r}[{g.levels[li]}, {g.columns[ei]}]")
     ax.set_title(f"{_parameterization(fit, g, li)}\n{int(div.sum())} divergent of {div.size} "
                  f"draws ({fit.method})", fontsize=10)
     ax.legend(loc="lower right", fontsize=8, markerscale=1.5)
