@@ -29,6 +29,7 @@ import textwrap
 
 import numpy as np
 
+from ..data.bind import spec_group_terms
 from .plan import GroupPlan, ModelPlan, VectorSite
 from .sites import POPULATION, GroupSites
 
@@ -269,7 +270,7 @@ class _Context:
         taken = {"X", "y", "offset", "trials", "weights", "eta", POPULATION.slopes, "b",
                  "x_means", "Xc", POPULATION.intercept, "model", "data_from"} | set(self.plan.aux)
         self.idents = [identifier(g.name, taken) for g in self.plan.groups]
-        self.terms = [str(t) for t in model.formula.groups]
+        self.terms = [" + ".join(map(str, terms)) for terms in spec_group_terms(self.bound.spec)]
         self.has_trials = self.bound.trials is not None
         self.has_weights = self.bound.weights is not None
 
