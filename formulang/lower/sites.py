@@ -30,13 +30,10 @@ are one group term (:mod:`formulang.data.bind`), so brms's names hold for every 
 ('Intercept_c', 'b_c', ('b_c_0', 'b_c_1'))
 >>> sd_name("Subject", "Days"), cor_name("Subject", "Intercept", "Days")
 ('sd_Subject__Days', 'cor_Subject__Intercept__Days')
->>> parse_flat("cor_Subject__Intercept__Days", ["Subject"]).short
-'cor(Intercept,Days)'
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -233,23 +230,19 @@ def flat_effects(g) -> list[str]:
     return [r_name(g.name, level, col) for level in g.levels for col in g.columns]
 
 
-def parse_flat(name: str, groups: Iterable[str]) -> Flat | None:
-    """Read a flat name of a term among ``groups`` (stems) back apart (``variable``, ``kind``,
-    ``group``, ``entries``; ``index`` is not known from the name: None). ``b_<col>`` parses
-    as a coefficient; another name that is none of these gives None."""
-    for group in sorted(groups, key=len, reverse=True):  # "a:b" before "a"
-        s = GroupSites(group)
-        for kind, variable in (("sd", s.sd), ("cor", s.cor)):
-            if name.startswith(variable + SEP):
-                return Flat(name, variable, None, kind, group,
-                            tuple(name[len(variable) + len(SEP):].split(SEP)))
-        if name.startswith(s.r + "[") and name.endswith("]"):
-            level, _, col = name[len(s.r) + 1:-1].rpartition(",")
-            return Flat(name, s.r, None, "r", group, (level, col))
-    stem = POPULATION.coefficients + "_"
-    if name.startswith(stem):
-        return Flat(name, POPULATION.coefficients, None, "b", None, (name[len(stem):],))
-    return None
+def parse_flat(name: str, plan) -> Flat | None:
+    """Read a flat name of ``plan`` back apart: which variable, entry, kind and group term it
+    is (None: not one of its flat names). Matched against the plan's own names, so labels
+    holding ``_``, ``,`` or ``:`` read back exactly; a group effect's ``index`` is left None
+    (:func:`flat_effects` orders them)."""
+    for g in sorted(plan.groups, key=lambda g: len(g.name), reverse=True):
+        r = g.sites.r
+        if name.startswith(r + "[") and name.endswith("]"):
+            inner = name[len(r) + 1:-1]
+            for col in g.columns:
+                if inner.endswith("," + col):
+                    return Flat(name, r, None, "r", g.name, (inner[:-len(col) - 1], col))
+    return next((p for p in flat_parameters(plan) if p.name == name), None)
 
 
 # ---- sites -> parameters ---------------------------------------------------------------------------

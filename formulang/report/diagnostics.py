@@ -330,7 +330,7 @@ class _Terms:
 
     def of(self, param: str):
         """The group term a flat name belongs to (``sd_g__x``, ``cor_g__...``, ``r_g[...]``)."""
-        flat = parse_flat(param, [g.name for g in self.groups])
+        flat = parse_flat(param, self.plan)
         if flat is None or flat.group is None:
             return None
         return next(g for g in self.groups if g.name == flat.group)
@@ -469,7 +469,7 @@ def _mixing_advice(terms: _Terms, bad: list[str]) -> tuple[str, list[str]]:
             continue
         if g not in groups:
             groups.append(g)
-        if parse_flat(name, [g.name]).kind == "sd":
+        if parse_flat(name, terms.plan).kind == "sd":
             sd_poor.add(g.name)
     culprits = [f"~{g.label}" for g in groups]
     longer = "run longer chains (more tune and draws)"

@@ -55,8 +55,7 @@ def summary_table(plan: ModelPlan, posterior) -> pd.DataFrame:
 def format_summary(plan: ModelPlan, table: pd.DataFrame, header: list[str]) -> str:
     lines = list(header)
     shown = table[COLUMNS].copy()
-    groups = [g.name for g in plan.groups]
-    shown.index = [_short(name, groups) for name in shown.index]
+    shown.index = [_short(name, plan) for name in shown.index]
 
     def block(title: str, mask) -> None:
         if mask.any():
@@ -74,9 +73,9 @@ def format_summary(plan: ModelPlan, table: pd.DataFrame, header: list[str]) -> s
     return "\n".join(lines)
 
 
-def _short(name: str, groups: list[str]) -> str:
+def _short(name: str, plan: ModelPlan) -> str:
     """sd_Subject__Days -> sd(Days); cor_Subject__Intercept__Days -> cor(Intercept,Days)."""
-    flat = parse_flat(name, groups)
+    flat = parse_flat(name, plan)
     return name if flat is None else flat.short
 
 
