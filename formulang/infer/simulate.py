@@ -30,8 +30,8 @@ from ``N(0, Sigma_g)``, and responses from the family's NumPyro likelihood given
 predictor. :func:`sampler_sites` (:func:`formulang.lower.sites.to_sites`) translates the values
 to the sampler's sites (centred intercept, LKJ Cholesky factors, standardised or centred effects
 as the model parameterises each level), so the NumPyro model itself can be conditioned on them;
-the tests check that it then reproduces the same linear predictor. Observation weights scale the likelihood, not the
-data, and do not enter simulation.
+the tests check that it then reproduces the same linear predictor. Observation weights scale
+the likelihood, not the data, and do not enter simulation.
 """
 
 from __future__ import annotations
@@ -298,7 +298,7 @@ def _draw_effects(g, values: dict, rng, draws: int) -> np.ndarray:
     return np.einsum("dij,dlj->dli", scale_tril, z)
 
 
-# ---- user-facing values -> sampler sites ---------------------------------------------------------
+# ---- user-facing values -> sampler sites -------------------------------------------------------
 
 def sampler_sites(plan, values: dict) -> dict:
     """The model's sample sites that reproduce the user-facing ``values`` (draws first):
