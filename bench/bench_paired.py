@@ -72,8 +72,8 @@ def formulang_side(model_name: str, reparam: str, draws: int):
 
     options = {} if reparam == "auto" else {"reparam": reparam, "collapse": False}
     model = fl.Model(FORMULAS[model_name], load(model_name).data, **options)
-    names = ["b", *(f"sd_{g.name}" for g in model.plan.groups),
-             *(f"cor_{g.name}" for g in model.plan.groups if g.correlated_pairs),
+    names = ["b", *(g.sites.sd for g in model.plan.groups),
+             *(g.sites.cor for g in model.plan.groups if g.correlated_pairs),
              *model.plan.aux]
 
     def fit(seed: int):

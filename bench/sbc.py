@@ -182,21 +182,16 @@ def scalars(model, values: dict, effects: bool = False) -> dict[str, np.ndarray]
     """Every scalar parameter as ``name -> array`` (brms-style names: b_x, sd_g__x, ...);
     with ``effects``, also the effects of each term's first level (``r_g[g0,x]``: they check
     the group effects, which the collapsed sampler draws from their exact conditional)."""
+    from formulang.lower.sites import flat_parameters, r_name
+
     plan = model.plan
     out = {}
-    for j, c in enumerate(plan.columns):
-        out[f"b_{c}"] = values["b"][..., j]
-    for g in plan.groups:
+    for p in flat_parameters(plan):
+        value = values[p.variable]
+        out[p.name] = value if p.index is None else value[..., p.index]
+    for g in plan.groups if effects else ():
         for j, c in enumerate(g.columns):
-            out[f"sd_{g.name}__{c}"] = values[f"sd_{g.name}"][..., j]
-        from formulang.infer.simulate import pair_names
-
-        for j, p in enumerate(pair_names(g) if g.correlated_pairs else ()):
-            out[f"cor_{g.name}__{p}"] = values[f"cor_{g.name}"][..., j]
-        for j, c in enumerate(g.columns if effects else ()):
-            out[f"r_{g.name}[{g.levels[0]},{c}]"] = values[f"r_{g.name}"][..., 0, j]
-    for aux in plan.aux:
-        out[aux] = values[aux]
+            out[r_name(g.name, g.levels[0], c)] = values[g.sites.r][..., 0, j]
     return out
 
 

@@ -251,22 +251,26 @@ def _priors_from(rows: list) -> object:
                  r["source"]) for r in rows))
 
 
-def _site_from(d):
+def _site_from(d, name: str):
+    """A stored vector site, named ``name`` by :mod:`formulang.lower.sites` (the stored name
+    is not read back: files before it named the sampled coefficients ``b_c`` stored ``b``)."""
     from .lower.plan import VectorSite
 
     if d is None:
         return None
-    return VectorSite(d["name"], int(d["size"]),
+    return VectorSite(name, int(d["size"]),
                       tuple((p[0], tuple(int(i) for i in p[1]), p[2]) for p in d["pieces"]))
 
 
 def _plan_from(d: dict, fam, priors):
     from .lower.plan import GroupPlan, ModelPlan
+    from .lower.sites import POPULATION, GroupSites
 
     groups = tuple(GroupPlan(
         g["name"], g["label"], tuple(g["columns"]), tuple(g["levels"]),
         tuple(tuple(int(i) for i in b) for b in g["blocks"]),
-        tuple(bool(c) for c in g["centered"]), _site_from(g["sd"]), g["lkj_key"], g["reason"],
+        tuple(bool(c) for c in g["centered"]), _site_from(g["sd"], GroupSites(g["name"]).sd),
+        g["lkj_key"], g["reason"],
         g.get("parent"),
         None if g.get("parent_levels") is None else tuple(int(i) for i in g["parent_levels"]),
         g.get("intercept_loc"))  # absent in files saved before it existed: not centred on it
@@ -274,8 +278,8 @@ def _plan_from(d: dict, fam, priors):
     params = {k: np.array(v["values"], dtype=float).reshape(v["shape"])
               for k, v in d["prior_params"].items()}
     return ModelPlan(fam, tuple(d["columns"]), bool(d["intercept"]),
-                     tuple(float(x) for x in d["x_means"]), _site_from(d["b"]), groups, priors,
-                     params, int(d["n"]))
+                     tuple(float(x) for x in d["x_means"]), _site_from(d["b"], POPULATION.slopes),
+                     groups, priors, params, int(d["n"]))
 
 
 __all__ = ["CompiledModel"]

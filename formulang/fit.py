@@ -22,13 +22,13 @@ class Fit:
     """Draws from the posterior (NUTS) or from an approximation (``map``, ``vi``).
 
     ``samples`` holds every sampler site, shaped (chains, draws, ...), plus the reported
-    ``b``, ``r_<g>`` and ``cor_<g>`` computed from them (:func:`formulang.lower.derived.derive`).
+    ``b``, ``r_<g>`` and ``cor_<g>`` computed from them (:func:`formulang.lower.sites.derive`).
     """
 
     collapsed = False  # True when NUTS ran on the collapsed model (group effects drawn after)
 
     def __init__(self, model, samples: dict, stats: dict, method: str, run=None):
-        from .lower.derived import derive
+        from .lower.sites import derive
 
         self.model = model  # a Model, or the CompiledModel of a fit loaded from a file
         self.samples = derive(model.compiled.plan, samples)

@@ -124,7 +124,7 @@ def assert_equivalent(model, seeds=(0, 1), radius=2.0):
     import jax
     from numpyro.infer.util import log_density
 
-    from formulang.lower.derived import derive
+    from formulang.lower.sites import derive
 
     ns = run_source(model)
     args = ns["data_from"](model.bound)
@@ -295,6 +295,20 @@ def test_block_diagonal_covariance_with_mixed_levels(monkeypatch):
     src = flat(m.code())
     assert "np.ix_([2, 3], [2, 3])" in src
     assert 'numpyro.deterministic("cor_g", (L_g @ L_g.T)[np.array([2]), np.array([3])])' in src
+
+
+def test_terms_on_one_factor(data):
+    """(1 + Days | Subject) + (0 + I(Days^2) | Subject) is one term of two blocks: the LKJ
+    factor of the correlated block scattered into the identity, as in the compiled model."""
+    m = fl.Model("Reaction ~ Days + (1 + Days | Subject) + (0 + I(Days^2) | Subject)",
+                 data("sleepstudy"))
+    assert [g.blocks for g in m.plan.groups] == [((0, 1), (2,))]
+    assert_equivalent(m)
+    src = m.code()
+    assert_readable(src)
+    assert "# (1 + Days | Subject) + (0 + I(Days^2) | Subject): 18 levels, correlated within " \
+        "blocks\n    # (Intercept, Days)" in src
+    assert 'L_Subject_block = numpyro.sample("L_Subject", dist.LKJCholesky(2' in src
 
 
 @pytest.mark.parametrize("formula, family, link", [

@@ -285,3 +285,25 @@ def test_a_file_written_before_compiled_models_still_loads():
         assert np.array_equal(old.predict(new, kind=kind, seed=3),
                               now.predict(new, kind=kind, seed=3))
     assert str(old.summary()) == str(now.summary())
+
+
+def test_a_fit_saved_before_terms_on_one_factor_were_one_term_loads(sleep):
+    """A file from formulang at f1ace93 (tests/fixtures/README.md): two group terms on Subject
+    (``Subject``, ``Subject_2``), one data-spec group per term, slopes stored as ``b``. It loads,
+    and summarises and predicts as that formulang did (values printed by it)."""
+    from pathlib import Path
+
+    path = Path(__file__).parent / "fixtures" / "fit_f1ace93_split_terms.nc"
+    old = load(path)
+    assert [g.name for g in old.plan.groups] == ["Subject", "Subject_2"]
+    table = old.summary()
+    assert list(table.index) == ["sd_Subject__Intercept", "sd_Subject_2__Days", "b_Intercept",
+                                 "b_Days", "b_I(Days^2)", "sigma"]
+    np.testing.assert_allclose(table["mean"], [2.6797637111e-04, 6.8636279106e+00,
+                                               2.5617129517e+02, 6.7971992493e+00,
+                                               3.8426974416e-01, 2.7409452438e+01], rtol=1e-9)
+    new = sleep.head(3).assign(Subject=["308", "new", "309"])
+    np.testing.assert_allclose(old.predict(new, new_levels="population"),
+                               [[256.1712951663, 263.3527641594, 242.2546809327]], rtol=1e-9)
+    assert list(old.idata.posterior.data_vars) == ["b", "sd_Subject", "r_Subject",
+                                                   "sd_Subject_2", "r_Subject_2", "sigma"]

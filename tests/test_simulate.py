@@ -106,6 +106,21 @@ def test_given_effects_are_used_exactly(reparam):
     assert np.abs(from_model - expected).max() < 6 * TINY + 1e-5 * np.abs(expected).max()
 
 
+@pytest.mark.parametrize("reparam", ["centered", "noncentered"])
+def test_given_effects_of_terms_on_one_factor(reparam):
+    # (1 | g) + (0 + x | g) is one term with two blocks: sd_g names both, no cor_g
+    m = fl.Model("y ~ x + (1 | g) + (0 + x | g)", design(), reparam=reparam)
+    r = np.random.default_rng(6).normal(size=(GROUPS, 2)) * [0.8, 0.3]
+    values = {"b": {"Intercept": 1.5, "x": -0.7}, "sd_g": {"Intercept": 0.8, "x": 0.3},
+              "r_g": r, "sigma": TINY}
+    sim = m.simulate(values, seed=6)
+    assert sorted(sim.params) == ["b", "r_g", "sd_g", "sigma"]
+    expected = eta_of(design(), [1.5, -0.7], r)
+    tolerance = 6 * TINY + 1e-5 * np.abs(expected).max()
+    assert np.abs(sim.y - expected).max() < tolerance
+    assert np.abs(conditioned_model_response(m, sim) - expected).max() < tolerance
+
+
 def test_nested_centred_effects_are_the_given_deviations():
     # (1 | a/b) centres each a:b level on its a level's effect (rc = r_a + r_ab): the given
     # deviations r_ab must come out as given, not shifted by the parent.

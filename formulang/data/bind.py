@@ -6,6 +6,10 @@ per row, the per-row values of the term's columns, covariance blocks) and the su
 ``offset``. Its :attr:`~BoundData.spec` (a :class:`~formulang.data.spec.DataSpec`) records every
 encoding learned from the training rows; :meth:`BoundData.apply` encodes new rows with them.
 
+Group terms on one grouping factor are one :class:`GroupData` (as brms names them):
+``(1 | g) + (0 + x | g)`` binds as ``(1 + x || g)``, one covariance block per term, each term's
+columns coded as written on its own. An effect in two terms on one factor is an error.
+
 >>> import pandas as pd
 >>> df = pd.DataFrame({"y": [1.0, 2.0, 4.0, 3.0, 5.0], "x": [1.0, 2.0, 3.0, 5.0, 4.0],
 ...                    "g": ["a", "b", "a", "b", "c"]})
@@ -30,17 +34,17 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError
+from ..errors import DataError, FormulaError
 from ..ir.expr import Column, Expr, columns_of
-from ..ir.formula import Formula, Response
+from ..ir.formula import Formula, GroupTerm, Response
 from ..parse import parse
 from .design import dependent_columns, fill_design
 from .encoding import design_spec
 from .evaluate import CATEGORICAL, NUMERIC, Context
 from .frame import NA_ACTIONS, Frame, as_frame, handle_missing, require_columns
-from .groups import encode_group, learn_group
+from .groups import by_factor, encode_group, learn_group
 from .notices import GroupingWarning, RankDeficiencyWarning
-from .spec import DataSpec, GroupSpec, VariableSpec, group_blocks
+from .spec import DataSpec, DesignSpec, GroupSpec, VariableSpec, group_blocks
 
 
 @dataclass(frozen=True, eq=False)
@@ -224,20 +228,18 @@ def bind(formula: Formula | str, data, *, na_action: str = "drop") -> BoundData:
     _warn_rank(X, fixed.columns)
 
     group_specs, group_data = [], []
-    grouping_cache: dict[tuple[str, ...], tuple[np.ndarray, tuple[str, ...]]] = {}
-    for g in formula.groups:
-        if g.factor not in grouping_cache:
-            codes, levels = learn_group(frame, g.factor)
-            if len(levels) < 2:
-                warnings.warn(GroupingWarning(
-                    f"grouping factor {':'.join(g.factor)!r} has a single level "
-                    f"({levels[0]!r}) in the rows used, so the variation between its groups "
-                    f"cannot be learned from the data"), stacklevel=2)
-            grouping_cache[g.factor] = (codes, levels)
-        codes, levels = grouping_cache[g.factor]
-        design = design_spec(g.terms, g.intercept, variables)
-        gspec = GroupSpec(g.factor, levels, design, group_blocks(g, design), g.correlated)
-        Z = fill_design(design, g.terms, values, n_levels, frame.n)
+    for terms in by_factor(formula.groups):
+        factor = terms[0].factor
+        codes, levels = learn_group(frame, factor)
+        if len(levels) < 2:
+            warnings.warn(GroupingWarning(
+                f"grouping factor {':'.join(factor)!r} has a single level "
+                f"({levels[0]!r}) in the rows used, so the variation between its groups "
+                f"cannot be learned from the data"), stacklevel=2)
+        design, blocks = _factor_design(terms, variables)
+        gspec = GroupSpec(factor, levels, design, blocks,
+                          len(terms) == 1 and terms[0].correlated)
+        Z = fill_design(design, _lhs_terms(terms), values, n_levels, frame.n)
         group_specs.append(gspec)
         group_data.append(GroupData(gspec, _frozen(codes), _frozen(Z)))
 
@@ -274,11 +276,11 @@ def apply_spec(spec: DataSpec, data, *, na_action: str | None = None) -> BoundDa
     X = fill_design(spec.fixed, formula.terms, values, n_levels, frame.n)
     group_data = []
     cache = {}
-    for g, gspec in zip(formula.groups, spec.groups):
-        if g.factor not in cache:
-            cache[g.factor] = encode_group(frame, g.factor, gspec.levels)
-        enc = cache[g.factor]
-        Z = fill_design(gspec.design, g.terms, values, n_levels, frame.n)
+    for terms, gspec in zip(spec_group_terms(spec), spec.groups):
+        if gspec.factor not in cache:
+            cache[gspec.factor] = encode_group(frame, gspec.factor, gspec.levels)
+        enc = cache[gspec.factor]
+        Z = fill_design(gspec.design, _lhs_terms(terms), values, n_levels, frame.n)
         group_data.append(GroupData(gspec, _frozen(enc.codes), _frozen(Z), enc.new_levels,
                                     _frozen(enc.new_codes) if enc.new_levels else None))
     offset = _offset(formula, ctx)
@@ -286,7 +288,45 @@ def apply_spec(spec: DataSpec, data, *, na_action: str | None = None) -> BoundDa
                      frame.rows, frame.n_input)
 
 
+def spec_group_terms(spec: DataSpec) -> tuple[tuple[GroupTerm, ...], ...]:
+    """The formula's group terms that make up each of ``spec.groups``: those on its factor."""
+    gathered = by_factor(spec.formula.groups)
+    if len(gathered) != len(spec.groups):  # saved before terms on one factor were gathered
+        return tuple((g,) for g in spec.formula.groups)
+    return gathered
+
+
 # ---------------------------------------------------------------------------------------------
+
+
+def _factor_design(terms: tuple[GroupTerm, ...], variables) -> tuple[DesignSpec, tuple]:
+    """The design and covariance blocks of the group terms on one factor, as one term: an
+    intercept if one of them has it, then each term's columns (coded as in its own term), and
+    each term's blocks. An effect in two of them is refused (brms refuses it too): the model
+    would have two independent effects that the data cannot tell apart."""
+    designs = [design_spec(t.terms, t.intercept, variables) for t in terms]
+    intercept = any(t.intercept for t in terms)
+    merged = DesignSpec(intercept, tuple(ts for d in designs for ts in d.terms))
+    owner: dict[str, GroupTerm] = {}
+    for t, d in zip(terms, designs):
+        for col in d.columns:
+            if col in owner:
+                raise FormulaError(
+                    f"the effect {col!r} varies by {t.factor_label!r} in two group terms, "
+                    f"{owner[col]} and {t}: write each effect once per grouping factor "
+                    f"(e.g. {owner[col]} alone, or (1 + x || g) for independent effects)")
+            owner[col] = t
+    blocks, start = [], int(intercept)
+    for t, d in zip(terms, designs):
+        shift = start - int(d.intercept)  # the term's own slope columns start at `start`
+        blocks += [tuple(0 if d.intercept and i == 0 else i + shift for i in block)
+                   for block in group_blocks(t, d)]
+        start += len(d.columns) - int(d.intercept)
+    return merged, tuple(sorted(blocks, key=min))
+
+
+def _lhs_terms(terms: tuple[GroupTerm, ...]) -> list:
+    return [term for t in terms for term in t.terms]
 
 
 def _as_formula(formula) -> Formula:
@@ -450,4 +490,4 @@ def _warn_rank(X: np.ndarray, columns: tuple[str, ...]) -> None:
         f"identified only by the prior"), stacklevel=3)
 
 
-__all__ = ["BoundData", "GroupData", "NA_ACTIONS", "apply_spec", "bind"]
+__all__ = ["BoundData", "GroupData", "NA_ACTIONS", "apply_spec", "bind", "spec_group_terms"]

@@ -9,6 +9,9 @@ factors followed by dropping unused levels (lme4): ``"A:a", "A:b", ..., "J:c"``.
 New data is matched by level label; a level never seen in training gets code -1 and is listed
 in ``new_levels`` (prediction decides whether to sample it or refuse).
 
+Group terms on one grouping factor are one group term (:func:`by_factor`): ``(1 | g) + (0 + x |
+g)`` has the effects and covariance blocks of ``(1 + x || g)``, and brms's parameter names.
+
 >>> from formulang.data.frame import as_frame
 >>> frame = as_frame({"a": ["B", "A", "B", "A"], "b": ["x", "y", "y", "y"]})
 >>> codes, levels = learn_group(frame, ("a", "b"))
@@ -50,6 +53,21 @@ def _combine(frame: Frame, factor: Sequence[str], order: bool):
     return codes, labels
 
 
+def by_factor(terms: Sequence) -> tuple[tuple, ...]:
+    """Group terms (:class:`~formulang.ir.formula.GroupTerm`) gathered by grouping factor, in
+    order of first appearance: each tuple is one group term of the model.
+
+    >>> from formulang import parse
+    >>> terms = parse("y ~ (1 | g) + (1 | h) + (0 + x | g)").groups
+    >>> [[str(t) for t in ts] for ts in by_factor(terms)]
+    [['(1 | g)', '(0 + x | g)'], ['(1 | h)']]
+    """
+    gathered: dict[tuple[str, ...], list] = {}
+    for t in terms:
+        gathered.setdefault(tuple(t.factor), []).append(t)
+    return tuple(tuple(ts) for ts in gathered.values())
+
+
 def learn_group(frame: Frame, factor: Sequence[str]) -> tuple[np.ndarray, tuple[str, ...]]:
     """Codes (0..L-1 per row) and level names of a grouping factor on training data."""
     return _combine(frame, factor, order=True)
@@ -87,4 +105,4 @@ def encode_group(frame: Frame, factor: Sequence[str], levels: Sequence[str]) -> 
     return EncodedGroup(row_codes, row_codes < 0, new_levels, new_codes)
 
 
-__all__ = ["EncodedGroup", "encode_group", "learn_group"]
+__all__ = ["EncodedGroup", "by_factor", "encode_group", "learn_group"]

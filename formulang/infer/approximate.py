@@ -39,6 +39,7 @@ import numpy as np
 
 from ..data.notices import FormulangWarning
 from ..errors import FormulangError
+from ..lower.sites import standardized_site
 from .jax_setup import configure
 
 FULL_RANK_MAX = 200  # unconstrained dimensions up to which VI uses a full covariance
@@ -128,9 +129,9 @@ def _vector_scales(site, params: dict, typical: bool = False) -> dict[str, np.nd
     fn = _typical_value if typical else _location_scale
     whole = np.ones(site.size)
     out = {}
-    for i, (dist_name, idx, key) in enumerate(site.pieces):
+    for name, (dist_name, idx, key) in zip(site.piece_names, site.pieces):
         s = np.broadcast_to(fn(dist_name, params[key]), (len(idx),))
-        out[site.name if len(site.pieces) == 1 else f"{site.name}_{i}"] = s
+        out[name] = s
         whole[list(idx)] = s
     out[site.name] = whole
     return out
@@ -146,16 +147,14 @@ def site_scales(plan) -> dict[str, np.ndarray]:
     scales: dict[str, np.ndarray] = {}
     if plan.intercept:
         prior = plan.priors.lookup("Intercept")
-        scales["Intercept_c"] = np.asarray(_location_scale(prior.distribution,
-                                                           params["Intercept"][:, 0]))
+        scales[plan.sites.intercept] = np.asarray(_location_scale(prior.distribution,
+                                                                  params["Intercept"][:, 0]))
     if plan.b is not None:
-        b = _vector_scales(plan.b, params)
-        for key, value in b.items():
-            scales[key.replace("b", "b_c", 1)] = value
+        scales.update(_vector_scales(plan.b, params))  # b_c (or its pieces)
     for g in plan.groups:
         sd = _vector_scales(g.sd, params, typical=True)
         scales.update(sd)  # sd_<g> (or its pieces sd_<g>_<i>)
-        scales[f"rc_{g.name}"] = sd[g.sd.name][None, :]
+        scales[g.sites.rc] = sd[g.sd.name][None, :]
     for aux in plan.aux:
         prior = plan.priors.lookup(aux)
         scales[aux] = np.asarray(_typical_value(prior.distribution, params[aux][:, 0]))
@@ -208,7 +207,7 @@ def _standardize_class():
                 support = support.base_constraint
             if obs is not None or support not in (constraints.real, constraints.positive):
                 return fn, obs
-            x = numpyro.sample(f"{name}_std", Scaled(fn, self.scale))
+            x = numpyro.sample(standardized_site(name), Scaled(fn, self.scale))
             return None, jnp.asarray(x) * self.scale
 
     return Standardize
@@ -238,25 +237,26 @@ def standardized(model):
     params = plan.prior_params
     scales = site_scales(plan)
     positive = _positive_sites(plan)
-    init = {f"{name}_std": np.ones(np.shape(scale)) if name in positive
+    init = {standardized_site(name): np.ones(np.shape(scale)) if name in positive
             else np.zeros(np.shape(scale)) for name, scale in scales.items()}
+    ic = plan.sites.intercept
     if plan.intercept:
         prior = plan.priors.lookup("Intercept")
-        init["Intercept_c_std"] = _location(prior.distribution, params["Intercept"][:, 0]) \
-            / scales["Intercept_c"]
+        init[standardized_site(ic)] = _location(prior.distribution, params["Intercept"][:, 0]) \
+            / scales[ic]
     if plan.b is not None:
-        for i, (dist_name, _, key) in enumerate(plan.b.pieces):
-            site = "b_c" if len(plan.b.pieces) == 1 else f"b_c_{i}"
-            init[f"{site}_std"] = _location(dist_name, params[key]) / scales[site]
+        for site, (dist_name, _, key) in zip(plan.b.piece_names, plan.b.pieces):
+            init[standardized_site(site)] = _location(dist_name, params[key]) / scales[site]
     for g in plan.groups:  # effects at zero, correlations at zero
+        s = g.sites
         n_c = int(sum(g.centered))
         rc = np.zeros((n_c, g.k))
         if g.intercept_loc is not None:  # rc = effect + intercept there: at the intercept
-            rc[:, g.intercept_loc] = (init["Intercept_c_std"] * scales["Intercept_c"]
-                                      / scales[f"rc_{g.name}"][0, g.intercept_loc])
-        init[f"rc_{g.name}_std"] = rc
-        init[f"z_{g.name}"] = np.zeros((len(g.centered) - n_c, g.k))
-        for name, block in g.lkj_sites:
+            rc[:, g.intercept_loc] = (init[standardized_site(ic)] * scales[ic]
+                                      / scales[s.rc][0, g.intercept_loc])
+        init[standardized_site(s.rc)] = rc
+        init[s.z] = np.zeros((len(g.centered) - n_c, g.k))
+        for name, block in s.lkj:
             init[name] = np.eye(len(block))
     Standardize = _standardize_class()
     config = {name: Standardize(scale) for name, scale in scales.items()}
@@ -268,7 +268,7 @@ def _positive_sites(plan) -> set[str]:
     names = set(plan.aux)
     for g in plan.groups:
         names.add(g.sd.name)
-        names.update(f"{g.sd.name}_{i}" for i in range(len(g.sd.pieces)))
+        names.update(g.sd.piece_names)
     return names
 
 

@@ -28,8 +28,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ..lower.collapsed import block_scale, block_terms, chol2, scatter_index
-from ..lower.derived import correlation_cholesky, vector
-from ..lower.plan import GroupPlan, ModelPlan, centred_loc
+from ..lower.plan import GroupPlan, ModelPlan
+from ..lower.sites import centred_loc, correlation_cholesky, vector
 
 _CHUNK_FLOATS = 1 << 23  # floats of one (draws x blocks x q x q) chunk: about 64 MB
 SEED_STREAM = 7  # second word of the seed: keeps these draws apart from other uses of the seed
@@ -64,9 +64,9 @@ def theta_draws(plan: ModelPlan, flat: dict) -> np.ndarray:
     """``(Intercept_c, b_c)`` per draw, ``(D, p)``, in the order of the collapsed design."""
     parts = []
     if plan.intercept:
-        parts.append(np.asarray(flat["Intercept_c"], dtype=np.float64).reshape(-1, 1))
+        parts.append(np.asarray(flat[plan.sites.intercept], dtype=np.float64).reshape(-1, 1))
     if plan.b is not None:
-        parts.append(np.asarray(vector(flat, plan.b, "b_c"), dtype=np.float64))
+        parts.append(np.asarray(vector(flat, plan.b), dtype=np.float64))
     if not parts:
         return np.zeros((len(flat["sigma"]), 0))
     return np.concatenate(parts, axis=1)
@@ -90,12 +90,13 @@ def draw_group_effects(plan: ModelPlan, layout, stats: dict, samples: dict,
     B, q = layout.n_blocks, layout.q
     sites, effects = {}, {}
     for g in plan.groups:
+        s = g.sites
         centered = np.asarray(g.centered, dtype=bool)
         if (~centered).any():
-            sites[f"z_{g.name}"] = np.empty((D, int((~centered).sum()), g.k), dtype)
+            sites[s.z] = np.empty((D, int((~centered).sum()), g.k), dtype)
         if centered.any():
-            sites[f"rc_{g.name}"] = np.empty((D, int(centered.sum()), g.k), dtype)
-        effects[f"r_{g.name}"] = np.empty((D, len(g.levels), g.k), dtype)
+            sites[s.rc] = np.empty((D, int(centered.sum()), g.k), dtype)
+        effects[s.r] = np.empty((D, len(g.levels), g.k), dtype)
     step = max(1, _CHUNK_FLOATS // (B * q * max(q, 2)))
 
     def draw_chunk(start: int) -> None:
@@ -131,19 +132,20 @@ def _store(plan, layout, v, u, part, chunk, sites, effects) -> None:
     """Write one chunk of block vectors into the full model's per-term sites (``chunk``: the
     chunk's sampled parameters)."""
     for gi, g in enumerate(plan.groups):
+        s = g.sites
         r, z = _term_slice(layout, gi, g.k, u), _term_slice(layout, gi, g.k, v)
-        effects[f"r_{g.name}"][part] = r
+        effects[s.r][part] = r
         centered = np.asarray(g.centered, dtype=bool)
         if not centered.any():
-            sites[f"z_{g.name}"][part] = z
+            sites[s.z][part] = z
             continue
         if (~centered).any():
-            sites[f"z_{g.name}"][part] = z[:, ~centered]
+            sites[s.z][part] = z[:, ~centered]
         # hierarchical centring: rc is the own effect + parent's (+ intercept)
-        parent_r = None if g.parent is None else effects[f"r_{plan.groups[g.parent].name}"][part]
+        parent_r = None if g.parent is None else effects[plan.groups[g.parent].sites.r][part]
         loc = centred_loc(g, parent_r, None if g.intercept_loc is None
-                          else np.asarray(chunk["Intercept_c"]))
-        sites[f"rc_{g.name}"][part] = r[:, centered] if loc is None else r[:, centered] + loc
+                          else np.asarray(chunk[plan.sites.intercept]))
+        sites[s.rc][part] = r[:, centered] if loc is None else r[:, centered] + loc
 
 
 def _term_slice(layout, gi: int, k: int, blocks: np.ndarray) -> np.ndarray:

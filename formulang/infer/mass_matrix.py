@@ -92,9 +92,9 @@ def _population(plan: ModelPlan, pilot: PilotFit, out: dict) -> None:
         prior = plan.priors.lookup("Intercept").distribution
         v = _with_prior(var[:1], prior, plan.prior_params["Intercept"][:, 0])
         if v is not None:
-            out["Intercept_c"] = v
+            out[plan.sites.intercept] = v
     if plan.b is not None:
-        _pieces(plan.b, var[slopes], plan.prior_params, out, "b_c", with_prior=True)
+        _pieces(plan.b, var[slopes], plan.prior_params, out, with_prior=True)
 
 
 def _with_prior(var: np.ndarray, dist_name: str, params) -> np.ndarray | None:
@@ -115,17 +115,17 @@ def _with_prior(var: np.ndarray, dist_name: str, params) -> np.ndarray | None:
     return 1.0 / (1.0 / var + 1.0 / spread**2)
 
 
-def _pieces(site: VectorSite, var: np.ndarray, params: dict, out: dict, name: str,
+def _pieces(site: VectorSite, var: np.ndarray, params: dict, out: dict,
             with_prior: bool = False) -> None:
-    """Split one vector's variances into the sample sites its pieces are drawn as (see
-    :func:`formulang.lower.numpyro_model._sample_vector`)."""
-    for i, (dist_name, idx, key) in enumerate(site.pieces):
+    """Split one vector's variances into the sample sites its pieces are drawn as
+    (:attr:`VectorSite.piece_names <formulang.lower.plan.VectorSite.piece_names>`)."""
+    for name, (dist_name, idx, key) in zip(site.piece_names, site.pieces):
         v = var[np.asarray(idx)]
         if with_prior:
             v = _with_prior(v, dist_name, params[key])
             if v is None:
                 continue
-        out[name if len(site.pieces) == 1 else f"{name}_{i}"] = v
+        out[name] = v
 
 
 def _group(g: GroupPlan, S: np.ndarray, info: np.ndarray, out: dict, collapsed: bool) -> float:
@@ -135,8 +135,8 @@ def _group(g: GroupPlan, S: np.ndarray, info: np.ndarray, out: dict, collapsed: 
     edf = float(np.einsum("jpq,jqp->", info, V))
     diag_info = np.diagonal(info, axis1=1, axis2=2)
     w = diag_info * np.diag(S) / (1.0 + diag_info * np.diag(S))  # per level and effect
-    _pieces(g.sd, 1.0 / (2.0 * np.sum(w**2, axis=0) + 1.0), {}, out, g.sd.name)
-    for name, block in g.lkj_sites:
+    _pieces(g.sd, 1.0 / (2.0 * np.sum(w**2, axis=0) + 1.0), {}, out)
+    for name, block in g.sites.lkj:
         idx = np.ix_(block, block)
         wb = np.nan_to_num(level_weights(info[(slice(None),) + idx], S[idx]), nan=0.0)
         m = len(block)
@@ -146,12 +146,12 @@ def _group(g: GroupPlan, S: np.ndarray, info: np.ndarray, out: dict, collapsed: 
     centered = np.asarray(g.centered, dtype=bool)
     if centered.any():
         v = np.diagonal(V[centered], axis1=1, axis2=2) + np.diag(S) / J
-        out[f"rc_{g.name}"] = v
+        out[g.sites.rc] = v
     if (~centered).any():
         Lc = _chol(S)
         M = np.einsum("pa,jpq,qb->jab", Lc, info[~centered], Lc)
         W = np.linalg.inv(M + np.eye(g.k)[None])
-        out[f"z_{g.name}"] = np.diagonal(W, axis1=1, axis2=2) + 1.5 / J
+        out[g.sites.z] = np.diagonal(W, axis1=1, axis2=2) + 1.5 / J
     return edf
 
 

@@ -127,7 +127,7 @@ def linear_predictor(fit, bound, new_levels: str = "gaussian", rng=None) -> np.n
         raise AssertionError(f"{b.shape[1]} coefficients for {X.shape[1]} design columns")
     terms = []
     for g, gd in zip(plan.groups, bound.groups):
-        r = _flat(samples[f"r_{g.name}"]).astype(float)  # (S, levels, k)
+        r = _flat(samples[g.sites.r]).astype(float)  # (S, levels, k)
         codes = np.asarray(gd.codes, dtype=np.int64)
         if (codes < 0).any():
             r, codes = _with_new_levels(fit, g, gd, r, codes, new_levels, rng)
@@ -170,7 +170,7 @@ def _with_new_levels(fit, g, gd, r, codes, new_levels, rng):
 
 def draw_group_effects(samples: dict, g, n_levels: int, rng) -> np.ndarray:
     """Effects of ``n_levels`` new levels per draw, ``N(0, diag(sd) C diag(sd))``: (S, m, k)."""
-    from ..lower.derived import vector
+    from ..lower.sites import vector
 
     sd = _flat(vector(samples, g.sd)).astype(float)  # (S, k)
     S, k = sd.shape
@@ -184,17 +184,17 @@ def draw_group_effects(samples: dict, g, n_levels: int, rng) -> np.ndarray:
 def correlation_cholesky(samples: dict, g) -> np.ndarray | None:
     """Per draw, the Cholesky factor of the effects' correlation matrix (block diagonal as
     :attr:`GroupPlan.blocks`), ``(S, k, k)``; ``None`` when no effects are correlated."""
-    if not g.lkj_sites:
+    if not g.sites.lkj:
         return None
-    from ..lower import derived
+    from ..lower import sites
 
     S, k = _n_draws(samples), g.k
-    names = [name for name, _ in g.lkj_sites]
+    names = [name for name, _ in g.sites.lkj]
     if all(name in samples for name in names):
         shape = np.shape(samples[names[0]])[:-2]
-        return _flat(derived.correlation_cholesky(g, samples, shape)).astype(float)
+        return _flat(sites.correlation_cholesky(g, samples, shape)).astype(float)
     # No Cholesky sites (e.g. draws from elsewhere): rebuild from the correlations.
-    cor = _flat(samples[f"cor_{g.name}"]).astype(float)
+    cor = _flat(samples[g.sites.cor]).astype(float)
     C = np.broadcast_to(np.eye(k), (S, k, k)).copy()
     for j, (a, b) in enumerate(g.correlated_pairs):
         C[:, a, b] = C[:, b, a] = cor[:, j]
@@ -290,7 +290,7 @@ def prior_predictive(model, draws: int = 500, seed: int = 0):
     import jax
     from numpyro.infer import Predictive
 
-    from ..lower.derived import derive
+    from ..lower.sites import derive
     from ..report.idata import import_arviz, posterior_variables
 
     az = import_arviz()

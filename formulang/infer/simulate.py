@@ -27,11 +27,11 @@ from the prior too. The returned :class:`Simulation` holds every value used, and
 Missing values are drawn from the model's own priors (the distributions and prior parameters
 its NumPyro sites use, the intercept on centred predictors as the sampler sees it), effects
 from ``N(0, Sigma_g)``, and responses from the family's NumPyro likelihood given the linear
-predictor. :func:`sampler_sites` translates the values to the sampler's sites (centred
-intercept, LKJ Cholesky factors, standardised or centred effects as the model parameterises
-each level), so the NumPyro model itself can be conditioned on them; the tests check that it
-then reproduces the same linear predictor. Observation weights scale the likelihood, not the
-data, and do not enter simulation.
+predictor. :func:`sampler_sites` (:func:`formulang.lower.sites.to_sites`) translates the values
+to the sampler's sites (centred intercept, LKJ Cholesky factors, standardised or centred effects
+as the model parameterises each level), so the NumPyro model itself can be conditioned on them;
+the tests check that it then reproduces the same linear predictor. Observation weights scale
+the likelihood, not the data, and do not enter simulation.
 """
 
 from __future__ import annotations
@@ -43,12 +43,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import FormulangError
-from ..lower.plan import centred_loc
+from ..lower.sites import cholesky, correlation_matrix, parameters, to_params, to_sites
 
-# Given effects r are turned into the sampler's standardised effects z by solving with
-# diag(sd) L; a reconstruction error above this (relative) means r contradicts sd (e.g. a
-# non-zero effect whose SD is 0).
-_RECONSTRUCTION_TOLERANCE = 1e-6
 _RESPONSE_STREAM = 1_000_003  # seed offset of the responses' random numbers
 
 
@@ -117,13 +113,14 @@ def simulate(compiled, bound, params: dict | None = None, seed: int = 0, draws: 
     values = _with_given(plan, params, prior, draws)
     rng = np.random.default_rng(seed)
     for g in plan.groups:
-        name = f"r_{g.name}"
+        name = g.sites.r
         if name in params:
             values[name] = _given_array(params[name], name, (len(g.levels), g.k), draws,
                                         f"levels x effects ({len(g.levels)} x {g.k})")
         else:
             values[name] = _draw_effects(g, values, rng, draws)
-    if any(name.startswith("r_") for name in params):
+    kinds = parameters(plan)
+    if any(kinds[name].kind == "r" for name in params):
         sampler_sites(plan, values)  # refuses effects that N(0, Sigma) cannot produce
     eta = linear_predictor(plan, bound, values)
     y = _draw_responses(plan, bound, values, eta, int(seed))
@@ -137,21 +134,7 @@ def simulate(compiled, bound, params: dict | None = None, seed: int = 0, draws: 
 
 def parameter_names(plan) -> dict[str, tuple[str, ...]]:
     """Every user-facing parameter of ``plan`` -> the names of its entries."""
-    names: dict[str, tuple[str, ...]] = {}
-    if plan.columns:
-        names["b"] = tuple(plan.columns)
-    for g in plan.groups:
-        names[f"sd_{g.name}"] = tuple(g.columns)
-        if g.correlated_pairs:
-            names[f"cor_{g.name}"] = pair_names(g)
-        names[f"r_{g.name}"] = tuple(g.levels)
-    for aux in plan.aux:
-        names[aux] = ()
-    return names
-
-
-def pair_names(g) -> tuple[str, ...]:
-    return tuple(f"{g.columns[a]}__{g.columns[b]}" for a, b in g.correlated_pairs)
+    return {name: p.entries for name, p in parameters(plan).items()}
 
 
 def _check_names(plan, params: dict) -> None:
@@ -165,9 +148,10 @@ def _check_names(plan, params: dict) -> None:
 
 def _needs_prior(plan, params: dict) -> bool:
     """Whether some value (or some entry of a partial dict) must come from the prior."""
-    for name, entries in parameter_names(plan).items():
-        if name.startswith("r_"):
+    for name, p in parameters(plan).items():
+        if p.kind == "r":
             continue
+        entries = p.entries
         given = params.get(name)
         if given is None or (isinstance(given, dict) and set(given) != set(entries)):
             return True
@@ -208,28 +192,29 @@ def _from_dict(value: dict, name: str, entries: tuple[str, ...], base: np.ndarra
 def _with_given(plan, params: dict, prior: dict, draws: int) -> dict:
     """Prior draws overridden by the given values, validated; r_<g> left to the caller."""
     values = dict(prior)
-    names = parameter_names(plan)
+    kinds = parameters(plan)
     for name, given in params.items():
-        if name.startswith("r_"):
+        p = kinds[name]
+        if p.kind == "r":
             continue
-        entries = names[name]
+        entries = p.entries
         if isinstance(given, dict):
             if not entries:
                 raise FormulangError(f"{name} is one number, not a dict")
             values[name] = _from_dict(given, name, entries, prior.get(name), draws)
-        elif name.startswith("cor_") and np.ndim(given) >= 2:
-            g = _group(plan, name[4:])
+        elif p.kind == "cor" and np.ndim(given) >= 2:
+            g = _group(plan, p.group)
             values[name] = _pairs_of_matrix(g, given, name, draws)
         else:
             shape = (len(entries),) if entries else ()
             what = f"one per entry: {', '.join(entries)}" if entries else "a number"
             values[name] = _given_array(given, name, shape, draws, what)
     for g in plan.groups:
-        sd = values[f"sd_{g.name}"]
+        sd = values[g.sites.sd]
         if (sd < 0).any():
-            raise FormulangError(f"sd_{g.name} must be >= 0: got {_shown(sd)}")
+            raise FormulangError(f"{g.sites.sd} must be >= 0: got {_shown(sd)}")
         if g.correlated_pairs:
-            correlation_matrix(g, values[f"cor_{g.name}"], f"cor_{g.name}")  # validates
+            correlation_matrix(g, values[g.sites.cor])  # validates
     for aux in plan.aux:
         if not (values[aux] > 0).all():
             raise FormulangError(f"{aux} must be positive: got {_shown(values[aux])}")
@@ -247,22 +232,6 @@ def _shown(a: np.ndarray) -> str:
 
 # ---- correlations ------------------------------------------------------------------------------
 
-def correlation_matrix(g, cor: np.ndarray, name: str = "cor") -> np.ndarray:
-    """(draws, k, k) correlation matrices from pair values (draws, pairs); checks them."""
-    cor = np.asarray(cor, dtype=float)
-    draws = cor.shape[0]
-    if (np.abs(cor) > 1).any():
-        raise FormulangError(f"{name}: correlations must lie in [-1, 1]: got {_shown(cor)}")
-    C = np.broadcast_to(np.eye(g.k), (draws, g.k, g.k)).copy()
-    for j, (a, b) in enumerate(g.correlated_pairs):
-        C[:, a, b] = C[:, b, a] = cor[:, j]
-    # Positive definite: otherwise there is no LKJ Cholesky factor to condition on.
-    if (np.linalg.eigvalsh(C)[:, 0] <= 1e-10).any():
-        raise FormulangError(f"{name}: the correlations {dict(zip(pair_names(g), cor[0]))} do "
-                             f"not form a positive definite correlation matrix")
-    return C
-
-
 def _pairs_of_matrix(g, value, name: str, draws: int) -> np.ndarray:
     C = _given_array(value, name, (g.k, g.k), draws,
                      f"a {g.k} x {g.k} correlation matrix of {', '.join(g.columns)}")
@@ -278,14 +247,6 @@ def _pairs_of_matrix(g, value, name: str, draws: int) -> np.ndarray:
                                      f"separate covariance blocks (||), so their correlation "
                                      f"is 0 in this model")
     return np.stack([C[:, a, b] for a, b in g.correlated_pairs], axis=1)
-
-
-def _cholesky(g, values: dict) -> np.ndarray:
-    """(draws, k, k): the Cholesky factor of the effects' correlation (identity if none)."""
-    sd = values[f"sd_{g.name}"]
-    if not g.correlated_pairs:
-        return np.broadcast_to(np.eye(g.k), (sd.shape[0], g.k, g.k)).copy()
-    return np.linalg.cholesky(correlation_matrix(g, values[f"cor_{g.name}"]))
 
 
 # ---- prior draws and effects -------------------------------------------------------------------
@@ -306,143 +267,47 @@ def _prior_values(plan, key, draws: int) -> dict:
         d = numpyro_distribution(distribution_name, np.asarray(values))
         return np.asarray(d.sample(next(keys), (draws,)), dtype=float)
 
-    def vector(site):
-        out = np.zeros((draws, site.size))
-        for dist_name, idx, key_ in site.pieces:
-            out[:, list(idx)] = draw(dist_name, params[key_])
-        return out
+    def pieces(site) -> dict:
+        return {name: draw(dist_name, params[key_])
+                for name, (dist_name, _, key_) in zip(site.piece_names, site.pieces)}
 
     sites = {}
     if plan.b is not None:
-        sites["b_c"] = vector(plan.b)
+        sites.update(pieces(plan.b))
     if plan.intercept:
-        sites["Intercept_c"] = draw(plan.priors.lookup("Intercept").distribution,
-                                    params["Intercept"][:, 0])
+        sites[plan.sites.intercept] = draw(plan.priors.lookup("Intercept").distribution,
+                                           params["Intercept"][:, 0])
     for g in plan.groups:
-        sites[g.sd.name] = vector(g.sd)
-        for site, block in g.lkj_sites if g.correlated_pairs else []:
+        sites.update(pieces(g.sd))
+        for site, block in g.sites.lkj if g.correlated_pairs else []:
             eta = float(params[g.lkj_key][0, 0])
             sites[site] = np.asarray(dist.LKJCholesky(len(block), concentration=eta)
                                      .sample(next(keys), (draws,)), dtype=float)
     for aux in plan.aux:
         sites[aux] = draw(plan.priors.lookup(aux).distribution, params[aux][:, 0])
-    return _population_values(plan, sites)
-
-
-def _population_values(plan, sites: dict) -> dict:
-    """b, sd_<g>, cor_<g> and family parameters from (whole-vector) sampler sites."""
-    out = {}
-    slopes = sites.get("b_c")
-    coefficients = []
-    if plan.intercept:
-        intercept = sites["Intercept_c"]
-        if slopes is not None:  # the sampler's intercept is on centred predictors
-            intercept = intercept - slopes @ np.asarray(plan.x_means, dtype=float)
-        coefficients.append(intercept[:, None])
-    if slopes is not None:
-        coefficients.append(slopes)
-    if coefficients:
-        out["b"] = np.concatenate(coefficients, axis=1)
-    for g in plan.groups:
-        out[f"sd_{g.name}"] = sites[g.sd.name]
-        if g.correlated_pairs:
-            C = np.broadcast_to(np.eye(g.k), (out[f"sd_{g.name}"].shape[0], g.k, g.k)).copy()
-            for site, block in g.lkj_sites:
-                idx = np.asarray(block)
-                C[:, idx[:, None], idx[None, :]] = sites[site] @ np.swapaxes(sites[site], 1, 2)
-            out[f"cor_{g.name}"] = np.stack([C[:, a, b] for a, b in g.correlated_pairs], 1)
-    for aux in plan.aux:
-        out[aux] = sites[aux]
-    return out
+    return to_params(plan, sites)  # no effect sites: every parameter but r_<g>
 
 
 def parameters_from_sites(plan, sites: dict) -> dict:
     """User-facing ``b``, ``sd_<g>``, ``cor_<g>``, ``r_<g>`` and family parameters from draws
     of the sampler's sites, in any leading shape (``(draws, ...)``, ``(chains, draws, ...)``).
     """
-    from ..lower.derived import derive, vector
-
-    sites = {k: np.asarray(v, dtype=float) for k, v in sites.items()}
-    derived = derive(plan, sites)
-    out = {"b": derived["b"]} if "b" in derived else {}
-    for g in plan.groups:
-        out[f"sd_{g.name}"] = vector(sites, g.sd)
-        if g.correlated_pairs:
-            out[f"cor_{g.name}"] = derived[f"cor_{g.name}"]
-        out[f"r_{g.name}"] = derived[f"r_{g.name}"]
-    for aux in plan.aux:
-        out[aux] = sites[aux]
-    return out
+    return to_params(plan, {k: np.asarray(v, dtype=float) for k, v in sites.items()})
 
 
 def _draw_effects(g, values: dict, rng, draws: int) -> np.ndarray:
     """r ~ N(0, diag(sd) C diag(sd)) per level, (draws, levels, k)."""
-    scale_tril = values[f"sd_{g.name}"][:, :, None] * _cholesky(g, values)
+    scale_tril = values[g.sites.sd][:, :, None] * cholesky(g, values)
     z = rng.standard_normal((draws, len(g.levels), g.k))
     return np.einsum("dij,dlj->dli", scale_tril, z)
 
 
-# ---- user-facing values -> sampler sites ---------------------------------------------------------
+# ---- user-facing values -> sampler sites -------------------------------------------------------
 
 def sampler_sites(plan, values: dict) -> dict:
-    """The model's sample sites (``Intercept_c``, ``b_c``, ``sd_<g>``, ``L_<g>``, ``z_<g>``,
-    ``rc_<g>``, family parameters) that reproduce the user-facing ``values`` (draws first)."""
-    sites = {}
-    if plan.columns:
-        b = values["b"]
-        slope_idx = [j for j, c in enumerate(plan.columns) if c != "Intercept"]
-        slopes = b[:, slope_idx]
-        if plan.intercept:
-            sites["Intercept_c"] = b[:, plan.columns.index("Intercept")] + \
-                slopes @ np.asarray(plan.x_means, dtype=float)
-        if plan.b is not None:
-            sites.update(_pieces("b_c", plan.b, slopes))
-    for g in plan.groups:
-        sd = values[f"sd_{g.name}"]
-        sites.update(_pieces(g.sd.name, g.sd, sd))
-        L = _cholesky(g, values)
-        for site, block in g.lkj_sites if g.correlated_pairs else []:
-            idx = np.asarray(block)
-            sites[site] = L[:, idx[:, None], idx[None, :]]
-        sites.update(_effect_sites(plan, g, values, sd[:, :, None] * L,
-                                   sites.get("Intercept_c")))
-    for aux in plan.aux:
-        sites[aux] = values[aux]
-    return sites
-
-
-def _pieces(name: str, site, vector: np.ndarray) -> dict:
-    if len(site.pieces) == 1:
-        return {name: vector}
-    return {f"{name}_{i}": vector[:, list(idx)] for i, (_, idx, _) in enumerate(site.pieces)}
-
-
-def _effect_sites(plan, g, values: dict, scale_tril: np.ndarray, intercept) -> dict:
-    """z_<g> for non-centred levels (r = z (diag(sd) L)^T), rc_<g> for centred ones
-    (r + :func:`~formulang.lower.plan.centred_loc`: the parent's effect when the term is
-    nested, the intercept ``Intercept_c`` on the intercept effect where the plan says so)."""
-    r = values[f"r_{g.name}"]
-    centered = np.asarray(g.centered, dtype=bool)
-    out = {}
-    nc = np.flatnonzero(~centered)
-    if len(nc):
-        # lstsq rather than solve: an SD of 0 makes diag(sd) L singular, and is fine as long
-        # as r is 0 in that effect (checked by rebuilding r below).
-        z = np.stack([np.linalg.lstsq(scale_tril[d], r[d, nc].T, rcond=None)[0].T
-                      for d in range(r.shape[0])])
-        rebuilt = np.einsum("dij,dlj->dli", scale_tril, z)
-        if not np.allclose(rebuilt, r[:, nc], atol=_RECONSTRUCTION_TOLERANCE *
-                           max(1.0, float(np.abs(r).max()))):
-            raise FormulangError(f"r_{g.name} has non-zero effects where sd_{g.name} is 0 "
-                                 f"(or the correlations are degenerate): such effects cannot "
-                                 f"be drawn from N(0, Sigma)")
-        out[f"z_{g.name}"] = z
-    c = np.flatnonzero(centered)
-    if len(c):
-        parent_r = None if g.parent is None else values[f"r_{plan.groups[g.parent].name}"]
-        loc = centred_loc(g, parent_r, intercept)
-        out[f"rc_{g.name}"] = r[:, c] if loc is None else r[:, c] + loc
-    return out
+    """The model's sample sites that reproduce the user-facing ``values`` (draws first):
+    :func:`formulang.lower.sites.to_sites`."""
+    return to_sites(plan, values)
 
 
 # ---- responses ---------------------------------------------------------------------------------
@@ -465,7 +330,7 @@ def linear_predictor(plan, bound, values: dict) -> np.ndarray:
     if "b" in values:
         eta += values["b"] @ np.asarray(bound.X, dtype=float).T
     for g, gd in zip(plan.groups, bound.groups):
-        r = values[f"r_{g.name}"][:, np.asarray(gd.codes)]  # (draws, rows, k)
+        r = values[g.sites.r][:, np.asarray(gd.codes)]  # (draws, rows, k)
         eta += np.einsum("drk,rk->dr", r, np.asarray(gd.values, dtype=float))
     return eta
 
@@ -541,5 +406,5 @@ def _check_trials_unchanged(formula, bound, out: pd.DataFrame) -> None:
                              f"write cbind(s, f) with a failures column, or s | trials(n)")
 
 
-__all__ = ["Simulation", "correlation_matrix", "linear_predictor", "parameter_names",
+__all__ = ["Simulation", "linear_predictor", "parameter_names",
            "parameters_from_sites", "sampler_sites", "simulate"]

@@ -4,7 +4,7 @@ The source is written from the :class:`~formulang.lower.plan.ModelPlan`, the sam
 :mod:`formulang.lower.numpyro_model` builds the model from, so the two cannot disagree: same
 sample sites (``Intercept_c``, ``b_c``, ``sd_<g>``, ``L_<g>``, ``z_<g>``, ``rc_<g>``, family
 parameters, ``y``), the reported ``b``, ``r_<g>``, ``cor_<g>`` as deterministic sites (for
-readers; formulang computes them after sampling, :mod:`formulang.lower.derived`), same priors
+readers; formulang computes them after sampling, :func:`formulang.lower.sites.derive`), same priors
 (written out as literal NumPyro distributions with the numbers of the prior table) and the same
 per-level centred / non-centred parameterisation (index arrays written as literals). The one
 difference is the interface: the generated ``model`` takes the arrays as named arguments
@@ -30,7 +30,9 @@ import textwrap
 import numpy as np
 
 from .._version import __version__
+from ..data.bind import spec_group_terms
 from .plan import GroupPlan, ModelPlan, VectorSite
+from .sites import POPULATION, GroupSites
 
 WIDTH = 99  # longest code line written (comments and docstrings are wrapped to it too)
 FLAG_LEVELS = 200  # above this many levels, a mixed term's layout is one 0/1 character a level
@@ -265,10 +267,10 @@ class _Context:
     def __init__(self, model):
         self.model = model  # a CompiledModel
         self.plan: ModelPlan = model.plan
-        taken = {"X", "y", "offset", "trials", "weights", "eta", "b_c", "b", "x_means",
-                 "Xc", "Intercept_c", "model", "data_from"} | set(self.plan.aux)
+        taken = {"X", "y", "offset", "trials", "weights", "eta", POPULATION.slopes, "b",
+                 "x_means", "Xc", POPULATION.intercept, "model", "data_from"} | set(self.plan.aux)
         self.idents = [identifier(g.name, taken) for g in self.plan.groups]
-        self.terms = [str(t) for t in model.formula.groups]
+        self.terms = [" + ".join(map(str, terms)) for terms in spec_group_terms(model.spec)]
         self.has_trials = model.has_trials
         self.has_weights = model.has_weights
 
@@ -285,20 +287,19 @@ class _Context:
         return args
 
 
-def _sample_vector(w: _Writer, params: dict, site: VectorSite, site_name: str, var: str,
-                   coef_names) -> None:
-    """``var = numpyro.sample(site_name, ...)``: one site, or one per prior distribution used,
+def _sample_vector(w: _Writer, params: dict, site: VectorSite, var: str, coef_names) -> None:
+    """``var = numpyro.sample(site.name, ...)``: one site, or one per prior distribution used,
     scattered into a vector (as the compiled model's ``_sample_vector``)."""
     if len(site.pieces) == 1:
         dist_name, _, key = site.pieces[0]
-        w.line(f'{var} = numpyro.sample("{site_name}", '
+        w.line(f'{var} = numpyro.sample("{site.name}", '
                f'{distribution(dist_name, params[key], site.size)})')
         return
     w.line(f"{var} = jnp.zeros({site.size})")
-    for i, (dist_name, idx, key) in enumerate(site.pieces):
+    for i, (piece, (dist_name, idx, key)) in enumerate(zip(site.piece_names, site.pieces)):
         names = ", ".join(coef_names[j] for j in idx)
         w.comment(f"{names}: {dist_name}")
-        w.line(f'{var}_{i} = numpyro.sample("{site_name}_{i}", '
+        w.line(f'{var}_{i} = numpyro.sample("{piece}", '
                f'{distribution(dist_name, params[key], len(idx))})')
         w.line(f"{var} = {var}.at[np.array({int_list(idx)})].set({var}_{i})")
 
@@ -307,8 +308,9 @@ def _population(w: _Writer, ctx: _Context) -> None:
     plan = ctx.plan
     slopes = plan.slope_columns
     priors = plan.priors
+    ic, bc = plan.sites.intercept, plan.sites.slopes  # sites and local names alike
     w.comment("Population-level effects" + (
-        ". The intercept is sampled on centred predictors (Intercept_c), as brms does; "
+        f". The intercept is sampled on centred predictors ({ic}), as brms does; "
         "b reports it for the predictors as given." if plan.intercept and slopes else "."))
     if plan.intercept:
         w.comment(f"  Intercept ~ {priors.lookup('Intercept')}"
@@ -323,20 +325,20 @@ def _population(w: _Writer, ctx: _Context) -> None:
                    f"{', '.join(slopes)}")
             w.line("Xc = X - x_means")
             X = "Xc"
-        _sample_vector(w, plan.prior_params, plan.b, "b_c", "b_c", [f"b[{c}]" for c in slopes])
-        w.line(f"eta = eta + {X} @ b_c")
+        _sample_vector(w, plan.prior_params, plan.b, bc, [f"b[{c}]" for c in slopes])
+        w.line(f"eta = eta + {X} @ {bc}")
     if plan.intercept:
         prior = priors.lookup("Intercept")
-        w.line(f'Intercept_c = numpyro.sample("Intercept_c", '
+        w.line(f'{ic} = numpyro.sample("{ic}", '
                f'{distribution(prior.distribution, plan.prior_params["Intercept"][:, 0])})')
-        w.line("eta = eta + Intercept_c")
+        w.line(f"eta = eta + {ic}")
     if plan.intercept and plan.b is not None:
-        w.line('numpyro.deterministic("b", jnp.concatenate([jnp.reshape(Intercept_c - '
-               'x_means @ b_c, (1,)), b_c]))')
+        w.line(f'numpyro.deterministic("b", jnp.concatenate([jnp.reshape({ic} - '
+               f'x_means @ {bc}, (1,)), {bc}]))')
     elif plan.intercept:
-        w.line('numpyro.deterministic("b", jnp.reshape(Intercept_c, (1,)))')
+        w.line(f'numpyro.deterministic("b", jnp.reshape({ic}, (1,)))')
     elif plan.b is not None:
-        w.line('numpyro.deterministic("b", b_c)')
+        w.line(f'numpyro.deterministic("b", {bc})')
 
 
 def _level_layout(w: _Writer, g: GroupPlan, ident: str) -> tuple[str, str]:
@@ -388,11 +390,12 @@ def _group(w: _Writer, ctx: _Context, g: GroupPlan, ident: str, term: str) -> No
         w.comment(f"  sd[{g.name}][{col}] ~ {ctx.plan.priors.lookup('sd', g.name, col)}")
     if g.lkj_key:
         w.comment(f"  cor[{g.name}] ~ {ctx.plan.priors.lookup('cor', g.name)}")
-    sd = f"sd_{ident}"
-    _sample_vector(w, params, g.sd, f"sd_{g.name}", sd, [f"sd[{g.name}][{c}]" for c in g.columns])
+    local = GroupSites(ident)  # the code's variables, named as the sites they hold
+    sd = local.sd
+    _sample_vector(w, params, g.sd, sd, [f"sd[{g.name}][{c}]" for c in g.columns])
 
-    sites = g.lkj_sites
-    L, scale = f"L_{ident}", f"scale_tril_{ident}"
+    sites = g.sites.lkj
+    L, scale = local.L, f"scale_tril_{ident}"
     if sites:
         eta_lkj = num(params[g.lkj_key][0, 0])
         if len(sites) == 1 and len(sites[0][1]) == k:
@@ -412,19 +415,19 @@ def _group(w: _Writer, ctx: _Context, g: GroupPlan, ident: str, term: str) -> No
     centered = np.asarray(g.centered, dtype=bool)
     n_c = int(centered.sum())
     n_nc = n_levels - n_c
-    r = f"r_{ident}"
+    r = local.r
     noncentered_expr = centered_var = None
     if n_nc:
-        z = f"z_{ident}"
-        w.line(f'{z} = numpyro.sample("z_{g.name}", '
+        z = local.z
+        w.line(f'{z} = numpyro.sample("{g.sites.z}", '
                f'dist.Normal(0.0, 1.0).expand([{n_nc}, {k}]).to_event(2))')
         noncentered_expr = f"{z} @ {scale}.T" if sites else f"{z} * {sd}"
     if n_c:
-        centered_var = f"rc_{ident}"
+        centered_var = local.rc
         locs = []
         if g.parent is not None:
             # hierarchical centring: a nested level is centred on its enclosing level's effect
-            parent_r = f"r_{ctx.idents[g.parent]}"
+            parent_r = GroupSites(ctx.idents[g.parent]).r
             parents = np.asarray(g.parent_levels)[np.flatnonzero(centered)]
             w.comment(f"  centred levels are centred on their {ctx.plan.groups[g.parent].label} "
                       "level's effect")
@@ -433,7 +436,8 @@ def _group(w: _Writer, ctx: _Context, g: GroupPlan, ident: str, term: str) -> No
             # strong data identify intercept + effect, not each: centre on the intercept
             w.comment("  the centred levels' intercept effect is centred on the intercept")
             unit = [1.0 if j == g.intercept_loc else 0.0 for j in range(k)]
-            locs.append(f"Intercept_c * jnp.array({unit})" if k > 1 else "Intercept_c")
+            ic = ctx.plan.sites.intercept
+            locs.append(f"{ic} * jnp.array({unit})" if k > 1 else ic)
         if locs:
             loc = f"loc_{ident}"
             w.line(f"{loc} = jnp.broadcast_to({' + '.join(locs)}, ({n_c}, {k}))")
@@ -441,14 +445,14 @@ def _group(w: _Writer, ctx: _Context, g: GroupPlan, ident: str, term: str) -> No
                 prior = f"dist.MultivariateNormal({loc}, scale_tril={scale}).to_event(1)"
             else:
                 prior = f"dist.Normal({loc}, {sd}).to_event(2)"
-            w.line(f'{centered_var} = numpyro.sample("rc_{g.name}", {prior}) - {loc}')
+            w.line(f'{centered_var} = numpyro.sample("{g.sites.rc}", {prior}) - {loc}')
         else:
             if sites:
                 prior = (f"dist.MultivariateNormal(jnp.zeros({k}), scale_tril={scale})"
                          f".expand([{n_c}]).to_event(1)")
             else:
                 prior = f"dist.Normal(0.0, {sd}).expand([{n_c}, {k}]).to_event(2)"
-            w.line(f'{centered_var} = numpyro.sample("rc_{g.name}", {prior})')
+            w.line(f'{centered_var} = numpyro.sample("{g.sites.rc}", {prior})')
     if not n_c:
         w.line(f"{r} = {noncentered_expr}")
     elif not n_nc:
@@ -458,15 +462,15 @@ def _group(w: _Writer, ctx: _Context, g: GroupPlan, ident: str, term: str) -> No
         w.line(f"{r} = jnp.zeros(({n_levels}, {k}))")
         w.line(f"{r} = {r}.at[{nc_idx}].set({noncentered_expr})")
         w.line(f"{r} = {r}.at[{c_idx}].set({centered_var})")
-    w.line(f'numpyro.deterministic("r_{g.name}", {r})  # levels x '
+    w.line(f'numpyro.deterministic("{g.sites.r}", {r})  # levels x '
            f'({", ".join(g.columns)})')
     if g.correlated_pairs:
         if len(sites) == 1 and len(sites[0][1]) == k:
-            w.line(f'numpyro.deterministic("cor_{g.name}", '
+            w.line(f'numpyro.deterministic("{g.sites.cor}", '
                    f'({L} @ {L}.T)[jnp.triu_indices({k}, 1)])')
         else:
             a, b = zip(*g.correlated_pairs)
-            w.line(f'numpyro.deterministic("cor_{g.name}", '
+            w.line(f'numpyro.deterministic("{g.sites.cor}", '
                    f'({L} @ {L}.T)[np.array({int_list(a)}), np.array({int_list(b)})])')
     w.line(f"eta = eta + jnp.sum({ident}_values * {r}[{ident}_codes], axis=-1)")
 

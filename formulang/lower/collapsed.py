@@ -431,10 +431,10 @@ def population_sites(plan: ModelPlan, params: dict):
 
     parts = []
     if plan.intercept:
-        parts.append(jnp.reshape(numpyro.sample("Intercept_c", numpyro_distribution(
+        parts.append(jnp.reshape(numpyro.sample(plan.sites.intercept, numpyro_distribution(
             plan.priors.lookup("Intercept").distribution, params["Intercept"][:, 0])), (1,)))
     if plan.b is not None:
-        parts.append(_sample_vector(plan.b, params, "b_c"))
+        parts.append(_sample_vector(plan.b, params))
     return jnp.concatenate(parts) if parts else jnp.zeros(0)
 
 

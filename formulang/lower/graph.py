@@ -241,7 +241,7 @@ def model_graph(model) -> ModelGraph:
         eta_parts.append("X b")
     if plan.intercept and plan.b is None:
         eta_parts.append("b")
-    eta_parts += [f"r_{grp.name}[codes]·values" for grp in plan.groups]
+    eta_parts += [f"{grp.sites.r}[codes]·values" for grp in plan.groups]
     if model.formula.offsets:
         eta_parts.insert(0, "offset")
 
@@ -276,7 +276,7 @@ def model_graph(model) -> ModelGraph:
 
     # group terms
     for grp in plan.groups:
-        sd, r = f"sd_{grp.name}", f"r_{grp.name}"
+        sd, r = grp.sites.sd, grp.sites.r
         g.node(sd, "hyperparameter", _shape(grp.k),
                f"SDs of the {grp.label} effects\n{', '.join(grp.columns)}")
         g.prior(sd, sd, f"sd[{grp.name}]", [(f"sd[{grp.name}][{c}]",
@@ -284,12 +284,12 @@ def model_graph(model) -> ModelGraph:
                                             for c in grp.columns])
         parents = [sd]
         if grp.lkj_key:
-            L = f"L_{grp.name}"
+            L = grp.sites.L
             pairs = len(grp.correlated_pairs)
             g.node(L, "hyperparameter", _shape(grp.k, grp.k),
-                   f"Cholesky factor of the correlation\ncor_{grp.name} = L Lᵀ "
+                   f"Cholesky factor of the correlation\n{grp.sites.cor} = L Lᵀ "
                    f"({pairs} pair{'s' if pairs != 1 else ''})")
-            g.prior(L, f"cor_{grp.name}", f"cor[{grp.name}]",
+            g.prior(L, grp.sites.cor, f"cor[{grp.name}]",
                     [(f"cor[{grp.name}]", priors.lookup("cor", grp.name))])
             parents.append(L)
         n_c = sum(grp.centered)
@@ -310,7 +310,7 @@ def model_graph(model) -> ModelGraph:
     if model.formula.offsets:
         g.edge("offset", "eta")
     for grp in plan.groups:
-        g.edge(f"r_{grp.name}", "eta")
+        g.edge(grp.sites.r, "eta")
         g.edge(f"codes_{grp.name}", "eta")
         g.edge(f"values_{grp.name}", "eta")
     response = model.response_text

@@ -4,45 +4,47 @@
 is the data pytree from :func:`~formulang.lower.plan.model_data`, so it can be used inside a
 user's own NumPyro code, and one compiled sampler serves every dataset of the same shapes.
 
-Sample sites: ``Intercept_c`` (intercept on centred predictors) and ``b_c`` (slopes); per group
-term ``sd_<g>``, ``L_<g>`` (LKJ Cholesky factor of a correlated block), ``z_<g>`` (standardised
-effects of non-centred levels), ``rc_<g>`` (effects of centred levels); family parameters;
-``y``. The reported ``b`` (the real intercept first), ``r_<g>`` (levels x effects) and
-``cor_<g>`` are computed from the draws afterwards (:mod:`formulang.lower.derived`), not as
-deterministic sites: those would re-run the model for every draw inside the sampler.
+Sample sites (named by :mod:`formulang.lower.sites`): ``Intercept_c`` (intercept on centred
+predictors) and ``b_c`` (slopes); per group term ``sd_<g>``, ``L_<g>`` (LKJ Cholesky factor of a
+correlated block), ``z_<g>`` (standardised effects of non-centred levels), ``rc_<g>`` (effects
+of centred levels); family parameters; ``y``. The reported ``b`` (the real intercept first),
+``r_<g>`` (levels x effects) and ``cor_<g>`` are computed from the draws afterwards
+(:func:`formulang.lower.sites.derive`), not as deterministic sites: those would re-run the
+model for every draw inside the sampler.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .plan import GroupPlan, ModelPlan, VectorSite, centred_loc
+from .plan import GroupPlan, ModelPlan, VectorSite
 from .priors import numpyro_distribution
+from .sites import centred_loc
 
 
-def _sample_vector(site: VectorSite, params: dict, name: str | None = None):
+def _sample_vector(site: VectorSite, params: dict):
     import jax.numpy as jnp
     import numpyro
 
-    name = name or site.name
     if len(site.pieces) == 1:
         dist_name, _, key = site.pieces[0]
-        return numpyro.sample(name, numpyro_distribution(dist_name, params[key]))
+        return numpyro.sample(site.name, numpyro_distribution(dist_name, params[key]))
     out = jnp.zeros(site.size)
-    for i, (dist_name, idx, key) in enumerate(site.pieces):
-        piece = numpyro.sample(f"{name}_{i}", numpyro_distribution(dist_name, params[key]))
+    for name, (dist_name, idx, key) in zip(site.piece_names, site.pieces):
+        piece = numpyro.sample(name, numpyro_distribution(dist_name, params[key]))
         out = out.at[np.asarray(idx)].set(piece)
     return out
 
 
 def sample_correlation_cholesky(g: GroupPlan, params: dict):
-    """Sample the term's LKJ Cholesky factors (:attr:`GroupPlan.lkj_sites`) and return the
-    block-diagonal ``L`` (k x k; the identity where effects are uncorrelated)."""
+    """Sample the term's LKJ Cholesky factors (:attr:`GroupSites.lkj
+    <formulang.lower.sites.GroupSites.lkj>`) and return the block-diagonal ``L`` (k x k; the
+    identity where effects are uncorrelated)."""
     import jax.numpy as jnp
     import numpyro
     import numpyro.distributions as dist
 
-    sites = g.lkj_sites
+    sites = g.sites.lkj
     if len(sites) == 1 and len(sites[0][1]) == g.k:  # one correlated block: no scatter needed
         eta = params[g.lkj_key][0, 0]
         return numpyro.sample(sites[0][0], dist.LKJCholesky(g.k, concentration=eta))
@@ -76,7 +78,7 @@ def group_effects(g: GroupPlan, params: dict, parent_r=None, intercept=None):
     nc_idx, c_idx = np.flatnonzero(~centered), np.flatnonzero(centered)
     parts = []
     if len(nc_idx):
-        z = numpyro.sample(f"z_{g.name}", dist.Normal(0.0, 1.0).expand([len(nc_idx), g.k])
+        z = numpyro.sample(g.sites.z, dist.Normal(0.0, 1.0).expand([len(nc_idx), g.k])
                            .to_event(2))
         parts.append((nc_idx, z @ scale_tril.T))
     if len(c_idx):
@@ -87,7 +89,7 @@ def group_effects(g: GroupPlan, params: dict, parent_r=None, intercept=None):
             prior = dist.Normal(loc, sd).to_event(2)
         else:
             prior = dist.MultivariateNormal(loc, scale_tril=scale_tril).to_event(1)
-        parts.append((c_idx, numpyro.sample(f"rc_{g.name}", prior) - loc))
+        parts.append((c_idx, numpyro.sample(g.sites.rc, prior) - loc))
     if len(parts) == 1:
         r = parts[0][1]
     else:
@@ -105,10 +107,10 @@ def linear_predictor(plan: ModelPlan, data: dict):
     params = data["priors"]
     eta = jnp.asarray(data["offset"])
     if plan.b is not None:
-        eta = eta + data["X"] @ _sample_vector(plan.b, params, "b_c")
+        eta = eta + data["X"] @ _sample_vector(plan.b, params)
     intercept = None
     if plan.intercept:
-        intercept = numpyro.sample("Intercept_c", numpyro_distribution(
+        intercept = numpyro.sample(plan.sites.intercept, numpyro_distribution(
             plan.priors.lookup("Intercept").distribution, params["Intercept"][:, 0]))
         eta = eta + intercept
     effects = []

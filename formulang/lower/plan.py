@@ -14,26 +14,32 @@ import numpy as np
 
 from ..ir.prior import Prior
 from .families import Family
-from .naming import group_names
 from .priors import PriorTable
+from .sites import POPULATION, GroupSites, PopulationSites, group_names, piece_names
 
 
 @dataclass(frozen=True)
 class VectorSite:
     """A vector parameter sampled in pieces, one per prior distribution used by its entries.
 
-    ``pieces`` is ``((distribution, indices, param key), ...)``; the model samples each piece
-    as ``<name>`` (one piece) or ``<name>_<i>`` and scatters it into a vector of length ``size``.
+    ``name`` is its sampler site (``b_c``, ``sd_<g>``); ``pieces`` is ``((distribution,
+    indices, prior parameter key), ...)``; the model samples each piece as one of
+    :attr:`piece_names` and scatters it into a vector of length ``size``.
     """
 
     name: str
     size: int
     pieces: tuple[tuple[str, tuple[int, ...], str], ...]
 
+    @property
+    def piece_names(self) -> tuple[str, ...]:
+        """The sites its pieces are sampled as (:func:`~formulang.lower.sites.piece_names`)."""
+        return piece_names(self.name, len(self.pieces))
+
 
 @dataclass(frozen=True)
 class GroupPlan:
-    name: str  # parameter stem: sd_<name>, r_<name>, ...
+    name: str  # the term's stem, its grouping factor: its sites are ``sites`` (sd_<name>...)
     label: str  # the grouping factor as written ("batch:cask")
     columns: tuple[str, ...]  # effects ("Intercept", "floor")
     levels: tuple[str, ...]
@@ -51,7 +57,8 @@ class GroupPlan:
     # The centred levels' intercept effect is centred on the model's intercept too (its
     # column index here; None: not): with strong data the intercept and centred effects
     # otherwise form a ridge. Set on the first top-level term with an intercept effect when
-    # every level is strongly identified, and on the terms nested in it (:func:`centred_loc`).
+    # every level is strongly identified, and on the terms nested in it
+    # (:func:`~formulang.lower.sites.centred_loc`).
     intercept_loc: int | None = None
 
     @property
@@ -64,15 +71,9 @@ class GroupPlan:
                      for b in block[i + 1:])
 
     @property
-    def lkj_sites(self) -> tuple[tuple[str, tuple[int, ...]], ...]:
-        """(sampler site, column indices) of each LKJ Cholesky factor: one per covariance
-        block of 2+ effects, named ``L_<g>`` when there is one such block, else ``L_<g>_<i>``.
-        The one place that names these sites: the model, the collapsed model, generated code,
-        derived quantities, predictions, simulation and the approximations all use it."""
-        multi = [block for block in self.blocks if len(block) > 1]
-        if len(multi) == 1:
-            return ((f"L_{self.name}", tuple(multi[0])),)
-        return tuple((f"L_{self.name}_{i}", tuple(block)) for i, block in enumerate(multi))
+    def sites(self) -> GroupSites:
+        """The names of this term's sites and parameters (:mod:`formulang.lower.sites`)."""
+        return GroupSites(self.name, self.blocks)
 
     @property
     def mode(self) -> str:
@@ -97,40 +98,26 @@ class ModelPlan:
         return self.family.spec.aux
 
     @property
+    def sites(self) -> PopulationSites:
+        """The names of the population-level sites and parameters."""
+        return POPULATION
+
+    @property
     def slope_columns(self) -> tuple[str, ...]:
         return tuple(c for c in self.columns if c != "Intercept")
 
 
-def centred_loc(g: GroupPlan, parent_r, intercept):
-    """Where the centred levels' effects are centred: ``rc_<g> = r + loc``, loc (draws...,
-    centred levels or 1, k) or None for 0. The enclosing level's effect ``parent_r`` (draws...,
-    parent levels, k) for a nested term, plus the intercept (``Intercept_c``, draws...) on the
-    intercept effect where :attr:`GroupPlan.intercept_loc` says so (hierarchical centring,
-    Gelfand, Sahu & Carlin 1995; the centred parameterisation of Papaspiliopoulos, Roberts &
-    Skold 2007 centres on the mean). NumPy and JAX arrays alike, so the model, its derived
-    quantities and the simulator cannot disagree."""
-    loc = None
-    if g.parent is not None:
-        centered = np.flatnonzero(np.asarray(g.centered, dtype=bool))
-        loc = parent_r[..., np.asarray(g.parent_levels)[centered], :]
-    if g.intercept_loc is not None:
-        unit = np.zeros(g.k, dtype=intercept.dtype)
-        unit[g.intercept_loc] = 1
-        shift = intercept[..., None, None] * unit
-        loc = shift if loc is None else loc + shift
-    return loc
-
-
-def _vector_site(name: str, priors: list[Prior], params: dict) -> VectorSite:
+def _vector_site(site: str, key: str, priors: list[Prior], params: dict) -> VectorSite:
+    """The sampler site ``site``, its pieces' prior parameters under ``key`` (or its piece
+    names) in ``params``."""
     by_dist: dict[str, list[int]] = {}
     for i, p in enumerate(priors):
         by_dist.setdefault(p.distribution, []).append(i)
     pieces = []
-    for j, (dist_name, idx) in enumerate(by_dist.items()):
-        key = name if len(by_dist) == 1 else f"{name}_{j}"
-        params[key] = np.array([[v for _, v in priors[i].params] for i in idx], dtype=float).T
-        pieces.append((dist_name, tuple(idx), key))
-    return VectorSite(name, len(priors), tuple(pieces))
+    for key_j, (dist_name, idx) in zip(piece_names(key, len(by_dist)), by_dist.items()):
+        params[key_j] = np.array([[v for _, v in priors[i].params] for i in idx], dtype=float).T
+        pieces.append((dist_name, tuple(idx), key_j))
+    return VectorSite(site, len(priors), tuple(pieces))
 
 
 def build_plan(bound, fam: Family, priors: PriorTable, parameterization) -> ModelPlan:
@@ -145,19 +132,20 @@ def build_plan(bound, fam: Family, priors: PriorTable, parameterization) -> Mode
         x_means = tuple(float(np.mean(bound.X[:, j])) for j in slopes)
     else:
         x_means = tuple(0.0 for _ in slopes)
-    b = _vector_site("b", [priors.lookup("b", coef=columns[j]) for j in slopes], params) \
-        if slopes else None
+    b = _vector_site(POPULATION.slopes, "b", [priors.lookup("b", coef=columns[j])
+                                              for j in slopes], params) if slopes else None
     groups = []
     parents = _parents(bound)
     on_intercept = _centred_on_intercept(bound, parents, parameterization) if intercept \
         else set()
     for gi, (name, gd, choice) in enumerate(zip(group_names(bound), bound.groups,
                                                 parameterization)):
-        sd = _vector_site(f"sd_{name}", [priors.lookup("sd", name, c) for c in gd.columns],
-                          params)
+        names = GroupSites(name, gd.blocks)
+        sd = _vector_site(names.sd, names.sd, [priors.lookup("sd", name, c)
+                                               for c in gd.columns], params)
         lkj_key = None
-        if any(len(block) > 1 for block in gd.blocks):
-            lkj_key = f"cor_{name}"
+        if names.lkj:
+            lkj_key = names.cor
             params[lkj_key] = _params(priors.lookup("cor", name))
         parent, parent_levels = parents[gi]
         groups.append(GroupPlan(name, gd.label, tuple(gd.columns), tuple(gd.levels),

@@ -164,8 +164,8 @@ def _default_rows(bound, fam: Family) -> list[PriorRow]:
 
 
 def _group_names(bound) -> list[tuple[str, int]]:
-    """(name, index) of each group term; a factor used by several terms gets a suffix."""
-    from .naming import group_names
+    """(name, index) of each group term: its grouping factor, one term per factor."""
+    from .sites import group_names
 
     return list(zip(group_names(bound), range(len(bound.groups))))
 

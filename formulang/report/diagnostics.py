@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..lower.sites import flat_effects, flat_parameters, parse_flat, sd_name
 from . import convergence as stats_of_draws
 
 RHAT_MAX = 1.01
@@ -272,27 +273,19 @@ def _scalars(fit, stats) -> tuple[list[str], list[np.ndarray]]:
         names.append(name)
         columns.append(np.asarray(draws, dtype=float)[..., None])
 
-    for g in plan.groups:
-        sd = variables[f"sd_{g.name}"]
-        for j, col in enumerate(g.columns):
-            add(f"sd_{g.name}__{col}", sd[..., j])
-        if g.correlated_pairs:
-            cor = variables[f"cor_{g.name}"]
-            for j, (a, b) in enumerate(g.correlated_pairs):
-                add(f"cor_{g.name}__{g.columns[a]}__{g.columns[b]}", cor[..., j])
-    if "b" in variables:
-        for j, col in enumerate(plan.columns):
-            add(f"b_{col}", variables["b"][..., j])
-    for aux in plan.aux:
-        add(aux, variables[aux])
+    for p in flat_parameters(plan):
+        if p.kind == "b" and p.variable not in variables:  # draws without coefficients
+            continue
+        draws = variables[p.variable]
+        add(p.name, draws if p.index is None else draws[..., p.index])
     if "potential_energy" in stats:
         add("lp__", -np.asarray(stats["potential_energy"], dtype=float))
     elif "lp" in stats:
         add("lp__", stats["lp"])
     blocks = [np.concatenate(columns, axis=-1)]
     for g in plan.groups:  # every effect at once: (chains, draws, levels x effects)
-        r = np.asarray(variables[f"r_{g.name}"])
-        names += [f"r_{g.name}[{level},{col}]" for level in g.levels for col in g.columns]
+        r = np.asarray(variables[g.sites.r])
+        names += flat_effects(g)
         blocks.append(r.reshape(r.shape[:2] + (-1,)))
     return names, blocks
 
@@ -335,12 +328,11 @@ class _Terms:
                 self.weights[g.name] = w
 
     def of(self, param: str):
-        """The group term a parameter belongs to (``sd_g__x``, ``cor_g__...``, ``r_g[...]``)."""
-        for g in sorted(self.groups, key=lambda g: -len(g.name)):
-            if (param.startswith((f"sd_{g.name}__", f"cor_{g.name}__"))
-                    or param.startswith(f"r_{g.name}[")):
-                return g
-        return None
+        """The group term a flat name belongs to (``sd_g__x``, ``cor_g__...``, ``r_g[...]``)."""
+        flat = parse_flat(param, self.plan)
+        if flat is None or flat.group is None:
+            return None
+        return next(g for g in self.groups if g.name == flat.group)
 
     def centered_weak(self, g) -> int:
         """How many levels are centered although the data say little about them."""
@@ -421,7 +413,7 @@ def _divergence_problem(fit, terms: _Terms, div: np.ndarray, n_div: int, share: 
         variables, _, _ = posterior_variables(fit.plan, fit.samples)
         need = max(SHIFT_MIN, 2.0 / math.sqrt(n_div))
         for g in terms.groups:
-            sd = np.asarray(variables[f"sd_{g.name}"], dtype=float)
+            sd = np.asarray(variables[g.sites.sd], dtype=float)
             for j, col in enumerate(g.columns):
                 shift = _shift(np.log(np.maximum(sd[..., j], 1e-300)), div)
                 if shift is not None and abs(shift) >= need:
@@ -430,8 +422,8 @@ def _divergence_problem(fit, terms: _Terms, div: np.ndarray, n_div: int, share: 
         if f"~{g.label}" in culprits:
             continue
         side = "below" if shift < 0 else "above"
-        notes.append(f"Divergent draws sit at small sd_{g.name}__{col}" if shift < 0 else
-                     f"Divergent draws sit at large sd_{g.name}__{col}")
+        notes.append(f"Divergent draws sit at {'small' if shift < 0 else 'large'} "
+                     f"{sd_name(g.name, col)}")
         notes[-1] += f" ({abs(shift):.1f} SDs of log sd {side} the other draws)"
         notes.append(terms.cure(g, "noncentered" if shift < 0 else "centered"))
         culprits.append(f"~{g.label}")
@@ -476,7 +468,7 @@ def _mixing_advice(terms: _Terms, bad: list[str]) -> tuple[str, list[str]]:
             continue
         if g not in groups:
             groups.append(g)
-        if name.startswith(f"sd_{g.name}__"):
+        if parse_flat(name, terms.plan).kind == "sd":
             sd_poor.add(g.name)
     culprits = [f"~{g.label}" for g in groups]
     longer = "run longer chains (more tune and draws)"
@@ -545,9 +537,9 @@ def _approximate(fit, chains: int, draws: int) -> Diagnostics:
         variables, _, _ = posterior_variables(fit.plan, fit.samples)
         values = []
         for g in groups:
-            sd = np.asarray(variables[f"sd_{g.name}"], dtype=float)
+            sd = np.asarray(variables[g.sites.sd], dtype=float)
             sd = sd.reshape(-1, sd.shape[-1]).mean(axis=0)
-            values += [f"sd_{g.name}__{col} = {v:.3g}" for col, v in zip(g.columns, sd)]
+            values += [f"{sd_name(g.name, col)} = {v:.3g}" for col, v in zip(g.columns, sd)]
         problems.append(Problem(
             "warning", "method",
             "the mode of a hierarchical model drives group SDs towards zero (the density "

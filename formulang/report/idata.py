@@ -1,38 +1,41 @@
 """Posterior draws to ArviZ ``InferenceData`` with named dimensions and coordinates.
 
-Variables (the names users see everywhere): ``b`` (dim ``coef``: the design columns),
-``sd_<g>`` (``<g>__effect``), ``cor_<g>`` (``<g>__pair``, e.g. ``Intercept__Days``), ``r_<g>``
-(``<g>__level`` x ``<g>__effect``), and the family parameters (``sigma``...). Internal sites of the
-sampler (standardised effects, Cholesky factors, centred intercept) are left out.
+Variables (the names users see everywhere, from :mod:`formulang.lower.sites`): ``b`` (dim
+``coef``: the design columns), ``sd_<g>`` (``<g>__effect``), ``cor_<g>`` (``<g>__pair``, e.g.
+``Intercept__Days``), ``r_<g>`` (``<g>__level`` x ``<g>__effect``), and the family parameters
+(``sigma``...). Internal sites of the sampler (standardised effects, Cholesky factors, centred
+intercept) are left out.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..lower.derived import vector
 from ..lower.plan import ModelPlan
+from ..lower.sites import pair_names, vector
 
 
 def posterior_variables(plan: ModelPlan, samples: dict) -> tuple[dict, dict, dict]:
     """(variables, dims, coords) of the user-facing posterior."""
     variables, dims, coords = {}, {}, {}
-    if "b" in samples:
-        variables["b"] = samples["b"]
-        dims["b"] = ["coef"]
-        coords["coef"] = list(plan.columns)
+    pop = plan.sites
+    if pop.coefficients in samples:
+        variables[pop.coefficients] = samples[pop.coefficients]
+        dims[pop.coefficients] = [pop.dim]
+        coords[pop.dim] = list(plan.columns)
     for g in plan.groups:
-        eff, lev, pair = f"{g.name}__effect", f"{g.name}__level", f"{g.name}__pair"
+        s = g.sites
+        eff, lev, pair = s.effect_dim, s.level_dim, s.pair_dim
         coords[eff] = list(g.columns)
         coords[lev] = list(g.levels)
-        variables[f"sd_{g.name}"] = vector(samples, g.sd)
-        dims[f"sd_{g.name}"] = [eff]
-        variables[f"r_{g.name}"] = samples[f"r_{g.name}"]
-        dims[f"r_{g.name}"] = [lev, eff]
+        variables[s.sd] = vector(samples, g.sd)
+        dims[s.sd] = [eff]
+        variables[s.r] = samples[s.r]
+        dims[s.r] = [lev, eff]
         if g.correlated_pairs:
-            variables[f"cor_{g.name}"] = samples[f"cor_{g.name}"]
-            dims[f"cor_{g.name}"] = [pair]
-            coords[pair] = [f"{g.columns[a]}__{g.columns[b]}" for a, b in g.correlated_pairs]
+            variables[s.cor] = samples[s.cor]
+            dims[s.cor] = [pair]
+            coords[pair] = list(pair_names(g))
     for aux in plan.aux:
         variables[aux] = samples[aux]
     return variables, dims, coords

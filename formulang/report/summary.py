@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..lower.plan import ModelPlan
+from ..lower.sites import flat_parameters, parse_flat
 from .convergence import convergence
 
 COLUMNS = ["mean", "sd", "q2.5", "q97.5", "rhat", "ess_bulk", "ess_tail"]
@@ -30,21 +31,12 @@ def summary_table(plan: ModelPlan, posterior) -> pd.DataFrame:
     def values(name: str) -> np.ndarray:
         return np.asarray(getattr(posterior[name], "values", posterior[name]))
 
-    for g in plan.groups:
-        section = f"~{g.name}"
-        sd = values(f"sd_{g.name}")
-        for j, col in enumerate(g.columns):
-            add(f"sd_{g.name}__{col}", section, sd[..., j])
-        if g.correlated_pairs:
-            cor = values(f"cor_{g.name}")
-            for j, (a, b) in enumerate(g.correlated_pairs):
-                add(f"cor_{g.name}__{g.columns[a]}__{g.columns[b]}", section, cor[..., j])
-    if "b" in posterior:
-        b = values("b")
-        for j, col in enumerate(plan.columns):
-            add(f"b_{col}", "population", b[..., j])
-    for aux in plan.aux:
-        add(aux, "family", values(aux))
+    for p in flat_parameters(plan):
+        if p.kind == "b" and p.variable not in posterior:  # draws without coefficients
+            continue
+        draws = values(p.variable)
+        section = {"b": "population", "family": "family"}.get(p.kind, f"~{p.group}")
+        add(p.name, section, draws if p.index is None else draws[..., p.index])
     if not columns:
         return pd.DataFrame([], columns=["section"] + COLUMNS)
     draws = np.stack(columns, axis=-1)  # (chains, draws, quantities)
@@ -63,7 +55,7 @@ def summary_table(plan: ModelPlan, posterior) -> pd.DataFrame:
 def format_summary(plan: ModelPlan, table: pd.DataFrame, header: list[str]) -> str:
     lines = list(header)
     shown = table[COLUMNS].copy()
-    shown.index = [_short(name) for name in shown.index]
+    shown.index = [_short(name, plan) for name in shown.index]
 
     def block(title: str, mask) -> None:
         if mask.any():
@@ -81,15 +73,10 @@ def format_summary(plan: ModelPlan, table: pd.DataFrame, header: list[str]) -> s
     return "\n".join(lines)
 
 
-def _short(name: str) -> str:
+def _short(name: str, plan: ModelPlan) -> str:
     """sd_Subject__Days -> sd(Days); cor_Subject__Intercept__Days -> cor(Intercept,Days)."""
-    if name.startswith("b_"):
-        return name[2:]
-    for kind in ("sd", "cor"):
-        if name.startswith(kind + "_"):
-            parts = name.split("__")
-            return f"{kind}({','.join(parts[1:])})"
-    return name
+    flat = parse_flat(name, plan)
+    return name if flat is None else flat.short
 
 
 def _fmt(x: float) -> str:

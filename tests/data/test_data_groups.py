@@ -125,11 +125,66 @@ def test_single_level_grouping_factor_warns():
     assert issubclass(record[0].category, UserWarning)
 
 
-def test_shared_grouping_factor_is_coded_once():
+def test_terms_on_one_factor_are_one_group_term():
+    """(1 | g) + (0 + x | g) is (1 + x || g): one term, one block per term (brms's names)."""
     data = pd.DataFrame({"y": np.arange(6.0), "x": np.arange(6.0), "g": list("abcabc")})
-    b = bind("y ~ (1 | g) + (0 + x | g)", data)
-    assert b.groups[0].codes is b.groups[1].codes
-    assert b.groups[1].columns == ("x",)
+    split = bind("y ~ (1 | g) + (0 + x | g)", data)
+    reversed_ = bind("y ~ (0 + x | g) + (1 | g)", data)
+    double_bar = bind("y ~ (1 + x || g)", data)
+    for b in (split, reversed_):
+        (g,) = b.groups
+        assert g.spec == double_bar.groups[0].spec
+        assert g.columns == ("Intercept", "x") and g.blocks == ((0,), (1,))
+        np.testing.assert_array_equal(g.values, double_bar.groups[0].values)
+        np.testing.assert_array_equal(g.codes, double_bar.groups[0].codes)
+        new = b.apply(pd.DataFrame({"x": [7.0, 8.0], "g": ["c", "zz"]})).groups[0]
+        np.testing.assert_array_equal(new.values, [[1, 7], [1, 8]])
+        assert new.codes.tolist() == [2, -1] and new.new_levels == ("zz",)
+
+
+def test_terms_on_one_factor_keep_their_blocks_and_coding():
+    data = pd.DataFrame({"y": np.arange(6.0), "x": np.arange(6.0), "z": np.arange(6.0) ** 2,
+                         "f": list("uvuvuv"), "g": list("abcabc"), "h": list("pqqppq")})
+    b = bind("y ~ (1 + x | g) + (1 | h) + (0 + z | g)", data)
+    g, h = b.groups
+    assert (g.label, h.label) == ("g", "h")
+    assert g.columns == ("Intercept", "x", "z") and g.blocks == ((0, 1), (2,))
+    assert not g.spec.correlated and h.columns == ("Intercept",)
+    # each term is coded as written alone: 0 + f has both indicators beside the intercept
+    f = bind("y ~ (1 | g) + (0 + f | g)", data).groups[0]
+    assert f.columns == ("Intercept", "fu", "fv") and f.blocks == ((0,), (1, 2))
+
+
+@pytest.mark.parametrize("formula, effect", [
+    ("y ~ (1 | g) + (1 + x | g)", "Intercept"),
+    ("y ~ (x | g) + (0 + x | g)", "x"),
+    ("y ~ (x | g) + (x || g)", "Intercept"),
+])
+def test_an_effect_in_two_terms_on_one_factor_is_refused(formula, effect):
+    from formulang import FormulangError
+
+    data = pd.DataFrame({"y": np.arange(6.0), "x": np.arange(6.0), "g": list("abcabc")})
+    with pytest.raises(FormulangError, match=rf"the effect '{effect}' varies by 'g' in two "
+                                             rf"group terms"):
+        bind(formula, data)
+
+
+def test_a_spec_saved_with_one_group_per_term_still_applies():
+    """Data specs saved before terms on one factor were gathered hold one GroupSpec per term;
+    new data is encoded with them as before."""
+    from formulang.data.spec import DataSpec, GroupSpec
+
+    data = pd.DataFrame({"y": np.arange(6.0), "x": np.arange(6.0), "g": list("abcabc")})
+    spec = bind("y ~ (1 | g) + (0 + x | g)", data).spec
+    gathered = spec.groups[0]
+    old = [GroupSpec(("g",), gathered.levels, bind("y ~ (1 | g)", data).spec.groups[0].design,
+                     ((0,),)),
+           GroupSpec(("g",), gathered.levels,
+                     bind("y ~ (0 + x | g)", data).spec.groups[0].design, ((0,),))]
+    old_spec = DataSpec.from_dict({**spec.to_dict(), "groups": [g.to_dict() for g in old]})
+    first, second = old_spec.apply(pd.DataFrame({"x": [7.0], "g": ["b"]})).groups
+    assert first.values.tolist() == [[1.0]] and second.values.tolist() == [[7.0]]
+    assert first.codes.tolist() == second.codes.tolist() == [1]
 
 
 def test_new_levels_are_marked():

@@ -31,7 +31,7 @@ def test_sites_follow_brms_names(sleep):
     assert latent == {"Intercept_c", "b_c", "sd_Subject", "L_Subject", "z_Subject", "sigma"}
     # reported quantities are computed after sampling, not re-run per draw inside the sampler
     assert not [k for k, v in tr.items() if v["type"] == "deterministic"]
-    from formulang.lower.derived import derive
+    from formulang.lower.sites import derive
 
     values = {k: np.asarray(v["value"])[None, None] for k, v in tr.items() if k in latent}
     out = derive(m.plan, values)
@@ -84,7 +84,7 @@ def test_mixed_parameterisation_splits_levels():
     n_c = sum(g.centered)
     assert tr["rc_county"]["value"].shape == (n_c, 1)
     assert tr["z_county"]["value"].shape == (85 - n_c, 1)
-    from formulang.lower.derived import derive
+    from formulang.lower.sites import derive
 
     r = derive(m.plan, {k: np.asarray(v["value"])[None, None] for k, v in tr.items()
                         if v["type"] == "sample" and not v["is_observed"]})["r_county"][0, 0, :, 0]

@@ -49,9 +49,9 @@ def _default_var_names(fit) -> list[str]:
     post = _posterior_dataset(fit)
     names = ["b"] if "b" in post else []
     for g in fit.plan.groups:
-        names.append(f"sd_{g.name}")
-        if f"cor_{g.name}" in post:
-            names.append(f"cor_{g.name}")
+        names.append(g.sites.sd)
+        if g.sites.cor in post:
+            names.append(g.sites.cor)
     return names + [a for a in fit.plan.aux if a in post]
 
 
@@ -76,7 +76,8 @@ def _n_scalars(post, names) -> int:
 
 def find_group(fit, group=None):
     """``(index, GroupPlan)`` of the group term named ``group`` (its grouping factor,
-    ``"county"`` or ``"~county"``, or the parameter stem ``"county_2"``); ``None``: the first.
+    ``"county"`` or ``"~county"``, or the term's stem in a fit saved by an older formulang,
+    ``"county_2"``); ``None``: the first.
 
     >>> find_group(fit, "county")[1].name                        # doctest: +SKIP
     'county'
@@ -105,7 +106,7 @@ def _find_effect(g, effect, fit=None) -> int:
     if effect is None:
         if fit is None or g.k == 1:
             return 0
-        sd = np.asarray(_posterior_dataset(fit)[f"sd_{g.name}"].values, dtype=float)
+        sd = np.asarray(_posterior_dataset(fit)[g.sites.sd].values, dtype=float)
         log_sd = np.log(np.maximum(sd.reshape(-1, g.k), np.finfo(float).tiny))
         return int(np.argmax(log_sd.std(axis=0)))
     if effect in g.columns:

@@ -28,11 +28,11 @@ def plot_forest(fit, group=None):
     height = min(FOREST_MAX_INCHES, 1.3 + FOREST_ROW_INCHES * n_levels)
     fig = _figure(max(5.0, 1.5 + 3.2 * g.k), height)
     axes = fig.subplots(1, g.k, sharey=True, squeeze=False)[0]
-    var = f"r_{g.name}"
+    var = g.sites.r
     for ax, effect in zip(axes, g.columns):
         with _quiet_arviz():
             az.plot_forest(fit.posterior, var_names=[var], combined=True,
-                           coords={f"{g.name}__effect": [effect]}, ax=ax, show=False)
+                           coords={g.sites.effect_dim: [effect]}, ax=ax, show=False)
         ax.axvline(0.0, color="0.5", lw=0.8, ls=":")
         ax.set_title(f"{var}[, {effect}]", fontsize=10)
         ax.set_xlabel("deviation from the population effect", fontsize=9)

@@ -34,7 +34,7 @@ def plot_funnel(fit, group=None, level=None, compare=None, effect=None):
     axes = fig.subplots(1, len(fits), sharex=True, sharey=True, squeeze=False)[0]
     for ax, one, gp in zip(axes, fits, [g] + others):
         _funnel_panel(ax, one, gp, li, ei)
-    axes[0].set_ylabel(f"log sd_{g.name}[{g.columns[ei]}]")
+    axes[0].set_ylabel(f"log {g.sites.sd}[{g.columns[ei]}]")
     rows = f", {_rows(counts[li])}" if counts[li] >= 0 else ""
     fig.suptitle(f"Funnel of ~{g.label}: level {g.levels[li]!r}{rows}", fontsize=11)
     return fig
@@ -50,15 +50,15 @@ def _matching_group(other, g):
 
 def _funnel_panel(ax, fit, g, li: int, ei: int) -> None:
     post = _posterior_dataset(fit)
-    r = np.asarray(post[f"r_{g.name}"].values[..., li, ei], dtype=float).ravel()
-    sd = np.asarray(post[f"sd_{g.name}"].values[..., ei], dtype=float).ravel()
+    r = np.asarray(post[g.sites.r].values[..., li, ei], dtype=float).ravel()
+    sd = np.asarray(post[g.sites.sd].values[..., ei], dtype=float).ravel()
     log_sd = np.log(np.maximum(sd, np.finfo(float).tiny))
     div = _diverging(fit).ravel()
     ax.scatter(r[~div], log_sd[~div], s=6, alpha=0.35, color="C0", linewidths=0,
                label="draws")
     ax.scatter(r[div], log_sd[div], s=16, alpha=0.9, color="C3", linewidths=0,
                label="divergent")
-    ax.set_xlabel(f"r_{g.name}[{g.levels[li]}, {g.columns[ei]}]")
+    ax.set_xlabel(f"{g.sites.r}[{g.levels[li]}, {g.columns[ei]}]")
     ax.set_title(f"{_parameterization(fit, g, li)}\n{int(div.sum())} divergent of {div.size} "
                  f"draws ({fit.method})", fontsize=10)
     ax.legend(loc="lower right", fontsize=8, markerscale=1.5)

@@ -1,0 +1,514 @@
+"""Sampler sites and reported parameters: the one module that names them, and the map between.
+
+The NumPyro model samples *sites*; users see *parameters*. Every other module asks this one
+for a name, and for the translation either way (:func:`to_params`, :func:`to_sites`).
+
+Sampler sites (NUTS moves on these; a saved fit stores them as drawn):
+
+- ``Intercept_c``, the intercept on centred predictors, and ``b_c``, the slopes
+  (:class:`PopulationSites`);
+- per group term ``g`` (:class:`GroupSites`): ``sd_<g>``, ``L_<g>`` (the LKJ Cholesky factor of
+  its one correlated block; ``L_<g>_<i>`` when there are several), ``z_<g>`` (standardised
+  effects of non-centred levels), ``rc_<g>`` (effects of centred levels, :func:`centred_loc`);
+- the family parameters under their own names (``sigma``...).
+
+A vector whose entries have different prior distributions is sampled in pieces,
+``<site>_0``, ``<site>_1``... (:func:`piece_names`).
+
+Reported parameters (ArviZ variables, and ``model.simulate``'s names): ``b`` (the real
+intercept first; dim ``coef``), ``sd_<g>`` (``<g>__effect``), ``cor_<g>`` (``<g>__pair``),
+``r_<g>`` (``<g>__level`` x ``<g>__effect``), family parameters. Flat names, one per scalar,
+are brms's: ``b_<col>``, ``sd_<g>__<col>``, ``cor_<g>__<a>__<b>``, ``r_<g>[<level>,<col>]``.
+
+A group term is named by its grouping factor (``Subject``, ``batch:cask``): terms on one factor
+are one group term (:mod:`formulang.data.bind`), so brms's names hold for every spelling.
+
+>>> s = GroupSites("Subject", ((0, 1),))
+>>> s.sd, s.z, s.rc, s.r, s.cor, s.lkj
+('sd_Subject', 'z_Subject', 'rc_Subject', 'r_Subject', 'cor_Subject', (('L_Subject', (0, 1)),))
+>>> POPULATION.intercept, POPULATION.slopes, piece_names("b_c", 2)
+('Intercept_c', 'b_c', ('b_c_0', 'b_c_1'))
+>>> sd_name("Subject", "Days"), cor_name("Subject", "Intercept", "Days")
+('sd_Subject__Days', 'cor_Subject__Intercept__Days')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import FormulangError
+
+SEP = "__"  # brms's separator inside flat names and ArviZ dims
+
+# ---- names ---------------------------------------------------------------------------------------
+
+
+def piece_names(stem: str, n: int) -> tuple[str, ...]:
+    """The sites a vector is sampled as: ``stem`` itself, or ``stem_0``... for ``n`` pieces."""
+    return (stem,) if n == 1 else tuple(f"{stem}_{i}" for i in range(n))
+
+
+def standardized_site(site: str) -> str:
+    """The site the approximations sample for ``site`` in units of its scale."""
+    return f"{site}_std"
+
+
+@dataclass(frozen=True)
+class PopulationSites:
+    """Names of the population-level quantities (one set per model: :data:`POPULATION`)."""
+
+    intercept: str = "Intercept_c"  # sampled: the intercept on centred predictors
+    slopes: str = "b_c"  # sampled: the slopes
+    coefficients: str = "b"  # reported: every coefficient, the real intercept first
+    dim: str = "coef"
+
+
+POPULATION = PopulationSites()
+
+
+@dataclass(frozen=True)
+class GroupSites:
+    """Names of one group term's sites and parameters. ``name``: the term's stem (its grouping
+    factor); ``blocks``: its covariance blocks (column indices), which name the LKJ sites."""
+
+    name: str
+    blocks: tuple[tuple[int, ...], ...] = ()
+
+    @property
+    def sd(self) -> str:
+        """Sampled and reported alike: the SDs of the term's effects."""
+        return f"sd_{self.name}"
+
+    @property
+    def z(self) -> str:
+        return f"z_{self.name}"
+
+    @property
+    def rc(self) -> str:
+        return f"rc_{self.name}"
+
+    @property
+    def r(self) -> str:
+        return f"r_{self.name}"
+
+    @property
+    def cor(self) -> str:
+        """The reported correlations (also the key of the LKJ prior's parameter)."""
+        return f"cor_{self.name}"
+
+    @property
+    def L(self) -> str:
+        return f"L_{self.name}"
+
+    @property
+    def lkj(self) -> tuple[tuple[str, tuple[int, ...]], ...]:
+        """(site, column indices) of each LKJ Cholesky factor: one per covariance block of 2+
+        effects, ``L_<g>`` when there is one such block, else ``L_<g>_<i>``."""
+        multi = [tuple(block) for block in self.blocks if len(block) > 1]
+        return tuple(zip(piece_names(self.L, len(multi)), multi)) if multi else ()
+
+    @property
+    def effect_dim(self) -> str:
+        return f"{self.name}{SEP}effect"
+
+    @property
+    def level_dim(self) -> str:
+        return f"{self.name}{SEP}level"
+
+    @property
+    def pair_dim(self) -> str:
+        return f"{self.name}{SEP}pair"
+
+
+def group_names(bound) -> list[str]:
+    """The stem of each group term of bound data: its grouping factor (one term per factor)."""
+    return [g.label for g in bound.groups]
+
+
+# ---- reported parameters and their flat names -----------------------------------------------------
+
+def pair_name(a: str, b: str) -> str:
+    """A correlation's entry (``Intercept__Days``): the coordinate of ``cor_<g>``."""
+    return f"{a}{SEP}{b}"
+
+
+def pair_names(g) -> tuple[str, ...]:
+    return tuple(pair_name(g.columns[a], g.columns[b]) for a, b in g.correlated_pairs)
+
+
+def b_name(col: str) -> str:
+    return f"{POPULATION.coefficients}_{col}"
+
+
+def sd_name(group: str, col: str) -> str:
+    return f"{GroupSites(group).sd}{SEP}{col}"
+
+
+def cor_name(group: str, a: str, b: str) -> str:
+    return f"{GroupSites(group).cor}{SEP}{pair_name(a, b)}"
+
+
+def r_name(group: str, level: str, col: str) -> str:
+    return f"{GroupSites(group).r}[{level},{col}]"
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """A reported parameter: ``kind`` is ``"b"``, ``"sd"``, ``"cor"``, ``"r"`` or
+    ``"family"``; ``group`` the group term's stem (``None`` outside group terms);
+    ``entries`` the names along its last axis (the levels for ``r``)."""
+
+    name: str
+    kind: str
+    group: str | None
+    entries: tuple[str, ...]
+
+
+def parameters(plan) -> dict[str, Parameter]:
+    """Every reported parameter of ``plan``, by name, in the order users see them."""
+    out: dict[str, Parameter] = {}
+
+    def add(name, kind, group, entries):
+        out[name] = Parameter(name, kind, group, tuple(entries))
+
+    if plan.columns:
+        add(POPULATION.coefficients, "b", None, plan.columns)
+    for g in plan.groups:
+        s = g.sites
+        add(s.sd, "sd", g.name, g.columns)
+        if g.correlated_pairs:
+            add(s.cor, "cor", g.name, pair_names(g))
+        add(s.r, "r", g.name, g.levels)
+    for aux in plan.aux:
+        add(aux, "family", None, ())
+    return out
+
+
+@dataclass(frozen=True)
+class Flat:
+    """One scalar under its flat (brms) name: ``variable[..., index]`` (``index`` None: the
+    variable is a scalar). ``entries``: the effect (sd), pair (cor), column (b) or level and
+    column (r) it is."""
+
+    name: str
+    variable: str
+    index: int | None
+    kind: str
+    group: str | None
+    entries: tuple[str, ...]
+
+    @property
+    def short(self) -> str:
+        """The name within its block of a summary: ``sd(Days)``, ``cor(Intercept,Days)``."""
+        if self.kind in ("sd", "cor"):
+            return f"{self.kind}({','.join(self.entries)})"
+        if self.kind == "b":
+            return self.entries[0]
+        return self.name
+
+
+def flat_parameters(plan) -> list[Flat]:
+    """The scalars of the summary, in its order: each term's SDs and correlations, the
+    coefficients, the family parameters (not the group effects: :func:`flat_effects`)."""
+    out = []
+    for g in plan.groups:
+        s = g.sites
+        out += [Flat(sd_name(g.name, col), s.sd, j, "sd", g.name, (col,))
+                for j, col in enumerate(g.columns)]
+        out += [Flat(cor_name(g.name, g.columns[a], g.columns[b]), s.cor, j, "cor", g.name,
+                     (g.columns[a], g.columns[b])) for j, (a, b) in enumerate(g.correlated_pairs)]
+    out += [Flat(b_name(col), POPULATION.coefficients, j, "b", None, (col,))
+            for j, col in enumerate(plan.columns)]
+    out += [Flat(aux, aux, None, "family", None, ()) for aux in plan.aux]
+    return out
+
+
+def flat_effects(g) -> list[str]:
+    """The flat names of ``r_<g>``'s entries, levels x effects in row-major order."""
+    return [r_name(g.name, level, col) for level in g.levels for col in g.columns]
+
+
+def parse_flat(name: str, plan) -> Flat | None:
+    """Read a flat name of ``plan`` back apart: which variable, entry, kind and group term it
+    is (None: not one of its flat names). Matched against the plan's own names, so labels
+    holding ``_``, ``,`` or ``:`` read back exactly; a group effect's ``index`` is left None
+    (:func:`flat_effects` orders them)."""
+    for g in sorted(plan.groups, key=lambda g: len(g.name), reverse=True):
+        r = g.sites.r
+        if name.startswith(r + "[") and name.endswith("]"):
+            inner = name[len(r) + 1:-1]
+            for col in g.columns:
+                if inner.endswith("," + col):
+                    return Flat(name, r, None, "r", g.name, (inner[:-len(col) - 1], col))
+    return next((p for p in flat_parameters(plan) if p.name == name), None)
+
+
+# ---- sites -> parameters ---------------------------------------------------------------------------
+
+def vector(samples: dict, site) -> np.ndarray:
+    """A vector site's draws (:class:`~formulang.lower.plan.VectorSite`), its pieces put back
+    in place."""
+    if site.name in samples:
+        return np.asarray(samples[site.name])
+    names = site.piece_names
+    first = np.asarray(samples[names[0]])
+    out = np.zeros(first.shape[:-1] + (site.size,), dtype=first.dtype)
+    for name, (_, idx, _) in zip(names, site.pieces):
+        out[..., list(idx)] = samples[name]
+    return out
+
+
+def split(site, values: np.ndarray) -> dict:
+    """The inverse of :func:`vector`: a vector's entries (last axis) as the sites of its
+    pieces."""
+    if len(site.pieces) == 1:
+        return {site.name: values}
+    return {name: values[..., list(idx)] for name, (_, idx, _) in zip(site.piece_names,
+                                                                       site.pieces)}
+
+
+def _has_vector(samples: dict, site) -> bool:
+    return site.name in samples or all(name in samples for name in site.piece_names)
+
+
+def correlation_cholesky(g, samples: dict, shape: tuple) -> np.ndarray:
+    """L (draws x k x k): block-diagonal, one LKJ Cholesky factor per correlated block."""
+    lkj = g.sites.lkj
+    if len(lkj) == 1 and len(lkj[0][1]) == g.k:
+        return np.asarray(samples[lkj[0][0]])
+    L = np.zeros(shape + (g.k, g.k))
+    L[...] = np.eye(g.k)
+    for name, block in lkj:
+        idx = np.asarray(block)
+        L[..., idx[:, None], idx[None, :]] = samples[name]
+    return L
+
+
+def centred_loc(g, parent_r, intercept):
+    """Where the centred levels' effects are centred: ``rc_<g> = r + loc``, loc (draws...,
+    centred levels or 1, k) or None for 0. The enclosing level's effect ``parent_r`` (draws...,
+    parent levels, k) for a nested term, plus the intercept (``Intercept_c``, draws...) on the
+    intercept effect where :attr:`~formulang.lower.plan.GroupPlan.intercept_loc` says so
+    (hierarchical centring, Gelfand, Sahu & Carlin 1995; the centred parameterisation of
+    Papaspiliopoulos, Roberts & Skold 2007 centres on the mean). NumPy and JAX arrays alike, so
+    the model, its reported parameters and the simulator cannot disagree."""
+    loc = None
+    if g.parent is not None:
+        centered = np.flatnonzero(np.asarray(g.centered, dtype=bool))
+        loc = parent_r[..., np.asarray(g.parent_levels)[centered], :]
+    if g.intercept_loc is not None:
+        unit = np.zeros(g.k, dtype=intercept.dtype)
+        unit[g.intercept_loc] = 1
+        shift = intercept[..., None, None] * unit
+        loc = shift if loc is None else loc + shift
+    return loc
+
+
+def group_effects(g, samples: dict, parent_r: np.ndarray | None) -> np.ndarray:
+    """r (draws x levels x effects) from z (non-centred levels) and rc (centred levels,
+    r = rc - :func:`centred_loc`)."""
+    s = g.sites
+    sd = vector(samples, g.sd)
+    shape = sd.shape[:-1]
+    L = correlation_cholesky(g, samples, shape)
+    centered = np.asarray(g.centered, dtype=bool)
+    r = np.zeros(shape + (len(centered), g.k), dtype=sd.dtype)
+    if (~centered).any():
+        scale_tril = sd[..., :, None] * L
+        # batched matmul: einsum's generic loop took ~10 s at 10,000 levels x 4000 draws
+        r[..., ~centered, :] = np.matmul(samples[s.z], np.swapaxes(scale_tril, -1, -2))
+    if centered.any():
+        rc = np.asarray(samples[s.rc])
+        loc = centred_loc(g, parent_r, None if g.intercept_loc is None
+                          else np.asarray(samples[POPULATION.intercept]))
+        r[..., centered, :] = rc if loc is None else rc - loc
+    return r
+
+
+def _reported(plan, samples: dict) -> dict:
+    """``b``, ``r_<g>`` and ``cor_<g>`` from the sites in ``samples``; each one whose sites
+    are absent is left out (or kept as given, for ``r_<g>`` a nested term needs)."""
+    out = {}
+    pop = POPULATION
+    if ((not plan.intercept or pop.intercept in samples)
+            and (plan.b is None or _has_vector(samples, plan.b))):
+        coefficients = []
+        slopes = vector(samples, plan.b) if plan.b is not None else None
+        if plan.intercept:
+            intercept = np.asarray(samples[pop.intercept])
+            if slopes is not None:  # the sampler's intercept is on centred predictors
+                intercept = intercept - slopes @ np.asarray(plan.x_means, dtype=slopes.dtype)
+            coefficients.append(intercept[..., None])
+        if slopes is not None:
+            coefficients.append(slopes)
+        if coefficients:
+            out[pop.coefficients] = np.concatenate(coefficients, axis=-1)
+    effects: list[np.ndarray | None] = []
+    for g in plan.groups:
+        s = g.sites
+        lkj = [name for name, _ in s.lkj]
+        if g.correlated_pairs and all(name in samples for name in lkj):
+            L = correlation_cholesky(g, samples, np.shape(samples[lkj[0]])[:-2])
+            corr = L @ np.swapaxes(L, -1, -2)
+            a, b = (np.asarray(v) for v in zip(*g.correlated_pairs))
+            out[s.cor] = corr[..., a, b]
+        parent_r = None if g.parent is None else effects[g.parent]
+        if not _has_effect_sites(g, samples) or (g.parent is not None and parent_r is None):
+            effects.append(samples.get(s.r))
+            continue
+        r = group_effects(g, samples, parent_r)
+        effects.append(r)
+        out[s.r] = r
+    return out
+
+
+def _has_effect_sites(g, samples: dict) -> bool:
+    s = g.sites
+    centered = np.asarray(g.centered, dtype=bool)
+    names = [name for name, _ in s.lkj]
+    names += [s.z] * bool((~centered).any()) + [s.rc] * bool(centered.any())
+    names += [POPULATION.intercept] * (bool(centered.any()) and g.intercept_loc is not None)
+    return all(name in samples for name in names) and _has_vector(samples, g.sd)
+
+
+def derive(plan, samples: dict) -> dict:
+    """``samples`` plus ``b``, ``r_<g>`` and ``cor_<g>`` (draws in the leading axes): what a
+    fit holds. Computing these inside the model as ``numpyro.deterministic`` sites would re-run
+    the model for every draw inside the sampler; here they are a few array operations over all
+    draws at once, for NUTS, the approximations and loaded fits alike. A quantity whose sites
+    are absent (draws that come with ``r_<g>`` already) is left as given.
+
+    >>> import numpy as np, formulang as fl
+    >>> m = fl.Model("Reaction ~ Days + (Days | Subject)", fl.datasets.load("sleepstudy"),
+    ...              reparam="noncentered")
+    >>> draws = {"Intercept_c": np.zeros((1, 2)), "b_c": np.ones((1, 2, 1)),
+    ...          "sd_Subject": np.ones((1, 2, 2)), "L_Subject": np.tile(np.eye(2), (1, 2, 1, 1)),
+    ...          "z_Subject": np.zeros((1, 2, 18, 2))}
+    >>> out = derive(m.plan, draws)
+    >>> out["b"].shape, out["r_Subject"].shape, out["cor_Subject"].shape
+    ((1, 2, 2), (1, 2, 18, 2), (1, 2, 1))
+    """
+    return {**samples, **_reported(plan, samples)}
+
+
+def to_params(plan, samples: dict) -> dict:
+    """The reported parameters (:func:`parameters`) from the sampler's sites, in any leading
+    shape; each one whose sites are absent is left out."""
+    reported = _reported(plan, samples)
+    out = {}
+    for name, p in parameters(plan).items():
+        if p.kind == "sd":
+            g = next(h for h in plan.groups if h.name == p.group)
+            if _has_vector(samples, g.sd):
+                out[name] = vector(samples, g.sd)
+        elif name in reported:
+            out[name] = reported[name]
+        elif name in samples:  # given as it is (a family parameter; effects from elsewhere)
+            out[name] = np.asarray(samples[name])
+    return out
+
+
+# ---- parameters -> sites ------------------------------------------------------------------------
+
+# Given effects r are turned into the sampler's standardised effects z by solving with
+# diag(sd) L; a reconstruction error above this (relative) means r contradicts sd (e.g. a
+# non-zero effect whose SD is 0).
+_RECONSTRUCTION_TOLERANCE = 1e-6
+
+
+def _shown(a: np.ndarray) -> str:
+    a = np.asarray(a)
+    return str(a[0].tolist() if a.shape[0] == 1 else a.tolist())
+
+
+def correlation_matrix(g, cor: np.ndarray, name: str | None = None) -> np.ndarray:
+    """(draws, k, k) correlation matrices from ``cor_<g>``'s pair values (draws, pairs);
+    refuses values that are no correlation matrix."""
+    name = name or g.sites.cor
+    cor = np.asarray(cor, dtype=float)
+    draws = cor.shape[0]
+    if (np.abs(cor) > 1).any():
+        raise FormulangError(f"{name}: correlations must lie in [-1, 1]: got {_shown(cor)}")
+    C = np.broadcast_to(np.eye(g.k), (draws, g.k, g.k)).copy()
+    for j, (a, b) in enumerate(g.correlated_pairs):
+        C[:, a, b] = C[:, b, a] = cor[:, j]
+    # Positive definite: otherwise there is no LKJ Cholesky factor to condition on.
+    if (np.linalg.eigvalsh(C)[:, 0] <= 1e-10).any():
+        raise FormulangError(f"{name}: the correlations {dict(zip(pair_names(g), cor[0]))} do "
+                             f"not form a positive definite correlation matrix")
+    return C
+
+
+def cholesky(g, values: dict) -> np.ndarray:
+    """(draws, k, k): the Cholesky factor of the effects' correlation (identity if none),
+    from the reported ``sd_<g>`` and ``cor_<g>``."""
+    s = g.sites
+    if not g.correlated_pairs:
+        return np.broadcast_to(np.eye(g.k), (np.shape(values[s.sd])[0], g.k, g.k)).copy()
+    return np.linalg.cholesky(correlation_matrix(g, values[s.cor]))
+
+
+def to_sites(plan, values: dict) -> dict:
+    """The model's sample sites (``Intercept_c``, ``b_c``, ``sd_<g>``, ``L_<g>``, ``z_<g>``,
+    ``rc_<g>``, family parameters) that reproduce the reported ``values`` (one leading draws
+    axis). Refuses effects ``r_<g>`` that ``N(0, Sigma)`` cannot produce."""
+    pop = POPULATION
+    sites = {}
+    if plan.columns:
+        b = values[pop.coefficients]
+        slope_idx = [j for j, c in enumerate(plan.columns) if c != "Intercept"]
+        slopes = b[:, slope_idx]
+        if plan.intercept:
+            sites[pop.intercept] = b[:, plan.columns.index("Intercept")] + \
+                slopes @ np.asarray(plan.x_means, dtype=float)
+        if plan.b is not None:
+            sites.update(split(plan.b, slopes))
+    for g in plan.groups:
+        sd = values[g.sites.sd]
+        sites.update(split(g.sd, sd))
+        L = cholesky(g, values)
+        for site, block in g.sites.lkj if g.correlated_pairs else ():
+            idx = np.asarray(block)
+            sites[site] = L[:, idx[:, None], idx[None, :]]
+        sites.update(_effect_sites(plan, g, values, sd[:, :, None] * L,
+                                   sites.get(pop.intercept)))
+    for aux in plan.aux:
+        sites[aux] = values[aux]
+    return sites
+
+
+def _effect_sites(plan, g, values: dict, scale_tril: np.ndarray, intercept) -> dict:
+    """z_<g> for non-centred levels (r = z (diag(sd) L)^T), rc_<g> for centred ones
+    (r + :func:`centred_loc`)."""
+    s = g.sites
+    r = values[s.r]
+    centered = np.asarray(g.centered, dtype=bool)
+    out = {}
+    nc = np.flatnonzero(~centered)
+    if len(nc):
+        # lstsq rather than solve: an SD of 0 makes diag(sd) L singular, and is fine as long
+        # as r is 0 in that effect (checked by rebuilding r below).
+        z = np.stack([np.linalg.lstsq(scale_tril[d], r[d, nc].T, rcond=None)[0].T
+                      for d in range(r.shape[0])])
+        rebuilt = np.einsum("dij,dlj->dli", scale_tril, z)
+        if not np.allclose(rebuilt, r[:, nc], atol=_RECONSTRUCTION_TOLERANCE *
+                           max(1.0, float(np.abs(r).max()))):
+            raise FormulangError(f"{s.r} has non-zero effects where {s.sd} is 0 (or the "
+                                 f"correlations are degenerate): such effects cannot be "
+                                 f"drawn from N(0, Sigma)")
+        out[s.z] = z
+    c = np.flatnonzero(centered)
+    if len(c):
+        parent_r = None if g.parent is None else values[plan.groups[g.parent].sites.r]
+        loc = centred_loc(g, parent_r, intercept)
+        out[s.rc] = r[:, c] if loc is None else r[:, c] + loc
+    return out
+
+
+__all__ = ["Flat", "GroupSites", "POPULATION", "Parameter", "PopulationSites", "b_name",
+           "centred_loc", "cholesky", "cor_name", "correlation_cholesky", "correlation_matrix",
+           "derive", "flat_effects", "flat_parameters", "group_effects", "group_names",
+           "pair_name", "pair_names", "parameters", "parse_flat", "piece_names", "r_name",
+           "sd_name", "split", "standardized_site", "to_params", "to_sites", "vector"]
