@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from formulang import parse
-from formulang.data import GroupingWarning, bind
+from formulang.data import GroupingWarning, apply_spec, bind
 
 
 def test_radon_varying_slope(load):
@@ -182,7 +182,7 @@ def test_a_spec_saved_with_one_group_per_term_still_applies():
            GroupSpec(("g",), gathered.levels,
                      bind("y ~ (0 + x | g)", data).spec.groups[0].design, ((0,),))]
     old_spec = DataSpec.from_dict({**spec.to_dict(), "groups": [g.to_dict() for g in old]})
-    first, second = old_spec.apply(pd.DataFrame({"x": [7.0], "g": ["b"]})).groups
+    first, second = apply_spec(old_spec, pd.DataFrame({"x": [7.0], "g": ["b"]})).groups
     assert first.values.tolist() == [[1.0]] and second.values.tolist() == [[7.0]]
     assert first.codes.tolist() == second.codes.tolist() == [1]
 
