@@ -17,7 +17,8 @@ from .lower.families import Family, family as lookup_family
 from .lower.numpyro_model import make_model
 from .lower.plan import ModelPlan, build_plan, model_data
 from .lower.priors import PriorTable, resolve_priors
-from .lower.reparam import choose_parameterization, pilot_fit
+from .lower.pilot import pilot_fit
+from .lower.reparam import choose_parameterization
 from .parse import parse
 
 METHODS = ("nuts", "map", "vi")

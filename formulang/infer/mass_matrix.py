@@ -7,14 +7,14 @@ orders of magnitude needs the step size of its narrowest direction and the longe
 sleepstudy's centred model (intercept sd about 9 ms, log sigma's about 0.06) spent 72k of a
 chain's 100k warm-up gradients in those first 100 iterations, at tree depth 9-10. Started
 from the variances below, its warm-up took 28-31k gradients per chain, and sampling cost the
-same. The pilot (:func:`formulang.lower.reparam.pilot_fit`) is already there: it chose the
+same. The pilot (:func:`formulang.lower.pilot.pilot_fit`) is already there: it chose the
 parameterization.
 
 Variances on each sample site's unconstrained scale (what NUTS moves on), from the pilot's
 ``beta``, residual scale, per-term covariance ``Sigma`` and per-level information ``I_j``:
 
 - ``Intercept_c``, ``b_c``: the pilot's covariance of ``beta``
-  (:func:`~formulang.lower.reparam._beta_cov`), turned to centred predictors, combined with
+  (``formulang.lower.pilot._beta_cov``), turned to centred predictors, combined with
   the prior's precision (a tight user prior narrows the posterior too);
 - ``sd_<g>`` (log scale): ``1 / (2 J_eff + 1)`` per effect, ``J_eff = sum_j w_j^2`` over the
   levels' shrinkage weights: the Fisher information of ``log tau``, plus a unit of prior;
@@ -47,7 +47,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..lower.plan import GroupPlan, ModelPlan, VectorSite
-from ..lower.reparam import PilotFit, _chol, level_posterior_cov, level_weights
+from ..linalg import chol
+from ..lower.pilot import PilotFit, level_posterior_cov, level_weights
 
 
 def initial_inverse_mass(plan: ModelPlan, pilot: PilotFit | None,
@@ -148,7 +149,7 @@ def _group(g: GroupPlan, S: np.ndarray, info: np.ndarray, out: dict, collapsed: 
         v = np.diagonal(V[centered], axis1=1, axis2=2) + np.diag(S) / J
         out[f"rc_{g.name}"] = v
     if (~centered).any():
-        Lc = _chol(S)
+        Lc = chol(S)
         M = np.einsum("pa,jpq,qb->jab", Lc, info[~centered], Lc)
         W = np.linalg.inv(M + np.eye(g.k)[None])
         out[f"z_{g.name}"] = np.diagonal(W, axis1=1, axis2=2) + 1.5 / J
