@@ -80,10 +80,11 @@ class Model:
 
     def _check_response(self) -> None:
         binomial_response = self.formula.response.is_binomial
-        if self.family.name == "binomial" and not binomial_response:
-            raise FormulangError("the binomial family needs trials: write cbind(successes, "
-                                 "failures) ~ ... or successes | trials(n) ~ ...")
-        if binomial_response and self.family.name != "binomial":
+        if self.family.spec.trials and not binomial_response:
+            raise FormulangError(f"the {self.family.name} family needs trials: write "
+                                 "cbind(successes, failures) ~ ... or successes | trials(n) "
+                                 "~ ...")
+        if binomial_response and not self.family.spec.trials:
             raise FormulangError(f"cbind()/trials() make a binomial response, but the family "
                                  f"is {self.family.name}: use family='binomial'")
         self.family.check_response(self.bound.y, self.bound.trials,

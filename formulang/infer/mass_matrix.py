@@ -26,7 +26,8 @@ Variances on each sample site's unconstrained scale (what NUTS moves on), from t
 - ``z_<g>`` (non-centred levels): ``diag (L^T I_j L + 1)^-1 + 1.5 / J`` (``Sigma = L L^T``):
   the whitened posterior, plus the population mean's and ``tau``'s share;
 - ``sigma`` (log): ``1 / (2 n_res)``, ``n_res`` the rows less the fit's effective degrees of
-  freedom; ``shape`` (gamma) and ``phi`` (beta): ``2 / n``, their large-value limit.
+  freedom; other family parameters as their family's row says (gamma's ``shape`` and beta's
+  ``phi``: ``2 / n``, their large-value limit).
 
 A site these rules do not cover (the negative binomial's ``phi``, Student-t's ``nu``, a
 coefficient with a prior on a constrained support) starts at 1, NumPyro's default. The matrix
@@ -157,13 +158,11 @@ def _group(g: GroupPlan, S: np.ndarray, info: np.ndarray, out: dict, collapsed: 
 
 
 def _family(plan: ModelPlan, edf: float, out: dict) -> None:
+    """The family parameters whose rows give a starting variance (of their log)."""
     n = max(plan.n, 1)
-    aux = set(plan.aux)
-    if "sigma" in aux:
-        out["sigma"] = np.array([1.0 / (2.0 * max(n - edf, 1.0))])
-    for name in ("shape", "phi"):
-        if name in aux and plan.family.name in ("gamma", "beta"):
-            out[name] = np.array([2.0 / n])
+    for aux in plan.family.spec.parameters:
+        if aux.mass is not None:
+            out[aux.name] = np.array([aux.mass(n, edf)])
 
 
 __all__ = ["initial_inverse_mass"]

@@ -224,12 +224,10 @@ def _response_text(model) -> str:
 
 
 def _likelihood_label(model) -> str:
-    from .codegen import likelihood_expression
-
-    text = likelihood_expression(model.family)
-    if model.family.name == "beta":
-        inverse = {"logit": "inv_logit", "probit": "Phi"}[model.family.link.name]
-        text += f", mu = {inverse}(eta)"
+    """The family's likelihood as generated code writes it, without module prefixes; the
+    names its setup lines assign follow it (``Beta(mu * phi, ...), mu = ...``)."""
+    *setup, expression = model.family.source()
+    text = ", ".join([expression] + setup)
     return text.replace("dist.", "").replace("jnp.", "").replace("jax.nn.", "") \
         .replace("jax.scipy.special.", "")
 

@@ -325,7 +325,7 @@ def pilot_fit(bound, family) -> PilotFit:
                 e0 = e0 - X[:, xs] @ delta
             pred[gi] = t.predict(u)
             edf[gi] = t.k * float(np.sum(level_weights(info[gi], cov[gi])))
-        if work.name == "negative_binomial":
+        if work.spec.dispersion is not None:
             leverage = sum(t.leverage(a / scale, info[gi], cov[gi])
                            for gi, t in enumerate(terms))
 
@@ -342,13 +342,7 @@ def pilot_fit(bound, family) -> PilotFit:
         grams = [t.gram(a) for t in terms]
     info = [_integrate(gi, terms, grams, cov, nested[gi], a, None, scale)[0]
             for gi in range(T)]
-    aux = {}
-    if fam.name == "negative_binomial":
-        aux["phi"] = 1.0 / work.kappa if work.kappa > 0 else float("inf")
-    elif fam.name == "gamma":
-        aux["shape"] = 1.0 / scale
-    elif fam.name == "beta":
-        aux["phi"] = max(1.0 / scale - 1.0, 0.0)
+    aux = work.aux(scale)
     floors = tuple((_FLOOR * np.sqrt(scale) / t.rms) ** 2 for t in terms)
     return PilotFit(beta, float(scale), tuple(cov), tuple(info),
                     tuple(np.rint(r).astype(int) for r in rows), aux, passes, floors,

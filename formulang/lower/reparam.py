@@ -51,7 +51,6 @@ import numpy as np
 from ..errors import FormulangError
 from .families import family as _family
 from .pilot import PilotFit, level_weights, pilot_fit
-from .working import GAUSSIAN_LIKE
 
 MODES = ("auto", "centered", "noncentered")
 THRESHOLD = 0.5
@@ -136,7 +135,7 @@ def choose_parameterization(bound, family, reparam="auto",
             w = np.clip(np.nan_to_num(w, nan=0.0), 0.0, 1.0)
         auto, snapped = _choose(w)
         tau = np.sqrt(np.diag(fit.cov[gi]))
-        sigma = fit.sigma if fam.name in GAUSSIAN_LIKE else None
+        sigma = fit.sigma if fam.spec.gaussian_like else None
         evidence = _evidence(g, tau, sigma, fit.aux, fit.at_floor(gi))
         summary = _summary(auto, w, fit.rows[gi], snapped)
         if weak_tau:
