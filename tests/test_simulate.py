@@ -289,6 +289,8 @@ TRUTHS = {
     "gamma": {"b": [1.0, 0.3], "sd_g": [0.4], "shape": 5.0},
     "lognormal": {"b": [0.5, 0.4], "sd_g": [0.5], "sigma": 0.6},
     "beta": {"b": [-0.3, 0.5], "sd_g": [0.4], "phi": 10.0},
+    "exponential": {"b": [1.0, 0.4], "sd_g": [0.5]},
+    "weibull": {"b": [1.0, 0.4], "sd_g": [0.4], "shape": 2.5},
 }
 # a response value in each support, to build the design (simulation replaces it)
 PLACEHOLDER = {"real": 0.5, "binary": 1.0, "binomial": 1.0, "count": 1.0, "positive": 1.0,

@@ -107,6 +107,32 @@ def _beta(d, link, eta, p, n):
     return d.Beta(mu * p["phi"], (1.0 - mu) * p["phi"])
 
 
+def _weibull_scale_of_mean(mu, k):
+    """brms's Weibull: mean ``mu``, so scale ``mu / Gamma(1 + 1/k)`` (JAX)."""
+    import jax.scipy.special as jsp
+
+    return mu / _jnp().exp(jsp.gammaln(1.0 + 1.0 / k))
+
+
+def _weibull_shape(cv2: float) -> float:
+    """The Weibull shape ``k`` whose squared coefficient of variation is ``cv2`` (the pilot's
+    working residual variance on the log scale): ``Gamma(1 + 2/k) / Gamma(1 + 1/k)^2 - 1``,
+    which falls as ``k`` grows."""
+    from scipy.optimize import brentq
+    from scipy.special import gammaln
+
+    def excess(log_k):
+        k = np.exp(log_k)
+        return np.expm1(gammaln(1 + 2 / k) - 2 * gammaln(1 + 1 / k)) - cv2
+
+    lo, hi = np.log(0.05), np.log(1000.0)
+    if not np.isfinite(cv2) or excess(lo) <= 0:
+        return 0.05
+    if excess(hi) >= 0:
+        return 1000.0
+    return float(np.exp(brentq(excess, lo, hi)))
+
+
 def _variance_one(mu, kappa):
     return np.ones_like(mu)
 
@@ -252,6 +278,29 @@ FAMILIES: dict[str, FamilySpec] = {f.name: f for f in [
         # the quasi-likelihood precision from Var(y) = mu (1 - mu) / (1 + phi)
         variance=_variance_bernoulli,
         pilot_aux=lambda scale, kappa: {"phi": max(1.0 / scale - 1.0, 0.0)}),
+    FamilySpec(
+        "exponential", ("log",), (), "positive", "positive values: mean mu (rate 1 / mu)",
+        likelihood=lambda d, link, eta, p, n: d.Exponential(1.0 / link.inverse_jax(eta)),
+        source=lambda link: [f"dist.Exponential(1.0 / {_paren(link.code())})"],
+        # Var(y) = mu^2 exactly: the dispersion is 1, nothing to estimate
+        variance=_variance_square, fixed_scale=True),
+    FamilySpec(
+        "weibull", ("log",),
+        # gamma(2, 0.1), as gamma's shape: both set the CV (Weibull's about 1.28 / shape), and
+        # this keeps the shape off 0, where brms's gamma(0.01, 0.01) puts much of its mass and
+        # the density degenerates. The warm-up variance of log shape, 6 / (pi^2 n), is the
+        # inverse Fisher information of log shape per row (pi^2 / 6) with the scale estimated.
+        (Aux("shape", SHAPE.prior, mass=lambda n, edf: 6.0 / (np.pi**2 * n)),), "positive",
+        "positive values: mean mu, shape (scale mu / Gamma(1 + 1/shape))",
+        likelihood=lambda d, link, eta, p, n: d.Weibull(
+            _weibull_scale_of_mean(link.inverse_jax(eta), p["shape"]), p["shape"]),
+        source=lambda link: [
+            f"weibull_scale = {link.code()} / "
+            "jnp.exp(jax.scipy.special.gammaln(1.0 + 1.0 / shape))",
+            "dist.Weibull(weibull_scale, shape)"],
+        # the quasi-likelihood with Var(y) = CV^2 mu^2; the pilot's scale is the CV^2
+        variance=_variance_square,
+        pilot_aux=lambda scale, kappa: {"shape": _weibull_shape(scale)}),
 ]}
 
 

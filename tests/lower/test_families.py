@@ -5,6 +5,7 @@ import re
 import numpy as np
 import pytest
 import scipy.stats as st
+from scipy.special import gamma as gamma_fn
 
 from formulang import DataError, FormulangError
 from formulang.lower.families import FAMILIES, LINKS, SUPPORTS, family
@@ -40,6 +41,12 @@ REFERENCE = {
     "beta": ([0.2, 0.5, 0.9], {"phi": 6.0}, None,
              lambda: st.beta(6 / (1 + np.exp(-ETA)),
                              6 - 6 / (1 + np.exp(-ETA))).logpdf([0.2, 0.5, 0.9])),
+    "exponential": ([0.3, 1.0, 4.0], {}, None,
+                    lambda: st.expon(scale=np.exp(ETA)).logpdf([0.3, 1.0, 4.0])),
+    # brms: mean mu, scale mu / Gamma(1 + 1/k)
+    "weibull": ([0.3, 1.0, 4.0], {"shape": 1.7}, None,
+                lambda: st.weibull_min(1.7, scale=np.exp(ETA) / gamma_fn(1 + 1 / 1.7))
+                .logpdf([0.3, 1.0, 4.0])),
 }
 # means each support allows (eta = link(mean) is valid for every link)
 MEANS = {"real": [0.5, 1.2, 3.0], "binary": [0.2, 0.5, 0.8], "binomial": [0.2, 0.5, 0.8],
