@@ -18,7 +18,8 @@ from .lower.families import Family, family as lookup_family
 from .lower.numpyro_model import make_model
 from .lower.plan import ModelPlan, build_plan, model_data
 from .lower.priors import PriorTable, resolve_priors
-from .lower.reparam import choose_parameterization, pilot_fit
+from .lower.pilot import pilot_fit
+from .lower.reparam import choose_parameterization
 from .parse import parse
 
 METHODS = ("nuts", "map", "vi")
@@ -236,10 +237,10 @@ class Model:
 
 def _check_response(formula: Formula, family: Family, bound: BoundData) -> None:
     binomial_response = formula.response.is_binomial
-    if family.name == "binomial" and not binomial_response:
-        raise FormulangError("the binomial family needs trials: write cbind(successes, "
+    if family.spec.trials and not binomial_response:
+        raise FormulangError(f"the {family.name} family needs trials: write cbind(successes, "
                              "failures) ~ ... or successes | trials(n) ~ ...")
-    if binomial_response and family.name != "binomial":
+    if binomial_response and not family.spec.trials:
         raise FormulangError(f"cbind()/trials() make a binomial response, but the family "
                              f"is {family.name}: use family='binomial'")
     family.check_response(bound.y, bound.trials, name=f"the response {formula.response.value}",

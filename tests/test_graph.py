@@ -13,6 +13,7 @@ import pytest
 
 import formulang as fl
 from formulang import FormulangError, datasets
+from formulang.lower.families import FAMILIES
 from formulang.lower.graph import KINDS, ModelGraph
 
 CBPP = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
@@ -150,6 +151,26 @@ def test_binomial_cbpp(graphs):
     prior_b = g.node("prior_b").label.splitlines()
     assert prior_b[0] == "b[period2] ~ normal(0, 5.722)" and len(prior_b) == 3
     assert "BinomialLogits(eta, total_count=trials)" in g.node("y").label
+
+
+# a response value in each support, to build a model
+PLACEHOLDER = {"real": 0.5, "binary": 1.0, "binomial": 1.0, "count": 1.0, "positive": 1.0,
+               "unit": 0.5}
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_every_family_draws_its_likelihood_and_parameters(family):
+    spec = FAMILIES[family]
+    df = pd.DataFrame({"y": PLACEHOLDER[spec.support], "x": np.arange(12.0), "n": 5,
+                       "g": np.repeat(list("abc"), 4)})
+    df.loc[::2, "y"] = 0.0 if spec.support == "binary" else df.loc[::2, "y"]
+    formula = "cbind(y, n - y) ~ x + (1 | g)" if spec.trials else "y ~ x + (1 | g)"
+    g = fl.Model(formula, df, family=family).graph()
+    label = g.node("y").label
+    assert "dist." not in label and "jnp." not in label and "eta" in label
+    for aux in spec.aux:
+        assert aux in label and aux in names(g, "hyperparameter")
+        assert (aux, "y") in edges(g) and f"prior_{aux}" in g
 
 
 def test_offset_weights_and_no_intercept():

@@ -15,6 +15,7 @@ import formulang as fl
 from formulang import DataError, FormulangError
 from formulang.fit import Fit
 from formulang.infer.predict import KINDS, predict
+from formulang.lower.families import FAMILIES
 from fit_support import prior_fit
 
 NARROW = {"Intercept": "normal(0, 0.5)", "b": "normal(0, 0.3)", "sd": "half_normal(0.5)"}
@@ -201,6 +202,40 @@ def test_response_binomial_support_and_mean(cbpp_fit):
     y = cbpp_fit.predict(kind="response", seed=5)
     assert (y >= 0).all() and (y <= size).all() and np.array_equal(y, np.round(y))
     assert abs(_z(y, cbpp_fit.predict(kind="mean"))) < 4
+
+
+# a response value in each support, to build a design (the prior draws replace it)
+PLACEHOLDER = {"real": 0.5, "binary": 1.0, "binomial": 1.0, "count": 1.0, "positive": 1.0,
+               "unit": 0.5}
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_every_family_predicts_its_mean_and_responses(family):
+    """From the family's row alone: the mean is the likelihood's mean, responses lie in the
+    support and scatter around the mean, and posterior predictive draws come back."""
+    spec = FAMILIES[family]
+    rng = np.random.default_rng(4)
+    g = np.repeat(np.arange(6), 8)
+    df = pd.DataFrame({"x": rng.normal(size=g.size), "g": [f"g{i}" for i in g],
+                       "y": PLACEHOLDER[spec.support], "n": rng.integers(3, 9, g.size)})
+    df.loc[::2, "y"] = 0.0 if spec.support == "binary" else df.loc[::2, "y"]
+    formula = "cbind(y, n - y) ~ x + (1 | g)" if spec.trials else "y ~ x + (1 | g)"
+    # moderate dispersion (sigma near 0.4, other family parameters near 10), so the z-check
+    # below is well behaved
+    priors = {**NARROW, **{aux: "half_normal(0.5)" if aux == "sigma" else "gamma(20, 2)"
+                           for aux in spec.aux}}
+    fit = prior_fit(fl.Model(formula, df, family=family, priors=priors), draws=100)
+    mean = fit.predict(kind="mean")
+    for s, fn in zip([0, 150], traced_likelihoods(fit, [0, 150])):
+        np.testing.assert_allclose(mean[s], np.asarray(fn.mean), rtol=2e-5)
+    y = fit.predict(kind="response", seed=5)
+    assert y.shape == mean.shape and np.isfinite(y).all()
+    trials = fit.model.bound.trials
+    for draw in y[::20]:
+        fit.model.family.check_response(draw, trials)
+    assert abs(_z(y, mean)) < 4
+    ppc = fit.posterior_predictive(seed=2)
+    assert ppc.posterior_predictive["y"].shape == (2, 100, g.size)
 
 
 def test_response_is_reproducible(sleep_fit):

@@ -31,6 +31,8 @@ def _data(y, **extra) -> pd.DataFrame:
     ("gamma", [1.0, 0.5, 0.0, 2.0, -1.0, 1.0, 3.0, 1.0], ["row 2 (0)", "row 4 (-1)"]),
     ("lognormal", [1.0, 0.5, 2.0, 2.0, 1.0, -0.5, 3.0, 1.0], ["row 5 (-0.5)"]),
     ("beta", [0.2, 0.5, 1.0, 0.3, 0.0, 0.4, 0.9, 0.1], ["row 2 (1)", "row 4 (0)"]),
+    ("exponential", [1.0, 0.5, 2.0, 0.0, 1.0, 1.5, 3.0, 1.0], ["row 3 (0)"]),
+    ("weibull", [1.0, 0.5, 2.0, 2.0, -2.0, 1.5, 3.0, 1.0], ["row 4 (-2)"]),
 ])
 def test_response_outside_the_family_support_names_rows(family, y, bad):
     with pytest.raises(DataError) as info:

@@ -19,6 +19,7 @@ from scipy import stats
 
 import formulang as fl
 from formulang import FormulangError
+from formulang.lower.families import FAMILIES
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import sbc  # noqa: E402  (the vectorised NUTS runner shared with bench/sbc.py)
@@ -279,7 +280,8 @@ def test_rows_dropped_for_missing_values_are_left_out():
 # formulang's default priors (scaled to each dataset, as users get them) and non-centred
 # effects (one parameterisation, so one compiled sampler serves every replicate: see
 # bench/sbc.py's fit_data). Intervals are central 90% posterior intervals of the population
-# coefficients, the group SD and the family parameters: 34 per replicate.
+# coefficients, the group SD and the family parameters (34 per replicate for the first nine
+# families).
 #
 # Acceptance band. If calibrated, each interval covers with probability 0.9 (approximately:
 # these are Bayesian intervals judged at fixed true values, with weakly informative priors). The
@@ -302,19 +304,28 @@ TRUTHS = {
     "gamma": {"b": [1.0, 0.3], "sd_g": [0.4], "shape": 5.0},
     "lognormal": {"b": [0.5, 0.4], "sd_g": [0.5], "sigma": 0.6},
     "beta": {"b": [-0.3, 0.5], "sd_g": [0.4], "phi": 10.0},
+    "exponential": {"b": [1.0, 0.4], "sd_g": [0.5]},
+    "weibull": {"b": [1.0, 0.4], "sd_g": [0.4], "shape": 2.5},
 }
-PLACEHOLDER = {"gaussian": 0.5, "student_t": 0.5, "bernoulli": 1.0, "binomial": 1.0,
-               "poisson": 1.0, "negative_binomial": 1.0, "gamma": 1.0, "lognormal": 1.0,
-               "beta": 0.5}
+# a response value in each support, to build the design (simulation replaces it)
+PLACEHOLDER = {"real": 0.5, "binary": 1.0, "binomial": 1.0, "count": 1.0, "positive": 1.0,
+               "unit": 0.5}
+
+
+def test_every_family_has_a_coverage_case():
+    assert set(TRUTHS) == set(FAMILIES)
+    for family, truth in TRUTHS.items():
+        assert set(truth) == {"b", "sd_g", *FAMILIES[family].aux}, family
 
 
 def coverage_design(family: str) -> tuple[str, pd.DataFrame]:
     rng = np.random.default_rng(20)
     g = np.repeat(np.arange(COVERAGE_GROUPS), COVERAGE_ROWS)
+    support = FAMILIES[family].support
     data = pd.DataFrame({"x": rng.normal(size=g.size), "g": [f"g{i}" for i in g],
-                         "y": PLACEHOLDER[family]})
-    data.loc[::2, "y"] = 0.0 if family == "bernoulli" else data.loc[::2, "y"]
-    if family == "binomial":
+                         "y": PLACEHOLDER[support]})
+    data.loc[::2, "y"] = 0.0 if support == "binary" else data.loc[::2, "y"]
+    if support == "binomial":
         data["n"] = rng.integers(5, 16, size=g.size)
         data["f"] = data["n"] - 1
         return "cbind(y, f) ~ x + (1 | g)", data.drop(columns="n")
@@ -355,7 +366,7 @@ def coverage(family: str) -> list[tuple[str, int, bool]]:
 def test_ninety_percent_intervals_cover_the_truth_over_replicates():
     results = {family: coverage(family) for family in TRUTHS}
     n = sum(len(rows) for rows in results.values())
-    assert n == 34 * REPLICATES
+    assert n == sum(3 + len(FAMILIES[f].aux) for f in TRUTHS) * REPLICATES
     covered = sum(ok for rows in results.values() for _, _, ok in rows)
     n_eff = n // 2
     floor = stats.binom.ppf(1e-4, n_eff, 0.9) / n_eff

@@ -105,4 +105,46 @@ def encode_group(frame: Frame, factor: Sequence[str], levels: Sequence[str]) -> 
     return EncodedGroup(row_codes, row_codes < 0, new_levels, new_codes)
 
 
-__all__ = ["EncodedGroup", "by_factor", "encode_group", "learn_group"]
+def nested_in(outer_codes, inner_codes, n_inner: int) -> np.ndarray | None:
+    """Whether every level of the inner grouping lies inside one level of the outer one: then
+    ``parent`` (``parent[l]`` the outer level holding inner level ``l``), else None.
+
+    >>> nested_in([0, 0, 1, 1], [0, 1, 2, 2], 3).tolist(), nested_in([0, 1], [0, 0], 1)
+    ([0, 0, 1], None)
+    """
+    outer = np.asarray(outer_codes, dtype=np.intp)
+    inner = np.asarray(inner_codes, dtype=np.intp)
+    parent = np.zeros(n_inner, dtype=np.intp)
+    parent[inner] = outer  # the outer level of some row of each inner level
+    return parent if np.array_equal(parent[inner], outer) else None
+
+
+def enclosing(bound) -> tuple[tuple[tuple[int, np.ndarray], ...], ...]:
+    """For each group term, the coarser group terms it is nested in: ``(index into
+    bound.groups, parent)`` pairs, ``parent[l]`` the enclosing term's level holding level
+    ``l``. In ``(1 | batch/cask)`` the ``batch:cask`` term is enclosed by ``batch``.
+
+    A centered level of a nested term mixes far better when it is centered on its parent's
+    effect (hierarchical centering, ``eta_l ~ N(b_parent[l], tau^2)``, ``r_l = eta_l -
+    b_parent[l]``) than on zero: the data identify ``b_j + c_jl``, and an additive centered
+    ``c_jl`` leaves that ridge for the sampler to walk.
+
+    >>> import formulang
+    >>> b = formulang.bind("strength ~ 1 + (1 | batch/cask)", formulang.datasets.load("Pastes"))
+    >>> [[(h, parent[:4].tolist()) for h, parent in e] for e in enclosing(b)]
+    [[], [(0, [0, 0, 0, 1])]]
+    """
+    out = []
+    for gi, g in enumerate(bound.groups):
+        found = []
+        for hi, h in enumerate(bound.groups):
+            if hi != gi and h.n_levels < g.n_levels:
+                parent = nested_in(h.codes, g.codes, g.n_levels)
+                if parent is not None:
+                    found.append((hi, parent))
+        out.append(tuple(found))
+    return tuple(out)
+
+
+__all__ = ["EncodedGroup", "by_factor", "encode_group", "enclosing", "learn_group",
+           "nested_in"]

@@ -94,34 +94,20 @@ class ApproximationRun:
 
 def _location_scale(name: str, params: np.ndarray) -> np.ndarray:
     """Typical spread of a prior on the real line (per entry)."""
-    p = np.asarray(params, dtype=float)
-    if name in ("normal", "cauchy", "laplace"):
-        return p[1]
-    if name == "student_t":
-        return p[2]
-    if name == "uniform":
-        return (p[1] - p[0]) / 4
-    return np.ones(p.shape[1:])  # pragma: no cover - positive priors on real parameters
+    from ..ir.prior import DISTRIBUTIONS
+
+    return DISTRIBUTIONS[name].scale(np.asarray(params, dtype=float))
 
 
 def _typical_value(name: str, params: np.ndarray) -> np.ndarray:
-    """Typical size of a positive quantity with this prior (per entry)."""
-    p = np.asarray(params, dtype=float)
-    if name in ("half_normal", "half_cauchy"):
-        return p[0]
-    if name == "half_student_t":
-        return p[1]
-    if name == "exponential":
-        return 1.0 / p[0]
-    if name == "gamma":
-        return p[0] / p[1]
-    if name == "inv_gamma":
-        return p[1] / np.maximum(p[0] - 1.0, 1.0)
-    if name == "lognormal":
-        return np.exp(p[0])
-    if name == "uniform":
-        return np.maximum(np.abs(p[0]), np.abs(p[1])) / 2
-    return np.ones(p.shape[1:])  # beta
+    """The centre of a prior (per entry): its location on the real line, else a typical
+    value of the positive quantity."""
+    from ..ir.prior import DISTRIBUTIONS
+
+    return DISTRIBUTIONS[name].centre(np.asarray(params, dtype=float), np)
+
+
+_location = _typical_value  # the prior's centre, whatever its support
 
 
 def _vector_scales(site, params: dict, typical: bool = False) -> dict[str, np.ndarray]:
@@ -211,19 +197,6 @@ def _standardize_class():
             return None, jnp.asarray(x) * self.scale
 
     return Standardize
-
-
-def _location(name: str, params: np.ndarray) -> np.ndarray:
-    """The centre of a prior (per entry): its location on the real line, else a typical
-    value of the positive quantity."""
-    p = np.asarray(params, dtype=float)
-    if name in ("normal", "cauchy", "laplace"):
-        return p[0]
-    if name == "student_t":
-        return p[1]
-    if name == "uniform":
-        return (p[0] + p[1]) / 2
-    return _typical_value(name, p)
 
 
 def standardized(model):

@@ -53,29 +53,18 @@ def prior_centre(fn):
     import jax.numpy as jnp
     import numpyro.distributions as dist
 
+    from ..ir.prior import DISTRIBUTIONS
+
     d = _unwrap(fn)
-    if isinstance(d, (dist.Normal, dist.StudentT, dist.Cauchy, dist.Laplace)):
-        return d.loc, d.scale
+    # the group effects' own distributions, which are not priors a user writes
     if isinstance(d, dist.MultivariateNormal):
         return d.loc, jnp.sqrt(jnp.sum(d.scale_tril ** 2, axis=-1))
-    if isinstance(d, dist.FoldedDistribution) and isinstance(d.base_dist, dist.StudentT):
-        return d.base_dist.scale, 1.0  # half-Student-t (priors.py folds a StudentT): its scale
-    if isinstance(d, (dist.HalfNormal, dist.HalfCauchy)):
-        return d.scale, 1.0
-    if isinstance(d, dist.Exponential):
-        return 1.0 / d.rate, 1.0
-    if isinstance(d, dist.Gamma):
-        return d.concentration / d.rate, 1.0
-    if isinstance(d, dist.InverseGamma):  # its mean where finite, else its scale
-        return d.rate / jnp.maximum(d.concentration - 1.0, 1.0), 1.0
-    if isinstance(d, dist.LogNormal):
-        return jnp.exp(d.loc), 1.0
-    if isinstance(d, dist.Beta):
-        return d.concentration1 / (d.concentration1 + d.concentration0), 1.0
-    if isinstance(d, dist.Uniform):
-        return (d.low + d.high) / 2, 1.0
     if isinstance(d, dist.LKJCholesky):
         return jnp.eye(d.dimension), 1.0
+    for spec in DISTRIBUTIONS.values():
+        p = spec.read(d)
+        if p is not None:
+            return spec.centre(p, jnp), spec.scale(p) if spec.support == "real" else 1.0
     return None
 
 

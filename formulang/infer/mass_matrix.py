@@ -7,14 +7,14 @@ orders of magnitude needs the step size of its narrowest direction and the longe
 sleepstudy's centred model (intercept sd about 9 ms, log sigma's about 0.06) spent 72k of a
 chain's 100k warm-up gradients in those first 100 iterations, at tree depth 9-10. Started
 from the variances below, its warm-up took 28-31k gradients per chain, and sampling cost the
-same. The pilot (:func:`formulang.lower.reparam.pilot_fit`) is already there: it chose the
+same. The pilot (:func:`formulang.lower.pilot.pilot_fit`) is already there: it chose the
 parameterization.
 
 Variances on each sample site's unconstrained scale (what NUTS moves on), from the pilot's
 ``beta``, residual scale, per-term covariance ``Sigma`` and per-level information ``I_j``:
 
 - ``Intercept_c``, ``b_c``: the pilot's covariance of ``beta``
-  (:func:`~formulang.lower.reparam._beta_cov`), turned to centred predictors, combined with
+  (``formulang.lower.pilot._beta_cov``), turned to centred predictors, combined with
   the prior's precision (a tight user prior narrows the posterior too);
 - ``sd_<g>`` (log scale): ``1 / (2 J_eff + 1)`` per effect, ``J_eff = sum_j w_j^2`` over the
   levels' shrinkage weights: the Fisher information of ``log tau``, plus a unit of prior;
@@ -26,7 +26,8 @@ Variances on each sample site's unconstrained scale (what NUTS moves on), from t
 - ``z_<g>`` (non-centred levels): ``diag (L^T I_j L + 1)^-1 + 1.5 / J`` (``Sigma = L L^T``):
   the whitened posterior, plus the population mean's and ``tau``'s share;
 - ``sigma`` (log): ``1 / (2 n_res)``, ``n_res`` the rows less the fit's effective degrees of
-  freedom; ``shape`` (gamma) and ``phi`` (beta): ``2 / n``, their large-value limit.
+  freedom; other family parameters as their family's row says (gamma's ``shape`` and beta's
+  ``phi``: ``2 / n``, their large-value limit).
 
 A site these rules do not cover (the negative binomial's ``phi``, Student-t's ``nu``, a
 coefficient with a prior on a constrained support) starts at 1, NumPyro's default. The matrix
@@ -47,7 +48,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..lower.plan import GroupPlan, ModelPlan, VectorSite
-from ..lower.reparam import PilotFit, _chol, level_posterior_cov, level_weights
+from ..linalg import chol
+from ..lower.pilot import PilotFit, level_posterior_cov, level_weights
 
 
 def initial_inverse_mass(plan: ModelPlan, pilot: PilotFit | None,
@@ -148,7 +150,7 @@ def _group(g: GroupPlan, S: np.ndarray, info: np.ndarray, out: dict, collapsed: 
         v = np.diagonal(V[centered], axis1=1, axis2=2) + np.diag(S) / J
         out[g.sites.rc] = v
     if (~centered).any():
-        Lc = _chol(S)
+        Lc = chol(S)
         M = np.einsum("pa,jpq,qb->jab", Lc, info[~centered], Lc)
         W = np.linalg.inv(M + np.eye(g.k)[None])
         out[g.sites.z] = np.diagonal(W, axis1=1, axis2=2) + 1.5 / J
@@ -156,13 +158,11 @@ def _group(g: GroupPlan, S: np.ndarray, info: np.ndarray, out: dict, collapsed: 
 
 
 def _family(plan: ModelPlan, edf: float, out: dict) -> None:
+    """The family parameters whose rows give a starting variance (of their log)."""
     n = max(plan.n, 1)
-    aux = set(plan.aux)
-    if "sigma" in aux:
-        out["sigma"] = np.array([1.0 / (2.0 * max(n - edf, 1.0))])
-    for name in ("shape", "phi"):
-        if name in aux and plan.family.name in ("gamma", "beta"):
-            out[name] = np.array([2.0 / n])
+    for aux in plan.family.spec.parameters:
+        if aux.mass is not None:
+            out[aux.name] = np.array([aux.mass(n, edf)])
 
 
 __all__ = ["initial_inverse_mass"]

@@ -101,11 +101,11 @@ def _n_draws(samples: dict) -> int:
 
 
 def _trials(family, bound, kind: str):
-    if family.name != "binomial":
+    if not family.spec.trials:
         return None
     if bound.trials is None:
         raise FormulangError(
-            f"kind={kind!r} for a binomial model needs the number of trials of each new row "
+            f"kind={kind!r} for a {family.name} model needs the number of trials of each new row "
             f"({'expected successes = p x trials' if kind == 'mean' else 'to draw successes'})"
             f": add the columns of {bound.response_name} to newdata (the successes may be "
             f"left out when trials() names the trials), or use kind='linpred'")
@@ -205,30 +205,15 @@ def correlation_cholesky(samples: dict, g) -> np.ndarray | None:
 
 def inverse_link(name: str, eta: np.ndarray) -> np.ndarray:
     """The inverse link in NumPy float64 (the family's own inverse is JAX, float32)."""
-    from scipy import special
+    from ..lower.links import LINKS
 
-    if name == "identity":
-        return eta
-    if name == "log":
-        return np.exp(eta)
-    if name == "logit":
-        return special.expit(eta)
-    if name == "probit":
-        return special.ndtr(eta)
-    if name == "inverse":
-        return 1.0 / eta
-    raise AssertionError(name)  # pragma: no cover
+    return LINKS[name].inverse(eta)
 
 
 def family_mean(family, eta: np.ndarray, aux: dict, trials=None) -> np.ndarray:
-    """The mean of the response per draw and row (brms's ``posterior_epred``)."""
-    if family.name == "lognormal":
-        sigma = aux["sigma"][:, None]
-        return np.exp(eta + 0.5 * sigma ** 2)
-    mu = inverse_link(family.link.name, eta)
-    if family.name == "binomial":
-        return mu * trials
-    return mu
+    """The mean of the response per draw and row (brms's ``posterior_epred``): the family's
+    row says how (:meth:`formulang.lower.families.Family.mean`)."""
+    return family.mean(eta, aux, trials)
 
 
 def simulate(family, eta: np.ndarray, aux: dict, trials, seed: int) -> np.ndarray:

@@ -31,40 +31,12 @@ import numpy as np
 
 from .._version import __version__
 from ..data.bind import spec_group_terms
+from ..ir.prior import DISTRIBUTIONS
 from .plan import GroupPlan, ModelPlan, VectorSite
 from .sites import POPULATION, GroupSites
 
 WIDTH = 99  # longest code line written (comments and docstrings are wrapped to it too)
 FLAG_LEVELS = 200  # above this many levels, a mixed term's layout is one 0/1 character a level
-
-# Prior name -> NumPyro expression, with {0}, {1}... the prior's parameters in order. Mirrors
-# formulang.lower.priors.numpyro_distribution (a test checks every entry against it).
-DISTRIBUTIONS = {
-    "normal": "dist.Normal({0}, {1})",
-    "student_t": "dist.StudentT({0}, {1}, {2})",
-    "cauchy": "dist.Cauchy({0}, {1})",
-    "laplace": "dist.Laplace({0}, {1})",
-    "half_normal": "dist.HalfNormal({0})",
-    "half_cauchy": "dist.HalfCauchy({0})",
-    "half_student_t": "dist.FoldedDistribution(dist.StudentT({0}, 0.0, {1}))",
-    "exponential": "dist.Exponential({0})",
-    "gamma": "dist.Gamma({0}, {1})",
-    "inv_gamma": "dist.InverseGamma({0}, {1})",
-    "lognormal": "dist.LogNormal({0}, {1})",
-    "beta": "dist.Beta({0}, {1})",
-    "uniform": "dist.Uniform({0}, {1})",
-}
-
-# Inverse links as source text, applied to ``eta``; mirrors formulang.lower.families.LINKS.
-INVERSE_LINKS = {
-    "identity": "{}",
-    "log": "jnp.exp({})",
-    "logit": "jax.nn.sigmoid({})",
-    "probit": "jax.scipy.special.ndtr({})",
-    "inverse": "1.0 / {}",
-}
-CLIP = "jnp.clip({}, 1e-7, 1.0 - 1e-7)"
-
 
 # ---- literals -----------------------------------------------------------------------------------
 
@@ -97,7 +69,7 @@ def distribution(name: str, params: np.ndarray, size: int | None = None) -> str:
         args = [num(row[0]) if np.all(row == row[0]) else array(row) for row in rows]
         if all(np.all(row == row[0]) for row in rows):
             args[-1] = array(rows[-1])
-    return DISTRIBUTIONS[name].format(*args)
+    return DISTRIBUTIONS[name].code(*args)
 
 
 def identifier(name: str, taken: set[str]) -> str:
@@ -475,36 +447,6 @@ def _group(w: _Writer, ctx: _Context, g: GroupPlan, ident: str, term: str) -> No
     w.line(f"eta = eta + jnp.sum({ident}_values * {r}[{ident}_codes], axis=-1)")
 
 
-def likelihood_expression(family) -> str:
-    """The family's NumPyro distribution as source, given ``eta`` and the family parameters;
-    mirrors :meth:`formulang.lower.families.Family.distribution`."""
-    name, link = family.name, family.link.name
-    inverse = INVERSE_LINKS[link].format("eta")
-    if name == "bernoulli":
-        return "dist.BernoulliLogits(eta)" if link == "logit" else \
-            f"dist.BernoulliProbs({CLIP.format(inverse)})"
-    if name == "binomial":
-        return "dist.BinomialLogits(eta, total_count=trials)" if link == "logit" else \
-            f"dist.BinomialProbs({CLIP.format(inverse)}, total_count=trials)"
-    if name == "lognormal":
-        return "dist.LogNormal(eta, sigma)"
-    mu = inverse
-    if name == "gaussian":
-        return f"dist.Normal({mu}, sigma)"
-    if name == "student_t":
-        return f"dist.StudentT(nu, {mu}, sigma)"
-    if name == "poisson":
-        return f"dist.Poisson({mu})"
-    if name == "negative_binomial":
-        return f"dist.NegativeBinomial2({mu}, phi)"
-    if name == "gamma":
-        return f"dist.Gamma(shape, shape / ({mu}))" if link != "identity" else \
-            "dist.Gamma(shape, shape / eta)"
-    if name == "beta":
-        return "dist.Beta(mu * phi, (1.0 - mu) * phi)"
-    raise AssertionError(name)  # pragma: no cover
-
-
 def _likelihood(w: _Writer, ctx: _Context) -> None:
     plan = ctx.plan
     if plan.aux:
@@ -518,14 +460,15 @@ def _likelihood(w: _Writer, ctx: _Context) -> None:
     fam = plan.family
     w.comment(f"Likelihood: {ctx.model.response_text} ~ {fam} "
               f"({fam.spec.doc})" + (", rows weighted" if ctx.has_weights else ""))
-    if fam.name == "beta":
-        w.line(f"mu = {CLIP.format(INVERSE_LINKS[fam.link.name].format('eta'))}")
+    *setup, expression = fam.source()
+    for line in setup:
+        w.line(line)
     w.line('with numpyro.plate("obs", eta.shape[0]):')
     w.level += 1
     if ctx.has_weights:
         w.line("with handlers.scale(scale=weights):")
         w.level += 1
-    w.line(f'numpyro.sample("y", {likelihood_expression(fam)}, obs=y)')
+    w.line(f'numpyro.sample("y", {expression}, obs=y)')
     w.level -= 2 if ctx.has_weights else 1
 
 
@@ -608,8 +551,7 @@ def generate_code(model) -> str:
               f"    mcmc.print_summary()")
     w.text(_docstring(header, 0))
     w.line()
-    link_code = likelihood_expression(plan.family) + (
-        INVERSE_LINKS[plan.family.link.name] if plan.family.name == "beta" else "")
+    link_code = "\n".join(plan.family.source())
     if "jax.scipy.special" in link_code:
         w.line("import jax.scipy.special")
     elif "jax.nn" in link_code:

@@ -110,7 +110,7 @@ def choose_collapse(bound, fam, collapse="auto", reparam="auto") -> CollapseChoi
 
 def block_layout(bound, fam) -> BlockLayout:
     """The outer blocks of an eligible model; raises ``_Ineligible`` with the reason."""
-    if fam.name != "gaussian" or fam.link.name != "identity":
+    if not fam.collapsible:
         raise _Ineligible(f"the family is {fam}; only gaussian(identity) has group effects "
                           f"that integrate out in closed form")
     if bound.weights is not None:

@@ -16,7 +16,8 @@ The posterior is therefore the same; NUTS evaluates one term per distinct row in
 per row. Only the sampler sees the merged rows: the pointwise log-likelihood (LOO),
 predictions and posterior predictive checks use the original rows. Weighted models are never
 merged (weights would make fractional counts), nor are other families (their sums are not of
-the same form).
+the same form). Each family's row (:data:`formulang.lower.families.FAMILIES`) says whether and
+how its rows merge: ``merge`` is one of the three rules below.
 
 >>> import numpy as np, pandas as pd, formulang as fl
 >>> rows = pd.DataFrame({"y": [0, 1, 1, 0, 1, 1], "x": ["a", "a", "b", "b", "b", "b"],
@@ -38,7 +39,10 @@ from .families import family as lookup_family
 from .plan import ModelPlan
 
 COMPRESS_CHOICES = ("auto", True, False)
-MERGED_FAMILIES = ("bernoulli", "binomial", "poisson")
+MERGE_RULES = ("counts", "trials", "exposure")
+"""How a family's rows add up (its row's ``merge``): Bernoulli outcomes counted into binomial
+successes out of the rows merged; binomial successes and trials summed; Poisson counts summed
+with their exposures."""
 # "auto" merges only when it removes at least this share of the rows: a merged Bernoulli row is
 # a binomial term, dearer to evaluate than a Bernoulli one, so a few merges would not pay
 MIN_SHARE_REMOVED = 0.2
@@ -92,9 +96,8 @@ def choose_compression(plan: ModelPlan, data: dict, compress="auto") -> Compress
 
 
 def _ineligible(plan: ModelPlan, data: dict) -> str:
-    name = plan.family.name
-    if name not in MERGED_FAMILIES:
-        return f"the {name} family's rows do not add up exactly"
+    if plan.family.spec.merge not in MERGE_RULES:
+        return f"the {plan.family.name} family's rows do not add up exactly"
     if data.get("weights") is not None:
         return "the model has weights"
     if data.get("y") is None:
@@ -106,7 +109,8 @@ def merge_rows(plan: ModelPlan, data: dict) -> CompressedRows:
     """One row per distinct (design, group levels, varying-slope values, offset) row, with
     responses (and trials) summed; for Poisson the offset is left out of the key and the
     exposures are summed. Row order: sorted by the key (deterministic)."""
-    poisson = plan.family.name == "poisson"
+    rule = plan.family.spec.merge
+    poisson = rule == "exposure"
     n = len(data["y"])
     columns = [np.asarray(data["X"], dtype=float).reshape(n, -1)]
     columns += [np.asarray(c, dtype=float).reshape(n, 1) for c in data["codes"]]
@@ -132,13 +136,14 @@ def merge_rows(plan: ModelPlan, data: dict) -> CompressedRows:
     else:
         merged["offset"] = offset[first]
     new_plan = plan
-    if plan.family.name == "bernoulli":
+    if plan.family.spec.merges_into is not None:
+        new_plan = dataclasses.replace(plan, family=lookup_family(plan.family.spec.merges_into,
+                                                                  plan.family.link.name))
+    if rule == "counts":
         counts = np.bincount(inverse, minlength=kept)
         merged["trials"] = counts.astype(np.int32)
-        new_plan = dataclasses.replace(plan, family=lookup_family("binomial",
-                                                                  plan.family.link.name))
         how = "Bernoulli rows merged into binomial counts"
-    elif plan.family.name == "binomial":
+    elif rule == "trials":
         trials = np.bincount(inverse, weights=np.asarray(data["trials"], dtype=float),
                              minlength=kept)
         merged["trials"] = np.rint(trials).astype(np.int32)

@@ -1,13 +1,18 @@
-"""Response families and link functions: what the likelihood is, given the linear predictor.
+"""Response families as rows: each :class:`FamilySpec` carries everything formulang does with it.
 
-A :class:`Family` knows its links, its auxiliary parameters (``sigma``, ``nu``, ``phi``,
-``shape``), the support of the response (checked on the data with the offending rows named)
-and how to build the NumPyro distribution from the linear predictor ``eta``.
+A row holds the family's links, its auxiliary parameters (with their default priors and the
+starting variance NUTS's warm-up gets for them), the support of the response, the likelihood
+(for the model, and as source text for generated code), the mean of the response
+(``posterior_epred``), and what the pilot fit needs on the working scale (variance function,
+start values, how the dispersion is estimated). Callers ask the row; adding a family is adding
+a row to :data:`FAMILIES`.
 
 >>> FAMILIES["poisson"].default_link
 'log'
 >>> family("bernoulli", "probit").link.name
 'probit'
+>>> family("gamma").source()[-1]
+'dist.Gamma(shape, shape / (jnp.exp(eta)))'
 """
 
 from __future__ import annotations
@@ -18,15 +23,50 @@ from typing import Callable
 import numpy as np
 
 from ..errors import DataError, FormulangError
+from .links import LINKS, Link
+
+CLIP = "jnp.clip({}, 1e-7, 1.0 - 1e-7)"  # a probability kept off 0 and 1, as source text
 
 
 @dataclass(frozen=True)
-class Link:
-    """``eta = link(mu)``; the model uses the inverse to get the mean from ``eta``."""
+class Aux:
+    """An auxiliary (family) parameter, positive. ``prior(s)``: its default prior as
+    ``(distribution, *parameters)``, ``s`` the response scale on the link scale
+    (:func:`formulang.lower.priors.response_scale`). ``mass(n, edf)``: the variance of its log
+    that NUTS's warm-up starts from (``n`` rows, ``edf`` the fit's effective degrees of
+    freedom), or None for NumPyro's default 1."""
 
     name: str
-    forward: Callable  # numpy, data scale -> link scale (used for data-scaled priors)
-    inverse: Callable  # jax.numpy, link scale -> mean
+    prior: Callable
+    mass: Callable | None = None
+
+
+@dataclass(frozen=True)
+class Support:
+    """The values a response can take: ``bad(y, trials)`` marks those it cannot."""
+
+    name: str
+    need: str
+    bad: Callable
+
+
+def _binomial_bad(y, trials):
+    if trials is None:
+        raise DataError("the binomial family needs trials: write cbind(successes, "
+                        "failures) ~ ... or successes | trials(n) ~ ...")
+    whole = np.isclose(y, np.round(y))
+    return ~whole | (y < 0) | (y > np.asarray(trials, dtype=float))
+
+
+SUPPORTS: dict[str, Support] = {s.name: s for s in [
+    Support("real", "real", lambda y, n: np.zeros(len(y), dtype=bool)),
+    Support("binary", "0 or 1", lambda y, n: ~np.isin(y, (0.0, 1.0))),
+    Support("binomial", "whole numbers between 0 and the number of trials", _binomial_bad),
+    Support("count", "non-negative whole numbers",
+            lambda y, n: ~np.isclose(y, np.round(y)) | (y < 0)),
+    Support("positive", "positive", lambda y, n: ~(y > 0)),
+    Support("unit", "strictly between 0 and 1", lambda y, n: ~((y > 0) & (y < 1))),
+]}
 
 
 def _jnp():
@@ -35,67 +75,233 @@ def _jnp():
     return jnp
 
 
-def _expit(x):
-    import jax
-
-    return jax.nn.sigmoid(x)
+def _clip(p):
+    return _jnp().clip(p, 1e-7, 1.0 - 1e-7)
 
 
-def _probit_inverse(x):
+def _paren(text: str) -> str:
+    return text if text.isidentifier() else f"({text})"
+
+
+def _identity(y, trials):
+    return y, None
+
+
+def _as_proportion(y, trials):
+    """successes / trials, weighted by the trials (the binomial working response)."""
+    n = np.asarray(trials, dtype=float)
+    return np.divide(y, n, out=np.zeros_like(y), where=n > 0), n
+
+
+def _nb_dispersion(y, mu, w, leverage):
+    """Negative binomial ``1/phi`` by moments: ``E (y - mu)^2 = (mu + mu^2/phi)(1 - h)`` with
+    ``h`` the leverage of the group effects (their fit soaks up part of the residual)."""
+    keep = w * np.clip(1.0 - leverage, 0.0, 1.0)
+    num = float(np.sum(w * (y - mu) ** 2 - keep * mu))
+    den = float(np.sum(keep * mu**2))
+    return max(num / den, 0.0) if den > 0 else 0.0
+
+
+def _beta(d, link, eta, p, n):
+    mu = _clip(link.inverse_jax(eta))
+    return d.Beta(mu * p["phi"], (1.0 - mu) * p["phi"])
+
+
+def _weibull_scale_of_mean(mu, k):
+    """brms's Weibull: mean ``mu``, so scale ``mu / Gamma(1 + 1/k)`` (JAX)."""
     import jax.scipy.special as jsp
 
-    return jsp.ndtr(x)
+    return mu / _jnp().exp(jsp.gammaln(1.0 + 1.0 / k))
 
 
-def _probit_forward(p):
-    from statistics import NormalDist
+def _weibull_shape(cv2: float) -> float:
+    """The Weibull shape ``k`` whose squared coefficient of variation is ``cv2`` (the pilot's
+    working residual variance on the log scale): ``Gamma(1 + 2/k) / Gamma(1 + 1/k)^2 - 1``,
+    which falls as ``k`` grows."""
+    from scipy.optimize import brentq
+    from scipy.special import gammaln
 
-    return np.vectorize(NormalDist().inv_cdf)(p)
+    def excess(log_k):
+        k = np.exp(log_k)
+        return np.expm1(gammaln(1 + 2 / k) - 2 * gammaln(1 + 1 / k)) - cv2
+
+    lo, hi = np.log(0.05), np.log(1000.0)
+    if not np.isfinite(cv2) or excess(lo) <= 0:
+        return 0.05
+    if excess(hi) >= 0:
+        return 1000.0
+    return float(np.exp(brentq(excess, lo, hi)))
 
 
-LINKS: dict[str, Link] = {
-    "identity": Link("identity", lambda m: m, lambda e: e),
-    "log": Link("log", np.log, lambda e: _jnp().exp(e)),
-    "logit": Link("logit", lambda p: np.log(p) - np.log1p(-p), _expit),
-    "probit": Link("probit", _probit_forward, _probit_inverse),
-    "inverse": Link("inverse", lambda m: 1.0 / m, lambda e: 1.0 / e),
-}
+def _variance_one(mu, kappa):
+    return np.ones_like(mu)
+
+
+def _variance_bernoulli(mu, kappa):
+    return mu * (1.0 - mu)
+
+
+def _variance_square(mu, kappa):
+    return mu**2
+
+
+SIGMA = Aux("sigma", lambda s: ("half_student_t", 3, 2.5 * s),
+            mass=lambda n, edf: 1.0 / (2.0 * max(n - edf, 1.0)))
+# gamma(2, 0.1): mean 20, mode 10, wide; keeps a shape or precision off 0, where the density
+# of the response degenerates (brms's gamma(0.01, 0.01) puts much of its mass there). Its
+# warm-up variance 2 / n is the large-value limit of the parameter's Fisher information.
+SHAPE = Aux("shape", lambda s: ("gamma", 2, 0.1), mass=lambda n, edf: 2.0 / n)
 
 
 @dataclass(frozen=True)
 class FamilySpec:
+    """One response family and its behaviour.
+
+    ``likelihood(dist, link, eta, aux, trials)``: the NumPyro distribution (``dist`` is
+    ``numpyro.distributions``); ``source(link)``: the same as source lines for generated code,
+    the last an expression of ``eta``, the aux names and ``trials``, any before it statements;
+    ``mean(link, eta, aux, trials)``: the response's mean in NumPy float64 (brms's
+    ``posterior_epred``; default the inverse link). For the pilot fit:
+    ``working_response(y, trials)``: ``(y, weights)`` on the scale it fits (default as given);
+    ``variance(mu, kappa)``: the variance function; ``glm_start(y, n)``: start means (default
+    the link's); ``gaussian_like``: the working residual scale is ``sigma^2``;
+    ``fixed_scale``: the scale is 1 (no dispersion to estimate, or one estimated by
+    ``dispersion(y, mu, w, leverage) -> kappa``); ``pilot_aux(scale, kappa)``: the aux
+    parameters' pilot estimates. ``trials``: the response is successes out of trials;
+    ``collapsible``: with an identity link, group effects integrate out in closed form;
+    ``merge``: how identical rows add exactly (``"counts"`` Bernoulli rows into binomial ones,
+    ``"trials"``, ``"exposure"``), into family ``merges_into`` (default itself).
+    """
+
     name: str
     links: tuple[str, ...]  # the first is the default
-    aux: tuple[str, ...]  # auxiliary (family) parameters, all positive
-    support: str  # real, binary, binomial, count, positive, unit
+    parameters: tuple[Aux, ...]  # the auxiliary (family) parameters
+    support: str
     doc: str
+    likelihood: Callable
+    source: Callable
+    variance: Callable
+    mean: Callable | None = None
+    working_response: Callable = _identity
+    glm_start: Callable | None = None
+    gaussian_like: bool = False
+    fixed_scale: bool = False
+    dispersion: Callable | None = None
+    pilot_aux: Callable = lambda scale, kappa: {}
+    trials: bool = False
+    collapsible: bool = False
+    merge: str | None = None
+    merges_into: str | None = None
 
     @property
     def default_link(self) -> str:
         return self.links[0]
 
+    @property
+    def aux(self) -> tuple[str, ...]:
+        """The auxiliary parameters' names (the model's sample sites)."""
+        return tuple(a.name for a in self.parameters)
 
-FAMILIES: dict[str, FamilySpec] = {
-    f.name: f
-    for f in [
-        FamilySpec("gaussian", ("identity", "log"), ("sigma",), "real",
-                   "normal(mu, sigma)"),
-        FamilySpec("student_t", ("identity", "log"), ("sigma", "nu"), "real",
-                   "Student t(nu, mu, sigma): robust to outliers"),
-        FamilySpec("bernoulli", ("logit", "probit"), (), "binary", "0/1 outcomes"),
-        FamilySpec("binomial", ("logit", "probit"), (), "binomial",
-                   "successes out of trials: cbind(s, f) or s | trials(n)"),
-        FamilySpec("poisson", ("log",), (), "count", "counts"),
-        FamilySpec("negative_binomial", ("log",), ("phi",), "count",
-                   "overdispersed counts: mean mu, variance mu + mu^2 / phi"),
-        FamilySpec("gamma", ("log", "inverse", "identity"), ("shape",), "positive",
-                   "positive values: mean mu, shape (CV = 1/sqrt(shape))"),
-        FamilySpec("lognormal", ("identity",), ("sigma",), "positive",
-                   "log(y) ~ normal(mu, sigma); mu is on the log scale"),
-        FamilySpec("beta", ("logit", "probit"), ("phi",), "unit",
-                   "proportions in (0, 1): mean mu, precision phi"),
-    ]
-}
+
+FAMILIES: dict[str, FamilySpec] = {f.name: f for f in [
+    FamilySpec(
+        "gaussian", ("identity", "log"), (SIGMA,), "real", "normal(mu, sigma)",
+        likelihood=lambda d, link, eta, p, n: d.Normal(link.inverse_jax(eta), p["sigma"]),
+        source=lambda link: [f"dist.Normal({link.code()}, sigma)"],
+        variance=_variance_one, gaussian_like=True, collapsible=True),
+    FamilySpec(
+        "student_t", ("identity", "log"),
+        (SIGMA, Aux("nu", lambda s: ("gamma", 2, 0.1))), "real",
+        "Student t(nu, mu, sigma): robust to outliers",
+        likelihood=lambda d, link, eta, p, n: d.StudentT(p["nu"], link.inverse_jax(eta),
+                                                         p["sigma"]),
+        source=lambda link: [f"dist.StudentT(nu, {link.code()}, sigma)"],
+        variance=_variance_one, gaussian_like=True),
+    FamilySpec(
+        "bernoulli", ("logit", "probit"), (), "binary", "0/1 outcomes",
+        likelihood=lambda d, link, eta, p, n: (
+            d.BernoulliLogits(eta) if link.name == "logit"
+            else d.BernoulliProbs(_clip(link.inverse_jax(eta)))),
+        source=lambda link: ["dist.BernoulliLogits(eta)" if link.name == "logit"
+                             else f"dist.BernoulliProbs({CLIP.format(link.code())})"],
+        variance=_variance_bernoulli, glm_start=lambda y, n: (y + 0.5) / 2.0,
+        fixed_scale=True, merge="counts", merges_into="binomial"),
+    FamilySpec(
+        "binomial", ("logit", "probit"), (), "binomial",
+        "successes out of trials: cbind(s, f) or s | trials(n)",
+        likelihood=lambda d, link, eta, p, n: (
+            d.BinomialLogits(eta, total_count=n) if link.name == "logit"
+            else d.BinomialProbs(_clip(link.inverse_jax(eta)), total_count=n)),
+        source=lambda link: [
+            "dist.BinomialLogits(eta, total_count=trials)" if link.name == "logit"
+            else f"dist.BinomialProbs({CLIP.format(link.code())}, total_count=trials)"],
+        mean=lambda link, eta, p, n: link.inverse(eta) * n,
+        variance=_variance_bernoulli, working_response=_as_proportion,
+        glm_start=lambda y, n: (n * y + 0.5) / (n + 1.0),
+        fixed_scale=True, trials=True, merge="trials"),
+    FamilySpec(
+        "poisson", ("log",), (), "count", "counts",
+        likelihood=lambda d, link, eta, p, n: d.Poisson(link.inverse_jax(eta)),
+        source=lambda link: [f"dist.Poisson({link.code()})"],
+        variance=lambda mu, kappa: mu, glm_start=lambda y, n: y + 0.1, fixed_scale=True,
+        merge="exposure"),
+    FamilySpec(
+        "negative_binomial", ("log",), (Aux("phi", lambda s: ("inv_gamma", 0.4, 0.3)),),
+        "count", "overdispersed counts: mean mu, variance mu + mu^2 / phi",
+        likelihood=lambda d, link, eta, p, n: d.NegativeBinomial2(link.inverse_jax(eta),
+                                                                  p["phi"]),
+        source=lambda link: [f"dist.NegativeBinomial2({link.code()}, phi)"],
+        variance=lambda mu, kappa: mu + kappa * mu**2, glm_start=lambda y, n: y + 0.1,
+        fixed_scale=True, dispersion=_nb_dispersion,
+        pilot_aux=lambda scale, kappa: {"phi": 1.0 / kappa if kappa > 0 else float("inf")}),
+    FamilySpec(
+        "gamma", ("log", "inverse", "identity"), (SHAPE,), "positive",
+        "positive values: mean mu, shape (CV = 1/sqrt(shape))",
+        likelihood=lambda d, link, eta, p, n: d.Gamma(p["shape"],
+                                                      p["shape"] / link.inverse_jax(eta)),
+        source=lambda link: [f"dist.Gamma(shape, shape / {_paren(link.code())})"],
+        variance=_variance_square, pilot_aux=lambda scale, kappa: {"shape": 1.0 / scale}),
+    FamilySpec(
+        "lognormal", ("identity",), (SIGMA,), "positive",
+        "log(y) ~ normal(mu, sigma); mu is on the log scale",
+        likelihood=lambda d, link, eta, p, n: d.LogNormal(link.inverse_jax(eta), p["sigma"]),
+        source=lambda link: [f"dist.LogNormal({link.code()}, sigma)"],
+        mean=lambda link, eta, p, n: np.exp(link.inverse(eta) + 0.5 * p["sigma"][:, None]**2),
+        variance=_variance_one, working_response=lambda y, n: (np.log(y), None),
+        gaussian_like=True),
+    FamilySpec(
+        "beta", ("logit", "probit"), (Aux("phi", SHAPE.prior, SHAPE.mass),), "unit",
+        "proportions in (0, 1): mean mu, precision phi",
+        likelihood=_beta,
+        source=lambda link: [f"mu = {CLIP.format(link.code())}",
+                             "dist.Beta(mu * phi, (1.0 - mu) * phi)"],
+        # the quasi-likelihood precision from Var(y) = mu (1 - mu) / (1 + phi)
+        variance=_variance_bernoulli,
+        pilot_aux=lambda scale, kappa: {"phi": max(1.0 / scale - 1.0, 0.0)}),
+    FamilySpec(
+        "exponential", ("log",), (), "positive", "positive values: mean mu (rate 1 / mu)",
+        likelihood=lambda d, link, eta, p, n: d.Exponential(1.0 / link.inverse_jax(eta)),
+        source=lambda link: [f"dist.Exponential(1.0 / {_paren(link.code())})"],
+        # Var(y) = mu^2 exactly: the dispersion is 1, nothing to estimate
+        variance=_variance_square, fixed_scale=True),
+    FamilySpec(
+        "weibull", ("log",),
+        # gamma(2, 0.1), as gamma's shape: both set the CV (Weibull's about 1.28 / shape), and
+        # this keeps the shape off 0, where brms's gamma(0.01, 0.01) puts much of its mass and
+        # the density degenerates. The warm-up variance of log shape, 6 / (pi^2 n), is the
+        # inverse Fisher information of log shape per row (pi^2 / 6) with the scale estimated.
+        (Aux("shape", SHAPE.prior, mass=lambda n, edf: 6.0 / (np.pi**2 * n)),), "positive",
+        "positive values: mean mu, shape (scale mu / Gamma(1 + 1/shape))",
+        likelihood=lambda d, link, eta, p, n: d.Weibull(
+            _weibull_scale_of_mean(link.inverse_jax(eta), p["shape"]), p["shape"]),
+        source=lambda link: [
+            f"weibull_scale = {link.code()} / "
+            "jnp.exp(jax.scipy.special.gammaln(1.0 + 1.0 / shape))",
+            "dist.Weibull(weibull_scale, shape)"],
+        # the quasi-likelihood with Var(y) = CV^2 mu^2; the pilot's scale is the CV^2
+        variance=_variance_square,
+        pilot_aux=lambda scale, kappa: {"shape": _weibull_shape(scale)}),
+]}
 
 
 @dataclass(frozen=True)
@@ -109,6 +315,11 @@ class Family:
     def name(self) -> str:
         return self.spec.name
 
+    @property
+    def collapsible(self) -> bool:
+        """Whether group effects integrate out of the likelihood in closed form."""
+        return self.spec.collapsible and self.link.is_identity
+
     def __str__(self) -> str:
         return f"{self.spec.name}({self.link.name})"
 
@@ -116,35 +327,18 @@ class Family:
         """The NumPyro likelihood for linear predictor ``eta`` and auxiliary parameters."""
         import numpyro.distributions as dist
 
-        name, link = self.spec.name, self.link.name
-        if name == "bernoulli":
-            return dist.BernoulliLogits(eta) if link == "logit" else \
-                dist.BernoulliProbs(self._clip(self.link.inverse(eta)))
-        if name == "binomial":
-            return dist.BinomialLogits(eta, total_count=trials) if link == "logit" else \
-                dist.BinomialProbs(self._clip(self.link.inverse(eta)), total_count=trials)
-        if name == "lognormal":
-            return dist.LogNormal(eta, aux["sigma"])
-        mu = self.link.inverse(eta)
-        if name == "gaussian":
-            return dist.Normal(mu, aux["sigma"])
-        if name == "student_t":
-            return dist.StudentT(aux["nu"], mu, aux["sigma"])
-        if name == "poisson":
-            return dist.Poisson(mu)
-        if name == "negative_binomial":
-            return dist.NegativeBinomial2(mu, aux["phi"])
-        if name == "gamma":
-            return dist.Gamma(aux["shape"], aux["shape"] / mu)
-        if name == "beta":
-            mu = self._clip(mu)
-            return dist.Beta(mu * aux["phi"], (1.0 - mu) * aux["phi"])
-        raise AssertionError(name)  # pragma: no cover
+        return self.spec.likelihood(dist, self.link, eta, aux, trials)
 
-    @staticmethod
-    def _clip(p):
-        eps = 1e-7
-        return _jnp().clip(p, eps, 1.0 - eps)
+    def source(self) -> list[str]:
+        """The likelihood as source lines (see :class:`FamilySpec`)."""
+        return list(self.spec.source(self.link))
+
+    def mean(self, eta: np.ndarray, aux: dict, trials=None) -> np.ndarray:
+        """The response's mean per draw and row (brms's ``posterior_epred``), NumPy float64;
+        ``aux`` values per draw."""
+        if self.spec.mean is None:
+            return self.link.inverse(eta)
+        return self.spec.mean(self.link, eta, aux, trials)
 
     def check_response(self, y: np.ndarray, trials: np.ndarray | None = None,
                        name: str = "the response", positions: np.ndarray | None = None) -> None:
@@ -152,30 +346,15 @@ class Family:
 
         ``positions`` maps each value to its row position in the user's data (rows dropped for
         missing values shift the others)."""
-        support = self.spec.support
+        support = SUPPORTS[self.spec.support]
         y = np.asarray(y, dtype=float)
-        whole = np.isclose(y, np.round(y))
-        bad, need = None, ""
-        if support == "binary":
-            bad, need = ~np.isin(y, (0.0, 1.0)), "0 or 1"
-        elif support == "binomial":
-            if trials is None:
-                raise DataError("the binomial family needs trials: write cbind(successes, "
-                                "failures) ~ ... or successes | trials(n) ~ ...")
-            bad = ~whole | (y < 0) | (y > np.asarray(trials, dtype=float))
-            need = "whole numbers between 0 and the number of trials"
-        elif support == "count":
-            bad, need = ~whole | (y < 0), "non-negative whole numbers"
-        elif support == "positive":
-            bad, need = ~(y > 0), "positive"
-        elif support == "unit":
-            bad, need = ~((y > 0) & (y < 1)), "strictly between 0 and 1"
-        if bad is not None and bad.any():
+        bad = support.bad(y, trials)
+        if bad.any():
             rows = np.flatnonzero(bad)
             where = np.arange(len(y)) if positions is None else np.asarray(positions)
             shown = ", ".join(f"row {where[r]} ({y[r]:g})" for r in rows[:5])
             more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
-            raise DataError(f"the {self.spec.name} family needs {name} to be {need}: "
+            raise DataError(f"the {self.spec.name} family needs {name} to be {support.need}: "
                             f"{shown}{more}")
 
 
@@ -189,3 +368,10 @@ def family(name: str, link: str | None = None) -> Family:
         raise FormulangError(f"the {name} family takes the link "
                              f"{' or '.join(repr(k) for k in spec.links)}, not {link!r}")
     return Family(spec, LINKS[link])
+
+
+AUX_NAMES: tuple[str, ...] = tuple(dict.fromkeys(a for f in FAMILIES.values() for a in f.aux))
+"""Every family parameter name, in table order: the prior classes families add."""
+
+__all__ = ["AUX_NAMES", "Aux", "CLIP", "FAMILIES", "Family", "FamilySpec", "LINKS", "Link",
+           "SUPPORTS", "Support", "family"]

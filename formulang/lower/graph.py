@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import FormulangError
-from .codegen import likelihood_expression
 
 KINDS = ("data", "prior", "coefficient", "hyperparameter", "latent", "linear_predictor",
          "likelihood")
@@ -219,10 +218,10 @@ class _Builder:
 
 
 def _likelihood_label(model) -> str:
-    text = likelihood_expression(model.family)
-    if model.family.name == "beta":
-        inverse = {"logit": "inv_logit", "probit": "Phi"}[model.family.link.name]
-        text += f", mu = {inverse}(eta)"
+    """The family's likelihood as generated code writes it, without module prefixes; the
+    names its setup lines assign follow it (``Beta(mu * phi, ...), mu = ...``)."""
+    *setup, expression = model.family.source()
+    text = ", ".join([expression] + setup)
     return text.replace("dist.", "").replace("jnp.", "").replace("jax.nn.", "") \
         .replace("jax.scipy.special.", "")
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..data.groups import enclosing
 from ..ir.prior import Prior
 from .families import Family
 from .priors import PriorTable
@@ -166,8 +167,6 @@ def _parents(bound) -> list[tuple[int | None, tuple[int, ...] | None]]:
     (hierarchical centring; on Pastes (1 | batch/cask) it took divergences from hundreds to
     none).
     """
-    from .reparam import enclosing
-
     out: list[tuple[int | None, tuple[int, ...] | None]] = []
     for gi, found in enumerate(enclosing(bound)):
         same = [(hi, parent) for hi, parent in found

@@ -13,9 +13,9 @@ class                       default
 ``sd[g][x]``                ``half_student_t(3, 2.5 s / sd(x))`` (``sd(x) = 1`` for intercepts)
 ``cor[g]``                  ``lkj(2)``
 ``sigma``                   ``half_student_t(3, 2.5 s)``
-``nu`` (student_t)          ``gamma(2, 0.1)``
-``phi`` (negative_binomial) ``inv_gamma(0.4, 0.3)``
-``phi`` (beta), ``shape``   ``gamma(2, 0.1)``
+other family parameters     their family's row (:data:`~formulang.lower.families.FAMILIES`):
+                            ``gamma(2, 0.1)`` for ``nu``, ``shape`` and beta's ``phi``;
+                            ``inv_gamma(0.4, 0.3)`` for the negative binomial's ``phi``
 ==========================  =====================================================
 
 ``lkj(2)`` rather than brms's uniform ``lkj(1)``: with the handful of groups typical of mixed
@@ -50,10 +50,10 @@ import pandas as pd
 from ..errors import FormulangError
 from ..ir.prior import Prior
 from ..parse import parse_prior
-from .families import Family
+from .families import AUX_NAMES, Family
 
-PRIOR_CLASSES = ("Intercept", "b", "sd", "cor", "sigma", "nu", "phi", "shape")
-POSITIVE_CLASSES = ("sd", "sigma", "nu", "phi", "shape")
+PRIOR_CLASSES = ("Intercept", "b", "sd", "cor") + AUX_NAMES
+POSITIVE_CLASSES = ("sd",) + AUX_NAMES
 _KEY = re.compile(r"^(\w+)(?:\[([^\]]+)\])?(?:\[([^\]]+)\])?$")
 _FOLDABLE = {"normal": "half_normal", "cauchy": "half_cauchy", "student_t": "half_student_t"}
 
@@ -114,22 +114,12 @@ def _sd(x: np.ndarray) -> float:
 
 def response_scale(bound, fam: Family) -> tuple[float, float]:
     """(m, s): the response's mean and scale on the link scale, for data-scaled priors."""
-    y = np.asarray(bound.y, dtype=float)
-    link = fam.link.name
-    if fam.name == "lognormal":
-        logy = np.log(y)
-        return float(np.mean(logy)), _sd(logy)
-    if fam.name == "binomial":
-        mean = float(np.sum(y) / max(np.sum(bound.trials), 1.0))
-    else:
-        mean = float(np.mean(y))
-    if link == "identity":
+    # on the scale the family's pilot fits (log y for lognormal, proportions for binomial)
+    y, n = fam.spec.working_response(np.asarray(bound.y, dtype=float), bound.trials)
+    mean = float(np.mean(y)) if n is None else float(np.sum(y * n) / max(np.sum(n), 1.0))
+    if fam.link.is_identity:
         return mean, _sd(y)
-    if link in ("logit", "probit"):
-        return float(fam.link.forward(np.clip(mean, 0.01, 0.99))), 1.0
-    if link == "log":
-        return float(np.log(max(mean, 0.1))), 1.0
-    return float(fam.link.forward(mean if mean != 0 else 1.0)), 1.0  # inverse
+    return float(fam.link.location(mean)), 1.0
 
 
 def _default_rows(bound, fam: Family) -> list[PriorRow]:
@@ -151,15 +141,8 @@ def _default_rows(bound, fam: Family) -> list[PriorRow]:
             rows.append(PriorRow("sd", g[0], col, _prior("half_student_t", 3, scale), "default"))
         if any(len(block) > 1 for block in gd.blocks):
             rows.append(PriorRow("cor", g[0], "", _prior("lkj", 2), "default"))
-    aux_defaults = {
-        "sigma": _prior("half_student_t", 3, 2.5 * s),
-        "nu": _prior("gamma", 2, 0.1),
-        "phi": _prior("inv_gamma", 0.4, 0.3) if fam.name == "negative_binomial"
-        else _prior("gamma", 2, 0.1),
-        "shape": _prior("gamma", 2, 0.1),
-    }
-    for aux in fam.spec.aux:
-        rows.append(PriorRow(aux, "", "", aux_defaults[aux], "default"))
+    for aux in fam.spec.parameters:
+        rows.append(PriorRow(aux.name, "", "", _prior(*aux.prior(s)), "default"))
     return rows
 
 
@@ -237,7 +220,7 @@ def resolve_priors(bound, fam: Family, user: dict | None = None) -> PriorTable:
 
 def _target(cls: str, a: str, b: str):
     """(class, group, coef) a key addresses; '*' for "any"."""
-    if cls in ("Intercept", "sigma", "nu", "phi", "shape"):
+    if cls == "Intercept" or cls in AUX_NAMES:
         return (cls, "", "") if not a and not b else None
     if cls == "b":
         return None if b else ("b", "", a or "*")
@@ -269,42 +252,9 @@ def _valid_keys(rows) -> list[str]:
 
 # ---- to NumPyro --------------------------------------------------------------------------------
 
-def prior_arrays(priors: list[Prior]) -> tuple[str, np.ndarray]:
-    """Stack priors of one distribution into (name, params array of shape (n_params, n))."""
-    names = {p.distribution for p in priors}
-    assert len(names) == 1, names
-    return priors[0].distribution, np.array([[v for _, v in p.params] for p in priors]).T
-
-
 def numpyro_distribution(name: str, params):
-    """A NumPyro distribution for a prior ``name`` with stacked parameter arrays ``params``."""
-    import numpyro.distributions as dist
+    """A NumPyro distribution for a prior ``name`` with stacked parameter arrays ``params``
+    (the row :data:`formulang.ir.prior.DISTRIBUTIONS` builds it)."""
+    from ..ir.prior import DISTRIBUTIONS
 
-    p = params
-    if name == "normal":
-        return dist.Normal(p[0], p[1])
-    if name == "student_t":
-        return dist.StudentT(p[0], p[1], p[2])
-    if name == "cauchy":
-        return dist.Cauchy(p[0], p[1])
-    if name == "laplace":
-        return dist.Laplace(p[0], p[1])
-    if name == "half_normal":
-        return dist.HalfNormal(p[0])
-    if name == "half_cauchy":
-        return dist.HalfCauchy(p[0])
-    if name == "half_student_t":
-        return dist.FoldedDistribution(dist.StudentT(p[0], 0.0, p[1]))
-    if name == "exponential":
-        return dist.Exponential(p[0])
-    if name == "gamma":
-        return dist.Gamma(p[0], p[1])
-    if name == "inv_gamma":
-        return dist.InverseGamma(p[0], p[1])
-    if name == "lognormal":
-        return dist.LogNormal(p[0], p[1])
-    if name == "beta":
-        return dist.Beta(p[0], p[1])
-    if name == "uniform":
-        return dist.Uniform(p[0], p[1])
-    raise AssertionError(name)  # lkj is handled by the group-effects code
+    return DISTRIBUTIONS[name].numpyro(params)

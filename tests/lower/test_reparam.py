@@ -9,8 +9,9 @@ import pytest
 import formulang
 from formulang import FormulangError, datasets
 from formulang.lower.families import family
-from formulang.lower.reparam import (GroupParameterization, _choose, choose_parameterization,
-                                     enclosing, level_weights, pilot_fit)
+from formulang.data.groups import enclosing
+from formulang.lower.pilot import level_weights, pilot_fit
+from formulang.lower.reparam import GroupParameterization, _choose, choose_parameterization
 
 GAUSSIAN = family("gaussian")
 

@@ -186,7 +186,7 @@ def _newdata(fit, typical: dict, x: str, grid, gi: int, level):
 def _mean_lines(fit, newdata) -> np.ndarray:
     """Mean of the response per draw along the grid; per trial for binomial models."""
     family = fit.plan.family
-    if family.name != "binomial":
+    if not family.spec.trials:
         return fit.predict(newdata, kind="mean", new_levels="population")
     from ...infer.predict import family_mean
 
@@ -198,7 +198,7 @@ def _observed(fit) -> tuple[np.ndarray, str]:
     bound = fit.bound
     y = np.asarray(bound.y, dtype=float)
     name = str(fit.compiled.formula.response.value)
-    if bound.trials is not None and fit.plan.family.name == "binomial":
+    if bound.trials is not None and fit.plan.family.spec.trials:
         return y / np.asarray(bound.trials, dtype=float), f"{name} per trial"
     return y, name
 
