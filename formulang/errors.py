@@ -12,6 +12,40 @@ expected a term after '+'
 
 from __future__ import annotations
 
+import unicodedata
+
+# A long formula (a generated one, a file pasted whole) is shown as a window around the caret.
+WINDOW = 80
+
+
+def shorten(text: str, limit: int = 40) -> str:
+    """``text`` as quoted in a message: long names are cut in the middle with '…'.
+
+    >>> shorten("a" * 100, 9)
+    'aaaa…aaaa'
+    """
+    if len(text) <= limit:
+        return text
+    half = (limit - 1) // 2
+    return text[:half] + "…" + text[len(text) - half:]
+
+
+def _width(text: str) -> int:
+    """Columns ``text`` takes in a terminal: wide East Asian characters two, combining none."""
+    return sum(0 if unicodedata.combining(ch) else
+               2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
+def _printable(text: str) -> str:
+    """Control characters would move the caret off its place (or worse): a tab is shown as a
+    space, the others as their pictures (NUL as '␀', a carriage return as '␍')."""
+    return "".join(_PICTURES.get(ch, ch) if unicodedata.category(ch) == "Cc" else ch
+                   for ch in text)
+
+
+_PICTURES = {chr(i): chr(0x2400 + i) for i in range(32)} | {"\t": " ", "\x7f": "\u2421"}
+_PICTURES |= {chr(i): "\ufffd" for i in range(0x80, 0xa0)}
+
 
 class FormulangError(ValueError):
     """Base of every error formulang raises on bad user input."""
@@ -51,11 +85,20 @@ class FormulaError(FormulangError):
         line_start = self.text.rfind("\n", 0, start) + 1
         line_end = self.text.find("\n", start)
         line_end = len(self.text) if line_end < 0 else line_end
-        width = max(1, min(self.end, line_end + 1) - start)
+        end = max(start + 1, min(self.end, line_end + 1))
+        # Show at most WINDOW characters of the line, from a little before the caret.
+        lo, hi = line_start, line_end
+        if hi - lo > WINDOW:
+            lo = max(line_start, min(start - WINDOW // 3, line_end - WINDOW))
+            hi = min(line_end, lo + WINDOW)
+        end = min(end, max(hi, start) + 1)
+        before, marked = self.text[lo:start], self.text[start:end]
+        shown = ("…" if lo > line_start else "") + _printable(self.text[lo:hi]) + \
+            ("…" if hi < line_end else "")
+        pad = " " * ((1 if lo > line_start else 0) + _width(_printable(before)))
+        carets = "^" * max(1, _width(_printable(marked.replace("\n", " "))))
         where = f" (line {self.line})" if "\n" in self.text else ""
-        pad = " " * (start - line_start)
-        return (f"{self.message}{where}\n  {self.text[line_start:line_end]}\n"
-                f"  {pad}{'^' * width}")
+        return f"{self.message}{where}\n  {shown}\n  {pad}{carets}"
 
 
 class PriorError(FormulaError):

@@ -16,6 +16,7 @@ from ..errors import FormulaError
 from ..ir.formula import Formula
 from ..ir.prior import Prior
 from .grammar import parser
+from .limits import MAX_DEPTH, MAX_LENGTH, MAX_TERMS, measure, operator_span
 from .syntax_errors import precheck, translate
 from .to_ir import formula_from_tree, prior_from_tree
 
@@ -41,11 +42,39 @@ def parse(text: str) -> Formula:
     if not isinstance(text, str):
         raise TypeError(f"parse() takes the formula as a string, not {type(text).__name__}")
     tree = _parse_tree(text, "formula")
+    _check_limits(tree, text)
     try:
-        return formula_from_tree(tree, text)
-    except RecursionError:
-        raise FormulaError("the formula is nested too deeply to read", text, 0,
-                           len(text)) from None
+        formula = formula_from_tree(tree, text)
+    except RecursionError:  # pragma: no cover - the limits keep the reading shallow
+        raise FormulaError("the formula is nested too deeply to read", text, 0, 1) from None
+    printed = len(str(formula))
+    if printed > MAX_LENGTH:  # so that what parse() accepts prints as text it accepts
+        tilde = text.index("~")
+        raise FormulaError(f"this formula expands to {printed} characters when written out, "
+                           f"more than the limit of {MAX_LENGTH} (see 'Formula syntax' in the "
+                           "README)", text, tilde, tilde + 1)
+    return formula
+
+
+def _check_limits(tree, text: str) -> None:
+    """Refuse, before reading it, a formula nested or expanding past the documented limits
+    (:mod:`formulang.parse.limits`)."""
+    found = measure(tree, text)
+    if found.too_deep is not None:
+        node, depth = found.too_deep
+        raise FormulaError(
+            f"this value is nested too deeply: operations, calls and parentheses in a value "
+            f"nest at most {MAX_DEPTH} levels (here {depth}); compute such a column in the "
+            f"data instead", text, *operator_span(node))
+    if found.too_big is not None:
+        node, terms, length = found.too_big
+        if terms > MAX_TERMS:
+            what = f"{terms} terms, more than the limit of {MAX_TERMS}"
+        else:
+            what = (f"{terms} terms, up to {length} characters when written out, more than "
+                    f"the limit of {MAX_LENGTH}")
+        raise FormulaError(f"this formula expands to {what} (see 'Formula syntax' in the "
+                           "README)", text, *operator_span(node))
 
 
 @functools.lru_cache(maxsize=256)

@@ -9,13 +9,16 @@ position, the offending token and the token before it to a message.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import lark
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from ..errors import FormulaError, PriorError
+from ..errors import shorten as short
 from ..ir.expr import is_dunder_name
 from .grammar import parser
+from .limits import MAX_DEPTH, MAX_LENGTH
 
 OPERATORS = {"PLUS": "+", "MINUS": "-", "STAR": "*", "SLASH": "/", "POW": "^", "COLON": ":",
              "IN": "%in%", "COMPARE": None, "EQUALS": "=", "COMMA": ","}
@@ -55,13 +58,42 @@ _QUOTED = re.compile(r"`[^`\n]*`?|\"[^\"\n]*\"?|'[^'\n]*'?")
 _NAME = re.compile(r"(?:[A-Za-z_]|\.(?![0-9]))[A-Za-z0-9_.]*")
 
 
+# Control characters other than tab and line breaks, anywhere (NUL, escape, delete...).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
 # Characters no token of the grammar contains ('%' and '!' only in %in% and !=).
 _BAD_CHARACTER = re.compile(r"[^A-Za-z0-9_.~+\-*/^:|(),=<>`\"' \t\r\n]")
 
 
+# Characters that arrive with text copied from documents and chat messages.
+_LOOKALIKES = {"\u2212": "-", "\u2013": "-", "\u2014": "-", "\u2018": "'", "\u2019": "'",
+               "\u201c": '"', "\u201d": '"', "\u2217": "*", "\u00d7": "*", "\uff5e": "~"}
+
+
+def _unicode_hint(text: str, pos: int) -> str | None:
+    ch = text[pos]
+    if ch in _LOOKALIKES:
+        return (f"{ch!r} (U+{ord(ch):04X}) is not {_LOOKALIKES[ch]!r}: type a plain "
+                f"{_LOOKALIKES[ch]!r}")
+    category = unicodedata.category(ch)
+    if category == "Zs" or ch in "\u200b\u2060\ufeff":
+        return f"an invisible or non-breaking space (U+{ord(ch):04X}): type a plain space"
+    if category == "Cc":
+        return f"control character U+{ord(ch):04X} is not allowed in a formula"
+    if category.startswith("L"):
+        word = _WORD.search(text, _WORD_START.search(text[:pos + 1]).start()).group()
+        return (f"{ch!r}: a name with letters beyond ASCII is written in backticks: "
+                f"`{short(word)}`")
+    return None
+
+
+_WORD = re.compile(r"[\w.]+")
+_WORD_START = re.compile(r"[\w.]*\Z")
+
+
 def _character_error(cls, text: str, pos: int) -> FormulaError:
     ch = text[pos]
-    msg = _CHARACTER_HINTS.get(ch, f"unexpected character {ch!r}")
+    msg = _CHARACTER_HINTS.get(ch) or _unicode_hint(text, pos) or f"unexpected character {ch!r}"
     end = pos + 1
     if ch == "%":
         close = text.find("%", pos + 1)
@@ -78,6 +110,12 @@ def precheck(text: str, start: str) -> None:
     if not text.strip():
         example = "normal(0, 1)" if start == "prior" else "y ~ x"
         raise cls(f"the {what} is empty; write e.g. {example}", text, 0, max(len(text), 1))
+    if len(text) > MAX_LENGTH:
+        raise cls(f"the {what} is {len(text)} characters long, more than the limit of "
+                  f"{MAX_LENGTH}", text, MAX_LENGTH, MAX_LENGTH + 1)
+    control = _CONTROL.search(text)  # even in backticks: a column name has none
+    if control is not None:
+        raise _character_error(cls, text, control.start())
     # Blank out quoted text so that brackets or names inside it are not read as syntax.
     masked = list(text)
     for m in _QUOTED.finditer(text):
@@ -97,6 +135,9 @@ def precheck(text: str, start: str) -> None:
     for i, ch in enumerate(plain):
         if ch == "(":
             opens.append(i)
+            if len(opens) > MAX_DEPTH:
+                raise cls(f"the {what} is nested too deeply: parentheses and calls nest at most "
+                          f"{MAX_DEPTH} levels (this is level {len(opens)})", text, i, i + 1)
         elif ch == ")":
             if not opens:
                 raise cls("unmatched ')': there is no '(' before it", text, i, i + 1)
@@ -110,7 +151,7 @@ def precheck(text: str, start: str) -> None:
     if "__" in plain:
         for m in _NAME.finditer(plain):
             if is_dunder_name(m.group()):
-                raise cls(f"'{m.group()}': names with double underscores are not allowed in a "
+                raise cls(f"'{short(m.group())}': names with double underscores are not allowed in a "
                           "formula (a formula is data, never code)", text, m.start(), m.end())
 
 
@@ -136,7 +177,7 @@ def _paren_depth(tokens: list[lark.Token]) -> int:
 def _show(tok: lark.Token) -> str:
     if tok.type == "$END":
         return "the end of the formula"
-    return f"'{tok.value}'"
+    return f"'{short(tok.value)}'"
 
 
 def _expected(expected) -> str:
@@ -194,14 +235,15 @@ def translate(exc: UnexpectedInput, text: str, start: str) -> FormulaError:
         if prev is not None and prev.type in ("BAR", "DOUBLE_BAR"):
             return cls(f"expected a grouping factor after '{prev.value}'", text, *prev_span)
         if depth == 0 and any(t.type == "TILDE" for t in before):
-            return cls(f"a group term needs parentheses: write (terms {tok.value} group)",
-                       text, *tok_span)
+            # y ~ 1 | g is lme4's (1 | g); a second bar has no reading
+            return cls("a group term has one bar: write each group term in parentheses, "
+                       "e.g. (1 | g) + (1 | h)", text, *tok_span)
         if depth == 0:
             return cls("use '+' between addition terms: s | trials(n) + weights(w)",
                        text, *tok_span)
         return cls(f"a group term has one '|' (brms's (1 | id | g) correlation ids are not "
                    f"supported)", text, *tok_span)
-    if tok.type == "RPAR" and prev is not None and prev.type in ("BAR", "DOUBLE_BAR"):
+    if tok.type in ("RPAR", "$END") and prev is not None and prev.type in ("BAR", "DOUBLE_BAR"):
         return cls(f"expected a grouping factor after '{prev.value}'", text, *prev_span)
     if tok.type == "RPAR" and prev is not None and prev.type == "LPAR":
         return cls("empty parentheses", text, prev.start_pos, tok.end_pos)
@@ -239,7 +281,7 @@ def _unknown_function(text: str) -> FormulaError | None:
                     and previous.value not in FUNCTIONS:
                 allowed = names_with_role("elementwise", "stateful", "identity", "categorical",
                                           "offset")
-                return FormulaError(f"unknown function '{previous.value}'; allowed functions: "
+                return FormulaError(f"unknown function '{short(previous.value)}'; allowed functions: "
                                     f"{', '.join(allowed)}", text, previous.start_pos,
                                     previous.end_pos)
             previous = tok
@@ -261,11 +303,11 @@ def _translate_prior(cls, text, tok, tok_span, before, prev_span, expected) -> F
     if tok.type in ("NAME", "QUOTED_NAME", "STRING", "LPAR") and prev is not None:
         return cls("prior arguments are numbers, e.g. normal(0, 2.5)", text, *tok_span)
     if tok.type == "$END" and prev is not None and prev.type == "NAME":
-        return cls(f"expected '(' and the parameters after '{prev.value}', e.g. "
-                   f"{prev.value}(0, 1)", text, *tok_span)
+        return cls(f"expected '(' and the parameters after '{short(prev.value)}', e.g. "
+                   f"{short(prev.value)}(0, 1)", text, *tok_span)
     if prev is not None and prev.type in ("COMMA", "LPAR", "EQUALS", "MINUS") \
             and tok.type in ("RPAR", "COMMA", "$END"):
-        return cls(f"expected a number after '{prev.value}'", text, *prev_span)
+        return cls(f"expected a number after '{short(prev.value)}'", text, *prev_span)
     if prev is not None and prev.type == "RPAR":
         return cls(f"unexpected {_show(tok)} after the prior", text, *tok_span)
     return cls(f"unexpected {_show(tok)}: expected {_expected(expected)}", text, *tok_span)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import lark
 
 from ..errors import FormulaError, PriorError
+from ..errors import shorten as short
 from ..ir.expr import BinOp, Call, Column, Expr, Neg, Number, is_dunder_name
 from ..ir.formula import Formula, GroupTerm, Response, Term
 from ..ir.functions import FUNCTIONS, VALUE_ROLES, names_with_role
@@ -29,6 +30,8 @@ Node = "lark.Tree | lark.Token"
 TermSet = frozenset  # a term during expansion: the set of its factors
 
 _ARITHMETIC = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "^"}
+_PRODUCTS = ("mul", "div", "interact", "within", "pow")
+_GROUPING_OPS = ("add", "mul", "interact", "div")
 _FORMULA_FUNCTIONS = names_with_role("elementwise", "stateful", "identity", "categorical",
                                      "offset")
 
@@ -73,7 +76,7 @@ class _Reader:
             return Column(tok.value[1:-1])
         name = tok.value
         if is_dunder_name(name):
-            raise self.fail(f"'{name}': names with double underscores are not allowed in a "
+            raise self.fail(f"'{short(name)}': names with double underscores are not allowed in a "
                             "formula (a formula is data, never code; quote a real column name "
                             "with backticks)", tok)
         if name == ".":
@@ -92,11 +95,11 @@ class _Reader:
         name_tok, _, args_node, _ = node.children
         name = name_tok.value
         if is_dunder_name(name):
-            raise self.fail(f"'{name}': names with double underscores are not allowed in a "
+            raise self.fail(f"'{short(name)}': names with double underscores are not allowed in a "
                             "formula (a formula is data, never code)", name_tok)
         spec = FUNCTIONS.get(name)
         if spec is None:
-            raise self.fail(f"unknown function '{name}'; allowed functions: "
+            raise self.fail(f"unknown function '{short(name)}'; allowed functions: "
                             f"{', '.join(_FORMULA_FUNCTIONS)}", name_tok)
         positional, kwargs = [], {}
         for arg in args_node.children[::2] if args_node is not None else []:
@@ -120,7 +123,7 @@ class _Reader:
         allowed = {k: t for k, t, _ in spec.kwargs}
         if key not in allowed:
             valid = ", ".join(allowed) if allowed else "none"
-            raise self.fail(f"{spec.name}() has no argument '{key}' (its keyword arguments: "
+            raise self.fail(f"{spec.name}() has no argument '{short(key)}' (its keyword arguments: "
                             f"{valid})", key_tok)
         if key in seen:
             raise self.fail(f"argument '{key}' is given twice", key_tok)
@@ -134,8 +137,12 @@ class _Reader:
         if want is str:
             if toks[0].type == "STRING":
                 return toks[0].value[1:-1]
-            if toks[0].type == "NUMBER":  # a numeric-looking level: ref = 2
-                return str(Number(float(toks[0].value)))
+            if toks[-1].type == "NUMBER":  # a numeric-looking level: ref = 2, ref = -1
+                value = float(toks[-1].value)
+                if not math.isfinite(value):
+                    raise self.fail("number too large", value_node)
+                negative = toks[0].type == "MINUS" and value != 0
+                return ("-" if negative else "") + str(Number(value))
             raise self.fail(f"'{key}' takes a quoted level, e.g. {key} = \"b\"", value_node)
         raise AssertionError(want)  # pragma: no cover
 
@@ -199,35 +206,45 @@ class _Reader:
 
     def terms(self, node, scope: _Scope, in_product: bool = False,
               removing: bool = False) -> list[TermSet]:
+        # Unary signs and parentheses are peeled, and chains of one operator folded, in loops:
+        # a long flat formula is not deep.
+        negated = False
+        while node.data in ("pos", "paren", "neg"):
+            if node.data == "neg":
+                negated, removing = True, not removing
+            node = node.children[1]
         kind = node.data
-        if kind == "add":
-            left, _, right = node.children
-            return _unique(self.terms(left, scope, in_product, removing)
-                           + self.terms(right, scope, in_product, removing))
-        if kind == "sub":
-            left, _, right = node.children
-            kept = self.terms(left, scope, in_product, removing)
-            removed = set(self.terms(right, scope, in_product, not removing))
-            return [t for t in kept if t not in removed]
-        if kind == "neg":
-            self.terms(node.children[1], scope, in_product, not removing)
-            return []
-        if kind in ("pos", "paren"):
-            return self.terms(node.children[1], scope, in_product, removing)
-        if kind in ("mul", "interact", "div", "within", "pow"):
-            return self.product(node, scope, removing)
+        if kind in ("add", "sub"):
+            first, chain = _left_chain(node, ("add", "sub"))
+            kept = dict.fromkeys(self.terms(first, scope, in_product, removing))
+            for op, right in chain:
+                if op == "add":
+                    kept.update(dict.fromkeys(self.terms(right, scope, in_product, removing)))
+                else:
+                    for t in self.terms(right, scope, in_product, not removing):
+                        kept.pop(t, None)
+            result = list(kept)
+        elif kind in _PRODUCTS:
+            result = self.product(node, scope, removing)
+        else:
+            result = self.term(node, scope, in_product, removing)
+        return [] if negated else result
+
+    def term(self, node, scope: _Scope, in_product: bool, removing: bool) -> list[TermSet]:
+        """A single term, the intercept, a group term or an offset."""
+        kind = node.data
         if kind == "number":
             value = self.number(node)
             if value not in (0.0, 1.0):
                 raise self.fail(f"a number in a formula can only be 1 (intercept) or 0 (no "
                                 f"intercept); for arithmetic write I(...), e.g. I(x * "
-                                f"{node.children[0].value})", node)
+                                f"{short(node.children[0].value)})", node)
             if in_product:
                 raise self.fail("the intercept (0 or 1) can only be added or removed, not "
                                 "interacted", node)
             scope.intercept = (value == 1.0) != removing
             return []
-        if kind in ("group", "group_uncorrelated"):
+        if kind in ("group", "group_uncorrelated", "bare_group", "bare_group_uncorrelated"):
             if scope.where == "group":
                 raise self.fail("group terms cannot be nested inside a group term", node)
             if in_product or removing:
@@ -251,37 +268,45 @@ class _Reader:
         raise self.fail(f"unexpected {kind}", node)  # pragma: no cover
 
     def product(self, node, scope: _Scope, removing: bool) -> list[TermSet]:
-        left_node, op, right_node = node.children
-        left = self.terms(left_node, scope, True, removing)
-        if node.data == "pow":  # R's PowerTerms: repeated products with the left, left outer
-            power = self.power(right_node)
-            result = left
-            for _ in range(power - 1):
-                result = _unique([a | b for a in left for b in result])
-            return result
-        right = self.terms(right_node, scope, True, removing)
-        if node.data == "interact":
-            return _unique([a | b for a in left for b in right])
-        if node.data == "mul":
-            return _unique(left + right + [a | b for a in left for b in right])
-        if node.data == "div":  # a/b = a + b %in% a: each right term nested in all of the left
-            outer = TermSet().union(*left)
-            return _unique(left + [b | outer for b in right])
-        inner = TermSet().union(*right)  # a %in% b
-        return _unique([a | inner for a in left])
+        """``a*b``, ``a:b``, ``a/b``, ``a %in% b``, ``a^k``: chains folded from the left."""
+        first, chain = _left_chain(node, _PRODUCTS)
+        left = self.terms(first, scope, True, removing)
+        for op, right_node in chain:
+            if op == "pow":
+                left = _power(left, self.power(right_node))
+                continue
+            right = self.terms(right_node, scope, True, removing)
+            if op == "interact":
+                left = _unique([a | b for a in left for b in right])
+            elif op == "mul":
+                left = _unique(left + right + [a | b for a in left for b in right])
+            elif op == "div":  # a/b = a + b %in% a: each right term nested in all of the left
+                outer = TermSet().union(*left)
+                left = _unique(left + [b | outer for b in right])
+            else:  # a %in% b
+                inner = TermSet().union(*right)
+                left = _unique([a | inner for a in left])
+        return left
 
     def power(self, node) -> int:
-        if node.data == "paren":
-            return self.power(node.children[1])
-        if node.data != "number" or not float(node.children[0].value).is_integer() \
-                or float(node.children[0].value) < 1:
-            raise self.fail("in a formula, '^' takes a whole number, as in (a + b)^2; for a "
-                            "power of a value write I(x^2)", node)
-        return int(float(node.children[0].value))
+        """The exponent of ``(a + b)^k``: a whole number of at least 1, written as such."""
+        while node.data == "paren":
+            node = node.children[1]
+        text = node.children[0].value if node.data == "number" else None
+        value = float(text) if text is not None else None
+        if value is None or not (1 <= value < math.inf and value.is_integer()):
+            raise self.fail("in a formula, '^' takes a whole number of at least 1, as in "
+                            "(a + b)^2; for a power of a value write I(x^2)", node)
+        # R caps the power at the number of factors (a higher one adds nothing), and so does
+        # _power: only whether it is larger than that matters here.
+        return int(min(value, 10**9))
 
     # ---- group terms ------------------------------------------------------------------------
     def group_terms(self, node) -> list[GroupTerm]:
-        lhs_node, bar, factor_node, _ = node.children[1:]
+        if node.data.startswith("bare_"):  # y ~ 1 | g, lme4's spelling of y ~ (1 | g)
+            lhs_node, bar, factor_node = node.children
+        else:
+            lhs_node, bar, factor_node, _ = node.children[1:]
         scope = _Scope("group")
         # A group term's left side orders its factors by its own text, as lme4 reads it as a
         # formula of its own: (a:b | g) stays a:b whatever the fixed part says.
@@ -303,6 +328,8 @@ class _Reader:
         order: dict[str, int] = {}
 
         def walk(n) -> list[frozenset]:
+            while n.data == "paren":
+                n = n.children[1]
             kind = n.data
             if kind in ("name", "quoted_name"):
                 name = self.column(n).name
@@ -313,19 +340,21 @@ class _Reader:
                 _, positional, kwargs = self.call_parts(n)
                 if positional[0].data in ("name", "quoted_name") and not kwargs:
                     return walk(positional[0])  # (1 | factor(g)) is (1 | g)
-            if kind == "paren":
-                return walk(n.children[1])
-            if kind in ("add", "mul", "interact", "div"):
-                left, _, right = n.children
-                a, b = walk(left), walk(right)
-                if kind == "add":
-                    return _unique(a + b)
-                if kind == "interact":
-                    return _unique([x | y for x in a for y in b])
-                if kind == "mul":
-                    return _unique(a + b + [x | y for x in a for y in b])
-                outer = frozenset().union(*a)
-                return _unique(a + [y | outer for y in b])
+            if kind in _GROUPING_OPS:
+                first, chain = _left_chain(n, _GROUPING_OPS)
+                a = walk(first)
+                for op, right in chain:
+                    b = walk(right)
+                    if op == "add":
+                        a = _unique(a + b)
+                    elif op == "interact":
+                        a = _unique([x | y for x in a for y in b])
+                    elif op == "mul":
+                        a = _unique(a + b + [x | y for x in a for y in b])
+                    else:
+                        outer = frozenset().union(*a)
+                        a = _unique(a + [y | outer for y in b])
+                return a
             raise self.fail("a grouping factor must be a column or an interaction of columns "
                             "(g, a:b, a/b)", n)
 
@@ -366,7 +395,7 @@ class _Reader:
             name_tok = item.children[0]
             spec = FUNCTIONS.get(name_tok.value)
             if spec is None or spec.role != "addition":
-                raise self.fail(f"'{name_tok.value}' is not a supported response addition; "
+                raise self.fail(f"'{short(name_tok.value)}' is not a supported response addition; "
                                 f"supported: {', '.join(names_with_role('addition'))}", name_tok)
             if spec.name in found:
                 raise self.fail(f"{spec.name}() is given twice", item)
@@ -386,13 +415,12 @@ class _Reader:
         scope = _Scope("fixed")
         terms = self.canonical(self.terms(rhs_node, scope))
         groups = tuple(dict.fromkeys(scope.groups))
-        if not terms and not groups and not scope.intercept:
-            raise self.fail("the right-hand side has nothing to estimate: write 1 for an "
-                            "intercept-only model", rhs_node)
+        # y ~ 0 (no population-level term, no intercept) is a model R accepts: the linear
+        # predictor is zero, or the group effects and offsets alone.
         if response is not None:
             for term in terms:
                 if response.value in term.factors:
-                    raise self.fail(f"the response '{response.value}' also appears on the "
+                    raise self.fail(f"the response '{short(str(response.value))}' also appears on the "
                                     "right-hand side", self.where_seen[response.value])
         return Formula(response, scope.intercept, terms, groups,
                        tuple(dict.fromkeys(scope.offsets)))
@@ -402,7 +430,7 @@ class _Reader:
         name_tok, _, args_node, _ = tree.children
         spec = DISTRIBUTIONS.get(name_tok.value)
         if spec is None:
-            raise PriorError(f"unknown distribution '{name_tok.value}'; known: "
+            raise PriorError(f"unknown distribution '{short(name_tok.value)}'; known: "
                              f"{', '.join(sorted(DISTRIBUTIONS))}", self.text,
                              *span(name_tok))
         values: dict[str, tuple[float, tuple[int, int]]] = {}
@@ -412,7 +440,7 @@ class _Reader:
                 key_tok, _, num = arg.children
                 key = key_tok.value
                 if key not in spec.params:
-                    raise PriorError(f"{spec.name}() has no parameter '{key}' (its parameters: "
+                    raise PriorError(f"{spec.name}() has no parameter '{short(key)}' (its parameters: "
                                      f"{', '.join(spec.params)})", self.text, *span(key_tok))
             else:
                 num = arg.children[0]
@@ -448,11 +476,38 @@ def _unique(terms: list[TermSet]) -> list[TermSet]:
 
 
 def _flatten_add(node) -> list:
-    if isinstance(node, lark.Tree) and node.data == "add":
-        return _flatten_add(node.children[0]) + _flatten_add(node.children[2])
-    if isinstance(node, lark.Tree) and node.data == "paren":
-        return _flatten_add(node.children[1])
-    return [node]
+    """The items of a sum, left to right (iteratively: a long sum is not deep)."""
+    items, stack = [], [node]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, lark.Tree) and node.data == "add":
+            stack += [node.children[2], node.children[0]]
+        elif isinstance(node, lark.Tree) and node.data == "paren":
+            stack.append(node.children[1])
+        else:
+            items.append(node)
+    return items
+
+
+def _left_chain(node, kinds) -> tuple:
+    """A left-deep chain ``((a op b) op c) ...`` of operators in ``kinds`` as its first operand
+    and the list of (operator, right operand), read without recursion."""
+    chain = []
+    while isinstance(node, lark.Tree) and node.data in kinds:
+        chain.append((node.data, node.children[2]))
+        node = node.children[0]
+    chain.reverse()
+    return node, chain
+
+
+def _power(terms: list[TermSet], power: int) -> list[TermSet]:
+    """R's PowerTerms, ``(a + b)^k``: repeated products with the left, left outer. The power is
+    capped at the number of factors, as R caps it: products of more add nothing."""
+    power = min(power, max(len(TermSet().union(*terms)), 1))
+    result = terms
+    for _ in range(power - 1):
+        result = _unique([a | b for a in terms for b in result])
+    return result
 
 
 def formula_from_tree(tree, text: str) -> Formula:
