@@ -16,6 +16,11 @@ import re
 from dataclasses import dataclass
 from typing import Union
 
+# The deepest expression the parser builds (formulang.parse.limits): expressions are compared,
+# hashed, printed and serialised recursively, and this keeps all of that far from Python's
+# recursion limit.
+MAX_DEPTH = 100
+
 # R-style names: letters, digits, '.' and '_', not starting with a digit or '.digit'.
 _PLAIN_NAME = re.compile(r"(?:[A-Za-z_]|\.(?![0-9]))[A-Za-z0-9_.]*\Z")
 

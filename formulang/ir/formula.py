@@ -266,9 +266,11 @@ class Formula:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise FormulaError(f"formula JSON is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise FormulaError("formula JSON is nested too deeply") from None
         try:
             return cls.from_dict(data)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise FormulaError(f"formula JSON is malformed: {exc}") from None
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .expr import BinOp, Call, Column, Expr, Neg, Number
+from .expr import MAX_DEPTH, BinOp, Call, Column, Expr, Neg, Number
 
 
 def expr_to_data(e: Expr) -> dict[str, Any]:
@@ -32,17 +32,22 @@ def expr_to_data(e: Expr) -> dict[str, Any]:
     raise TypeError(f"not an expression: {e!r}")
 
 
-def expr_from_data(d: dict[str, Any]) -> Expr:
-    """The expression :func:`expr_to_data` wrote."""
+def expr_from_data(d: dict[str, Any], depth: int = 0) -> Expr:
+    """The expression :func:`expr_to_data` wrote (at most :data:`MAX_DEPTH` levels deep, as
+    the parser allows)."""
+    if depth > MAX_DEPTH:
+        raise ValueError(f"expression nested deeper than {MAX_DEPTH} levels")
+    depth += 1
     if "column" in d:
         return Column(d["column"])
     if "number" in d:
         return Number(d["number"])
     if "call" in d:
-        return Call(d["call"], tuple(expr_from_data(a) for a in d["args"]),
+        return Call(d["call"], tuple(expr_from_data(a, depth) for a in d["args"]),
                     tuple((k, v) for k, v in d["kwargs"]))
     if "op" in d:
-        return BinOp(d["op"], expr_from_data(d["left"]), expr_from_data(d["right"]))
+        return BinOp(d["op"], expr_from_data(d["left"], depth),
+                     expr_from_data(d["right"], depth))
     if "neg" in d:
-        return Neg(expr_from_data(d["neg"]))
+        return Neg(expr_from_data(d["neg"], depth))
     raise ValueError(f"unknown expression node {d!r}")

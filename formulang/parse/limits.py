@@ -33,8 +33,9 @@ from __future__ import annotations
 
 import lark
 
+from ..ir.expr import MAX_DEPTH
+
 MAX_LENGTH = 20_000
-MAX_DEPTH = 100
 MAX_TERMS = 5_000
 
 _CAP = 10**15  # counts saturate here: bounds are only compared with the limits
@@ -140,8 +141,8 @@ def _node_info(node, info, text: str) -> tuple:
     kind = node.data
     if kind in ("name", "quoted_name"):
         tok = node.children[0]
-        width = tok.end_pos - tok.start_pos + 1
-        return 0, 1, width, width, 0, 0, frozenset([tok.value])
+        width = tok.end_pos - tok.start_pos
+        return 0, 1, width, width + 1, 0, 0, frozenset([tok.value])
     if kind == "number":
         return 0, 0, 0, 0, 0, 0, frozenset()
     kids = [info[id(c)] for c in node.children if isinstance(c, lark.Tree)]
@@ -149,7 +150,7 @@ def _node_info(node, info, text: str) -> tuple:
     depth = inner if kind in _TRANSPARENT else inner + 1
     if kind == "call":  # its arguments are values: nothing in them expands
         start, end = node.children[0].start_pos, node.children[-1].end_pos
-        return depth, 1, end - start + 1, end - start + 1, 0, 0, frozenset([text[start:end]])
+        return depth, 1, end - start, end - start + 1, 0, 0, frozenset([text[start:end]])
     gterms = min(sum(k[4] for k in kids), _CAP)
     glength = min(sum(k[5] for k in kids), _CAP)
     if kind in ("paren", "pos", "neg"):  # what a minus removes is expanded too
@@ -157,9 +158,9 @@ def _node_info(node, info, text: str) -> tuple:
     if kind in _GROUPS:
         (_, t1, l1, _, _, _, _), (_, t2, l2, _, _, _, _) = kids[0], kids[1]
         effects = t1 + 1
-        # each grouping factor gets "(1 + terms | factor) + "
+        # each grouping factor gets "(1 + terms | factor) + ": 9 characters and the terms
         return (depth, 0, 0, 0, min(gterms + effects * t2, _CAP),
-                min(glength + t2 * (l1 + _SEPARATOR * effects + 8) + l2, _CAP), frozenset())
+                min(glength + t2 * (9 + l1 + _SEPARATOR * t1) + l2, _CAP), frozenset())
     if kind not in _BINARY or kind == "compare":  # neg, lhs, formula...: no terms of its own
         return depth, 0, 0, 0, gterms, glength, frozenset()
     (_, t1, l1, w1, _, _, f1), (_, t2, l2, w2, _, _, f2) = kids[0], kids[1]
@@ -167,10 +168,10 @@ def _node_info(node, info, text: str) -> tuple:
         terms, length = t1 + t2, l1 + l2
     elif kind == "sub":  # the removed terms are expanded too
         terms, length = t1 + t2, l1 + l2
-    elif kind == "interact":
-        terms, length = t1 * t2, l1 * t2 + l2 * t1
+    elif kind == "interact":  # each pair of terms joined by a ':'
+        terms, length = t1 * t2, l1 * t2 + l2 * t1 + t1 * t2
     elif kind == "mul":
-        terms, length = t1 + t2 + t1 * t2, l1 + l2 + l1 * t2 + l2 * t1
+        terms, length = t1 + t2 + t1 * t2, l1 + l2 + l1 * t2 + l2 * t1 + t1 * t2
     elif kind == "div":  # each right term joined with every factor of the left
         terms, length = t1 + t2, l1 + l2 + t2 * w1
     elif kind == "within":
@@ -178,7 +179,7 @@ def _node_info(node, info, text: str) -> tuple:
     else:  # pow: products of 1 to k terms; each term is in C(t1 - 1, k - 1) of k of them
         power = _power(node.children[2])
         terms = _power_count(t1, power)
-        length = l1 * (1 + _power_count(t1 - 1, power - 1)) if terms < _CAP else _CAP
+        length = (l1 + t1) * (1 + _power_count(t1 - 1, power - 1)) if terms < _CAP else _CAP
     factors = None if f1 is None or f2 is None or len(f1 | f2) > _FEW else f1 | f2
     if factors is not None:  # n factors make at most 2^n - 1 terms, each at most all of them
         terms = min(terms, 2 ** len(factors) - 1)

@@ -1,0 +1,110 @@
+"""Fuzz the parser with N generated formulas (issue 21) and record what happened.
+
+    python bench/fuzz.py            # 10^6 formulas
+    python bench/fuzz.py --n 50000 --seed 1
+
+The generator is the property test's (tests/parse/fuzz_formulas.py): random derivations of
+the grammar with hostile leaves, real formulas from the corpus mutated, and expansion bombs.
+Each formula is parsed uncached with eval/exec/compile/open/os.system/subprocess and absolute
+imports refused, and every accepted formula must print as text that parses back to it and
+serialise exactly. Counted: formulas, accepted, refused (FormulaError), any other exception or
+failed round trip (must be 0), parses over 1 s (must be 0), attempts to run something or a
+sentinel file created (side effects, must be 0), seconds. Results go to bench/results/fuzz.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "parse"))
+import fuzz_formulas  # noqa: E402
+
+import formulang  # noqa: E402
+from formulang.parse import parse as cached_parse  # noqa: E402
+
+SLOW = 1.0
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, check=True,
+                              capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def run(n: int, seed: int) -> dict:
+    parse = cached_parse.__wrapped__
+    fuzz_formulas.warm_up(parse)
+    rng = random.Random(seed)
+    counts = {"formula": 0, "error": 0, "crash": 0}
+    crashes: list[dict] = []
+    slow: list[dict] = []
+    side_effects = n_slow = 0
+    slowest = 0.0
+    with tempfile.TemporaryDirectory() as tmp:
+        sentinel = Path(tmp) / "pwned"
+        start = time.perf_counter()
+        for i in range(n):
+            text = fuzz_formulas.formula(rng).replace(fuzz_formulas.SENTINEL_NAME, str(sentinel))
+            calls: list[str] = []
+            outcome = fuzz_formulas.check(parse, text, calls)
+            counts[outcome.kind] += 1
+            slowest = max(slowest, outcome.seconds)
+            if outcome.kind == "crash" and len(crashes) < 20:
+                crashes.append({"formula": text[:500], "error": outcome.detail[:500]})
+            n_slow += outcome.seconds > SLOW
+            if outcome.seconds > SLOW and len(slow) < 20:
+                slow.append({"formula": text[:500], "seconds": round(outcome.seconds, 3)})
+            if calls or sentinel.exists():
+                side_effects += 1
+                sentinel.unlink(missing_ok=True)
+            if (i + 1) % 10000 == 0:
+                print(f"{i + 1:>8} formulas, {counts}, {time.perf_counter() - start:.0f} s",
+                      file=sys.stderr)
+        seconds = time.perf_counter() - start
+    return {
+        "formulas": n,
+        "seed": seed,
+        "accepted": counts["formula"],
+        "refused_with_formula_error": counts["error"],
+        "other_exceptions": counts["crash"],
+        "parses_over_1s": n_slow,
+        "side_effects": side_effects,
+        "slowest_parse_seconds": round(slowest, 4),
+        "seconds": round(seconds, 1),
+        "examples_of_other_exceptions": crashes,
+        "examples_of_slow_parses": slow,
+        "formulang": formulang.__version__,
+        "commit": _commit(),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=1_000_000, help="formulas to generate")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "fuzz.json")
+    args = ap.parse_args()
+    result = run(args.n, args.seed)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in result.items() if not k.startswith("examples")},
+                     indent=2))
+    bad = result["other_exceptions"] or result["side_effects"] or result["parses_over_1s"]
+    sys.exit(1 if bad else 0)
+
+
+if __name__ == "__main__":
+    main()
