@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..data.groups import enclosing
+from ..errors import FormulaError
 from ..ir.prior import Prior
 from .families import Family
 from .priors import PriorTable
@@ -155,6 +156,11 @@ def build_plan(bound, fam: Family, priors: PriorTable, parameterization) -> Mode
                                 gd.columns.index("Intercept") if gi in on_intercept else None))
     for aux in fam.spec.aux:
         params[aux] = _params(priors.lookup(aux))
+    if not columns and not groups and not fam.spec.aux:
+        # y ~ 0 with a family without parameters of its own: a fixed distribution
+        raise FormulaError(f"{bound.spec.formula} has nothing to estimate: a {fam.name} model with "
+                           "no intercept, no population-level and no group term has no "
+                           "parameters; write 1 for an intercept")
     return ModelPlan(fam, columns, intercept, x_means, b, tuple(groups), priors, params,
                      int(bound.n))
 
