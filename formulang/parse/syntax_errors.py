@@ -151,8 +151,9 @@ def precheck(text: str, start: str) -> None:
     if "__" in plain:
         for m in _NAME.finditer(plain):
             if is_dunder_name(m.group()):
-                raise cls(f"'{short(m.group())}': names with double underscores are not allowed in a "
-                          "formula (a formula is data, never code)", text, m.start(), m.end())
+                raise cls(f"'{short(m.group())}': names with double underscores are not "
+                          "allowed in a formula (a formula is data, never code)", text,
+                          m.start(), m.end())
 
 
 def _tokens_before(text: str, pos: int) -> list[lark.Token]:
@@ -281,8 +282,8 @@ def _unknown_function(text: str) -> FormulaError | None:
                     and previous.value not in FUNCTIONS:
                 allowed = names_with_role("elementwise", "stateful", "identity", "categorical",
                                           "offset")
-                return FormulaError(f"unknown function '{short(previous.value)}'; allowed functions: "
-                                    f"{', '.join(allowed)}", text, previous.start_pos,
+                return FormulaError(f"unknown function '{short(previous.value)}'; allowed "
+                                    f"functions: {', '.join(allowed)}", text, previous.start_pos,
                                     previous.end_pos)
             previous = tok
     except UnexpectedInput:

@@ -420,8 +420,9 @@ class _Reader:
         if response is not None:
             for term in terms:
                 if response.value in term.factors:
-                    raise self.fail(f"the response '{short(str(response.value))}' also appears on the "
-                                    "right-hand side", self.where_seen[response.value])
+                    raise self.fail(f"the response '{short(str(response.value))}' also "
+                                    "appears on the right-hand side",
+                                    self.where_seen[response.value])
         return Formula(response, scope.intercept, terms, groups,
                        tuple(dict.fromkeys(scope.offsets)))
 
@@ -440,8 +441,9 @@ class _Reader:
                 key_tok, _, num = arg.children
                 key = key_tok.value
                 if key not in spec.params:
-                    raise PriorError(f"{spec.name}() has no parameter '{short(key)}' (its parameters: "
-                                     f"{', '.join(spec.params)})", self.text, *span(key_tok))
+                    raise PriorError(f"{spec.name}() has no parameter '{short(key)}' (its "
+                                     f"parameters: {', '.join(spec.params)})", self.text,
+                                     *span(key_tok))
             else:
                 num = arg.children[0]
                 if i >= len(spec.params):

@@ -86,7 +86,7 @@ def test_formula_numbers_that_overflow(text):
     assert text[err.start:err.end] == "1e400"
 
 
-# ---- powers ---------------------------------------------------------------------------------------
+# ---- powers --------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("text, same_as", [
@@ -109,7 +109,7 @@ def test_powers_must_be_whole_numbers_of_at_least_one(exponent):
     assert err.start >= text.index("^") + 1  # the caret is under the exponent
 
 
-# ---- expansions -----------------------------------------------------------------------------------
+# ---- expansions ----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("text, count", [
@@ -151,7 +151,7 @@ def test_an_expansion_too_long_to_write_out_is_refused():
     assert "characters when written out" in err.message and str(MAX_LENGTH) in err.message
 
 
-# ---- long flat formulas ---------------------------------------------------------------------------
+# ---- long flat formulas --------------------------------------------------------------------------
 
 
 def test_long_flat_sums_parse_and_print_as_text_that_parses():
@@ -179,7 +179,7 @@ def test_a_formula_longer_than_the_limit_is_refused_with_a_short_message():
     assert max(len(line) for line in str(err).splitlines()) < 200
 
 
-# ---- deep nesting ---------------------------------------------------------------------------------
+# ---- deep nesting --------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("text", [
@@ -231,7 +231,7 @@ def test_deep_json_is_a_formula_error():
         Formula.from_dict(data) if False else Formula.from_json(__import__("json").dumps(data))
 
 
-# ---- long inputs in error messages ----------------------------------------------------------------
+# ---- long inputs in error messages ---------------------------------------------------------------
 
 
 @pytest.mark.parametrize("text", [
@@ -255,7 +255,7 @@ def test_a_long_name_in_a_message_is_shortened():
     assert len(err.message) < 400 and "…" in err.message
 
 
-# ---- characters -----------------------------------------------------------------------------------
+# ---- characters ----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("char, words", [
