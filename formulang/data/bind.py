@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError, FormulaError
-from ..ir.expr import Column, Expr, columns_of
+from ..ir.expr import BinOp, Column, Expr, columns_of
 from ..ir.formula import Formula, GroupTerm, Response
 from ..parse import parse
 from .design import dependent_columns, fill_design
@@ -388,8 +388,27 @@ def _prediction_parts(r: Response | None, frame: Frame) -> _Parts:
 
     if present(r.value):
         return _Parts.of(r)
-    return _Parts(str(r), trials=r.trials if present(r.trials) else None,
+    trials = trials_expression(r)
+    return _Parts(str(r), trials=trials if present(trials) else None,
                   weights=r.weights if present(r.weights) else None)
+
+
+def trials_expression(r: Response | None) -> Expr | None:
+    """The trials of a binomial response as an expression of other columns than the
+    successes: ``n`` of ``s | trials(n)``, and ``n`` of ``cbind(s, n - s)`` (successes plus
+    failures), so new rows need not carry the successes; ``None`` otherwise.
+
+    >>> str(trials_expression(parse("cbind(incidence, size - incidence) ~ 1").response))
+    'size'
+    """
+    if r is None:
+        return None
+    if r.trials is not None:
+        return r.trials
+    f = r.failures
+    if isinstance(f, BinOp) and f.op == "-" and f.right == r.value:
+        return f.left
+    return None
 
 
 def _columns(formula: Formula, parts: _Parts) -> tuple[str, ...]:
@@ -518,4 +537,5 @@ def _warn_rank(X: np.ndarray, columns: tuple[str, ...]) -> None:
         f"identified only by the prior"), stacklevel=3)
 
 
-__all__ = ["BoundData", "GroupData", "NA_ACTIONS", "apply_spec", "bind", "spec_group_terms"]
+__all__ = ["BoundData", "GroupData", "NA_ACTIONS", "apply_spec", "bind", "spec_group_terms",
+           "trials_expression"]
