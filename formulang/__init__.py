@@ -8,7 +8,7 @@ from .errors import DataError, FormulaError, FormulangError, PriorError
 from .ir import Formula, GroupTerm, Prior, Response, Term
 from .parse import parse, parse_prior
 from .data import (BoundData, DataSpec, FormulangWarning, GroupData, GroupingWarning,
-                   MissingValuesWarning, RankDeficiencyWarning, bind)
+                   MissingValuesWarning, NewLevelsWarning, RankDeficiencyWarning, bind)
 from . import datasets
 from ._version import __version__
 from .model import Model
@@ -17,7 +17,7 @@ from .io import load
 
 __all__ = [
     "BoundData", "DataSpec", "FormulangWarning", "GroupData", "GroupingWarning",
-    "MissingValuesWarning", "RankDeficiencyWarning", "bind", "datasets", "Model", "Fit", "load",
+    "MissingValuesWarning", "NewLevelsWarning", "RankDeficiencyWarning", "bind", "datasets", "Model", "Fit", "load",
     "DataError", "Formula", "FormulaError", "FormulangError", "GroupTerm", "Prior",
     "PriorError", "Response", "Term", "parse", "parse_prior",
 ]

@@ -89,17 +89,22 @@ class Fit:
         return diagnose(self)
 
     def predict(self, newdata=None, kind: str = "mean", new_levels: str = "gaussian",
-                seed: int = 0):
-        """Predictions per draw for ``newdata`` (default: the training data).
+                seed: int = 0, trials=None):
+        """Predictions per draw for ``newdata`` (default: the training data), one column per
+        row of ``newdata`` (NaN where a predictor is missing).
 
-        ``kind``: ``"linpred"`` (link scale), ``"mean"`` (response mean) or ``"response"``
-        (simulated responses). ``new_levels`` says what an unseen group level gets:
-        ``"gaussian"`` (new effects drawn from the fitted population, with its correlation),
-        ``"population"`` (effect 0, as lme4) or ``"error"``.
+        ``kind``: ``"linpred"`` (link scale), ``"prob"`` (binomial, bernoulli: the
+        probability per trial), ``"mean"`` (response mean) or ``"response"`` (simulated
+        responses). ``new_levels`` says what an unseen group level gets (with a warning
+        naming it): ``"gaussian"`` (new effects drawn from the fitted population, with its
+        correlation), ``"population"`` (effect 0, as lme4) or ``"error"``. ``trials``: a
+        binomial model's trials when ``newdata`` lacks them (a column name, a number, or one
+        per row). See :mod:`formulang.infer.predict`.
         """
         from .infer.predict import predict
 
-        return predict(self, newdata, kind=kind, new_levels=new_levels, seed=seed)
+        return predict(self, newdata, kind=kind, new_levels=new_levels, seed=seed,
+                       trials=trials)
 
     def posterior_predictive(self, seed: int = 0):
         """Replicated responses for the training rows, as ArviZ data with observed_data."""
@@ -114,11 +119,15 @@ class Fit:
 
         return plot(self, kind, **options)
 
-    def save(self, path) -> None:
-        """Write draws, formula, data encodings and settings to one NetCDF file (no pickle)."""
+    def save(self, path, data="auto") -> None:
+        """Write draws, formula, data encodings and settings to one NetCDF file (no pickle).
+
+        ``data``: also store the training rows as the model saw them (numbers only), so the
+        loaded fit predicts them and draws the ``lines`` plot: ``True``, ``False``, or
+        ``"auto"`` (when they are small; see :mod:`formulang.fitfile`)."""
         from .fitfile import save_fit
 
-        save_fit(self, path)
+        save_fit(self, path, data=data)
 
     def __str__(self) -> str:
         m = self.compiled

@@ -4,9 +4,10 @@ The file's layout and its writer are :mod:`formulang.fitfile`. :func:`load` read
 ``h5netcdf``/xarray (numbers, strings, JSON text), rebuilds the
 :class:`~formulang.compiled.CompiledModel` from its metadata
 (:meth:`~formulang.compiled.CompiledModel.from_dict`) and a :class:`LoadedFit` around it: the
-loaded fit's ``model`` is that compiled model. The training rows are not in the file: a
-loaded fit predicts for ``newdata`` (encoded with the stored data spec) but not for its
-training rows, and cannot be refitted. Files from another program, or from a formulang whose
+loaded fit's ``model`` is that compiled model. It predicts for ``newdata`` (encoded with the
+stored data spec); when the file holds the training rows (``fit.save(path, data=...)``) its
+``bound`` is them, so it also predicts them and draws every plot; otherwise
+:meth:`LoadedFit.attach_data` takes them from the training data. It cannot be refitted. Files from another program, or from a formulang whose
 schema version this one does not know, are refused with a
 :class:`~formulang.FormulangError`.
 """
@@ -21,8 +22,8 @@ import numpy as np
 from .compiled import CompiledModel
 from .errors import FormulangError
 from .fit import Fit
-from .fitfile import (PRIVATE_GROUPS, SAMPLES_GROUP, SCHEMA, SCHEMA_VERSION, STATS_GROUP,
-                      formulang_version, run_from_dict, save_fit)
+from .fitfile import (DATA_GROUP, PRIVATE_GROUPS, SAMPLES_GROUP, SCHEMA, SCHEMA_VERSION,
+                      STATS_GROUP, formulang_version, run_from_dict, save_fit)
 
 
 # ---- load --------------------------------------------------------------------------------------
@@ -48,10 +49,36 @@ def load(path) -> "LoadedFit":
     observed = np.asarray(idata.observed_data["y"].values) if "observed_data" in groups else None
     run = run_from_dict(meta.get("sampler"), samples, stats)
     public = {name: idata[name] for name in groups if name not in PRIVATE_GROUPS}
-    fit = LoadedFit(CompiledModel.from_dict(meta), samples, stats, method=meta["method"],
-                    run=run, idata=az.InferenceData(**public), observed=observed)
+    compiled = CompiledModel.from_dict(meta)
+    bound = _bound(compiled, idata[DATA_GROUP]) if DATA_GROUP in groups else None
+    counts = (meta.get("training") or {}).get("level_counts")  # absent in older files
+    fit = LoadedFit(compiled, samples, stats, method=meta["method"],
+                    run=run, idata=az.InferenceData(**public), observed=observed, bound=bound,
+                    level_counts=None if counts is None else
+                    tuple(np.asarray(c, dtype=np.int64) for c in counts))
     fit.collapsed = bool(meta.get("collapse", {}).get("fit_collapsed", False))  # issue 7
     return fit
+
+
+def _bound(compiled: CompiledModel, ds):
+    """The training rows :func:`formulang.fitfile.bound_dataset` stored, as ``BoundData``."""
+    from .data.bind import BoundData, GroupData
+
+    def get(name):
+        if name not in ds:
+            return None
+        a = np.array(ds[name].values)  # owns its memory, read-only as bind() makes them
+        a.flags.writeable = False
+        return a
+
+    spec = compiled.spec
+    groups = tuple(GroupData(g, get(f"group{i}_codes"), get(f"group{i}_values"))
+                   for i, g in enumerate(spec.groups))
+    rows = np.asarray(ds["rows"].values, dtype=np.intp)
+    n_input = int(np.asarray(ds.attrs["n_input"]).item())
+    kept = None if len(rows) == n_input else rows
+    return BoundData(spec, get("y"), get("trials"), get("weights"), get("X"), get("offset"),
+                     groups, kept, n_input)
 
 
 def _read_metadata(path: str) -> dict:
@@ -108,14 +135,52 @@ class LoadedFit(Fit):
     """A :class:`~formulang.Fit` read from a file: draws, statistics and the compiled model.
 
     ``idata`` is the stored ArviZ data (with the stored log-likelihood); ``observed`` the
-    stored response; predictions need ``newdata`` (the training rows are not stored).
+    stored response; ``bound`` the training rows when the file holds them (else ``None``:
+    predictions need ``newdata``); ``level_counts`` the training rows of each level per group
+    term (``None`` in files before they were stored).
     """
 
     def __init__(self, compiled: CompiledModel, samples: dict, stats: dict, method: str,
-                 run=None, *, idata, observed=None):
+                 run=None, *, idata, observed=None, bound=None, level_counts=None):
         super().__init__(compiled, samples, stats, method, run)
         self._stored_idata = idata
         self._observed = observed
+        self._bound = bound
+        self.level_counts = level_counts  # training rows per level of each group term
+
+    @property
+    def bound(self):
+        """The training rows, when the file holds them or :meth:`attach_data` gave them."""
+        return self._bound
+
+    def attach_data(self, data) -> "LoadedFit":
+        """Take the training rows from ``data`` (the data the model was fitted to), for what
+        needs them: predicting the training rows, the ``lines`` plot. Rows are encoded with
+        the stored data spec and checked against the fit: as many rows as the fit used, and
+        the same observed response. Returns the fit itself."""
+        import warnings
+
+        from .data.notices import MissingValuesWarning
+
+        compiled = self.compiled
+        with warnings.catch_warnings():  # the same rows were dropped in training, as told then
+            warnings.simplefilter("ignore", MissingValuesWarning)
+            bound = compiled.apply(data)
+        if bound.n != compiled.n or bound.y is None:
+            raise FormulangError(
+                f"these are not the data this model was fitted to: the fit used {compiled.n} "
+                f"rows with {compiled.response_name}, the data give "
+                f"{bound.n if bound.y is not None else 'no'} such rows")
+        if self._observed is not None:
+            differ = np.flatnonzero(~np.isclose(np.asarray(bound.y, dtype=float),
+                                                np.asarray(self._observed, dtype=float).ravel()))
+            if len(differ):
+                raise FormulangError(
+                    f"these are not the data this model was fitted to: the response "
+                    f"{compiled.response_name} differs from the fit's at {len(differ)} rows, "
+                    f"e.g. row position {int(bound.rows[differ[0]])}")
+        self._bound = bound
+        return self
 
     @property
     def idata(self):

@@ -51,6 +51,17 @@ def loaded(saved):
     return load(saved)
 
 
+@pytest.fixture(scope="module")
+def saved_without_data(fit, tmp_path_factory):
+    path = tmp_path_factory.mktemp("io") / "sleep_no_data.nc"
+    fit.save(path, data=False)
+    return path
+
+
+# NEW has new Subject levels on purpose: the warning about them is tests/test_predict.py's
+pytestmark = pytest.mark.filterwarnings("ignore::formulang.NewLevelsWarning")
+
+
 NEW = pd.DataFrame({"Days": [0.0, 3.0, 9.0, 4.0], "Subject": ["308", "372", "new", "other"]})
 
 
@@ -123,16 +134,96 @@ def test_loaded_model_is_rebuilt_from_the_file(fit, loaded):
         assert np.array_equal(m.plan.prior_params[key], value)
 
 
-def test_loaded_fit_needs_newdata_and_cannot_refit(loaded):
-    assert loaded.bound is None
+def test_loaded_fit_needs_newdata_and_cannot_refit(saved_without_data, loaded):
+    without = load(saved_without_data)
+    assert without.bound is None
     with pytest.raises(FormulangError, match="newdata"):
-        loaded.predict()
-    with pytest.raises(FormulangError, match="training data"):
-        loaded.model.fit()
-    with pytest.raises(FormulangError, match="training data"):
-        loaded.model.prior_predictive()
+        without.predict()
     with pytest.raises(FormulangError, match="training rows"):
-        loaded.posterior_predictive()
+        without.posterior_predictive()
+    for fit in (without, loaded):  # with or without the training rows: no refit
+        with pytest.raises(FormulangError, match="training data"):
+            fit.model.fit()
+        with pytest.raises(FormulangError, match="training data"):
+            fit.model.prior_predictive()
+
+
+# ---- the training rows in the file (issue 21, item 8) --------------------------------------------
+
+def test_the_training_rows_come_back(fit, loaded):
+    """fit.save() stores the training rows of small data: the loaded fit predicts them, bit
+    for bit, and gives posterior predictive draws."""
+    b, again = fit.bound, loaded.bound
+    assert again is not None and again.spec == b.spec and again.n_input == b.n_input
+    for name in ("X", "y", "offset"):
+        assert np.array_equal(getattr(again, name), getattr(b, name)), name
+        assert not getattr(again, name).flags.writeable
+    assert again.trials is None and again.weights is None
+    assert np.array_equal(again.rows, b.rows)
+    for g0, g1 in zip(b.groups, again.groups, strict=True):
+        assert np.array_equal(g0.codes, g1.codes) and np.array_equal(g0.values, g1.values)
+    for kind in ("linpred", "response"):
+        assert np.array_equal(loaded.predict(kind=kind, seed=4), fit.predict(kind=kind, seed=4))
+    ppc = loaded.posterior_predictive(seed=1)
+    np.testing.assert_array_equal(ppc.posterior_predictive["y"].values.reshape(400, 180),
+                                  fit.predict(kind="response", seed=1))
+
+
+def test_training_rows_with_dropped_rows_and_trials_come_back(tmp_path):
+    data = fl.datasets.load("cbpp").astype({"size": float})
+    data.loc[[3, 10], "size"] = np.nan  # two rows dropped in training
+    with pytest.warns(fl.MissingValuesWarning):
+        model = fl.Model("cbind(incidence, size - incidence) ~ period + (1 | herd)", data,
+                         priors=NARROW["cbpp"])
+    original = prior_fit(model, draws=10)
+    original.save(tmp_path / "fit.nc", data=True)
+    again = load(tmp_path / "fit.nc")
+    assert np.array_equal(again.bound.rows, model.bound.rows) and again.bound.n == 54
+    assert np.array_equal(again.bound.trials, model.bound.trials)
+    assert np.array_equal(again.predict(seed=2), original.predict(seed=2))
+
+
+def test_row_counts_per_level_are_stored_without_the_rows(fit, saved_without_data):
+    without = load(saved_without_data)
+    assert without.bound is None
+    counts = np.bincount(fit.bound.groups[0].codes)
+    assert [c.tolist() for c in without.level_counts] == [counts.tolist()]
+    # saving a fit loaded without rows keeps its counts
+    path = saved_without_data.with_name("again_no_data.nc")
+    without.save(path)
+    assert [c.tolist() for c in load(path).level_counts] == [counts.tolist()]
+
+
+def test_attach_data_gives_a_loaded_fit_its_training_rows(fit, saved_without_data, sleep):
+    without = load(saved_without_data)
+    assert without.attach_data(sleep) is without
+    assert np.array_equal(without.bound.X, fit.bound.X)
+    assert np.array_equal(without.predict(kind="linpred"), fit.predict(kind="linpred"))
+    other = load(saved_without_data)
+    with pytest.raises(FormulangError, match="fitted to: the fit used 180 rows.*give 90"):
+        other.attach_data(sleep.head(90))
+    shuffled = sleep.assign(Reaction=sleep.Reaction[::-1].to_numpy())
+    with pytest.raises(FormulangError, match="differs from the fit's at .* rows"):
+        other.attach_data(shuffled)
+    with pytest.raises(DataError, match="Days"):
+        other.attach_data(sleep.drop(columns="Days"))
+    assert other.bound is None
+
+
+def test_how_much_data_is_stored(fit, tmp_path, monkeypatch):
+    import formulang.fitfile as fitfile
+
+    def has_rows(path):
+        return load(path).bound is not None
+
+    fit.save(tmp_path / "big.nc", data=True)
+    assert has_rows(tmp_path / "big.nc")
+    monkeypatch.setattr(fitfile, "AUTO_DATA_NUMBERS", 100)  # sleepstudy: 180 rows, too many
+    fit.save(tmp_path / "auto.nc")
+    assert not has_rows(tmp_path / "auto.nc")
+    assert load(tmp_path / "auto.nc").level_counts is not None
+    with pytest.raises(FormulangError, match="data= takes 'auto', True or False"):
+        fit.save(tmp_path / "x.nc", data="yes")
 
 
 def test_loaded_fit_checks_new_data_like_the_original(loaded):
@@ -316,6 +407,7 @@ def test_a_file_written_before_compiled_models_still_loads():
         assert np.array_equal(old.predict(new, kind=kind, seed=3),
                               now.predict(new, kind=kind, seed=3))
     assert str(old.summary()) == str(now.summary())
+    assert old.bound is None and old.level_counts is None  # neither was stored then
 
 
 def test_a_fit_saved_before_terms_on_one_factor_were_one_term_loads(sleep):

@@ -344,3 +344,32 @@ def test_fit_plot_delegates_to_the_plots_module(sleep_fit):
     assert fig.axes and fig.axes[0].get_title()
     with pytest.raises(fl.FormulangError, match="trace"):
         sleep_fit.plot("histogram")
+
+
+# ---- plots of a saved fit (issue 21, item 8) --------------------------------------------------
+
+def test_plots_of_a_saved_fit_keep_row_counts_and_lines(synthetic, tmp_path):
+    from fit_support import prior_fit as predictive_fit  # every site, as a saved fit needs
+
+    fit = predictive_fit(fl.Model("y ~ x + (1 + x | a)", synthetic), draws=20, chains=1)
+    with_rows, without = tmp_path / "rows.nc", tmp_path / "bare.nc"
+    fit.save(with_rows)
+    fit.save(without, data=False)
+    bare = fl.load(without)
+    assert bare.bound is None
+    # the forest plot labels levels with their training rows, stored in any saved fit
+    labels = [t.get_text() for t in visible_axes(plots.plot_forest(bare))[0].get_yticklabels()]
+    assert sorted(labels) == ["0 (2)", "10 (5)", "20 (9)", "30 (14)", "40 (20)", "50 (31)"]
+    # the lines plot draws the training rows: the same figure as from the fit itself
+    loaded = fl.load(with_rows)
+    for fig_of in (fit, loaded, fl.load(without).attach_data(synthetic)):
+        axes = visible_axes(plots.plot_group_lines(fig_of, n_groups=3, draws=4, seed=2))
+        lines = [line.get_ydata() for line in axes[-1].get_lines()]
+        points = axes[-1].collections[0].get_offsets()
+        if fig_of is fit:
+            expected_lines, expected_points = lines, points
+        else:
+            np.testing.assert_array_equal(np.asarray(lines), np.asarray(expected_lines))
+            np.testing.assert_array_equal(points, expected_points)
+    with pytest.raises(FormulangError, match=r"saved without them.*attach_data.*--data"):
+        plots.plot_group_lines(bare)

@@ -7,12 +7,14 @@ function of the draws only, so the checks hold for any draws, and these cost no 
 Their priors are set narrow (normal / half_normal) so the draws stay on sensible scales.
 """
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
 
 import formulang as fl
-from formulang import DataError, FormulangError
+from formulang import DataError, FormulangError, MissingValuesWarning, NewLevelsWarning
 from formulang.fit import Fit
 from formulang.infer.predict import KINDS, predict
 from formulang.lower.families import FAMILIES
@@ -248,7 +250,8 @@ def test_response_is_reproducible(sleep_fit):
 
 def test_population_level_prediction_for_new_levels(sleep_fit):
     new = pd.DataFrame({"Days": [0.0, 5.0, 5.0], "Subject": ["new1", "new1", "308"]})
-    eta = sleep_fit.predict(new, kind="linpred", new_levels="population")
+    with pytest.warns(NewLevelsWarning, match="'new1'. They get effect 0"):
+        eta = sleep_fit.predict(new, kind="linpred", new_levels="population")
     b = sleep_fit.samples["b"].reshape(-1, 2)
     np.testing.assert_allclose(eta[:, 0], b[:, 0], rtol=1e-6)
     np.testing.assert_allclose(eta[:, 1], b[:, 0] + 5 * b[:, 1], rtol=1e-6)
@@ -261,7 +264,8 @@ def test_gaussian_new_levels_have_the_population_covariance(sleep_fit):
     m = 200  # new subjects, each at Days 0 and 1: intercept effect and slope effect
     new = pd.DataFrame({"Days": np.tile([0.0, 1.0], m),
                         "Subject": np.repeat([f"n{j}" for j in range(m)], 2)})
-    eta = sleep_fit.predict(new, kind="linpred", new_levels="gaussian", seed=4)
+    with pytest.warns(NewLevelsWarning, match="200 group levels"):
+        eta = sleep_fit.predict(new, kind="linpred", new_levels="gaussian", seed=4)
     b = sleep_fit.samples["b"].reshape(-1, 2)
     e0 = eta[:, 0::2] - b[:, [0]]  # (S, m) intercept effects
     e1 = eta[:, 1::2] - eta[:, 0::2] - b[:, [1]]  # slope effects
@@ -276,16 +280,18 @@ def test_gaussian_new_levels_have_the_population_covariance(sleep_fit):
     assert abs(np.mean(u0 * u1 - cor[:, None])) < 0.03
     # new levels differ from each other; rows of one level share its effect
     assert np.std(e0[0]) > 0
-    twice = sleep_fit.predict(pd.DataFrame({"Days": [0.0, 0.0], "Subject": ["x", "x"]}),
-                              kind="linpred", seed=4)
+    with pytest.warns(NewLevelsWarning, match="1 group level "):
+        twice = sleep_fit.predict(pd.DataFrame({"Days": [0.0, 0.0], "Subject": ["x", "x"]}),
+                                  kind="linpred", seed=4)
     assert np.array_equal(twice[:, 0], twice[:, 1])
 
 
 def test_new_levels_are_reproducible(sleep_fit):
     new = pd.DataFrame({"Days": [2.0, 2.0], "Subject": ["a", "b"]})
-    a = sleep_fit.predict(new, new_levels="gaussian", seed=1)
-    assert np.array_equal(a, sleep_fit.predict(new, new_levels="gaussian", seed=1))
-    assert not np.array_equal(a, sleep_fit.predict(new, new_levels="gaussian", seed=2))
+    with pytest.warns(NewLevelsWarning):
+        a = sleep_fit.predict(new, new_levels="gaussian", seed=1)
+        assert np.array_equal(a, sleep_fit.predict(new, new_levels="gaussian", seed=1))
+        assert not np.array_equal(a, sleep_fit.predict(new, new_levels="gaussian", seed=2))
 
 
 def test_new_levels_error_names_factor_and_levels(sleep_fit):
@@ -294,12 +300,154 @@ def test_new_levels_error_names_factor_and_levels(sleep_fit):
         sleep_fit.predict(new, new_levels="error")
 
 
+@pytest.fixture(scope="module")
+def radon_fit():
+    return prior_fit(fl.Model("log_radon ~ floor + (1 | county)", fl.datasets.load("radon"),
+                              priors=NARROW), draws=20)
+
+
+def test_new_levels_are_named_with_close_known_levels(radon_fit):
+    """A misspelt county (case, a dropped letter) is a new level: the warning names it per
+    grouping factor, with the known levels it resembles, and what it got."""
+    new = pd.DataFrame({"floor": [0, 1, 0, 0], "county": ["hennepin", "HENNEPIN", "RAMSY",
+                                                           "hennepin"]})
+    with pytest.warns(NewLevelsWarning) as record:
+        eta = radon_fit.predict(new, kind="linpred", new_levels="population")
+    message = str(record[0].message)
+    assert message.startswith("newdata has 2 group levels not seen in training; 'county': "
+                              "'hennepin' (did you mean 'HENNEPIN'?), 'RAMSY' (did you mean "
+                              "'RAMSEY'?). They get effect 0")
+    assert "new_levels='population'" in message and "new_levels='gaussian'" in message
+    b = radon_fit.samples["b"].reshape(-1, 2)
+    np.testing.assert_allclose(eta[:, 0], b[:, 0], rtol=1e-6)  # effect 0: the population
+    assert not np.allclose(eta[:, 1], b[:, 0] + b[:, 1])  # HENNEPIN keeps its own effect
+    # "error" refuses with the same text
+    with pytest.raises(FormulangError) as err:
+        radon_fit.predict(new, new_levels="error")
+    assert str(err.value).startswith(message.split(". They get")[0] + ". They are refused")
+    # known levels only: no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        radon_fit.predict(new.iloc[[1]])
+
+
+def test_new_levels_are_reported_per_grouping_factor():
+    df = fl.datasets.load("sleepstudy").assign(lab=lambda d: np.where(d.Days < 5, "A", "B"))
+    fit = prior_fit(fl.Model("Reaction ~ Days + (1 | Subject) + (1 | lab)", df,
+                             priors={**NARROW, "Intercept": "normal(300, 10)"}), draws=5)
+    new = pd.DataFrame({"Days": [1.0, 2.0], "Subject": ["3O8", "308"], "lab": ["a", "C"]})
+    with pytest.warns(NewLevelsWarning, match=r"3 group levels not seen in training; "
+                                             r"'Subject': '3O8' \(did you mean '308'\?\); "
+                                             r"'lab': 'a' \(did you mean 'A'\?\), 'C'\. "):
+        fit.predict(new)
+
+
+# ---- rows with missing values -------------------------------------------------------------------
+
+def test_rows_with_missing_predictors_stay_aligned_as_nan(sleep_fit):
+    """3 rows in, 3 columns out: the row that cannot be predicted is NaN, named in a warning;
+    the others are what they are alone."""
+    new = pd.DataFrame({"Days": [0.0, np.nan, 9.0], "Subject": ["308", "308", "372"]})
+    with pytest.warns(MissingValuesWarning, match=r"1 of 3 newdata rows have missing values "
+                                                  r"in Days \(1 row\): their predictions are "
+                                                  r"NaN \(row position 1\)"):
+        for kind in ("linpred", "mean", "response"):
+            out = sleep_fit.predict(new, kind=kind, seed=3)
+            assert out.shape == (400, 3)
+            assert np.isnan(out[:, 1]).all() and np.isfinite(out[:, [0, 2]]).all()
+            whole = sleep_fit.predict(new.iloc[[0, 2]], kind=kind, seed=3)
+            if kind != "response":  # draws of the kept rows: same numbers
+                np.testing.assert_array_equal(out[:, [0, 2]], whole)
+    # the training rows are predicted as fitted: one column per row used in the fit
+    assert sleep_fit.predict().shape == (400, 180)
+
+
+def test_missing_grouping_level_is_a_nan_row_too(radon_fit):
+    new = pd.DataFrame({"floor": [0, 1], "county": [None, "AITKIN"]})
+    with pytest.warns(MissingValuesWarning, match="county.*row position 0"):
+        out = radon_fit.predict(new)
+    assert np.isnan(out[:, 0]).all() and np.isfinite(out[:, 1]).all()
+
+
+def test_a_model_that_refuses_missing_values_refuses_them_in_new_rows(sleep):
+    fit = prior_fit(fl.Model("Reaction ~ Days + (1 | Subject)", sleep, na_action="raise",
+                             priors={**NARROW, "Intercept": "normal(300, 10)"}), draws=5)
+    new = pd.DataFrame({"Days": [0.0, np.nan], "Subject": ["308", "308"]})
+    with pytest.raises(DataError, match="row positions 1"):
+        fit.predict(new)
+
+
+# ---- binomial trials and probabilities ----------------------------------------------------------
+
+def test_binomial_predictions_need_only_the_trials(cbpp_fit):
+    """cbind(incidence, size - incidence): the trials are size, known without incidence."""
+    from scipy.special import expit
+
+    df = fl.datasets.load("cbpp").head(4)
+    p = expit(cbpp_fit.predict(df, kind="linpred"))
+    np.testing.assert_allclose(cbpp_fit.predict(df[["herd", "period"]], kind="prob"), p,
+                               rtol=1e-12)
+    without = df[["herd", "period", "size"]]
+    np.testing.assert_allclose(cbpp_fit.predict(without), p * df["size"].to_numpy(), rtol=1e-12)
+    np.testing.assert_array_equal(cbpp_fit.predict(without, kind="response", seed=2),
+                                  cbpp_fit.predict(df, kind="response", seed=2))
+    # trials= as a column, a number, or one number per row
+    renamed = df[["herd", "period"]].assign(n=df["size"].to_numpy())
+    np.testing.assert_allclose(cbpp_fit.predict(renamed, trials="n"), p * df["size"].to_numpy())
+    np.testing.assert_allclose(cbpp_fit.predict(renamed, trials=10), p * 10)
+    np.testing.assert_allclose(cbpp_fit.predict(renamed, trials=[1, 2, 3, 4]), p * [1, 2, 3, 4])
+
+
+def test_missing_trials_name_the_columns_needed(cbpp_fit, sleep):
+    new = fl.datasets.load("cbpp")[["herd", "period"]].head(2)
+    for kind in ("mean", "response"):
+        with pytest.raises(FormulangError, match=rf"kind='{kind}' for a binomial model needs "
+                                                 r"the number of trials.*newdata lacks "
+                                                 r"'size'.*trials=.*kind='prob'"):
+            cbpp_fit.predict(new, kind=kind)
+    # cbind(s, f) of two columns: both are needed
+    df = sleep.assign(s=(sleep.Reaction // 100).astype(int), f=3)
+    fit = prior_fit(fl.Model("cbind(s, f) ~ Days + (1 | Subject)", df, priors=NARROW), draws=5)
+    with pytest.raises(FormulangError, match=r"newdata lacks 's', 'f'"):
+        fit.predict(df[["Days", "Subject"]].head(2))
+    assert fit.predict(df[["Days", "Subject"]].head(2), trials=3).shape == (10, 2)
+    # bad trials= values
+    with pytest.raises(FormulangError, match=r"trials=: the trials must be whole numbers"):
+        cbpp_fit.predict(new, trials=2.5)
+    with pytest.raises(FormulangError, match="has 3 values for 2 rows"):
+        cbpp_fit.predict(new, trials=[1, 2, 3])
+    with pytest.raises(FormulangError, match="names no column"):
+        cbpp_fit.predict(new, trials="size")
+
+
+def test_trials_response_needs_only_its_trials_column(sleep):
+    df = sleep.assign(s=(sleep.Reaction // 100).astype(int), n=6)
+    fit = prior_fit(fl.Model("s | trials(n) ~ Days + (1 | Subject)", df, priors=NARROW),
+                    draws=5)
+    new = df[["Days", "Subject"]].head(3)
+    with pytest.raises(FormulangError, match=r"newdata lacks 'n'"):
+        fit.predict(new)
+    np.testing.assert_allclose(fit.predict(new.assign(n=6)),
+                               6 * fit.predict(new, kind="prob"), rtol=1e-12)
+
+
+def test_prob_is_for_per_trial_families(sleep_fit, sleep):
+    with pytest.raises(FormulangError, match="kind='prob' is the probability.*gaussian"):
+        sleep_fit.predict(kind="prob")
+    df = sleep.assign(high=(sleep.Reaction > 300).astype(int))
+    fit = prior_fit(fl.Model("high ~ Days + (1 | Subject)", df, family="bernoulli",
+                             priors=NARROW), draws=5)
+    np.testing.assert_allclose(fit.predict(kind="prob"), fit.predict(kind="mean"), rtol=1e-12)
+    with pytest.raises(FormulangError, match="trials= is for binomial models"):
+        sleep_fit.predict(trials=3)
+
+
 def test_bad_arguments(sleep_fit):
-    with pytest.raises(FormulangError, match="kinds: linpred, mean, response"):
+    with pytest.raises(FormulangError, match="kinds: linpred, prob, mean, response"):
         sleep_fit.predict(kind="expected")
     with pytest.raises(FormulangError, match="gaussian, population, error"):
         sleep_fit.predict(new_levels="zero")
-    assert KINDS == ("linpred", "mean", "response")
+    assert KINDS == ("linpred", "prob", "mean", "response")
 
 
 def test_unseen_fixed_effect_level_is_a_data_error(cbpp_fit):
@@ -362,10 +510,11 @@ def test_new_levels_with_several_correlated_blocks(sleep):
     fit = prior_fit(model, draws=50)
     assert {"L_Subject_0", "L_Subject_1"} <= set(fit.samples)
     new = df.head(12).assign(Subject="newcomer")
-    eta = fit.predict(new, kind="linpred", seed=9)
-    without_l = Fit(model, {k: v for k, v in fit.samples.items() if not k.startswith("L_")},
-                    {}, method="prior")
-    np.testing.assert_allclose(without_l.predict(new, kind="linpred", seed=9), eta,
-                               rtol=1e-4, atol=1e-3)
-    population = fit.predict(new, kind="linpred", new_levels="population")
+    with pytest.warns(NewLevelsWarning, match="'newcomer'"):
+        eta = fit.predict(new, kind="linpred", seed=9)
+        without_l = Fit(model, {k: v for k, v in fit.samples.items() if not k.startswith("L_")},
+                        {}, method="prior")
+        np.testing.assert_allclose(without_l.predict(new, kind="linpred", seed=9), eta,
+                                   rtol=1e-4, atol=1e-3)
+        population = fit.predict(new, kind="linpred", new_levels="population")
     assert not np.allclose(eta, population)

@@ -8,6 +8,8 @@
     formulang summary fit.nc                       a saved fit's summary and diagnostics
     formulang predict fit.nc new.csv [--kind mean] per-row posterior mean, sd and 95% interval
     formulang plot fit.nc trace --out trace.png    a plot of a saved fit, as an image file
+                                                   (--data DATA: the training rows, for a fit
+                                                   saved without them)
     formulang datasets                             the shipped datasets
 
 Errors print one clear message (with a caret under formula problems) and exit with status 2;
@@ -24,6 +26,7 @@ import warnings
 from ..errors import FormulangError
 from ..model import Model
 from ..parse import parse
+from ..phrasing import phrased_as
 from ..report.describe import describe_formula
 from . import commands
 from .repl import run_repl
@@ -45,7 +48,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     fit = model.fit(**sampling)
     print(fit)  # summary, then diagnostics with advice
     if args.out:
-        commands.save_fit(fit, args.out)
+        commands.save_fit(fit, args.out,
+                          data={"auto": "auto", "yes": True, "no": False}[args.save_data])
         print(f"\nsaved to {args.out}")
     return 0
 
@@ -58,7 +62,8 @@ def _cmd_summary(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     fit = commands.load_fit(args.fit)
     table = commands.prediction_table(fit, commands.read_table(args.newdata), kind=args.kind,
-                                      new_levels=args.new_levels, seed=args.seed)
+                                      new_levels=args.new_levels, seed=args.seed,
+                                      trials=commands.trials_option(args.trials))
     if commands.write_table(table, args.out):
         print(f"wrote {len(table)} rows to {args.out}", file=sys.stderr)
     return 0
@@ -75,7 +80,7 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    fit = commands.load_fit(args.fit)
+    fit = commands.load_fit(args.fit, data=args.data)
     out = args.out or f"{args.kind}.png"
     path = commands.write_plot(fit, args.kind, out, group=args.group,
                                params=commands.split_params(args.param))
@@ -113,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_model_options(f)
     commands.add_sampler_options(f)
     f.add_argument("--out", default=None, help="save the fit to this NetCDF file")
+    f.add_argument("--save-data", default="auto", choices=("auto", "yes", "no"),
+                   help="store the training rows in the saved fit (auto: when small), for "
+                        "the lines plot and predictions of those rows")
     f.set_defaults(run=_cmd_fit)
 
     s = sub.add_parser("summary", parents=[debug],
@@ -135,11 +143,16 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("fit", help="a saved fit (.nc)")
     pl.add_argument("kind", help=", ".join(commands.PLOT_KINDS))
     pl.add_argument("--out", default=None, help="image file (default KIND.png); .png/.pdf/.svg")
+    pl.add_argument("--data", default=None,
+                    help="the data the fit was made from (a shipped dataset name or a "
+                         "CSV/Parquet file), for a fit saved without them (lines plot)")
     commands.add_plot_options(pl)
     pl.set_defaults(run=_cmd_plot)
 
     r = sub.add_parser("repl", parents=[debug], help="the interactive console (the default)")
     r.set_defaults(run=_cmd_repl)
+    for command in sub.choices.values():  # advice in messages names this command's options
+        command.set_defaults(option_flags=commands.option_flags(command))
     return ap
 
 
@@ -152,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     run = getattr(args, "run", _cmd_repl)  # no subcommand: the REPL
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), phrased_as(getattr(args, "option_flags", {})):
             if not args.debug:  # "warning: message", without formulang's file and line
                 warnings.showwarning = _show_warning
             return run(args)

@@ -17,13 +17,13 @@ from __future__ import annotations
 import argparse
 import inspect
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .. import datasets
+from ..data.frame import PARQUET_EXTRA
 from ..errors import FormulangError
 from ..infer import predict
 from ..io import load
@@ -38,6 +38,30 @@ REPARAMS: tuple[str, ...] = reparam.MODES
 _PREDICT_DEFAULTS = inspect.signature(predict.predict).parameters
 DEFAULT_PREDICT_KIND: str = _PREDICT_DEFAULTS["kind"].default
 DEFAULT_NEW_LEVELS: str = _PREDICT_DEFAULTS["new_levels"].default
+
+
+# Keyword arguments of the API whose command-line option has another name.
+_OPTION_NAMES = {"priors": "prior", "var_names": "param"}
+
+
+def option_flags(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """Keyword name -> the option that sets it in ``parser`` (``new_levels`` ->
+    ``--new-levels``): how messages name options in the command line
+    (:func:`formulang.phrasing.phrased_as`).
+
+    >>> p = argparse.ArgumentParser(); add_predict_options(p)
+    >>> option_flags(p)["new_levels"], option_flags(p)["kind"]
+    ('--new-levels', '--kind')
+    """
+    flags = {}
+    for action in parser._actions:  # argparse lists its options nowhere else
+        long = [o for o in action.option_strings if o.startswith("--")]
+        if long and action.dest != "help":
+            flags[action.dest] = long[0]
+    for keyword, dest in _OPTION_NAMES.items():
+        if dest in flags:
+            flags[keyword] = flags[dest]
+    return flags
 
 
 def _default_first(default: str, choices) -> tuple[str, ...]:
@@ -56,8 +80,8 @@ __all__ = ["CSV_FLOATS", "DEFAULT_NEW_LEVELS", "DEFAULT_PREDICT_KIND", "FAMILIES
            "METHODS", "NEW_LEVELS", "PLOT_KINDS", "PREDICT_KINDS", "REPARAMS",
            "add_model_options", "add_plot_options", "add_predict_options", "add_sampler_options",
            "check_counts", "datasets_table", "fit_options", "load_data", "load_fit",
-           "model_options", "parse_priors", "prediction_table", "read_table", "save_fit",
-           "split_params", "write_plot", "write_table"]
+           "model_options", "option_flags", "parse_priors", "prediction_table", "read_table", "save_fit",
+           "split_params", "trials_option", "write_plot", "write_table"]
 
 
 # ---- data and saved fits ----------------------------------------------------------------------
@@ -75,8 +99,10 @@ def read_table(source: str) -> pd.DataFrame:
     parquet = path.suffix.lower() in (".parquet", ".pq")
     try:
         return pd.read_parquet(path) if parquet else pd.read_csv(path)
-    except ImportError as exc:  # parquet without pyarrow/fastparquet
-        raise FormulangError(f"cannot read {source!r}: {exc}") from None
+    except ImportError:  # parquet without pyarrow/fastparquet
+        raise FormulangError(f"cannot read {source!r}: Parquet files need pyarrow, which is "
+                             f"not installed; install it with pip install '{PARQUET_EXTRA}' "
+                             f"(or save the table as CSV)") from None
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise FormulangError(f"cannot read {source!r} as a {'Parquet' if parquet else 'CSV'} "
                              f"table: {exc}") from None
@@ -110,8 +136,10 @@ def datasets_table() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def load_fit(path: str):
-    """A fit saved with ``fit.save`` (``formulang.load``), with file problems as clean errors.
+def load_fit(path: str, data: str | None = None):
+    """A fit saved with ``fit.save`` (``formulang.load``), with file problems as clean errors;
+    ``data`` (a dataset name or file, as :func:`load_data`) gives it its training rows
+    (``LoadedFit.attach_data``), for a file saved without them.
 
     >>> load_fit("no/such.nc")
     Traceback (most recent call last):
@@ -120,15 +148,18 @@ def load_fit(path: str):
     if not Path(path).expanduser().is_file():
         raise FormulangError(f"no saved fit named {path!r}")
     try:
-        return load(Path(path).expanduser())
+        fit = load(Path(path).expanduser())
     except OSError as exc:
         raise FormulangError(f"cannot read {path!r} as a saved fit: {exc}") from None
+    if data is not None:
+        fit.attach_data(load_data(data))
+    return fit
 
 
-def save_fit(fit, path: str) -> None:
-    """``fit.save(path)``, with an unwritable path as a clean error."""
+def save_fit(fit, path: str, data="auto") -> None:
+    """``fit.save(path, data=data)``, with an unwritable path as a clean error."""
     try:
-        fit.save(Path(path).expanduser())
+        fit.save(Path(path).expanduser(), data=data)
     except OSError as exc:
         raise FormulangError(f"cannot write {path!r}: {exc}") from None
 
@@ -210,39 +241,57 @@ def fit_options(args: argparse.Namespace) -> dict:
 # ---- predictions ------------------------------------------------------------------------------
 
 def add_predict_options(p: argparse.ArgumentParser) -> None:
-    """Options of a prediction table: kind, new levels, seed, output file."""
+    """Options of a prediction table: kind, new levels, trials, seed, output file."""
     p.add_argument("--kind", default=DEFAULT_PREDICT_KIND, choices=PREDICT_KINDS,
-                   help="mean of the response (default), linear predictor, or simulated response")
+                   help="mean of the response (default), linear predictor, probability per "
+                        "trial (binomial), or simulated response")
     p.add_argument("--new-levels", default=DEFAULT_NEW_LEVELS, choices=NEW_LEVELS,
                    help="what an unseen group level gets (default: drawn from the population)")
+    p.add_argument("--trials", default=None, metavar="COLUMN|NUMBER",
+                   help="binomial trials of each row, when the new data lack the response's")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="write the table to this CSV file")
 
 
+def trials_option(text: str | None):
+    """``--trials``: a number, or else the name of a column of the new data.
+
+    >>> trials_option("10"), trials_option("size"), trials_option(None)
+    (10.0, 'size', None)
+    """
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
 def prediction_table(fit, newdata, kind: str = DEFAULT_PREDICT_KIND,
-                     new_levels: str = DEFAULT_NEW_LEVELS, seed: int = 0) -> pd.DataFrame:
+                     new_levels: str = DEFAULT_NEW_LEVELS, seed: int = 0,
+                     trials=None) -> pd.DataFrame:
     """Per-row posterior mean, sd and 95% interval of ``fit.predict(newdata, ...)``.
 
-    Columns: ``row`` (the input row, 0-based; rows with missing predictors are dropped as in
-    training), the input columns, then ``mean``, ``sd``, ``q2.5``, ``q97.5`` (prefixed
-    ``pred_`` if the input already has a column of that name).
+    Columns: ``row`` (the input row, 0-based), the input columns, then ``mean``, ``sd``,
+    ``q2.5``, ``q97.5`` (prefixed ``pred_`` if the input already has a column of that name).
+    One line per input row, in order: a row with a missing predictor has empty (NaN)
+    statistics, and ``predict`` warns naming it.
 
     >>> table = prediction_table(fit, pd.DataFrame({"Days": [0, 9], "Subject": ["308", "308"]}))
     ... # doctest: +SKIP
     """
-    draws = np.asarray(fit.predict(newdata, kind=kind, new_levels=new_levels, seed=seed))
-    with warnings.catch_warnings():  # predict() has already warned about dropped rows
-        warnings.simplefilter("ignore")
-        rows = np.asarray(fit.compiled.apply(newdata).rows)
-    table = newdata.iloc[rows].reset_index(drop=True)
-    table.insert(0, "row", rows)
+    draws = np.asarray(fit.predict(newdata, kind=kind, new_levels=new_levels, seed=seed,
+                                   trials=trials))
+    table = pd.DataFrame(newdata).reset_index(drop=True)
+    table.insert(0, "row", np.arange(len(table)))
     stats = {"mean": draws.mean(axis=0),
-             "sd": draws.std(axis=0, ddof=1) if draws.shape[0] > 1 else np.full(len(rows), np.nan),
+             "sd": draws.std(axis=0, ddof=1) if draws.shape[0] > 1 else
+             np.full(draws.shape[1], np.nan),
              "q2.5": np.quantile(draws, 0.025, axis=0),
              "q97.5": np.quantile(draws, 0.975, axis=0)}
     for name, values in stats.items():
         table[f"pred_{name}" if name in table.columns else name] = values
-    return pd.DataFrame(table)
+    return table
 
 
 def write_table(table: pd.DataFrame, out: str | None) -> str | None:

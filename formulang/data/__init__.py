@@ -10,11 +10,13 @@
 
 from .bind import BoundData, GroupData, apply_spec, bind
 from .evaluate import TransformStats
-from .notices import FormulangWarning, GroupingWarning, MissingValuesWarning, RankDeficiencyWarning
+from .notices import (FormulangWarning, GroupingWarning, MissingValuesWarning, NewLevelsWarning,
+                      RankDeficiencyWarning)
 from .spec import DataSpec, DesignSpec, GroupSpec, TermSpec, VariableSpec
 
 __all__ = [
     "BoundData", "DataSpec", "DesignSpec", "FormulangWarning", "GroupData", "GroupSpec",
-    "GroupingWarning", "MissingValuesWarning", "RankDeficiencyWarning", "TermSpec",
+    "GroupingWarning", "MissingValuesWarning", "NewLevelsWarning", "RankDeficiencyWarning",
+    "TermSpec",
     "TransformStats", "VariableSpec", "apply_spec", "bind",
 ]

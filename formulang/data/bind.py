@@ -35,12 +35,12 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError, FormulaError
-from ..ir.expr import Column, Expr, columns_of
+from ..ir.expr import BinOp, Column, Expr, columns_of
 from ..ir.formula import Formula, GroupTerm, Response
 from ..parse import parse
 from .design import dependent_columns, fill_design
 from .encoding import design_spec
-from .evaluate import CATEGORICAL, NUMERIC, Context
+from .evaluate import CATEGORICAL, NUMERIC, Context, cells_text, not_numbers, stray_text
 from .frame import NA_ACTIONS, Frame, as_frame, handle_missing, require_columns
 from .groups import by_factor, encode_group, learn_group
 from .notices import GroupingWarning, RankDeficiencyWarning
@@ -218,6 +218,7 @@ def bind(formula: Formula | str, data, *, na_action: str = "drop") -> BoundData:
             variables[label] = VariableSpec(label, NUMERIC)
             values[label] = ctx.numeric(expr)
         else:
+            _refuse_stray_text(ctx, expr)
             fz = ctx.learn_levels(expr)
             variables[label] = VariableSpec(label, CATEGORICAL, fz.labels)
             values[label] = fz.codes
@@ -325,6 +326,24 @@ def _factor_design(terms: tuple[GroupTerm, ...], variables) -> tuple[DesignSpec,
     return merged, tuple(sorted(blocks, key=min))
 
 
+def _refuse_stray_text(ctx: Context, expr: Expr) -> None:
+    """A column of numbers with a few stray text cells (``1.2x``, ``<0.5``, ``?``) is read as
+    text, and coding it as a categorical would fit one coefficient per distinct number: refuse,
+    naming the cells. ``C(x)`` and ``factor(x)`` say a categorical is meant."""
+    if not isinstance(expr, Column):
+        return
+    s = ctx.frame.get(expr.name)
+    bad = stray_text(s)
+    if bad is None:
+        return
+    name = expr.name
+    raise DataError(
+        f"column {name!r} is mostly numbers, but {len(bad)} of {len(s)} cells are not: "
+        f"{cells_text(ctx.frame, s, bad)}; as written, {name} would be a categorical with "
+        f"{s.nunique()} levels. Correct those cells or make them missing values, or write "
+        f"C({name}) (or factor({name})) to use {name} as a categorical on purpose")
+
+
 def _lhs_terms(terms: tuple[GroupTerm, ...]) -> list:
     return [term for t in terms for term in t.terms]
 
@@ -369,8 +388,27 @@ def _prediction_parts(r: Response | None, frame: Frame) -> _Parts:
 
     if present(r.value):
         return _Parts.of(r)
-    return _Parts(str(r), trials=r.trials if present(r.trials) else None,
+    trials = trials_expression(r)
+    return _Parts(str(r), trials=trials if present(trials) else None,
                   weights=r.weights if present(r.weights) else None)
+
+
+def trials_expression(r: Response | None) -> Expr | None:
+    """The trials of a binomial response as an expression of other columns than the
+    successes: ``n`` of ``s | trials(n)``, and ``n`` of ``cbind(s, n - s)`` (successes plus
+    failures), so new rows need not carry the successes; ``None`` otherwise.
+
+    >>> str(trials_expression(parse("cbind(incidence, size - incidence) ~ 1").response))
+    'size'
+    """
+    if r is None:
+        return None
+    if r.trials is not None:
+        return r.trials
+    f = r.failures
+    if isinstance(f, BinOp) and f.op == "-" and f.right == r.value:
+        return f.left
+    return None
 
 
 def _columns(formula: Formula, parts: _Parts) -> tuple[str, ...]:
@@ -448,7 +486,16 @@ def _response(parts: _Parts, ctx: Context):
 def _response_value(expr: Expr, ctx: Context, what: str) -> np.ndarray:
     if ctx.kind(expr) != NUMERIC and not _is_bool_column(expr, ctx):
         name = ", ".join(columns_of(expr))
-        raise DataError(f"the response {what} must be numeric, but {name} is categorical")
+        cells = ""
+        if isinstance(expr, Column) and not isinstance(ctx.frame.get(name).dtype,
+                                                       pd.CategoricalDtype):
+            s = ctx.frame.get(name)
+            bad = not_numbers(s)
+            if len(bad):  # name the cells, as for a predictor
+                cells = f" ({len(bad)} of {len(s)} cells are not numbers: " \
+                        f"{cells_text(ctx.frame, s, bad)})"
+        raise DataError(f"the response {what} must be numeric, but {name} is "
+                        f"categorical{cells}")
     return ctx.numeric(expr)
 
 
@@ -490,4 +537,5 @@ def _warn_rank(X: np.ndarray, columns: tuple[str, ...]) -> None:
         f"identified only by the prior"), stacklevel=3)
 
 
-__all__ = ["BoundData", "GroupData", "NA_ACTIONS", "apply_spec", "bind", "spec_group_terms"]
+__all__ = ["BoundData", "GroupData", "NA_ACTIONS", "apply_spec", "bind", "spec_group_terms",
+           "trials_expression"]

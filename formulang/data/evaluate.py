@@ -74,6 +74,53 @@ def column_kind(series: pd.Series, name: str) -> str:
                     f"convert it to numbers or strings")
 
 
+# A text column is "mostly numbers" when at least this share of its non-missing cells read as
+# numbers, or all but FEW_STRAY of them do (and numbers are the majority).
+MOSTLY_NUMBERS = 0.9
+FEW_STRAY = 5
+
+
+def not_numbers(series: pd.Series) -> np.ndarray:
+    """Positions of the non-missing cells of ``series`` that do not read as a number.
+
+    >>> not_numbers(pd.Series(["1", "2.5", "1.2x", None, "<0.5"])).tolist()
+    [2, 4]
+    """
+    parsed = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    return np.flatnonzero(np.isnan(parsed) & ~series.isna().to_numpy(dtype=bool))
+
+
+def stray_text(series: pd.Series) -> np.ndarray | None:
+    """For a text column that is mostly numbers but not all: the positions of the cells that
+    are not numbers; otherwise ``None``. Mostly numbers: at least :data:`MOSTLY_NUMBERS` of
+    the non-missing cells read as numbers, or all but at most :data:`FEW_STRAY` of them and
+    numbers are the majority. A categorical dtype is categorical on purpose and never counts.
+
+    >>> stray_text(pd.Series([str(i) for i in range(19)] + ["1.2x"])).tolist()
+    [19]
+    >>> stray_text(pd.Series(["a", "b", "1"])) is None
+    True
+    """
+    dtype = series.dtype
+    if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(dtype) or not (
+            pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype)):
+        return None
+    bad = not_numbers(series)
+    present = int((~series.isna()).sum())
+    numbers = present - len(bad)
+    if len(bad) and (numbers >= MOSTLY_NUMBERS * present
+                     or (len(bad) <= FEW_STRAY and numbers > len(bad))):
+        return bad
+    return None
+
+
+def cells_text(frame: Frame, series: pd.Series, bad: np.ndarray, limit: int = 5) -> str:
+    """``row position 17: '1.2x', row position 40: '?'`` (the first ``limit``, then a count)."""
+    shown = ", ".join(f"row position {frame.position(int(i))}: {_show(series.iloc[int(i)])}"
+                      for i in bad[:limit])
+    return shown + (f" and {len(bad) - limit} more" if len(bad) > limit else "")
+
+
 def level_label(value) -> str:
     """The label of a level, as R's ``as.character`` would print it.
 
@@ -250,17 +297,17 @@ class Context:
 
     def _not_numeric(self, name: str, s: pd.Series) -> DataError:
         if isinstance(s.dtype, pd.CategoricalDtype):
-            sample, what = 0, "categorical"
+            value = s.iloc[0] if len(s) else None
+            cells = f"e.g. row position {self.frame.position(0)}: {_show(value)}"
+            what = "categorical"
         else:
-            parsed = pd.to_numeric(s, errors="coerce")
-            failing = np.flatnonzero(parsed.isna().to_numpy(dtype=bool))
-            sample = int(failing[0]) if len(failing) else 0
+            failing = not_numbers(s)
+            cells = (f"{len(failing)} of {len(s)} cells are not numbers: "
+                     f"{cells_text(self.frame, s, failing)}")
             what = "text" if pd.api.types.is_string_dtype(s.dtype) else f"{s.dtype}"
-        value = s.iloc[sample] if len(s) else None
         return DataError(
             f"column {name!r} is {what}, not numbers, but the formula uses it as a number "
-            f"(e.g. row position {self.frame.position(sample)}: {_show(value)}); "
-            f"use C({name}) for a categorical, or convert the column to numbers")
+            f"({cells}); use C({name}) for a categorical, or convert the column to numbers")
 
     def _stateful(self, call: Call) -> np.ndarray:
         values = np.asarray(self._eval(call.args[0]), dtype=np.float64)
@@ -386,5 +433,6 @@ def _learn_stats(call: Call, values: np.ndarray) -> TransformStats:
     return TransformStats(center, scale)
 
 
-__all__ = ["CATEGORICAL", "Context", "ELEMENTWISE", "Factorized", "NUMERIC", "TransformStats",
-           "column_kind", "factorize", "level_label"]
+__all__ = ["CATEGORICAL", "Context", "ELEMENTWISE", "FEW_STRAY", "Factorized", "MOSTLY_NUMBERS", "NUMERIC",
+           "TransformStats", "cells_text", "column_kind", "factorize", "level_label", "not_numbers",
+           "stray_text"]

@@ -2,7 +2,8 @@
 
 Accepted inputs: a pandas ``DataFrame``; a mapping of column name to array, list or pandas
 ``Series``; anything with a ``to_pandas()`` method (polars, pyarrow tables), which is called
-without importing those libraries. The input is never modified: columns are read, and a
+without importing those libraries. Polars' ``to_pandas()`` needs pyarrow; without it a polars
+frame is read through ``to_dict(as_series=False)``. The input is never modified: columns are read, and a
 column is copied only when rows with missing values are dropped.
 
 Row numbers in error messages are 0-based positions in the input, whatever its index.
@@ -24,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
+from ..phrasing import option
 from .notices import MissingValuesWarning
 
 NA_ACTIONS = ("drop", "raise")
@@ -87,7 +89,10 @@ def as_frame(data) -> Frame:
         return _from_mapping(data)
     to_pandas = getattr(data, "to_pandas", None)
     if callable(to_pandas):
-        converted = to_pandas()
+        try:
+            converted = to_pandas()
+        except ImportError as exc:  # polars' to_pandas() needs pyarrow
+            return _without_to_pandas(data, exc)
         if isinstance(converted, pd.Series):
             converted = converted.to_frame()
         if not isinstance(converted, pd.DataFrame):
@@ -96,6 +101,25 @@ def as_frame(data) -> Frame:
         return _from_dataframe(converted)
     raise DataError(f"data must be a pandas DataFrame, a dict of columns, or have a to_pandas() "
                     f"method; got {type(data).__name__}")
+
+
+PARQUET_EXTRA = "formulang[parquet]"  # pyarrow: Parquet files, and polars' to_pandas()
+
+
+def _without_to_pandas(data, exc: ImportError) -> Frame:
+    """A table whose ``to_pandas()`` lacks a package: its columns as lists (polars'
+    ``to_dict(as_series=False)``), or an error naming what to install."""
+    to_dict = getattr(data, "to_dict", None)
+    if callable(to_dict):
+        try:
+            columns = to_dict(as_series=False)
+        except (TypeError, ValueError, ImportError):
+            columns = None
+        if isinstance(columns, Mapping):
+            return _from_mapping(columns)
+    raise DataError(f"{type(data).__name__}.to_pandas() needs a package that is not installed "
+                    f"({exc}); install it with pip install '{PARQUET_EXTRA}' (pyarrow), or pass "
+                    f"a pandas DataFrame or a dict of columns")
 
 
 class _DataFrameColumns(Mapping):
@@ -225,7 +249,7 @@ def handle_missing(frame: Frame, names: Sequence[str], na_action: str = "drop",
     if na_action == "raise":
         raise DataError(f"missing values in columns used by the formula: {detail}; "
                         f"{len(bad)} row(s) in all, at row positions {_rows_text(bad)}. "
-                        f"Use na_action='drop' to drop them")
+                        f"Use {option('na_action', 'drop')} to drop them")
     kept = np.flatnonzero(~missing)
     warnings.warn(MissingValuesWarning(
         f"dropped {len(bad)} of {frame.n_input} rows with missing values in {detail}"),
@@ -243,4 +267,5 @@ def _isna(s: pd.Series) -> np.ndarray | None:
     return s.isna().to_numpy(dtype=bool)
 
 
-__all__ = ["Frame", "NA_ACTIONS", "as_frame", "handle_missing", "require_columns"]
+__all__ = ["Frame", "NA_ACTIONS", "PARQUET_EXTRA", "as_frame", "handle_missing",
+           "require_columns"]

@@ -1,4 +1,5 @@
-"""Warnings the data stage gives when it can go on but the user should know.
+"""Warnings the data stage (and predictions from new data) give when it can go on but the
+user should know.
 
 Each is a :class:`UserWarning` subclass, so ``warnings.simplefilter("error",
 FormulangWarning)`` turns them all into errors, and each can be filtered on its own.
@@ -23,4 +24,10 @@ class GroupingWarning(FormulangWarning):
     """A grouping factor that cannot inform its variance, e.g. a single level."""
 
 
-__all__ = ["FormulangWarning", "GroupingWarning", "MissingValuesWarning", "RankDeficiencyWarning"]
+class NewLevelsWarning(FormulangWarning):
+    """Rows to predict have group levels not seen in training (a misspelt level is one): they
+    get the effect the ``new_levels`` rule gives (:mod:`formulang.infer.predict`)."""
+
+
+__all__ = ["FormulangWarning", "GroupingWarning", "MissingValuesWarning", "NewLevelsWarning",
+           "RankDeficiencyWarning"]

@@ -15,22 +15,36 @@ Kinds (brms's names in brackets):
 
 - ``"linpred"`` (``posterior_linpred``): the linear predictor ``eta`` on the link scale,
   offsets included.
+- ``"prob"`` (``posterior_linpred(transform = TRUE)``; binomial and bernoulli models): the
+  probability of success per trial, the inverse link of ``eta``. It needs no trials.
 - ``"mean"`` (``posterior_epred``): the mean of the response given the parameters: the
   inverse link of ``eta``; ``exp(eta + sigma^2 / 2)`` for lognormal (``eta`` is the mean of
-  ``log y``); for binomial the expected number of successes, ``p * trials``, as brms, so the
-  trials must be in ``newdata`` (divide by them for proportions, or use ``"linpred"``).
+  ``log y``); for binomial the expected number of successes, ``p * trials``, as brms.
 - ``"response"`` (``posterior_predict``): responses drawn from the likelihood, one per draw
   and row (the model's own NumPyro distribution, so the parameterisations agree).
   Observation weights do not enter predictions.
 
-Group levels not seen in training (``new_levels``):
+Binomial ``"mean"`` and ``"response"`` need the number of trials of each row, and nothing
+else of the response: ``s | trials(n)`` reads column ``n``; ``cbind(s, n - s)`` reads ``n``
+too (the successes ``s`` are not needed); another ``cbind(s, f)`` needs both ``s`` and ``f``.
+``trials=`` gives them instead: a column of ``newdata``, a number, or one number per row.
+
+Rows: the result has one column per row of ``newdata``, in order. A row with a missing
+predictor cannot be predicted: its column is NaN, with a
+:class:`~formulang.data.MissingValuesWarning` naming the rows (a model built with
+``na_action="raise"`` refuses them instead). ``newdata=None`` predicts the training rows used
+in the fit.
+
+Group levels not seen in training (``new_levels``) are named in a
+:class:`~formulang.data.NewLevelsWarning`, per grouping factor, with the known levels they
+resemble (a misspelt ``hennepin`` for ``HENNEPIN``), and get:
 
 - ``"gaussian"`` (default; brms's ``sample_new_levels = "gaussian"``): for each draw, each new
   level gets one effect vector from ``N(0, Sigma_g)`` with that draw's SDs and correlations,
   shared by all rows of the level;
 - ``"population"``: effect 0, the population-level prediction (lme4's
   ``allow.new.levels = TRUE``);
-- ``"error"``: refuse, naming the grouping factor and its new levels.
+- ``"error"``: refuse, with the same message.
 
 Random numbers (new-level effects and ``"response"`` draws) come from ``seed`` only: the same
 seed gives the same array.
@@ -38,11 +52,19 @@ seed gives the same array.
 
 from __future__ import annotations
 
+import difflib
+import warnings
+
 import numpy as np
+import pandas as pd
 
+from ..data.frame import as_frame
+from ..data.notices import MissingValuesWarning, NewLevelsWarning
 from ..errors import FormulangError
+from ..ir.expr import columns_of
+from ..phrasing import option
 
-KINDS = ("linpred", "mean", "response")
+KINDS = ("linpred", "prob", "mean", "response")
 NEW_LEVELS = ("gaussian", "population", "error")
 
 # Chunks of draws bound the temporaries of the linear predictor to about this many numbers
@@ -51,42 +73,140 @@ _CHUNK_ELEMENTS = 4_000_000
 
 
 def predict(fit, newdata=None, *, kind: str = "mean", new_levels: str = "gaussian",
-            seed: int = 0) -> np.ndarray:
+            trials=None, seed: int = 0) -> np.ndarray:
     """Predictions per posterior draw, as a float array shaped ``(chains * draws, rows)``.
 
     ``newdata`` (a DataFrame or dict of columns) needs the predictors, not the response;
-    ``None`` means the training rows. See the module docstring for ``kind`` and
+    ``None`` means the training rows. One column per row of ``newdata``: NaN for a row with a
+    missing predictor (with a warning naming it). ``trials``: the binomial trials of each row
+    (a column name, a number, or one number per row), for ``kind="mean"``/``"response"``
+    when ``newdata`` lacks the response's trials. See the module docstring for ``kind`` and
     ``new_levels``. A level of a fixed-effect factor unseen in training is a
-    :class:`~formulang.DataError`. Rows with a missing predictor are handled as in training
-    (dropped with a warning by default): ``fit.compiled.apply(newdata).rows`` says which
-    input rows the columns are.
+    :class:`~formulang.DataError`.
     """
     if kind not in KINDS:
         raise FormulangError(f"unknown prediction kind {kind!r}; kinds: {', '.join(KINDS)}")
     if new_levels not in NEW_LEVELS:
         raise FormulangError(f"unknown new_levels {new_levels!r}; choose one of: "
                              f"{', '.join(NEW_LEVELS)}")
+    plan = fit.plan
+    family = plan.family
+    if kind == "prob" and not _per_trial(family):
+        raise FormulangError(
+            f"{option('kind', 'prob')} is the probability of success per trial of a binomial "
+            f"or bernoulli model; for this {family.name} model use {option('kind', 'mean')} "
+            f"(the response's mean) or {option('kind', 'linpred')}")
     bound = _bind(fit, newdata)
+    report_new_levels(bound, new_levels)
+    n_trials = _trials(fit, bound, kind, trials, newdata)
     rng = np.random.default_rng(seed)
     eta = linear_predictor(fit, bound, new_levels=new_levels, rng=rng)
     if kind == "linpred":
-        return eta
-    plan = fit.plan
-    family = plan.family
-    aux = {name: _flat(fit.samples[name]).astype(float) for name in plan.aux}
-    trials = _trials(family, bound, kind)
-    if kind == "mean":
-        return family_mean(family, eta, aux, trials)
-    return simulate(family, eta, aux, trials, seed)
+        out = eta
+    elif kind == "prob":
+        out = inverse_link(family.link.name, eta)
+    else:
+        aux = {name: _flat(fit.samples[name]).astype(float) for name in plan.aux}
+        out = family_mean(family, eta, aux, n_trials) if kind == "mean" else \
+            simulate(family, eta, aux, n_trials, seed)
+    return out if newdata is None else _aligned(out, bound)
+
+
+def _per_trial(family) -> bool:
+    """Binomial (successes of trials) and bernoulli (one trial, merged into binomial rows
+    when compressed): the inverse link is the probability of success per trial."""
+    return bool(family.spec.trials or family.spec.merges_into)
 
 
 def _bind(fit, newdata):
     if newdata is None:
         if fit.bound is None:
-            raise FormulangError("this fit does not hold its training data (it was loaded from "
-                                 "a file): pass the rows to predict as newdata")
+            raise FormulangError("this fit does not hold its training data (it was saved "
+                                 "without it): pass the rows to predict as newdata")
         return fit.bound
-    return fit.compiled.apply(newdata)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", MissingValuesWarning)
+        bound = fit.compiled.apply(newdata)
+    for w in caught:  # others go on to the user; dropped rows are told below, as NaN columns
+        if not issubclass(w.category, MissingValuesWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if bound.kept_rows is not None:
+        _warn_unpredicted(fit, newdata, bound)
+    return bound
+
+
+def _warn_unpredicted(fit, newdata, bound) -> None:
+    frame = as_frame(newdata)
+    lost = np.setdiff1d(np.arange(bound.n_input), bound.rows)
+    columns = [c for c in fit.compiled.formula.columns() if c in frame.series]
+    detail = []
+    for c in columns:
+        count = int(np.asarray(frame.series[c].isna(), dtype=bool)[lost].sum())
+        if count:
+            detail.append(f"{c} ({count} row{'s' if count != 1 else ''})")
+    shown = ", ".join(str(int(i)) for i in lost[:10]) + (", ..." if len(lost) > 10 else "")
+    warnings.warn(MissingValuesWarning(
+        f"{len(lost)} of {bound.n_input} newdata rows have missing values in "
+        f"{', '.join(detail) or 'the columns the formula uses'}: their predictions are NaN "
+        f"(row position{'s' if len(lost) != 1 else ''} {shown})"), stacklevel=5)
+
+
+def _aligned(out: np.ndarray, bound) -> np.ndarray:
+    """One column per input row: the predicted rows in place, NaN for the others."""
+    if bound.kept_rows is None:
+        return out
+    full = np.full((out.shape[0], bound.n_input), np.nan)
+    full[:, bound.rows] = out
+    return full
+
+
+def report_new_levels(bound, new_levels: str) -> None:
+    """Warn (:class:`~formulang.data.NewLevelsWarning`) or, for ``new_levels="error"``, raise
+    about group levels not seen in training, per grouping factor, with close known ones."""
+    lines, seen = [], set()
+    for gd in bound.groups:
+        if not gd.new_levels or gd.label in seen:
+            continue
+        seen.add(gd.label)
+        lines.append(f"{gd.label!r}: " + new_levels_text(gd.new_levels, gd.levels))
+    if not lines:
+        return
+    count = sum(len(gd.new_levels) for gd in bound.groups if gd.label in seen)
+    head = (f"newdata has {count} group level{'s' if count != 1 else ''} not seen in "
+            f"training; " + "; ".join(lines) + ". ")
+    told = [f"{option('new_levels', rule)}: {_NEW_LEVEL_RULES[rule]}" for rule in NEW_LEVELS
+            if rule != new_levels]
+    if new_levels == "error":
+        raise FormulangError(head + f"They are refused ({option('new_levels', 'error')}); "
+                             f"correct them, or use " + "; ".join(told))
+    warnings.warn(NewLevelsWarning(
+        head + f"They get {_NEW_LEVEL_RULES[new_levels]} ({option('new_levels', new_levels)})"
+        f"; " + "; ".join(told)), stacklevel=4)
+
+
+_NEW_LEVEL_RULES = {"gaussian": "effects drawn from the fitted population, N(0, Sigma) per draw",
+                    "population": "effect 0, the population-level prediction",
+                    "error": "refused"}
+
+
+def new_levels_text(new: tuple[str, ...], known: tuple[str, ...], limit: int = 10) -> str:
+    """The new levels, each with the known levels it resembles.
+
+    >>> new_levels_text(("hennepin", "zzz"), ("HENNEPIN", "RAMSEY"))
+    "'hennepin' (did you mean 'HENNEPIN'?), 'zzz'"
+    """
+    folded: dict[str, list[str]] = {}
+    for k in known:
+        folded.setdefault(k.casefold(), []).append(k)
+    parts = []
+    for level in new[:limit]:
+        close = folded.get(level.casefold(), []) + difflib.get_close_matches(
+            level, known, n=3, cutoff=0.6)
+        close = list(dict.fromkeys(close))[:3]
+        hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+        parts.append(f"{level!r}{hint}")
+    more = f" and {len(new) - limit} more" if len(new) > limit else ""
+    return ", ".join(parts) + more
 
 
 def _flat(a) -> np.ndarray:
@@ -100,16 +220,72 @@ def _n_draws(samples: dict) -> int:
     return int(first.shape[0] * first.shape[1])
 
 
-def _trials(family, bound, kind: str):
-    if not family.spec.trials:
+def _trials(fit, bound, kind: str, trials, newdata):
+    """The trials of each bound row, for a binomial mean or draws; ``None`` otherwise."""
+    family = fit.plan.family
+    if kind in ("linpred", "prob") or not family.spec.trials:
+        if trials is not None and not family.spec.trials:
+            raise FormulangError(f"{option('trials')} is for binomial models; this one is "
+                                 f"{family.name}")
         return None
-    if bound.trials is None:
-        raise FormulangError(
-            f"kind={kind!r} for a {family.name} model needs the number of trials of each new row "
-            f"({'expected successes = p x trials' if kind == 'mean' else 'to draw successes'})"
-            f": add the columns of {bound.response_name} to newdata (the successes may be "
-            f"left out when trials() names the trials), or use kind='linpred'")
-    return np.asarray(bound.trials, dtype=float)
+    if trials is not None:
+        return _given_trials(trials, bound, newdata)
+    if bound.trials is not None:
+        return np.asarray(bound.trials, dtype=float)
+    needed = trials_columns(fit.compiled.formula.response)
+    have = () if newdata is None else as_frame(newdata).names
+    missing = [c for c in needed if c not in have]
+    raise FormulangError(
+        f"{option('kind', kind)} for a binomial model needs the number of trials of each "
+        f"row ({'expected successes = p x trials' if kind == 'mean' else 'to draw successes'})"
+        f": newdata lacks {', '.join(repr(c) for c in missing)}, which the trials of "
+        f"{bound.response_name} need. Add {'it' if len(missing) == 1 else 'them'}, give "
+        f"{option('trials')} (a column of newdata or a number), or use "
+        f"{option('kind', 'prob')} (the probability per trial, no trials needed)")
+
+
+def trials_columns(response) -> tuple[str, ...]:
+    """The columns the trials of a binomial response are computed from: those of ``n`` in
+    ``s | trials(n)`` and ``cbind(s, n - s)``, else those of both sides of ``cbind(s, f)``.
+
+    >>> from formulang import parse
+    >>> trials_columns(parse("cbind(s, n - s) ~ 1").response)
+    ('n',)
+    """
+    from ..data.bind import trials_expression
+
+    expr = trials_expression(response)
+    if expr is not None:
+        return tuple(columns_of(expr))
+    return tuple(dict.fromkeys(columns_of(response.value) + columns_of(response.failures)))
+
+
+def _given_trials(trials, bound, newdata) -> np.ndarray:
+    """``trials=``: a column of newdata, a number, or one number per newdata row."""
+    n_input = bound.n_input
+    if isinstance(trials, str):
+        frame = None if newdata is None else as_frame(newdata)
+        if frame is None or trials not in frame.series:
+            raise FormulangError(f"{option('trials', trials)} names no column of newdata")
+        values = pd.to_numeric(frame.series[trials], errors="coerce").to_numpy(dtype=float)
+    else:
+        try:
+            values = np.asarray(trials, dtype=float)
+        except (TypeError, ValueError):
+            raise FormulangError(f"{option('trials')} takes a column name, a number or one "
+                                 f"number per row, not {type(trials).__name__}") from None
+        if values.ndim == 0:
+            values = np.full(n_input, float(values))
+    if values.shape != (n_input,):
+        raise FormulangError(f"{option('trials')} has {values.size} values for "
+                             f"{n_input} rows of newdata")
+    values = values[bound.rows]
+    bad = np.flatnonzero(~np.isfinite(values) | (values < 0) | (values != np.round(values)))
+    if len(bad):
+        i = int(bound.rows[bad[0]])
+        raise FormulangError(f"{option('trials')}: the trials must be whole numbers >= 0, not "
+                             f"{values[bad[0]]!r} (row position {i})")
+    return values
 
 
 # ---- the linear predictor ---------------------------------------------------------------------
@@ -121,6 +297,8 @@ def linear_predictor(fit, bound, new_levels: str = "gaussian", rng=None) -> np.n
     S, n = _n_draws(samples), bound.X.shape[0]
     rng = np.random.default_rng(0) if rng is None else rng
 
+    if new_levels == "error":
+        report_new_levels(bound, new_levels)
     X = np.asarray(bound.X, dtype=float)
     b = _flat(samples["b"]).astype(float) if "b" in samples else np.zeros((S, 0))
     if b.shape[1] != X.shape[1]:  # pragma: no cover - plan and data disagree: a bug
@@ -150,14 +328,6 @@ def linear_predictor(fit, bound, new_levels: str = "gaussian", rng=None) -> np.n
 def _with_new_levels(fit, g, gd, r, codes, new_levels, rng):
     """Extend r (S, L, k) with effects of the new levels; codes -1 -> L + new code."""
     names = tuple(gd.new_levels)
-    if new_levels == "error":
-        shown = ", ".join(repr(x) for x in names[:10])
-        more = f" and {len(names) - 10} more" if len(names) > 10 else ""
-        raise FormulangError(
-            f"newdata has {len(names)} level{'s' if len(names) != 1 else ''} of the grouping "
-            f"factor {g.label!r} not seen in training: {shown}{more}; use "
-            f"new_levels='gaussian' (draw their effects from the fitted population) or "
-            f"'population' (effect 0)")
     S, L, k = r.shape
     if new_levels == "gaussian":
         extra = draw_group_effects(fit.samples, g, len(names), rng)
@@ -249,8 +419,9 @@ def posterior_predictive(fit, seed: int = 0):
 
     az = import_arviz()
     if fit.bound is None:
-        raise FormulangError("posterior predictive draws are for the training rows, which a fit "
-                             "loaded from a file does not hold: use fit.predict(newdata, "
+        raise FormulangError("posterior predictive draws are for the training rows, which this "
+                             "fit does not hold (it was saved without them): give them with "
+                             "fit.attach_data(data), or use fit.predict(newdata, "
                              "kind='response') with those rows")
     y = predict(fit, None, kind="response", seed=seed)
     first = next(iter(fit.samples.values()))
@@ -299,5 +470,6 @@ def prior_predictive(model, draws: int = 500, seed: int = 0):
                         coords=coords, dims=dims)
 
 
-__all__ = ["KINDS", "NEW_LEVELS", "family_mean", "linear_predictor", "posterior_predictive",
-           "predict", "prior_predictive", "simulate"]
+__all__ = ["KINDS", "NEW_LEVELS", "family_mean", "linear_predictor", "new_levels_text",
+           "posterior_predictive", "predict", "prior_predictive", "report_new_levels", "simulate",
+           "trials_columns"]

@@ -105,14 +105,22 @@ def test_predict_writes_per_row_summaries(saved_fit, new_rows, tmp_path, capsys)
     out = tmp_path / "preds.csv"
     assert main(["predict", str(saved_fit), str(path), "--out", str(out), "--seed", "3"]) == 0
     captured = capsys.readouterr()
-    assert f"wrote 3 rows to {out}" in captured.err
-    assert "dropped 1 of 4 rows" in captured.err  # the row with a missing Days, as a warning
+    assert f"wrote 4 rows to {out}" in captured.err
+    # the row with a missing Days keeps its line, empty, and a warning names it
+    assert ("warning: 1 of 4 newdata rows have missing values in Days (1 row): their "
+            "predictions are NaN (row position 3)") in captured.err
+    assert "warning: newdata has 1 group level not seen in training; 'Subject': '999'" in \
+        captured.err and "(--new-levels gaussian); --new-levels population: effect 0" in \
+        captured.err  # advice in the command line's words
     table = pd.read_csv(out, dtype={"Subject": str})
     assert list(table.columns) == ["row", "Days", "Subject", "mean", "sd", "q2.5", "q97.5"]
-    assert table["row"].tolist() == [0, 1, 2]
-    assert table["Subject"].tolist() == ["308", "308", "999"]
+    assert table["row"].tolist() == [0, 1, 2, 3]
+    assert table["Subject"].tolist() == ["308", "308", "999", "309"]
+    assert table.iloc[3][["mean", "sd", "q2.5", "q97.5"]].isna().all()
+    table = table.iloc[:3]
     # the same numbers as summarising fit.predict by hand (the CSV keeps 7 digits)
-    draws = fl.load(saved_fit).predict(frame.iloc[:3], kind="mean", seed=3)
+    with pytest.warns(fl.NewLevelsWarning, match="'999'"):
+        draws = fl.load(saved_fit).predict(frame.iloc[:3], kind="mean", seed=3)
     np.testing.assert_allclose(table["mean"], draws.mean(axis=0), rtol=1e-6)
     np.testing.assert_allclose(table["sd"], draws.std(axis=0, ddof=1), rtol=1e-6)
     np.testing.assert_allclose(table["q2.5"], np.quantile(draws, 0.025, axis=0), rtol=1e-6)
@@ -122,6 +130,7 @@ def test_predict_writes_per_row_summaries(saved_fit, new_rows, tmp_path, capsys)
 
 
 @pytest.mark.filterwarnings("ignore::formulang.MissingValuesWarning")
+@pytest.mark.filterwarnings("ignore::formulang.NewLevelsWarning")
 def test_predict_options_reach_fit_predict(saved_fit, loaded_fit, new_rows, capsys):
     frame, path = new_rows
     for options in (["--kind", "response", "--seed", "1"],
@@ -137,6 +146,7 @@ def test_predict_options_reach_fit_predict(saved_fit, loaded_fit, new_rows, caps
 
 
 @pytest.mark.filterwarnings("ignore::formulang.MissingValuesWarning")
+@pytest.mark.filterwarnings("ignore::formulang.NewLevelsWarning")
 def test_prediction_table_seeds_and_kinds(loaded_fit, new_rows):
     frame, _ = new_rows
     mean = prediction_table(loaded_fit, frame, kind="mean", new_levels="population")
@@ -148,7 +158,10 @@ def test_prediction_table_seeds_and_kinds(loaded_fit, new_rows):
     pd.testing.assert_frame_equal(a, b)
     assert not np.allclose(a["mean"], c["mean"])
     # simulated responses add the residual noise: wider than the mean's uncertainty
-    assert (a["sd"] > mean["sd"]).all()
+    assert (a["sd"][:3] > mean["sd"][:3]).all()
+    # the row with a missing Days has no prediction of any kind
+    for table in (mean, linpred, a):
+        assert table.iloc[3][["mean", "sd", "q2.5", "q97.5"]].isna().all()
 
 
 def test_prediction_table_keeps_its_own_names_apart():
@@ -172,7 +185,9 @@ def test_predict_errors_name_the_problem(saved_fit, new_rows, tmp_path, capsys):
     _, path = new_rows
     assert main(["predict", str(saved_fit), str(path), "--new-levels", "error"]) == 2
     err = capsys.readouterr().err
-    assert "error: newdata has 1 level" in err and "'Subject'" in err and "'999'" in err
+    assert "error: newdata has 1 group level" in err and "'Subject': '999'" in err
+    assert "(--new-levels error); correct them, or use --new-levels gaussian" in err
+    assert "new_levels=" not in err  # no Python syntax in the command line's advice
     assert main(["predict", str(saved_fit), str(tmp_path / "absent.csv")]) == 2
     err = capsys.readouterr().err
     assert "no file named" in err and "absent.csv" in err
@@ -190,9 +205,85 @@ def test_predict_reads_parquet(saved_fit, new_rows, tmp_path, capsys):
         assert main(["predict", str(saved_fit), str(path)]) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: cannot read") and "new.parquet" in err
+        assert "needs pyarrow" in err.replace("need pyarrow", "needs pyarrow")
+        assert "pip install 'formulang[parquet]'" in err
         return
     assert main(["predict", str(saved_fit), str(path)]) == 0
-    assert len(pd.read_csv(io.StringIO(capsys.readouterr().out))) == 3
+    assert len(pd.read_csv(io.StringIO(capsys.readouterr().out))) == 4
+
+
+def test_parquet_without_an_engine_names_the_extra(tmp_path, monkeypatch, capsys):
+    """Whatever is installed here: pandas without a Parquet engine raises ImportError."""
+    def no_engine(*args, **kwargs):
+        raise ImportError("Unable to find a usable engine; tried using: 'pyarrow'")
+
+    monkeypatch.setattr(pd, "read_parquet", no_engine)
+    path = tmp_path / "radon.parquet"
+    path.write_bytes(b"PAR1")
+    assert main(["fit", "y ~ x", "--data", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"error: cannot read {str(path)!r}: Parquet files need pyarrow, which is "
+                   f"not installed; install it with pip install 'formulang[parquet]' (or save "
+                   f"the table as CSV)\n")
+
+
+def test_fit_refuses_a_numeric_column_with_a_stray_text_cell(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    x = [f"{v:.3f}" for v in rng.normal(size=60)]
+    x[17] = "1.2x"
+    path = tmp_path / "typo.csv"
+    pd.DataFrame({"y": rng.normal(size=60), "x": x}).to_csv(path, index=False)
+    assert main(["fit", "y ~ x", "--data", str(path), "--draws", "10", "--tune", "10"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: column 'x' is mostly numbers, but 1 of 60 cells are not: "
+                          "row position 17: '1.2x'") and "C(x)" in err
+
+
+@pytest.mark.filterwarnings("ignore:hierarchical MAP")
+def test_predict_binomial_with_trials_or_probabilities(tmp_path, capsys):
+    cbpp = fl.datasets.load("cbpp")
+    model = fl.Model("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp)
+    fit = model.fit(method="map", draws=20, seed=0)
+    saved = tmp_path / "cbpp.nc"
+    fit.save(saved)
+    new = tmp_path / "new.csv"
+    cbpp[["herd", "period"]].head(3).to_csv(new, index=False)
+    assert main(["predict", str(saved), str(new)]) == 2
+    err = capsys.readouterr().err
+    assert "newdata lacks 'size'" in err and "--trials" in err and "--kind prob" in err
+    assert "kind=" not in err and "trials=" not in err
+    assert main(["predict", str(saved), str(new), "--kind", "prob"]) == 0
+    prob = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert main(["predict", str(saved), str(new), "--trials", "10"]) == 0
+    mean = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    np.testing.assert_allclose(mean["mean"], 10 * prob["mean"], rtol=1e-6)
+    assert ((prob["mean"] > 0) & (prob["mean"] < 1)).all()
+
+
+@pytest.mark.filterwarnings("ignore:hierarchical MAP")
+def test_plot_lines_of_a_saved_fit(saved_fit, tmp_path, capsys):
+    """The README's `formulang plot fit.nc lines`: the fit file holds its training rows."""
+    out = tmp_path / "lines.png"
+    assert main(["plot", str(saved_fit), "lines", "--out", str(out)]) == 0
+    assert out.read_bytes().startswith(PNG_SIGNATURE)
+    # a fit saved without them takes them from --data, checked against the fit
+    model = fl.Model("Reaction ~ Days + (Days | Subject)", fl.datasets.load("sleepstudy"))
+    bare = tmp_path / "bare.nc"
+    model.fit(method="map", draws=20).save(bare, data=False)
+    assert main(["plot", str(bare), "lines", "--out", str(out)]) == 2
+    assert "--data DATA" in capsys.readouterr().err
+    assert main(["plot", str(bare), "lines", "--data", "sleepstudy", "--out", str(out)]) == 0
+    assert main(["plot", str(bare), "lines", "--data", "radon", "--out", str(out)]) == 2
+    assert "column 'Days' used in the formula is not in the data" in capsys.readouterr().err
+
+
+def test_fit_saves_its_data_as_asked(tmp_path, capsys):
+    for choice, stored in (("auto", True), ("no", False), ("yes", True)):
+        out = tmp_path / f"{choice}.nc"
+        assert main(["fit", "Reaction ~ Days + (1 | Subject)", "--data", "sleepstudy",
+                     "--method", "map", "--draws", "10", "--out", str(out),
+                     "--save-data", choice]) == 0
+        assert (fl.load(out).bound is not None) == stored
 
 
 def test_datasets_lists_every_dataset_with_its_size(capsys):

@@ -188,11 +188,18 @@ def test_predict_on_screen_and_to_file(fitted, tmp_path):
     new = tmp_path / "new.csv"
     pd.DataFrame({"Days": [0, 9], "Subject": ["308", "999"]}).to_csv(new, index=False)
     screen = s.run_command(f"predict {new} --new-levels population").splitlines()
+    # the new subject is named, with advice in the console's own options
+    assert screen.pop(0).startswith("warning: newdata has 1 group level not seen in training; "
+                                    "'Subject': '999'. They get effect 0, the population-level "
+                                    "prediction (--new-levels population); --new-levels "
+                                    "gaussian: ")
     assert screen[0].split() == ["row", "Days", "Subject", "mean", "sd", "q2.5", "q97.5"]
     assert [line.split()[:3] for line in screen[1:]] == [["0", "0", "308"], ["1", "9", "999"]]
     out = tmp_path / "preds.csv"
-    assert s.run_command(f"predict {new} --kind linpred --out {out}") == \
-        f"wrote 2 rows of linpred predictions to {out}\n"
+    assert s.run_command(f"predict {new} --kind linpred --out {out}").endswith(
+        f"(--new-levels gaussian); --new-levels population: effect 0, the population-level "
+        f"prediction; --new-levels error: refused\nwrote 2 rows of linpred predictions to "
+        f"{out}\n")
     assert len(pd.read_csv(out)) == 2
     with pytest.raises(FormulangError, match="predict: argument --kind: invalid choice"):
         s.run_command(f"predict {new} --kind median")
@@ -222,7 +229,8 @@ def test_warnings_are_one_line(fitted, tmp_path):
     new = tmp_path / "gaps.csv"
     pd.DataFrame({"Days": [1.0, None], "Subject": ["308", "308"]}).to_csv(new, index=False)
     out = s.run_command(f"predict {new}")
-    assert out.startswith("warning: dropped 1 of 2 rows with missing values in Days (1 row)\n")
+    assert out.startswith("warning: 1 of 2 newdata rows have missing values in Days (1 row): "
+                          "their predictions are NaN (row position 1)\n")
 
 
 def test_quit_and_exit_finish_the_session():

@@ -188,7 +188,14 @@ def test_apply_response_present_or_absent(load):
     with_response = b.apply(cbpp.iloc[:3])
     np.testing.assert_array_equal(with_response.trials, cbpp["size"].iloc[:3])
     without = b.apply(cbpp.drop(columns=["incidence"]).iloc[:3])
-    assert without.y is None and without.trials is None  # trials = s + f needs s
+    # trials = s + (size - s) = size: known without the successes (issue 21, item 6)
+    assert without.y is None
+    np.testing.assert_array_equal(without.trials, cbpp["size"].iloc[:3])
+    # cbind(s, f) of two columns: the trials s + f need both
+    two = bind("cbind(incidence, failures) ~ period", cbpp.assign(
+        failures=cbpp["size"] - cbpp["incidence"]))
+    alone = two.apply(cbpp.drop(columns=["incidence"]).iloc[:3])
+    assert alone.y is None and alone.trials is None
     with pytest.raises(DataError, match="'size'"):
         b.apply(cbpp.drop(columns=["size"]).iloc[:3])
     b = bind("incidence | trials(size) ~ period", cbpp)

@@ -172,3 +172,46 @@ def test_input_never_modified():
     pd.testing.assert_frame_equal(df, before)
     assert not np.shares_memory(b.y, df["y"].to_numpy())
     assert not b.X.flags.writeable
+
+
+# -- tables whose to_pandas() needs a missing package (polars without pyarrow) ---------------
+
+
+class _NoPyarrow:
+    """A polars-like frame: to_pandas() needs pyarrow, to_dict(as_series=False) does not."""
+
+    def __init__(self, columns, has_to_dict=True):
+        self._columns = columns
+        if not has_to_dict:
+            self.to_dict = None
+
+    def to_pandas(self):
+        raise ModuleNotFoundError("No module named 'pyarrow'")
+
+    def to_dict(self, *, as_series=True):
+        assert as_series is False
+        return {k: list(v) for k, v in self._columns.items()}
+
+
+def test_a_frame_whose_to_pandas_needs_pyarrow_is_read_by_its_columns():
+    frame = as_frame(_NoPyarrow({"x": [1.0, 2.0], "g": ["a", "b"]}))
+    assert frame.names == ("x", "g") and frame.get("g").tolist() == ["a", "b"]
+
+
+def test_without_another_way_in_the_error_names_the_extra():
+    with pytest.raises(DataError, match=r"_NoPyarrow.to_pandas\(\) needs a package that is not "
+                                        r"installed \(No module named 'pyarrow'\); install it "
+                                        r"with pip install 'formulang\[parquet\]'"):
+        as_frame(_NoPyarrow({"x": [1.0]}, has_to_dict=False))
+
+
+def test_a_real_polars_frame_binds_like_pandas():
+    pl = pytest.importorskip("polars")  # optional: not a dependency of formulang
+    from formulang.data import bind
+
+    df = pl.DataFrame({"y": [1.0, 2.0, 3.0, 4.0], "x": [1.0, 2.0, 3.0, 5.0],
+                       "g": ["a", "b", "a", "b"]})
+    b = bind("y ~ x + (1 | g)", df)
+    expected = bind("y ~ x + (1 | g)", {"y": [1.0, 2.0, 3.0, 4.0], "x": [1.0, 2.0, 3.0, 5.0],
+                                        "g": ["a", "b", "a", "b"]})
+    assert np.array_equal(b.X, expected.X) and b.groups[0].levels == ("a", "b")

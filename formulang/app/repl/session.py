@@ -22,6 +22,7 @@ from typing import Callable
 from ...errors import FormulangError
 from ...model import Model
 from ...parse import parse
+from ...phrasing import phrased_as
 from ...report.describe import describe_formula, describe_frame
 from .. import commands
 from .lines import join_continued, split_command, split_formula, split_words
@@ -262,9 +263,11 @@ def _predict(s: Session, rest: str) -> None:
         raise FormulangError("predict needs a CSV or Parquet file of new rows, e.g. "
                              "'predict new.csv --kind mean'")
     args = _PREDICT_OPTIONS.parse_args(words[1:])
-    table = commands.prediction_table(s.require_fit(), commands.read_table(words[0]),
-                                      kind=args.kind, new_levels=args.new_levels,
-                                      seed=args.seed)
+    with phrased_as(commands.option_flags(_PREDICT_OPTIONS)):  # advice in this command's words
+        table = commands.prediction_table(s.require_fit(), commands.read_table(words[0]),
+                                          kind=args.kind, new_levels=args.new_levels,
+                                          seed=args.seed,
+                                          trials=commands.trials_option(args.trials))
     if args.out:
         commands.write_table(table, args.out)
         s.say(f"wrote {len(table)} rows of {args.kind} predictions to {args.out}")

@@ -116,11 +116,16 @@ def _find_effect(g, effect, fit=None) -> int:
 
 
 def _level_counts(fit, gi: int) -> np.ndarray:
+    """Training rows per level of group term ``gi``: from the training rows, or as a saved
+    fit stored them; -1 each when unknown (a file from before they were stored)."""
     g = fit.plan.groups[gi]
     bound = fit.bound
-    if bound is None:
-        return np.full(len(g.levels), -1)  # a loaded fit: row counts unknown
-    return np.bincount(np.asarray(bound.groups[gi].codes), minlength=len(g.levels))
+    if bound is not None:
+        return np.bincount(np.asarray(bound.groups[gi].codes), minlength=len(g.levels))
+    stored = getattr(fit, "level_counts", None)
+    if stored is not None and len(stored) > gi and len(stored[gi]) == len(g.levels):
+        return np.asarray(stored[gi])
+    return np.full(len(g.levels), -1)
 
 
 def _find_level(g, counts: np.ndarray, level) -> int:

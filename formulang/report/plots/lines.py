@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -31,8 +32,10 @@ def plot_group_lines(fit, x=None, group=None, n_groups=8, draws=50, seed=0, at=N
     draws = _positive_int(draws, "draws")
     bound = fit.bound
     if bound is None:
-        raise FormulangError("this fit does not hold its training data (it was loaded from a "
-                             "file), which the lines plot draws: refit the model to plot it")
+        raise FormulangError(
+            "this fit does not hold its training rows, which the lines plot draws (it was "
+            "saved without them): give them with fit.attach_data(data) (in the command line, "
+            "plot ... --data DATA), or save the fit with fit.save(path, data=True)")
     gi, g = find_group(fit, group)
     x, xj = _line_covariate(fit, x)
     counts = _level_counts(fit, gi)
@@ -184,14 +187,15 @@ def _newdata(fit, typical: dict, x: str, grid, gi: int, level):
 
 
 def _mean_lines(fit, newdata) -> np.ndarray:
-    """Mean of the response per draw along the grid; per trial for binomial models."""
-    family = fit.plan.family
-    if not family.spec.trials:
-        return fit.predict(newdata, kind="mean", new_levels="population")
-    from ...infer.predict import family_mean
+    """Mean of the response per draw along the grid; per trial for binomial models. The
+    other grouping factors are at a level no training data has, on purpose: their effect is
+    0, and predict's warning about new levels is not the user's."""
+    from ...data.notices import NewLevelsWarning
 
-    eta = fit.predict(newdata, kind="linpred", new_levels="population")
-    return family_mean(family, eta, {}, trials=1.0)
+    kind = "prob" if fit.plan.family.spec.trials else "mean"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NewLevelsWarning)
+        return fit.predict(newdata, kind=kind, new_levels="population")
 
 
 def _observed(fit) -> tuple[np.ndarray, str]:
