@@ -21,7 +21,9 @@ Kinds (brms's names in brackets):
   trials must be in ``newdata`` (divide by them for proportions, or use ``"linpred"``).
 - ``"response"`` (``posterior_predict``): responses drawn from the likelihood, one per draw
   and row (the model's own NumPyro distribution, so the parameterisations agree).
-  Observation weights do not enter predictions.
+  Observation weights do not enter predictions. Censored models (``cens()``) give the
+  uncensored response; truncated ones (``trunc()``) draw within the bounds (so ``newdata``
+  needs bound columns); ``se()`` rows use their known SDs, ``rate()`` their exposures.
 
 Group levels not seen in training (``new_levels``):
 
@@ -77,7 +79,24 @@ def predict(fit, newdata=None, *, kind: str = "mean", new_levels: str = "gaussia
     trials = _trials(family, bound, kind)
     if kind == "mean":
         return family_mean(family, eta, aux, trials)
-    return simulate(family, eta, aux, trials, seed)
+    return simulate(family, eta, aux, trials, seed, plan.response,
+                    _addition_arrays(plan, bound))
+
+
+def _addition_arrays(plan, bound) -> dict:
+    """The arrays of the response additions draws need (known SEs, exposures, truncation
+    bounds); censoring is not among them: draws are of the uncensored response."""
+    from ..lower.plan import addition_data
+
+    arrays = addition_data(plan, bound)
+    r = plan.response
+    needed = [k for k in ("lb", "ub", "se") if getattr(r, k)]
+    missing = [k for k in needed if k not in arrays]
+    if missing:
+        raise FormulangError(
+            f"kind='response' draws need the {' and '.join(missing)} of each row: add the "
+            f"columns of {bound.response_name} to newdata")
+    return arrays
 
 
 def _bind(fit, newdata):
@@ -216,8 +235,13 @@ def family_mean(family, eta: np.ndarray, aux: dict, trials=None) -> np.ndarray:
     return family.mean(eta, aux, trials)
 
 
-def simulate(family, eta: np.ndarray, aux: dict, trials, seed: int) -> np.ndarray:
-    """Responses drawn from the family's likelihood, one per draw and row."""
+def simulate(family, eta: np.ndarray, aux: dict, trials, seed: int, response=None,
+             additions: dict | None = None) -> np.ndarray:
+    """Responses drawn from the family's likelihood, one per draw and row; with a
+    :class:`~formulang.lower.response.ResponsePlan` ``response`` and its ``additions``
+    arrays, of the uncensored response, within any truncation bounds, with known SEs and
+    exposures."""
+    from ..lower.response import ResponsePlan, observation
     from .jax_setup import configure
 
     configure()
@@ -225,7 +249,9 @@ def simulate(family, eta: np.ndarray, aux: dict, trials, seed: int) -> np.ndarra
     import jax.numpy as jnp
 
     params = {k: jnp.asarray(v[:, None]) for k, v in aux.items()}
-    likelihood = family.distribution(jnp.asarray(eta), params, _integer_trials(trials))
+    extras = {k: jnp.asarray(v) for k, v in (additions or {}).items()}
+    likelihood = observation(family, response or ResponsePlan(), jnp.asarray(eta), params,
+                             _integer_trials(trials), extras, censored=False)
     y = likelihood.sample(jax.random.PRNGKey(seed))
     return np.asarray(y, dtype=float)
 

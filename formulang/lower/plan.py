@@ -16,6 +16,7 @@ from ..data.groups import enclosing
 from ..ir.prior import Prior
 from .families import Family
 from .priors import PriorTable
+from .response import ResponsePlan, response_plan
 from .sites import POPULATION, GroupSites, PopulationSites, group_names, piece_names
 
 
@@ -93,10 +94,12 @@ class ModelPlan:
     priors: PriorTable
     prior_params: dict  # key -> float array (n_params, n)
     n: int
+    response: ResponsePlan = ResponsePlan()  # censoring, truncation, se, rate
 
     @property
     def aux(self) -> tuple[str, ...]:
-        return self.family.spec.aux
+        """The family parameters the model samples (``se(s)`` alone: no ``sigma``)."""
+        return tuple(a for a in self.family.spec.aux if a not in self.response.dropped)
 
     @property
     def sites(self) -> PopulationSites:
@@ -153,10 +156,12 @@ def build_plan(bound, fam: Family, priors: PriorTable, parameterization) -> Mode
                                 tuple(tuple(b) for b in gd.blocks), tuple(choice.centered),
                                 sd, lkj_key, choice.reason, parent, parent_levels,
                                 gd.columns.index("Intercept") if gi in on_intercept else None))
+    response = response_plan(bound.formula.response, fam)
     for aux in fam.spec.aux:
-        params[aux] = _params(priors.lookup(aux))
+        if aux not in response.dropped:
+            params[aux] = _params(priors.lookup(aux))
     return ModelPlan(fam, columns, intercept, x_means, b, tuple(groups), priors, params,
-                     int(bound.n))
+                     int(bound.n), response)
 
 
 def _parents(bound) -> list[tuple[int | None, tuple[int, ...] | None]]:
@@ -221,4 +226,26 @@ def model_data(plan: ModelPlan, bound) -> dict:
         data["trials"] = np.asarray(np.rint(bound.trials), dtype=np.int32)
     if bound.weights is not None:
         data["weights"] = np.asarray(bound.weights, dtype=float)
+    data.update(addition_data(plan, bound))
     return data
+
+
+def addition_data(plan: ModelPlan, bound) -> dict:
+    """The arrays of the response additions (:class:`~formulang.lower.response.ResponsePlan`):
+    ``cens`` codes, ``y2`` (outside interval rows a stand-in above ``y``, so the unused branch
+    of the censored density stays finite), truncation bounds ``lb``/``ub``, known ``se``,
+    exposures ``rate``. Arrays new data lack are left out."""
+    a = bound.additions
+    out = {}
+    for key in plan.response.data_keys():
+        value = getattr(a, key)
+        if value is None:
+            continue
+        value = np.asarray(value, dtype=float)
+        if key == "cens":
+            value = value.astype(np.int32)
+        if key == "y2":
+            y = np.zeros_like(value) if bound.y is None else np.asarray(bound.y, dtype=float)
+            value = np.where(np.isfinite(value), value, y + np.maximum(1.0, np.abs(y)))
+        out[key] = value
+    return out
