@@ -8,7 +8,7 @@ and the results all read the plan, so they cannot disagree.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -156,7 +156,9 @@ def build_plan(bound, fam: Family, priors: PriorTable, parameterization) -> Mode
                                 tuple(tuple(b) for b in gd.blocks), tuple(choice.centered),
                                 sd, lkj_key, choice.reason, parent, parent_levels,
                                 gd.columns.index("Intercept") if gi in on_intercept else None))
-    response = response_plan(bound.formula.response, fam)
+    c = bound.additions.counts()
+    response = replace(response_plan(bound.formula.response, fam),
+                       counts=(c["left"], c["right"], c["interval"]))
     for aux in fam.spec.aux:
         if aux not in response.dropped:
             params[aux] = _params(priors.lookup(aux))

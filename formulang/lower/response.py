@@ -41,7 +41,8 @@ from . import cdfs
 class ResponsePlan:
     """Which response additions a model has: ``censored`` (``cens()``), ``interval`` (with
     ``y2``), truncation bounds ``lb`` / ``ub``, ``se`` (with ``se_sigma``: a residual SD
-    too) and ``rate``."""
+    too) and ``rate``; ``counts``: the training rows censored on the left, on the right and
+    in an interval (for ``print(model)``)."""
 
     censored: bool = False
     interval: bool = False
@@ -50,6 +51,7 @@ class ResponsePlan:
     se: bool = False
     se_sigma: bool = False
     rate: bool = False
+    counts: tuple[int, int, int] = (0, 0, 0)  # rows censored left, right, in an interval
 
     @property
     def truncated(self) -> bool:
@@ -67,12 +69,14 @@ class ResponsePlan:
         return tuple(k for k, on in keys if on)
 
     def to_dict(self) -> dict:
-        return {k: bool(v) for k, v in asdict(self).items()}
+        return {k: [int(c) for c in v] if k == "counts" else bool(v)
+                for k, v in asdict(self).items()}
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "ResponsePlan":
         """The plan :meth:`to_dict` wrote; ``None`` (files before it) means no additions."""
-        return cls(**{k: bool(v) for k, v in (d or {}).items()})
+        return cls(**{k: tuple(int(c) for c in v) if k == "counts" else bool(v)
+                      for k, v in (d or {}).items()})
 
 
 def response_plan(response, fam) -> ResponsePlan:

@@ -100,6 +100,10 @@ def describe_model(model) -> str:
                 on.append("the intercept (intercept effect)")
             lines.append(f"    centred levels are centred on {' + '.join(on)}")
     lines += [line for line in [describe_collapse(model), describe_compression(model)] if line]
+    if plan.response.censored:
+        left, right, interval = plan.response.counts
+        lines.append(f"Censored: {left} left, {right} right, {interval} interval "
+                     f"(of {model.n} rows)")
     if plan.aux:
         lines.append("Family parameters: " + ", ".join(plan.aux))
     lines.append("Priors:")
