@@ -6,7 +6,8 @@ and ``S(y) = P(Y > y)``, as Stan's ``_lcdf`` and ``_lccdf`` (for discrete famili
 excludes ``y`` itself). Each is finite, with finite gradients, wherever ``y`` is a value the
 response can take (censored rows contribute these, and unused branches must not poison the
 gradient). ``icdf`` functions (continuous families) invert ``F``; discrete families are
-inverted by bisection (:func:`discrete_icdf`).
+inverted by bisection (:func:`discrete_icdf`), and so are the Student t and gamma (NumPyro's
+own inverses need TensorFlow Probability).
 
 >>> import jax.numpy as jnp, numpyro.distributions as dist
 >>> lf, ls = normal(dist.Normal(0.0, 1.0), jnp.array([0.0]))
@@ -126,9 +127,36 @@ def exponential_icdf(d, u):
     return -jnp.log1p(-u) / d.rate
 
 
-def native_icdf(d, u):
-    """NumPyro's own inverse (Student t, gamma)."""
-    return d.icdf(u)
+def _bisect(log_cdfs, d, u, lo, hi, log_space: bool = False, steps: int = 64):
+    """``F^-1(u)`` by bisection between ``lo`` and ``hi`` (in ``log y`` with ``log_space``):
+    NumPyro's Student t and gamma inverses need TensorFlow Probability."""
+    jnp, _ = _j()
+    import jax
+
+    lo = jnp.broadcast_to(jnp.asarray(lo, dtype=u.dtype), u.shape)
+    hi = jnp.broadcast_to(jnp.asarray(hi, dtype=u.dtype), u.shape)
+    log_u = jnp.log(u)
+
+    def step(_, bounds):
+        a, b = bounds
+        m = 0.5 * (a + b)
+        above = log_cdfs(d, jnp.exp(m) if log_space else m)[0] >= log_u
+        return jnp.where(above, a, m), jnp.where(above, m, b)
+
+    a, b = jax.lax.fori_loop(0, steps, step, (lo, hi))
+    m = 0.5 * (a + b)
+    return jnp.exp(m) if log_space else m
+
+
+def student_t_icdf(d, u):
+    return _bisect(student_t, d, u, d.loc - 1e7 * d.scale, d.loc + 1e7 * d.scale, steps=80)
+
+
+def gamma_icdf(d, u):
+    jnp, _ = _j()
+    mean = d.concentration / d.rate
+    return _bisect(gamma, d, u, jnp.log(mean) - 60.0,
+                   jnp.log(mean * (40.0 + 40.0 / d.concentration)), log_space=True)
 
 
 def discrete_icdf(log_cdfs, d, u, lo, hi, steps: int = 25):
@@ -154,5 +182,5 @@ def discrete_icdf(log_cdfs, d, u, lo, hi, steps: int = 25):
 DISCRETE_CAP = float(2**24)
 
 __all__ = ["DISCRETE_CAP", "binomial", "discrete_icdf", "exponential", "exponential_icdf",
-           "gamma", "lognormal", "lognormal_icdf", "native_icdf", "negative_binomial", "normal",
-           "normal_icdf", "poisson", "student_t", "weibull", "weibull_icdf"]
+           "gamma", "gamma_icdf", "lognormal", "lognormal_icdf", "negative_binomial", "normal",
+           "normal_icdf", "poisson", "student_t", "student_t_icdf", "weibull", "weibull_icdf"]

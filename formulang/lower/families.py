@@ -236,7 +236,7 @@ FAMILIES: dict[str, FamilySpec] = {f.name: f for f in [
                                                          p["sigma"]),
         source=lambda link: [f"dist.StudentT(nu, {link.code()}, sigma)"],
         variance=_variance_one, gaussian_like=True,
-        log_cdfs=cdfs.student_t, icdf=cdfs.native_icdf, se=True),
+        log_cdfs=cdfs.student_t, icdf=cdfs.student_t_icdf, se=True),
     FamilySpec(
         "bernoulli", ("logit", "probit"), (), "binary", "0/1 outcomes",
         likelihood=lambda d, link, eta, p, n: (
@@ -282,7 +282,7 @@ FAMILIES: dict[str, FamilySpec] = {f.name: f for f in [
                                                       p["shape"] / link.inverse_jax(eta)),
         source=lambda link: [f"dist.Gamma(shape, shape / {_paren(link.code())})"],
         variance=_variance_square, pilot_aux=lambda scale, kappa: {"shape": 1.0 / scale},
-        log_cdfs=cdfs.gamma, icdf=cdfs.native_icdf),
+        log_cdfs=cdfs.gamma, icdf=cdfs.gamma_icdf),
     FamilySpec(
         "lognormal", ("identity",), (SIGMA,), "positive",
         "log(y) ~ normal(mu, sigma); mu is on the log scale",

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import lark
 
-from ..ir.expr import Column, Expr, Number, is_dunder_name
+from ..ir.expr import Column, Expr, Neg, Number, is_dunder_name
 from ..ir.formula import Response
 from ..ir.functions import FUNCTIONS, VALUE_ROLES, names_with_role
 
@@ -189,7 +189,7 @@ def _keyword_value(reader, key: str, value_node):
             return toks[0].value in _TRUE
         raise reader.fail("'sigma' takes TRUE or FALSE", value_node)
     if len(toks) == 2:  # MINUS NUMBER
-        return Number(-float(toks[1].value))
+        return Neg(Number(float(toks[1].value)))
     tok = toks[0]
     if tok.type == "NUMBER":
         return Number(float(tok.value))
