@@ -473,3 +473,105 @@ def test_posterior_agrees_with_brms(fixtures, name):
         tol = 0.2 * want["sd"] + 4 * mc
         assert abs(row["mean"] - want["mean"]) < tol, (param, row["mean"], want["mean"], tol)
         assert abs(row["sd"] - want["sd"]) < 0.25 * want["sd"], (param, row["sd"], want["sd"])
+
+
+# ---- coverage of 90% intervals over replicates ----------------------------------------------------
+#
+# As tests/test_simulate.py's coverage test: REPLICATES datasets simulated from known values, each
+# fitted with NUTS (2 chains x (300 + 300), default priors, non-centred effects, one compiled
+# sampler per case via bench/sbc.py's fit_data); central 90% intervals of every scalar
+# parameter. Censored cases censor the simulated responses (30%+ of the rows), the truncated
+# case simulates from the truncated model (formulang's own truncated draws), the
+# meta-analysis simulates eight-schools-like studies. Acceptance as there: the covered fraction
+# above the 1e-4 quantile of Binomial(n / 2, 0.9) / (n / 2) (a design effect of 2 for intervals
+# sharing data), and no parameter missed in every replicate.
+
+REPLICATES = 6
+
+
+def _design(seed: int = 20, groups: int = 8, rows: int = 10) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(groups), rows)
+    return pd.DataFrame({"x": rng.normal(size=g.size), "g": [f"g{i}" for i in g], "y": 1.0})
+
+
+def _censor_lognormal(y, rng):
+    """Left censored below a detection limit of 0.8, right censored at a follow-up time."""
+    follow = np.exp(rng.uniform(0.2, 1.6, size=y.size))
+    c = np.where(y > follow, "right", np.where(y < 0.8, "left", "none"))
+    return np.select([c == "right", c == "left"], [follow, 0.8], y), c
+
+
+def _censor_counts(y, rng):
+    """Counts above 3 reported as '3 or more': right censored at 3 (brms: Y > 3)."""
+    return np.minimum(y, 3.0), np.where(y > 3, 1, 0)
+
+
+CASES = {
+    "lognormal censored": ("y | cens(c) ~ x + (1 | g)", "lognormal",
+                           {"b": [0.5, 0.4], "sd_g": [0.5], "sigma": 0.6}, _censor_lognormal),
+    "poisson censored": ("y | cens(c) ~ x + (1 | g)", "poisson",
+                         {"b": [1.0, 0.4], "sd_g": [0.5]}, _censor_counts),
+    "poisson truncated": ("y | trunc(lb = 1) ~ x + (1 | g)", "poisson",
+                          {"b": [0.3, 0.5], "sd_g": [0.5]}, None),
+    "meta-analysis": ("y | se(s) ~ 1 + (1 | study)", "gaussian",
+                      {"b": [8.0], "sd_study": [6.0]}, None),
+}
+
+
+def _replicates(case: str):
+    text, fam, truth, censor = CASES[case]
+    rng = np.random.default_rng(50)
+    seed = 30 + list(CASES).index(case)
+    if case == "meta-analysis":
+        design = pd.concat([SCHOOLS.assign(study=SCHOOLS.study + str(k)) for k in range(3)],
+                           ignore_index=True)  # 24 studies with the schools' SEs
+        sim = fl.Model(text, design, reparam="noncentered").simulate(truth, seed=seed,
+                                                                     draws=REPLICATES)
+        frames = [design.assign(y=sim.y[i]) for i in range(REPLICATES)]
+    elif censor is None:
+        sim = fl.Model(text, _design(), family=fam, reparam="noncentered").simulate(
+            truth, seed=seed, draws=REPLICATES)
+        frames = [_design().assign(y=sim.y[i]) for i in range(REPLICATES)]
+    else:
+        sim = fl.Model("y ~ x + (1 | g)", _design(), family=fam, reparam="noncentered") \
+            .simulate(truth, seed=seed, draws=REPLICATES)
+        frames = []
+        for i in range(REPLICATES):
+            y, c = censor(sim.y[i], rng)
+            frames.append(_design().assign(y=y, c=c))
+            censored = np.asarray(c) != ("none" if np.asarray(c).dtype.kind == "U" else 0)
+            assert censored.mean() >= 0.3, (case, i, censored.mean())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return [fl.Model(text, f, family=fam, reparam="noncentered") for f in frames], truth
+
+
+def _coverage(case: str) -> list[tuple[str, int, bool]]:
+    models, truth = _replicates(case)
+    sites = sbc.fit_data(models[0], [sbc._fit_data(m.data) for m in models], draws=300,
+                         tune=300, chains=2, seed=40)
+    rows = []
+    for i, m in enumerate(models):
+        post = sbc.scalars(m, sbc.draws_of(m, sites, i))
+        true = sbc.scalars(m, {k: np.asarray(v, dtype=float) for k, v in truth.items()})
+        for name, draws in post.items():
+            lo, hi = np.quantile(draws, [0.05, 0.95])
+            rows.append((name, i, bool(lo <= float(true[name]) <= hi)))
+    return rows
+
+
+def test_ninety_percent_intervals_cover_the_truth_with_response_additions():
+    results = {case: _coverage(case) for case in CASES}
+    n = sum(len(rows) for rows in results.values())
+    assert n == REPLICATES * (4 + 3 + 3 + 2)
+    covered = sum(ok for rows in results.values() for _, _, ok in rows)
+    n_eff = n // 2
+    floor = stats.binom.ppf(1e-4, n_eff, 0.9) / n_eff
+    misses = {f"{case}: {name}": sum(not ok for p, _, ok in rows if p == name)
+              for case, rows in results.items() for name in {p for p, _, _ in rows}}
+    report = ", ".join(f"{k} {v}/{REPLICATES}" for k, v in misses.items() if v)
+    assert covered / n >= floor, f"{covered} of {n} intervals cover (< {floor:.3f}); " \
+                                 f"misses: {report}"
+    never = [k for k, v in misses.items() if v == REPLICATES]
+    assert not never, f"never covered: {never}; misses: {report}"

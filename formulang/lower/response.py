@@ -25,7 +25,7 @@ model's ``y`` site, the pointwise log-likelihood (LOO) and prior predictive draw
 >>> d = observation(family("poisson"), plan, jnp.zeros(2), {}, None,
 ...                 {"cens": jnp.array([0, 1])})
 >>> [round(float(v), 4) for v in d.log_prob(jnp.array([1.0, 1.0]))]  # log P(Y=1), P(Y>1)
-[-1.0, -1.3266]
+[-1.0, -1.3309]
 """
 
 from __future__ import annotations
