@@ -503,8 +503,8 @@ def _censor_lognormal(y, rng):
 
 
 def _censor_counts(y, rng):
-    """Counts above 3 reported as '3 or more': right censored at 3 (brms: Y > 3)."""
-    return np.minimum(y, 3.0), np.where(y > 3, 1, 0)
+    """Counts above 2 reported as 'more than 2': right censored at 2 (brms: Y > 2)."""
+    return np.minimum(y, 2.0), np.where(y > 2, 1, 0)
 
 
 CASES = {
