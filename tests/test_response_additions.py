@@ -447,7 +447,8 @@ def test_cli_strings_pass_through(tmp_path, capsys):
 BRMS = {
     "survival": ("time | cens(cens) ~ 1 + x + (1 + x | g)", "lognormal",
                  {"Intercept": "student_t(3, 0, 5)", "b": "normal(0, 2)",
-                  "sd": "student_t(3, 0, 2.5)", "cor": "lkj(2)", "sigma": "student_t(3, 0, 2.5)"}),
+                  "sd": "student_t(3, 0, 2.5)", "cor": "lkj(2)",
+                  "sigma": "student_t(3, 0, 2.5)"}),
     "eight_schools": ("y | se(s) ~ 1 + (1 | study)", "gaussian",
                       {"Intercept": "normal(0, 20)", "sd": "student_t(3, 0, 10)"}),
     "truncated_poisson": ("y | trunc(lb = 1) ~ 1 + x", "poisson",
@@ -475,7 +476,7 @@ def test_posterior_agrees_with_brms(fixtures, name):
         assert abs(row["sd"] - want["sd"]) < 0.25 * want["sd"], (param, row["sd"], want["sd"])
 
 
-# ---- coverage of 90% intervals over replicates ----------------------------------------------------
+# ---- coverage of 90% intervals over replicates ------------------------------------------------
 #
 # As tests/test_simulate.py's coverage test: REPLICATES datasets simulated from known values, each
 # fitted with NUTS (2 chains x (300 + 300), default priors, non-centred effects, one compiled

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from ..ir.expr import Column, Expr, Number, columns_of
+from ..ir.expr import Column, Expr, columns_of
 from .evaluate import CATEGORICAL, Context
 
 CENSORING = {"left": -1, "none": 0, "right": 1, "interval": 2}
@@ -211,10 +211,4 @@ def _positive(expr: Expr, ctx: Context, what: str, noun: str,
     return values
 
 
-def number_or_none(expr: Expr | None) -> float | None:
-    """A bound written as a number, else None (a column, or no bound)."""
-    return expr.value if isinstance(expr, Number) else None
-
-
-__all__ = ["Additions", "CENSORING", "NONE", "bind_additions", "number_or_none",
-           "unchecked_columns"]
+__all__ = ["Additions", "CENSORING", "NONE", "bind_additions", "unchecked_columns"]

@@ -241,8 +241,8 @@ class _Context:
         self.model = model  # a CompiledModel
         self.plan: ModelPlan = model.plan
         taken = {"X", "y", "offset", "trials", "weights", "eta", POPULATION.slopes, "b",
-                 "x_means", "Xc", POPULATION.intercept, "model", "data_from"} | set(self.plan.aux) \
-            | set(self.plan.response.data_keys())
+                 "x_means", "Xc", POPULATION.intercept, "model", "data_from",
+                 *self.plan.aux, *self.plan.response.data_keys()}
         self.idents = [identifier(g.name, taken) for g in self.plan.groups]
         self.terms = [" + ".join(map(str, terms)) for terms in spec_group_terms(model.spec)]
         self.has_trials = model.has_trials

@@ -63,7 +63,8 @@ class ResponsePlan:
         return ("sigma",) if self.se and not self.se_sigma else ()
 
     def data_keys(self) -> tuple[str, ...]:
-        """The model data's arrays for these additions (:func:`~formulang.lower.plan.model_data`)."""
+        """The model data's arrays for these additions
+        (:func:`~formulang.lower.plan.model_data`)."""
         keys = [("cens", self.censored), ("y2", self.interval), ("lb", self.lb),
                 ("ub", self.ub), ("se", self.se), ("rate", self.rate)]
         return tuple(k for k, on in keys if on)
@@ -218,7 +219,8 @@ def observed_class():
             return self.base.support
 
         def _lower(self):
-            """The point whose ``F`` lies below the truncated range: ``lb`` (discrete: lb - 1)."""
+            """The point whose ``F`` lies below the truncated range: ``lb`` (discrete:
+            ``lb - 1``)."""
             return self.lb - 1.0 if self.spec.discrete else self.lb
 
         def log_normaliser(self):
@@ -266,5 +268,5 @@ def observed_class():
     return CensoredTruncated
 
 
-__all__ = ["ResponsePlan", "SOURCE_DOCS", "censored_truncated", "dropped_aux", "observation", "observed_class", "response_plan",
-           "source_data", "source_lines", "with_additions"]
+__all__ = ["ResponsePlan", "SOURCE_DOCS", "censored_truncated", "dropped_aux", "observation",
+           "observed_class", "response_plan", "source_data", "source_lines", "with_additions"]
