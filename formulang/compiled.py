@@ -238,6 +238,7 @@ def _plan_to_dict(plan) -> dict:
                              "values": [float(x) for x in np.ravel(v)]}
                          for k, v in plan.prior_params.items()},
         "n": int(plan.n),
+        "response": plan.response.to_dict(),  # response additions; absent in older files
     }
 
 
@@ -264,6 +265,7 @@ def _site_from(d, name: str):
 
 def _plan_from(d: dict, fam, priors):
     from .lower.plan import GroupPlan, ModelPlan
+    from .lower.response import ResponsePlan
     from .lower.sites import POPULATION, GroupSites
 
     groups = tuple(GroupPlan(
@@ -279,7 +281,8 @@ def _plan_from(d: dict, fam, priors):
               for k, v in d["prior_params"].items()}
     return ModelPlan(fam, tuple(d["columns"]), bool(d["intercept"]),
                      tuple(float(x) for x in d["x_means"]), _site_from(d["b"], POPULATION.slopes),
-                     groups, priors, params, int(d["n"]))
+                     groups, priors, params, int(d["n"]),
+                     ResponsePlan.from_dict(d.get("response")))
 
 
 __all__ = ["CompiledModel"]

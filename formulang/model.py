@@ -20,6 +20,7 @@ from .lower.plan import ModelPlan, build_plan, model_data
 from .lower.priors import PriorTable, resolve_priors
 from .lower.pilot import pilot_fit
 from .lower.reparam import choose_parameterization
+from .lower.response import response_plan
 from .parse import parse
 
 METHODS = ("nuts", "map", "vi")
@@ -236,6 +237,7 @@ class Model:
 
 
 def _check_response(formula: Formula, family: Family, bound: BoundData) -> None:
+    response_plan(formula.response, family)  # additions the family cannot take: refused
     binomial_response = formula.response.is_binomial
     if family.spec.trials and not binomial_response:
         raise FormulangError(f"the {family.name} family needs trials: write cbind(successes, "

@@ -82,7 +82,7 @@ ERRORS = [
     ("cbind_and_trials", "⟨cbind(s, f) | trials(n)⟩ ~ x", r"trials|cbind"),
     ("duplicate_weights", "y | weights(w) + ⟪weights⟫(v) ~ x", r"weights"),
     ("bare_column_addition", "y | ⟨w⟩ ~ x", r"trials|weights"),
-    ("unknown_addition", "s | ⟪se⟫(sigma) ~ x", r"\bse\b"),
+    ("unknown_addition", "s | ⟪mi⟫(sigma) ~ x", r"\bmi\b"),  # se() is supported (issue 18)
     # ---- numbers and terms ---------------------------------------------------------------------
     ("number_term", "y ~ x + ⟨2⟩", r"\b2\b|number"),
     ("decimal_term", "y ~ x + ⟨0.5⟩", r"0\.5|number"),

@@ -38,6 +38,7 @@ from ..errors import DataError, FormulaError
 from ..ir.expr import BinOp, Column, Expr, columns_of
 from ..ir.formula import Formula, GroupTerm, Response
 from ..parse import parse
+from .additions import NONE, Additions, bind_additions, unchecked_columns
 from .design import dependent_columns, fill_design
 from .encoding import design_spec
 from .evaluate import CATEGORICAL, NUMERIC, Context, cells_text, not_numbers, stray_text
@@ -110,7 +111,9 @@ class BoundData:
 
     Arrays are float64 (codes are integers) and read-only. ``y`` is ``None`` when the formula
     has no response or new data lacks it; ``trials`` and ``weights`` are ``None`` unless the
-    response has them. ``offset`` is zeros when the formula has none.
+    response has them; ``additions`` holds the other response additions (censoring,
+    truncation, known standard errors, exposure). ``offset`` is zeros when the formula has
+    none, and includes ``log(rate)`` for ``rate()``.
     """
 
     spec: DataSpec
@@ -122,6 +125,7 @@ class BoundData:
     groups: tuple[GroupData, ...]
     kept_rows: np.ndarray | None  # input positions of the rows kept (None: all of them)
     n_input: int
+    additions: Additions = NONE  # censoring, truncation, se, rate (data/additions.py)
 
     @property
     def formula(self) -> Formula:
@@ -203,11 +207,14 @@ def bind(formula: Formula | str, data, *, na_action: str = "drop") -> BoundData:
     formula = _as_formula(formula)
     frame = as_frame(data)
     require_columns(frame, formula.columns())
-    frame = handle_missing(frame, formula.columns(), na_action)
+    unchecked = unchecked_columns(formula.response)  # missing y2 / se: additions.py judges
+    frame = handle_missing(frame, [c for c in formula.columns() if c not in unchecked],
+                           na_action)
     _require_rows(frame)
     ctx = Context(frame, learn=True)
 
     y, trials, weights = _response(_Parts.of(formula.response), ctx)
+    additions = bind_additions(formula.response, ctx, y)
 
     # Every factor of every term (fixed and group), once, in order of appearance.
     variables: dict[str, VariableSpec] = {}
@@ -244,11 +251,11 @@ def bind(formula: Formula | str, data, *, na_action: str = "drop") -> BoundData:
         group_specs.append(gspec)
         group_data.append(GroupData(gspec, _frozen(codes), _frozen(Z)))
 
-    offset = _offset(formula, ctx)
+    offset = _offset(formula, ctx, additions)
     spec = DataSpec(formula, tuple(variables.values()), tuple(ctx.transforms.items()), fixed,
                     tuple(group_specs), na_action)
     return BoundData(spec, y, trials, weights, _frozen(X), offset, tuple(group_data),
-                     frame.rows, frame.n_input)
+                     frame.rows, frame.n_input, additions)
 
 
 def apply_spec(spec: DataSpec, data, *, na_action: str | None = None) -> BoundData:
@@ -257,13 +264,16 @@ def apply_spec(spec: DataSpec, data, *, na_action: str | None = None) -> BoundDa
     na_action = spec.na_action if na_action is None else na_action
     frame = as_frame(data)
     parts = _prediction_parts(formula.response, frame)
-    needed = _columns(formula, parts)
+    rate = formula.response.rate if formula.response is not None else None
+    needed = _columns(formula, parts) + (columns_of(rate) if rate is not None else ())
     require_columns(frame, needed, what="the formula")
     frame = handle_missing(frame, needed, na_action, stacklevel=4)
     _require_rows(frame)
     ctx = Context(frame, transforms=spec.transform_stats(), learn=False)
 
     y, trials, weights = _response(parts, ctx)
+    additions = bind_additions(formula.response, ctx, y, present=lambda e: all(
+        c in frame.series for c in columns_of(e)))
 
     values: dict[str, np.ndarray] = {}
     for expr in _factors(formula):
@@ -284,9 +294,9 @@ def apply_spec(spec: DataSpec, data, *, na_action: str | None = None) -> BoundDa
         Z = fill_design(gspec.design, _lhs_terms(terms), values, n_levels, frame.n)
         group_data.append(GroupData(gspec, _frozen(enc.codes), _frozen(Z), enc.new_levels,
                                     _frozen(enc.new_codes) if enc.new_levels else None))
-    offset = _offset(formula, ctx)
+    offset = _offset(formula, ctx, additions)
     return BoundData(spec, y, trials, weights, _frozen(X), offset, tuple(group_data),
-                     frame.rows, frame.n_input)
+                     frame.rows, frame.n_input, additions)
 
 
 def spec_group_terms(spec: DataSpec) -> tuple[tuple[GroupTerm, ...], ...]:
@@ -516,10 +526,12 @@ def _check_counts(ctx: Context, values: np.ndarray, part: str, what: str) -> Non
                         f"{_rows_text(ctx, fractional)}, e.g. {values[i]:g}")
 
 
-def _offset(formula: Formula, ctx: Context) -> np.ndarray:
+def _offset(formula: Formula, ctx: Context, additions: Additions = NONE) -> np.ndarray:
     total = np.zeros(ctx.n, dtype=np.float64)
     for expr in formula.offsets:
         total += ctx.numeric(expr)
+    if additions.rate is not None:  # brms's rate(n): the mean scales with the exposure
+        total += np.log(additions.rate)
     return _frozen(total)
 
 

@@ -161,7 +161,7 @@ def _family(plan: ModelPlan, edf: float, out: dict) -> None:
     """The family parameters whose rows give a starting variance (of their log)."""
     n = max(plan.n, 1)
     for aux in plan.family.spec.parameters:
-        if aux.mass is not None:
+        if aux.mass is not None and aux.name in plan.aux:
             out[aux.name] = np.array([aux.mass(n, edf)])
 
 

@@ -22,7 +22,9 @@ Kinds (brms's names in brackets):
   ``log y``); for binomial the expected number of successes, ``p * trials``, as brms.
 - ``"response"`` (``posterior_predict``): responses drawn from the likelihood, one per draw
   and row (the model's own NumPyro distribution, so the parameterisations agree).
-  Observation weights do not enter predictions.
+  Observation weights do not enter predictions. Censored models (``cens()``) give the
+  uncensored response; truncated ones (``trunc()``) draw within the bounds (so ``newdata``
+  needs bound columns); ``se()`` rows use their known SDs, ``rate()`` their exposures.
 
 Binomial ``"mean"`` and ``"response"`` need the number of trials of each row, and nothing
 else of the response: ``s | trials(n)`` reads column ``n``; ``cbind(s, n - s)`` reads ``n``
@@ -108,7 +110,8 @@ def predict(fit, newdata=None, *, kind: str = "mean", new_levels: str = "gaussia
     else:
         aux = {name: _flat(fit.samples[name]).astype(float) for name in plan.aux}
         out = family_mean(family, eta, aux, n_trials) if kind == "mean" else \
-            simulate(family, eta, aux, n_trials, seed)
+            simulate(family, eta, aux, n_trials, seed, plan.response,
+                     _addition_arrays(plan, bound))
     return out if newdata is None else _aligned(out, bound)
 
 
@@ -116,6 +119,22 @@ def _per_trial(family) -> bool:
     """Binomial (successes of trials) and bernoulli (one trial, merged into binomial rows
     when compressed): the inverse link is the probability of success per trial."""
     return bool(family.spec.trials or family.spec.merges_into)
+
+
+def _addition_arrays(plan, bound) -> dict:
+    """The arrays of the response additions draws need (known SEs, exposures, truncation
+    bounds); censoring is not among them: draws are of the uncensored response."""
+    from ..lower.plan import addition_data
+
+    arrays = addition_data(plan, bound)
+    r = plan.response
+    needed = [k for k in ("lb", "ub", "se") if getattr(r, k)]
+    missing = [k for k in needed if k not in arrays]
+    if missing:
+        raise FormulangError(
+            f"{option('kind', 'response')} draws need the {' and '.join(missing)} of each row: "
+            f"add the columns of {bound.response_name} to newdata")
+    return arrays
 
 
 def _bind(fit, newdata):
@@ -386,8 +405,13 @@ def family_mean(family, eta: np.ndarray, aux: dict, trials=None) -> np.ndarray:
     return family.mean(eta, aux, trials)
 
 
-def simulate(family, eta: np.ndarray, aux: dict, trials, seed: int) -> np.ndarray:
-    """Responses drawn from the family's likelihood, one per draw and row."""
+def simulate(family, eta: np.ndarray, aux: dict, trials, seed: int, response=None,
+             additions: dict | None = None) -> np.ndarray:
+    """Responses drawn from the family's likelihood, one per draw and row; with a
+    :class:`~formulang.lower.response.ResponsePlan` ``response`` and its ``additions``
+    arrays, of the uncensored response, within any truncation bounds, with known SEs and
+    exposures."""
+    from ..lower.response import ResponsePlan, observation
     from .jax_setup import configure
 
     configure()
@@ -395,7 +419,9 @@ def simulate(family, eta: np.ndarray, aux: dict, trials, seed: int) -> np.ndarra
     import jax.numpy as jnp
 
     params = {k: jnp.asarray(v[:, None]) for k, v in aux.items()}
-    likelihood = family.distribution(jnp.asarray(eta), params, _integer_trials(trials))
+    extras = {k: jnp.asarray(v) for k, v in (additions or {}).items()}
+    likelihood = observation(family, response or ResponsePlan(), jnp.asarray(eta), params,
+                             _integer_trials(trials), extras, censored=False)
     y = likelihood.sample(jax.random.PRNGKey(seed))
     return np.asarray(y, dtype=float)
 

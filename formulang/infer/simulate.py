@@ -31,7 +31,9 @@ predictor. :func:`sampler_sites` (:func:`formulang.lower.sites.to_sites`) transl
 to the sampler's sites (centred intercept, LKJ Cholesky factors, standardised or centred effects
 as the model parameterises each level), so the NumPyro model itself can be conditioned on them;
 the tests check that it then reproduces the same linear predictor. Observation weights scale
-the likelihood, not the data, and do not enter simulation.
+the likelihood, not the data, and do not enter simulation. Censored models simulate the
+uncensored response (censor it yourself to mimic the data); truncated ones draw within the
+bounds; ``se()`` rows use their known SDs and ``rate()`` rows their exposures.
 """
 
 from __future__ import annotations
@@ -317,10 +319,14 @@ def _draw_responses(plan, bound, values: dict, eta: np.ndarray, seed: int) -> np
     family parameters: (draws, rows)."""
     from .predict import simulate as draw_from_family
 
+    from ..lower.plan import addition_data
+
     aux = {name: values[name] for name in plan.aux}
     trials = None if bound.trials is None else np.asarray(bound.trials)
-    # the parameters were drawn with PRNGKey(seed); the responses get their own stream
-    return draw_from_family(plan.family, eta, aux, trials, seed=_RESPONSE_STREAM + seed)
+    # the parameters were drawn with PRNGKey(seed); the responses get their own stream.
+    # Censored models: the uncensored response; truncated: within the bounds.
+    return draw_from_family(plan.family, eta, aux, trials, seed=_RESPONSE_STREAM + seed,
+                            response=plan.response, additions=addition_data(plan, bound))
 
 
 def linear_predictor(plan, bound, values: dict) -> np.ndarray:

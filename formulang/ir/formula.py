@@ -36,7 +36,8 @@ from .serialize import expr_from_data, expr_to_data
 
 # The formula's JSON: plain nested objects; a reader refuses an unknown version, not guesses.
 SCHEMA = "formulang.formula"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: response additions cens, trunc, se, rate (written only when used)
+READS_VERSIONS = (1, 2)
 
 
 @dataclass(frozen=True)
@@ -114,44 +115,84 @@ class GroupTerm:
 
 @dataclass(frozen=True)
 class Response:
-    """The left of ``~``: a value, and for binomial or weighted models its addition terms.
+    """The left of ``~``: a value and its addition terms (brms's names).
 
     - ``y``: ``Response(Column("y"))``
     - ``cbind(s, f)``: ``value`` = successes, ``failures`` = failures (trials = s + f)
     - ``s | trials(n)``: ``value`` = successes, ``trials`` = n
     - ``y | weights(w)``: ``weights`` = w (combinable: ``s | trials(n) + weights(w)``)
+    - ``y | cens(c)`` / ``y | cens(c, y2)``: ``cens`` = the censoring codes (left, none,
+      right, interval or -1, 0, 1, 2), ``y2`` = the upper end of interval-censored rows
+    - ``y | trunc(lb = 0, ub = 100)``: ``lb``, ``ub`` = truncation bounds (numbers or columns)
+    - ``y | se(s)``: ``se`` = known standard errors; ``se_sigma``: also a residual SD
+      (``se(s, sigma = TRUE)``)
+    - ``count | rate(n)``: ``rate`` = the exposure (a ``log(n)`` offset)
+
+    bambi's and formulae's spellings (``censored(y, status)``, ``truncated(y, lb, ub)``,
+    ``constrained(y, lb, ub)``, ``p(y, n)``, ``prop(y, n)``) parse to the same responses.
     """
 
     value: Expr
     failures: Expr | None = None
     trials: Expr | None = None
     weights: Expr | None = None
+    cens: Expr | None = None
+    y2: Expr | None = None
+    lb: Expr | None = None
+    ub: Expr | None = None
+    se: Expr | None = None
+    se_sigma: bool = False
+    rate: Expr | None = None
 
     def __post_init__(self):
         if self.failures is not None and self.trials is not None:
             raise ValueError("a response has either cbind() failures or trials(), not both")
+        if self.y2 is not None and self.cens is None:
+            raise ValueError("y2 is the upper end of interval censoring: it needs cens()")
+        if self.se_sigma and self.se is None:
+            raise ValueError("se_sigma needs se()")
 
     @property
     def is_binomial(self) -> bool:
         return self.failures is not None or self.trials is not None
 
+    @property
+    def has_new_additions(self) -> bool:
+        """Whether it uses an addition newer than formula schema version 1 (cens, trunc, se,
+        rate): such formulas are written as version 2."""
+        return any(e is not None for e in (self.cens, self.lb, self.ub, self.se, self.rate))
+
+    def _parts(self) -> list:
+        return [self.value, self.failures, self.trials, self.weights, self.cens, self.y2,
+                self.lb, self.ub, self.se, self.rate]
+
     def columns(self) -> tuple[str, ...]:
-        parts = [self.value, self.failures, self.trials, self.weights]
-        return _unique(c for p in parts if p is not None for c in columns_of(p))
+        return _unique(c for p in self._parts() if p is not None for c in columns_of(p))
 
     def text(self) -> str:
-        """What is modelled, as written, without ``weights()`` (which only scale the rows):
-        the value, or for binomial responses the value with its trials or failures.
+        """What is modelled, as written, without ``weights()`` (which only scale the rows)
+        and the other additions: the value, or for binomial responses the value with its
+        trials or failures.
 
         >>> from formulang import parse
         >>> parse("s | trials(n) + weights(w) ~ x").response.text()
         's | trials(n)'
-        >>> parse("y | weights(w) ~ x").response.text()
+        >>> parse("y | weights(w) + cens(c) ~ x").response.text()
         'y'
         """
-        return str(replace(self, weights=None)) if self.is_binomial else str(self.value)
+        if not self.is_binomial:
+            return str(self.value)
+        return str(Response(self.value, self.failures, self.trials))
 
     def __str__(self) -> str:
+        """brms's spelling, which :func:`formulang.parse` reads back to the same response.
+
+        >>> from formulang import parse
+        >>> str(parse("censored(t, status) ~ x").response)
+        't | cens(status)'
+        >>> str(parse("y | trunc(ub = 9) + se(s, sigma = TRUE) ~ 1").response)
+        'y | se(s, sigma = TRUE) + trunc(ub = 9)'
+        """
         if self.failures is not None:
             text = str(Call("cbind", (self.value, self.failures)))
         else:
@@ -159,6 +200,18 @@ class Response:
         additions = []
         if self.trials is not None:
             additions.append(f"trials({self.trials})")
+        if self.se is not None:
+            additions.append(f"se({self.se}, sigma = TRUE)" if self.se_sigma
+                             else f"se({self.se})")
+        if self.cens is not None:
+            additions.append(f"cens({self.cens}, {self.y2})" if self.y2 is not None
+                             else f"cens({self.cens})")
+        if self.lb is not None or self.ub is not None:
+            bounds = [f"{k} = {v}" for k, v in (("lb", self.lb), ("ub", self.ub))
+                      if v is not None]
+            additions.append(f"trunc({', '.join(bounds)})")
+        if self.rate is not None:
+            additions.append(f"rate({self.rate})")
         if self.weights is not None:
             additions.append(f"weights({self.weights})")
         if additions:
@@ -212,13 +265,18 @@ class Formula:
         [[{'column': 'x'}]]
         """
         r = self.response
+        new = r is not None and r.has_new_additions
         return {
             "schema": SCHEMA,
-            "version": SCHEMA_VERSION,
+            # version 1 when no newer addition is used, so older readers still read it
+            "version": SCHEMA_VERSION if new else 1,
             "formula": str(self),
             "response": None if r is None else {
                 "value": expr_to_data(r.value), "failures": _opt(r.failures),
-                "trials": _opt(r.trials), "weights": _opt(r.weights)},
+                "trials": _opt(r.trials), "weights": _opt(r.weights),
+                **({"cens": _opt(r.cens), "y2": _opt(r.y2), "lb": _opt(r.lb),
+                    "ub": _opt(r.ub), "se": _opt(r.se), "se_sigma": bool(r.se_sigma),
+                    "rate": _opt(r.rate)} if new else {})},
             "intercept": self.intercept,
             "terms": [_term_to_data(t) for t in self.terms],
             "groups": [{"terms": [_term_to_data(t) for t in g.terms], "intercept": g.intercept,
@@ -232,13 +290,16 @@ class Formula:
         """The formula :meth:`to_dict` wrote; another schema or version is a FormulaError."""
         if d.get("schema") != SCHEMA:
             raise FormulaError(f"not a formulang formula (schema {d.get('schema')!r})")
-        if d.get("version") != SCHEMA_VERSION:
+        if d.get("version") not in READS_VERSIONS:
+            versions = ", ".join(map(str, READS_VERSIONS))
             raise FormulaError(f"unsupported formula schema version {d.get('version')!r}; "
-                               f"this formulang reads version {SCHEMA_VERSION}")
+                               f"this formulang reads versions {versions}")
         r = d["response"]
         response = None if r is None else Response(
             expr_from_data(r["value"]), _opt_from(r["failures"]), _opt_from(r["trials"]),
-            _opt_from(r["weights"]))
+            _opt_from(r["weights"]), _opt_from(r.get("cens")), _opt_from(r.get("y2")),
+            _opt_from(r.get("lb")), _opt_from(r.get("ub")), _opt_from(r.get("se")),
+            bool(r.get("se_sigma", False)), _opt_from(r.get("rate")))
         return cls(
             response=response,
             intercept=bool(d["intercept"]),

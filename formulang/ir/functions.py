@@ -13,8 +13,12 @@ Roles:
 - ``identity``: ``I(...)``, which protects arithmetic from formula algebra.
 - ``categorical``: marks a column as a factor (``C``, ``factor``, ``as.factor``).
 - ``offset``: ``offset(x)``, a term with a fixed coefficient of one.
-- ``response``: ``cbind(successes, failures)`` on the left of ``~``.
-- ``addition``: brms addition terms after ``|`` on the left (``trials``, ``weights``).
+- ``response``: ``cbind(successes, failures)`` on the left of ``~``, and the bambi and
+  formulae response spellings (``censored``, ``truncated``, ``constrained``, ``p``,
+  ``prop``), each read as its brms twin.
+- ``addition``: brms addition terms after ``|`` on the left (``trials``, ``weights``,
+  ``cens``, ``trunc``, ``se``, ``rate``); their arguments are read by
+  :mod:`formulang.parse.to_ir` (``nargs`` is the most positional arguments they take).
 """
 
 from __future__ import annotations
@@ -62,6 +66,20 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         FunctionSpec("cbind", "response", 2, (), "binomial response: cbind(successes, failures)"),
         FunctionSpec("trials", "addition", 1, (), "binomial trials: successes | trials(n)"),
         FunctionSpec("weights", "addition", 1, (), "observation weights: y | weights(w)"),
+        FunctionSpec("cens", "addition", 2, (),
+                     "censoring: y | cens(c) or y | cens(c, y2), c left/none/right/interval"),
+        FunctionSpec("trunc", "addition", 2, (), "truncation: y | trunc(lb = 0, ub = 100)"),
+        FunctionSpec("se", "addition", 1, (("sigma", bool, False),),
+                     "known standard errors: y | se(s) or y | se(s, sigma = TRUE)"),
+        FunctionSpec("rate", "addition", 1, (), "exposure: count | rate(n), log(n) offset"),
+        FunctionSpec("censored", "response", 3, (),
+                     "bambi: censored(y, status) or censored(lower, upper, status)"),
+        FunctionSpec("truncated", "response", 3, (),
+                     "bambi: truncated(y, lb, ub), as y | trunc(lb, ub)"),
+        FunctionSpec("constrained", "response", 3, (),
+                     "bambi: constrained(y, lb, ub), as y | trunc(lb, ub)"),
+        FunctionSpec("p", "response", 2, (), "formulae: p(y, n), as y | trials(n)"),
+        FunctionSpec("prop", "response", 2, (), "formulae: prop(y, n), as y | trials(n)"),
     ]
 }
 

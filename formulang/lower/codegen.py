@@ -33,6 +33,7 @@ from .._version import __version__
 from ..data.bind import spec_group_terms
 from ..ir.prior import DISTRIBUTIONS
 from .plan import GroupPlan, ModelPlan, VectorSite
+from .response import SOURCE_DOCS, source_data, source_lines
 from .sites import POPULATION, GroupSites
 
 WIDTH = 99  # longest code line written (comments and docstrings are wrapped to it too)
@@ -240,7 +241,8 @@ class _Context:
         self.model = model  # a CompiledModel
         self.plan: ModelPlan = model.plan
         taken = {"X", "y", "offset", "trials", "weights", "eta", POPULATION.slopes, "b",
-                 "x_means", "Xc", POPULATION.intercept, "model", "data_from"} | set(self.plan.aux)
+                 "x_means", "Xc", POPULATION.intercept, "model", "data_from",
+                 *self.plan.aux, *self.plan.response.data_keys()}
         self.idents = [identifier(g.name, taken) for g in self.plan.groups]
         self.terms = [" + ".join(map(str, terms)) for terms in spec_group_terms(model.spec)]
         self.has_trials = model.has_trials
@@ -256,7 +258,7 @@ class _Context:
             args.append("trials")
         if self.has_weights:
             args.append("weights")
-        return args
+        return args + list(self.plan.response.data_keys())
 
 
 def _sample_vector(w: _Writer, params: dict, site: VectorSite, var: str, coef_names) -> None:
@@ -461,7 +463,8 @@ def _likelihood(w: _Writer, ctx: _Context) -> None:
     w.comment(f"Likelihood: {ctx.model.response_text} ~ {fam} "
               f"({fam.spec.doc})" + (", rows weighted" if ctx.has_weights else ""))
     *setup, expression = fam.source()
-    for line in setup:
+    more, expression = source_lines(fam, plan.response, expression)  # cens, trunc, se, rate
+    for line in setup + more:
         w.line(line)
     w.line('with numpyro.plate("obs", eta.shape[0]):')
     w.level += 1
@@ -488,6 +491,7 @@ def _model_docstring(ctx: _Context) -> str:
         parts.append("trials: the number of trials of each row.")
     if ctx.has_weights:
         parts.append("weights: the weight of each row's log-likelihood.")
+    parts += [SOURCE_DOCS[k] for k in plan.response.data_keys()]
     return _docstring("\n\n".join(parts), 4)
 
 
@@ -521,6 +525,8 @@ def _data_from(w: _Writer, ctx: _Context) -> None:
         w.line('"trials": np.asarray(bound.trials, dtype=float),')
     if ctx.has_weights:
         w.line('"weights": np.asarray(bound.weights, dtype=float),')
+    for line in source_data(plan.response):
+        w.line(line)
     w.level -= 1
     w.line("}")
     w.level -= 1
@@ -562,6 +568,8 @@ def generate_code(model) -> str:
     w.line("import numpyro.distributions as dist")
     if ctx.has_weights:
         w.line("from numpyro import handlers")
+    if plan.response.censored or plan.response.truncated:  # its distribution is formulang's
+        w.line("from formulang.lower.response import censored_truncated")
     w.line()
     w.line(f"FORMULA = {formula!r}")
     w.line()

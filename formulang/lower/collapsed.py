@@ -116,6 +116,10 @@ def block_layout(bound, fam) -> BlockLayout:
     if bound.weights is not None:
         raise _Ineligible("the response has observation weights(), which scale the "
                           "likelihood of each row and break the Gaussian integral")
+    a = bound.additions
+    if a.cens is not None or a.truncated or a.se is not None:
+        raise _Ineligible("the response is censored, truncated or has known standard errors "
+                          "(cens(), trunc(), se()): the Gaussian integral does not apply")
     if not bound.groups:
         raise _Ineligible("the model has no group terms to integrate out")
     if bound.y is None:

@@ -100,6 +100,8 @@ def _ineligible(plan: ModelPlan, data: dict) -> str:
         return f"the {plan.family.name} family's rows do not add up exactly"
     if data.get("weights") is not None:
         return "the model has weights"
+    if plan.response.censored or plan.response.truncated:
+        return "the response is censored or truncated: its rows do not add up"
     if data.get("y") is None:
         return "no response"
     return ""

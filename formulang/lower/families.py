@@ -23,6 +23,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import DataError, FormulangError
+from . import cdfs
 from .links import LINKS, Link
 
 CLIP = "jnp.clip({}, 1e-7, 1.0 - 1e-7)"  # a probability kept off 0 and 1, as source text
@@ -171,6 +172,13 @@ class FamilySpec:
     ``collapsible``: with an identity link, group effects integrate out in closed form;
     ``merge``: how identical rows add exactly (``"counts"`` Bernoulli rows into binomial ones,
     ``"trials"``, ``"exposure"``), into family ``merges_into`` (default itself).
+
+    Response additions (:mod:`formulang.lower.response`): ``log_cdfs(d, y)`` gives
+    ``(log F(y), log S(y))`` of the row's distribution ``d`` (:mod:`formulang.lower.cdfs`;
+    ``None``: no censoring or truncation); ``icdf(d, u)`` inverts ``F`` for truncated draws
+    (``None`` for discrete families, inverted by bisection); ``rate_aux``: the parameters
+    ``rate(n)`` multiplies besides the mean (``None``: no ``rate()``; brms multiplies the
+    negative binomial's shape too); ``se``: ``se(s)`` gives the rows known SDs (``sigma``).
     """
 
     name: str
@@ -192,6 +200,16 @@ class FamilySpec:
     collapsible: bool = False
     merge: str | None = None
     merges_into: str | None = None
+    log_cdfs: Callable | None = None
+    icdf: Callable | None = None
+    rate_aux: tuple[str, ...] | None = None
+    se: bool = False
+
+    @property
+    def discrete(self) -> bool:
+        """Whether the response takes whole numbers (censoring and truncation then count
+        ``y`` itself as in or out, as brms)."""
+        return self.support in ("binary", "binomial", "count")
 
     @property
     def default_link(self) -> str:
@@ -208,7 +226,8 @@ FAMILIES: dict[str, FamilySpec] = {f.name: f for f in [
         "gaussian", ("identity", "log"), (SIGMA,), "real", "normal(mu, sigma)",
         likelihood=lambda d, link, eta, p, n: d.Normal(link.inverse_jax(eta), p["sigma"]),
         source=lambda link: [f"dist.Normal({link.code()}, sigma)"],
-        variance=_variance_one, gaussian_like=True, collapsible=True),
+        variance=_variance_one, gaussian_like=True, collapsible=True,
+        log_cdfs=cdfs.normal, icdf=cdfs.normal_icdf, se=True),
     FamilySpec(
         "student_t", ("identity", "log"),
         (SIGMA, Aux("nu", lambda s: ("gamma", 2, 0.1))), "real",
@@ -216,7 +235,8 @@ FAMILIES: dict[str, FamilySpec] = {f.name: f for f in [
         likelihood=lambda d, link, eta, p, n: d.StudentT(p["nu"], link.inverse_jax(eta),
                                                          p["sigma"]),
         source=lambda link: [f"dist.StudentT(nu, {link.code()}, sigma)"],
-        variance=_variance_one, gaussian_like=True),
+        variance=_variance_one, gaussian_like=True,
+        log_cdfs=cdfs.student_t, icdf=cdfs.student_t_icdf, se=True),
     FamilySpec(
         "bernoulli", ("logit", "probit"), (), "binary", "0/1 outcomes",
         likelihood=lambda d, link, eta, p, n: (
@@ -238,13 +258,13 @@ FAMILIES: dict[str, FamilySpec] = {f.name: f for f in [
         mean=lambda link, eta, p, n: link.inverse(eta) * n,
         variance=_variance_bernoulli, working_response=_as_proportion,
         glm_start=lambda y, n: (n * y + 0.5) / (n + 1.0),
-        fixed_scale=True, trials=True, merge="trials"),
+        fixed_scale=True, trials=True, merge="trials", log_cdfs=cdfs.binomial),
     FamilySpec(
         "poisson", ("log",), (), "count", "counts",
         likelihood=lambda d, link, eta, p, n: d.Poisson(link.inverse_jax(eta)),
         source=lambda link: [f"dist.Poisson({link.code()})"],
         variance=lambda mu, kappa: mu, glm_start=lambda y, n: y + 0.1, fixed_scale=True,
-        merge="exposure"),
+        merge="exposure", log_cdfs=cdfs.poisson, rate_aux=()),
     FamilySpec(
         "negative_binomial", ("log",), (Aux("phi", lambda s: ("inv_gamma", 0.4, 0.3)),),
         "count", "overdispersed counts: mean mu, variance mu + mu^2 / phi",
@@ -253,14 +273,16 @@ FAMILIES: dict[str, FamilySpec] = {f.name: f for f in [
         source=lambda link: [f"dist.NegativeBinomial2({link.code()}, phi)"],
         variance=lambda mu, kappa: mu + kappa * mu**2, glm_start=lambda y, n: y + 0.1,
         fixed_scale=True, dispersion=_nb_dispersion,
-        pilot_aux=lambda scale, kappa: {"phi": 1.0 / kappa if kappa > 0 else float("inf")}),
+        pilot_aux=lambda scale, kappa: {"phi": 1.0 / kappa if kappa > 0 else float("inf")},
+        log_cdfs=cdfs.negative_binomial, rate_aux=("phi",)),
     FamilySpec(
         "gamma", ("log", "inverse", "identity"), (SHAPE,), "positive",
         "positive values: mean mu, shape (CV = 1/sqrt(shape))",
         likelihood=lambda d, link, eta, p, n: d.Gamma(p["shape"],
                                                       p["shape"] / link.inverse_jax(eta)),
         source=lambda link: [f"dist.Gamma(shape, shape / {_paren(link.code())})"],
-        variance=_variance_square, pilot_aux=lambda scale, kappa: {"shape": 1.0 / scale}),
+        variance=_variance_square, pilot_aux=lambda scale, kappa: {"shape": 1.0 / scale},
+        log_cdfs=cdfs.gamma, icdf=cdfs.gamma_icdf),
     FamilySpec(
         "lognormal", ("identity",), (SIGMA,), "positive",
         "log(y) ~ normal(mu, sigma); mu is on the log scale",
@@ -268,7 +290,7 @@ FAMILIES: dict[str, FamilySpec] = {f.name: f for f in [
         source=lambda link: [f"dist.LogNormal({link.code()}, sigma)"],
         mean=lambda link, eta, p, n: np.exp(link.inverse(eta) + 0.5 * p["sigma"][:, None]**2),
         variance=_variance_one, working_response=lambda y, n: (np.log(y), None),
-        gaussian_like=True),
+        gaussian_like=True, log_cdfs=cdfs.lognormal, icdf=cdfs.lognormal_icdf),
     FamilySpec(
         "beta", ("logit", "probit"), (Aux("phi", SHAPE.prior, SHAPE.mass),), "unit",
         "proportions in (0, 1): mean mu, precision phi",
@@ -283,7 +305,8 @@ FAMILIES: dict[str, FamilySpec] = {f.name: f for f in [
         likelihood=lambda d, link, eta, p, n: d.Exponential(1.0 / link.inverse_jax(eta)),
         source=lambda link: [f"dist.Exponential(1.0 / {_paren(link.code())})"],
         # Var(y) = mu^2 exactly: the dispersion is 1, nothing to estimate
-        variance=_variance_square, fixed_scale=True),
+        variance=_variance_square, fixed_scale=True,
+        log_cdfs=cdfs.exponential, icdf=cdfs.exponential_icdf),
     FamilySpec(
         "weibull", ("log",),
         # gamma(2, 0.1), as gamma's shape: both set the CV (Weibull's about 1.28 / shape), and
@@ -300,7 +323,8 @@ FAMILIES: dict[str, FamilySpec] = {f.name: f for f in [
             "dist.Weibull(weibull_scale, shape)"],
         # the quasi-likelihood with Var(y) = CV^2 mu^2; the pilot's scale is the CV^2
         variance=_variance_square,
-        pilot_aux=lambda scale, kappa: {"shape": _weibull_shape(scale)}),
+        pilot_aux=lambda scale, kappa: {"shape": _weibull_shape(scale)},
+        log_cdfs=cdfs.weibull, icdf=cdfs.weibull_icdf),
 ]}
 
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import FormulangError
+from .response import source_lines
 
 KINDS = ("data", "prior", "coefficient", "hyperparameter", "latent", "linear_predictor",
          "likelihood")
@@ -221,7 +222,8 @@ def _likelihood_label(model) -> str:
     """The family's likelihood as generated code writes it, without module prefixes; the
     names its setup lines assign follow it (``Beta(mu * phi, ...), mu = ...``)."""
     *setup, expression = model.family.source()
-    text = ", ".join([expression] + setup)
+    more, expression = source_lines(model.family, model.plan.response, expression)
+    text = ", ".join([expression] + setup + more)  # with cens, trunc, se, rate if any
     return text.replace("dist.", "").replace("jnp.", "").replace("jax.nn.", "") \
         .replace("jax.scipy.special.", "")
 

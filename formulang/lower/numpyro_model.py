@@ -19,6 +19,7 @@ import numpy as np
 
 from .plan import GroupPlan, ModelPlan, VectorSite
 from .priors import numpyro_distribution
+from .response import observation
 from .sites import centred_loc
 
 
@@ -139,7 +140,9 @@ def make_model(plan: ModelPlan):
 
         eta = linear_predictor(plan, data)
         aux = family_parameters(plan, data)
-        likelihood = plan.family.distribution(eta, aux, data.get("trials"))
+        # the family's distribution, with censoring, truncation, se() and rate() if any
+        likelihood = observation(plan.family, plan.response, eta, aux, data.get("trials"),
+                                 data)
         with numpyro.plate("obs", eta.shape[0]):
             if data.get("weights") is not None:
                 with handlers.scale(scale=data["weights"]):

@@ -8,7 +8,7 @@ and the results all read the plan, so they cannot disagree.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -17,6 +17,7 @@ from ..errors import FormulaError
 from ..ir.prior import Prior
 from .families import Family
 from .priors import PriorTable
+from .response import ResponsePlan, response_plan
 from .sites import POPULATION, GroupSites, PopulationSites, group_names, piece_names
 
 
@@ -94,10 +95,12 @@ class ModelPlan:
     priors: PriorTable
     prior_params: dict  # key -> float array (n_params, n)
     n: int
+    response: ResponsePlan = ResponsePlan()  # censoring, truncation, se, rate
 
     @property
     def aux(self) -> tuple[str, ...]:
-        return self.family.spec.aux
+        """The family parameters the model samples (``se(s)`` alone: no ``sigma``)."""
+        return tuple(a for a in self.family.spec.aux if a not in self.response.dropped)
 
     @property
     def sites(self) -> PopulationSites:
@@ -154,15 +157,19 @@ def build_plan(bound, fam: Family, priors: PriorTable, parameterization) -> Mode
                                 tuple(tuple(b) for b in gd.blocks), tuple(choice.centered),
                                 sd, lkj_key, choice.reason, parent, parent_levels,
                                 gd.columns.index("Intercept") if gi in on_intercept else None))
+    c = bound.additions.counts()
+    response = replace(response_plan(bound.formula.response, fam),
+                       counts=(c["left"], c["right"], c["interval"]))
     for aux in fam.spec.aux:
-        params[aux] = _params(priors.lookup(aux))
-    if not columns and not groups and not fam.spec.aux:
+        if aux not in response.dropped:
+            params[aux] = _params(priors.lookup(aux))
+    if not columns and not groups and not any(a not in response.dropped for a in fam.spec.aux):
         # y ~ 0 with a family without parameters of its own: a fixed distribution
-        raise FormulaError(f"{bound.spec.formula} has nothing to estimate: a {fam.name} model with "
-                           "no intercept, no population-level and no group term has no "
+        raise FormulaError(f"{bound.spec.formula} has nothing to estimate: a {fam.name} model "
+                           "with no intercept, no population-level and no group term has no "
                            "parameters; write 1 for an intercept")
     return ModelPlan(fam, columns, intercept, x_means, b, tuple(groups), priors, params,
-                     int(bound.n))
+                     int(bound.n), response)
 
 
 def _parents(bound) -> list[tuple[int | None, tuple[int, ...] | None]]:
@@ -227,4 +234,26 @@ def model_data(plan: ModelPlan, bound) -> dict:
         data["trials"] = np.asarray(np.rint(bound.trials), dtype=np.int32)
     if bound.weights is not None:
         data["weights"] = np.asarray(bound.weights, dtype=float)
+    data.update(addition_data(plan, bound))
     return data
+
+
+def addition_data(plan: ModelPlan, bound) -> dict:
+    """The arrays of the response additions (:class:`~formulang.lower.response.ResponsePlan`):
+    ``cens`` codes, ``y2`` (outside interval rows a stand-in above ``y``, so the unused branch
+    of the censored density stays finite), truncation bounds ``lb``/``ub``, known ``se``,
+    exposures ``rate``. Arrays new data lack are left out."""
+    a = bound.additions
+    out = {}
+    for key in plan.response.data_keys():
+        value = getattr(a, key)
+        if value is None:
+            continue
+        value = np.asarray(value, dtype=float)
+        if key == "cens":
+            value = value.astype(np.int32)
+        if key == "y2":
+            y = np.zeros_like(value) if bound.y is None else np.asarray(bound.y, dtype=float)
+            value = np.where(np.isfinite(value), value, y + np.maximum(1.0, np.abs(y)))
+        out[key] = value
+    return out

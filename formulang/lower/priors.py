@@ -51,6 +51,7 @@ from ..errors import FormulangError
 from ..ir.prior import Prior
 from ..parse import parse_prior
 from .families import AUX_NAMES, Family
+from .response import dropped_aux
 
 PRIOR_CLASSES = ("Intercept", "b", "sd", "cor") + AUX_NAMES
 POSITIVE_CLASSES = ("sd",) + AUX_NAMES
@@ -141,8 +142,10 @@ def _default_rows(bound, fam: Family) -> list[PriorRow]:
             rows.append(PriorRow("sd", g[0], col, _prior("half_student_t", 3, scale), "default"))
         if any(len(block) > 1 for block in gd.blocks):
             rows.append(PriorRow("cor", g[0], "", _prior("lkj", 2), "default"))
+    dropped = dropped_aux(bound.formula.response, fam)  # se(s) alone: no sigma
     for aux in fam.spec.parameters:
-        rows.append(PriorRow(aux.name, "", "", _prior(*aux.prior(s)), "default"))
+        if aux.name not in dropped:
+            rows.append(PriorRow(aux.name, "", "", _prior(*aux.prior(s)), "default"))
     return rows
 
 

@@ -25,6 +25,7 @@ from ..ir.expr import BinOp, Call, Column, Expr, Neg, Number, is_dunder_name
 from ..ir.formula import Formula, GroupTerm, Response, Term
 from ..ir.functions import FUNCTIONS, VALUE_ROLES, names_with_role
 from ..ir.prior import DISTRIBUTIONS, Prior
+from .response import read_response
 
 Node = "lark.Tree | lark.Token"
 TermSet = frozenset  # a term during expansion: the set of its factors
@@ -101,6 +102,8 @@ class _Reader:
         if spec is None:
             raise self.fail(f"unknown function '{short(name)}'; allowed functions: "
                             f"{', '.join(_FORMULA_FUNCTIONS)}", name_tok)
+        if spec.role in ("addition", "response") and name != "cbind":
+            return spec, [], ()  # read by parse/response.py; elsewhere the caller refuses it
         positional, kwargs = [], {}
         for arg in args_node.children[::2] if args_node is not None else []:
             if isinstance(arg, lark.Tree) and arg.data == "kwarg":
@@ -182,8 +185,8 @@ class _Reader:
         if role == "response":
             return f"{name}() can only be the response, on the left of '~'"
         if role == "addition":
-            return (f"{name}() is a response addition: write it after '|' on the left of '~', "
-                    f"e.g. s | {name}(n) ~ x")
+            return (f"{name}() is a response addition: write it after '|' on the left of '~' "
+                    f"({FUNCTIONS[name].doc})")
         if role == "offset":
             return "offset() must be added to the formula on its own, not used " + where
         if role == "categorical":
@@ -375,36 +378,7 @@ class _Reader:
 
     # ---- the response -----------------------------------------------------------------------
     def response(self, node) -> Response:
-        value_node = node.children[0]
-        additions = node.children[2] if len(node.children) == 3 else None
-        if value_node.data == "call" and value_node.children[0].value == "cbind":
-            _, (succ, fail), _ = self.call_parts(value_node)
-            value, failures = self.value(succ), self.value(fail)
-        else:
-            if value_node.data == "call":
-                spec, _, _ = self.call_parts(value_node)
-                if spec.role not in VALUE_ROLES:
-                    raise self.fail(self._misplaced(spec.name, "as the response"),
-                                    value_node.children[0])
-            value, failures = self.value(value_node), None
-        found: dict[str, Expr] = {}
-        for item in _flatten_add(additions) if additions is not None else []:
-            if item.data != "call":
-                raise self.fail("after '|' on the left of '~' come addition terms such as "
-                                "trials(n) or weights(w)", item)
-            name_tok = item.children[0]
-            spec = FUNCTIONS.get(name_tok.value)
-            if spec is None or spec.role != "addition":
-                raise self.fail(f"'{short(name_tok.value)}' is not a supported response addition; "
-                                f"supported: {', '.join(names_with_role('addition'))}", name_tok)
-            if spec.name in found:
-                raise self.fail(f"{spec.name}() is given twice", item)
-            _, positional, _ = self.call_parts(item)
-            found[spec.name] = self.value(positional[0])
-        if failures is not None and "trials" in found:
-            raise self.fail("use either cbind(successes, failures) or successes | trials(n), "
-                            "not both", node)
-        return Response(value, failures, found.get("trials"), found.get("weights"))
+        return read_response(self, node)  # the value, its additions, other libraries' spellings
 
     # ---- the whole formula ------------------------------------------------------------------
     def formula(self, tree) -> Formula:
@@ -475,20 +449,6 @@ class _Reader:
 
 def _unique(terms: list[TermSet]) -> list[TermSet]:
     return list(dict.fromkeys(terms))
-
-
-def _flatten_add(node) -> list:
-    """The items of a sum, left to right (iteratively: a long sum is not deep)."""
-    items, stack = [], [node]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, lark.Tree) and node.data == "add":
-            stack += [node.children[2], node.children[0]]
-        elif isinstance(node, lark.Tree) and node.data == "paren":
-            stack.append(node.children[1])
-        else:
-            items.append(node)
-    return items
 
 
 def _left_chain(node, kinds) -> tuple:

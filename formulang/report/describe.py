@@ -27,6 +27,8 @@ def describe_formula(formula) -> str:
         lines.append(f"response:   {r.value}" + (f" (failures: {r.failures})" if r.failures else "")
                      + (f" (trials: {r.trials})" if r.trials else "")
                      + (f" (weights: {r.weights})" if r.weights else ""))
+        if r.has_new_additions:  # cens, trunc, se, rate: brms's spelling of them
+            lines.append(f"additions:  {str(r).split(' | ', 1)[1]}")
     lines.append(f"intercept:  {'yes' if formula.intercept else 'no'}")
     lines.append("terms:      " + (", ".join(t.label for t in formula.terms) or "none"))
     for g in formula.groups:
@@ -100,6 +102,10 @@ def describe_model(model) -> str:
                 on.append("the intercept (intercept effect)")
             lines.append(f"    centred levels are centred on {' + '.join(on)}")
     lines += [line for line in [describe_collapse(model), describe_compression(model)] if line]
+    if plan.response.censored:
+        left, right, interval = plan.response.counts
+        lines.append(f"Censored: {left} left, {right} right, {interval} interval "
+                     f"(of {model.n} rows)")
     if plan.aux:
         lines.append("Family parameters: " + ", ".join(plan.aux))
     lines.append("Priors:")
