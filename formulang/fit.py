@@ -80,7 +80,8 @@ class Fit:
         """brms-style table: one row per parameter (``b_Days``, ``sd_Subject__Days``...)."""
         from .report.idata import posterior_variables
 
-        return summary_table(self.plan, posterior_variables(self.plan, self.samples)[0])
+        return summary_table(self.plan, posterior_variables(self.plan, self.samples)[0],
+                             method=self.method)
 
     def diagnostics(self):
         """Divergences, tree depth, R-hat, ESS, E-BFMI, with advice in plain words."""

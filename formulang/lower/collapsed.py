@@ -172,16 +172,20 @@ def n_sampled_parameters(plan: ModelPlan) -> int:
     return n
 
 
-def describe_collapse(compiled) -> str:
+def describe_collapse(compiled, method: str | None = None) -> str:
     """The line ``print(model)`` shows about the collapsed path, from its
-    :class:`~formulang.compiled.CompiledModel`."""
+    :class:`~formulang.compiled.CompiledModel`; ``method``: the fitting method about to run
+    (None: any). Only NUTS integrates the effects out; map and vi sample the full model."""
     plan = compiled.plan
     if not plan.groups:
         return ""
+    if compiled.collapsed and method in ("map", "vi"):
+        return f"Group effects: sampled ({method} fits the full model, not the collapsed one)"
     if compiled.collapsed:
         return (f"Group effects: integrated out exactly (collapsed Gaussian: NUTS runs over "
                 f"{n_sampled_parameters(plan)} parameters; effects drawn from their exact "
-                f"conditional) — collapse=False samples them")
+                f"conditional) — collapse=False samples them"
+                + ("; map and vi sample the full model" if method is None else ""))
     reason = compiled.collapse_reason
     return f"Group effects: sampled ({reason})" if reason else ""
 

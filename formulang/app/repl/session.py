@@ -22,7 +22,7 @@ from typing import Callable
 from ...errors import FormulangError
 from ...model import Model
 from ...parse import parse
-from ...report.describe import describe_formula, describe_frame
+from ...report.describe import describe_formula, describe_frame, describe_model
 from .. import commands
 from .lines import join_continued, split_command, split_formula, split_words
 
@@ -243,7 +243,7 @@ def _fit(s: Session, rest: str) -> None:
     sampling = commands.fit_options(args)  # checked before the model is built
     cached = len(s._models)
     model = s.model_for(formula, **commands.model_options(args))
-    s.say(str(model))
+    s.say(describe_model(model.compiled, method=sampling["method"]))  # what this fit runs
     if len(s._models) == cached:
         s.say("(the same model as before: its compiled sampler is reused)")
     s.say()
