@@ -45,9 +45,9 @@ def summary_table(plan: ModelPlan, posterior, method: str = "nuts") -> pd.DataFr
     draws = np.stack(columns, axis=-1)  # (chains, draws, quantities)
     flat = draws.reshape(-1, draws.shape[-1])
     rhat, ess_bulk, ess_tail = convergence(draws)
-    if draws.shape[0] < 2 or method != "nuts":  # R-hat compares chains
+    if draws.shape[0] < 2 or method in ("map", "vi"):  # R-hat compares chains
         rhat = np.full_like(rhat, np.nan)
-    if method != "nuts":  # no Markov chain: no effective sample size either
+    if method in ("map", "vi"):  # no Markov chain: no effective sample size either
         ess_bulk, ess_tail = np.full_like(rhat, np.nan), np.full_like(rhat, np.nan)
     table = pd.DataFrame({
         "section": sections, "mean": flat.mean(axis=0),
@@ -78,7 +78,7 @@ def format_summary(plan: ModelPlan, table: pd.DataFrame, header: list[str]) -> s
     block("Population-level effects:", table["section"] == "population")
     block("Family parameters:", table["section"] == "family")
     method = table.attrs.get("method", "nuts")
-    if method != "nuts" and len(table):
+    if method in ("map", "vi") and len(table):
         lines += ["", f"rhat, ess: — (method='{method}' draws no Markov chains; "
                       f"they do not apply)"]
     return "\n".join(lines)
