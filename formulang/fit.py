@@ -68,11 +68,16 @@ class Fit:
                                  log_likelihood=self.log_likelihood())
 
     def log_likelihood(self) -> np.ndarray:
-        """Pointwise log-likelihood, shaped (chains, draws, rows)."""
+        """Pointwise log-likelihood, shaped (chains, draws, rows); with ``weights()``, each
+        row's multiplied by its weight, as the model's likelihood (and brms's ``log_lik``)
+        has it."""
         from numpyro.infer import log_likelihood
 
         flat = {k: v.reshape((-1,) + v.shape[2:]) for k, v in self.samples.items()}
         ll = np.asarray(log_likelihood(self.model.numpyro_model, flat, self.model.data)["y"])
+        weights = self.model.data.get("weights")
+        if weights is not None:  # NumPyro's log_likelihood leaves out the scale handler
+            ll = ll * np.asarray(weights, dtype=ll.dtype)
         chains, draws = next(iter(self.samples.values())).shape[:2]
         return ll.reshape(chains, draws, -1)
 
@@ -80,7 +85,8 @@ class Fit:
         """brms-style table: one row per parameter (``b_Days``, ``sd_Subject__Days``...)."""
         from .report.idata import posterior_variables
 
-        return summary_table(self.plan, posterior_variables(self.plan, self.samples)[0])
+        return summary_table(self.plan, posterior_variables(self.plan, self.samples)[0],
+                             method=self.method)
 
     def diagnostics(self):
         """Divergences, tree depth, R-hat, ESS, E-BFMI, with advice in plain words."""

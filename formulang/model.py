@@ -191,7 +191,8 @@ class Model:
             mcmc = self._samplers[key] = make_mcmc(make_collapsed_model(self.plan, layout),
                                                    settings, progress)
         run = run_nuts(mcmc, self._collapsed_data, settings, seed,
-                       initial_inverse_mass(self.plan, self.pilot, collapsed=True))
+                       initial_inverse_mass(self.plan, self.pilot, collapsed=True,
+                                            scale=self._collapsed_data["stats"]["scale"]))
         start = time.perf_counter()
         samples = complete_samples(self.plan, layout, self._collapsed_data["stats"],
                                    run.samples, seed)

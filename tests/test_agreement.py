@@ -25,13 +25,20 @@ the sampled parameters, Pareto-smoothed; the Pareto k must be < 0.7 for the esti
 reliable), and the allowance of a parameter is ``|E_brms-priors[x] - E_ours[x]|`` estimated
 that way. A wrong likelihood cannot hide in it: the weights involve the priors only.
 
-**Against lme4.** Fixed effects within 0.25 posterior SDs of lme4's estimate. With the
-(nearly flat) coefficient priors, the posterior mean of ``b`` given the variance components is
-the GLS estimate, and lme4's REML ``b`` is that GLS estimate at the REML variance components;
+**Against lme4.** Fixed effects within 0.1 posterior SD of lme4's estimate plus three Monte
+Carlo standard errors of our mean, and never more than 0.25 SD. With the (nearly flat)
+coefficient priors, the posterior mean of ``b`` given the variance components is the GLS
+estimate, and lme4's REML ``b`` is that GLS estimate at the REML variance components;
 averaging over the variance components moves it by a few hundredths of a posterior SD when
-the data dominate (brms's own means sit within 0.01-0.10 SDs of lme4's), and Monte Carlo
-error is about 0.03 SD. For the binomial model lme4's Laplace approximation is an
-approximation of the same posterior mode, similarly close (brms: within 0.1 SD).
+the data dominate (brms's own means sit within 0.001-0.097 SDs of lme4's on these models:
+0.1 is that systematic part). Monte Carlo error comes on top: an MCSE is 0.015-0.02 SD on
+most models here, but 0.07 SD on Penicillin's intercept (6 samples, slow mixing), so a flat
+0.1 would fail by chance there (measured gaps with these seeds: 0.000-0.088 SD). For the
+binomial model lme4's Laplace approximation is an approximation of the same posterior mode,
+similarly close (brms: within 0.1 SD).
+
+**radon (1 + floor | county)**, the README's lead model, is compared with brms's
+``radon_varying_slope`` run too (one fit of 4 x 1000 draws, about 10 s).
 """
 
 from __future__ import annotations
@@ -49,7 +56,8 @@ from formulang.report.idata import import_arviz
 
 Z = 4.0
 PARETO_K_MAX = 0.7
-LME4_SDS = 0.25
+LME4_SDS = 0.1  # systematic part of the bound against lme4; plus 3 MCSE, at most 0.25
+LME4_MAX_SDS = 0.25
 FIXTURES = json.loads((Path(__file__).parent / "fixtures" / "lme4_brms.json").read_text())
 
 # fixture key -> (formula, dataset, seed)
@@ -60,6 +68,7 @@ CASES = {
     "cbpp_binomial": ("incidence | trials(size) ~ period + (1 | herd)", "cbpp", 4),
     # brms's default run had 103 divergences; its adapt_delta = 0.99 run is the reference
     "pastes_nested_adapt_delta_0.99": ("strength ~ 1 + (1 | batch/cask)", "Pastes", 5),
+    "radon_varying_slope": ("log_radon ~ floor + (1 + floor | county)", "radon", 6),
 }
 
 # brms's clean pastes run used adapt_delta = 0.99; formulang's default (collapsed) fit needs no
@@ -221,7 +230,9 @@ def check_against_lme4(key: str) -> None:
     for row in FIXTURES["models"][key]["lme4"]["fixef"]:
         name = "b_Intercept" if row["term"] == "(Intercept)" else f"b_{row['term']}"
         gap = abs(ours.loc[name, "mean"] - row["estimate"]) / ours.loc[name, "sd"]
-        assert gap < LME4_SDS, (name, ours.loc[name, "mean"], row["estimate"], gap)
+        mcse = 1.0 / np.sqrt(ours.loc[name, "ess_bulk"])  # in posterior SDs
+        bound = min(LME4_SDS + 3.0 * mcse, LME4_MAX_SDS)
+        assert gap < bound, (name, ours.loc[name, "mean"], row["estimate"], gap, bound)
 
 
 def check_sampler(fit, rhat_max: float = 1.01) -> None:
@@ -287,3 +298,13 @@ def test_pastes_nested():
     check_against_brms("pastes_nested_adapt_delta_0.99", {
         "b_Intercept", "sd_batch__Intercept", "sd_batch:cask__Intercept", "sigma"})
     check_against_lme4("pastes_nested_adapt_delta_0.99")
+
+
+def test_radon_varying_slope():
+    """The README's lead model against brms's run of it (rstan, 4 x 1000, adapt_delta 0.8)."""
+    fit = fitted("radon_varying_slope")
+    check_sampler(fit)
+    check_against_brms("radon_varying_slope", {
+        "b_Intercept", "b_floor", "sd_county__Intercept", "sd_county__floor",
+        "cor_county__Intercept__floor", "sigma"})
+    check_against_lme4("radon_varying_slope")

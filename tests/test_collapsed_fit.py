@@ -14,6 +14,13 @@ for the effective number of draws). ``Z = 4``: about 100 comparisons in this fil
 two-sided 4-sigma bound fails by chance with probability 6e-5 each (0.6% for the file), while a
 wrong likelihood, prior or effect draw moves a mean by many MCSEs (an MCSE is 2-5% of a
 posterior SD with 4 x 300 draws).
+
+**A floor under the tolerance.** The bound grows with the MCSEs, so a fit that failed (a stuck
+chain: ESS near the chain count) would widen its own tolerance until anything passes. Every
+compared scalar must therefore have a bulk ESS of at least 100 (an MCSE at most 0.1 posterior
+SD, so the bound stays under 0.6 SD) and R-hat under 1.02 in the collapsed fit and under 1.1
+in the full one (measured maxima with these seeds: 1.011 collapsed; 1.053 full, Pastes'
+centred full model mixing more slowly; a failed fit shows 1.5-3).
 """
 
 from __future__ import annotations
@@ -76,6 +83,25 @@ def moments(x: np.ndarray) -> tuple[float, float, float, float]:
     return float(np.mean(x)), sd, sd / np.sqrt(ess), sd * np.sqrt(max(kurt - 1, 0.5) / (4 * ess))
 
 
+def rhat(x: np.ndarray) -> float:
+    return float(import_arviz().rhat(x))
+
+
+MIN_ESS, MAX_RHAT_COLLAPSED, MAX_RHAT_FULL = 100, 1.02, 1.1
+
+
+def converged(draws: dict, label: str, max_rhat: float) -> list[str]:
+    """The floor under the tolerance (see the module docstring): what falls short, in words."""
+    az = import_arviz()
+    out = []
+    for key, x in draws.items():
+        ess, r = float(az.ess(x, method="bulk")), rhat(x)
+        if not (ess >= MIN_ESS and r < max_rhat):
+            out.append(f"{label} {key}: bulk ESS {ess:.0f} (floor {MIN_ESS}), "
+                       f"R-hat {r:.3f} (bound {max_rhat})")
+    return out
+
+
 @functools.lru_cache(maxsize=None)
 def fits(case: str):
     """(collapsed model, collapsed fit, full fit) of a case, fitted once per session."""
@@ -92,7 +118,8 @@ def test_collapsed_and_full_posteriors_agree(name):
     _, fit_c, fit_f = fits(name)
     a, b = scalar_draws(fit_c), scalar_draws(fit_f)
     assert set(a) == set(b) and len(a) >= 6
-    failures = []
+    failures = converged(a, f"{name} collapsed", MAX_RHAT_COLLAPSED) + \
+        converged(b, f"{name} full", MAX_RHAT_FULL)
     for key in a:
         m1, s1, se_m1, se_s1 = moments(a[key])
         m2, s2, se_m2, se_s2 = moments(b[key])
@@ -104,6 +131,63 @@ def test_collapsed_and_full_posteriors_agree(name):
                             f"(mcse {se_s1:.2g}, {se_s2:.2g})")
     assert not failures, "\n".join(failures)
     assert int(np.sum(fit_c.stats["diverging"])) == 0
+
+
+# ---- units ----------------------------------------------------------------------------------
+# The same data in other units must give the same posterior up to scale (issue 21: with the
+# response around 1e12 the collapsed fit stalled at R-hat 3.0 and ESS 2, float32's 1 / sigma^4
+# underflowing in the gradient; around 1e-6 NumPyro's absolute mass-matrix regularisation
+# swamped the intercept's variance). sleepstudy's Reaction is rescaled; every compared scalar
+# but the correlations is divided back by the scale and compared with the unit fit of
+# fits("sleepstudy") by the file's Z * MCSE rule (48 comparisons).
+UNIT_SCALES = (1e-6, 1e6, 1e12)
+
+
+@functools.lru_cache(maxsize=None)
+def rescaled_fit(scale: float, collapse="auto"):
+    df = fl.datasets.load("sleepstudy")
+    df["Reaction"] = df["Reaction"] * scale
+    model = fl.Model(CASES["sleepstudy"][0], df, collapse=collapse)
+    assert model.collapsed == (collapse == "auto")
+    return model.fit(seed=CASES["sleepstudy"][2], **SETTINGS)
+
+
+def in_units(fit, scale: float) -> dict[str, np.ndarray]:
+    return {k: v if k.startswith("cor_") else v / scale for k, v in scalar_draws(fit).items()}
+
+
+def unit_failures(fit, scale: float, reference: dict, label: str,
+                  max_rhat: float = 1.01) -> list[str]:
+    draws = in_units(fit, scale)
+    failures = [f"{label} {k}: R-hat {r:.3f}" for k, r in
+                ((k, rhat(v)) for k, v in draws.items()) if not r < max_rhat]
+    for key, x in draws.items():
+        m1, _, se1, _ = moments(x)
+        m2, _, se2, _ = moments(reference[key])
+        if abs(m1 - m2) > Z * np.hypot(se1, se2):
+            failures.append(f"{label} {key} mean {m1:.4g} vs {m2:.4g} (mcse {se1:.2g}, {se2:.2g})")
+    return failures
+
+
+@pytest.mark.parametrize("scale", UNIT_SCALES)
+def test_collapsed_posterior_does_not_depend_on_the_unit(scale):
+    reference = scalar_draws(fits("sleepstudy")[1])
+    failures = unit_failures(rescaled_fit(scale), scale, reference, f"x{scale:g}")
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("scale", [1e12, pytest.param(1e-6, marks=pytest.mark.xfail(
+    strict=True, reason="known, not fixed here: the full model samples in the response's "
+    "unit, and NumPyro's absolute 1e-3 mass-matrix regularisation swamps a 1e-10 variance "
+    "(R-hat ~3); the collapsed path's standardisation (formulang.lower.units) is the fix"))])
+def test_sampled_effects_posterior_does_not_depend_on_the_unit(scale):
+    """collapse=False. Its R-hat bound is 1.02: the full centred model mixes b[Days] more
+    slowly, reaching R-hat 1.011 with these settings in the response's own unit too (a
+    failed fit reaches ~3)."""
+    reference = scalar_draws(fits("sleepstudy")[2])
+    failures = unit_failures(rescaled_fit(scale, collapse=False), scale, reference,
+                             f"x{scale:g}, collapse=False", max_rhat=1.02)
+    assert not failures, "\n".join(failures)
 
 
 def test_collapsed_fit_is_a_full_fit(tmp_path):

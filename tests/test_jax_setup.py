@@ -31,3 +31,31 @@ def test_import_formulang_asks_for_the_devices():
 
 def test_a_users_own_device_count_is_kept():
     assert _devices_in_fresh_process("--xla_force_host_platform_device_count=3") == 3
+
+
+# ---- the compilation cache, in a fresh process (issue 21: never checked in a real fit) -------
+
+_TINY_FIT = ("import numpy as np, pandas as pd, formulang as fl\n"
+             "d = pd.DataFrame({'y': np.arange(12.0) % 5, 'x': np.arange(12.0)})\n"
+             "fl.Model('y ~ x', d).fit(draws=20, tune=20, chains=1, progress=False)\n")
+
+
+def _fit_in_subprocess(tmp_path, **env) -> None:
+    import os
+    import subprocess
+    import sys
+
+    environment = {k: v for k, v in os.environ.items()
+                   if k not in ("FORMULANG_CACHE_DIR", "FORMULANG_COMPILATION_CACHE")}
+    environment.update(env, PYTHONPATH=os.pathsep.join(sys.path))
+    proc = subprocess.run([sys.executable, "-c", _TINY_FIT], env=environment, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_cache_dir_receives_the_compiled_sampler_and_zero_turns_it_off(tmp_path):
+    on, off = tmp_path / "on", tmp_path / "off"
+    _fit_in_subprocess(tmp_path, FORMULANG_CACHE_DIR=str(on))
+    assert on.is_dir() and any(p.is_file() for p in on.rglob("*"))
+    _fit_in_subprocess(tmp_path, FORMULANG_CACHE_DIR=str(off), FORMULANG_COMPILATION_CACHE="0")
+    assert not off.exists() or not any(p.is_file() for p in off.rglob("*"))

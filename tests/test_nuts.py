@@ -74,3 +74,26 @@ def test_warm_up_gradients_are_counted_per_chain(model):
     # at least one leapfrog step per warm-up iteration, at most 2^10 - 1
     assert result.warmup_gradients.shape == (2,)
     assert np.all((result.warmup_gradients >= 30) & (result.warmup_gradients <= 30 * 1023))
+
+
+# ---- sampler settings take effect in a real fit (issue 21: they were never checked) ----------
+
+def test_max_tree_depth_caps_the_leapfrog_steps(model):
+    """A tree of depth d has at most 2^d - 1 leapfrog steps: depth 2 caps them at 3, and this
+    posterior (a hierarchical model started from the pilot) needs more at the default."""
+    capped = model.fit(draws=60, tune=60, chains=1, seed=1, max_tree_depth=2, progress=False)
+    steps = np.asarray(capped.stats["num_steps"])
+    assert steps.max() == 3
+    free = model.fit(draws=60, tune=60, chains=1, seed=1, progress=False)
+    assert np.asarray(free.stats["num_steps"]).max() > 3
+
+
+def test_target_accept_sets_the_adapted_acceptance(model):
+    """Step-size adaptation aims the mean acceptance probability at target_accept: a fit at
+    0.95 accepts more, with smaller steps (more of them), than one at 0.6."""
+    low = model.fit(draws=150, tune=150, chains=1, seed=2, target_accept=0.6, progress=False)
+    high = model.fit(draws=150, tune=150, chains=1, seed=2, target_accept=0.95,
+                     progress=False)
+    a_low, a_high = (float(np.mean(f.stats["accept_prob"])) for f in (low, high))
+    assert a_low < 0.8 < a_high, (a_low, a_high)
+    assert np.mean(high.stats["num_steps"]) > np.mean(low.stats["num_steps"])

@@ -118,9 +118,26 @@ def test_rank_one_panel_per_scalar(sleep_fit):
     fig = plots.plot_rank(sleep_fit, var_names=["sd_Subject", "sigma"])
     axes = visible_axes(fig)
     assert len(axes) == 3
-    # each panel has one bar per bin per chain; the bars' heights sum to the draws of a chain
-    heights = [p.get_height() for p in axes[2].patches]
-    assert len(heights) > 0
+    # each panel has one bar per bin per chain, each chain's bars on their own baseline; the
+    # heights are the counts of the chain's draws whose rank among all draws falls in the bin
+    # (ranks recomputed here), up to ArviZ's one normalising factor for the whole panel
+    import scipy.stats as st
+
+    draws = np.asarray(sleep_fit.posterior.posterior["sigma"].values, dtype=float)
+    ranks = st.rankdata(draws.ravel(), method="average").reshape(draws.shape)
+    baselines = sorted({round(p.get_y(), 9) for p in axes[2].patches})
+    assert len(baselines) == draws.shape[0]
+    ratios = []
+    for chain, base in enumerate(baselines):
+        bars = sorted((p.get_x(), p.get_width(), p.get_height()) for p in axes[2].patches
+                      if round(p.get_y(), 9) == base)
+        edges = np.array([x for x, _, _ in bars] + [bars[-1][0] + bars[-1][1]])
+        assert edges[0] == 0 and edges[-1] == pytest.approx(ranks.size)
+        counts, _ = np.histogram(ranks[chain], bins=edges)
+        assert counts.sum() == draws.shape[1]
+        ratios.extend(h / c for (_, _, h), c in zip(bars, counts) if c)
+        assert all(h == 0 for (_, _, h), c in zip(bars, counts) if not c)
+    np.testing.assert_allclose(ratios, ratios[0], rtol=1e-9)
 
 
 # ---- forest ------------------------------------------------------------------------------------

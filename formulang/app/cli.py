@@ -27,7 +27,7 @@ from ..errors import FormulangError
 from ..model import Model
 from ..parse import parse
 from ..phrasing import phrased_as
-from ..report.describe import describe_formula
+from ..report.describe import describe_formula, describe_model
 from . import commands
 from .repl import run_repl
 
@@ -44,7 +44,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     sampling = commands.fit_options(args)  # checked before the data are read
     data = commands.load_data(args.data)
     model = Model(args.formula, data, **commands.model_options(args))
-    print(model, end="\n\n", flush=True)
+    print(describe_model(model.compiled, method=args.method), end="\n\n", flush=True)
     fit = model.fit(**sampling)
     print(fit)  # summary, then diagnostics with advice
     if args.out:

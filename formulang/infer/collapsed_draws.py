@@ -30,6 +30,7 @@ import numpy as np
 from ..lower.collapsed import block_scale, block_terms, chol2, scatter_index
 from ..lower.plan import GroupPlan, ModelPlan
 from ..lower.sites import centred_loc, correlation_cholesky, vector
+from ..lower.units import response_unit_sites, restore_units
 
 _CHUNK_FLOATS = 1 << 23  # floats of one (draws x blocks x q x q) chunk: about 64 MB
 SEED_STREAM = 7  # second word of the seed: keeps these draws apart from other uses of the seed
@@ -75,7 +76,9 @@ def theta_draws(plan: ModelPlan, flat: dict) -> np.ndarray:
 def draw_group_effects(plan: ModelPlan, layout, stats: dict, samples: dict,
                        seed: int) -> tuple[dict, dict]:
     """Exact conditional draws of every group effect, one per posterior draw in ``samples``
-    (the collapsed sampler's sites, shaped (chains, draws, ...)).
+    (the collapsed sampler's sites in the response's own unit, shaped (chains, draws, ...);
+    ``stats`` in units of ``stats["scale"]``, as :func:`~formulang.lower.collapsed.
+    sufficient_statistics` gives them).
 
     Returns ``(sites, effects)``: ``sites`` the full model's group sites (``z_<g>`` for
     non-centred levels, ``rc_<g>`` for centred ones), ``effects`` ``r_<g>`` (levels x
@@ -87,6 +90,7 @@ def draw_group_effects(plan: ModelPlan, layout, stats: dict, samples: dict,
     dtype = np.result_type(flat["sigma"].dtype, np.float32)
     index = None if layout.shared else scatter_index(plan, layout)
     stats64 = {k: np.asarray(v, dtype=np.float64) for k, v in stats.items()}
+    unit = float(stats64.get("scale", 1.0))
     B, q = layout.n_blocks, layout.q
     sites, effects = {}, {}
     for g in plan.groups:
@@ -106,7 +110,9 @@ def draw_group_effects(plan: ModelPlan, layout, stats: dict, samples: dict,
         T = block_scale(plan, layout, trils, index, xp=np)
         theta = theta_draws(plan, chunk)
         sigma = np.asarray(chunk["sigma"], dtype=np.float64)
-        _, A, c = block_terms(stats64, theta - stats64["theta0"], sigma, T, xp=np)
+        # A and c in the statistics' unit (A has none; c is T' Z'r / sigma^2 with r in it)
+        _, A, c = block_terms(stats64, theta / unit - stats64["theta0"], sigma / unit,
+                              T / unit, xp=np)
         # each chunk its own stream, so the draws do not depend on which thread runs it
         rng = np.random.default_rng([int(seed), SEED_STREAM, start])
         eps = rng.standard_normal((theta.shape[0], B, q))
@@ -159,8 +165,11 @@ def _term_slice(layout, gi: int, k: int, blocks: np.ndarray) -> np.ndarray:
 
 
 def complete_samples(plan: ModelPlan, layout, stats: dict, samples: dict, seed: int) -> dict:
-    """The collapsed sampler's draws plus the group sites the full model would have sampled
-    (``Fit`` derives ``b``, ``r_<g>`` and ``cor_<g>`` from them, as for the full model)."""
+    """The collapsed sampler's draws, back in the response's unit (it samples them divided by
+    ``stats["scale"]``: :func:`~formulang.lower.collapsed.make_collapsed_model`), plus the
+    group sites the full model would have sampled (``Fit`` derives ``b``, ``r_<g>`` and
+    ``cor_<g>`` from them, as for the full model)."""
+    samples = restore_units(samples, response_unit_sites(plan), stats.get("scale", 1.0))
     sites, _ = draw_group_effects(plan, layout, stats, samples, seed)
     return {**samples, **sites}
 

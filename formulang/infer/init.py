@@ -27,6 +27,8 @@ from __future__ import annotations
 
 from functools import partial
 
+from ..lower.units import is_scaled
+
 RADIUS = 1.0
 
 
@@ -56,6 +58,8 @@ def prior_centre(fn):
     from ..ir.prior import DISTRIBUTIONS
 
     d = _unwrap(fn)
+    if is_scaled(d):  # a prior in a standardised unit
+        return _scaled_centre(d)
     # the group effects' own distributions, which are not priors a user writes
     if isinstance(d, dist.MultivariateNormal):
         return d.loc, jnp.sqrt(jnp.sum(d.scale_tril ** 2, axis=-1))
@@ -66,6 +70,22 @@ def prior_centre(fn):
         if p is not None:
             return spec.centre(p, jnp), spec.scale(p) if spec.support == "real" else 1.0
     return None
+
+
+def _scaled_centre(d):
+    """``prior_centre`` of ``factor * x`` from that of ``x`` (:func:`formulang.lower.units.
+    scaled`): the centre moves with the values, a spread on the real line with them, the
+    spread of a log (positive support) does not change."""
+    import jax.numpy as jnp
+    from numpyro.distributions import constraints
+
+    known = prior_centre(d.base)
+    if known is None:
+        return None
+    centre, spread = known
+    if d.base.support is constraints.real:
+        spread = jnp.abs(d.factor) * spread
+    return d.factor * centre, spread
 
 
 def init_near_prior_centre(site=None, radius: float = RADIUS):

@@ -53,10 +53,13 @@ from ..lower.pilot import PilotFit, level_posterior_cov, level_weights
 
 
 def initial_inverse_mass(plan: ModelPlan, pilot: PilotFit | None,
-                         collapsed: bool = False) -> dict[str, np.ndarray]:
+                         collapsed: bool = False, scale: float = 1.0) -> dict[str, np.ndarray]:
     """Per sample site, the variance of each of its unconstrained entries (a 1-D array in the
     site's row-major order). ``collapsed``: the sites of the collapsed model (no effects).
-    Empty without a pilot (a model with no response)."""
+    ``scale``: the unit the sampler runs the response in (the collapsed sampler samples the
+    sites in the response's unit divided by it, :mod:`formulang.lower.units`): the variances
+    of those on the real line are divided by ``scale**2``; the logs of positive ones only
+    shift. Empty without a pilot (a model with no response)."""
     if pilot is None:
         return {}
     out: dict[str, np.ndarray] = {}
@@ -65,6 +68,9 @@ def initial_inverse_mass(plan: ModelPlan, pilot: PilotFit | None,
     for g, S, info in zip(plan.groups, pilot.cov, pilot.info):
         edf += _group(g, np.atleast_2d(S), _as_matrices(info, g.k), out, collapsed)
     _family(plan, edf, out)
+    if scale != 1.0:  # only the population sites are real-valued in the response's unit
+        real = [plan.sites.intercept] + list(plan.b.piece_names if plan.b is not None else [])
+        out.update({name: out[name] / float(scale) ** 2 for name in real if name in out})
     return {name: np.asarray(np.maximum(v, _TINY), dtype=float).ravel()
             for name, v in out.items()}
 

@@ -21,7 +21,10 @@ model (:func:`sufficient_statistics`): per block ``Z'Z``, ``Z'X``, ``Z'y*``; glo
 
 NUTS then runs over the population, SD, correlation and family parameters only (the same
 sites, with the same priors, as the full model); the effects are drawn afterwards from their
-exact conditional (:mod:`formulang.infer.collapsed_draws`).
+exact conditional (:mod:`formulang.infer.collapsed_draws`). It runs in a standardised unit:
+the statistics are those of ``y* / s`` and the sites in the response's unit are sampled
+divided by ``s`` (:mod:`formulang.lower.units`), so the same data in other units give the
+same posterior up to scale (issue 21: a response around 1e12 or 1e-6 stalled NUTS).
 
 >>> import formulang as fl
 >>> m = fl.Model("Reaction ~ Days + (Days | Subject)", fl.datasets.load("sleepstudy"))
@@ -37,6 +40,7 @@ import numpy as np
 
 from ..errors import FormulangError
 from .plan import GroupPlan, ModelPlan
+from .units import response_unit_sites, standardize_sites, unit_scale
 
 MAX_BLOCK = 64  # largest block (effects per outer level) the collapsed sampler factors
 _CHUNK_ENTRIES = 1 << 22  # bincount entries per chunk of rows: bounds temporary memory
@@ -172,16 +176,20 @@ def n_sampled_parameters(plan: ModelPlan) -> int:
     return n
 
 
-def describe_collapse(compiled) -> str:
+def describe_collapse(compiled, method: str | None = None) -> str:
     """The line ``print(model)`` shows about the collapsed path, from its
-    :class:`~formulang.compiled.CompiledModel`."""
+    :class:`~formulang.compiled.CompiledModel`; ``method``: the fitting method about to run
+    (None: any). Only NUTS integrates the effects out; map and vi sample the full model."""
     plan = compiled.plan
     if not plan.groups:
         return ""
+    if compiled.collapsed and method in ("map", "vi"):
+        return f"Group effects: sampled ({method} fits the full model, not the collapsed one)"
     if compiled.collapsed:
         return (f"Group effects: integrated out exactly (collapsed Gaussian: NUTS runs over "
                 f"{n_sampled_parameters(plan)} parameters; effects drawn from their exact "
-                f"conditional) — collapse=False samples them")
+                f"conditional) — collapse=False samples them"
+                + ("; map and vi sample the full model" if method is None else ""))
     reason = compiled.collapse_reason
     return f"Group effects: sampled ({reason})" if reason else ""
 
@@ -197,15 +205,19 @@ def population_design_chunk(X_slopes: np.ndarray, intercept: bool) -> np.ndarray
     return X
 
 
-def sufficient_statistics(plan: ModelPlan, data: dict, layout: BlockLayout) -> dict:
+def sufficient_statistics(plan: ModelPlan, data: dict, layout: BlockLayout,
+                          scale: float | None = None) -> dict:
     """Everything the collapsed likelihood needs, in float64, streaming over rows in chunks.
 
     The statistics are taken around ``theta0``, the least-squares fit of ``y*`` on ``X_c``
     rounded to float32 (so the sampler's float32 copy is exact): with ``y0 = y* - X_c
     theta0``, ``r'r = y0'y0 - 2 d'X'y0 + d'X'X d`` for ``d = theta - theta0``, and ``X'y0`` is
     about 0, so ``r'r`` is computed without the cancellation ``y*'y*`` would bring when the
-    response's mean is large. Returns ``ZtZ (B,q,q)``, ``ZtX (B,q,p)``, ``Zty (B,q)``,
-    ``XtX (p,p)``, ``Xty (p,)``, ``yty``, ``n``, ``theta0 (p,)``.
+    response's mean is large. They are in units of ``scale`` (the response divided by it;
+    default: :func:`~formulang.lower.units.unit_scale` of the least-squares residuals' root
+    mean square), so the float32 sampler sees numbers near 1 whatever the response's unit.
+    Returns ``ZtZ (B,q,q)``, ``ZtX (B,q,p)``, ``Zty (B,q)``, ``XtX (p,p)``, ``Xty (p,)``,
+    ``yty``, ``n``, ``theta0 (p,)`` and ``scale``.
     """
     y = np.asarray(data["y"], dtype=np.float64) - np.asarray(data["offset"], dtype=np.float64)
     X_slopes = np.asarray(data["X"], dtype=np.float64)
@@ -246,9 +258,13 @@ def sufficient_statistics(plan: ModelPlan, data: dict, layout: BlockLayout) -> d
             ZtX += _bincount([block * q * p + a * p + j for a in pos for j in range(p)],
                              [va * Xc[:, j] for va in val for j in range(p)], B * q * p)
         Zty += _bincount([block * q + a for a in pos], [va * r0 for va in val], B * q)
-    return {"ZtZ": ZtZ.reshape(B, q, q), "ZtX": ZtX.reshape(B, q, p), "Zty": Zty.reshape(B, q),
-            "XtX": XtX, "Xty": Xty0, "yty": np.float64(yty), "n": np.float64(n),
-            "theta0": theta0}
+    if scale is None:
+        scale = unit_scale(np.sqrt(yty / max(n, 1)))
+    s = float(scale)  # a power of two: dividing by it is exact
+    return {"ZtZ": ZtZ.reshape(B, q, q), "ZtX": ZtX.reshape(B, q, p),
+            "Zty": Zty.reshape(B, q) / s, "XtX": XtX, "Xty": Xty0 / s,
+            "yty": np.float64(yty / s**2), "n": np.float64(n), "theta0": theta0 / s,
+            "scale": np.float64(s)}
 
 
 def _bincount(index: list, weights: list, size: int) -> np.ndarray:
@@ -268,9 +284,12 @@ def scatter_index(plan: ModelPlan, layout: BlockLayout) -> dict:
             (("block", blk), ("row", row), ("col", col))}
 
 
-def collapsed_data(plan: ModelPlan, data: dict, layout: BlockLayout, stats=None) -> dict:
-    """The pytree the collapsed NumPyro model takes: priors, statistics and the ``T`` index."""
-    stats = sufficient_statistics(plan, data, layout) if stats is None else stats
+def collapsed_data(plan: ModelPlan, data: dict, layout: BlockLayout, stats=None,
+                   scale: float | None = None) -> dict:
+    """The pytree the collapsed NumPyro model takes: priors, statistics and the ``T`` index.
+    ``scale``: the unit the sampler runs in (:func:`sufficient_statistics`; ``1.0``: the
+    response's own)."""
+    stats = sufficient_statistics(plan, data, layout, scale) if stats is None else stats
     out = {"priors": data["priors"], "stats": stats}
     if not layout.shared:
         out["T_index"] = scatter_index(plan, layout)
@@ -445,21 +464,31 @@ def population_sites(plan: ModelPlan, params: dict):
 def make_collapsed_model(plan: ModelPlan, layout: BlockLayout, closed_form: bool = True):
     """``model(data)`` over the full model's non-group sites, with the group effects
     integrated out: ``numpyro.factor("y_marginal", log p(y | theta, sd, L, sigma))``.
-    ``data`` is :func:`collapsed_data`'s pytree."""
+    ``data`` is :func:`collapsed_data`'s pytree.
+
+    The sites in the response's unit (:func:`~formulang.lower.units.response_unit_sites`) are
+    sampled divided by the statistics' ``scale``, under their own priors carried over
+    (:func:`~formulang.lower.units.standardize_sites`): NUTS moves on numbers near 1 whatever
+    the response's unit; :func:`formulang.infer.collapsed_draws.complete_samples` multiplies
+    the draws back."""
+    unit_sites = response_unit_sites(plan)
 
     def model(data):
+        import jax.numpy as jnp
         import numpyro
 
         from .numpyro_model import family_parameters
 
-        params = data["priors"]
-        theta = population_sites(plan, params)
-        trils = [group_scale(g, params) for g in plan.groups]
-        sigma = family_parameters(plan, data)["sigma"]
+        params, stats = data["priors"], data["stats"]
+        with standardize_sites(unit_sites, stats["scale"]):
+            theta = population_sites(plan, params)
+            trils = [group_scale(g, params) for g in plan.groups]
+            sigma = family_parameters(plan, data)["sigma"]
         T = block_scale(plan, layout, trils, data.get("T_index"))
-        stats = data["stats"]
+        # log p(y*) = log p(y* / scale) - n log(scale): the density of the response as given
         numpyro.factor("y_marginal", marginal_log_likelihood(
-            stats, theta - stats["theta0"], sigma, T, closed_form=closed_form))
+            stats, theta - stats["theta0"], sigma, T, closed_form=closed_form)
+            - stats["n"] * jnp.log(stats["scale"]))
 
     return model
 

@@ -296,6 +296,8 @@ def model_graph(model) -> ModelGraph:
         n_c = sum(grp.centered)
         mode = {"centered": "centered", "noncentered": "non-centered"}.get(
             grp.mode, f"mixed: {n_c} of {len(grp.levels)} levels centered")
+        if model.collapsed:  # NUTS does not sample them: no centring is used there
+            mode = f"integrated out under NUTS, drawn exactly\n(map, vi: sampled {mode})"
         g.node(r, "latent", _shape(len(grp.levels), grp.k),
                f"{grp.label} effects\nlevels × ({', '.join(grp.columns)})\n{mode}")
         for p in parents:

@@ -82,26 +82,47 @@ def _left_aligned(rows: list[dict], names: list[str]) -> str:
     return "\n".join(lines)
 
 
-def describe_model(model) -> str:
+def describe_model(model, method: str | None = None) -> str:
     """``print(model)``: the decisions of ``model``, a :class:`~formulang.compiled.CompiledModel`
-    (``Model.compiled``, or a loaded fit's ``model``)."""
+    (``Model.compiled``, or a loaded fit's ``model``). ``method``: the fitting method about to
+    run (``"nuts"``, ``"map"``, ``"vi"``), so that only what runs is described; None (``print
+    (model)``) describes each. A collapsed model's effects are integrated out under NUTS
+    (no centring: the centring choice is what map, vi and ``collapse=False`` sample).
+
+    >>> import formulang as fl
+    >>> m = fl.Model("Reaction ~ Days + (Days | Subject)", fl.datasets.load("sleepstudy"))
+    >>> [x.strip() for x in describe_model(m.compiled, "nuts").splitlines()
+    ...  if x.startswith("    ")][:1]
+    ['effects: integrated out and drawn exactly (collapsed; no centring)']
+    >>> "NUTS" in describe_model(m.compiled, "map")
+    False
+    """
     f, plan = model.formula, model.plan
     lines = [f"Formula: {f}", f" Family: {model.family}",
              f"   Data: {model.n} rows" + (f" ({model.n_input - model.n} dropped for missing "
                                            f"values)" if model.n_input != model.n else "")]
     lines.append("Population-level: " + (", ".join(plan.columns) or "none"))
+    integrated = bool(model.collapsed) and method in (None, "nuts")
     for g, choice in zip(plan.groups, model.parameterization):
         kind = "correlated" if g.correlated_pairs else "independent"
         effects = ", ".join(g.columns)
         lines.append(f"Group ~{g.name}: {len(g.levels)} levels; {effects}"
                      + (f" ({kind})" if g.k > 1 else ""))
-        lines.append(f"    parameterization: {choice.reason}")
+        if integrated and method == "nuts":
+            lines.append("    effects: integrated out and drawn exactly (collapsed; no centring)")
+            continue
+        if integrated:  # print(model): NUTS integrates them out; the others sample them so
+            lines.append("    effects: integrated out and drawn exactly under NUTS (no centring)")
+            lines.append(f"    parameterization for map, vi, collapse=False: {choice.reason}")
+        else:
+            lines.append(f"    parameterization: {choice.reason}")
         if any(g.centered) and (g.parent is not None or g.intercept_loc is not None):
             on = [] if g.parent is None else [f"their {plan.groups[g.parent].name} level's effect"]
             if g.intercept_loc is not None:
                 on.append("the intercept (intercept effect)")
             lines.append(f"    centred levels are centred on {' + '.join(on)}")
-    lines += [line for line in [describe_collapse(model), describe_compression(model)] if line]
+    lines += [line for line in [describe_collapse(model, method), describe_compression(model)]
+              if line]
     if plan.response.censored:
         left, right, interval = plan.response.counts
         lines.append(f"Censored: {left} left, {right} right, {interval} interval "

@@ -16,11 +16,14 @@ from .convergence import convergence
 COLUMNS = ["mean", "sd", "q2.5", "q97.5", "rhat", "ess_bulk", "ess_tail"]
 
 
-def summary_table(plan: ModelPlan, posterior) -> pd.DataFrame:
+def summary_table(plan: ModelPlan, posterior, method: str = "nuts") -> pd.DataFrame:
     """One row per reported parameter; ``section`` says which block it belongs to.
 
     ``posterior`` maps the user-facing names (``b``, ``sd_<g>``, ``cor_<g>``, family
-    parameters) to draws shaped (chains, draws, ...): NumPy arrays or xarray variables."""
+    parameters) to draws shaped (chains, draws, ...): NumPy arrays or xarray variables.
+    ``method``: how they were drawn. R-hat and ESS describe Markov chains: for ``"map"`` (one
+    point) and ``"vi"`` (independent draws from an approximation, whose ESS would be the
+    number of draws whatever the fit's quality) they are NaN, shown as "—"."""
     names, sections, columns = [], [], []
 
     def add(name: str, section: str, draws) -> None:
@@ -42,14 +45,18 @@ def summary_table(plan: ModelPlan, posterior) -> pd.DataFrame:
     draws = np.stack(columns, axis=-1)  # (chains, draws, quantities)
     flat = draws.reshape(-1, draws.shape[-1])
     rhat, ess_bulk, ess_tail = convergence(draws)
-    if draws.shape[0] < 2:  # R-hat compares chains: MAP and VI have none to compare
+    if draws.shape[0] < 2 or method in ("map", "vi"):  # R-hat compares chains
         rhat = np.full_like(rhat, np.nan)
+    if method in ("map", "vi"):  # no Markov chain: no effective sample size either
+        ess_bulk, ess_tail = np.full_like(rhat, np.nan), np.full_like(rhat, np.nan)
     table = pd.DataFrame({
         "section": sections, "mean": flat.mean(axis=0),
         "sd": flat.std(axis=0, ddof=1) if flat.shape[0] > 1 else np.nan,
         "q2.5": np.quantile(flat, 0.025, axis=0), "q97.5": np.quantile(flat, 0.975, axis=0),
         "rhat": rhat, "ess_bulk": ess_bulk, "ess_tail": ess_tail}, index=names)
-    return table[["section"] + COLUMNS]
+    table = table[["section"] + COLUMNS]
+    table.attrs["method"] = method
+    return table
 
 
 def format_summary(plan: ModelPlan, table: pd.DataFrame, header: list[str]) -> str:
@@ -63,13 +70,17 @@ def format_summary(plan: ModelPlan, table: pd.DataFrame, header: list[str]) -> s
             lines.append(title)
             part = shown[mask.to_numpy()]
             lines.append(part.to_string(float_format=_fmt, formatters={
-                "ess_bulk": _int, "ess_tail": _int, "rhat": "{:.3f}".format}))
+                "ess_bulk": _int, "ess_tail": _int, "rhat": _rhat}))
 
     for g in plan.groups:
         block(f"Group-level effects: ~{g.name} ({len(g.levels)} levels)",
               table["section"] == f"~{g.name}")
     block("Population-level effects:", table["section"] == "population")
     block("Family parameters:", table["section"] == "family")
+    method = table.attrs.get("method", "nuts")
+    if method in ("map", "vi") and len(table):
+        lines += ["", f"rhat, ess: — (method='{method}' draws no Markov chains; "
+                      f"they do not apply)"]
     return "\n".join(lines)
 
 
@@ -84,4 +95,8 @@ def _fmt(x: float) -> str:
 
 
 def _int(x: float) -> str:
-    return "nan" if not np.isfinite(x) else f"{x:.0f}"
+    return "—" if not np.isfinite(x) else f"{x:.0f}"
+
+
+def _rhat(x: float) -> str:
+    return "—" if not np.isfinite(x) else f"{x:.3f}"

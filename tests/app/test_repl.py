@@ -59,7 +59,7 @@ def test_help_lists_every_command_and_explains_one():
     fit_help = session().run_command("help fit")
     for option in ("--family", "--prior", "--reparam", "--method", "--draws", "--chains"):
         assert option in fit_help
-    with pytest.raises(FormulangError, match="no command 'fitt'"):
+    with pytest.raises(FormulangError, match="no command 'fitt'; did you mean 'fit'\\?"):
         session().run_command("help fitt")
 
 
@@ -98,10 +98,19 @@ def test_errors_name_what_is_missing():
     for command in ("summary", "save x.nc", "plot trace", "predict new.csv"):
         with pytest.raises(FormulangError, match="no fit yet|no file named"):
             s.run_command(command)
-    with pytest.raises(FormulangError, match="unknown command 'fitt'.*commands: load"):
+    with pytest.raises(FormulangError) as err:  # a typo of a command: the closest name
         s.run_command("fitt y ~ x")
-    with pytest.raises(FormulangError, match="to fit this formula: fit y ~ x"):
+    assert str(err.value).splitlines()[0] == "unknown command 'fitt'; did you mean 'fit'?"
+    assert "commands: load" in str(err.value) and "fit fitt" not in str(err.value)
+    with pytest.raises(FormulangError, match="unknown command 'lod'; did you mean 'load'"):
+        s.run_command("lod radon")
+    with pytest.raises(FormulangError) as err:  # a formula without 'fit': how to fit it
         s.run_command("y ~ x")
+    assert "did you mean" not in str(err.value)
+    assert "to fit this formula: fit y ~ x" in str(err.value)
+    with pytest.raises(FormulangError) as err:  # nothing close, no formula: the list
+        s.run_command("frobnicate")
+    assert "did you mean" not in str(err.value) and "commands: load" in str(err.value)
     with pytest.raises(FormulangError, match="describe takes no arguments"):
         s.run_command("describe everything")
     s.run_command("load Dyestuff")
@@ -172,6 +181,34 @@ def test_refit_reuses_the_model(fitted):
                         "--chains 2 --seed 3")
     assert s.model is model and s.fit is not fit
     assert "the same model as before" in out
+
+
+def test_interrupted_fit_keeps_the_previous_fit(fitted, monkeypatch):
+    """Ctrl-C during a fit (KeyboardInterrupt from inside Model.fit) leaves the previous model
+    and fit as they were, and says so (issue 21: it used to leave 'no fit yet')."""
+    s, _ = fitted
+    model, fit = s.model, s.fit
+
+    def interrupted(self, **options):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fl.Model, "fit", interrupted)
+    shown = len(s.out.getvalue())
+    with pytest.raises(KeyboardInterrupt):
+        s.run_command("fit Reaction ~ Days + (1 | Subject) --draws 50 --tune 50")
+    assert s.model is model and s.fit is fit
+    assert s.out.getvalue()[shown:].endswith(
+        "fit interrupted; the previous fit (Reaction ~ 1 + Days + (1 + Days | Subject)) is "
+        "kept: 'summary' shows it\n")
+    monkeypatch.undo()
+    assert s.run_command("summary") == str(fit) + "\n"
+    fresh = session()  # nothing before: nothing to keep, and it says so
+    fresh.run_command("load Dyestuff")
+    monkeypatch.setattr(fl.Model, "fit", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        fresh.run_command("fit Yield ~ 1 + (1 | Batch)")
+    assert fresh.model is None and fresh.fit is None
+    assert fresh.out.getvalue().endswith("fit interrupted; there is no fit yet\n")
 
 
 def test_model_priors_graph_code(fitted):
@@ -363,6 +400,17 @@ def test_console_fit_summary_plot(tmp_path):
         child.sendline(f"plot trace --out {png}")
         child.expect("wrote the trace plot to", timeout=120)
         child.expect("formulang>", timeout=60)
+        # Ctrl-C while a new model compiles (seconds of tracing): the previous fit stays
+        child.sendline("fit log_radon ~ floor + (1 + floor | county) --draws 100 --tune 100")
+        child.expect("Priors:", timeout=120)
+        child.sendintr()
+        child.expect("fit interrupted; the previous fit \\(log_radon ~ 1 \\+ floor \\+ "
+                     "\\(1 \\| county\\)\\) is kept", timeout=120)
+        child.expect("formulang>", timeout=60)
+        interrupted_at = len(child.logfile_read.getvalue())
+        child.sendline("summary")
+        child.expect("Family parameters:", timeout=120)
+        child.expect("formulang>", timeout=60)
         child.sendline("quit")
         child.expect(pexpect.EOF)
     finally:
@@ -373,6 +421,8 @@ def test_console_fit_summary_plot(tmp_path):
                 "floor", "sigma"):
         assert row in summary, row
     assert "Traceback" not in screen
+    assert "Group-level effects: ~county (85 levels)" in screen[interrupted_at:]
+    assert "sd(floor)" not in screen[interrupted_at:]  # the summary is the first model's
     assert child.exitstatus == 0
     data = png.read_bytes()
     assert data.startswith(PNG_SIGNATURE) and len(data) > 10_000

@@ -145,9 +145,11 @@ def dense_conditional(d: dict) -> tuple[np.ndarray, np.ndarray]:
     return V @ d["Z"].T @ (d["y"] - d["X"] @ d["theta"]) / s2, V
 
 
-def collapsed_parts(model):
+def collapsed_parts(model, scale=1.0):
+    """The collapsed model's layout and data; ``scale=1.0``: in the response's own unit, so
+    its sites are the full model's (the default standardises: see test_standardised_unit)."""
     layout = block_layout(model.bound, model.family)
-    return layout, collapsed_data(model.plan, model.data, layout)
+    return layout, collapsed_data(model.plan, model.data, layout, scale=scale)
 
 
 def group_site(name: str) -> bool:
@@ -172,6 +174,31 @@ def test_marginal_equals_dense_gaussian(case):
             # the same sites plus the dense Gaussian marginal: same priors, exact integral
             for value in collapsed_joints(cdata, theta_sites):
                 assert value == pytest.approx(prior_part + expected, rel=RTOL, abs=1e-9)
+
+
+@pytest.mark.parametrize("case", ["one factor, k=2 correlated", "nested, slopes", "offset"])
+def test_standardised_unit(case):
+    """The sampler's default: statistics of y* / s and the sites in the response's unit
+    sampled divided by s (s a power of two near the residuals' RMS). Its joint density at the
+    standardised point is the data-unit joint plus log s per standardised scalar (the change
+    of variables' Jacobian); the correlations are not rescaled."""
+    from formulang.lower.units import response_unit_sites
+
+    with jax.enable_x64(True):
+        model = fl.Model(CASES[case], small_data(12), reparam="noncentered", collapse=True)
+        layout, unit = collapsed_parts(model)
+        _, std = collapsed_parts(model, scale=None)
+        s = float(std["stats"]["scale"])
+        assert s == 2.0 ** round(np.log2(s)) and s != 1.0
+        joint = log_joint(make_collapsed_model(model.plan, layout))
+        sites = response_unit_sites(model.plan)
+        for seed in (13, 14):
+            params = {k: v for k, v in random_point(model, seed).items() if not group_site(k)}
+            scaled = {k: np.asarray(v) / s if k in sites else v for k, v in params.items()}
+            m = sum(np.size(v) for k, v in params.items() if k in sites)
+            (expected,) = joint(unit, params)
+            (got,) = joint(std, scaled)
+            assert got == pytest.approx(expected + m * np.log(s), rel=RTOL, abs=1e-8)
 
 
 def test_nested_case_pads_blocks():
@@ -326,10 +353,12 @@ def test_float32_sampler_density_is_close_to_float64():
     on sleepstudy (response mean 300, residual SD 25) the float32 log density stays within
     1e-3 of float64 (without centring y*'y* ~ 1.7e7 would cost ~1 unit of rounding)."""
     model = fl.Model("Reaction ~ Days + (Days | Subject)", fl.datasets.load("sleepstudy"))
-    layout, cdata = collapsed_parts(model)
+    layout, cdata = collapsed_parts(model, scale=None)  # as the sampler runs: standardised
     joint = log_joint(make_collapsed_model(model.plan, layout))
-    sites = {"Intercept_c": 298.5, "b_c": np.array([10.4]), "sd_Subject": np.array([25.0, 6.0]),
-             "L_Subject": np.array([[1.0, 0.0], [0.1, np.sqrt(0.99)]]), "sigma": 25.5}
+    s = float(cdata["stats"]["scale"])
+    sites = {"Intercept_c": 298.5 / s, "b_c": np.array([10.4]) / s,
+             "sd_Subject": np.array([25.0, 6.0]) / s,
+             "L_Subject": np.array([[1.0, 0.0], [0.1, np.sqrt(0.99)]]), "sigma": 25.5 / s}
     (low,) = joint(cdata, sites)
     with jax.enable_x64(True):
         (high,) = joint(cdata, sites)

@@ -23,7 +23,7 @@ from ...errors import FormulangError
 from ...model import Model
 from ...parse import parse
 from ...phrasing import phrased_as
-from ...report.describe import describe_formula, describe_frame
+from ...report.describe import describe_formula, describe_frame, describe_model
 from .. import commands
 from .lines import join_continued, split_command, split_formula, split_words
 
@@ -169,10 +169,34 @@ class Session:
 
 
 def _unknown_command(name: str, rest: str) -> str:
-    text = f"unknown command {name!r}; commands: {', '.join(COMMANDS)} ('help' explains them)"
-    if "~" in name + rest:
+    """What to say about a first word that is no command: the closest command name when one
+    is close (a typo: ``fitt y ~ x``), the formula to fit when the line holds one
+    (``y ~ x``), and the list of commands.
+
+    >>> print(_unknown_command("fitt", "y ~ x"))  # doctest: +ELLIPSIS
+    unknown command 'fitt'; did you mean 'fit'?
+      commands: load, datasets, ...
+    """
+    close = _closest_command(name)
+    text = f"unknown command {name!r}"
+    text += f"; did you mean {close!r}?" if close else ""
+    if "~" in name + rest and close != "fit":  # 'fitt y ~ x' is fit mistyped, no formula
         text += f"\n  to fit this formula: fit {name} {rest}".rstrip()
-    return text
+    return text + f"\n  commands: {', '.join(COMMANDS)} ('help' explains them)"
+
+
+def _no_such_command(name: str) -> str:
+    close = _closest_command(name)
+    hint = f"; did you mean {close!r}?" if close else ""
+    return f"no command {name!r}{hint} (commands: {', '.join(COMMANDS)})"
+
+
+def _closest_command(name: str) -> str | None:
+    """The command name closest to ``name``, if any is close."""
+    import difflib
+
+    close = difflib.get_close_matches(name, COMMANDS, n=1, cutoff=0.6)
+    return close[0] if close else None
 
 
 def _no_arguments(name: str, rest: str) -> None:
@@ -220,13 +244,26 @@ def _fit(s: Session, rest: str) -> None:
     sampling = commands.fit_options(args)  # checked before the model is built
     cached = len(s._models)
     model = s.model_for(formula, **commands.model_options(args))
-    s.model, s.fit = model, None
-    s.say(str(model))
+    s.say(describe_model(model.compiled, method=sampling["method"]))  # what this fit runs
     if len(s._models) == cached:
         s.say("(the same model as before: its compiled sampler is reused)")
     s.say()
-    s.fit = model.fit(**sampling)
+    try:
+        fit = model.fit(**sampling)
+    except KeyboardInterrupt:  # Ctrl-C: the previous model and fit stay the current ones
+        s.say(_kept_after_interrupt(s))
+        raise
+    s.model, s.fit = model, fit  # only now: a failed or interrupted fit replaces nothing
     s.say(str(s.fit))
+
+
+def _kept_after_interrupt(s: Session) -> str:
+    if s.fit is not None:
+        return (f"fit interrupted; the previous fit ({s.fit.model.formula}) is kept: "
+                f"'summary' shows it")
+    if s.model is not None:
+        return f"fit interrupted; the previous model ({s.model.formula}) is kept, unfitted"
+    return "fit interrupted; there is no fit yet"
 
 
 def _model(s: Session, rest: str) -> None:
@@ -316,7 +353,7 @@ def _help(s: Session, rest: str) -> None:
     if rest:
         command = COMMANDS.get(rest.strip().lower())
         if command is None:
-            raise FormulangError(f"no command {rest.strip()!r}; commands: {', '.join(COMMANDS)}")
+            raise FormulangError(_no_such_command(rest.strip()))
         s.say(f"{command.usage}\n  {command.summary}\n\n{command.details}".rstrip())
         return
     width = max(len(c.usage) for c in _HELP_ORDER)

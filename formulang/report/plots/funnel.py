@@ -65,6 +65,8 @@ def _funnel_panel(ax, fit, g, li: int, ei: int) -> None:
 
 
 def _parameterization(fit, g, li: int) -> str:
+    if getattr(fit, "collapsed", False):  # the centring choice was not used: say what was
+        return f"~{g.label} integrated out, drawn exactly (collapsed: no centring)"
     mode = {"noncentered": "non-centered", "centered": "centered"}.get(g.mode, g.mode)
     if g.mode == "mixed":
         this = "centered" if g.centered[li] else "non-centered"
