@@ -144,8 +144,8 @@ class Model:
         else:
             from .infer.approximate import fit_approximation
 
-            samples, stats, run = fit_approximation(self, method, draws=draws, seed=seed,
-                                                    progress=progress)
+            samples, stats, run = fit_approximation(self.compiled, self.data, method,
+                                                    draws=draws, seed=seed, progress=progress)
         fit = Fit(self, samples, stats, method=method, run=run)
         # recorded by fit.save(); the draws are the full model's sites either way
         fit.collapsed = method == "nuts" and self.collapsed
@@ -204,7 +204,7 @@ class Model:
         """Draws of parameters and responses from the prior, as ArviZ data."""
         from .infer.predict import prior_predictive
 
-        return prior_predictive(self, draws=draws, seed=seed)
+        return prior_predictive(self.compiled, self.data, self.bound.y, draws=draws, seed=seed)
 
     def simulate(self, params: dict | None = None, seed: int = 0, draws: int = 1):
         """Responses drawn from this model on its own design, from the parameter values in

@@ -102,7 +102,8 @@ def test_mean_field_guide_and_progress(sleepstudy, monkeypatch, capsys):
                                               decay=0.05, tol=0.05, min_steps=500)
     monkeypatch.setitem(approximate.SETTINGS, "vi", short)
     m = fl.Model("Reaction ~ Days", sleepstudy)
-    samples, stats, run = fit_approximation(m, "vi", draws=200, seed=3, progress=True)
+    samples, stats, run = fit_approximation(m.compiled, m.data, "vi", draws=200, seed=3,
+                                            progress=True)
     assert run.guide == "AutoNormal" and stats == {}
     fit = fl.Fit(m, samples, stats, method="vi", run=run)
     assert "SVI" in capsys.readouterr().err
@@ -128,9 +129,9 @@ def test_site_scales_follow_the_priors(sleepstudy):
 def test_bad_arguments(sleepstudy):
     m = fl.Model("Reaction ~ Days", sleepstudy)
     with pytest.raises(FormulangError, match="unknown approximation"):
-        fit_approximation(m, "laplace")
+        fit_approximation(m.compiled, m.data, "laplace")
     with pytest.raises(FormulangError, match="draws must be a positive"):
-        fit_approximation(m, "vi", draws=0)
+        fit_approximation(m.compiled, m.data, "vi", draws=0)
     with pytest.raises(FormulangError, match="unknown method"):
         m.fit(method="advi")
 
@@ -143,7 +144,7 @@ def test_standardized_model_is_the_same_model():
     from formulang.infer.approximate import standardized
 
     m = fl.Model("Yield ~ 1 + (1 | Batch)", datasets.load("Dyestuff"), reparam="centered")
-    model_fn, init = standardized(m)
+    model_fn, init = standardized(m.compiled)
     scales = site_scales(m.plan)
     rng = np.random.default_rng(0)
     values = {"Intercept_c": np.asarray(1500.0), "sd_Batch": np.array([40.0]),

@@ -187,7 +187,7 @@ def test_nuts_returns_samples_stats_and_run(dyestuff, collapse):
 def test_approximations_return_samples_stats_and_run(dyestuff, method, draws):
     m = fl.Model("Yield ~ 1 + (1 | Batch)", dyestuff)
     with pytest.warns(UserWarning) if method == "map" else contextlib.nullcontext():
-        _, stats, run = _check_triple(fit_approximation(m, method, draws=draws, seed=1,
-                                                        progress=False), m, 1, draws,
+        _, stats, run = _check_triple(fit_approximation(m.compiled, m.data, method, draws=draws,
+                                                        seed=1, progress=False), m, 1, draws,
                                       ApproximationRun)
     assert stats == {} and run.method == method

@@ -199,14 +199,15 @@ def _standardize_class():
     return Standardize
 
 
-def standardized(model):
-    """``model.numpyro_model`` with coefficients, centred group effects and positive
-    parameters sampled in units of their scale (:func:`site_scales`), and initial values for
-    the optimisation: coefficients at their prior centre, group effects and correlations at
-    zero, positive parameters at their typical value (1 in these units)."""
+def standardized(compiled):
+    """The NumPyro model of ``compiled`` (a :class:`~formulang.compiled.CompiledModel`) with
+    coefficients, centred group effects and positive parameters sampled in units of their
+    scale (:func:`site_scales`), and initial values for the optimisation: coefficients at
+    their prior centre, group effects and correlations at zero, positive parameters at their
+    typical value (1 in these units)."""
     from numpyro import handlers
 
-    plan = model.plan
+    plan = compiled.plan
     params = plan.prior_params
     scales = site_scales(plan)
     positive = _positive_sites(plan)
@@ -233,7 +234,7 @@ def standardized(model):
             init[name] = np.eye(len(block))
     Standardize = _standardize_class()
     config = {name: Standardize(scale) for name, scale in scales.items()}
-    return handlers.reparam(model.numpyro_model, config=config), \
+    return handlers.reparam(compiled.numpyro_model, config=config), \
         {k: np.asarray(v, dtype=float) for k, v in init.items()}
 
 
@@ -267,7 +268,7 @@ def _latent_sizes(model_fn, data) -> dict[str, int]:
     return sizes
 
 
-def _return_sites(model) -> list[str]:
+def _return_sites(model_fn, data) -> list[str]:
     """Latent sample sites and deterministic sites (everything but the response)."""
     import jax
     from numpyro import handlers
@@ -275,11 +276,11 @@ def _return_sites(model) -> list[str]:
     names: list[str] = []
 
     def trace(data):
-        tr = handlers.trace(handlers.seed(model.numpyro_model, 0)).get_trace(data)
+        tr = handlers.trace(handlers.seed(model_fn, 0)).get_trace(data)
         names.extend(k for k, s in tr.items() if (s["type"] == "sample" and not s["is_observed"])
                      or s["type"] == "deterministic")
 
-    jax.eval_shape(trace, model.data)
+    jax.eval_shape(trace, data)
     return names
 
 
@@ -354,9 +355,11 @@ def _optimise(svi, data, settings: ApproximationSettings, seed: int, progress: b
     return params, np.concatenate(losses), converged
 
 
-def fit_approximation(model, method: str, draws: int = 1000, seed: int = 0,
+def fit_approximation(compiled, data: dict, method: str, draws: int = 1000, seed: int = 0,
                       progress: bool | None = None):
-    """Fit ``model`` by ``method`` (``"map"`` or ``"vi"``); returns ``(samples, stats, run)``:
+    """Fit the model ``compiled`` (a :class:`~formulang.compiled.CompiledModel`) to ``data``
+    (its arrays, :func:`~formulang.lower.plan.model_data`) by ``method`` (``"map"`` or
+    ``"vi"``), as NUTS does: returns ``(samples, stats, run)``:
     ``samples`` shaped (1, draws, ...) (MAP: (1, 1, ...)), ``stats`` empty and ``run`` an
     :class:`ApproximationRun`."""
     if method not in SETTINGS:
@@ -372,7 +375,7 @@ def fit_approximation(model, method: str, draws: int = 1000, seed: int = 0,
     from numpyro.infer.autoguide import AutoDelta, AutoMultivariateNormal, AutoNormal
     from numpyro.infer.initialization import init_to_value
 
-    plan = model.plan
+    plan = compiled.plan
     if method == "map" and plan.groups:
         warnings.warn(HierarchicalMAPWarning(
             "hierarchical MAP drives group SDs towards zero (the joint mode of a hierarchical "
@@ -380,11 +383,11 @@ def fit_approximation(model, method: str, draws: int = 1000, seed: int = 0,
     if progress is None:
         progress = sys.stderr.isatty()
     settings = SETTINGS[method]
-    model_fn, init = standardized(model)
+    model_fn, init = standardized(compiled)
     init_fn = init_to_value(values={k: jnp.asarray(v) for k, v in init.items()})
     if method == "map":
         guide, kind = AutoDelta(model_fn, init_loc_fn=init_fn), "AutoDelta"
-    elif sum(_latent_sizes(model_fn, model.data).values()) <= FULL_RANK_MAX:
+    elif sum(_latent_sizes(model_fn, data).values()) <= FULL_RANK_MAX:
         guide = AutoMultivariateNormal(model_fn, init_loc_fn=init_fn)
         kind = "AutoMultivariateNormal"
     else:
@@ -393,7 +396,7 @@ def fit_approximation(model, method: str, draws: int = 1000, seed: int = 0,
     optimizer = numpyro.optim.Adam(lambda i: lr * decay ** (i / steps))
     svi = SVI(model_fn, guide, optimizer, Trace_ELBO())
     start = time.perf_counter()
-    params, losses, converged = _optimise(svi, model.data, settings, seed, progress,
+    params, losses, converged = _optimise(svi, data, settings, seed, progress,
                                           stochastic=method == "vi")
     if not all(np.all(np.isfinite(np.asarray(v))) for v in jax.tree_util.tree_leaves(params)):
         raise FormulangError(f"the {method.upper()} optimisation diverged (non-finite "
@@ -404,8 +407,8 @@ def fit_approximation(model, method: str, draws: int = 1000, seed: int = 0,
             f"changing; the estimate may be off the mode"), stacklevel=3)
     n = 1 if method == "map" else int(draws)
     predictive = Predictive(model_fn, guide=guide, params=params, num_samples=n,
-                            return_sites=_return_sites(model))
-    out = jax.jit(predictive)(jax.random.PRNGKey(seed + 1), model.data)
+                            return_sites=_return_sites(compiled.numpyro_model, data))
+    out = jax.jit(predictive)(jax.random.PRNGKey(seed + 1), data)
     samples = {k: np.asarray(v)[None] for k, v in out.items() if k != "y"}
     run = ApproximationRun(method, kind, losses, len(losses), converged,
                            time.perf_counter() - start, seed,

@@ -461,11 +461,13 @@ def posterior_predictive(fit, seed: int = 0):
     return az.InferenceData(**groups)
 
 
-def prior_predictive(model, draws: int = 500, seed: int = 0):
-    """Parameters and responses drawn from the prior, as ArviZ ``InferenceData`` with groups
-    ``prior`` (user-facing names: ``b``, ``sd_<g>``, ``cor_<g>``, ``r_<g>``, family
-    parameters), ``prior_predictive`` (``y``, dims chain, draw, obs; one chain) and
-    ``observed_data``."""
+def prior_predictive(compiled, data: dict, observed=None, draws: int = 500, seed: int = 0):
+    """Parameters and responses drawn from the prior of ``compiled`` (a
+    :class:`~formulang.compiled.CompiledModel`) on the rows of ``data`` (its arrays,
+    :func:`~formulang.lower.plan.model_data`), as ArviZ ``InferenceData`` with groups ``prior``
+    (user-facing names: ``b``, ``sd_<g>``, ``cor_<g>``, ``r_<g>``, family parameters),
+    ``prior_predictive`` (``y``, dims chain, draw, obs; one chain) and ``observed_data`` (the
+    ``observed`` response, when given)."""
     from .jax_setup import configure
 
     configure()
@@ -476,21 +478,17 @@ def prior_predictive(model, draws: int = 500, seed: int = 0):
     from ..report.idata import import_arviz, posterior_variables
 
     az = import_arviz()
-    if getattr(model, "data", None) is None:
-        raise FormulangError("prior predictive draws need the model's data: rebuild the model "
-                             "with formulang.Model(formula, data)")
-    data = dict(model.data)
+    data = dict(data)
     data["y"] = None
     if data.get("trials") is not None:
         data["trials"] = _integer_trials(data["trials"])
-    raw = Predictive(model.numpyro_model, num_samples=int(draws))(jax.random.PRNGKey(seed),
-                                                                  data)
-    samples = derive(model.plan, {k: np.asarray(v)[None] for k, v in raw.items()})
+    raw = Predictive(compiled.numpyro_model, num_samples=int(draws))(jax.random.PRNGKey(seed),
+                                                                     data)
+    samples = derive(compiled.plan, {k: np.asarray(v)[None] for k, v in raw.items()})
     y = samples.pop("y")
-    variables, dims, coords = posterior_variables(model.plan, samples)
+    variables, dims, coords = posterior_variables(compiled.plan, samples)
     dims["y"] = ["obs"]
     coords["obs"] = np.arange(y.shape[-1])
-    observed = model.bound.y
     return az.from_dict(prior=variables, prior_predictive={"y": y},
                         observed_data=None if observed is None else {"y": np.asarray(observed)},
                         coords=coords, dims=dims)
