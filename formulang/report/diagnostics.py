@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..lower.sites import flat_effects, flat_parameters, parse_flat, sd_name
+from ..phrasing import option
 from . import convergence as stats_of_draws
 
 RHAT_MAX = 1.01
@@ -372,7 +373,7 @@ class _Terms:
                      else f"{blame_centered} of its {n} levels")
             little = ", which have little data" if weak and g.name in self.weights else ""
             return (f"Group term ~{g.label} is centered on {where}{little}: refit with "
-                    f"reparam='noncentered' (or {{'{g.label}': 'noncentered'}})")
+                    f"{option('reparam', 'noncentered')} (or {{'{g.label}': 'noncentered'}})")
         blame_noncentered = strong if prefer != "centered" else (strong or int((~centered)
                                                                                .sum()))
         if prefer != "noncentered" and blame_noncentered:
@@ -513,15 +514,15 @@ def _bfmi_problem(terms: _Terms, bfmi: tuple, low: list[int]) -> Problem:
 def _approximate(fit, chains: int, draws: int) -> Diagnostics:
     method = fit.method
     problems = []
-    what = (f"method='{method}' gives no sampler diagnostics: divergences, R-hat, ESS and "
-            f"E-BFMI exist only for NUTS")
+    what = (f"{option('method', method)} gives no sampler diagnostics: divergences, R-hat, "
+            f"ESS and E-BFMI exist only for NUTS")
     if method == "map":
-        what = ("method='map' is a point estimate (the posterior mode): no sampler "
+        what = (f"{option('method', 'map')} is a point estimate (the posterior mode): no sampler "
                 "diagnostics, which exist only for NUTS, and no uncertainty")
-        advice = "Refit with method='nuts' for inference."
+        advice = f"Refit with {option('method', 'nuts')} for inference."
     else:
         advice = ("Variational approximations tend to understate posterior uncertainty and "
-                  "correlations: check key results against method='nuts'.")
+                  f"correlations: check key results against {option('method', 'nuts')}.")
     problems.append(Problem("warning", "method", what, (), advice))
     run = getattr(fit, "run", None)
     if getattr(run, "converged", True) is False:
@@ -529,7 +530,7 @@ def _approximate(fit, chains: int, draws: int) -> Diagnostics:
         problems.append(Problem(
             "warning", "method", f"the {method.upper()} optimisation stopped"
             + (f" after {steps} steps" if steps else "") + " before converging",
-            (), "The estimate may be off the optimum: refit with method='nuts'."))
+            (), f"The estimate may be off the optimum: refit with {option('method', 'nuts')}."))
     groups = tuple(fit.plan.groups)
     if method == "map" and groups:
         from ..report.idata import posterior_variables
@@ -546,5 +547,5 @@ def _approximate(fit, chains: int, draws: int) -> Diagnostics:
             "grows without bound as an SD and its effects shrink together), so MAP "
             "understates them: " + ", ".join(values),
             tuple(f"~{g.label}" for g in groups),
-            "Use method='nuts' for group-level SDs and effects."))
+            f"Use {option('method', 'nuts')} for group-level SDs and effects."))
     return Diagnostics(method=method, chains=chains, draws=draws, problems=tuple(problems))
