@@ -59,3 +59,33 @@ def test_cache_dir_receives_the_compiled_sampler_and_zero_turns_it_off(tmp_path)
     assert on.is_dir() and any(p.is_file() for p in on.rglob("*"))
     _fit_in_subprocess(tmp_path, FORMULANG_CACHE_DIR=str(off), FORMULANG_COMPILATION_CACHE="0")
     assert not off.exists() or not any(p.is_file() for p in off.rglob("*"))
+
+
+_CACHE_SETTINGS = ("import jax, formulang\n"
+                   "from formulang.infer import jax_setup\n"
+                   "jax_setup.configure()\n"
+                   "from jax._src import compilation_cache as cc\n"
+                   "jax.jit(lambda x: x + 1)(1.0)\n"
+                   "cache = cc._get_cache(jax.devices()[0].client)\n"
+                   "print(jax.config.jax_compilation_cache_max_size, cache.eviction_enabled,\n"
+                   "      type(cache.lock).__module__.split('.')[0])\n")
+
+
+def test_the_cache_is_bounded_and_locked_across_processes(tmp_path):
+    """Unbounded, JAX writes cache entries without a lock and a concurrent reader can load a
+    half-written executable (a segmentation fault); bounded, every read and write holds a
+    file lock."""
+    import os
+    import subprocess
+    import sys
+
+    from formulang.infer.jax_setup import CACHE_MAX_BYTES
+
+    environment = dict(os.environ, FORMULANG_CACHE_DIR=str(tmp_path / "cache"),
+                       PYTHONPATH=os.pathsep.join(sys.path))
+    environment.pop("FORMULANG_COMPILATION_CACHE", None)
+    proc = subprocess.run([sys.executable, "-c", _CACHE_SETTINGS], env=environment,
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    size, eviction, lock = proc.stdout.split()
+    assert (int(size), eviction, lock) == (CACHE_MAX_BYTES, "True", "filelock")

@@ -7,7 +7,11 @@ compilation cache.
   chains run vectorised instead.
 - Compiling dominates small fits, so compiled programs are cached on disk in
   ``$FORMULANG_CACHE_DIR`` (default ``~/.cache/formulang/jax``, or under ``$XDG_CACHE_HOME``).
-  Set ``FORMULANG_COMPILATION_CACHE=0`` to turn the cache off.
+  Set ``FORMULANG_COMPILATION_CACHE=0`` to turn the cache off. The cache is bounded
+  (:data:`CACHE_MAX_BYTES`, least recently used entries go first), which also makes JAX lock
+  it across processes: unbounded, JAX writes an entry without a lock, and a second process
+  reading it half-written crashed (a segmentation fault in ``deserialize_executable``; seen
+  twice when test runs shared the cache).
 """
 
 from __future__ import annotations
@@ -17,6 +21,9 @@ import os
 
 import sys
 from pathlib import Path
+
+
+CACHE_MAX_BYTES = 4 * 1024**3  # a few hundred compiled samplers
 
 
 def cache_dir() -> Path:
@@ -83,6 +90,7 @@ def configure() -> None:
             path.mkdir(parents=True, exist_ok=True)
             jax.config.update("jax_compilation_cache_dir", str(path))
             jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+            jax.config.update("jax_compilation_cache_max_size", CACHE_MAX_BYTES)
         except OSError:  # pragma: no cover - read-only home: run without the cache
             pass
 
