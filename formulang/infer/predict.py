@@ -20,6 +20,10 @@ Kinds (brms's names in brackets):
 - ``"mean"`` (``posterior_epred``): the mean of the response given the parameters: the
   inverse link of ``eta``; ``exp(eta + sigma^2 / 2)`` for lognormal (``eta`` is the mean of
   ``log y``); for binomial the expected number of successes, ``p * trials``, as brms.
+  Truncated models (``trunc()``) give the mean of the truncated distribution,
+  ``E[Y | lb <= Y <= ub]``, as brms (closed forms from the family's row:
+  :func:`~formulang.lower.response.truncated_mean`), so ``newdata`` needs the bound columns;
+  censored models the mean of the uncensored response.
 - ``"response"`` (``posterior_predict``): responses drawn from the likelihood, one per draw
   and row (the model's own NumPyro distribution, so the parameterisations agree).
   Observation weights do not enter predictions. Censored models (``cens()``) give the
@@ -109,9 +113,16 @@ def predict(fit, newdata=None, *, kind: str = "mean", new_levels: str = "gaussia
         out = inverse_link(family.link.name, eta)
     else:
         aux = {name: _flat(fit.samples[name]).astype(float) for name in plan.aux}
-        out = family_mean(family, eta, aux, n_trials) if kind == "mean" else \
-            simulate(family, eta, aux, n_trials, seed, plan.response,
-                     _addition_arrays(plan, bound))
+        if kind == "response":
+            out = simulate(family, eta, aux, n_trials, seed, plan.response,
+                           _addition_arrays(plan, bound, kind))
+        elif plan.response.truncated:
+            from ..lower.response import truncated_mean
+
+            out = truncated_mean(family, plan.response, eta, aux, n_trials,
+                                 _addition_arrays(plan, bound, kind))
+        else:
+            out = family_mean(family, eta, aux, n_trials)
     return out if newdata is None else _aligned(out, bound)
 
 
@@ -121,9 +132,10 @@ def _per_trial(family) -> bool:
     return bool(family.spec.trials or family.spec.merges_into)
 
 
-def _addition_arrays(plan, bound) -> dict:
-    """The arrays of the response additions draws need (known SEs, exposures, truncation
-    bounds); censoring is not among them: draws are of the uncensored response."""
+def _addition_arrays(plan, bound, kind: str) -> dict:
+    """The arrays of the response additions that draws or a truncated mean need (known SEs,
+    exposures, truncation bounds); censoring is not among them: predictions are of the
+    uncensored response."""
     from ..lower.plan import addition_data
 
     arrays = addition_data(plan, bound)
@@ -131,9 +143,11 @@ def _addition_arrays(plan, bound) -> dict:
     needed = [k for k in ("lb", "ub", "se") if getattr(r, k)]
     missing = [k for k in needed if k not in arrays]
     if missing:
+        what = "draws" if kind == "response" else "of a truncated response"
         raise FormulangError(
-            f"{option('kind', 'response')} draws need the {' and '.join(missing)} of each row: "
-            f"add the columns of {bound.response_name} to newdata")
+            f"{option('kind', kind)} {what} need{'s' if kind == 'mean' else ''} the "
+            f"{' and '.join(missing)} of each row: add the columns of {bound.response_name} "
+            f"to newdata")
     return arrays
 
 

@@ -9,6 +9,14 @@ gradient). ``icdf`` functions (continuous families) invert ``F``; discrete famil
 inverted by bisection (:func:`discrete_icdf`), and so are the Student t and gamma (NumPyro's
 own inverses need TensorFlow Probability).
 
+The ``*_moments`` functions (NumPy and SciPy, float64: for predictions) give, at values ``y``,
+``(F(y), S(y), E[Y; Y <= y], E[Y; Y > y])``: the distribution functions and the partial first
+moments, in closed form, from which :func:`formulang.lower.response.truncated_mean` takes the
+mean of a truncated response (``E[Y | a < Y <= b] = (M(b) - M(a)) / (F(b) - F(a))``). Each
+accepts ``y = -inf`` and ``+inf``. For counts ``k P(k)`` is the mean times a shifted pmf
+(poisson: ``lambda P(k - 1)``; negative binomial: ``mu`` times the pmf with shape ``phi + 1``;
+binomial: ``n p`` times that of ``n - 1`` trials), so no sums are needed.
+
 >>> import jax.numpy as jnp, numpyro.distributions as dist
 >>> lf, ls = normal(dist.Normal(0.0, 1.0), jnp.array([0.0]))
 >>> float(jnp.exp(lf)[0]), float(jnp.exp(ls)[0])
@@ -16,9 +24,14 @@ own inverses need TensorFlow Probability).
 >>> lf, ls = poisson(dist.Poisson(2.0), jnp.array([0.0]))
 >>> round(float(jnp.exp(lf)[0]), 4)  # P(Y = 0) = exp(-2)
 0.1353
+>>> F, S, below, above = normal_moments(0.0, 1.0, 0.0)
+>>> round(float(above / S), 4)  # E[Y | Y > 0] of a standard normal: 2 phi(0)
+0.7979
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 
 def _j():
@@ -181,6 +194,94 @@ def discrete_icdf(log_cdfs, d, u, lo, hi, steps: int = 25):
 
 DISCRETE_CAP = float(2**24)
 
-__all__ = ["DISCRETE_CAP", "binomial", "discrete_icdf", "exponential", "exponential_icdf",
-           "gamma", "gamma_icdf", "lognormal", "lognormal_icdf", "negative_binomial", "normal",
-           "normal_icdf", "poisson", "student_t", "student_t_icdf", "weibull", "weibull_icdf"]
+
+# ---- partial moments (NumPy float64, for the mean of truncated responses) ------------------
+
+def normal_moments(mu, sigma, y):
+    from scipy import special
+
+    z = (y - mu) / sigma
+    pdf = np.exp(-0.5 * np.square(np.where(np.isfinite(z), z, 0.0))) / np.sqrt(2 * np.pi)
+    pdf = np.where(np.isfinite(z), pdf, 0.0)
+    F, S = special.ndtr(z), special.ndtr(-z)
+    return F, S, mu * F - sigma * pdf, mu * S + sigma * pdf
+
+
+def lognormal_moments(mu, sigma, y):
+    """``E[Y; Y <= y] = exp(mu + sigma^2 / 2) Phi((log y - mu - sigma^2) / sigma)``."""
+    from scipy import special
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_y = np.where(y > 0, np.log(np.where(y > 0, y, 1.0)), -np.inf)
+    z = (log_y - mu) / sigma
+    mean = np.exp(mu + 0.5 * sigma**2)
+    return (special.ndtr(z), special.ndtr(-z), mean * special.ndtr(z - sigma),
+            mean * special.ndtr(sigma - z))
+
+
+def student_t_moments(mu, sigma, nu, y):
+    """``int t f(t) dt = -(nu + t^2) f(t) / (nu - 1)`` for the standard t's density ``f``;
+    at an infinite ``y`` the term is 0 when ``nu > 1`` (else the mean is infinite)."""
+    from scipy import stats
+
+    t = (y - mu) / sigma
+    finite = np.isfinite(t)
+    tf = np.where(finite, t, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        g = (nu + tf**2) * stats.t.pdf(tf, nu) / (nu - 1.0)
+    g = np.where(finite, g, np.where(nu > 1.0, 0.0, -np.inf))
+    F, S = stats.t.cdf(t, nu), stats.t.sf(t, nu)
+    return F, S, mu * F - sigma * g, mu * S + sigma * g
+
+
+def gamma_moments(shape, mean, y):
+    """``E[Y; Y <= y] = mean P(shape + 1, rate y)`` (``P`` the regularised incomplete gamma)."""
+    from scipy import special
+
+    x = np.clip(y, 0.0, np.inf) * shape / mean
+    return (special.gammainc(shape, x), special.gammaincc(shape, x),
+            mean * special.gammainc(shape + 1.0, x), mean * special.gammaincc(shape + 1.0, x))
+
+
+def weibull_moments(shape, mean, y):
+    """With ``z = (y / scale)^shape``: ``E[Y; Y <= y] = mean P(1 + 1/shape, z)``."""
+    from scipy import special
+
+    scale = mean / special.gamma(1.0 + 1.0 / shape)
+    z = (np.clip(y, 0.0, np.inf) / scale) ** shape
+    a = 1.0 + 1.0 / shape
+    return (-np.expm1(-z), np.exp(-z), mean * special.gammainc(a, z),
+            mean * special.gammaincc(a, z))
+
+
+def poisson_moments(rate, y):
+    from scipy import stats
+
+    F, S = stats.poisson.cdf(y, rate), stats.poisson.sf(y, rate)
+    return F, S, rate * stats.poisson.cdf(y - 1, rate), rate * stats.poisson.sf(y - 1, rate)
+
+
+def negative_binomial_moments(mean, phi, y):
+    """SciPy's ``nbinom(n = phi, p = phi / (phi + mean))`` has mean ``mean``."""
+    from scipy import stats
+
+    p = phi / (phi + mean)
+    return (stats.nbinom.cdf(y, phi, p), stats.nbinom.sf(y, phi, p),
+            mean * stats.nbinom.cdf(y - 1, phi + 1.0, p),
+            mean * stats.nbinom.sf(y - 1, phi + 1.0, p))
+
+
+def binomial_moments(trials, p, y):
+    from scipy import stats
+
+    n = np.asarray(trials, dtype=float)
+    below = np.where(n > 0, stats.binom.cdf(y - 1, np.maximum(n - 1, 0), p), 0.0)
+    above = np.where(n > 0, stats.binom.sf(y - 1, np.maximum(n - 1, 0), p), 0.0)
+    return stats.binom.cdf(y, n, p), stats.binom.sf(y, n, p), n * p * below, n * p * above
+
+__all__ = ["DISCRETE_CAP", "binomial", "binomial_moments", "discrete_icdf", "exponential",
+           "exponential_icdf", "gamma", "gamma_icdf", "gamma_moments", "lognormal",
+           "lognormal_icdf", "lognormal_moments", "negative_binomial",
+           "negative_binomial_moments", "normal", "normal_icdf", "normal_moments", "poisson",
+           "poisson_moments", "student_t", "student_t_icdf", "student_t_moments", "weibull",
+           "weibull_icdf", "weibull_moments"]

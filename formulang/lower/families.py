@@ -178,7 +178,11 @@ class FamilySpec:
     ``None``: no censoring or truncation); ``icdf(d, u)`` inverts ``F`` for truncated draws
     (``None`` for discrete families, inverted by bisection); ``rate_aux``: the parameters
     ``rate(n)`` multiplies besides the mean (``None``: no ``rate()``; brms multiplies the
-    negative binomial's shape too); ``se``: ``se(s)`` gives the rows known SDs (``sigma``).
+    negative binomial's shape too); ``se``: ``se(s)`` gives the rows known SDs (``sigma``);
+    ``moments(link, eta, aux, trials, y)``: ``(F(y), S(y), E[Y; Y <= y], E[Y; Y > y])`` in
+    NumPy float64 (the ``*_moments`` functions of :mod:`~formulang.lower.cdfs`; ``aux`` values
+    broadcast against ``eta``), for the mean of a truncated response
+    (:func:`~formulang.lower.response.truncated_mean`).
     """
 
     name: str
@@ -204,6 +208,7 @@ class FamilySpec:
     icdf: Callable | None = None
     rate_aux: tuple[str, ...] | None = None
     se: bool = False
+    moments: Callable | None = None
 
     @property
     def discrete(self) -> bool:
@@ -227,7 +232,9 @@ FAMILIES: dict[str, FamilySpec] = {f.name: f for f in [
         likelihood=lambda d, link, eta, p, n: d.Normal(link.inverse_jax(eta), p["sigma"]),
         source=lambda link: [f"dist.Normal({link.code()}, sigma)"],
         variance=_variance_one, gaussian_like=True, collapsible=True,
-        log_cdfs=cdfs.normal, icdf=cdfs.normal_icdf, se=True),
+        log_cdfs=cdfs.normal, icdf=cdfs.normal_icdf, se=True,
+        moments=lambda link, eta, p, n, y: cdfs.normal_moments(link.inverse(eta), p["sigma"],
+                                                               y)),
     FamilySpec(
         "student_t", ("identity", "log"),
         (SIGMA, Aux("nu", lambda s: ("gamma", 2, 0.1))), "real",
@@ -236,7 +243,9 @@ FAMILIES: dict[str, FamilySpec] = {f.name: f for f in [
                                                          p["sigma"]),
         source=lambda link: [f"dist.StudentT(nu, {link.code()}, sigma)"],
         variance=_variance_one, gaussian_like=True,
-        log_cdfs=cdfs.student_t, icdf=cdfs.student_t_icdf, se=True),
+        log_cdfs=cdfs.student_t, icdf=cdfs.student_t_icdf, se=True,
+        moments=lambda link, eta, p, n, y: cdfs.student_t_moments(
+            link.inverse(eta), p["sigma"], p["nu"], y)),
     FamilySpec(
         "bernoulli", ("logit", "probit"), (), "binary", "0/1 outcomes",
         likelihood=lambda d, link, eta, p, n: (
@@ -258,13 +267,15 @@ FAMILIES: dict[str, FamilySpec] = {f.name: f for f in [
         mean=lambda link, eta, p, n: link.inverse(eta) * n,
         variance=_variance_bernoulli, working_response=_as_proportion,
         glm_start=lambda y, n: (n * y + 0.5) / (n + 1.0),
-        fixed_scale=True, trials=True, merge="trials", log_cdfs=cdfs.binomial),
+        fixed_scale=True, trials=True, merge="trials", log_cdfs=cdfs.binomial,
+        moments=lambda link, eta, p, n, y: cdfs.binomial_moments(n, link.inverse(eta), y)),
     FamilySpec(
         "poisson", ("log",), (), "count", "counts",
         likelihood=lambda d, link, eta, p, n: d.Poisson(link.inverse_jax(eta)),
         source=lambda link: [f"dist.Poisson({link.code()})"],
         variance=lambda mu, kappa: mu, glm_start=lambda y, n: y + 0.1, fixed_scale=True,
-        merge="exposure", log_cdfs=cdfs.poisson, rate_aux=()),
+        merge="exposure", log_cdfs=cdfs.poisson, rate_aux=(),
+        moments=lambda link, eta, p, n, y: cdfs.poisson_moments(link.inverse(eta), y)),
     FamilySpec(
         "negative_binomial", ("log",), (Aux("phi", lambda s: ("inv_gamma", 0.4, 0.3)),),
         "count", "overdispersed counts: mean mu, variance mu + mu^2 / phi",
@@ -274,7 +285,9 @@ FAMILIES: dict[str, FamilySpec] = {f.name: f for f in [
         variance=lambda mu, kappa: mu + kappa * mu**2, glm_start=lambda y, n: y + 0.1,
         fixed_scale=True, dispersion=_nb_dispersion,
         pilot_aux=lambda scale, kappa: {"phi": 1.0 / kappa if kappa > 0 else float("inf")},
-        log_cdfs=cdfs.negative_binomial, rate_aux=("phi",)),
+        log_cdfs=cdfs.negative_binomial, rate_aux=("phi",),
+        moments=lambda link, eta, p, n, y: cdfs.negative_binomial_moments(
+            link.inverse(eta), p["phi"], y)),
     FamilySpec(
         "gamma", ("log", "inverse", "identity"), (SHAPE,), "positive",
         "positive values: mean mu, shape (CV = 1/sqrt(shape))",
@@ -282,7 +295,9 @@ FAMILIES: dict[str, FamilySpec] = {f.name: f for f in [
                                                       p["shape"] / link.inverse_jax(eta)),
         source=lambda link: [f"dist.Gamma(shape, shape / {_paren(link.code())})"],
         variance=_variance_square, pilot_aux=lambda scale, kappa: {"shape": 1.0 / scale},
-        log_cdfs=cdfs.gamma, icdf=cdfs.gamma_icdf),
+        log_cdfs=cdfs.gamma, icdf=cdfs.gamma_icdf,
+        moments=lambda link, eta, p, n, y: cdfs.gamma_moments(p["shape"], link.inverse(eta),
+                                                              y)),
     FamilySpec(
         "lognormal", ("identity",), (SIGMA,), "positive",
         "log(y) ~ normal(mu, sigma); mu is on the log scale",
@@ -290,7 +305,9 @@ FAMILIES: dict[str, FamilySpec] = {f.name: f for f in [
         source=lambda link: [f"dist.LogNormal({link.code()}, sigma)"],
         mean=lambda link, eta, p, n: np.exp(link.inverse(eta) + 0.5 * p["sigma"][:, None]**2),
         variance=_variance_one, working_response=lambda y, n: (np.log(y), None),
-        gaussian_like=True, log_cdfs=cdfs.lognormal, icdf=cdfs.lognormal_icdf),
+        gaussian_like=True, log_cdfs=cdfs.lognormal, icdf=cdfs.lognormal_icdf,
+        moments=lambda link, eta, p, n, y: cdfs.lognormal_moments(link.inverse(eta),
+                                                                  p["sigma"], y)),
     FamilySpec(
         "beta", ("logit", "probit"), (Aux("phi", SHAPE.prior, SHAPE.mass),), "unit",
         "proportions in (0, 1): mean mu, precision phi",
@@ -306,7 +323,8 @@ FAMILIES: dict[str, FamilySpec] = {f.name: f for f in [
         source=lambda link: [f"dist.Exponential(1.0 / {_paren(link.code())})"],
         # Var(y) = mu^2 exactly: the dispersion is 1, nothing to estimate
         variance=_variance_square, fixed_scale=True,
-        log_cdfs=cdfs.exponential, icdf=cdfs.exponential_icdf),
+        log_cdfs=cdfs.exponential, icdf=cdfs.exponential_icdf,
+        moments=lambda link, eta, p, n, y: cdfs.gamma_moments(1.0, link.inverse(eta), y)),
     FamilySpec(
         "weibull", ("log",),
         # gamma(2, 0.1), as gamma's shape: both set the CV (Weibull's about 1.28 / shape), and
@@ -324,7 +342,9 @@ FAMILIES: dict[str, FamilySpec] = {f.name: f for f in [
         # the quasi-likelihood with Var(y) = CV^2 mu^2; the pilot's scale is the CV^2
         variance=_variance_square,
         pilot_aux=lambda scale, kappa: {"shape": _weibull_shape(scale)},
-        log_cdfs=cdfs.weibull, icdf=cdfs.weibull_icdf),
+        log_cdfs=cdfs.weibull, icdf=cdfs.weibull_icdf,
+        moments=lambda link, eta, p, n, y: cdfs.weibull_moments(p["shape"], link.inverse(eta),
+                                                                y)),
 ]}
 
 

@@ -14,7 +14,9 @@ observed ``y`` from the family's row:
   ``_lcdf``, as brms);
 - truncation to ``[lb, ub]``: the density less ``log(F(ub) - F(lb))`` (``F(lb - 1)`` for
   discrete families, whose bounds are inclusive); draws come from the truncated distribution
-  by inverting ``F`` (bisection for discrete families).
+  by inverting ``F`` (bisection for discrete families); the mean (``predict(kind="mean")``,
+  brms's ``posterior_epred``) is that of the truncated distribution (:func:`truncated_mean`,
+  from the row's closed-form partial moments).
 
 Censored and truncated responses are one NumPyro distribution (:func:`observed_class`), so the
 model's ``y`` site, the pointwise log-likelihood (LOO) and prior predictive draws all use it.
@@ -149,6 +151,44 @@ def observation(fam, plan: ResponsePlan, eta, aux: dict, trials, extras: dict,
                             extras.get("ub") if plan.ub else None)
 
 
+def truncated_mean(fam, plan: ResponsePlan, eta, aux: dict, trials, extras: dict):
+    """The mean of the truncated response per draw and row, NumPy float64:
+    ``E[Y | lb <= Y <= ub] = (M(ub) - M(a)) / (F(ub) - F(a))`` with ``M(y) = E[Y; Y <= y]``
+    and ``a = lb`` (``lb - 1`` for discrete families, whose bounds are inclusive), from the
+    row's ``moments`` (:class:`~formulang.lower.families.FamilySpec`); where the kept range
+    lies in the upper tail, the same from the upper moments (``S`` and ``E[Y; Y > y]``), which
+    keep their precision there. ``eta``: (draws, rows); ``aux``: values per draw; ``extras``:
+    the additions' arrays per row (bounds, known SEs, exposures).
+
+    >>> import numpy as np
+    >>> from formulang.lower.families import family
+    >>> m = truncated_mean(family("gaussian"), ResponsePlan(lb=True), np.zeros((1, 1)),
+    ...                    {"sigma": np.array([1.0])}, None, {"lb": np.array([0.0])})
+    >>> round(float(m[0, 0]), 4)  # half-normal: sqrt(2 / pi)
+    0.7979
+    """
+    import numpy as np
+
+    eta = np.asarray(eta, dtype=float)
+    per_draw = {k: np.asarray(v, dtype=float).reshape((-1,) + (1,) * (eta.ndim - 1))
+                for k, v in aux.items()}
+    params = with_additions(fam, plan, per_draw, extras)
+    n = None if trials is None else np.asarray(trials, dtype=float)
+    lb = np.asarray(extras["lb"], dtype=float) if plan.lb else -np.inf
+    ub = np.asarray(extras["ub"], dtype=float) if plan.ub else np.inf
+    a = lb - 1.0 if fam.spec.discrete else lb
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        F_a, S_a, low_a, high_a = fam.spec.moments(fam.link, eta, params, n, a)
+        F_b, S_b, low_b, high_b = fam.spec.moments(fam.link, eta, params, n, ub)
+        upper = S_a < F_b  # the kept range is nearer the upper tail
+        mass = np.where(upper, S_a - S_b, F_b - F_a)
+        mean = np.where(upper, high_a - high_b, low_b - low_a) / mass
+    # beyond float64's reach (no mass left between the bounds): the bound the mass is near
+    lo, hi = np.broadcast_to(lb, eta.shape), np.broadcast_to(ub, eta.shape)
+    mean = np.where(mass > 0, mean, np.where(upper, lo, hi))
+    return np.clip(mean, lo, hi)
+
+
 def censored_truncated(base, family_name: str, cens=None, y2=None, lb=None, ub=None):
     """``base`` (a family's NumPyro distribution) censored and/or truncated, as formulang's
     model has it: what generated code (:func:`~formulang.Model.code`) calls."""
@@ -269,4 +309,5 @@ def observed_class():
 
 
 __all__ = ["ResponsePlan", "SOURCE_DOCS", "censored_truncated", "dropped_aux", "observation",
-           "observed_class", "response_plan", "source_data", "source_lines", "with_additions"]
+           "observed_class", "response_plan", "source_data", "source_lines", "truncated_mean",
+           "with_additions"]
