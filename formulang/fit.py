@@ -81,12 +81,58 @@ class Fit:
         chains, draws = next(iter(self.samples.values())).shape[:2]
         return ll.reshape(chains, draws, -1)
 
-    def summary(self) -> pd.DataFrame:
-        """brms-style table: one row per parameter (``b_Days``, ``sd_Subject__Days``...)."""
+    def summary(self, prob: float = 0.95) -> pd.DataFrame:
+        """brms-style table: one row per parameter (``b_Days``, ``sd_Subject__Days``...);
+        ``prob``: the interval's probability (columns ``q2.5``, ``q97.5`` by default)."""
         from .report.idata import posterior_variables
 
         return summary_table(self.plan, posterior_variables(self.plan, self.samples)[0],
-                             method=self.method)
+                             method=self.method, prob=prob)
+
+    # ---- brms's tables (formulang.report.tables, formulang.report.hypothesis) -------------
+
+    def fixef(self, prob: float = 0.95) -> pd.DataFrame:
+        """brms's ``fixef``: Estimate, Est.Error, Q2.5, Q97.5 per population coefficient."""
+        from .report.tables import fixef
+
+        return fixef(self.plan, self.samples, prob=prob)
+
+    def ranef(self, prob: float = 0.95, group: str | None = None) -> dict:
+        """brms's ``ranef``: per grouping factor, levels x (effect, statistic)
+        (``fit.ranef()["Subject"]["Days"]`` is brms's ``ranef(fit)$Subject[, , "Days"]``)."""
+        from .report.tables import ranef
+
+        return ranef(self.plan, self.samples, prob=prob, group=group)
+
+    def coef(self, prob: float = 0.95, group: str | None = None) -> dict:
+        """brms's ``coef``: each level's coefficients (population plus group effect), shaped
+        as :meth:`ranef`."""
+        from .report.tables import coef
+
+        return coef(self.plan, self.samples, prob=prob, group=group)
+
+    def hypothesis(self, hypothesis, prob: float = 0.95) -> pd.DataFrame:
+        """brms's ``hypothesis``: ``"floor < 0"``, ``"Days - 10 = 0"`` (one or a list), read
+        by formulang's own grammar and never evaluated as Python; Estimate, Est.Error, the
+        interval, Evid.Ratio and Post.Prob (:mod:`formulang.report.hypothesis`)."""
+        from .report.hypothesis import hypothesis_table
+
+        return hypothesis_table(self.plan, self.samples, hypothesis, prob=prob)
+
+    def bayes_r2(self, prob: float = 0.95, summary: bool = True):
+        """Bayesian R² (Gelman, Goodrich, Gabry & Vehtari 2019), as brms's ``bayes_R2``: a
+        one-row table, or the draws with ``summary=False``."""
+        from .report.tables import bayes_r2_draws, r2_table
+
+        draws = bayes_r2_draws(self)
+        return r2_table(draws, "R2", prob) if summary else draws
+
+    def loo_r2(self, prob: float = 0.95, summary: bool = True, seed: int = 0):
+        """LOO-adjusted R² from PSIS-LOO predictions, as brms's ``loo_R2``."""
+        from .report.tables import loo_r2_draws, r2_table
+
+        draws = loo_r2_draws(self, seed=seed)
+        return r2_table(draws, "R2", prob) if summary else draws
 
     def diagnostics(self):
         """Divergences, tree depth, R-hat, ESS, E-BFMI, with advice in plain words."""

@@ -10,6 +10,8 @@
     formulang plot fit.nc trace --out trace.png    a plot of a saved fit, as an image file
                                                    (--data DATA: the training rows, for a fit
                                                    saved without them)
+    formulang hypothesis fit.nc "Days > 8"         brms's hypothesis test (--prob P)
+    formulang r2 fit.nc                            Bayesian R² and LOO R² (needs the rows)
     formulang datasets                             the shipped datasets
 
 Errors print one clear message (with a caret under formula problems) and exit with status 2;
@@ -88,6 +90,18 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_hypothesis(args: argparse.Namespace) -> int:
+    fit = commands.load_fit(args.fit)
+    print(commands.hypothesis_text(fit, args.hypothesis, prob=args.prob))
+    return 0
+
+
+def _cmd_r2(args: argparse.Namespace) -> int:
+    fit = commands.load_fit(args.fit, data=args.data)
+    print(commands.r2_text(fit, prob=args.prob, loo=not args.no_loo))
+    return 0
+
+
 def _cmd_repl(args: argparse.Namespace) -> int:
     return run_repl(debug=args.debug)
 
@@ -148,6 +162,22 @@ def build_parser() -> argparse.ArgumentParser:
                          "CSV/Parquet file), for a fit saved without them (lines plot)")
     commands.add_plot_options(pl)
     pl.set_defaults(run=_cmd_plot)
+
+    hy = sub.add_parser("hypothesis", parents=[debug],
+                        help="test hypotheses on a saved fit's parameters, as brms does")
+    hy.add_argument("fit", help="a saved fit (.nc)")
+    hy.add_argument("hypothesis", nargs="+",
+                    help='e.g. "Days > 8", "Days - 10 = 0" (parameter names, numbers, + - * /)')
+    commands.add_prob_option(hy)
+    hy.set_defaults(run=_cmd_hypothesis)
+
+    r2 = sub.add_parser("r2", parents=[debug], help="Bayesian R² and LOO R² of a saved fit")
+    r2.add_argument("fit", help="a saved fit (.nc)")
+    r2.add_argument("--data", default=None,
+                    help="the data the fit was made from, for a fit saved without them")
+    r2.add_argument("--no-loo", action="store_true", help="only the Bayesian R²")
+    commands.add_prob_option(r2)
+    r2.set_defaults(run=_cmd_r2)
 
     r = sub.add_parser("repl", parents=[debug], help="the interactive console (the default)")
     r.set_defaults(run=_cmd_repl)

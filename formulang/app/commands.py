@@ -361,3 +361,31 @@ def write_plot(fit, kind: str, out: str, group: str | None = None,
 
         plt.close(figure)
     return path
+
+
+# ---- brms's tables: hypothesis, r2 ------------------------------------------------------------
+
+def add_prob_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--prob", type=float, default=0.95,
+                   help="the intervals' probability (default 0.95)")
+
+
+def _table_text(table: pd.DataFrame) -> str:
+    return table.to_string(na_rep="NA", float_format=lambda x: f"{x:.4g}")
+
+
+def hypothesis_text(fit, hypotheses: list[str], prob: float = 0.95) -> str:
+    """brms's hypothesis table of ``fit`` as text (NaN shown as brms's NA)."""
+    table = fit.hypothesis(list(hypotheses), prob=prob)
+    one_sided = "; one-sided: Post.Prob = P(h), Evid.Ratio = its odds" if any(
+        h.strip() and "=" not in h for h in hypotheses) else ""
+    return (f"Hypothesis tests ({prob:g} intervals{one_sided}):\n"
+            + _table_text(table.set_index("Hypothesis")))
+
+
+def r2_text(fit, prob: float = 0.95, loo: bool = True) -> str:
+    """Bayesian R² and (``loo``) LOO R², as brms's ``bayes_R2`` and ``loo_R2`` print them."""
+    parts = [fit.bayes_r2(prob=prob).set_axis(["bayes_R2"])]
+    if loo:
+        parts.append(fit.loo_r2(prob=prob).set_axis(["loo_R2"]))
+    return _table_text(pd.concat(parts))

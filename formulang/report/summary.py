@@ -12,12 +12,17 @@ import pandas as pd
 from ..lower.plan import ModelPlan
 from ..lower.sites import flat_parameters, parse_flat
 from .convergence import convergence
+from .tables import interval, quantile_names
 
 COLUMNS = ["mean", "sd", "q2.5", "q97.5", "rhat", "ess_bulk", "ess_tail"]
 
 
-def summary_table(plan: ModelPlan, posterior, method: str = "nuts") -> pd.DataFrame:
+def summary_table(plan: ModelPlan, posterior, method: str = "nuts",
+                  prob: float = 0.95) -> pd.DataFrame:
     """One row per reported parameter; ``section`` says which block it belongs to.
+
+    ``prob``: the central interval's probability; its columns are named by their quantiles
+    (``q2.5``, ``q97.5`` for the default 0.95; ``q5``, ``q95`` for 0.9).
 
     ``posterior`` maps the user-facing names (``b``, ``sd_<g>``, ``cor_<g>``, family
     parameters) to draws shaped (chains, draws, ...): NumPy arrays or xarray variables.
@@ -40,8 +45,10 @@ def summary_table(plan: ModelPlan, posterior, method: str = "nuts") -> pd.DataFr
         draws = values(p.variable)
         section = {"b": "population", "family": "family"}.get(p.kind, f"~{p.group}")
         add(p.name, section, draws if p.index is None else draws[..., p.index])
+    lo_name, hi_name = (name.lower() for name in quantile_names(prob))
+    header = ["mean", "sd", lo_name, hi_name, "rhat", "ess_bulk", "ess_tail"]
     if not columns:
-        return pd.DataFrame([], columns=["section"] + COLUMNS)
+        return pd.DataFrame([], columns=["section"] + header)
     draws = np.stack(columns, axis=-1)  # (chains, draws, quantities)
     flat = draws.reshape(-1, draws.shape[-1])
     rhat, ess_bulk, ess_tail = convergence(draws)
@@ -52,16 +59,17 @@ def summary_table(plan: ModelPlan, posterior, method: str = "nuts") -> pd.DataFr
     table = pd.DataFrame({
         "section": sections, "mean": flat.mean(axis=0),
         "sd": flat.std(axis=0, ddof=1) if flat.shape[0] > 1 else np.nan,
-        "q2.5": np.quantile(flat, 0.025, axis=0), "q97.5": np.quantile(flat, 0.975, axis=0),
+        lo_name: np.quantile(flat, interval(prob)[0], axis=0),
+        hi_name: np.quantile(flat, interval(prob)[1], axis=0),
         "rhat": rhat, "ess_bulk": ess_bulk, "ess_tail": ess_tail}, index=names)
-    table = table[["section"] + COLUMNS]
+    table = table[["section"] + header]
     table.attrs["method"] = method
     return table
 
 
 def format_summary(plan: ModelPlan, table: pd.DataFrame, header: list[str]) -> str:
     lines = list(header)
-    shown = table[COLUMNS].copy()
+    shown = table[[c for c in table.columns if c != "section"]].copy()
     shown.index = [_short(name, plan) for name in shown.index]
 
     def block(title: str, mask) -> None:

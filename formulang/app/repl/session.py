@@ -329,6 +329,22 @@ def _plot(s: Session, rest: str) -> None:
     s.say(f"wrote the {kind} plot to {path.resolve()}")
 
 
+_PROB_OPTIONS = _parser("hypothesis", commands.add_prob_option)
+
+
+def _hypothesis(s: Session, rest: str) -> None:
+    text, options = split_formula(rest)
+    if not text:
+        raise FormulangError("hypothesis needs one, e.g. 'hypothesis Days > 8'")
+    args = _PROB_OPTIONS.parse_args(split_words(options))
+    s.say(commands.hypothesis_text(s.require_fit(), [text], prob=args.prob))
+
+
+def _r2(s: Session, rest: str) -> None:
+    args = _PROB_OPTIONS.parse_args(split_words(rest))
+    s.say(commands.r2_text(s.require_fit(), prob=args.prob))
+
+
 def _save(s: Session, rest: str) -> None:
     path = _one_argument("save", rest, "the file to write, e.g. fit.nc")
     commands.save_fit(s.require_fit(), path)
@@ -414,6 +430,12 @@ _HELP_ORDER = [
             "plot KIND [--out FILE.png] [--group G] [--param NAME]\n"
             "Kinds: trace, rank (--param picks variables), forest, lines, funnel (--group picks\n"
             "the group term). The file defaults to KIND.png in the current folder.", _plot),
+    Command("hypothesis", "hypothesis H [--prob P]", "brms's hypothesis test of the fit",
+            "hypothesis Days > 8      one-sided: Post.Prob and Evid.Ratio (its odds)\n"
+            "hypothesis Days - 10 = 0 two-sided: the interval of Days - 10\n"
+            "Names: b_Days or Days, sd_Subject__Days, sigma...; numbers, + - * /, ( ).",
+            _hypothesis),
+    Command("r2", "r2 [--prob P]", "Bayesian R² and LOO R² of the fit", "", _r2),
     Command("save", "save FILE.nc", "save the current fit (NetCDF)", "", _save),
     Command("open", "open FILE.nc", "open a saved fit", "The data loaded stay as they are.",
             _open),
@@ -425,4 +447,5 @@ COMMANDS: dict[str, Command] = {c.name: c for c in _HELP_ORDER}
 COMMANDS["exit"] = Command("exit", "exit", "leave", "", _quit)
 # The commands that take --options, and their parsers (completion offers their options).
 OPTION_PARSERS: dict[str, _OptionParser] = {"fit": _FIT_OPTIONS, "predict": _PREDICT_OPTIONS,
-                                            "plot": _PLOT_OPTIONS}
+                                            "plot": _PLOT_OPTIONS,
+                                            "hypothesis": _PROB_OPTIONS, "r2": _PROB_OPTIONS}

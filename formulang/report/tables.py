@@ -1,0 +1,168 @@
+"""brms's tables of a fit: ``fixef``, ``ranef``, ``coef``, ``bayes_R2`` and ``loo_R2``.
+
+Columns are brms's: ``Estimate`` (posterior mean), ``Est.Error`` (posterior SD) and the
+interval's quantiles named as brms names them (``Q2.5``, ``Q97.5`` for ``prob=0.95``; ``Q5``,
+``Q95`` for ``prob=0.9``). Hypothesis tests are :mod:`formulang.report.hypothesis`.
+
+>>> quantile_names(0.95), quantile_names(0.9)
+(['Q2.5', 'Q97.5'], ['Q5', 'Q95'])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..errors import FormulangError
+from ..lower.sites import POPULATION
+
+
+def check_prob(prob) -> float:
+    """``prob``: an interval's probability, strictly between 0 and 1."""
+    if isinstance(prob, bool) or not isinstance(prob, (int, float)) or not 0 < prob < 1:
+        raise FormulangError(f"prob must be a number between 0 and 1 (the interval's "
+                             f"probability, e.g. 0.95): got {prob!r}")
+    return float(prob)
+
+
+def interval(prob: float) -> tuple[float, float]:
+    """The quantiles of a central interval of probability ``prob``."""
+    prob = check_prob(prob)
+    return (1 - prob) / 2, (1 + prob) / 2
+
+
+def quantile_names(prob: float) -> list[str]:
+    """brms's column names of the interval: ``Q`` and the percentage (R's ``paste0``)."""
+    return [f"Q{round(100 * q, 8):g}" for q in interval(prob)]
+
+
+def describe(draws: np.ndarray, prob: float = 0.95) -> pd.DataFrame:
+    """Estimate, Est.Error and quantiles of each column of ``draws`` (draws x quantities)."""
+    draws = np.asarray(draws, dtype=float)
+    lo, hi = np.quantile(draws, interval(prob), axis=0)
+    names = quantile_names(prob)
+    sd = draws.std(axis=0, ddof=1) if draws.shape[0] > 1 else np.full(draws.shape[1], np.nan)
+    return pd.DataFrame({"Estimate": draws.mean(axis=0), "Est.Error": sd, names[0]: lo,
+                         names[1]: hi})
+
+
+def _flat(a) -> np.ndarray:
+    a = np.asarray(a, dtype=float)
+    return a.reshape((-1,) + a.shape[2:])  # (chains, draws, ...) -> (draws, ...)
+
+
+def _coefficients(plan, samples: dict) -> np.ndarray:
+    name = POPULATION.coefficients
+    if name not in samples:
+        raise FormulangError("this fit has no population-level coefficients")
+    return _flat(samples[name])
+
+
+def fixef(plan, samples: dict, prob: float = 0.95) -> pd.DataFrame:
+    """brms's ``fixef``: one row per population-level coefficient (``Intercept``, ``Days``)."""
+    table = describe(_coefficients(plan, samples), prob)
+    table.index = list(plan.columns)
+    return table
+
+
+def _stack(per_effect: dict, levels, prob: float) -> pd.DataFrame:
+    """levels x (effect, statistic): ``table["Days"]`` is brms's ``ranef(fit)$g[, , "Days"]``."""
+    parts = {col: describe(d, prob).set_axis(list(levels)) for col, d in per_effect.items()}
+    return pd.concat(parts, axis=1)
+
+
+def _group(plan, name: str | None):
+    groups = [g for g in plan.groups if name is None or g.name == name]
+    if not groups:
+        raise FormulangError(f"no group term {name!r}: the model's are "
+                             f"{', '.join(g.name for g in plan.groups) or 'none'}")
+    return groups
+
+
+def ranef(plan, samples: dict, prob: float = 0.95, group: str | None = None) -> dict:
+    """brms's ``ranef``: per grouping factor, a DataFrame of levels x (effect, statistic)."""
+    out = {}
+    for g in _group(plan, group):
+        r = _flat(samples[g.sites.r])  # draws x levels x effects
+        out[g.name] = _stack({col: r[..., j] for j, col in enumerate(g.columns)}, g.levels,
+                             prob)
+    return out
+
+
+def coef(plan, samples: dict, prob: float = 0.95, group: str | None = None) -> dict:
+    """brms's ``coef``: per grouping factor, each level's coefficients (population-level
+    coefficient plus the level's effect, per draw); every population coefficient is listed,
+    an effect the term lacks counting as 0, as brms does."""
+    b = _coefficients(plan, samples)
+    out = {}
+    for g in _group(plan, group):
+        r = _flat(samples[g.sites.r])
+        cols = list(plan.columns) + [c for c in g.columns if c not in plan.columns]
+        per = {}
+        for col in cols:
+            value = np.zeros(r.shape[:2])
+            if col in plan.columns:
+                value = value + b[:, [plan.columns.index(col)]]
+            if col in g.columns:
+                value = value + r[..., list(g.columns).index(col)]
+            per[col] = value
+        out[g.name] = _stack(per, g.levels, prob)
+    return out
+
+
+def _response(fit):
+    if fit.bound is None or fit.observed is None:
+        raise FormulangError("R² compares predictions with the training rows, which this fit "
+                             "does not hold (it was saved without them): attach them with "
+                             "fit.attach_data(data)")
+    y = np.asarray(fit.observed, dtype=float)
+    mu = np.asarray(fit.predict(kind="mean"), dtype=float)  # brms's posterior_epred
+    return y, mu
+
+
+def bayes_r2_draws(fit) -> np.ndarray:
+    """Per draw var(mu) / (var(mu) + var(y - mu)), mu the expected response (Gelman, Goodrich,
+    Gabry & Vehtari 2019; brms's ``bayes_R2``, residuals from the data for every family)."""
+    y, mu = _response(fit)
+    var_mu = mu.var(axis=1, ddof=1)
+    var_e = (y - mu).var(axis=1, ddof=1)
+    return var_mu / (var_mu + var_e)
+
+
+def loo_r2_draws(fit, seed: int = 0) -> np.ndarray:
+    """brms's ``loo_R2``: 1 - var(y - E_loo[mu]) / var(y), PSIS-LOO expectations, with
+    Bayesian-bootstrap (Dirichlet) weights over rows giving one value per draw."""
+    from .idata import import_arviz
+
+    az = import_arviz()
+    y, mu = _response(fit)
+    ll = fit.log_likelihood()  # chains x draws x rows
+    chains, draws, n = ll.shape
+    reff = _relative_efficiency(ll)
+    lw, _ = az.psislw(-ll.reshape(chains * draws, n).T, reff)  # rows x draws, normalised
+    mu_loo = np.sum(np.exp(lw) * mu.T, axis=1)
+    err = mu_loo - y
+    e = np.random.default_rng(seed).exponential(size=mu.shape)
+    w = e / e.sum(axis=1, keepdims=True)
+    var_y = n / (n - 1) * (w @ y ** 2 - (w @ y) ** 2)
+    # brms 2.18 squares the weighted errors before summing in the second term; kept, so the
+    # numbers are brms's
+    var_err = n / (n - 1) * (w @ err ** 2 - np.sum((w * err) ** 2, axis=1))
+    return np.clip(1 - var_err / var_y, -1, 1)
+
+
+def _relative_efficiency(ll: np.ndarray) -> float:
+    """Mean relative ESS of exp(log-lik) over rows (loo's ``relative_eff``; 1 for one chain
+    or draws that are not Markov chains)."""
+    from .convergence import convergence
+
+    if ll.shape[0] < 2:
+        return 1.0
+    like = np.exp(ll - ll.max(axis=(0, 1), keepdims=True))
+    _, ess, _ = convergence(like)
+    return float(np.clip(np.nanmean(ess) / (ll.shape[0] * ll.shape[1]), 0.01, 1.0))
+
+
+def r2_table(draws: np.ndarray, name: str, prob: float = 0.95) -> pd.DataFrame:
+    """A one-row table as brms prints ``bayes_R2``: ``R2`` (or ``loo_R2``) by its columns."""
+    return describe(np.asarray(draws)[:, None], prob).set_axis([name])
