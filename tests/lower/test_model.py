@@ -119,7 +119,12 @@ def test_print_model_shows_choices(sleep):
     text = str(fl.Model("Reaction ~ Days + (Days | Subject)", sleep, priors={"b": "normal(0, 20)"}))
     assert "Formula: Reaction ~ 1 + Days + (1 + Days | Subject)" in text
     assert "Family: gaussian(identity)" in text
-    assert "parameterization:" in text
+    # collapsed by default: the effects are integrated out, and the centring applies only to
+    # the paths that sample them (issue 21: describe what runs)
+    assert "effects: integrated out and drawn exactly under NUTS (no centring)" in text
+    assert "parameterization for map, vi, collapse=False: centered" in text
+    sampled = str(fl.Model("Reaction ~ Days + (Days | Subject)", sleep, collapse=False))
+    assert "parameterization: centered" in sampled and "integrated out" not in sampled
     assert "b[Days]" in text and "normal(0, 20)" in text and "(user)" in text
 
 
