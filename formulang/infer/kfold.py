@@ -167,9 +167,12 @@ def kfold(model, K: int = 10, folds: str = "random", group: str | None = None, s
     start = time.perf_counter()
     plan = model.plan
     if folds == "grouped" and model.bound.groups:
-        parameterization = choose_parameterization(model.bound, model.family, "noncentered",
-                                                   model.pilot)
-        plan = build_plan(model.bound, model.family, model.priors, parameterization)
+        plan = model._samplers.get(("kfold plan", folds))
+        if plan is None:
+            parameterization = choose_parameterization(model.bound, model.family,
+                                                       "noncentered", model.pilot)
+            plan = build_plan(model.bound, model.family, model.priors, parameterization)
+            model._samplers[("kfold plan", folds)] = plan
     key = ("kfold", folds, settings)
     sampler = model._samplers.get(key)  # one compiled program for every fold and rerun
     if sampler is None:
@@ -215,7 +218,6 @@ def _held_out(model, plan, raw: dict, data: dict, held: np.ndarray, seed: int):
     prior, N(0, 1), so the draws are repeated with fresh ``z`` for those levels
     (:data:`NEW_LEVEL_DRAWS` in all) to integrate over the new group's effect more finely
     than one effect per posterior draw would."""
-    from numpyro.infer import log_likelihood
     from scipy.special import logsumexp
 
     from ..lower.sites import derive
@@ -226,7 +228,7 @@ def _held_out(model, plan, raw: dict, data: dict, held: np.ndarray, seed: int):
     repeats = max(1, NEW_LEVEL_DRAWS // S) if fresh else 1
     rng = np.random.default_rng(seed)
     unweighted = {k: v for k, v in data.items() if k != "weights"}
-    model_fn = make_model_cached(model, plan)
+    pointwise = _log_likelihood(model, plan)
     trials = None if model.bound.trials is None else np.asarray(model.bound.trials)[held]
     lpds, means = [], []
     for m in range(repeats):
@@ -237,7 +239,7 @@ def _held_out(model, plan, raw: dict, data: dict, held: np.ndarray, seed: int):
                 z[:, :, rows, :] = rng.standard_normal(z[:, :, rows, :].shape)
             draws[site] = z
         flat = {k: v.reshape((-1,) + v.shape[2:]) for k, v in draws.items()}
-        ll = np.asarray(log_likelihood(model_fn, flat, unweighted)["y"], dtype=float)[:, held]
+        ll = np.asarray(pointwise(flat, unweighted), dtype=float)[:, held]
         lpds.append(logsumexp(ll, axis=0))
         samples = derive(plan, draws)
         eta = linear_predictor(_Draws(plan, samples), model.bound)[:, held]
@@ -263,8 +265,18 @@ def _fresh_levels(plan, bound, held: np.ndarray) -> list[tuple[str, np.ndarray]]
     return out
 
 
-def make_model_cached(model, plan):
-    """The NumPyro model function of ``plan`` (the model's own when the plan is its own)."""
-    from ..lower.numpyro_model import make_model
+def _log_likelihood(model, plan):
+    """``(draws, data) -> log p(y_i | draw)`` per draw and row, compiled once per model and
+    plan (the data and draws are arguments, so every fold and repeat reuses it)."""
+    key = ("kfold log-likelihood", id(plan))  # plans are cached on the model, so ids last
+    function = model._samplers.get(key)
+    if function is None:
+        import jax
+        from numpyro.infer import log_likelihood
 
-    return model.numpyro_model if plan is model.plan else make_model(plan)
+        from ..lower.numpyro_model import make_model
+
+        model_fn = model.numpyro_model if plan is model.plan else make_model(plan)
+        function = model._samplers[key] = jax.jit(
+            lambda draws, data: log_likelihood(model_fn, draws, data)["y"])
+    return function
