@@ -106,7 +106,7 @@ def test_cli_kfold_and_compare(tmp_path, capsys):
     assert "-K must be at least 2" in capsys.readouterr().err
 
 
-def test_console_compare_needs_two_results():
+def test_console_kfold_then_compare():
     import io
 
     from formulang.app.repl.session import Session
@@ -116,3 +116,11 @@ def test_console_compare_needs_two_results():
         s.run_command("compare")
     with pytest.raises(FormulangError, match="no model yet"):
         s.run_command("kfold -K 3")
+    s.run_command("load Dyestuff")
+    small = "--draws 60 --tune 60 --chains 1"
+    for formula in ("Yield ~ 1 + (1 | Batch)", "Yield ~ 1"):
+        s.run_command(f"fit {formula} {small}")
+        out = s.run_command(f"kfold -K 3 --folds grouped --group Batch {small}")
+        assert "3-fold cross-validation (grouped folds by Batch)" in out
+    table = s.run_command("compare")
+    assert "elpd_diff" in table and "Yield ~ 1 + (1 | Batch)" in table
