@@ -55,6 +55,17 @@ def test_partial_pooling_beats_complete_pooling(fits, folds):
         folds == "grouped"  # new groups: both predict the population mean line
 
 
+def test_loo_comparison_names_the_best_and_warns_of_pareto_k(fits):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        table = fl.compare(fits)
+    assert list(table.index) == ["partial", "pooled"]
+    assert table.loc["partial", "elpd_diff"] == 0
+    assert table.loc["pooled", "elpd_diff"] < -2 * table.loc["pooled", "se_diff"]
+    high = [str(w.message) for w in caught if "Pareto k" in str(w.message)]
+    assert all("partial" in text or "pooled" in text for text in high)
+
+
 def test_result_fields(fits):
     r = fits["partial"].kfold(K=4, folds="random", seed=1, draws=100, tune=100, chains=2,
                               progress=False)

@@ -83,6 +83,7 @@ def _loo_table(named: dict) -> pd.DataFrame:
                       f"k-fold cross-validation is the safer estimate): {listed}",
                       stacklevel=3)
     table = table.rename(columns={"dse": "se_diff"})
+    table["elpd_diff"] = -table["elpd_diff"]  # brms's sign: below the best is negative
     return table[["rank", "elpd_loo", "se", "elpd_diff", "se_diff", "p_loo", "weight",
                   "warning"]]
 
