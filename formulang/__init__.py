@@ -14,10 +14,11 @@ from ._version import __version__
 from .model import Model
 from .fit import Fit
 from .io import load
+from .report.compare import compare
 
 __all__ = [
     "BoundData", "DataSpec", "FormulangWarning", "GroupData", "GroupingWarning",
-    "MissingValuesWarning", "NewLevelsWarning", "RankDeficiencyWarning", "bind", "datasets", "Model", "Fit", "load",
+    "MissingValuesWarning", "NewLevelsWarning", "RankDeficiencyWarning", "bind", "datasets", "Model", "Fit", "load", "compare",
     "DataError", "Formula", "FormulaError", "FormulangError", "GroupTerm", "Prior",
     "PriorError", "Response", "Term", "parse", "parse_prior",
 ]

@@ -14,6 +14,7 @@ import functools
 import numpy as np
 import pandas as pd
 
+from .errors import FormulangError
 from .report.idata import to_inference_data
 from .report.summary import format_summary, summary_table
 
@@ -170,6 +171,32 @@ class Fit:
         from .report.plots import plot
 
         return plot(self, kind, **options)
+
+    # ---- cross-validation (infer/kfold.py) ----
+    def kfold(self, K: int = 10, folds: str = "random", group: str | None = None,
+              seed: int = 0, draws: int | None = None, tune: int | None = None,
+              chains: int | None = None, progress: bool | None = None):
+        """K-fold cross-validation: refit on each fold's training rows and score the held-out
+        ones; a :class:`~formulang.infer.kfold.KFoldResult` (``elpd``, ``se``,
+        ``pointwise``, ``rmse``). ``folds="random"`` holds out rows within groups (stratified
+        by ``group``), ``"grouped"`` whole levels of ``group`` (predicted as new levels);
+        ``group`` defaults to the model's first grouping factor. The refits use this fit's
+        sampler settings unless ``draws``/``tune``/``chains`` say otherwise, and share one
+        compiled sampler (see :mod:`formulang.infer.kfold`)."""
+        from dataclasses import replace
+
+        from .infer.kfold import kfold
+        from .infer.nuts import SamplerSettings
+
+        if self.bound is None:
+            raise FormulangError("this fit was loaded from a file: k-fold refits the model, "
+                                 "so build it again from its data (fl.Model(...).fit())")
+        base = getattr(self.run, "settings", None)  # map/vi fits: NUTS's defaults
+        base = base if isinstance(base, SamplerSettings) else SamplerSettings()
+        given = {k: v for k, v in (("draws", draws), ("tune", tune), ("chains", chains))
+                 if v is not None}
+        return kfold(self.model, K, folds, group, seed, replace(base, **given), progress)
+    # ---- end cross-validation ----
 
     def save(self, path, data="auto") -> None:
         """Write draws, formula, data encodings and settings to one NetCDF file (no pickle).

@@ -128,3 +128,18 @@ def test_parameter_recovery(tmp_path, capsys):
         assert r["covered"] == ("yes" if r["5%"] <= r["truth"] <= r["95%"] else "NO")
     assert f"{result['covered']} of 6 true values inside" in out
     assert np.isclose(result["covered"], sum(r["covered"] == "yes" for r in rows))
+
+
+def test_pooling_cv(tmp_path, capsys):
+    result, out = run_example("pooling_cv", tmp_path, capsys)
+    tables = result["tables"]
+    for folds in ("random", "grouped"):
+        table = tables[folds]
+        assert sorted(table.index) == ["complete", "none", "partial"]
+        assert table["elpd_diff"].iloc[0] == 0 and (table["elpd_diff"] <= 0).all()
+        assert f"{folds} folds" in out
+    # no pooling knows nothing of a held-out county but its coefficient's prior: last, far
+    # behind, at any draw count
+    grouped = tables["grouped"]
+    assert grouped.index[-1] == "none"
+    assert grouped.loc["none", "elpd_diff"] < -4 * grouped.loc["none", "se_diff"]

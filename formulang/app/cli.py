@@ -13,6 +13,11 @@
     formulang hypothesis fit.nc "Days > 8"         brms's hypothesis test (--prob P)
     formulang r2 fit.nc                            Bayesian R² and LOO R² (needs the rows)
     formulang datasets                             the shipped datasets
+    formulang kfold "log_radon ~ floor + (1 | county)" "log_radon ~ floor" --data radon
+          [-K 10] [--folds random|grouped] [--group county] [--out pointwise.csv]
+                                                   k-fold cross-validation of each formula,
+                                                   and their comparison table
+    formulang compare a.nc b.nc                    compare saved fits by PSIS-LOO
 
 Errors print one clear message (with a caret under formula problems) and exit with status 2;
 ``--debug`` (before or after the subcommand) shows the traceback instead. The work itself is
@@ -102,6 +107,29 @@ def _cmd_r2(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- cross-validation and comparison (issue 22) ----
+def _cmd_kfold(args: argparse.Namespace) -> int:
+    options = commands.kfold_options(args)  # checked before the data are read
+    data = commands.load_data(args.data)
+    results = {}
+    for formula in args.formula:
+        model = Model(formula, data, **commands.model_options(args))
+        results[str(model.formula)] = result = commands.run_kfold(model, options)
+        print(result, end="\n\n", flush=True)
+    if len(results) > 1:
+        print(commands.comparison_text(commands.comparison(results, "kfold")))
+    if args.out:
+        commands.write_table(commands.pointwise_table(results), args.out)
+        print(f"wrote the pointwise held-out elpd to {args.out}", file=sys.stderr)
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    fits = {path: commands.load_fit(path) for path in args.fits}
+    print(commands.comparison_text(commands.comparison(fits, "loo")))
+    return 0
+
+
 def _cmd_repl(args: argparse.Namespace) -> int:
     return run_repl(debug=args.debug)
 
@@ -178,6 +206,20 @@ def build_parser() -> argparse.ArgumentParser:
     r2.add_argument("--no-loo", action="store_true", help="only the Bayesian R²")
     commands.add_prob_option(r2)
     r2.set_defaults(run=_cmd_r2)
+
+    kf = sub.add_parser("kfold", parents=[debug],
+                        help="k-fold cross-validation of one or more models, compared")
+    kf.add_argument("formula", nargs="+", help="one or more formulas, fitted to the same data")
+    kf.add_argument("--data", required=True, help="a shipped dataset name or a CSV/Parquet file")
+    commands.add_model_options(kf)
+    commands.add_kfold_options(kf)
+    kf.add_argument("--out", default=None, help="write each row's fold and held-out elpd (CSV)")
+    kf.set_defaults(run=_cmd_kfold)
+
+    cm = sub.add_parser("compare", parents=[debug],
+                        help="compare saved fits by PSIS-LOO (elpd_diff, se_diff)")
+    cm.add_argument("fits", nargs="+", help="saved fits (.nc) of the same data")
+    cm.set_defaults(run=_cmd_compare)
 
     r = sub.add_parser("repl", parents=[debug], help="the interactive console (the default)")
     r.set_defaults(run=_cmd_repl)

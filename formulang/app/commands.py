@@ -25,10 +25,12 @@ import pandas as pd
 from .. import datasets
 from ..data.frame import PARQUET_EXTRA
 from ..errors import FormulangError
+from ..infer import kfold as kfold_module
 from ..infer import predict
 from ..io import load
 from ..lower import families, reparam
 from ..model import METHODS
+from ..report import compare as compare_module
 from ..report import plots
 
 FAMILIES: tuple[str, ...] = tuple(families.FAMILIES)
@@ -389,3 +391,69 @@ def r2_text(fit, prob: float = 0.95, loo: bool = True) -> str:
     if loo:
         parts.append(fit.loo_r2(prob=prob).set_axis(["loo_R2"]))
     return _table_text(pd.concat(parts))
+
+
+# ---- cross-validation and comparison (issue 22) -----------------------------------------------
+
+KFOLDS: tuple[str, ...] = kfold_module.FOLDS
+CRITERIA: tuple[str, ...] = compare_module.CRITERIA
+
+
+def add_kfold_options(p: argparse.ArgumentParser) -> None:
+    """Options of k-fold cross-validation: K, kind of folds, group, the refits' sampler."""
+    p.add_argument("-K", "--K", dest="K", type=int, default=10, help="number of folds")
+    p.add_argument("--folds", default=KFOLDS[0], choices=KFOLDS,
+                   help="random: rows held out within groups; grouped: whole groups held out")
+    p.add_argument("--group", default=None,
+                   help="the grouping column (default: the model's first grouping factor)")
+    p.add_argument("--draws", type=int, default=1000)
+    p.add_argument("--tune", type=int, default=1000)
+    p.add_argument("--chains", type=int, default=4)
+    p.add_argument("--seed", type=int, default=0, help="the folds' and the refits' seed")
+    p.add_argument("--target-accept", type=float, default=0.8)
+
+
+def kfold_options(args: argparse.Namespace) -> dict:
+    """``kfold(model, **kfold_options(args))`` for :func:`add_kfold_options`' options.
+
+    >>> p = argparse.ArgumentParser(); add_kfold_options(p)
+    >>> o = kfold_options(p.parse_args(["-K", "5", "--folds", "grouped", "--group", "g"]))
+    >>> o["K"], o["folds"], o["group"], o["settings"].draws
+    (5, 'grouped', 'g', 1000)
+    >>> kfold_options(p.parse_args(["-K", "1"]))
+    Traceback (most recent call last):
+    formulang.errors.FormulangError: -K must be at least 2 folds, not 1
+    """
+    from ..infer.nuts import SamplerSettings
+
+    check_counts(args)
+    if args.K < 2:
+        raise FormulangError(f"-K must be at least 2 folds, not {args.K}")
+    settings = SamplerSettings(args.draws, args.tune, args.chains, args.target_accept)
+    return {"K": args.K, "folds": args.folds, "group": args.group, "seed": args.seed,
+            "settings": settings}
+
+
+def run_kfold(model, options: dict, progress: bool | None = None):
+    """:func:`formulang.infer.kfold.kfold` of ``model`` with :func:`kfold_options`."""
+    return kfold_module.kfold(model, progress=progress, **options)
+
+
+def comparison(models: dict, criterion: str = "loo") -> pd.DataFrame:
+    """The comparison table (:func:`formulang.compare`) of fits or k-fold results by name."""
+    return compare_module.compare(models, criterion=criterion)
+
+
+def comparison_text(table: pd.DataFrame) -> str:
+    """The table as text, brms's way round: the best model first, differences to it."""
+    shown = table.drop(columns=[c for c in ("warning",) if c in table], errors="ignore")
+    return shown.to_string(float_format=lambda v: f"{v:.2f}")
+
+
+def pointwise_table(results: dict) -> pd.DataFrame:
+    """Per row: its fold and each model's held-out elpd (for ``--out``)."""
+    first = next(iter(results.values()))
+    table = pd.DataFrame({"row": np.arange(first.n), "fold": first.fold})
+    for name, r in results.items():
+        table[f"elpd[{name}]"] = r.pointwise
+    return table

@@ -87,6 +87,7 @@ class Session:
         self._data_token = 0  # changes with every load: the data's identity in the cache
         self._models: OrderedDict = OrderedDict()
         self._captured: io.StringIO | None = None
+        self.kfold_results: OrderedDict = OrderedDict()  # by formula, for 'compare'
 
     # ---- running commands ---------------------------------------------------------------
     def run_command(self, line: str) -> str:
@@ -383,6 +384,37 @@ def _quit(s: Session, rest: str) -> None:
     s.finished = True
 
 
+# ---- cross-validation and comparison (issue 22) ----
+_KFOLD_OPTIONS = _parser("kfold", commands.add_kfold_options)
+
+
+def _kfold(s: Session, rest: str) -> None:
+    options = commands.kfold_options(_KFOLD_OPTIONS.parse_args(split_words(rest)))
+    model = s.require_model()
+    if not hasattr(model, "bound"):
+        raise FormulangError("this model was opened from a file: k-fold refits it, so fit it "
+                             "again from its data ('load ...', then 'fit FORMULA')")
+    with phrased_as(commands.option_flags(_KFOLD_OPTIONS)):
+        result = commands.run_kfold(model, options)
+    s.kfold_results[str(model.formula)] = result
+    s.say(str(result))
+    if len(s.kfold_results) > 1:
+        s.say("'compare' ranks the k-fold results of this session")
+
+
+def _compare(s: Session, rest: str) -> None:
+    files = split_words(rest)
+    if files:
+        table = commands.comparison({f: commands.load_fit(f) for f in files}, "loo")
+    elif len(s.kfold_results) >= 2:
+        table = commands.comparison(dict(s.kfold_results), "kfold")
+    else:
+        raise FormulangError("compare needs saved fits ('compare a.nc b.nc', by PSIS-LOO) "
+                             "or two k-fold results of this session ('kfold' after each fit)")
+    s.say(commands.comparison_text(table))
+# ---- end cross-validation ----
+
+
 def _choices(names, default: str, why: str = "") -> str:
     """``auto (default; chosen from the data), centered, noncentered``."""
     return ", ".join(f"{n} (default{why})" if n == default else n for n in names)
@@ -436,6 +468,17 @@ _HELP_ORDER = [
             "Names: b_Days or Days, sd_Subject__Days, sigma...; numbers, + - * /, ( ).",
             _hypothesis),
     Command("r2", "r2 [--prob P]", "Bayesian R² and LOO R² of the fit", "", _r2),
+    Command("kfold", "kfold [-K N] [--folds F] [--group G]",
+            "k-fold cross-validation of the current model",
+            f"kfold [-K 10] [--folds {'|'.join(commands.KFOLDS)}] [--group G] [--draws N]\n"
+            "      [--tune N] [--chains N] [--seed N]\n"
+            "Refits the current model on each fold (one compiled sampler) and reports the\n"
+            "held-out elpd, its SE and RMSE. random: rows held out within groups; grouped:\n"
+            "whole groups, predicted as new levels. Results are kept for 'compare'.", _kfold),
+    Command("compare", "compare [FILE.nc ...]", "rank models by elpd (k-fold or LOO)",
+            "compare            the k-fold results of this session (models fitted to the\n"
+            "                   same data, with the same folds)\n"
+            "compare a.nc b.nc  saved fits by PSIS-LOO, with Pareto-k warnings", _compare),
     Command("save", "save FILE.nc", "save the current fit (NetCDF)", "", _save),
     Command("open", "open FILE.nc", "open a saved fit", "The data loaded stay as they are.",
             _open),
@@ -448,4 +491,5 @@ COMMANDS["exit"] = Command("exit", "exit", "leave", "", _quit)
 # The commands that take --options, and their parsers (completion offers their options).
 OPTION_PARSERS: dict[str, _OptionParser] = {"fit": _FIT_OPTIONS, "predict": _PREDICT_OPTIONS,
                                             "plot": _PLOT_OPTIONS,
-                                            "hypothesis": _PROB_OPTIONS, "r2": _PROB_OPTIONS}
+                                            "hypothesis": _PROB_OPTIONS, "r2": _PROB_OPTIONS,
+                                            "kfold": _KFOLD_OPTIONS}
