@@ -30,7 +30,7 @@ import formulang as fl
 from formulang.errors import FormulaError, FormulangError
 from formulang.report.convergence import convergence
 from formulang.report.hypothesis import parse_hypothesis
-from tests.fit_support import prior_fit
+from fit_support import prior_fit
 
 FIXTURE = Path(__file__).parent / "fixtures" / "brms_tables" / "brms_tables.json"
 Z = 4.0
