@@ -149,7 +149,7 @@ class NutsSampler:
         import jax
 
         if self.chain_method == "parallel":
-            return jax.pmap(self._one_chain, in_axes=(0, None, None))
+            return one_chain_per_device(self._one_chain, self.settings.chains)
         # vectorised chains, or one chain as a batch of 1
         return jax.jit(jax.vmap(self._one_chain, in_axes=(0, None, None)))
 
@@ -174,6 +174,31 @@ class NutsSampler:
                 _PROGRESS.bar.close()
                 _PROGRESS.bar = None
         return out
+
+
+def one_chain_per_device(one_chain, chains: int):
+    """``(keys, data, inverse_mass) -> draws``: chain ``c`` runs ``one_chain(keys[c], data,
+    inverse_mass)`` on device ``c``, each with its own loop (no lockstep), as ``jax.pmap``
+    would.
+
+    Not ``jax.pmap`` itself: in JAX 0.10 it caches, for the life of the process, every function
+    it is given (its ``_cached_shard_map`` keeps the function its weak key names), and with it
+    the sampler's compiled program. Each fitted model then kept ~1,000 memory mappings of XLA
+    code after it was gone; a long session (the test suite, a notebook fitting a few dozen
+    models) reached the kernel's limit of 65,530 mappings and XLA crashed while compiling.
+    ``jit`` of ``shard_map`` is what ``pmap`` runs, held only by this sampler."""
+    import jax
+    from jax.sharding import Mesh, PartitionSpec
+
+    mesh = Mesh(np.array(jax.local_devices()[:chains]), ("chain",))
+
+    def on_one_device(keys, data, inverse_mass):
+        out = one_chain(keys[0], data, inverse_mass)
+        return jax.tree.map(lambda x: x[None], out)
+
+    chain, whole = PartitionSpec("chain"), PartitionSpec()
+    return jax.jit(jax.shard_map(on_one_device, mesh=mesh, in_specs=(chain, whole, whole),
+                                 out_specs=chain, check_vma=False))
 
 
 def make_mcmc(model_fn, settings: SamplerSettings, progress: bool | None = None) -> NutsSampler:
