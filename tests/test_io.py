@@ -278,7 +278,7 @@ def test_round_trip_of_other_models(formula, dataset, family, tmp_path):
 
 # a response value in each support, to build a model
 PLACEHOLDER = {"real": 0.5, "binary": 1.0, "binomial": 1.0, "count": 1.0, "positive": 1.0,
-               "unit": 0.5}
+               "unit": 0.5, "nonnegative": 1.0}
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))

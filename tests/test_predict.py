@@ -208,7 +208,7 @@ def test_response_binomial_support_and_mean(cbpp_fit):
 
 # a response value in each support, to build a design (the prior draws replace it)
 PLACEHOLDER = {"real": 0.5, "binary": 1.0, "binomial": 1.0, "count": 1.0, "positive": 1.0,
-               "unit": 0.5}
+               "unit": 0.5, "nonnegative": 1.0}
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))
@@ -224,8 +224,9 @@ def test_every_family_predicts_its_mean_and_responses(family):
     formula = "cbind(y, n - y) ~ x + (1 | g)" if spec.trials else "y ~ x + (1 | g)"
     # moderate dispersion (sigma near 0.4, other family parameters near 10), so the z-check
     # below is well behaved
-    priors = {**NARROW, **{aux: "half_normal(0.5)" if aux == "sigma" else "gamma(20, 2)"
-                           for aux in spec.aux}}
+    # (and zi / hu near 0.2)
+    priors = {**NARROW, **{aux: "half_normal(0.5)" if aux == "sigma" else "beta(4, 16)"
+                           if aux in ("zi", "hu") else "gamma(20, 2)" for aux in spec.aux}}
     fit = prior_fit(fl.Model(formula, df, family=family, priors=priors), draws=100)
     mean = fit.predict(kind="mean")
     for s, fn in zip([0, 150], traced_likelihoods(fit, [0, 150])):

@@ -27,7 +27,8 @@ Variances on each sample site's unconstrained scale (what NUTS moves on), from t
   the whitened posterior, plus the population mean's and ``tau``'s share;
 - ``sigma`` (log): ``1 / (2 n_res)``, ``n_res`` the rows less the fit's effective degrees of
   freedom; other family parameters as their family's row says (gamma's ``shape`` and beta's
-  ``phi``: ``2 / n``, their large-value limit).
+  ``phi``: ``2 / n``, their large-value limit); a probability's logit (``zi``, ``hu``):
+  ``c / (n v (1 - v))`` at the pilot's estimate ``v`` (``c`` = 1 for ``hu``, 2 for ``zi``).
 
 A site these rules do not cover (the negative binomial's ``phi``, Student-t's ``nu``, a
 coefficient with a prior on a constrained support) starts at 1, NumPyro's default. The matrix
@@ -67,7 +68,7 @@ def initial_inverse_mass(plan: ModelPlan, pilot: PilotFit | None,
     edf = float(len(plan.columns))  # the fit's effective degrees of freedom
     for g, S, info in zip(plan.groups, pilot.cov, pilot.info):
         edf += _group(g, np.atleast_2d(S), _as_matrices(info, g.k), out, collapsed)
-    _family(plan, edf, out)
+    _family(plan, pilot, edf, out)
     if scale != 1.0:  # only the population sites are real-valued in the response's unit
         real = [plan.sites.intercept] + list(plan.b.piece_names if plan.b is not None else [])
         out.update({name: out[name] / float(scale) ** 2 for name in real if name in out})
@@ -163,12 +164,13 @@ def _group(g: GroupPlan, S: np.ndarray, info: np.ndarray, out: dict, collapsed: 
     return edf
 
 
-def _family(plan: ModelPlan, edf: float, out: dict) -> None:
-    """The family parameters whose rows give a starting variance (of their log)."""
+def _family(plan: ModelPlan, pilot: PilotFit, edf: float, out: dict) -> None:
+    """The family parameters whose rows give a starting variance (of their log, or logit for
+    a probability), at the pilot's estimate of each."""
     n = max(plan.n, 1)
     for aux in plan.family.spec.parameters:
         if aux.mass is not None and aux.name in plan.aux:
-            out[aux.name] = np.array([aux.mass(n, edf)])
+            out[aux.name] = np.array([aux.mass(n, edf, pilot.aux.get(aux.name))])
 
 
 __all__ = ["initial_inverse_mass"]

@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import FormulangError
+from ..lower.families import AUX_SUPPORTS
 from ..lower.sites import cholesky, correlation_matrix, parameters, to_params, to_sites
 
 _RESPONSE_STREAM = 1_000_003  # seed offset of the responses' random numbers
@@ -218,7 +219,10 @@ def _with_given(plan, params: dict, prior: dict, draws: int) -> dict:
         if g.correlated_pairs:
             correlation_matrix(g, values[g.sites.cor])  # validates
     for aux in plan.aux:
-        if not (values[aux] > 0).all():
+        if AUX_SUPPORTS[aux] == "unit" and not ((values[aux] >= 0) & (values[aux] < 1)).all():
+            raise FormulangError(f"{aux} is a probability, at least 0 and below 1: got "
+                                 f"{_shown(values[aux])}")
+        if AUX_SUPPORTS[aux] != "unit" and not (values[aux] > 0).all():
             raise FormulangError(f"{aux} must be positive: got {_shown(values[aux])}")
     return values
 

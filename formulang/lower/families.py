@@ -25,21 +25,26 @@ import numpy as np
 from ..errors import DataError, FormulangError
 from . import cdfs
 from .links import LINKS, Link
+from .zero_inflated import mixture_rows
 
 CLIP = "jnp.clip({}, 1e-7, 1.0 - 1e-7)"  # a probability kept off 0 and 1, as source text
 
 
 @dataclass(frozen=True)
 class Aux:
-    """An auxiliary (family) parameter, positive. ``prior(s)``: its default prior as
+    """An auxiliary (family) parameter. ``support``: ``"positive"``, or ``"unit"`` for a
+    probability in (0, 1) (``zi``, ``hu``). ``prior(s)``: its default prior as
     ``(distribution, *parameters)``, ``s`` the response scale on the link scale
-    (:func:`formulang.lower.priors.response_scale`). ``mass(n, edf)``: the variance of its log
-    that NUTS's warm-up starts from (``n`` rows, ``edf`` the fit's effective degrees of
-    freedom), or None for NumPyro's default 1."""
+    (:func:`formulang.lower.priors.response_scale`). ``mass(n, edf, value)``: the variance of
+    its unconstrained value (the log of a positive one, the logit of a probability) that
+    NUTS's warm-up starts from (``n`` rows, ``edf`` the fit's effective degrees of freedom,
+    ``value`` the pilot's estimate of the parameter or None), or None for NumPyro's default
+    1."""
 
     name: str
     prior: Callable
     mass: Callable | None = None
+    support: str = "positive"
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,7 @@ SUPPORTS: dict[str, Support] = {s.name: s for s in [
             lambda y, n: ~np.isclose(y, np.round(y)) | (y < 0)),
     Support("positive", "positive", lambda y, n: ~(y > 0)),
     Support("unit", "strictly between 0 and 1", lambda y, n: ~((y > 0) & (y < 1))),
+    Support("nonnegative", "zero or positive", lambda y, n: ~(y >= 0)),
 ]}
 
 
@@ -147,11 +153,11 @@ def _variance_square(mu, kappa):
 
 
 SIGMA = Aux("sigma", lambda s: ("half_student_t", 3, 2.5 * s),
-            mass=lambda n, edf: 1.0 / (2.0 * max(n - edf, 1.0)))
+            mass=lambda n, edf, value=None: 1.0 / (2.0 * max(n - edf, 1.0)))
 # gamma(2, 0.1): mean 20, mode 10, wide; keeps a shape or precision off 0, where the density
 # of the response degenerates (brms's gamma(0.01, 0.01) puts much of its mass there). Its
 # warm-up variance 2 / n is the large-value limit of the parameter's Fisher information.
-SHAPE = Aux("shape", lambda s: ("gamma", 2, 0.1), mass=lambda n, edf: 2.0 / n)
+SHAPE = Aux("shape", lambda s: ("gamma", 2, 0.1), mass=lambda n, edf, value=None: 2.0 / n)
 
 
 @dataclass(frozen=True)
@@ -168,7 +174,9 @@ class FamilySpec:
     the link's); ``gaussian_like``: the working residual scale is ``sigma^2``;
     ``fixed_scale``: the scale is 1 (no dispersion to estimate, or one estimated by
     ``dispersion(y, mu, w, leverage) -> kappa``); ``pilot_aux(scale, kappa)``: the aux
-    parameters' pilot estimates. ``trials``: the response is successes out of trials;
+    parameters' pilot estimates; ``pilot_zero(y, trials, mu, aux)``: more of them from the
+    response as given and the base fit's means ``mu`` (``aux``: the estimates so far), for
+    zero-inflated and hurdle families. ``trials``: the response is successes out of trials;
     ``collapsible``: with an identity link, group effects integrate out in closed form;
     ``merge``: how identical rows add exactly (``"counts"`` Bernoulli rows into binomial ones,
     ``"trials"``, ``"exposure"``), into family ``merges_into`` (default itself).
@@ -200,6 +208,7 @@ class FamilySpec:
     fixed_scale: bool = False
     dispersion: Callable | None = None
     pilot_aux: Callable = lambda scale, kappa: {}
+    pilot_zero: Callable | None = None
     trials: bool = False
     collapsible: bool = False
     merge: str | None = None
@@ -331,7 +340,8 @@ FAMILIES: dict[str, FamilySpec] = {f.name: f for f in [
         # this keeps the shape off 0, where brms's gamma(0.01, 0.01) puts much of its mass and
         # the density degenerates. The warm-up variance of log shape, 6 / (pi^2 n), is the
         # inverse Fisher information of log shape per row (pi^2 / 6) with the scale estimated.
-        (Aux("shape", SHAPE.prior, mass=lambda n, edf: 6.0 / (np.pi**2 * n)),), "positive",
+        (Aux("shape", SHAPE.prior, mass=lambda n, edf, value=None: 6.0 / (np.pi**2 * n)),),
+        "positive",
         "positive values: mean mu, shape (scale mu / Gamma(1 + 1/shape))",
         likelihood=lambda d, link, eta, p, n: d.Weibull(
             _weibull_scale_of_mean(link.inverse_jax(eta), p["shape"]), p["shape"]),
@@ -346,6 +356,25 @@ FAMILIES: dict[str, FamilySpec] = {f.name: f for f in [
         moments=lambda link, eta, p, n, y: cdfs.weibull_moments(p["shape"], link.inverse(eta),
                                                                 y)),
 ]}
+
+
+
+def _unit_mass(factor: float):
+    """The warm-up variance of ``logit`` of a probability ``v`` estimated from ``n`` rows:
+    ``factor / (n v (1 - v))`` (the inverse Fisher information of a share, times ``factor``
+    where other parameters blur it), ``v`` the pilot's estimate kept within (0.05, 0.95)."""
+    def mass(n, edf, value=None):
+        v = 0.5 if value is None or not np.isfinite(value) else min(max(value, 0.05), 0.95)
+        return factor / (n * v * (1.0 - v))
+    return mass
+
+
+# brms's zi and hu: a probability, beta(1, 1) by default. hu is the share of zeros, known as
+# well as any share of n rows; zi competes with the base family's own zeros for them, so it
+# starts twice as wide.
+ZI = Aux("zi", lambda s: ("beta", 1, 1), mass=_unit_mass(2.0), support="unit")
+HU = Aux("hu", lambda s: ("beta", 1, 1), mass=_unit_mass(1.0), support="unit")
+FAMILIES.update({f.name: f for f in mixture_rows(FAMILIES, ZI, HU)})
 
 
 @dataclass(frozen=True)
@@ -417,5 +446,9 @@ def family(name: str, link: str | None = None) -> Family:
 AUX_NAMES: tuple[str, ...] = tuple(dict.fromkeys(a for f in FAMILIES.values() for a in f.aux))
 """Every family parameter name, in table order: the prior classes families add."""
 
-__all__ = ["AUX_NAMES", "Aux", "CLIP", "FAMILIES", "Family", "FamilySpec", "LINKS", "Link",
-           "SUPPORTS", "Support", "family"]
+AUX_SUPPORTS: dict[str, str] = {a.name: a.support for f in FAMILIES.values()
+                                for a in f.parameters}
+"""Each family parameter's support, ``"positive"`` or ``"unit"`` (a name means one thing)."""
+
+__all__ = ["AUX_NAMES", "AUX_SUPPORTS", "Aux", "CLIP", "FAMILIES", "Family", "FamilySpec",
+           "HU", "LINKS", "Link", "SUPPORTS", "Support", "ZI", "family"]

@@ -342,7 +342,7 @@ def pilot_fit(bound, family) -> PilotFit:
         grams = [t.gram(a) for t in terms]
     info = [_integrate(gi, terms, grams, cov, nested[gi], a, None, scale)[0]
             for gi in range(T)]
-    aux = work.aux(scale)
+    aux = work.aux(scale, offset + X @ beta + sum(pred))
     floors = tuple((_FLOOR * np.sqrt(scale) / t.rms) ** 2 for t in terms)
     return PilotFit(beta, float(scale), tuple(cov), tuple(info),
                     tuple(np.rint(r).astype(int) for r in rows), aux, passes, floors,

@@ -15,7 +15,8 @@ class                       default
 ``sigma``                   ``half_student_t(3, 2.5 s)``
 other family parameters     their family's row (:data:`~formulang.lower.families.FAMILIES`):
                             ``gamma(2, 0.1)`` for ``nu``, ``shape`` and beta's ``phi``;
-                            ``inv_gamma(0.4, 0.3)`` for the negative binomial's ``phi``
+                            ``inv_gamma(0.4, 0.3)`` for the negative binomial's ``phi``;
+                            ``beta(1, 1)`` for the probabilities ``zi`` and ``hu``
 ==========================  =====================================================
 
 ``lkj(2)`` rather than brms's uniform ``lkj(1)``: with the handful of groups typical of mixed
@@ -50,11 +51,12 @@ import pandas as pd
 from ..errors import FormulangError
 from ..ir.prior import Prior
 from ..parse import parse_prior
-from .families import AUX_NAMES, Family
+from .families import AUX_NAMES, AUX_SUPPORTS, Family
 from .response import dropped_aux
 
 PRIOR_CLASSES = ("Intercept", "b", "sd", "cor") + AUX_NAMES
-POSITIVE_CLASSES = ("sd",) + AUX_NAMES
+POSITIVE_CLASSES = ("sd",) + tuple(a for a in AUX_NAMES if AUX_SUPPORTS[a] == "positive")
+UNIT_CLASSES = tuple(a for a in AUX_NAMES if AUX_SUPPORTS[a] == "unit")  # zi, hu
 _KEY = re.compile(r"^(\w+)(?:\[([^\]]+)\])?(?:\[([^\]]+)\])?$")
 _FOLDABLE = {"normal": "half_normal", "cauchy": "half_cauchy", "student_t": "half_student_t"}
 
@@ -118,8 +120,8 @@ def response_scale(bound, fam: Family) -> tuple[float, float]:
     # on the scale the family's pilot fits (log y for lognormal, proportions for binomial)
     y, n = fam.spec.working_response(np.asarray(bound.y, dtype=float), bound.trials)
     mean = float(np.mean(y)) if n is None else float(np.sum(y * n) / max(np.sum(n), 1.0))
-    if fam.link.is_identity:
-        return mean, _sd(y)
+    if fam.link.is_identity:  # the rows the pilot fits (a hurdle's positive ones)
+        return mean, _sd(y if n is None else y[np.asarray(n) > 0])
     return float(fam.link.location(mean)), 1.0
 
 
@@ -183,6 +185,12 @@ def _check_support(key: str, cls: str, prior: Prior) -> Prior:
         return prior
     if prior.distribution == "lkj":
         raise PriorSpecError(f"'{key}': lkj() is a prior on correlations (class cor)")
+    if cls in UNIT_CLASSES:
+        if support == "unit" or (support == "interval" and prior["lower"] >= 0
+                                 and prior["upper"] <= 1):
+            return prior
+        raise PriorSpecError(f"'{key}' is a probability: give it a prior on (0, 1), e.g. "
+                             f"beta(1, 1) or uniform(0, 1), not {prior}")
     if cls in POSITIVE_CLASSES:
         if support in ("positive", "unit"):
             return prior

@@ -37,6 +37,7 @@ class Working:
         if n is not None:
             w = n if w is None else w * n
         self.y, self.prior = y, w
+        self.response, self.trials = bound.y, bound.trials  # as given, for pilot_zero
         self.kappa = 0.0  # the dispersion the family's row estimates by moments (NB: 1/phi)
         self.fixed_scale = spec.fixed_scale
         self.identity_gaussian = self.link.is_identity and spec.gaussian_like
@@ -72,9 +73,15 @@ class Working:
             w = np.ones_like(mu) if self.prior is None else self.prior
             self.kappa = self.spec.dispersion(self.y, mu, w, leverage)
 
-    def aux(self, scale: float) -> dict:
-        """The family parameters' pilot estimates, from the working residual scale."""
-        return self.spec.pilot_aux(scale, self.kappa)
+    def aux(self, scale: float, eta: np.ndarray | None = None) -> dict:
+        """The family parameters' pilot estimates, from the working residual scale (and the
+        fitted linear predictor ``eta``, where the row estimates a zero probability)."""
+        out = dict(self.spec.pilot_aux(scale, self.kappa))
+        if self.spec.pilot_zero is not None and eta is not None:
+            mu = self.link.inverse(np.clip(eta, *self.link.domain))
+            out.update(self.spec.pilot_zero(np.asarray(self.response, dtype=float),
+                                            self.trials, mu, out))
+        return out
 
 
 __all__ = ["Working"]

@@ -9,6 +9,7 @@ from scipy.special import gamma as gamma_fn
 
 from formulang import DataError, FormulangError
 from formulang.lower.families import FAMILIES, LINKS, SUPPORTS, family
+from test_zero_inflated import REFERENCE as ZERO_INFLATED_REFERENCE
 
 
 def logp(fam, eta, y, aux=None, trials=None):
@@ -50,10 +51,13 @@ REFERENCE = {
 }
 # means each support allows (eta = link(mean) is valid for every link)
 MEANS = {"real": [0.5, 1.2, 3.0], "binary": [0.2, 0.5, 0.8], "binomial": [0.2, 0.5, 0.8],
-         "count": [0.5, 1.2, 3.0], "positive": [0.5, 1.2, 3.0], "unit": [0.2, 0.5, 0.8]}
+         "count": [0.5, 1.2, 3.0], "positive": [0.5, 1.2, 3.0], "unit": [0.2, 0.5, 0.8],
+         "nonnegative": [0.5, 1.2, 3.0]}
 # a value outside each support
 OUTSIDE = {"real": None, "binary": 2.0, "binomial": 13.0, "count": -1.0, "positive": 0.0,
-           "unit": 1.0}
+           "unit": 1.0, "nonnegative": -1.0}
+# the zero-inflated and hurdle rows' references (their own module tests them further)
+REFERENCE.update(ZERO_INFLATED_REFERENCE)
 
 
 @pytest.mark.parametrize("name", list(FAMILIES))
