@@ -118,6 +118,19 @@ def prior_draws(plan, params: dict, key, draws: int) -> dict:
                                   dtype=float)}
 
 
+def check_thresholds(plan, values: dict) -> None:
+    """Refuse given thresholds (draws, K-1) that are not strictly increasing."""
+    from ..errors import FormulangError
+
+    name = POPULATION.threshold_values
+    if plan.thresholds is None or name not in values:
+        return
+    theta = np.asarray(values[name], dtype=float)
+    if not (np.diff(theta, axis=-1) > 0).all():
+        raise FormulangError(f"{name}: the thresholds Intercept[1] < Intercept[2] < ... must "
+                             f"be strictly increasing, got {theta[0].tolist()}")
+
+
 def start(y: np.ndarray, k: int, link) -> np.ndarray:
     """Where the thresholds start: the link of the cumulative proportions of the categories
     (half a row added to each, so no proportion is 0 or 1), strictly increasing.
@@ -230,6 +243,6 @@ def working_response(y: np.ndarray, trials):
     return z - z.mean(), None
 
 
-__all__ = ["DISC", "THRESHOLDS", "category_probs", "expected_category", "likelihood",
+__all__ = ["DISC", "THRESHOLDS", "category_probs", "check_thresholds", "expected_category", "likelihood",
            "n_categories", "ordered_prior", "prior_draws", "probabilities", "sample_thresholds",
            "source", "start", "threshold_coefs", "threshold_source", "working_response"]
