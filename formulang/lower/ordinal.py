@@ -137,7 +137,7 @@ def start(y: np.ndarray, k: int, link) -> np.ndarray:
 
     >>> from formulang.lower.links import LINKS
     >>> start(np.array([0, 0, 1, 2]), 3, LINKS["logit"]).round(3).tolist()
-    [0.0, 1.253]
+    [-0.182, 0.981]
     """
     counts = np.bincount(np.asarray(y, dtype=int), minlength=k)[:k] + 0.5
     cum = np.cumsum(counts)[:-1] / counts.sum()
