@@ -520,6 +520,9 @@ def prior_predictive(compiled, data: dict, observed=None, draws: int = 500, seed
                                                                      data)
     samples = derive(compiled.plan, {k: np.asarray(v)[None] for k, v in raw.items()})
     y = samples.pop("y")
+    if compiled.plan.thresholds is not None:  # ordinal: category index 1..K, as the posterior's
+        y = y + 1
+        observed = None if observed is None else np.asarray(observed) + 1
     variables, dims, coords = posterior_variables(compiled.plan, samples)
     dims["y"] = ["obs"]
     coords["obs"] = np.arange(y.shape[-1])
