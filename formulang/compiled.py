@@ -239,6 +239,7 @@ def _plan_to_dict(plan) -> dict:
                          for k, v in plan.prior_params.items()},
         "n": int(plan.n),
         "response": plan.response.to_dict(),  # response additions; absent in older files
+        "thresholds": _site_to_dict(plan.thresholds),  # ordinal models; absent in older files
     }
 
 
@@ -282,7 +283,8 @@ def _plan_from(d: dict, fam, priors):
     return ModelPlan(fam, tuple(d["columns"]), bool(d["intercept"]),
                      tuple(float(x) for x in d["x_means"]), _site_from(d["b"], POPULATION.slopes),
                      groups, priors, params, int(d["n"]),
-                     ResponsePlan.from_dict(d.get("response")))
+                     ResponsePlan.from_dict(d.get("response")),
+                     _site_from(d.get("thresholds"), POPULATION.thresholds))
 
 
 __all__ = ["CompiledModel"]

@@ -50,8 +50,11 @@ class Fit:
 
     @property
     def observed(self):
-        """The observed response of the training rows, or ``None``."""
-        return None if self.bound is None else self.bound.y
+        """The observed response of the training rows, or ``None`` (ordinal models: the
+        category index ``1..K``, brms's scale; the model's own ``y`` is ``0..K-1``)."""
+        if self.bound is None:
+            return None
+        return self.bound.y + 1 if self.plan.thresholds is not None else self.bound.y
 
     @property
     def plan(self):
@@ -147,8 +150,9 @@ class Fit:
         row of ``newdata`` (NaN where a predictor is missing).
 
         ``kind``: ``"linpred"`` (link scale), ``"prob"`` (binomial, bernoulli: the
-        probability per trial), ``"mean"`` (response mean) or ``"response"`` (simulated
-        responses). ``new_levels`` says what an unseen group level gets (with a warning
+        probability per trial; ordinal: the categories' probabilities, draws x rows x K),
+        ``"mean"`` (response mean; ordinal: the expected category index 1..K) or
+        ``"response"`` (simulated responses; ordinal: the categories' labels). ``new_levels`` says what an unseen group level gets (with a warning
         naming it): ``"gaussian"`` (new effects drawn from the fitted population, with its
         correlation), ``"population"`` (effect 0, as lme4) or ``"error"``. ``trials``: a
         binomial model's trials when ``newdata`` lacks them (a column name, a number, or one

@@ -57,7 +57,8 @@ class Model:
         if family is None:
             family = "binomial" if formula.response.is_binomial else "gaussian"
         fam: Family = lookup_family(family, link)
-        self.bound: BoundData = bind(formula, data, na_action=na_action)
+        self.bound: BoundData = bind(formula, data, na_action=na_action,
+                                     response=fam.spec.response_levels)
         self._frame = data  # kept (not copied) for simulate(...).data()
         _check_response(formula, fam, self.bound)
         table: PriorTable = resolve_priors(self.bound, fam, priors)

@@ -54,6 +54,7 @@ def simulated(n_groups=30, seed=1, sizes=None):
         "pos": np.exp(eta + rng.normal(0, 0.3, n)),
         "w": rng.uniform(0.5, 2.0, n),
         "expo": rng.uniform(1.0, 3.0, n),
+        "rating": np.digitize(eta, [-0.5, 0.3, 1.0]) + 1,  # ordinal: categories 1..4
     })
 
 
@@ -101,6 +102,8 @@ def latent_values(model, seed, radius=2.0) -> dict:
         elif isinstance(support, C.interval):
             v = support.lower_bound + (support.upper_bound - support.lower_bound) / (
                 1 + np.exp(-u))
+        elif support is C.ordered_vector:
+            v = np.cumsum(np.concatenate([u[..., :1], np.exp(u[..., 1:])], axis=-1), axis=-1)
         elif support is C.corr_cholesky:
             a = rng.uniform(-radius, radius, shape)
             cov = a @ a.T + np.eye(shape[-1])
@@ -314,7 +317,8 @@ def test_terms_on_one_factor(data):
 
 # the column of simulated() each support's responses come from
 RESPONSE = {"real": "y", "binary": "binary", "binomial": "cbind(binary, 1 - binary)",
-            "count": "count", "positive": "pos", "unit": "prop", "nonnegative": "pos"}
+            "count": "count", "positive": "pos", "unit": "prop", "nonnegative": "pos",
+            "ordinal": "rating"}
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))

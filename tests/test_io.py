@@ -278,7 +278,7 @@ def test_round_trip_of_other_models(formula, dataset, family, tmp_path):
 
 # a response value in each support, to build a model
 PLACEHOLDER = {"real": 0.5, "binary": 1.0, "binomial": 1.0, "count": 1.0, "positive": 1.0,
-               "unit": 0.5, "nonnegative": 1.0}
+               "unit": 0.5, "nonnegative": 1.0, "ordinal": 2.0}
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))
@@ -287,7 +287,8 @@ def test_every_family_round_trips(family, tmp_path):
     spec = FAMILIES[family]
     df = pd.DataFrame({"y": PLACEHOLDER[spec.support], "x": np.arange(12.0) / 12, "n": 5,
                        "g": np.repeat(list("abc"), 4)})
-    df.loc[::2, "y"] = 0.0 if spec.support == "binary" else df.loc[::2, "y"]
+    # two values: 0/1 for binary, categories 1 and 2 for ordinal
+    df.loc[::2, "y"] = {"binary": 0.0, "ordinal": 1.0}.get(spec.support, df.loc[::2, "y"])
     formula = "cbind(y, n - y) ~ x + (1 | g)" if spec.trials else "y ~ x + (1 | g)"
     priors = {"Intercept": "normal(0, 0.5)", "b": "normal(0, 0.3)", "sd": "half_normal(0.5)"}
     original = prior_fit(fl.Model(formula, df, family=family, priors=priors), draws=20, seed=3)

@@ -29,7 +29,7 @@ columns coded as written on its own. An effect in two terms on one factor is an 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -45,6 +45,7 @@ from .evaluate import CATEGORICAL, NUMERIC, Context, cells_text, not_numbers, st
 from .frame import NA_ACTIONS, Frame, as_frame, handle_missing, require_columns
 from .groups import by_factor, encode_group, learn_group
 from .notices import GroupingWarning, RankDeficiencyWarning
+from .response_levels import bind_response, ordinal_design
 from .spec import DataSpec, DesignSpec, GroupSpec, VariableSpec, group_blocks
 
 
@@ -189,13 +190,16 @@ class BoundData:
                 f"response={self.response_name!r})")
 
 
-def bind(formula: Formula | str, data, *, na_action: str = "drop") -> BoundData:
+def bind(formula: Formula | str, data, *, na_action: str = "drop",
+         response: str | None = None) -> BoundData:
     """Evaluate ``formula`` (a :class:`Formula` or formula text) on ``data``.
 
     ``data`` is a pandas DataFrame, a dict of arrays/lists, or anything with ``to_pandas()``.
     Rows with a missing value in a column the formula uses are dropped with a
     :class:`~formulang.data.MissingValuesWarning` (``na_action="drop"``, lme4's ``na.omit``) or
-    refused (``na_action="raise"``). Raises :class:`~formulang.DataError` for data that does
+    refused (``na_action="raise"``). ``response``: the family's kind of categorical response
+    (``"ordinal"``, ``"binary"``: :mod:`formulang.data.response_levels`). Raises
+    :class:`~formulang.DataError` for data that does
     not fit the formula; warns (:class:`~formulang.data.RankDeficiencyWarning`) when fixed-effect
     columns are linear combinations of earlier ones.
 
@@ -213,7 +217,10 @@ def bind(formula: Formula | str, data, *, na_action: str = "drop") -> BoundData:
     _require_rows(frame)
     ctx = Context(frame, learn=True)
 
-    y, trials, weights = _response(_Parts.of(formula.response), ctx)
+    parts = _Parts.of(formula.response)
+    coded, y_levels = bind_response(parts.value, ctx, response)  # a factor response: codes
+    y, trials, weights = _response(parts if coded is None else replace(parts, value=None), ctx)
+    y = y if coded is None else _frozen(coded)
     additions = bind_additions(formula.response, ctx, y)
 
     # Every factor of every term (fixed and group), once, in order of appearance.
@@ -231,7 +238,8 @@ def bind(formula: Formula | str, data, *, na_action: str = "drop") -> BoundData:
             values[label] = fz.codes
     n_levels = {k: len(v.levels) for k, v in variables.items()}
 
-    fixed = design_spec(formula.terms, formula.intercept, variables)
+    fixed = ordinal_design(design_spec(formula.terms, formula.intercept, variables), response,
+                           formula)  # thresholds replace the intercept
     X = fill_design(fixed, formula.terms, values, n_levels, frame.n)
     _warn_rank(X, fixed.columns)
 
@@ -253,7 +261,7 @@ def bind(formula: Formula | str, data, *, na_action: str = "drop") -> BoundData:
 
     offset = _offset(formula, ctx, additions)
     spec = DataSpec(formula, tuple(variables.values()), tuple(ctx.transforms.items()), fixed,
-                    tuple(group_specs), na_action)
+                    tuple(group_specs), na_action, y_levels)
     return BoundData(spec, y, trials, weights, _frozen(X), offset, tuple(group_data),
                      frame.rows, frame.n_input, additions)
 
@@ -271,7 +279,9 @@ def apply_spec(spec: DataSpec, data, *, na_action: str | None = None) -> BoundDa
     _require_rows(frame)
     ctx = Context(frame, transforms=spec.transform_stats(), learn=False)
 
-    y, trials, weights = _response(parts, ctx)
+    coded, _ = bind_response(parts.value, ctx, None, spec.response_levels)
+    y, trials, weights = _response(parts if coded is None else replace(parts, value=None), ctx)
+    y = y if coded is None else _frozen(coded)
     additions = bind_additions(formula.response, ctx, y, present=lambda e: all(
         c in frame.series for c in columns_of(e)))
 

@@ -27,6 +27,7 @@ from typing import Any
 from ..errors import DataError
 from ..ir.formula import Formula, GroupTerm
 from .evaluate import TransformStats
+from .response_levels import ResponseLevels
 
 SCHEMA = "formulang.dataspec"
 SCHEMA_VERSION = 1
@@ -156,6 +157,7 @@ class DataSpec:
     fixed: DesignSpec
     groups: tuple[GroupSpec, ...]
     na_action: str = "drop"
+    response_levels: ResponseLevels | None = None  # a categorical response's categories
 
     def variable(self, label: str) -> VariableSpec:
         for v in self.variables:
@@ -169,7 +171,7 @@ class DataSpec:
     # -- serialisation -------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "schema": SCHEMA,
             "version": SCHEMA_VERSION,
             "formula": json.loads(self.formula.to_json()),
@@ -180,6 +182,9 @@ class DataSpec:
             "groups": [g.to_dict() for g in self.groups],
             "na_action": self.na_action,
         }
+        if self.response_levels is not None:  # absent for numeric responses
+            d["response_levels"] = self.response_levels.to_dict()
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "DataSpec":
@@ -196,6 +201,7 @@ class DataSpec:
             fixed=DesignSpec.from_dict(d["fixed"]),
             groups=tuple(GroupSpec.from_dict(g) for g in d["groups"]),
             na_action=d.get("na_action", "drop"),
+            response_levels=ResponseLevels.from_dict(d.get("response_levels")),
         )
 
     def to_json(self, **dumps_kwargs) -> str:

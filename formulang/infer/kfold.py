@@ -243,7 +243,7 @@ def _held_out(model, plan, raw: dict, data: dict, held: np.ndarray, seed: int):
         lpds.append(logsumexp(ll, axis=0))
         samples = derive(plan, draws)
         eta = linear_predictor(_Draws(plan, samples), model.bound)[:, held]
-        aux = {name: _flat(samples[name]).astype(float) for name in plan.aux}
+        aux = {name: _flat(samples[name]).astype(float) for name in plan.family_inputs}
         means.append(np.mean(family_mean(plan.family, eta, aux, trials), axis=0))
     lpd = logsumexp(np.stack(lpds), axis=0) - np.log(repeats * S)
     return lpd, np.mean(means, axis=0)

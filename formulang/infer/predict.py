@@ -79,7 +79,7 @@ _CHUNK_ELEMENTS = 4_000_000
 
 
 def predict(fit, newdata=None, *, kind: str = "mean", new_levels: str = "gaussian",
-            trials=None, seed: int = 0) -> np.ndarray:
+            trials=None, seed: int = 0, labels: bool = True) -> np.ndarray:
     """Predictions per posterior draw, as a float array shaped ``(chains * draws, rows)``.
 
     ``newdata`` (a DataFrame or dict of columns) needs the predictors, not the response;
@@ -88,7 +88,8 @@ def predict(fit, newdata=None, *, kind: str = "mean", new_levels: str = "gaussia
     (a column name, a number, or one number per row), for ``kind="mean"``/``"response"``
     when ``newdata`` lacks the response's trials. See the module docstring for ``kind`` and
     ``new_levels``. A level of a fixed-effect factor unseen in training is a
-    :class:`~formulang.DataError`.
+    :class:`~formulang.DataError`. Ordinal models: ``kind="prob"`` is ``(draws, rows, K)``;
+    ``kind="response"`` gives the categories' labels (``labels=False``: codes ``0..K-1``).
     """
     if kind not in KINDS:
         raise FormulangError(f"unknown prediction kind {kind!r}; kinds: {', '.join(KINDS)}")
@@ -97,7 +98,7 @@ def predict(fit, newdata=None, *, kind: str = "mean", new_levels: str = "gaussia
                              f"{', '.join(NEW_LEVELS)}")
     plan = fit.plan
     family = plan.family
-    if kind == "prob" and not _per_trial(family):
+    if kind == "prob" and not _per_trial(family) and family.spec.probabilities is None:
         raise FormulangError(
             f"{option('kind', 'prob')} is the probability of success per trial of a binomial "
             f"or bernoulli model; for this {family.name} model use {option('kind', 'mean')} "
@@ -109,13 +110,17 @@ def predict(fit, newdata=None, *, kind: str = "mean", new_levels: str = "gaussia
     eta = linear_predictor(fit, bound, new_levels=new_levels, rng=rng)
     if kind == "linpred":
         out = eta
-    elif kind == "prob":
+    elif kind == "prob" and family.spec.probabilities is None:
         out = inverse_link(family.link.name, eta)
     else:
-        aux = {name: _flat(fit.samples[name]).astype(float) for name in plan.aux}
-        if kind == "response":
+        aux = {name: _flat(fit.samples[name]).astype(float) for name in plan.family_inputs}
+        if kind == "prob":  # ordinal: the categories' probabilities, (draws, rows, K)
+            out = family.spec.probabilities(family.link, eta, aux)
+        elif kind == "response":
             out = simulate(family, eta, aux, n_trials, seed, plan.response,
                            _addition_arrays(plan, bound, kind))
+            if labels:  # ordinal: the categories' labels (ints 1..K, or the factor's)
+                out = response_labels(fit.compiled, out)
         elif plan.response.truncated:
             from ..lower.response import truncated_mean
 
@@ -124,6 +129,16 @@ def predict(fit, newdata=None, *, kind: str = "mean", new_levels: str = "gaussia
         else:
             out = family_mean(family, eta, aux, n_trials)
     return out if newdata is None else _aligned(out, bound)
+
+
+def response_labels(compiled, codes: np.ndarray) -> np.ndarray:
+    """Drawn categories (codes ``0..K-1``) as their labels: ints ``1..K`` for a numeric
+    ordinal response, else the factor's labels (an object array); other responses as
+    drawn."""
+    levels = compiled.spec.response_levels
+    if levels is None or levels.mode != "ordinal":
+        return codes
+    return levels.labels(codes)
 
 
 def _per_trial(family) -> bool:
@@ -188,7 +203,10 @@ def _aligned(out: np.ndarray, bound) -> np.ndarray:
     """One column per input row: the predicted rows in place, NaN for the others."""
     if bound.kept_rows is None:
         return out
-    full = np.full((out.shape[0], bound.n_input), np.nan)
+    if out.dtype == object:  # category labels: None for rows not predicted
+        full = np.full((out.shape[0], bound.n_input) + out.shape[2:], None, dtype=object)
+    else:
+        full = np.full((out.shape[0], bound.n_input) + out.shape[2:], np.nan)
     full[:, bound.rows] = out
     return full
 
@@ -463,7 +481,9 @@ def posterior_predictive(fit, seed: int = 0):
                              "fit does not hold (it was saved without them): give them with "
                              "fit.attach_data(data), or use fit.predict(newdata, "
                              "kind='response') with those rows")
-    y = predict(fit, None, kind="response", seed=seed)
+    y = predict(fit, None, kind="response", seed=seed, labels=False)
+    if fit.plan.thresholds is not None:  # ordinal: category index 1..K, as fit.observed
+        y = y + 1
     first = next(iter(fit.samples.values()))
     chains, draws = first.shape[:2]
     y = y.reshape(chains, draws, -1)
@@ -500,6 +520,9 @@ def prior_predictive(compiled, data: dict, observed=None, draws: int = 500, seed
                                                                      data)
     samples = derive(compiled.plan, {k: np.asarray(v)[None] for k, v in raw.items()})
     y = samples.pop("y")
+    if compiled.plan.thresholds is not None:  # ordinal: category index 1..K, as the posterior's
+        y = y + 1
+        observed = None if observed is None else np.asarray(observed) + 1
     variables, dims, coords = posterior_variables(compiled.plan, samples)
     dims["y"] = ["obs"]
     coords["obs"] = np.arange(y.shape[-1])
@@ -509,5 +532,6 @@ def prior_predictive(compiled, data: dict, observed=None, draws: int = 500, seed
 
 
 __all__ = ["KINDS", "NEW_LEVELS", "family_mean", "linear_predictor", "new_levels_text",
-           "posterior_predictive", "predict", "prior_predictive", "report_new_levels", "simulate",
+           "posterior_predictive", "predict", "prior_predictive", "report_new_levels",
+           "response_labels", "simulate",
            "trials_columns"]

@@ -46,6 +46,7 @@ import pandas as pd
 
 from ..errors import FormulangError
 from ..lower.families import AUX_SUPPORTS
+from ..lower.ordinal import check_thresholds, prior_draws
 from ..lower.sites import cholesky, correlation_matrix, parameters, to_params, to_sites
 
 _RESPONSE_STREAM = 1_000_003  # seed offset of the responses' random numbers
@@ -218,6 +219,7 @@ def _with_given(plan, params: dict, prior: dict, draws: int) -> dict:
             raise FormulangError(f"{g.sites.sd} must be >= 0: got {_shown(sd)}")
         if g.correlated_pairs:
             correlation_matrix(g, values[g.sites.cor])  # validates
+    check_thresholds(plan, values)
     for aux in plan.aux:
         if AUX_SUPPORTS[aux] == "unit" and not ((values[aux] >= 0) & (values[aux] < 1)).all():
             raise FormulangError(f"{aux} is a probability, at least 0 and below 1: got "
@@ -291,6 +293,7 @@ def _prior_values(plan, key, draws: int) -> dict:
                                      .sample(next(keys), (draws,)), dtype=float)
     for aux in plan.aux:
         sites[aux] = draw(plan.priors.lookup(aux).distribution, params[aux][:, 0])
+    sites.update(prior_draws(plan, params, next(keys), draws))  # ordinal thresholds
     return to_params(plan, sites)  # no effect sites: every parameter but r_<g>
 
 
@@ -325,7 +328,7 @@ def _draw_responses(plan, bound, values: dict, eta: np.ndarray, seed: int) -> np
 
     from ..lower.plan import addition_data
 
-    aux = {name: values[name] for name in plan.aux}
+    aux = {name: values[name] for name in plan.family_inputs}
     trials = None if bound.trials is None else np.asarray(bound.trials)
     # the parameters were drawn with PRNGKey(seed); the responses get their own stream.
     # Censored models: the uncensored response; truncated: within the bounds.

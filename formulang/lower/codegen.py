@@ -33,6 +33,7 @@ from .._version import __version__
 from ..data.bind import spec_group_terms
 from ..ir.prior import DISTRIBUTIONS
 from .plan import GroupPlan, ModelPlan, VectorSite
+from .ordinal import threshold_source
 from .response import SOURCE_DOCS, source_data, source_lines
 from .sites import POPULATION, GroupSites
 
@@ -294,7 +295,7 @@ def _population(w: _Writer, ctx: _Context) -> None:
     w.line("eta = offset")
     if plan.b is not None:
         X = "X"
-        if plan.intercept:
+        if plan.centred:
             w.line(f"x_means = {array(plan.x_means)}  # column means of "
                    f"{', '.join(slopes)}")
             w.line("Xc = X - x_means")
@@ -459,6 +460,8 @@ def _likelihood(w: _Writer, ctx: _Context) -> None:
             w.line(f'{aux} = numpyro.sample("{aux}", '
                    f'{distribution(prior.distribution, plan.prior_params[aux][:, 0])})')
         w.line()
+    for line in threshold_source(plan, distribution):  # an ordinal model's thresholds
+        w.comment(line[2:]) if line.startswith("# ") else w.line(line)
     fam = plan.family
     w.comment(f"Likelihood: {ctx.model.response_text} ~ {fam} "
               f"({fam.spec.doc})" + (", rows weighted" if ctx.has_weights else ""))
@@ -515,7 +518,8 @@ def _data_from(w: _Writer, ctx: _Context) -> None:
             cols = f"[:, {int_list(slopes)}]"
         w.line(f'"X": np.asarray(bound.X, dtype=float){cols},  # '
                f'{", ".join(plan.slope_columns)}')
-    w.line('"y": None if bound.y is None else np.asarray(bound.y, dtype=float),')
+    w.line('"y": None if bound.y is None else np.asarray(bound.y, dtype='
+           f'{"np.int32" if plan.thresholds is not None else "float"}),')
     for i, (g, ident) in enumerate(zip(plan.groups, ctx.idents)):
         w.line(f'"{ident}_codes": np.asarray(bound.groups[{i}].codes, dtype=np.int32),'
                f'  # {g.label}')
@@ -568,6 +572,8 @@ def generate_code(model) -> str:
     w.line("import numpyro.distributions as dist")
     if ctx.has_weights:
         w.line("from numpyro import handlers")
+    if plan.thresholds is not None:  # the thresholds' ordered prior is formulang's
+        w.line("from formulang.lower.ordinal import ordered_prior")
     if plan.response.censored or plan.response.truncated:  # its distribution is formulang's
         w.line("from formulang.lower.response import censored_truncated")
     w.line()

@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import DataError, FormulangError
-from . import cdfs
+from . import cdfs, ordinal
 from .links import LINKS, Link
 from .zero_inflated import mixture_rows
 
@@ -73,6 +73,8 @@ SUPPORTS: dict[str, Support] = {s.name: s for s in [
     Support("positive", "positive", lambda y, n: ~(y > 0)),
     Support("unit", "strictly between 0 and 1", lambda y, n: ~((y > 0) & (y < 1))),
     Support("nonnegative", "zero or positive", lambda y, n: ~(y >= 0)),
+    Support("ordinal", "ordered categories (codes 0..K-1)",
+            lambda y, n: ~np.isclose(y, np.round(y)) | (y < 0)),
 ]}
 
 
@@ -191,6 +193,14 @@ class FamilySpec:
     NumPy float64 (the ``*_moments`` functions of :mod:`~formulang.lower.cdfs`; ``aux`` values
     broadcast against ``eta``), for the mean of a truncated response
     (:func:`~formulang.lower.response.truncated_mean`).
+
+    Categorical responses: ``response_levels`` is the kind of factor response the family
+    takes (:mod:`formulang.data.response_levels`: ``"ordinal"``, ``"binary"``; None: numbers
+    only); ``thresholds``: ordered thresholds replace the intercept (:mod:`formulang.lower.
+    ordinal`); ``probabilities(link, eta, aux)``: the categories' probabilities (draws, rows,
+    K), ``kind="prob"``; ``fixed_aux``: parameters held at a constant unless modelled
+    (``(("disc", 1.0),)``); ``pilot_link``: the link the pilot fits the working response on,
+    when not the family's own.
     """
 
     name: str
@@ -218,12 +228,17 @@ class FamilySpec:
     rate_aux: tuple[str, ...] | None = None
     se: bool = False
     moments: Callable | None = None
+    response_levels: str | None = None
+    thresholds: bool = False
+    probabilities: Callable | None = None
+    fixed_aux: tuple[tuple[str, float], ...] = ()
+    pilot_link: str | None = None
 
     @property
     def discrete(self) -> bool:
         """Whether the response takes whole numbers (censoring and truncation then count
         ``y`` itself as in or out, as brms)."""
-        return self.support in ("binary", "binomial", "count")
+        return self.support in ("binary", "binomial", "count", "ordinal")
 
     @property
     def default_link(self) -> str:
@@ -263,7 +278,8 @@ FAMILIES: dict[str, FamilySpec] = {f.name: f for f in [
         source=lambda link: ["dist.BernoulliLogits(eta)" if link.name == "logit"
                              else f"dist.BernoulliProbs({CLIP.format(link.code())})"],
         variance=_variance_bernoulli, glm_start=lambda y, n: (y + 0.5) / 2.0,
-        fixed_scale=True, merge="counts", merges_into="binomial"),
+        fixed_scale=True, merge="counts", merges_into="binomial",
+        response_levels="binary"),  # a two-level factor: the first level is failure
     FamilySpec(
         "binomial", ("logit", "probit"), (), "binomial",
         "successes out of trials: cbind(s, f) or s | trials(n)",
@@ -355,6 +371,15 @@ FAMILIES: dict[str, FamilySpec] = {f.name: f for f in [
         log_cdfs=cdfs.weibull, icdf=cdfs.weibull_icdf,
         moments=lambda link, eta, p, n, y: cdfs.weibull_moments(p["shape"], link.inverse(eta),
                                                                 y)),
+    FamilySpec(
+        "cumulative", ("logit", "probit"), (), "ordinal",
+        "ordered categories: P(y <= k) = F(disc (Intercept[k] - eta)), no intercept in eta",
+        likelihood=ordinal.likelihood, source=ordinal.source,
+        mean=ordinal.expected_category, probabilities=ordinal.probabilities,
+        # the pilot: the categories' latent scores, a Gaussian fit on the identity scale
+        variance=_variance_one, working_response=ordinal.working_response,
+        pilot_link="identity", response_levels="ordinal", thresholds=True,
+        fixed_aux=((ordinal.DISC, 1.0),)),
 ]}
 
 
@@ -443,11 +468,14 @@ def family(name: str, link: str | None = None) -> Family:
     return Family(spec, LINKS[link])
 
 
-AUX_NAMES: tuple[str, ...] = tuple(dict.fromkeys(a for f in FAMILIES.values() for a in f.aux))
+AUX_NAMES: tuple[str, ...] = tuple(dict.fromkeys(
+    [a for f in FAMILIES.values() for a in f.aux]
+    + [name for f in FAMILIES.values() for name, _ in f.fixed_aux]))
 """Every family parameter name, in table order: the prior classes families add."""
 
-AUX_SUPPORTS: dict[str, str] = {a.name: a.support for f in FAMILIES.values()
-                                for a in f.parameters}
+AUX_SUPPORTS: dict[str, str] = {
+    **{name: "positive" for f in FAMILIES.values() for name, _ in f.fixed_aux},  # disc
+    **{a.name: a.support for f in FAMILIES.values() for a in f.parameters}}
 """Each family parameter's support, ``"positive"`` or ``"unit"`` (a name means one thing)."""
 
 __all__ = ["AUX_NAMES", "AUX_SUPPORTS", "Aux", "CLIP", "FAMILIES", "Family", "FamilySpec",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .ordinal import sample_thresholds
 from .plan import GroupPlan, ModelPlan, VectorSite
 from .priors import numpyro_distribution
 from .response import observation
@@ -127,8 +128,9 @@ def family_parameters(plan: ModelPlan, data: dict) -> dict:
     import numpyro
 
     params = data["priors"]
-    return {aux: numpyro.sample(aux, numpyro_distribution(
-        plan.priors.lookup(aux).distribution, params[aux][:, 0])) for aux in plan.aux}
+    return {**{aux: numpyro.sample(aux, numpyro_distribution(
+        plan.priors.lookup(aux).distribution, params[aux][:, 0])) for aux in plan.aux},
+        **sample_thresholds(plan, params)}  # an ordinal model's thresholds
 
 
 def make_model(plan: ModelPlan):

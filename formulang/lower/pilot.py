@@ -268,6 +268,8 @@ def pilot_fit(bound, family) -> PilotFit:
         raise FormulangError("the pilot fit needs the response, and the data have none")
     work = Working(bound, fam)
     X = np.asarray(bound.X, dtype=float)
+    if fam.spec.thresholds and len(X):  # no intercept: thresholds (and centred scores) are it
+        X = X - X.mean(axis=0)
     offset = np.asarray(bound.offset, dtype=float)
     terms = [_Term(g, X, bound.X_columns) for g in bound.groups]
     xrms = np.sqrt(np.mean(X**2, axis=0)) if len(X) else np.zeros(X.shape[1])

@@ -15,6 +15,7 @@ import numpy as np
 from ..data.groups import enclosing
 from ..errors import FormulaError
 from ..ir.prior import Prior
+from . import ordinal
 from .families import Family
 from .priors import PriorTable
 from .response import ResponsePlan, response_plan
@@ -96,11 +97,25 @@ class ModelPlan:
     prior_params: dict  # key -> float array (n_params, n)
     n: int
     response: ResponsePlan = ResponsePlan()  # censoring, truncation, se, rate
+    thresholds: VectorSite | None = None  # ordinal: the ordered thresholds (lower/ordinal.py)
 
     @property
     def aux(self) -> tuple[str, ...]:
         """The family parameters the model samples (``se(s)`` alone: no ``sigma``)."""
         return tuple(a for a in self.family.spec.aux if a not in self.response.dropped)
+
+    @property
+    def family_inputs(self) -> tuple[str, ...]:
+        """The reported parameters the family's distribution takes besides ``eta``: the
+        family parameters, and an ordinal model's thresholds."""
+        extra = (self.sites.threshold_values,) if self.thresholds is not None else ()
+        return self.aux + extra
+
+    @property
+    def centred(self) -> bool:
+        """Whether the predictors are centred (``x_means``): an intercept or thresholds
+        absorb the shift."""
+        return self.intercept or self.thresholds is not None
 
     @property
     def sites(self) -> PopulationSites:
@@ -132,8 +147,10 @@ def build_plan(bound, fam: Family, priors: PriorTable, parameterization) -> Mode
     columns = tuple(bound.X_columns)
     intercept = "Intercept" in columns
     slopes = [j for j, c in enumerate(columns) if c != "Intercept"]
+    thresholds = _thresholds(bound, fam, priors, params)
     if intercept:
         params["Intercept"] = _params(priors.lookup("Intercept"))
+    if intercept or thresholds is not None:
         x_means = tuple(float(np.mean(bound.X[:, j])) for j in slopes)
     else:
         x_means = tuple(0.0 for _ in slopes)
@@ -163,13 +180,28 @@ def build_plan(bound, fam: Family, priors: PriorTable, parameterization) -> Mode
     for aux in fam.spec.aux:
         if aux not in response.dropped:
             params[aux] = _params(priors.lookup(aux))
-    if not columns and not groups and not any(a not in response.dropped for a in fam.spec.aux):
+    if not columns and not groups and thresholds is None and \
+            not any(a not in response.dropped for a in fam.spec.aux):
         # y ~ 0 with a family without parameters of its own: a fixed distribution
         raise FormulaError(f"{bound.spec.formula} has nothing to estimate: a {fam.name} model "
                            "with no intercept, no population-level and no group term has no "
                            "parameters; write 1 for an intercept")
     return ModelPlan(fam, columns, intercept, x_means, b, tuple(groups), priors, params,
-                     int(bound.n), response)
+                     int(bound.n), response, thresholds)
+
+
+def _thresholds(bound, fam: Family, priors: PriorTable, params: dict) -> VectorSite | None:
+    """An ordinal family's thresholds: one prior per threshold (brms's ``Intercept[k]``), and
+    where the chains start (the link of the cumulative proportions; no response: 0s)."""
+    if not fam.spec.thresholds:
+        return None
+    k = ordinal.n_categories(bound)
+    site = _vector_site(POPULATION.thresholds, POPULATION.thresholds,
+                        [priors.lookup("Intercept", coef=c) for c in ordinal.threshold_coefs(k)],
+                        params)
+    params[POPULATION.threshold_start] = np.zeros(k - 1) if bound.y is None else \
+        ordinal.start(bound.y, k, fam.link)
+    return site
 
 
 def _parents(bound) -> list[tuple[int | None, tuple[int, ...] | None]]:
@@ -230,6 +262,8 @@ def model_data(plan: ModelPlan, bound) -> dict:
         "values": tuple(np.asarray(g.values, dtype=float) for g in bound.groups),
         "priors": {k: np.asarray(v) for k, v in plan.prior_params.items()},
     }
+    if plan.thresholds is not None and data["y"] is not None:  # categories index probabilities
+        data["y"] = data["y"].astype(np.int32)
     if bound.trials is not None:  # integers: NumPyro's binomial sampler indexes with them
         data["trials"] = np.asarray(np.rint(bound.trials), dtype=np.int32)
     if bound.weights is not None:

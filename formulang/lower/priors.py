@@ -52,6 +52,7 @@ from ..errors import FormulangError
 from ..ir.prior import Prior
 from ..parse import parse_prior
 from .families import AUX_NAMES, AUX_SUPPORTS, Family
+from .ordinal import n_categories, threshold_coefs
 from .response import dropped_aux
 
 PRIOR_CLASSES = ("Intercept", "b", "sd", "cor") + AUX_NAMES
@@ -131,7 +132,10 @@ def _default_rows(bound, fam: Family) -> list[PriorRow]:
     intercept = "Intercept" in bound.X_columns
     if intercept:
         rows.append(PriorRow("Intercept", "", "", _prior("student_t", 3, m, 2.5 * s), "default"))
-    reach = s if intercept else float(np.hypot(s, m))
+    if fam.spec.thresholds:  # ordinal: brms's Intercept[k], student_t(3, 0, 2.5) each
+        rows += [PriorRow("Intercept", "", c, _prior("student_t", 3, 0, 2.5), "default")
+                 for c in threshold_coefs(n_categories(bound))]
+    reach = s if intercept or fam.spec.thresholds else float(np.hypot(s, m))
     for j, name in enumerate(bound.X_columns):
         if name == "Intercept":
             continue
@@ -231,7 +235,9 @@ def resolve_priors(bound, fam: Family, user: dict | None = None) -> PriorTable:
 
 def _target(cls: str, a: str, b: str):
     """(class, group, coef) a key addresses; '*' for "any"."""
-    if cls == "Intercept" or cls in AUX_NAMES:
+    if cls == "Intercept":  # Intercept[k]: an ordinal model's k-th threshold
+        return None if b else ("Intercept", "", a or "*")
+    if cls in AUX_NAMES:
         return (cls, "", "") if not a and not b else None
     if cls == "b":
         return None if b else ("b", "", a or "*")

@@ -63,6 +63,12 @@ class PopulationSites:
     slopes: str = "b_c"  # sampled: the slopes
     coefficients: str = "b"  # reported: every coefficient, the real intercept first
     dim: str = "coef"
+    # ordinal models (lower/ordinal.py): thresholds sampled on centred predictors, reported
+    # for the predictors as given (brms's b_Intercept[k]), and where their chains start
+    thresholds: str = "thres_c"
+    threshold_values: str = "b_Intercept"
+    threshold_dim: str = "thres"
+    threshold_start: str = "thres_c_start"
 
 
 POPULATION = PopulationSites()
@@ -142,6 +148,12 @@ def b_name(col: str) -> str:
     return f"{POPULATION.coefficients}_{col}"
 
 
+def threshold_name(coef: str) -> str:
+    """An ordinal threshold's name in summaries, brms's: ``Intercept[1]`` (flat name
+    ``b_Intercept[1]``)."""
+    return f"Intercept[{coef}]"
+
+
 def sd_name(group: str, col: str) -> str:
     return f"{GroupSites(group).sd}{SEP}{col}"
 
@@ -173,6 +185,8 @@ def parameters(plan) -> dict[str, Parameter]:
     def add(name, kind, group, entries):
         out[name] = Parameter(name, kind, group, tuple(entries))
 
+    if plan.thresholds is not None:
+        add(POPULATION.threshold_values, "thresholds", None, _threshold_coefs(plan))
     if plan.columns:
         add(POPULATION.coefficients, "b", None, plan.columns)
     for g in plan.groups:
@@ -219,10 +233,17 @@ def flat_parameters(plan) -> list[Flat]:
                 for j, col in enumerate(g.columns)]
         out += [Flat(cor_name(g.name, g.columns[a], g.columns[b]), s.cor, j, "cor", g.name,
                      (g.columns[a], g.columns[b])) for j, (a, b) in enumerate(g.correlated_pairs)]
+    if plan.thresholds is not None:  # brms's b_Intercept[k], shown as Intercept[k]
+        out += [Flat(b_name(threshold_name(c)), POPULATION.threshold_values, j, "b", None,
+                     (threshold_name(c),)) for j, c in enumerate(_threshold_coefs(plan))]
     out += [Flat(b_name(col), POPULATION.coefficients, j, "b", None, (col,))
             for j, col in enumerate(plan.columns)]
     out += [Flat(aux, aux, None, "family", None, ()) for aux in plan.aux]
     return out
+
+
+def _threshold_coefs(plan) -> tuple[str, ...]:
+    return tuple(str(j) for j in range(1, plan.thresholds.size + 1))
 
 
 def flat_effects(g) -> list[str]:
@@ -345,6 +366,12 @@ def _reported(plan, samples: dict) -> dict:
             coefficients.append(slopes)
         if coefficients:
             out[pop.coefficients] = np.concatenate(coefficients, axis=-1)
+    if plan.thresholds is not None and pop.thresholds in samples and (
+            plan.b is None or _has_vector(samples, plan.b)):
+        theta = np.asarray(samples[pop.thresholds])  # on centred predictors, as Intercept_c
+        if plan.b is not None:
+            theta = theta + (vector(samples, plan.b) @ np.asarray(plan.x_means))[..., None]
+        out[pop.threshold_values] = theta
     effects: list[np.ndarray | None] = []
     for g in plan.groups:
         s = g.sites
@@ -474,6 +501,11 @@ def to_sites(plan, values: dict) -> dict:
             sites[site] = L[:, idx[:, None], idx[None, :]]
         sites.update(_effect_sites(plan, g, values, sd[:, :, None] * L,
                                    sites.get(pop.intercept)))
+    if plan.thresholds is not None:
+        theta = np.asarray(values[pop.threshold_values], dtype=float)
+        if plan.b is not None:
+            theta = theta - (values[pop.coefficients] @ np.asarray(plan.x_means))[:, None]
+        sites[pop.thresholds] = theta
     for aux in plan.aux:
         sites[aux] = values[aux]
     return sites
@@ -511,4 +543,4 @@ __all__ = ["Flat", "GroupSites", "POPULATION", "Parameter", "PopulationSites", "
            "centred_loc", "cholesky", "cor_name", "correlation_cholesky", "correlation_matrix",
            "derive", "flat_effects", "flat_parameters", "group_effects", "group_names",
            "pair_name", "pair_names", "parameters", "parse_flat", "piece_names", "r_name",
-           "sd_name", "split", "standardized_site", "to_params", "to_sites", "vector"]
+           "sd_name", "split", "standardized_site", "threshold_name", "to_params", "to_sites", "vector"]

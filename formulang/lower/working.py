@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import FormulangError
 from .families import Family
+from .links import LINKS
 
 class Working:
     """IRLS working response ``z`` (link scale, offset included) and precision ``a``, from the
@@ -27,7 +28,9 @@ class Working:
 
     def __init__(self, bound, fam: Family):
         spec = fam.spec
-        self.spec, self.link = spec, fam.link
+        # a family may fit its working response on another scale (ordinal: latent scores)
+        self.spec = spec
+        self.link = LINKS[spec.pilot_link] if spec.pilot_link else fam.link
         if spec.trials and bound.trials is None:
             raise FormulangError(f"the {spec.name} family needs trials: write "
                                  "cbind(successes, failures) ~ ... or "

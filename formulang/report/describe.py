@@ -102,6 +102,9 @@ def describe_model(model, method: str | None = None) -> str:
              f"   Data: {model.n} rows" + (f" ({model.n_input - model.n} dropped for missing "
                                            f"values)" if model.n_input != model.n else "")]
     lines.append("Population-level: " + (", ".join(plan.columns) or "none"))
+    if plan.thresholds is not None:  # ordinal: brms drops the intercept column too
+        lines.append(f"Thresholds: Intercept[1] ... Intercept[{plan.thresholds.size}] (ordered; "
+                     f"they replace the intercept, so the linear predictor has none)")
     integrated = bool(model.collapsed) and method in (None, "nuts")
     for g, choice in zip(plan.groups, model.parameterization):
         kind = "correlated" if g.correlated_pairs else "independent"

@@ -23,6 +23,10 @@ def posterior_variables(plan: ModelPlan, samples: dict) -> tuple[dict, dict, dic
         variables[pop.coefficients] = samples[pop.coefficients]
         dims[pop.coefficients] = [pop.dim]
         coords[pop.dim] = list(plan.columns)
+    if plan.thresholds is not None and pop.threshold_values in samples:  # ordinal models
+        variables[pop.threshold_values] = samples[pop.threshold_values]
+        dims[pop.threshold_values] = [pop.threshold_dim]
+        coords[pop.threshold_dim] = [str(j) for j in range(1, plan.thresholds.size + 1)]
     for g in plan.groups:
         s = g.sites
         eff, lev, pair = s.effect_dim, s.level_dim, s.pair_dim
