@@ -156,6 +156,8 @@ class DataSpec:
     fixed: DesignSpec
     groups: tuple[GroupSpec, ...]
     na_action: str = "drop"
+    # the sub-formulas of family parameters (Formula.dpars): each one's spec, by name
+    dpars: tuple[tuple[str, "DataSpec"], ...] = ()
 
     def variable(self, label: str) -> VariableSpec:
         for v in self.variables:
@@ -179,6 +181,8 @@ class DataSpec:
             "fixed": self.fixed.to_dict(),
             "groups": [g.to_dict() for g in self.groups],
             "na_action": self.na_action,
+            **({"dpars": [{"name": k, "spec": v.to_dict()} for k, v in self.dpars]}
+               if self.dpars else {}),
         }
 
     @classmethod
@@ -196,6 +200,7 @@ class DataSpec:
             fixed=DesignSpec.from_dict(d["fixed"]),
             groups=tuple(GroupSpec.from_dict(g) for g in d["groups"]),
             na_action=d.get("na_action", "drop"),
+            dpars=tuple((p["name"], cls.from_dict(p["spec"])) for p in d.get("dpars", ())),
         )
 
     def to_json(self, **dumps_kwargs) -> str:

@@ -53,9 +53,13 @@ def parse(text: str) -> Formula:
         return _parse_one(text)
     parsed = []
     for start, piece in pieces:
+        at = max(start - 1, 0)  # the ';' before it
         if not piece.strip():
-            at = max(start - 1, 0)
-            raise FormulaError("expected a formula here: formulas are separated by ';'", text,
+            raise FormulaError("expected a formula after ';' (';' separates the response's "
+                               "formula from those of family parameters)", text, at, at + 1)
+        if start and "~" not in piece:
+            raise FormulaError("after ';' comes the formula of a family parameter, such as "
+                               "sigma ~ x (a formula is a single expression otherwise)", text,
                                at, at + 1)
         try:
             parsed.append((start, piece, _parse_one(piece)))
