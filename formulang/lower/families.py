@@ -35,11 +35,14 @@ class Aux:
     ``(distribution, *parameters)``, ``s`` the response scale on the link scale
     (:func:`formulang.lower.priors.response_scale`). ``mass(n, edf)``: the variance of its log
     that NUTS's warm-up starts from (``n`` rows, ``edf`` the fit's effective degrees of
-    freedom), or None for NumPyro's default 1."""
+    freedom), or None for NumPyro's default 1. ``link``: the link of its sub-formula
+    (``sigma ~ x``: ``sigma = exp(eta_sigma)``), a name in :data:`~formulang.lower.links.LINKS`
+    (brms's: ``log`` for positive parameters, ``logit`` for probabilities)."""
 
     name: str
     prior: Callable
     mass: Callable | None = None
+    link: str = "log"
 
 
 @dataclass(frozen=True)

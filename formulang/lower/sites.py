@@ -57,15 +57,39 @@ def standardized_site(site: str) -> str:
 
 @dataclass(frozen=True)
 class PopulationSites:
-    """Names of the population-level quantities (one set per model: :data:`POPULATION`)."""
+    """Names of the population-level quantities of one formula: the response's
+    (:data:`POPULATION`) or a family parameter's sub-formula (:func:`dpar_population`).
+    ``intercept_key``/``slopes_key``: the keys of their priors' parameters."""
 
     intercept: str = "Intercept_c"  # sampled: the intercept on centred predictors
     slopes: str = "b_c"  # sampled: the slopes
     coefficients: str = "b"  # reported: every coefficient, the real intercept first
     dim: str = "coef"
+    intercept_key: str = "Intercept"
+    slopes_key: str = "b"
 
 
 POPULATION = PopulationSites()
+
+
+def dpar_population(dpar: str) -> PopulationSites:
+    """The population-level names of ``dpar``'s sub-formula (brms's ``b_sigma_x``): sampled
+    ``Intercept_sigma_c`` and ``b_sigma_c``, reported ``b_sigma`` (dim ``sigma__coef``).
+
+    >>> dpar_population("sigma")
+    PopulationSites(intercept='Intercept_sigma_c', slopes='b_sigma_c', coefficients='b_sigma', \
+dim='sigma__coef', intercept_key='Intercept_sigma', slopes_key='b_sigma')
+    """
+    if not dpar:
+        return POPULATION
+    return PopulationSites(f"Intercept_{dpar}_c", f"b_{dpar}_c", f"b_{dpar}",
+                           f"{dpar}{SEP}coef", f"Intercept_{dpar}", f"b_{dpar}")
+
+
+def dpar_group(label: str, dpar: str) -> str:
+    """The stem of a group term of ``dpar``'s sub-formula on factor ``label``: ``g__sigma``
+    (its sites ``sd_g__sigma``, ``z_g__sigma``..., its effects ``r_g__sigma`` as brms's)."""
+    return f"{label}{SEP}{dpar}" if dpar else label
 
 
 @dataclass(frozen=True)
@@ -138,20 +162,28 @@ def pair_names(g) -> tuple[str, ...]:
     return tuple(pair_name(g.columns[a], g.columns[b]) for a, b in g.correlated_pairs)
 
 
-def b_name(col: str) -> str:
-    return f"{POPULATION.coefficients}_{col}"
+def b_name(col: str, dpar: str = "") -> str:
+    """``b_x``; of a sub-formula ``b_sigma_x`` (brms's)."""
+    return f"{dpar_population(dpar).coefficients}_{col}"
 
 
-def sd_name(group: str, col: str) -> str:
-    return f"{GroupSites(group).sd}{SEP}{col}"
+def _dpar_col(col: str, dpar: str) -> str:
+    return f"{dpar}_{col}" if dpar else col
 
 
-def cor_name(group: str, a: str, b: str) -> str:
-    return f"{GroupSites(group).cor}{SEP}{pair_name(a, b)}"
+def sd_name(group: str, col: str, dpar: str = "") -> str:
+    """``sd_g__x``; of a sub-formula ``sd_g__sigma_x`` (brms's; ``group`` the factor)."""
+    return f"{GroupSites(group).sd}{SEP}{_dpar_col(col, dpar)}"
 
 
-def r_name(group: str, level: str, col: str) -> str:
-    return f"{GroupSites(group).r}[{level},{col}]"
+def cor_name(group: str, a: str, b: str, dpar: str = "") -> str:
+    """``cor_g__a__b``; of a sub-formula ``cor_g__sigma_a__sigma_b`` (brms's)."""
+    return f"{GroupSites(group).cor}{SEP}{pair_name(_dpar_col(a, dpar), _dpar_col(b, dpar))}"
+
+
+def r_name(group: str, level: str, col: str, dpar: str = "") -> str:
+    """``r_g[level,x]``; of a sub-formula ``r_g__sigma[level,x]`` (brms's)."""
+    return f"{GroupSites(dpar_group(group, dpar)).r}[{level},{col}]"
 
 
 @dataclass(frozen=True)
@@ -166,6 +198,18 @@ class Parameter:
     entries: tuple[str, ...]
 
 
+def predictors(plan) -> tuple:
+    """The plan's formulas: itself (the response's), then each family parameter's
+    (:class:`~formulang.lower.plan.DparPlan`); each has ``columns``, ``intercept``,
+    ``x_means``, ``b``, ``groups``, ``sites`` and ``dpar``."""
+    return (plan, *getattr(plan, "dpars", ()))
+
+
+def _factor(g) -> str:
+    """The grouping factor a group term's flat names use (its stem, for the response's)."""
+    return g.label if getattr(g, "dpar", "") else g.name
+
+
 def parameters(plan) -> dict[str, Parameter]:
     """Every reported parameter of ``plan``, by name, in the order users see them."""
     out: dict[str, Parameter] = {}
@@ -173,14 +217,16 @@ def parameters(plan) -> dict[str, Parameter]:
     def add(name, kind, group, entries):
         out[name] = Parameter(name, kind, group, tuple(entries))
 
-    if plan.columns:
-        add(POPULATION.coefficients, "b", None, plan.columns)
-    for g in plan.groups:
-        s = g.sites
-        add(s.sd, "sd", g.name, g.columns)
-        if g.correlated_pairs:
-            add(s.cor, "cor", g.name, pair_names(g))
-        add(s.r, "r", g.name, g.levels)
+    for pred in predictors(plan):
+        if pred.columns:
+            add(pred.sites.coefficients, "b", None, pred.columns)
+    for pred in predictors(plan):
+        for g in pred.groups:
+            s = g.sites
+            add(s.sd, "sd", g.name, g.columns)
+            if g.correlated_pairs:
+                add(s.cor, "cor", g.name, pair_names(g))
+            add(s.r, "r", g.name, g.levels)
     for aux in plan.aux:
         add(aux, "family", None, ())
     return out
@@ -198,36 +244,67 @@ class Flat:
     kind: str
     group: str | None
     entries: tuple[str, ...]
+    dpar: str = ""  # the family parameter whose sub-formula it is in
 
     @property
     def short(self) -> str:
-        """The name within its block of a summary: ``sd(Days)``, ``cor(Intercept,Days)``."""
+        """The name within its block of a summary: ``sd(Days)``, ``cor(Intercept,Days)``; of
+        a sub-formula as brms: ``sd(sigma_Intercept)``, ``sigma_x``."""
+        entries = [_dpar_col(e, self.dpar) for e in self.entries]
         if self.kind in ("sd", "cor"):
-            return f"{self.kind}({','.join(self.entries)})"
+            return f"{self.kind}({','.join(entries)})"
         if self.kind == "b":
-            return self.entries[0]
+            return entries[0]
         return self.name
+
+    @property
+    def section(self) -> str:
+        """The summary block it is in: ``population``, ``family``, or ``~<factor>`` (a
+        sub-formula's group terms with the response's on the same factor, as brms)."""
+        return {"b": "population", "family": "family"}.get(self.kind, f"~{self.factor}")
+
+    @property
+    def factor(self) -> str | None:
+        """The grouping factor of a group term's parameter (None outside group terms)."""
+        if self.group is None or not self.dpar:
+            return self.group
+        return self.group[:-len(dpar_group("", self.dpar))]
 
 
 def flat_parameters(plan) -> list[Flat]:
     """The scalars of the summary, in its order: each term's SDs and correlations, the
-    coefficients, the family parameters (not the group effects: :func:`flat_effects`)."""
+    coefficients, the family parameters (not the group effects: :func:`flat_effects`); the
+    sub-formulas' after the response's, as brms orders them."""
     out = []
-    for g in plan.groups:
-        s = g.sites
-        out += [Flat(sd_name(g.name, col), s.sd, j, "sd", g.name, (col,))
-                for j, col in enumerate(g.columns)]
-        out += [Flat(cor_name(g.name, g.columns[a], g.columns[b]), s.cor, j, "cor", g.name,
-                     (g.columns[a], g.columns[b])) for j, (a, b) in enumerate(g.correlated_pairs)]
-    out += [Flat(b_name(col), POPULATION.coefficients, j, "b", None, (col,))
-            for j, col in enumerate(plan.columns)]
+    for pred in predictors(plan):
+        for g in pred.groups:
+            s, f, d = g.sites, _factor(g), g.dpar
+            out += [Flat(sd_name(f, col, d), s.sd, j, "sd", g.name, (col,), d)
+                    for j, col in enumerate(g.columns)]
+            out += [Flat(cor_name(f, g.columns[a], g.columns[b], d), s.cor, j, "cor", g.name,
+                         (g.columns[a], g.columns[b]), d)
+                    for j, (a, b) in enumerate(g.correlated_pairs)]
+    for pred in predictors(plan):
+        out += [Flat(b_name(col, pred.dpar), pred.sites.coefficients, j, "b", None, (col,),
+                     pred.dpar) for j, col in enumerate(pred.columns)]
     out += [Flat(aux, aux, None, "family", None, ()) for aux in plan.aux]
     return out
 
 
+def all_groups(plan) -> tuple:
+    """Every group term of the plan: the response's formula's, then each sub-formula's."""
+    return tuple(g for pred in predictors(plan) for g in pred.groups)
+
+
+def group_sd_name(g, col: str) -> str:
+    """The flat name of group term ``g``'s SD of effect ``col`` (``sd_g__sigma_x`` in a
+    sub-formula)."""
+    return sd_name(_factor(g), col, g.dpar)
+
+
 def flat_effects(g) -> list[str]:
     """The flat names of ``r_<g>``'s entries, levels x effects in row-major order."""
-    return [r_name(g.name, level, col) for level in g.levels for col in g.columns]
+    return [r_name(_factor(g), level, col, g.dpar) for level in g.levels for col in g.columns]
 
 
 def parse_flat(name: str, plan) -> Flat | None:
@@ -235,13 +312,14 @@ def parse_flat(name: str, plan) -> Flat | None:
     is (None: not one of its flat names). Matched against the plan's own names, so labels
     holding ``_``, ``,`` or ``:`` read back exactly; a group effect's ``index`` is left None
     (:func:`flat_effects` orders them)."""
-    for g in sorted(plan.groups, key=lambda g: len(g.name), reverse=True):
+    for g in sorted(all_groups(plan), key=lambda g: len(g.name), reverse=True):
         r = g.sites.r
         if name.startswith(r + "[") and name.endswith("]"):
             inner = name[len(r) + 1:-1]
             for col in g.columns:
                 if inner.endswith("," + col):
-                    return Flat(name, r, None, "r", g.name, (inner[:-len(col) - 1], col))
+                    return Flat(name, r, None, "r", g.name, (inner[:-len(col) - 1], col),
+                                g.dpar)
     return next((p for p in flat_parameters(plan) if p.name == name), None)
 
 
@@ -328,10 +406,18 @@ def group_effects(g, samples: dict, parent_r: np.ndarray | None) -> np.ndarray:
 
 
 def _reported(plan, samples: dict) -> dict:
-    """``b``, ``r_<g>`` and ``cor_<g>`` from the sites in ``samples``; each one whose sites
-    are absent is left out (or kept as given, for ``r_<g>`` a nested term needs)."""
+    """``b``, ``r_<g>`` and ``cor_<g>`` (and a sub-formula's ``b_<dpar>``...) from the sites
+    in ``samples``; each one whose sites are absent is left out (or kept as given, for
+    ``r_<g>`` a nested term needs)."""
     out = {}
-    pop = POPULATION
+    for pred in predictors(plan):
+        out.update(_reported_predictor(pred, samples))
+    return out
+
+
+def _reported_predictor(plan, samples: dict) -> dict:
+    out = {}
+    pop = plan.sites
     if ((not plan.intercept or pop.intercept in samples)
             and (plan.b is None or _has_vector(samples, plan.b))):
         coefficients = []
@@ -398,9 +484,10 @@ def to_params(plan, samples: dict) -> dict:
     shape; each one whose sites are absent is left out."""
     reported = _reported(plan, samples)
     out = {}
+    groups = all_groups(plan)
     for name, p in parameters(plan).items():
         if p.kind == "sd":
-            g = next(h for h in plan.groups if h.name == p.group)
+            g = next(h for h in groups if h.name == p.group)
             if _has_vector(samples, g.sd):
                 out[name] = vector(samples, g.sd)
         elif name in reported:
@@ -454,7 +541,16 @@ def to_sites(plan, values: dict) -> dict:
     """The model's sample sites (``Intercept_c``, ``b_c``, ``sd_<g>``, ``L_<g>``, ``z_<g>``,
     ``rc_<g>``, family parameters) that reproduce the reported ``values`` (one leading draws
     axis). Refuses effects ``r_<g>`` that ``N(0, Sigma)`` cannot produce."""
-    pop = POPULATION
+    sites = {}
+    for pred in predictors(plan):
+        sites.update(_predictor_sites(pred, values))
+    for aux in plan.aux:
+        sites[aux] = values[aux]
+    return sites
+
+
+def _predictor_sites(plan, values: dict) -> dict:
+    pop = plan.sites
     sites = {}
     if plan.columns:
         b = values[pop.coefficients]
@@ -474,8 +570,6 @@ def to_sites(plan, values: dict) -> dict:
             sites[site] = L[:, idx[:, None], idx[None, :]]
         sites.update(_effect_sites(plan, g, values, sd[:, :, None] * L,
                                    sites.get(pop.intercept)))
-    for aux in plan.aux:
-        sites[aux] = values[aux]
     return sites
 
 
@@ -509,6 +603,6 @@ def _effect_sites(plan, g, values: dict, scale_tril: np.ndarray, intercept) -> d
 
 __all__ = ["Flat", "GroupSites", "POPULATION", "Parameter", "PopulationSites", "b_name",
            "centred_loc", "cholesky", "cor_name", "correlation_cholesky", "correlation_matrix",
-           "derive", "flat_effects", "flat_parameters", "group_effects", "group_names",
+           "all_groups", "derive", "dpar_group", "dpar_population", "group_sd_name", "predictors", "flat_effects", "flat_parameters", "group_effects", "group_names",
            "pair_name", "pair_names", "parameters", "parse_flat", "piece_names", "r_name",
            "sd_name", "split", "standardized_site", "to_params", "to_sites", "vector"]
