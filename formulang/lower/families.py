@@ -87,6 +87,13 @@ def _paren(text: str) -> str:
     return text if text.isidentifier() else f"({text})"
 
 
+def _per_draw(v):
+    """A parameter's draws against eta (draws, rows): a column, or per row already (a
+    parameter with its own formula)."""
+    v = np.asarray(v)
+    return v[:, None] if v.ndim == 1 else v
+
+
 def _identity(y, trials):
     return y, None
 
@@ -306,7 +313,8 @@ FAMILIES: dict[str, FamilySpec] = {f.name: f for f in [
         "log(y) ~ normal(mu, sigma); mu is on the log scale",
         likelihood=lambda d, link, eta, p, n: d.LogNormal(link.inverse_jax(eta), p["sigma"]),
         source=lambda link: [f"dist.LogNormal({link.code()}, sigma)"],
-        mean=lambda link, eta, p, n: np.exp(link.inverse(eta) + 0.5 * p["sigma"][:, None]**2),
+        mean=lambda link, eta, p, n: np.exp(link.inverse(eta)
+                                            + 0.5 * _per_draw(p["sigma"])**2),
         variance=_variance_one, working_response=lambda y, n: (np.log(y), None),
         gaussian_like=True, log_cdfs=cdfs.lognormal, icdf=cdfs.lognormal_icdf,
         moments=lambda link, eta, p, n, y: cdfs.lognormal_moments(link.inverse(eta),
