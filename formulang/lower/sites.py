@@ -74,12 +74,7 @@ POPULATION = PopulationSites()
 
 def dpar_population(dpar: str) -> PopulationSites:
     """The population-level names of ``dpar``'s sub-formula (brms's ``b_sigma_x``): sampled
-    ``Intercept_sigma_c`` and ``b_sigma_c``, reported ``b_sigma`` (dim ``sigma__coef``).
-
-    >>> dpar_population("sigma")
-    PopulationSites(intercept='Intercept_sigma_c', slopes='b_sigma_c', coefficients='b_sigma', \
-dim='sigma__coef', intercept_key='Intercept_sigma', slopes_key='b_sigma')
-    """
+    ``Intercept_sigma_c`` and ``b_sigma_c``, reported ``b_sigma`` (dim ``sigma__coef``)."""
     if not dpar:
         return POPULATION
     return PopulationSites(f"Intercept_{dpar}_c", f"b_{dpar}_c", f"b_{dpar}",
@@ -172,7 +167,7 @@ def _dpar_col(col: str, dpar: str) -> str:
 
 
 def sd_name(group: str, col: str, dpar: str = "") -> str:
-    """``sd_g__x``; of a sub-formula ``sd_g__sigma_x`` (brms's; ``group`` the factor)."""
+    """``sd_g__x``; of a sub-formula ``sd_g__sigma_x`` (brms's)."""
     return f"{GroupSites(group).sd}{SEP}{_dpar_col(col, dpar)}"
 
 
@@ -261,14 +256,8 @@ class Flat:
     def section(self) -> str:
         """The summary block it is in: ``population``, ``family``, or ``~<factor>`` (a
         sub-formula's group terms with the response's on the same factor, as brms)."""
-        return {"b": "population", "family": "family"}.get(self.kind, f"~{self.factor}")
-
-    @property
-    def factor(self) -> str | None:
-        """The grouping factor of a group term's parameter (None outside group terms)."""
-        if self.group is None or not self.dpar:
-            return self.group
-        return self.group[:-len(dpar_group("", self.dpar))]
+        factor = self.group[:-len(dpar_group("", self.dpar))] if self.dpar else self.group
+        return {"b": "population", "family": "family"}.get(self.kind, f"~{factor}")
 
 
 def flat_parameters(plan) -> list[Flat]:
@@ -297,8 +286,7 @@ def all_groups(plan) -> tuple:
 
 
 def group_sd_name(g, col: str) -> str:
-    """The flat name of group term ``g``'s SD of effect ``col`` (``sd_g__sigma_x`` in a
-    sub-formula)."""
+    """The flat name of ``g``'s SD of ``col`` (``sd_g__sigma_x`` in a sub-formula)."""
     return sd_name(_factor(g), col, g.dpar)
 
 
@@ -406,16 +394,13 @@ def group_effects(g, samples: dict, parent_r: np.ndarray | None) -> np.ndarray:
 
 
 def _reported(plan, samples: dict) -> dict:
-    """``b``, ``r_<g>`` and ``cor_<g>`` (and a sub-formula's ``b_<dpar>``...) from the sites
+    """``b``, ``r_<g>`` and ``cor_<g>`` (a sub-formula's ``b_<dpar>``... too) from the sites
     in ``samples``; each one whose sites are absent is left out (or kept as given, for
     ``r_<g>`` a nested term needs)."""
-    out = {}
-    for pred in predictors(plan):
-        out.update(_reported_predictor(pred, samples))
-    return out
+    return {k: v for pred in predictors(plan) for k, v in _reported_one(pred, samples).items()}
 
 
-def _reported_predictor(plan, samples: dict) -> dict:
+def _reported_one(plan, samples: dict) -> dict:
     out = {}
     pop = plan.sites
     if ((not plan.intercept or pop.intercept in samples)
@@ -550,8 +535,7 @@ def to_sites(plan, values: dict) -> dict:
 
 
 def _predictor_sites(plan, values: dict) -> dict:
-    pop = plan.sites
-    sites = {}
+    pop, sites = plan.sites, {}
     if plan.columns:
         b = values[pop.coefficients]
         slope_idx = [j for j, c in enumerate(plan.columns) if c != "Intercept"]
