@@ -208,7 +208,8 @@ def _choice_from(c: dict) -> GroupParameterization:
 def _prior_row_to_dict(row) -> dict:
     return {"class": row.cls, "group": row.group, "coef": row.coef, "prior": str(row.prior),
             "distribution": row.prior.distribution,
-            "params": [[k, float(v)] for k, v in row.prior.params], "source": row.source}
+            "params": [[k, float(v)] for k, v in row.prior.params], "source": row.source,
+            **({"dpar": row.dpar} if row.dpar else {})}
 
 
 def _site_to_dict(site) -> dict | None:
@@ -218,28 +219,40 @@ def _site_to_dict(site) -> dict | None:
             "pieces": [[d, [int(i) for i in idx], key] for d, idx, key in site.pieces]}
 
 
+def _group_to_dict(g) -> dict:
+    return {
+        "name": g.name, "label": g.label, "columns": list(g.columns),
+        "levels": list(g.levels), "blocks": [[int(i) for i in b] for b in g.blocks],
+        "centered": [bool(c) for c in g.centered], "sd": _site_to_dict(g.sd),
+        "lkj_key": g.lkj_key, "reason": g.reason,
+        # hierarchical centring of nested terms: r_<g> is rebuilt from the sampled sites
+        "parent": g.parent,
+        "parent_levels": None if g.parent_levels is None else
+        [int(i) for i in g.parent_levels],
+        "intercept_loc": g.intercept_loc,
+        **({"dpar": g.dpar} if g.dpar else {})}
+
+
+def _dpar_to_dict(d) -> dict:
+    return {"name": d.name, "link": d.link, "columns": list(d.columns),
+            "intercept": bool(d.intercept), "x_means": [float(x) for x in d.x_means],
+            "b": _site_to_dict(d.b), "groups": [_group_to_dict(g) for g in d.groups]}
+
+
 def _plan_to_dict(plan) -> dict:
     return {
         "columns": list(plan.columns),
         "intercept": bool(plan.intercept),
         "x_means": [float(x) for x in plan.x_means],
         "b": _site_to_dict(plan.b),
-        "groups": [{
-            "name": g.name, "label": g.label, "columns": list(g.columns),
-            "levels": list(g.levels), "blocks": [[int(i) for i in b] for b in g.blocks],
-            "centered": [bool(c) for c in g.centered], "sd": _site_to_dict(g.sd),
-            "lkj_key": g.lkj_key, "reason": g.reason,
-            # hierarchical centring of nested terms: r_<g> is rebuilt from the sampled sites
-            "parent": g.parent,
-            "parent_levels": None if g.parent_levels is None else
-            [int(i) for i in g.parent_levels],
-            "intercept_loc": g.intercept_loc} for g in plan.groups],
+        "groups": [_group_to_dict(g) for g in plan.groups],
         "prior_params": {k: {"shape": list(np.shape(v)),
                              "values": [float(x) for x in np.ravel(v)]}
                          for k, v in plan.prior_params.items()},
         "n": int(plan.n),
         "response": plan.response.to_dict(),  # response additions; absent in older files
         "thresholds": _site_to_dict(plan.thresholds),  # ordinal models; absent in older files
+        **({"dpars": [_dpar_to_dict(d) for d in plan.dpars]} if plan.dpars else {}),
     }
 
 
@@ -250,7 +263,7 @@ def _priors_from(rows: list) -> object:
     return PriorTable(tuple(
         PriorRow(r["class"], r["group"], r["coef"],
                  Prior(r["distribution"], tuple((k, float(v)) for k, v in r["params"])),
-                 r["source"]) for r in rows))
+                 r["source"], r.get("dpar", "")) for r in rows))
 
 
 def _site_from(d, name: str):
@@ -264,27 +277,45 @@ def _site_from(d, name: str):
                       tuple((p[0], tuple(int(i) for i in p[1]), p[2]) for p in d["pieces"]))
 
 
-def _plan_from(d: dict, fam, priors):
-    from .lower.plan import GroupPlan, ModelPlan
-    from .lower.response import ResponsePlan
-    from .lower.sites import POPULATION, GroupSites
+def _group_from(g: dict):
+    from .lower.plan import GroupPlan
+    from .lower.sites import GroupSites
 
-    groups = tuple(GroupPlan(
+    return GroupPlan(
         g["name"], g["label"], tuple(g["columns"]), tuple(g["levels"]),
         tuple(tuple(int(i) for i in b) for b in g["blocks"]),
         tuple(bool(c) for c in g["centered"]), _site_from(g["sd"], GroupSites(g["name"]).sd),
         g["lkj_key"], g["reason"],
         g.get("parent"),
         None if g.get("parent_levels") is None else tuple(int(i) for i in g["parent_levels"]),
-        g.get("intercept_loc"))  # absent in files saved before it existed: not centred on it
-        for g in d["groups"])
+        g.get("intercept_loc"),  # absent in files saved before it existed: not centred on it
+        g.get("dpar", ""))
+
+
+def _dpar_from(d: dict):
+    from .lower.plan import DparPlan
+    from .lower.sites import dpar_population
+
+    return DparPlan(d["name"], d["link"], tuple(d["columns"]), bool(d["intercept"]),
+                    tuple(float(x) for x in d["x_means"]),
+                    _site_from(d["b"], dpar_population(d["name"]).slopes),
+                    tuple(_group_from(g) for g in d["groups"]))
+
+
+def _plan_from(d: dict, fam, priors):
+    from .lower.plan import ModelPlan
+    from .lower.response import ResponsePlan
+    from .lower.sites import POPULATION
+
+    groups = tuple(_group_from(g) for g in d["groups"])
     params = {k: np.array(v["values"], dtype=float).reshape(v["shape"])
               for k, v in d["prior_params"].items()}
     return ModelPlan(fam, tuple(d["columns"]), bool(d["intercept"]),
                      tuple(float(x) for x in d["x_means"]), _site_from(d["b"], POPULATION.slopes),
                      groups, priors, params, int(d["n"]),
                      ResponsePlan.from_dict(d.get("response")),
-                     _site_from(d.get("thresholds"), POPULATION.thresholds))
+                     _site_from(d.get("thresholds"), POPULATION.thresholds),
+                     tuple(_dpar_from(p) for p in d.get("dpars", ())))
 
 
 __all__ = ["CompiledModel"]

@@ -145,7 +145,7 @@ class Fit:
         return diagnose(self)
 
     def predict(self, newdata=None, kind: str = "mean", new_levels: str = "gaussian",
-                seed: int = 0, trials=None):
+                seed: int = 0, trials=None, dpar: str | None = None):
         """Predictions per draw for ``newdata`` (default: the training data), one column per
         row of ``newdata`` (NaN where a predictor is missing).
 
@@ -156,12 +156,14 @@ class Fit:
         naming it): ``"gaussian"`` (new effects drawn from the fitted population, with its
         correlation), ``"population"`` (effect 0, as lme4) or ``"error"``. ``trials``: a
         binomial model's trials when ``newdata`` lacks them (a column name, a number, or one
-        per row). See :mod:`formulang.infer.predict`.
+        per row). ``dpar``: a family parameter with its own formula (``"sigma"``): its values
+        (``kind="mean"``) or linear predictor (``"linpred"``) per draw and row. See
+        :mod:`formulang.infer.predict`.
         """
         from .infer.predict import predict
 
         return predict(self, newdata, kind=kind, new_levels=new_levels, seed=seed,
-                       trials=trials)
+                       trials=trials, dpar=dpar)
 
     def posterior_predictive(self, seed: int = 0):
         """Replicated responses for the training rows, as ArviZ data with observed_data."""

@@ -16,7 +16,7 @@ from .lower.collapsed import choose_collapse
 from .lower.compress import choose_compression
 from .lower.families import Family, family as lookup_family
 from .lower.numpyro_model import make_model
-from .lower.plan import ModelPlan, build_plan, model_data
+from .lower.plan import ModelPlan, build_plan, check_dpars, model_data
 from .lower.priors import PriorTable, resolve_priors
 from .lower.pilot import pilot_fit
 from .lower.reparam import choose_parameterization
@@ -28,6 +28,11 @@ METHODS = ("nuts", "map", "vi")
 
 class Model:
     """A Bayesian multilevel model.
+
+    ``formula``: text, or a list of formulas: the response's, then one per family parameter
+    predicted by its own formula, as brms's ``bf(y ~ x, sigma ~ z)``: ``["y ~ x", "sigma ~
+    z"]``, or one text ``"y ~ x; sigma ~ z"`` (the parameter on its link scale: log for
+    ``sigma``, ``nu``, ``phi``, ``shape``).
 
     ``family=None`` means gaussian, or binomial when the response is ``cbind(s, f)`` or
     ``s | trials(n)``. ``priors`` maps brms-style keys to prior text (see
@@ -48,15 +53,17 @@ class Model:
     the bound data (``bound``, ``data``) and the compiled samplers, reused by every refit.
     """
 
-    def __init__(self, formula: str | Formula, data, family: str | None = None,
+    def __init__(self, formula: str | list | Formula, data, family: str | None = None,
                  link: str | None = None, priors: dict | None = None, reparam="auto",
                  na_action: str = "drop", collapse="auto", compress="auto"):
-        formula = parse(formula) if isinstance(formula, str) else formula
+        text = _formula_text(formula)
+        formula = parse(text) if text is not None else formula
         if formula.response is None:
             raise FormulangError("a model needs a response: write it left of '~', e.g. y ~ x")
         if family is None:
             family = "binomial" if formula.response.is_binomial else "gaussian"
         fam: Family = lookup_family(family, link)
+        check_dpars(formula, fam, text)  # sigma ~ x: a parameter the family has
         self.bound: BoundData = bind(formula, data, na_action=na_action,
                                      response=fam.spec.response_levels)
         self._frame = data  # kept (not copied) for simulate(...).data()
@@ -236,6 +243,16 @@ class Model:
 
     def __repr__(self) -> str:
         return f"Model({str(self.formula)!r}, family={self.family}, n={self.bound.n})"
+
+
+def _formula_text(formula) -> str | None:
+    """The formula as text (a list of formulas joined by ``;``); None for a parsed one."""
+    if isinstance(formula, (list, tuple)):
+        if not formula or not all(isinstance(f, str) for f in formula):
+            raise FormulangError("a list of formulas holds text: the response's formula, then "
+                                 "one per family parameter, e.g. ['y ~ x', 'sigma ~ x']")
+        return "; ".join(formula)
+    return formula if isinstance(formula, str) else None
 
 
 def _check_response(formula: Formula, family: Family, bound: BoundData) -> None:

@@ -211,7 +211,7 @@ PLACEHOLDER = {"real": 0.5, "binary": 1.0, "binomial": 1.0, "count": 1.0, "posit
                "unit": 0.5, "nonnegative": 1.0}
 
 
-# ordinal rows: their probabilities, expected category and labels in tests/test_ordinal.py
+# ordinal rows: their probabilities, expected category and labels in tests/test_ordinal_fit.py
 @pytest.mark.parametrize("family", [f for f, spec in FAMILIES.items() if not spec.thresholds])
 def test_every_family_predicts_its_mean_and_responses(family):
     """From the family's row alone: the mean is the likelihood's mean, responses lie in the

@@ -322,7 +322,7 @@ PLACEHOLDER = {"real": 0.5, "binary": 1.0, "binomial": 1.0, "count": 1.0, "posit
 
 def test_every_family_has_a_coverage_case():
     # zero-inflated and hurdle families' coverage is in tests/test_zero_inflated_fit.py;
-    # ordinal rows (thresholds): their recovery is tests/test_ordinal.py's
+    # ordinal rows (thresholds): their recovery is tests/test_ordinal_fit.py's
     from test_zero_inflated_fit import TRUTHS as MIXTURES
 
     ordinal = {f for f, spec in FAMILIES.items() if spec.thresholds}

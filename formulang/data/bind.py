@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError, FormulaError
+from ..errors import DataError
 from ..ir.expr import BinOp, Column, Expr, columns_of
 from ..ir.formula import Formula, GroupTerm, Response
 from ..parse import parse
@@ -43,10 +43,10 @@ from .design import dependent_columns, fill_design
 from .encoding import design_spec
 from .evaluate import CATEGORICAL, NUMERIC, Context, cells_text, not_numbers, stray_text
 from .frame import NA_ACTIONS, Frame, as_frame, handle_missing, require_columns
-from .groups import by_factor, encode_group, learn_group
+from .groups import by_factor, encode_group, factor_design, learn_group
 from .notices import GroupingWarning, RankDeficiencyWarning
 from .response_levels import bind_response, ordinal_design
-from .spec import DataSpec, DesignSpec, GroupSpec, VariableSpec, group_blocks
+from .spec import DataSpec, GroupSpec, VariableSpec
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,6 +127,9 @@ class BoundData:
     kept_rows: np.ndarray | None  # input positions of the rows kept (None: all of them)
     n_input: int
     additions: Additions = NONE  # censoring, truncation, se, rate (data/additions.py)
+    # the sub-formulas of family parameters, bound on the same rows: (name, BoundData
+    # without a response)
+    dpars: tuple[tuple[str, "BoundData"], ...] = ()
 
     @property
     def formula(self) -> Formula:
@@ -223,7 +226,8 @@ def bind(formula: Formula | str, data, *, na_action: str = "drop",
     y = y if coded is None else _frozen(coded)
     additions = bind_additions(formula.response, ctx, y)
 
-    # Every factor of every term (fixed and group), once, in order of appearance.
+    # Every factor of every term (fixed and group, of every formula), once, in order of
+    # appearance; sub-formulas bind on the same rows as the response's formula.
     variables: dict[str, VariableSpec] = {}
     values: dict[str, np.ndarray] = {}
     for expr in _factors(formula):
@@ -238,11 +242,36 @@ def bind(formula: Formula | str, data, *, na_action: str = "drop",
             values[label] = fz.codes
     n_levels = {k: len(v.levels) for k, v in variables.items()}
 
+    fixed, X, group_specs, group_data = _learn_predictor(formula, frame, variables, values,
+                                                         n_levels, response)
+    offset = _offset(formula, ctx, additions)
+
+    def spec_of(f, fx, gs, subs=(), levels=None):
+        return DataSpec(f, tuple(variables.values()), tuple(ctx.transforms.items()), fx,
+                        tuple(gs), na_action, levels, subs)
+
+    sub_specs, bound_dpars = [], []
+    for name, sub in formula.dpars:
+        d_fixed, d_X, d_specs, d_data = _learn_predictor(sub, frame, variables, values,
+                                                         n_levels)
+        sub_specs.append((name, spec_of(sub, d_fixed, d_specs)))
+        bound_dpars.append((name, BoundData(sub_specs[-1][1], None, None, None, _frozen(d_X),
+                                            _offset(sub, ctx), tuple(d_data), frame.rows,
+                                            frame.n_input)))
+    spec = spec_of(formula, fixed, group_specs, tuple(sub_specs), y_levels)
+    return BoundData(spec, y, trials, weights, _frozen(X), offset, tuple(group_data),
+                     frame.rows, frame.n_input, additions, tuple(bound_dpars))
+
+
+def _learn_predictor(formula: Formula, frame: Frame, variables: dict, values: dict,
+                     n_levels: dict, response: str | None = None):
+    """The fixed design (spec and X) and the group terms (specs and data) of one formula's
+    right-hand side, learned from the training rows (``response``: the family's kind of
+    response, whose thresholds may replace the intercept)."""
     fixed = ordinal_design(design_spec(formula.terms, formula.intercept, variables), response,
-                           formula)  # thresholds replace the intercept
+                           formula)
     X = fill_design(fixed, formula.terms, values, n_levels, frame.n)
     _warn_rank(X, fixed.columns)
-
     group_specs, group_data = [], []
     for terms in by_factor(formula.groups):
         factor = terms[0].factor
@@ -251,19 +280,14 @@ def bind(formula: Formula | str, data, *, na_action: str = "drop",
             warnings.warn(GroupingWarning(
                 f"grouping factor {':'.join(factor)!r} has a single level "
                 f"({levels[0]!r}) in the rows used, so the variation between its groups "
-                f"cannot be learned from the data"), stacklevel=2)
-        design, blocks = _factor_design(terms, variables)
+                f"cannot be learned from the data"), stacklevel=4)
+        design, blocks = factor_design(terms, variables)
         gspec = GroupSpec(factor, levels, design, blocks,
                           len(terms) == 1 and terms[0].correlated)
         Z = fill_design(design, _lhs_terms(terms), values, n_levels, frame.n)
         group_specs.append(gspec)
         group_data.append(GroupData(gspec, _frozen(codes), _frozen(Z)))
-
-    offset = _offset(formula, ctx, additions)
-    spec = DataSpec(formula, tuple(variables.values()), tuple(ctx.transforms.items()), fixed,
-                    tuple(group_specs), na_action, y_levels)
-    return BoundData(spec, y, trials, weights, _frozen(X), offset, tuple(group_data),
-                     frame.rows, frame.n_input, additions)
+    return fixed, X, group_specs, group_data
 
 
 def apply_spec(spec: DataSpec, data, *, na_action: str | None = None) -> BoundData:
@@ -294,9 +318,23 @@ def apply_spec(spec: DataSpec, data, *, na_action: str | None = None) -> BoundDa
             values[v.label] = ctx.encode_levels(expr, v.levels)
     n_levels = {v.label: len(v.levels) for v in spec.variables}
 
-    X = fill_design(spec.fixed, formula.terms, values, n_levels, frame.n)
+    cache: dict = {}
+    X, group_data = _apply_predictor(spec, frame, values, n_levels, cache)
+    offset = _offset(formula, ctx, additions)
+    dpars = []
+    for name, sub_spec in spec.dpars:
+        d_X, d_groups = _apply_predictor(sub_spec, frame, values, n_levels, cache)
+        dpars.append((name, BoundData(sub_spec, None, None, None, _frozen(d_X),
+                                      _offset(sub_spec.formula, ctx), tuple(d_groups),
+                                      frame.rows, frame.n_input)))
+    return BoundData(spec, y, trials, weights, _frozen(X), offset, tuple(group_data),
+                     frame.rows, frame.n_input, additions, tuple(dpars))
+
+
+def _apply_predictor(spec: DataSpec, frame: Frame, values: dict, n_levels: dict, cache: dict):
+    """X and the group terms' data of one formula's right-hand side on new rows."""
+    X = fill_design(spec.fixed, spec.formula.terms, values, n_levels, frame.n)
     group_data = []
-    cache = {}
     for terms, gspec in zip(spec_group_terms(spec), spec.groups):
         if gspec.factor not in cache:
             cache[gspec.factor] = encode_group(frame, gspec.factor, gspec.levels)
@@ -304,9 +342,7 @@ def apply_spec(spec: DataSpec, data, *, na_action: str | None = None) -> BoundDa
         Z = fill_design(gspec.design, _lhs_terms(terms), values, n_levels, frame.n)
         group_data.append(GroupData(gspec, _frozen(enc.codes), _frozen(Z), enc.new_levels,
                                     _frozen(enc.new_codes) if enc.new_levels else None))
-    offset = _offset(formula, ctx, additions)
-    return BoundData(spec, y, trials, weights, _frozen(X), offset, tuple(group_data),
-                     frame.rows, frame.n_input, additions)
+    return X, group_data
 
 
 def spec_group_terms(spec: DataSpec) -> tuple[tuple[GroupTerm, ...], ...]:
@@ -318,32 +354,6 @@ def spec_group_terms(spec: DataSpec) -> tuple[tuple[GroupTerm, ...], ...]:
 
 
 # ---------------------------------------------------------------------------------------------
-
-
-def _factor_design(terms: tuple[GroupTerm, ...], variables) -> tuple[DesignSpec, tuple]:
-    """The design and covariance blocks of the group terms on one factor, as one term: an
-    intercept if one of them has it, then each term's columns (coded as in its own term), and
-    each term's blocks. An effect in two of them is refused (brms refuses it too): the model
-    would have two independent effects that the data cannot tell apart."""
-    designs = [design_spec(t.terms, t.intercept, variables) for t in terms]
-    intercept = any(t.intercept for t in terms)
-    merged = DesignSpec(intercept, tuple(ts for d in designs for ts in d.terms))
-    owner: dict[str, GroupTerm] = {}
-    for t, d in zip(terms, designs):
-        for col in d.columns:
-            if col in owner:
-                raise FormulaError(
-                    f"the effect {col!r} varies by {t.factor_label!r} in two group terms, "
-                    f"{owner[col]} and {t}: write each effect once per grouping factor "
-                    f"(e.g. {owner[col]} alone, or (1 + x || g) for independent effects)")
-            owner[col] = t
-    blocks, start = [], int(intercept)
-    for t, d in zip(terms, designs):
-        shift = start - int(d.intercept)  # the term's own slope columns start at `start`
-        blocks += [tuple(0 if d.intercept and i == 0 else i + shift for i in block)
-                   for block in group_blocks(t, d)]
-        start += len(d.columns) - int(d.intercept)
-    return merged, tuple(sorted(blocks, key=min))
 
 
 def _refuse_stray_text(ctx: Context, expr: Expr) -> None:
@@ -433,21 +443,24 @@ def trials_expression(r: Response | None) -> Expr | None:
 
 def _columns(formula: Formula, parts: _Parts) -> tuple[str, ...]:
     cols = parts.columns()
-    cols += [c for t in formula.terms for c in t.columns()]
-    cols += [c for g in formula.groups for c in g.columns()]
-    cols += [c for o in formula.offsets for c in columns_of(o)]
+    for f in (formula, *(sub for _, sub in formula.dpars)):
+        cols += [c for t in f.terms for c in t.columns()]
+        cols += [c for g in f.groups for c in g.columns()]
+        cols += [c for o in f.offsets for c in columns_of(o)]
     return tuple(dict.fromkeys(cols))
 
 
 def _factors(formula: Formula) -> list[Expr]:
+    """Every factor of every term of ``formula`` and its sub-formulas, once, in order."""
     seen: dict[Expr, None] = {}
-    for t in formula.terms:
-        for f in t.factors:
-            seen.setdefault(f, None)
-    for g in formula.groups:
-        for t in g.terms:
-            for f in t.factors:
-                seen.setdefault(f, None)
+    for f in (formula, *(sub for _, sub in formula.dpars)):
+        for t in f.terms:
+            for factor in t.factors:
+                seen.setdefault(factor, None)
+        for g in f.groups:
+            for t in g.terms:
+                for factor in t.factors:
+                    seen.setdefault(factor, None)
     return list(seen)
 
 
@@ -556,7 +569,7 @@ def _warn_rank(X: np.ndarray, columns: tuple[str, ...]) -> None:
         f"the fixed-effect design is rank deficient (rank {X.shape[1] - len(dependent)} of "
         f"{X.shape[1]} columns): {names}{more} {verb} of earlier columns, "
         f"so {'its coefficient is' if len(dependent) == 1 else 'their coefficients are'} "
-        f"identified only by the prior"), stacklevel=3)
+        f"identified only by the prior"), stacklevel=4)
 
 
 __all__ = ["BoundData", "GroupData", "NA_ACTIONS", "apply_spec", "bind", "spec_group_terms",

@@ -29,8 +29,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import FormulaError
+from ..ir.formula import GroupTerm
+from .encoding import design_spec
 from .evaluate import factorize
 from .frame import Frame
+from .spec import DesignSpec, group_blocks
 
 
 def _combine(frame: Frame, factor: Sequence[str], order: bool):
@@ -148,3 +152,29 @@ def enclosing(bound) -> tuple[tuple[tuple[int, np.ndarray], ...], ...]:
 
 __all__ = ["EncodedGroup", "by_factor", "encode_group", "enclosing", "learn_group",
            "nested_in"]
+
+
+def factor_design(terms: tuple[GroupTerm, ...], variables) -> tuple[DesignSpec, tuple]:
+    """The design and covariance blocks of the group terms on one factor, as one term: an
+    intercept if one of them has it, then each term's columns (coded as in its own term), and
+    each term's blocks. An effect in two of them is refused (brms refuses it too): the model
+    would have two independent effects that the data cannot tell apart."""
+    designs = [design_spec(t.terms, t.intercept, variables) for t in terms]
+    intercept = any(t.intercept for t in terms)
+    merged = DesignSpec(intercept, tuple(ts for d in designs for ts in d.terms))
+    owner: dict[str, GroupTerm] = {}
+    for t, d in zip(terms, designs):
+        for col in d.columns:
+            if col in owner:
+                raise FormulaError(
+                    f"the effect {col!r} varies by {t.factor_label!r} in two group terms, "
+                    f"{owner[col]} and {t}: write each effect once per grouping factor "
+                    f"(e.g. {owner[col]} alone, or (1 + x || g) for independent effects)")
+            owner[col] = t
+    blocks, start = [], int(intercept)
+    for t, d in zip(terms, designs):
+        shift = start - int(d.intercept)  # the term's own slope columns start at `start`
+        blocks += [tuple(0 if d.intercept and i == 0 else i + shift for i in block)
+                   for block in group_blocks(t, d)]
+        start += len(d.columns) - int(d.intercept)
+    return merged, tuple(sorted(blocks, key=min))

@@ -158,6 +158,8 @@ class DataSpec:
     groups: tuple[GroupSpec, ...]
     na_action: str = "drop"
     response_levels: ResponseLevels | None = None  # a categorical response's categories
+    # the sub-formulas of family parameters (Formula.dpars): each one's spec, by name
+    dpars: tuple[tuple[str, "DataSpec"], ...] = ()
 
     def variable(self, label: str) -> VariableSpec:
         for v in self.variables:
@@ -181,6 +183,8 @@ class DataSpec:
             "fixed": self.fixed.to_dict(),
             "groups": [g.to_dict() for g in self.groups],
             "na_action": self.na_action,
+            **({"dpars": [{"name": k, "spec": v.to_dict()} for k, v in self.dpars]}
+               if self.dpars else {}),
         }
         if self.response_levels is not None:  # absent for numeric responses
             d["response_levels"] = self.response_levels.to_dict()
@@ -202,6 +206,7 @@ class DataSpec:
             groups=tuple(GroupSpec.from_dict(g) for g in d["groups"]),
             na_action=d.get("na_action", "drop"),
             response_levels=ResponseLevels.from_dict(d.get("response_levels")),
+            dpars=tuple((p["name"], cls.from_dict(p["spec"])) for p in d.get("dpars", ())),
         )
 
     def to_json(self, **dumps_kwargs) -> str:

@@ -79,7 +79,8 @@ _CHUNK_ELEMENTS = 4_000_000
 
 
 def predict(fit, newdata=None, *, kind: str = "mean", new_levels: str = "gaussian",
-            trials=None, seed: int = 0, labels: bool = True) -> np.ndarray:
+            trials=None, seed: int = 0, labels: bool = True,
+            dpar: str | None = None) -> np.ndarray:
     """Predictions per posterior draw, as a float array shaped ``(chains * draws, rows)``.
 
     ``newdata`` (a DataFrame or dict of columns) needs the predictors, not the response;
@@ -90,7 +91,13 @@ def predict(fit, newdata=None, *, kind: str = "mean", new_levels: str = "gaussia
     ``new_levels``. A level of a fixed-effect factor unseen in training is a
     :class:`~formulang.DataError`. Ordinal models: ``kind="prob"`` is ``(draws, rows, K)``;
     ``kind="response"`` gives the categories' labels (``labels=False``: codes ``0..K-1``).
+
+    ``dpar``: a family parameter with its own formula (``sigma`` of ``y ~ x; sigma ~ z``):
+    its values per draw and row (``kind="mean"``) or its linear predictor
+    (``kind="linpred"``), as brms's ``posterior_linpred(dpar = "sigma")``.
     """
+    if dpar is not None:
+        return _predict_dpar(fit, newdata, dpar, kind, new_levels, seed)
     if kind not in KINDS:
         raise FormulangError(f"unknown prediction kind {kind!r}; kinds: {', '.join(KINDS)}")
     if new_levels not in NEW_LEVELS:
@@ -114,11 +121,13 @@ def predict(fit, newdata=None, *, kind: str = "mean", new_levels: str = "gaussia
         out = inverse_link(family.link.name, eta)
     else:
         aux = {name: _flat(fit.samples[name]).astype(float) for name in plan.family_inputs}
+        aux.update(dpar_values(fit, bound, new_levels, rng))  # per draw and row
         if kind == "prob":  # ordinal: the categories' probabilities, (draws, rows, K)
             out = family.spec.probabilities(family.link, eta, aux)
         elif kind == "response":
             out = simulate(family, eta, aux, n_trials, seed, plan.response,
-                           _addition_arrays(plan, bound, kind))
+                           _addition_arrays(plan, bound, kind),
+                           per_row=tuple(d.name for d in plan.dpars))
             if labels:  # ordinal: the categories' labels (ints 1..K, or the factor's)
                 out = response_labels(fit.compiled, out)
         elif plan.response.truncated:
@@ -139,6 +148,39 @@ def response_labels(compiled, codes: np.ndarray) -> np.ndarray:
     if levels is None or levels.mode != "ordinal":
         return codes
     return levels.labels(codes)
+
+
+def _predict_dpar(fit, newdata, dpar: str, kind: str, new_levels: str, seed: int):
+    plan = fit.plan
+    names = [d.name for d in plan.dpars]
+    if dpar not in names:
+        has = f"those with one: {', '.join(names)}" if names else "this model has none"
+        raise FormulangError(f"{option('dpar', dpar)}: predictions by parameter are for family "
+                             f"parameters with their own formula; {has}")
+    if kind not in ("linpred", "mean"):
+        raise FormulangError(f"{option('dpar', dpar)} takes {option('kind', 'mean')} (its "
+                             f"values) or {option('kind', 'linpred')} (its link scale), not "
+                             f"{kind!r}")
+    if new_levels not in NEW_LEVELS:
+        raise FormulangError(f"unknown new_levels {new_levels!r}; choose one of: "
+                             f"{', '.join(NEW_LEVELS)}")
+    bound = _bind(fit, newdata)
+    report_new_levels(bound, new_levels)
+    out = dpar_values(fit, bound, new_levels, np.random.default_rng(seed),
+                      linear=kind == "linpred")[dpar]
+    return out if newdata is None else _aligned(out, bound)
+
+
+def dpar_values(fit, bound, new_levels: str = "gaussian", rng=None,
+                linear: bool = False) -> dict:
+    """Each family parameter with its own formula, per draw and row: ``link^-1(eta)`` (or
+    ``eta`` itself, ``linear``), (S, n)."""
+    out = {}
+    subs = dict(bound.dpars)
+    for d in fit.plan.dpars:
+        eta = linear_predictor(fit, subs[d.name], new_levels, rng, pred=d)
+        out[d.name] = eta if linear else inverse_link(d.link, eta)
+    return out
 
 
 def _per_trial(family) -> bool:
@@ -341,9 +383,12 @@ def _given_trials(trials, bound, newdata) -> np.ndarray:
 
 # ---- the linear predictor ---------------------------------------------------------------------
 
-def linear_predictor(fit, bound, new_levels: str = "gaussian", rng=None) -> np.ndarray:
-    """``eta`` per draw and row: ``X b + sum_g values_g * r_g[codes] + offset``, (S, n)."""
-    plan = fit.plan
+def linear_predictor(fit, bound, new_levels: str = "gaussian", rng=None,
+                     pred=None) -> np.ndarray:
+    """``eta`` per draw and row: ``X b + sum_g values_g * r_g[codes] + offset``, (S, n); of
+    the response's formula, or of a sub-formula ``pred`` (a
+    :class:`~formulang.lower.plan.DparPlan`, ``bound`` its bound rows)."""
+    plan = fit.plan if pred is None else pred
     samples = fit.samples
     S, n = _n_draws(samples), bound.X.shape[0]
     rng = np.random.default_rng(0) if rng is None else rng
@@ -351,7 +396,9 @@ def linear_predictor(fit, bound, new_levels: str = "gaussian", rng=None) -> np.n
     if new_levels == "error":
         report_new_levels(bound, new_levels)
     X = np.asarray(bound.X, dtype=float)
-    b = _flat(samples["b"]).astype(float) if "b" in samples else np.zeros((S, 0))
+    coefficients = plan.sites.coefficients
+    b = _flat(samples[coefficients]).astype(float) if coefficients in samples \
+        else np.zeros((S, 0))
     if b.shape[1] != X.shape[1]:  # pragma: no cover - plan and data disagree: a bug
         raise AssertionError(f"{b.shape[1]} coefficients for {X.shape[1]} design columns")
     terms = []
@@ -438,11 +485,12 @@ def family_mean(family, eta: np.ndarray, aux: dict, trials=None) -> np.ndarray:
 
 
 def simulate(family, eta: np.ndarray, aux: dict, trials, seed: int, response=None,
-             additions: dict | None = None) -> np.ndarray:
+             additions: dict | None = None, per_row: tuple[str, ...] = ()) -> np.ndarray:
     """Responses drawn from the family's likelihood, one per draw and row; with a
     :class:`~formulang.lower.response.ResponsePlan` ``response`` and its ``additions``
     arrays, of the uncensored response, within any truncation bounds, with known SEs and
-    exposures."""
+    exposures. ``aux`` values are per draw (a leading draws axis), those named in ``per_row``
+    (parameters with their own formula) per draw and row."""
     from ..lower.response import ResponsePlan, observation
     from .jax_setup import configure
 
@@ -450,7 +498,8 @@ def simulate(family, eta: np.ndarray, aux: dict, trials, seed: int, response=Non
     import jax
     import jax.numpy as jnp
 
-    params = {k: jnp.asarray(v[:, None]) for k, v in aux.items()}
+    params = {k: jnp.asarray(v if k in per_row else np.asarray(v)[:, None])
+              for k, v in aux.items()}
     extras = {k: jnp.asarray(v) for k, v in (additions or {}).items()}
     likelihood = observation(family, response or ResponsePlan(), jnp.asarray(eta), params,
                              _integer_trials(trials), extras, censored=False)

@@ -27,7 +27,7 @@ from the prior too. The returned :class:`Simulation` holds every value used, and
 Missing values are drawn from the model's own priors (the distributions and prior parameters
 its NumPyro sites use, the intercept on centred predictors as the sampler sees it), effects
 from ``N(0, Sigma_g)``, and responses from the family's NumPyro likelihood given the linear
-predictor. :func:`sampler_sites` (:func:`formulang.lower.sites.to_sites`) translates the values
+predictor. :func:`sampler_sites` (:func:`formulang.lower.site_values.to_sites`) translates the values
 to the sampler's sites (centred intercept, LKJ Cholesky factors, standardised or centred effects
 as the model parameterises each level), so the NumPyro model itself can be conditioned on them;
 the tests check that it then reproduces the same linear predictor. Observation weights scale
@@ -47,7 +47,8 @@ import pandas as pd
 from ..errors import FormulangError
 from ..lower.families import AUX_SUPPORTS
 from ..lower.ordinal import check_thresholds, prior_draws
-from ..lower.sites import cholesky, correlation_matrix, parameters, to_params, to_sites
+from ..lower.site_values import cholesky, correlation_matrix, to_sites
+from ..lower.sites import all_groups, parameters, predictors, to_params
 
 _RESPONSE_STREAM = 1_000_003  # seed offset of the responses' random numbers
 
@@ -116,7 +117,7 @@ def simulate(compiled, bound, params: dict | None = None, seed: int = 0, draws: 
         if _needs_prior(plan, params) else {}
     values = _with_given(plan, params, prior, draws)
     rng = np.random.default_rng(seed)
-    for g in plan.groups:
+    for g in all_groups(plan):  # the sub-formulas' too
         name = g.sites.r
         if name in params:
             values[name] = _given_array(params[name], name, (len(g.levels), g.k), draws,
@@ -127,7 +128,7 @@ def simulate(compiled, bound, params: dict | None = None, seed: int = 0, draws: 
     if any(kinds[name].kind == "r" for name in params):
         sampler_sites(plan, values)  # refuses effects that N(0, Sigma) cannot produce
     eta = linear_predictor(plan, bound, values)
-    y = _draw_responses(plan, bound, values, eta, int(seed))
+    y = _draw_responses(plan, bound, values, eta, int(seed), _dpar_values(plan, bound, values))
     if draws == 1:
         values = {k: v[0] for k, v in values.items()}
         y, eta = y[0], eta[0]
@@ -213,7 +214,7 @@ def _with_given(plan, params: dict, prior: dict, draws: int) -> dict:
             shape = (len(entries),) if entries else ()
             what = f"one per entry: {', '.join(entries)}" if entries else "a number"
             values[name] = _given_array(given, name, shape, draws, what)
-    for g in plan.groups:
+    for g in all_groups(plan):
         sd = values[g.sites.sd]
         if (sd < 0).any():
             raise FormulangError(f"{g.sites.sd} must be >= 0: got {_shown(sd)}")
@@ -230,7 +231,7 @@ def _with_given(plan, params: dict, prior: dict, draws: int) -> dict:
 
 
 def _group(plan, name: str):
-    return next(g for g in plan.groups if g.name == name)
+    return next(g for g in all_groups(plan) if g.name == name)
 
 
 def _shown(a: np.ndarray) -> str:
@@ -269,7 +270,7 @@ def _prior_values(plan, key, draws: int) -> dict:
     from ..lower.priors import numpyro_distribution
 
     params = plan.prior_params  # what the model takes as data["priors"]
-    keys = iter(jax.random.split(key, 64 + 8 * len(plan.groups)))
+    keys = iter(jax.random.split(key, 64 + 8 * len(all_groups(plan))))
 
     def draw(distribution_name, values):
         d = numpyro_distribution(distribution_name, np.asarray(values))
@@ -280,17 +281,19 @@ def _prior_values(plan, key, draws: int) -> dict:
                 for name, (dist_name, _, key_) in zip(site.piece_names, site.pieces)}
 
     sites = {}
-    if plan.b is not None:
-        sites.update(pieces(plan.b))
-    if plan.intercept:
-        sites[plan.sites.intercept] = draw(plan.priors.lookup("Intercept").distribution,
-                                           params["Intercept"][:, 0])
-    for g in plan.groups:
-        sites.update(pieces(g.sd))
-        for site, block in g.sites.lkj if g.correlated_pairs else []:
-            eta = float(params[g.lkj_key][0, 0])
-            sites[site] = np.asarray(dist.LKJCholesky(len(block), concentration=eta)
-                                     .sample(next(keys), (draws,)), dtype=float)
+    for pred in predictors(plan):  # the response's formula, then the sub-formulas'
+        if pred.b is not None:
+            sites.update(pieces(pred.b))
+        if pred.intercept:
+            sites[pred.sites.intercept] = draw(
+                plan.priors.lookup("Intercept", dpar=pred.dpar).distribution,
+                params[pred.sites.intercept_key][:, 0])
+        for g in pred.groups:
+            sites.update(pieces(g.sd))
+            for site, block in g.sites.lkj if g.correlated_pairs else []:
+                eta = float(params[g.lkj_key][0, 0])
+                sites[site] = np.asarray(dist.LKJCholesky(len(block), concentration=eta)
+                                         .sample(next(keys), (draws,)), dtype=float)
     for aux in plan.aux:
         sites[aux] = draw(plan.priors.lookup(aux).distribution, params[aux][:, 0])
     sites.update(prior_draws(plan, params, next(keys), draws))  # ordinal thresholds
@@ -315,34 +318,48 @@ def _draw_effects(g, values: dict, rng, draws: int) -> np.ndarray:
 
 def sampler_sites(plan, values: dict) -> dict:
     """The model's sample sites that reproduce the user-facing ``values`` (draws first):
-    :func:`formulang.lower.sites.to_sites`."""
+    :func:`formulang.lower.site_values.to_sites`."""
     return to_sites(plan, values)
 
 
 # ---- responses ---------------------------------------------------------------------------------
 
-def _draw_responses(plan, bound, values: dict, eta: np.ndarray, seed: int) -> np.ndarray:
+def _draw_responses(plan, bound, values: dict, eta: np.ndarray, seed: int,
+                    per_row: dict | None = None) -> np.ndarray:
     """y from the model's likelihood (its family's NumPyro distribution) given eta and the
-    family parameters: (draws, rows)."""
+    family parameters (``per_row``: those with their own formula, (draws, rows)): (draws,
+    rows)."""
     from .predict import simulate as draw_from_family
 
     from ..lower.plan import addition_data
 
-    aux = {name: values[name] for name in plan.family_inputs}
+    aux = {name: values[name] for name in plan.family_inputs} | (per_row or {})
     trials = None if bound.trials is None else np.asarray(bound.trials)
     # the parameters were drawn with PRNGKey(seed); the responses get their own stream.
     # Censored models: the uncensored response; truncated: within the bounds.
     return draw_from_family(plan.family, eta, aux, trials, seed=_RESPONSE_STREAM + seed,
-                            response=plan.response, additions=addition_data(plan, bound))
+                            response=plan.response, additions=addition_data(plan, bound),
+                            per_row=tuple(per_row or ()))
 
 
-def linear_predictor(plan, bound, values: dict) -> np.ndarray:
-    """eta = X b + offset + sum_g values_g * r_g[codes], in float64: (draws, rows)."""
+def _dpar_values(plan, bound, values: dict) -> dict:
+    """Each family parameter with its own formula per draw and row, ``link^-1(eta)``."""
+    from ..lower.links import LINKS
+
+    subs = dict(bound.dpars)
+    return {d.name: LINKS[d.link].inverse(linear_predictor(plan, subs[d.name], values, d))
+            for d in plan.dpars}
+
+
+def linear_predictor(plan, bound, values: dict, pred=None) -> np.ndarray:
+    """eta = X b + offset + sum_g values_g * r_g[codes], in float64: (draws, rows); of the
+    response's formula, or of sub-formula ``pred`` (``bound`` its rows)."""
+    pred = plan if pred is None else pred
     draws = next(iter(values.values())).shape[0]
     eta = np.broadcast_to(np.asarray(bound.offset, dtype=float), (draws, bound.n)).copy()
-    if "b" in values:
-        eta += values["b"] @ np.asarray(bound.X, dtype=float).T
-    for g, gd in zip(plan.groups, bound.groups):
+    if pred.sites.coefficients in values:
+        eta += values[pred.sites.coefficients] @ np.asarray(bound.X, dtype=float).T
+    for g, gd in zip(pred.groups, bound.groups):
         r = values[g.sites.r][:, np.asarray(gd.codes)]  # (draws, rows, k)
         eta += np.einsum("drk,rk->dr", r, np.asarray(gd.values, dtype=float))
     return eta

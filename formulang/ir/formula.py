@@ -36,8 +36,8 @@ from .serialize import expr_from_data, expr_to_data
 
 # The formula's JSON: plain nested objects; a reader refuses an unknown version, not guesses.
 SCHEMA = "formulang.formula"
-SCHEMA_VERSION = 2  # 2: response additions cens, trunc, se, rate (written only when used)
-READS_VERSIONS = (1, 2)
+SCHEMA_VERSION = 3  # 2: response additions cens, trunc, se, rate; 3: sub-formulas (dpars)
+READS_VERSIONS = (1, 2, 3)
 
 
 @dataclass(frozen=True)
@@ -227,6 +227,14 @@ class Formula:
     >>> f = parse("log_radon ~ floor + (1 + floor | county)")
     >>> [t.label for t in f.terms], f.intercept, f.groups[0].factor
     (['floor'], True, ('county',))
+
+    ``dpars``: brms's sub-formulas for family parameters (``bf(y ~ x, sigma ~ z)``), written
+    ``y ~ x; sigma ~ z``: ``(name, formula)`` pairs, each formula without a response. The
+    fields above are the response's own formula (its mean).
+
+    >>> f = parse("y ~ x + (1 | g); sigma ~ x")
+    >>> [(name, str(sub)) for name, sub in f.dpars], str(f.mu)
+    ([('sigma', '~ 1 + x')], 'y ~ 1 + x + (1 | g)')
     """
 
     response: Response | None
@@ -234,14 +242,26 @@ class Formula:
     terms: tuple[Term, ...]
     groups: tuple[GroupTerm, ...] = ()
     offsets: tuple[Expr, ...] = ()
+    dpars: tuple[tuple[str, "Formula"], ...] = ()
 
     def columns(self) -> tuple[str, ...]:
-        """Every data column the formula reads, in order of appearance."""
+        """Every data column the formula reads (its sub-formulas' too), in order of
+        appearance."""
         cols: list[str] = list(self.response.columns()) if self.response else []
         cols += [c for t in self.terms for c in t.columns()]
         cols += [c for g in self.groups for c in g.columns()]
         cols += [c for o in self.offsets for c in columns_of(o)]
+        cols += [c for _, sub in self.dpars for c in sub.columns()]
         return _unique(cols)
+
+    @property
+    def mu(self) -> "Formula":
+        """The response's own formula, without the sub-formulas."""
+        return replace(self, dpars=()) if self.dpars else self
+
+    def dpar(self, name: str) -> "Formula | None":
+        """The sub-formula of family parameter ``name`` (None: it has none)."""
+        return dict(self.dpars).get(name)
 
     @property
     def rhs(self) -> str:
@@ -253,7 +273,7 @@ class Formula:
 
     def __str__(self) -> str:
         lhs = f"{self.response} " if self.response is not None else ""
-        return f"{lhs}~ {self.rhs}"
+        return f"{lhs}~ {self.rhs}" + "".join(f"; {name} {sub}" for name, sub in self.dpars)
 
     # -- serialisation: versioned, exact on round trip ----------------------------------------
 
@@ -266,10 +286,10 @@ class Formula:
         """
         r = self.response
         new = r is not None and r.has_new_additions
-        return {
+        out = {
             "schema": SCHEMA,
-            # version 1 when no newer addition is used, so older readers still read it
-            "version": SCHEMA_VERSION if new else 1,
+            # the oldest version that holds it, so older readers still read what they can
+            "version": 3 if self.dpars else (2 if new else 1),
             "formula": str(self),
             "response": None if r is None else {
                 "value": expr_to_data(r.value), "failures": _opt(r.failures),
@@ -284,6 +304,9 @@ class Formula:
                        for g in self.groups],
             "offsets": [expr_to_data(o) for o in self.offsets],
         }
+        if self.dpars:
+            out["dpars"] = [{"name": name, "formula": sub.to_dict()} for name, sub in self.dpars]
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Formula":
@@ -308,6 +331,8 @@ class Formula:
                                    bool(g["intercept"]), tuple(g["factor"]),
                                    bool(g["correlated"])) for g in d["groups"]),
             offsets=tuple(expr_from_data(o) for o in d["offsets"]),
+            dpars=tuple((str(p["name"]), cls.from_dict(p["formula"]))
+                        for p in d.get("dpars", ())),
         )
 
     def to_json(self, **dumps_kwargs) -> str:

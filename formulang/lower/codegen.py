@@ -30,9 +30,10 @@ import textwrap
 import numpy as np
 
 from .._version import __version__
+from ..errors import FormulangError
 from ..data.bind import spec_group_terms
 from ..ir.prior import DISTRIBUTIONS
-from .plan import GroupPlan, ModelPlan, VectorSite
+from .plan import GroupPlan, ModelPlan, VectorSite, dpars_not_yet
 from .ordinal import threshold_source
 from .response import SOURCE_DOCS, source_data, source_lines
 from .sites import POPULATION, GroupSites
@@ -540,7 +541,10 @@ def generate_code(model) -> str:
     """Standalone NumPyro source for ``model`` (a
     :class:`~formulang.compiled.CompiledModel`, ``Model.compiled``): imports,
     ``FORMULA``, ``model(X, y, <g>_codes, <g>_values, offset[, trials][, weights])`` and
-    ``data_from(bound)``. ``exec`` it, or save it as a module."""
+    ``data_from(bound)``. ``exec`` it, or save it as a module. Models with sub-formulas for
+    family parameters (``sigma ~ x``) are refused for now rather than written wrong."""
+    if model.plan.dpars:
+        raise FormulangError(dpars_not_yet("code()", model.plan))
     ctx = _Context(model)
     plan = ctx.plan
     w = _Writer()

@@ -117,6 +117,9 @@ def block_layout(bound, fam) -> BlockLayout:
     if not fam.collapsible:
         raise _Ineligible(f"the family is {fam}; only gaussian(identity) has group effects "
                           f"that integrate out in closed form")
+    for name, sub in bound.dpars:
+        raise _Ineligible(f"{name} varies by row ({name} {sub.formula}): the group effects "
+                          f"cannot be integrated out in closed form")
     if bound.weights is not None:
         raise _Ineligible("the response has observation weights(), which scale the "
                           "likelihood of each row and break the Gaussian integral")

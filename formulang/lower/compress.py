@@ -104,6 +104,8 @@ def _ineligible(plan: ModelPlan, data: dict) -> str:
         return "the response is censored or truncated: its rows do not add up"
     if data.get("y") is None:
         return "no response"
+    for d in plan.dpars:  # merged rows would need one value of it per merged row
+        return f"{d.name} has its own formula, so rows with the same mean still differ"
     return ""
 
 

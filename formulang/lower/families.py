@@ -39,12 +39,15 @@ class Aux:
     its unconstrained value (the log of a positive one, the logit of a probability) that
     NUTS's warm-up starts from (``n`` rows, ``edf`` the fit's effective degrees of freedom,
     ``value`` the pilot's estimate of the parameter or None), or None for NumPyro's default
-    1."""
+    1. ``link``: the link of its sub-formula (``sigma ~ x``: ``sigma = exp(eta_sigma)``), a
+    name in :data:`~formulang.lower.links.LINKS` (brms's: ``log`` for positive parameters,
+    ``logit`` for probabilities)."""
 
     name: str
     prior: Callable
     mass: Callable | None = None
     support: str = "positive"
+    link: str = "log"
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,13 @@ def _clip(p):
 
 def _paren(text: str) -> str:
     return text if text.isidentifier() else f"({text})"
+
+
+def _per_draw(v):
+    """A parameter's draws against eta (draws, rows): a column, or per row already (a
+    parameter with its own formula)."""
+    v = np.asarray(v)
+    return v[:, None] if v.ndim == 1 else v
 
 
 def _identity(y, trials):
@@ -328,7 +338,8 @@ FAMILIES: dict[str, FamilySpec] = {f.name: f for f in [
         "log(y) ~ normal(mu, sigma); mu is on the log scale",
         likelihood=lambda d, link, eta, p, n: d.LogNormal(link.inverse_jax(eta), p["sigma"]),
         source=lambda link: [f"dist.LogNormal({link.code()}, sigma)"],
-        mean=lambda link, eta, p, n: np.exp(link.inverse(eta) + 0.5 * p["sigma"][:, None]**2),
+        mean=lambda link, eta, p, n: np.exp(link.inverse(eta)
+                                            + 0.5 * _per_draw(p["sigma"])**2),
         variance=_variance_one, working_response=lambda y, n: (np.log(y), None),
         gaussian_like=True, log_cdfs=cdfs.lognormal, icdf=cdfs.lognormal_icdf,
         moments=lambda link, eta, p, n, y: cdfs.lognormal_moments(link.inverse(eta),
@@ -397,8 +408,10 @@ def _unit_mass(factor: float):
 # brms's zi and hu: a probability, beta(1, 1) by default. hu is the share of zeros, known as
 # well as any share of n rows; zi competes with the base family's own zeros for them, so it
 # starts twice as wide.
-ZI = Aux("zi", lambda s: ("beta", 1, 1), mass=_unit_mass(2.0), support="unit")
-HU = Aux("hu", lambda s: ("beta", 1, 1), mass=_unit_mass(1.0), support="unit")
+ZI = Aux("zi", lambda s: ("beta", 1, 1), mass=_unit_mass(2.0), support="unit",
+         link="logit")
+HU = Aux("hu", lambda s: ("beta", 1, 1), mass=_unit_mass(1.0), support="unit",
+         link="logit")
 FAMILIES.update({f.name: f for f in mixture_rows(FAMILIES, ZI, HU)})
 
 

@@ -229,8 +229,13 @@ def _likelihood_label(model) -> str:
 
 
 def model_graph(model) -> ModelGraph:
-    """The graph of a :class:`~formulang.compiled.CompiledModel` (``Model.compiled``)."""
+    """The graph of a :class:`~formulang.compiled.CompiledModel` (``Model.compiled``); models
+    with sub-formulas for family parameters (``sigma ~ x``) are refused for now."""
     plan = model.plan
+    if plan.dpars:
+        from .plan import dpars_not_yet
+
+        raise FormulangError(dpars_not_yet("graph()", plan))
     n = plan.n
     g = _Builder()
     priors = plan.priors

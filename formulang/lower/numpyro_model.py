@@ -101,22 +101,27 @@ def group_effects(g: GroupPlan, params: dict, parent_r=None, intercept=None):
     return r
 
 
-def linear_predictor(plan: ModelPlan, data: dict):
-    """Sample every coefficient and return eta, the linear predictor of each row."""
+def linear_predictor(plan: ModelPlan, data: dict, pred=None, arrays: dict | None = None):
+    """Sample every coefficient of one formula and return eta, its linear predictor per row:
+    the response's (``pred`` None), or a sub-formula's (a
+    :class:`~formulang.lower.plan.DparPlan`, ``arrays`` its data)."""
     import jax.numpy as jnp
     import numpyro
 
+    pred = plan if pred is None else pred
+    arrays = data if arrays is None else arrays
     params = data["priors"]
-    eta = jnp.asarray(data["offset"])
-    if plan.b is not None:
-        eta = eta + data["X"] @ _sample_vector(plan.b, params)
+    eta = jnp.asarray(arrays["offset"])
+    if pred.b is not None:
+        eta = eta + arrays["X"] @ _sample_vector(pred.b, params)
     intercept = None
-    if plan.intercept:
-        intercept = numpyro.sample(plan.sites.intercept, numpyro_distribution(
-            plan.priors.lookup("Intercept").distribution, params["Intercept"][:, 0]))
+    if pred.intercept:
+        intercept = numpyro.sample(pred.sites.intercept, numpyro_distribution(
+            plan.priors.lookup("Intercept", dpar=pred.dpar).distribution,
+            params[pred.sites.intercept_key][:, 0]))
         eta = eta + intercept
     effects = []
-    for g, codes, values in zip(plan.groups, data["codes"], data["values"]):
+    for g, codes, values in zip(pred.groups, arrays["codes"], arrays["values"]):
         r = group_effects(g, params, None if g.parent is None else effects[g.parent],
                           intercept)
         effects.append(r)
@@ -125,12 +130,20 @@ def linear_predictor(plan: ModelPlan, data: dict):
 
 
 def family_parameters(plan: ModelPlan, data: dict) -> dict:
+    """The family's parameters: one sampled value each, or, for one with a sub-formula, its
+    value per row (``link^-1(eta)``)."""
     import numpyro
 
+    from .links import LINKS
+
     params = data["priors"]
-    return {**{aux: numpyro.sample(aux, numpyro_distribution(
-        plan.priors.lookup(aux).distribution, params[aux][:, 0])) for aux in plan.aux},
-        **sample_thresholds(plan, params)}  # an ordinal model's thresholds
+    out = {aux: numpyro.sample(aux, numpyro_distribution(
+        plan.priors.lookup(aux).distribution, params[aux][:, 0])) for aux in plan.aux}
+    out.update(sample_thresholds(plan, params))  # an ordinal model's thresholds
+    for d in plan.dpars:
+        eta = linear_predictor(plan, data, d, data["dpars"][d.name])
+        out[d.name] = LINKS[d.link].inverse_jax(eta)
+    return out
 
 
 def make_model(plan: ModelPlan):

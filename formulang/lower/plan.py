@@ -19,7 +19,8 @@ from . import ordinal
 from .families import Family
 from .priors import PriorTable
 from .response import ResponsePlan, response_plan
-from .sites import POPULATION, GroupSites, PopulationSites, group_names, piece_names
+from .sites import (POPULATION, GroupSites, PopulationSites, dpar_group, dpar_population,
+                    group_names, piece_names)
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class GroupPlan:
     # every level is strongly identified, and on the terms nested in it
     # (:func:`~formulang.lower.sites.centred_loc`).
     intercept_loc: int | None = None
+    dpar: str = ""  # the family parameter whose sub-formula it is in ("": the response's)
 
     @property
     def k(self) -> int:
@@ -86,6 +88,36 @@ class GroupPlan:
 
 
 @dataclass(frozen=True)
+class DparPlan:
+    """The sub-formula of family parameter ``name`` (``sigma ~ x + (1 | g)``): its parameter
+    is ``link^-1(eta)`` per row, ``eta`` built as the response's (centred slopes, group
+    terms named ``<g>__<name>``, :func:`~formulang.lower.sites.dpar_group`). ``link``: a name
+    in :data:`~formulang.lower.links.LINKS`, from the family's
+    :class:`~formulang.lower.families.Aux` row."""
+
+    name: str
+    link: str
+    columns: tuple[str, ...]
+    intercept: bool
+    x_means: tuple[float, ...]
+    b: VectorSite | None
+    groups: tuple[GroupPlan, ...]
+    thresholds = None  # a sub-formula has an intercept of its own, never thresholds
+
+    @property
+    def dpar(self) -> str:
+        return self.name
+
+    @property
+    def sites(self) -> PopulationSites:
+        return dpar_population(self.name)
+
+    @property
+    def slope_columns(self) -> tuple[str, ...]:
+        return tuple(c for c in self.columns if c != "Intercept")
+
+
+@dataclass(frozen=True)
 class ModelPlan:
     family: Family
     columns: tuple[str, ...]  # X columns, "Intercept" first if present
@@ -98,11 +130,20 @@ class ModelPlan:
     n: int
     response: ResponsePlan = ResponsePlan()  # censoring, truncation, se, rate
     thresholds: VectorSite | None = None  # ordinal: the ordered thresholds (lower/ordinal.py)
+    dpars: tuple[DparPlan, ...] = ()  # family parameters predicted by their own formulas
 
     @property
     def aux(self) -> tuple[str, ...]:
-        """The family parameters the model samples (``se(s)`` alone: no ``sigma``)."""
-        return tuple(a for a in self.family.spec.aux if a not in self.response.dropped)
+        """The family parameters the model samples as one value (``se(s)`` alone: no
+        ``sigma``; one with a sub-formula is predicted per row: :attr:`dpars`)."""
+        predicted = {d.name for d in self.dpars}
+        return tuple(a for a in self.family.spec.aux
+                     if a not in self.response.dropped and a not in predicted)
+
+    @property
+    def dpar(self) -> str:
+        """"": the response's formula (a :class:`DparPlan` says whose it is)."""
+        return ""
 
     @property
     def family_inputs(self) -> tuple[str, ...]:
@@ -142,43 +183,26 @@ def _vector_site(site: str, key: str, priors: list[Prior], params: dict) -> Vect
 
 def build_plan(bound, fam: Family, priors: PriorTable, parameterization) -> ModelPlan:
     """Collect every decision into a plan. ``parameterization`` comes from
-    :func:`formulang.lower.reparam.choose_parameterization` (one entry per group term)."""
+    :func:`formulang.lower.reparam.choose_parameterization` (one entry per group term of the
+    response's formula; the sub-formulas' group terms are non-centred)."""
     params: dict[str, np.ndarray] = {}
-    columns = tuple(bound.X_columns)
-    intercept = "Intercept" in columns
-    slopes = [j for j, c in enumerate(columns) if c != "Intercept"]
     thresholds = _thresholds(bound, fam, priors, params)
-    if intercept:
-        params["Intercept"] = _params(priors.lookup("Intercept"))
-    if intercept or thresholds is not None:
-        x_means = tuple(float(np.mean(bound.X[:, j])) for j in slopes)
-    else:
-        x_means = tuple(0.0 for _ in slopes)
-    b = _vector_site(POPULATION.slopes, "b", [priors.lookup("b", coef=columns[j])
-                                              for j in slopes], params) if slopes else None
-    groups = []
-    parents = _parents(bound)
-    on_intercept = _centred_on_intercept(bound, parents, parameterization) if intercept \
-        else set()
-    for gi, (name, gd, choice) in enumerate(zip(group_names(bound), bound.groups,
-                                                parameterization)):
-        names = GroupSites(name, gd.blocks)
-        sd = _vector_site(names.sd, names.sd, [priors.lookup("sd", name, c)
-                                               for c in gd.columns], params)
-        lkj_key = None
-        if names.lkj:
-            lkj_key = names.cor
-            params[lkj_key] = _params(priors.lookup("cor", name))
-        parent, parent_levels = parents[gi]
-        groups.append(GroupPlan(name, gd.label, tuple(gd.columns), tuple(gd.levels),
-                                tuple(tuple(b) for b in gd.blocks), tuple(choice.centered),
-                                sd, lkj_key, choice.reason, parent, parent_levels,
-                                gd.columns.index("Intercept") if gi in on_intercept else None))
+    columns, intercept, x_means, b, groups = _predictor(
+        bound, priors, params, parameterization, centre=thresholds is not None)
+    columns, intercept, x_means, b, groups = _predictor(bound, priors, params,
+                                                        parameterization)
+    by_name = {a.name: a for a in fam.spec.parameters}
+    dpars = []
+    for name, sub in bound.dpars:
+        choices = [_noncentred(gd, name) for gd in sub.groups]
+        dpars.append(DparPlan(name, by_name[name].link,
+                              *_predictor(sub, priors, params, choices, name)))
     c = bound.additions.counts()
     response = replace(response_plan(bound.formula.response, fam),
                        counts=(c["left"], c["right"], c["interval"]))
+    predicted = {d.name for d in dpars}
     for aux in fam.spec.aux:
-        if aux not in response.dropped:
+        if aux not in response.dropped and aux not in predicted:
             params[aux] = _params(priors.lookup(aux))
     if not columns and not groups and thresholds is None and \
             not any(a not in response.dropped for a in fam.spec.aux):
@@ -186,8 +210,8 @@ def build_plan(bound, fam: Family, priors: PriorTable, parameterization) -> Mode
         raise FormulaError(f"{bound.spec.formula} has nothing to estimate: a {fam.name} model "
                            "with no intercept, no population-level and no group term has no "
                            "parameters; write 1 for an intercept")
-    return ModelPlan(fam, columns, intercept, x_means, b, tuple(groups), priors, params,
-                     int(bound.n), response, thresholds)
+    return ModelPlan(fam, columns, intercept, x_means, b, groups, priors, params,
+                     int(bound.n), response, thresholds, tuple(dpars))
 
 
 def _thresholds(bound, fam: Family, priors: PriorTable, params: dict) -> VectorSite | None:
@@ -202,6 +226,92 @@ def _thresholds(bound, fam: Family, priors: PriorTable, params: dict) -> VectorS
     params[POPULATION.threshold_start] = np.zeros(k - 1) if bound.y is None else \
         ordinal.start(bound.y, k, fam.link)
     return site
+
+
+def _predictor(bound, priors: PriorTable, params: dict, parameterization, dpar: str = "",
+               centre: bool = False):
+    """``(columns, intercept, x_means, b, groups)`` of one formula (``dpar``: a family
+    parameter's sub-formula), its priors' parameters added to ``params``. Predictors are
+    centred when the formula has an intercept or ``centre`` (an ordinal model's thresholds
+    take the intercept's place)."""
+    pop = dpar_population(dpar)
+    columns = tuple(bound.X_columns)
+    intercept = "Intercept" in columns
+    slopes = [j for j, c in enumerate(columns) if c != "Intercept"]
+    if intercept:
+        params[pop.intercept_key] = _params(priors.lookup("Intercept", dpar=dpar))
+    if intercept or centre:
+        x_means = tuple(float(np.mean(bound.X[:, j])) for j in slopes)
+    else:
+        x_means = tuple(0.0 for _ in slopes)
+    b = _vector_site(pop.slopes, pop.slopes_key,
+                     [priors.lookup("b", coef=columns[j], dpar=dpar) for j in slopes],
+                     params) if slopes else None
+    groups = []
+    parents = _parents(bound) if not dpar else [(None, None)] * len(bound.groups)
+    on_intercept = _centred_on_intercept(bound, parents, parameterization) \
+        if intercept and not dpar else set()
+    for gi, (label, gd, choice) in enumerate(zip(group_names(bound), bound.groups,
+                                                 parameterization)):
+        names = GroupSites(dpar_group(label, dpar), gd.blocks)
+        sd = _vector_site(names.sd, names.sd, [priors.lookup("sd", label, c, dpar)
+                                               for c in gd.columns], params)
+        lkj_key = None
+        if names.lkj:
+            lkj_key = names.cor
+            params[lkj_key] = _params(priors.lookup("cor", label, dpar=dpar))
+        parent, parent_levels = parents[gi]
+        groups.append(GroupPlan(names.name, gd.label, tuple(gd.columns), tuple(gd.levels),
+                                tuple(tuple(b) for b in gd.blocks), tuple(choice.centered),
+                                sd, lkj_key, choice.reason, parent, parent_levels,
+                                gd.columns.index("Intercept") if gi in on_intercept else None,
+                                dpar))
+    return columns, intercept, x_means, b, tuple(groups)
+
+
+@dataclass(frozen=True)
+class _Choice:
+    centered: tuple[bool, ...]
+    reason: str
+
+
+def _noncentred(gd, dpar: str) -> _Choice:
+    """A sub-formula's group term: non-centred (the pilot fits the response's formula only,
+    so nothing says its levels are well identified)."""
+    return _Choice((False,) * gd.n_levels,
+                   f"non-centred: the pilot fit does not see {dpar}'s formula")
+
+
+def dpars_not_yet(what: str, plan) -> str:
+    """The message of a later stage that does not cover sub-formulas yet."""
+    names = ", ".join(f"{d.name} ~ ..." for d in plan.dpars)
+    return (f"{what} does not yet cover family parameters with their own formula ({names}); "
+            f"fit, summary, predict, simulate and save/load do")
+
+
+def check_dpars(formula, fam: Family, text: str | None = None) -> None:
+    """Refuse a sub-formula for a parameter the family does not have (or that the response's
+    additions fix), with the caret under its name in ``text`` (the formula as written)."""
+    from ..parse.dpars import dpar_span
+
+    if not formula.dpars:
+        return
+    text = str(formula) if text is None else text
+    dropped = response_plan(formula.response, fam).dropped
+    own = [a for a in fam.spec.aux if a not in dropped]
+    for name, _ in formula.dpars:
+        if name in own:
+            continue
+        if name in fam.spec.aux:
+            why = (f"{name} is not estimated in this model (the response's additions give "
+                   f"it), so it takes no formula")
+        elif own:
+            why = (f"{name} is not a parameter of the {fam.name} family; its parameters: "
+                   f"{', '.join(own)}")
+        else:
+            why = (f"{name} is not a parameter of the {fam.name} family, which has no "
+                   f"parameters besides its mean")
+        raise FormulaError(why, text, *(dpar_span(text, name) or (None, None)))
 
 
 def _parents(bound) -> list[tuple[int | None, tuple[int, ...] | None]]:
@@ -269,7 +379,20 @@ def model_data(plan: ModelPlan, bound) -> dict:
     if bound.weights is not None:
         data["weights"] = np.asarray(bound.weights, dtype=float)
     data.update(addition_data(plan, bound))
+    if plan.dpars:
+        subs = dict(bound.dpars)
+        data["dpars"] = {d.name: predictor_data(d, subs[d.name]) for d in plan.dpars}
     return data
+
+
+def predictor_data(pred, bound) -> dict:
+    """A sub-formula's arrays: centred slopes ``X``, ``offset``, group ``codes``/``values``."""
+    X = np.asarray(bound.X, dtype=float)
+    slopes = [j for j, c in enumerate(pred.columns) if c != "Intercept"]
+    return {"X": X[:, slopes] - np.asarray(pred.x_means, dtype=float),
+            "offset": np.asarray(bound.offset, dtype=float),
+            "codes": tuple(np.asarray(g.codes, dtype=np.int32) for g in bound.groups),
+            "values": tuple(np.asarray(g.values, dtype=float) for g in bound.groups)}
 
 
 def addition_data(plan: ModelPlan, bound) -> dict:

@@ -31,6 +31,13 @@ Users override by brms's class vocabulary: ``{"b": "normal(0, 1)", "b[floor]": .
 "sd": ..., "sd[county]": ..., "sd[county][floor]": ..., "cor": ..., "cor[county]": ...,
 "sigma": ..., "Intercept": ...}``; the most specific key wins.
 
+A family parameter with a sub-formula (``y ~ x; sigma ~ z``) has no prior of its own: its
+formula's coefficients do, on its link scale (log for ``sigma``), under the class followed by
+``_<parameter>`` (brms's ``dpar = sigma``; its Stan names ``Intercept_sigma``, ``b_sigma``):
+``Intercept_sigma`` ``student_t(3, link(c), 2.5)`` with ``c`` the typical value of the
+parameter's own default prior, ``b_sigma[z]`` ``normal(0, 2.5 / sd(z))``, ``sd_sigma[g]...``
+and ``cor_sigma[g]`` as for the response's formula with ``s = 1``.
+
 >>> from formulang import bind
 >>> from formulang.lower.families import family
 >>> b = bind("y ~ x + (1 | g)", {"y": [1.0, 2.0, 4.0, 3.0], "x": [0.0, 1.0, 2.0, 3.0],
@@ -75,11 +82,12 @@ class PriorRow:
     coef: str
     prior: Prior
     source: str  # "default" or "user"
+    dpar: str = ""  # the family parameter whose sub-formula it is in ("": the response's)
 
     @property
     def key(self) -> str:
-        return self.cls + (f"[{self.group}]" if self.group else "") + \
-            (f"[{self.coef}]" if self.coef else "")
+        return self.cls + (f"_{self.dpar}" if self.dpar else "") + \
+            (f"[{self.group}]" if self.group else "") + (f"[{self.coef}]" if self.coef else "")
 
 
 @dataclass(frozen=True)
@@ -88,20 +96,22 @@ class PriorTable:
 
     rows: tuple[PriorRow, ...]
 
-    def _row(self, cls: str, group: str = "", coef: str = "") -> PriorRow:
+    def _row(self, cls: str, group: str = "", coef: str = "", dpar: str = "") -> PriorRow:
         for row in self.rows:
-            if (row.cls, row.group, row.coef) == (cls, group, coef):
+            if (row.cls, row.group, row.coef, row.dpar) == (cls, group, coef, dpar):
                 return row
-        raise KeyError(f"no prior for {cls}[{group}][{coef}]")
+        raise KeyError(f"no prior for {cls}[{group}][{coef}]" + (f" of {dpar}" if dpar else ""))
 
-    def lookup(self, cls: str, group: str = "", coef: str = "") -> Prior:
-        return self._row(cls, group, coef).prior
+    def lookup(self, cls: str, group: str = "", coef: str = "", dpar: str = "") -> Prior:
+        return self._row(cls, group, coef, dpar).prior
 
-    def source(self, cls: str, group: str = "", coef: str = "") -> str:
-        return self._row(cls, group, coef).source
+    def source(self, cls: str, group: str = "", coef: str = "", dpar: str = "") -> str:
+        return self._row(cls, group, coef, dpar).source
 
     def to_frame(self) -> pd.DataFrame:
+        dpars = any(r.dpar for r in self.rows)  # brms's dpar column, when there is one
         return pd.DataFrame([{"class": r.cls, "group": r.group, "coef": r.coef,
+                              **({"dpar": r.dpar} if dpars else {}),
                               "prior": str(r.prior), "source": r.source} for r in self.rows])
 
     def __str__(self) -> str:
@@ -128,30 +138,56 @@ def response_scale(bound, fam: Family) -> tuple[float, float]:
 
 def _default_rows(bound, fam: Family) -> list[PriorRow]:
     m, s = response_scale(bound, fam)
+    rows = _predictor_rows(bound, m, s, thresholds=fam.spec.thresholds)
+    with_formula = {name for name, _ in bound.dpars}
+    dropped = dropped_aux(bound.formula.response, fam)  # se(s) alone: no sigma
+    for aux in fam.spec.parameters:
+        if aux.name in with_formula:
+            rows += _predictor_rows(dict(bound.dpars)[aux.name], _dpar_centre(aux, s), 1.0,
+                                    aux.name)
+        elif aux.name not in dropped:
+            rows.append(PriorRow(aux.name, "", "", _prior(*aux.prior(s)), "default"))
+    return rows
+
+
+def _dpar_centre(aux, s: float) -> float:
+    """Where the intercept of ``aux``'s sub-formula is centred: its own default prior's typical
+    value, on its link scale."""
+    from ..ir.prior import DISTRIBUTIONS
+    from .links import LINKS
+
+    name, *params = aux.prior(s)
+    return float(LINKS[aux.link].forward(float(DISTRIBUTIONS[name].centre(params, np))))
+
+
+def _predictor_rows(bound, m: float, s: float, dpar: str = "",
+                    thresholds: bool = False) -> list[PriorRow]:
+    """The default priors of one formula's coefficients (``dpar``: a family parameter's
+    sub-formula), ``m`` and ``s`` its location and scale on the link scale; ``thresholds``:
+    an ordinal model's, which replace the intercept."""
     rows = []
     intercept = "Intercept" in bound.X_columns
     if intercept:
-        rows.append(PriorRow("Intercept", "", "", _prior("student_t", 3, m, 2.5 * s), "default"))
-    if fam.spec.thresholds:  # ordinal: brms's Intercept[k], student_t(3, 0, 2.5) each
+        rows.append(PriorRow("Intercept", "", "", _prior("student_t", 3, m, 2.5 * s),
+                             "default", dpar))
+    if thresholds:  # ordinal: brms's Intercept[k], student_t(3, 0, 2.5) each
         rows += [PriorRow("Intercept", "", c, _prior("student_t", 3, 0, 2.5), "default")
                  for c in threshold_coefs(n_categories(bound))]
-    reach = s if intercept or fam.spec.thresholds else float(np.hypot(s, m))
+    reach = s if intercept or thresholds else float(np.hypot(s, m))
     for j, name in enumerate(bound.X_columns):
         if name == "Intercept":
             continue
         rows.append(PriorRow("b", "", name,
-                             _prior("normal", 0, 2.5 * reach / _sd(bound.X[:, j])), "default"))
+                             _prior("normal", 0, 2.5 * reach / _sd(bound.X[:, j])), "default",
+                             dpar))
     for g in _group_names(bound):
         gd = bound.groups[g[1]]
         for j, col in enumerate(gd.columns):
             scale = 2.5 * s / (1.0 if col == "Intercept" else _sd(gd.values[:, j]))
-            rows.append(PriorRow("sd", g[0], col, _prior("half_student_t", 3, scale), "default"))
+            rows.append(PriorRow("sd", g[0], col, _prior("half_student_t", 3, scale), "default",
+                                 dpar))
         if any(len(block) > 1 for block in gd.blocks):
-            rows.append(PriorRow("cor", g[0], "", _prior("lkj", 2), "default"))
-    dropped = dropped_aux(bound.formula.response, fam)  # se(s) alone: no sigma
-    for aux in fam.spec.parameters:
-        if aux.name not in dropped:
-            rows.append(PriorRow(aux.name, "", "", _prior(*aux.prior(s)), "default"))
+            rows.append(PriorRow("cor", g[0], "", _prior("lkj", 2), "default", dpar))
     return rows
 
 
@@ -214,11 +250,14 @@ def resolve_priors(bound, fam: Family, user: dict | None = None) -> PriorTable:
     rows = _default_rows(bound, fam)
     user = dict(user or {})
     valid = _valid_keys(rows)
-    parsed: dict[tuple[str, str, str], tuple[str, Prior]] = {}
+    dpars = {r.dpar for r in rows if r.dpar}
+    parsed: dict[tuple[str, str, str, str], tuple[str, Prior]] = {}
     for key, value in user.items():
         m = _KEY.match(key.strip()) if isinstance(key, str) else None
         cls, a, b = (m.group(1), m.group(2) or "", m.group(3) or "") if m else ("", "", "")
+        cls, dpar = _class_and_dpar(cls, dpars)
         target = _target(cls, a, b)
+        target = None if target is None else target + (dpar,)
         if target is None or not any(_matches(target, r) for r in rows):
             raise PriorSpecError(f"unknown prior key {key!r} for this model; valid keys: "
                                  f"{', '.join(valid)}")
@@ -229,8 +268,18 @@ def resolve_priors(bound, fam: Family, user: dict | None = None) -> PriorTable:
         if best is None:
             out.append(row)
         else:
-            out.append(PriorRow(row.cls, row.group, row.coef, parsed[best][1], "user"))
+            out.append(PriorRow(row.cls, row.group, row.coef, parsed[best][1], "user",
+                                row.dpar))
     return PriorTable(tuple(out))
+
+
+def _class_and_dpar(cls: str, dpars: set[str]) -> tuple[str, str]:
+    """``b_sigma`` -> ``("b", "sigma")`` when ``sigma`` has a sub-formula (brms's ``class = b,
+    dpar = sigma``); other classes as they are."""
+    head, _, tail = cls.rpartition("_")
+    if tail in dpars and head in ("Intercept", "b", "sd", "cor"):
+        return head, tail
+    return cls, ""
 
 
 def _target(cls: str, a: str, b: str):
@@ -249,7 +298,7 @@ def _target(cls: str, a: str, b: str):
 
 
 def _matches(target, row: PriorRow) -> bool:
-    return all(t in ("*", v) for t, v in zip(target, (row.cls, row.group, row.coef)))
+    return all(t in ("*", v) for t, v in zip(target, (row.cls, row.group, row.coef, row.dpar)))
 
 
 def _specificity(target) -> int:
@@ -259,9 +308,10 @@ def _specificity(target) -> int:
 def _valid_keys(rows) -> list[str]:
     keys: dict[str, None] = {}
     for r in rows:
-        keys.setdefault(r.cls, None)
+        cls = r.cls + (f"_{r.dpar}" if r.dpar else "")
+        keys.setdefault(cls, None)
         if r.group:
-            keys.setdefault(f"{r.cls}[{r.group}]", None)
+            keys.setdefault(f"{cls}[{r.group}]", None)
         if r.coef:
             keys.setdefault(r.key, None)
     return list(keys)

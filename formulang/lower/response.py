@@ -170,7 +170,9 @@ def truncated_mean(fam, plan: ResponsePlan, eta, aux: dict, trials, extras: dict
     import numpy as np
 
     eta = np.asarray(eta, dtype=float)
-    per_draw = {k: np.asarray(v, dtype=float).reshape((-1,) + (1,) * (eta.ndim - 1))
+    # values per draw against eta's rows; a parameter with its own formula is per row already
+    per_draw = {k: np.asarray(v, dtype=float) if np.ndim(v) == eta.ndim else
+                np.asarray(v, dtype=float).reshape((-1,) + (1,) * (eta.ndim - 1))
                 for k, v in aux.items()}
     params = with_additions(fam, plan, per_draw, extras)
     n = None if trials is None else np.asarray(trials, dtype=float)

@@ -1,7 +1,8 @@
 """Sampler sites and reported parameters: the one module that names them, and the map between.
 
 The NumPyro model samples *sites*; users see *parameters*. Every other module asks this one
-for a name, and for the translation either way (:func:`to_params`, :func:`to_sites`).
+for a name, and for the translation from sites to parameters (:func:`to_params`; the other way:
+:func:`formulang.lower.site_values.to_sites`).
 
 Sampler sites (NUTS moves on these; a saved fit stores them as drawn):
 
@@ -38,7 +39,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import FormulangError
 
 SEP = "__"  # brms's separator inside flat names and ArviZ dims
 
@@ -57,7 +57,9 @@ def standardized_site(site: str) -> str:
 
 @dataclass(frozen=True)
 class PopulationSites:
-    """Names of the population-level quantities (one set per model: :data:`POPULATION`)."""
+    """Names of the population-level quantities of one formula: the response's
+    (:data:`POPULATION`) or a family parameter's sub-formula (:func:`dpar_population`).
+    ``intercept_key``/``slopes_key``: the keys of their priors' parameters."""
 
     intercept: str = "Intercept_c"  # sampled: the intercept on centred predictors
     slopes: str = "b_c"  # sampled: the slopes
@@ -69,9 +71,26 @@ class PopulationSites:
     threshold_values: str = "b_Intercept"
     threshold_dim: str = "thres"
     threshold_start: str = "thres_c_start"
+    intercept_key: str = "Intercept"
+    slopes_key: str = "b"
 
 
 POPULATION = PopulationSites()
+
+
+def dpar_population(dpar: str) -> PopulationSites:
+    """The population-level names of ``dpar``'s sub-formula (brms's ``b_sigma_x``): sampled
+    ``Intercept_sigma_c`` and ``b_sigma_c``, reported ``b_sigma`` (dim ``sigma__coef``)."""
+    if not dpar:
+        return POPULATION
+    return PopulationSites(f"Intercept_{dpar}_c", f"b_{dpar}_c", f"b_{dpar}",
+                           f"{dpar}{SEP}coef", f"Intercept_{dpar}", f"b_{dpar}")
+
+
+def dpar_group(label: str, dpar: str) -> str:
+    """The stem of a group term of ``dpar``'s sub-formula on factor ``label``: ``g__sigma``
+    (its sites ``sd_g__sigma``, ``z_g__sigma``..., its effects ``r_g__sigma`` as brms's)."""
+    return f"{label}{SEP}{dpar}" if dpar else label
 
 
 @dataclass(frozen=True)
@@ -144,8 +163,9 @@ def pair_names(g) -> tuple[str, ...]:
     return tuple(pair_name(g.columns[a], g.columns[b]) for a, b in g.correlated_pairs)
 
 
-def b_name(col: str) -> str:
-    return f"{POPULATION.coefficients}_{col}"
+def b_name(col: str, dpar: str = "") -> str:
+    """``b_x``; of a sub-formula ``b_sigma_x`` (brms's)."""
+    return f"{dpar_population(dpar).coefficients}_{col}"
 
 
 def threshold_name(coef: str) -> str:
@@ -154,16 +174,23 @@ def threshold_name(coef: str) -> str:
     return f"Intercept[{coef}]"
 
 
-def sd_name(group: str, col: str) -> str:
-    return f"{GroupSites(group).sd}{SEP}{col}"
+def _dpar_col(col: str, dpar: str) -> str:
+    return f"{dpar}_{col}" if dpar else col
 
 
-def cor_name(group: str, a: str, b: str) -> str:
-    return f"{GroupSites(group).cor}{SEP}{pair_name(a, b)}"
+def sd_name(group: str, col: str, dpar: str = "") -> str:
+    """``sd_g__x``; of a sub-formula ``sd_g__sigma_x`` (brms's)."""
+    return f"{GroupSites(group).sd}{SEP}{_dpar_col(col, dpar)}"
 
 
-def r_name(group: str, level: str, col: str) -> str:
-    return f"{GroupSites(group).r}[{level},{col}]"
+def cor_name(group: str, a: str, b: str, dpar: str = "") -> str:
+    """``cor_g__a__b``; of a sub-formula ``cor_g__sigma_a__sigma_b`` (brms's)."""
+    return f"{GroupSites(group).cor}{SEP}{pair_name(_dpar_col(a, dpar), _dpar_col(b, dpar))}"
+
+
+def r_name(group: str, level: str, col: str, dpar: str = "") -> str:
+    """``r_g[level,x]``; of a sub-formula ``r_g__sigma[level,x]`` (brms's)."""
+    return f"{GroupSites(dpar_group(group, dpar)).r}[{level},{col}]"
 
 
 @dataclass(frozen=True)
@@ -178,6 +205,18 @@ class Parameter:
     entries: tuple[str, ...]
 
 
+def predictors(plan) -> tuple:
+    """The plan's formulas: itself (the response's), then each family parameter's
+    (:class:`~formulang.lower.plan.DparPlan`); each has ``columns``, ``intercept``,
+    ``x_means``, ``b``, ``groups``, ``sites`` and ``dpar``."""
+    return (plan, *getattr(plan, "dpars", ()))
+
+
+def _factor(g) -> str:
+    """The grouping factor a group term's flat names use (its stem, for the response's)."""
+    return g.label if getattr(g, "dpar", "") else g.name
+
+
 def parameters(plan) -> dict[str, Parameter]:
     """Every reported parameter of ``plan``, by name, in the order users see them."""
     out: dict[str, Parameter] = {}
@@ -187,14 +226,16 @@ def parameters(plan) -> dict[str, Parameter]:
 
     if plan.thresholds is not None:
         add(POPULATION.threshold_values, "thresholds", None, _threshold_coefs(plan))
-    if plan.columns:
-        add(POPULATION.coefficients, "b", None, plan.columns)
-    for g in plan.groups:
-        s = g.sites
-        add(s.sd, "sd", g.name, g.columns)
-        if g.correlated_pairs:
-            add(s.cor, "cor", g.name, pair_names(g))
-        add(s.r, "r", g.name, g.levels)
+    for pred in predictors(plan):
+        if pred.columns:
+            add(pred.sites.coefficients, "b", None, pred.columns)
+    for pred in predictors(plan):
+        for g in pred.groups:
+            s = g.sites
+            add(s.sd, "sd", g.name, g.columns)
+            if g.correlated_pairs:
+                add(s.cor, "cor", g.name, pair_names(g))
+            add(s.r, "r", g.name, g.levels)
     for aux in plan.aux:
         add(aux, "family", None, ())
     return out
@@ -212,32 +253,48 @@ class Flat:
     kind: str
     group: str | None
     entries: tuple[str, ...]
+    dpar: str = ""  # the family parameter whose sub-formula it is in
 
     @property
     def short(self) -> str:
-        """The name within its block of a summary: ``sd(Days)``, ``cor(Intercept,Days)``."""
+        """The name within its block of a summary: ``sd(Days)``, ``cor(Intercept,Days)``; of
+        a sub-formula as brms: ``sd(sigma_Intercept)``, ``sigma_x``."""
+        entries = [_dpar_col(e, self.dpar) for e in self.entries]
         if self.kind in ("sd", "cor"):
-            return f"{self.kind}({','.join(self.entries)})"
+            return f"{self.kind}({','.join(entries)})"
         if self.kind == "b":
-            return self.entries[0]
+            return entries[0]
         return self.name
+
+    @property
+    def section(self) -> str:
+        """The summary block it is in: ``population``, ``family``, or ``~<factor>`` (a
+        sub-formula's group terms with the response's on the same factor, as brms)."""
+        if self.kind in ("b", "family"):
+            return {"b": "population", "family": "family"}[self.kind]
+        factor = self.group[:-len(dpar_group("", self.dpar))] if self.dpar else self.group
+        return f"~{factor}"
 
 
 def flat_parameters(plan) -> list[Flat]:
     """The scalars of the summary, in its order: each term's SDs and correlations, the
-    coefficients, the family parameters (not the group effects: :func:`flat_effects`)."""
+    coefficients, the family parameters (not the group effects: :func:`flat_effects`); the
+    sub-formulas' after the response's, as brms orders them."""
     out = []
-    for g in plan.groups:
-        s = g.sites
-        out += [Flat(sd_name(g.name, col), s.sd, j, "sd", g.name, (col,))
-                for j, col in enumerate(g.columns)]
-        out += [Flat(cor_name(g.name, g.columns[a], g.columns[b]), s.cor, j, "cor", g.name,
-                     (g.columns[a], g.columns[b])) for j, (a, b) in enumerate(g.correlated_pairs)]
+    for pred in predictors(plan):
+        for g in pred.groups:
+            s, f, d = g.sites, _factor(g), g.dpar
+            out += [Flat(sd_name(f, col, d), s.sd, j, "sd", g.name, (col,), d)
+                    for j, col in enumerate(g.columns)]
+            out += [Flat(cor_name(f, g.columns[a], g.columns[b], d), s.cor, j, "cor", g.name,
+                         (g.columns[a], g.columns[b]), d)
+                    for j, (a, b) in enumerate(g.correlated_pairs)]
     if plan.thresholds is not None:  # brms's b_Intercept[k], shown as Intercept[k]
         out += [Flat(b_name(threshold_name(c)), POPULATION.threshold_values, j, "b", None,
                      (threshold_name(c),)) for j, c in enumerate(_threshold_coefs(plan))]
-    out += [Flat(b_name(col), POPULATION.coefficients, j, "b", None, (col,))
-            for j, col in enumerate(plan.columns)]
+    for pred in predictors(plan):
+        out += [Flat(b_name(col, pred.dpar), pred.sites.coefficients, j, "b", None, (col,),
+                     pred.dpar) for j, col in enumerate(pred.columns)]
     out += [Flat(aux, aux, None, "family", None, ()) for aux in plan.aux]
     return out
 
@@ -246,9 +303,19 @@ def _threshold_coefs(plan) -> tuple[str, ...]:
     return tuple(str(j) for j in range(1, plan.thresholds.size + 1))
 
 
+def all_groups(plan) -> tuple:
+    """Every group term of the plan: the response's formula's, then each sub-formula's."""
+    return tuple(g for pred in predictors(plan) for g in pred.groups)
+
+
+def group_sd_name(g, col: str) -> str:
+    """The flat name of ``g``'s SD of ``col`` (``sd_g__sigma_x`` in a sub-formula)."""
+    return sd_name(_factor(g), col, g.dpar)
+
+
 def flat_effects(g) -> list[str]:
     """The flat names of ``r_<g>``'s entries, levels x effects in row-major order."""
-    return [r_name(g.name, level, col) for level in g.levels for col in g.columns]
+    return [r_name(_factor(g), level, col, g.dpar) for level in g.levels for col in g.columns]
 
 
 def parse_flat(name: str, plan) -> Flat | None:
@@ -256,13 +323,14 @@ def parse_flat(name: str, plan) -> Flat | None:
     is (None: not one of its flat names). Matched against the plan's own names, so labels
     holding ``_``, ``,`` or ``:`` read back exactly; a group effect's ``index`` is left None
     (:func:`flat_effects` orders them)."""
-    for g in sorted(plan.groups, key=lambda g: len(g.name), reverse=True):
+    for g in sorted(all_groups(plan), key=lambda g: len(g.name), reverse=True):
         r = g.sites.r
         if name.startswith(r + "[") and name.endswith("]"):
             inner = name[len(r) + 1:-1]
             for col in g.columns:
                 if inner.endswith("," + col):
-                    return Flat(name, r, None, "r", g.name, (inner[:-len(col) - 1], col))
+                    return Flat(name, r, None, "r", g.name, (inner[:-len(col) - 1], col),
+                                g.dpar)
     return next((p for p in flat_parameters(plan) if p.name == name), None)
 
 
@@ -349,10 +417,15 @@ def group_effects(g, samples: dict, parent_r: np.ndarray | None) -> np.ndarray:
 
 
 def _reported(plan, samples: dict) -> dict:
-    """``b``, ``r_<g>`` and ``cor_<g>`` from the sites in ``samples``; each one whose sites
-    are absent is left out (or kept as given, for ``r_<g>`` a nested term needs)."""
+    """``b``, ``r_<g>`` and ``cor_<g>`` (a sub-formula's ``b_<dpar>``... too) from the sites
+    in ``samples``; each one whose sites are absent is left out (or kept as given, for
+    ``r_<g>`` a nested term needs)."""
+    return {k: v for pred in predictors(plan) for k, v in _reported_one(pred, samples).items()}
+
+
+def _reported_one(plan, samples: dict) -> dict:
     out = {}
-    pop = POPULATION
+    pop = plan.sites
     if ((not plan.intercept or pop.intercept in samples)
             and (plan.b is None or _has_vector(samples, plan.b))):
         coefficients = []
@@ -425,9 +498,10 @@ def to_params(plan, samples: dict) -> dict:
     shape; each one whose sites are absent is left out."""
     reported = _reported(plan, samples)
     out = {}
+    groups = all_groups(plan)
     for name, p in parameters(plan).items():
         if p.kind == "sd":
-            g = next(h for h in plan.groups if h.name == p.group)
+            g = next(h for h in groups if h.name == p.group)
             if _has_vector(samples, g.sd):
                 out[name] = vector(samples, g.sd)
         elif name in reported:
@@ -437,110 +511,9 @@ def to_params(plan, samples: dict) -> dict:
     return out
 
 
-# ---- parameters -> sites ------------------------------------------------------------------------
-
-# Given effects r are turned into the sampler's standardised effects z by solving with
-# diag(sd) L; a reconstruction error above this (relative) means r contradicts sd (e.g. a
-# non-zero effect whose SD is 0).
-_RECONSTRUCTION_TOLERANCE = 1e-6
-
-
-def _shown(a: np.ndarray) -> str:
-    a = np.asarray(a)
-    return str(a[0].tolist() if a.shape[0] == 1 else a.tolist())
-
-
-def correlation_matrix(g, cor: np.ndarray, name: str | None = None) -> np.ndarray:
-    """(draws, k, k) correlation matrices from ``cor_<g>``'s pair values (draws, pairs);
-    refuses values that are no correlation matrix."""
-    name = name or g.sites.cor
-    cor = np.asarray(cor, dtype=float)
-    draws = cor.shape[0]
-    if (np.abs(cor) > 1).any():
-        raise FormulangError(f"{name}: correlations must lie in [-1, 1]: got {_shown(cor)}")
-    C = np.broadcast_to(np.eye(g.k), (draws, g.k, g.k)).copy()
-    for j, (a, b) in enumerate(g.correlated_pairs):
-        C[:, a, b] = C[:, b, a] = cor[:, j]
-    # Positive definite: otherwise there is no LKJ Cholesky factor to condition on.
-    if (np.linalg.eigvalsh(C)[:, 0] <= 1e-10).any():
-        raise FormulangError(f"{name}: the correlations {dict(zip(pair_names(g), cor[0]))} do "
-                             f"not form a positive definite correlation matrix")
-    return C
-
-
-def cholesky(g, values: dict) -> np.ndarray:
-    """(draws, k, k): the Cholesky factor of the effects' correlation (identity if none),
-    from the reported ``sd_<g>`` and ``cor_<g>``."""
-    s = g.sites
-    if not g.correlated_pairs:
-        return np.broadcast_to(np.eye(g.k), (np.shape(values[s.sd])[0], g.k, g.k)).copy()
-    return np.linalg.cholesky(correlation_matrix(g, values[s.cor]))
-
-
-def to_sites(plan, values: dict) -> dict:
-    """The model's sample sites (``Intercept_c``, ``b_c``, ``sd_<g>``, ``L_<g>``, ``z_<g>``,
-    ``rc_<g>``, family parameters) that reproduce the reported ``values`` (one leading draws
-    axis). Refuses effects ``r_<g>`` that ``N(0, Sigma)`` cannot produce."""
-    pop = POPULATION
-    sites = {}
-    if plan.columns:
-        b = values[pop.coefficients]
-        slope_idx = [j for j, c in enumerate(plan.columns) if c != "Intercept"]
-        slopes = b[:, slope_idx]
-        if plan.intercept:
-            sites[pop.intercept] = b[:, plan.columns.index("Intercept")] + \
-                slopes @ np.asarray(plan.x_means, dtype=float)
-        if plan.b is not None:
-            sites.update(split(plan.b, slopes))
-    for g in plan.groups:
-        sd = values[g.sites.sd]
-        sites.update(split(g.sd, sd))
-        L = cholesky(g, values)
-        for site, block in g.sites.lkj if g.correlated_pairs else ():
-            idx = np.asarray(block)
-            sites[site] = L[:, idx[:, None], idx[None, :]]
-        sites.update(_effect_sites(plan, g, values, sd[:, :, None] * L,
-                                   sites.get(pop.intercept)))
-    if plan.thresholds is not None:
-        theta = np.asarray(values[pop.threshold_values], dtype=float)
-        if plan.b is not None:
-            theta = theta - (values[pop.coefficients] @ np.asarray(plan.x_means))[:, None]
-        sites[pop.thresholds] = theta
-    for aux in plan.aux:
-        sites[aux] = values[aux]
-    return sites
-
-
-def _effect_sites(plan, g, values: dict, scale_tril: np.ndarray, intercept) -> dict:
-    """z_<g> for non-centred levels (r = z (diag(sd) L)^T), rc_<g> for centred ones
-    (r + :func:`centred_loc`)."""
-    s = g.sites
-    r = values[s.r]
-    centered = np.asarray(g.centered, dtype=bool)
-    out = {}
-    nc = np.flatnonzero(~centered)
-    if len(nc):
-        # lstsq rather than solve: an SD of 0 makes diag(sd) L singular, and is fine as long
-        # as r is 0 in that effect (checked by rebuilding r below).
-        z = np.stack([np.linalg.lstsq(scale_tril[d], r[d, nc].T, rcond=None)[0].T
-                      for d in range(r.shape[0])])
-        rebuilt = np.einsum("dij,dlj->dli", scale_tril, z)
-        if not np.allclose(rebuilt, r[:, nc], atol=_RECONSTRUCTION_TOLERANCE *
-                           max(1.0, float(np.abs(r).max()))):
-            raise FormulangError(f"{s.r} has non-zero effects where {s.sd} is 0 (or the "
-                                 f"correlations are degenerate): such effects cannot be "
-                                 f"drawn from N(0, Sigma)")
-        out[s.z] = z
-    c = np.flatnonzero(centered)
-    if len(c):
-        parent_r = None if g.parent is None else values[plan.groups[g.parent].sites.r]
-        loc = centred_loc(g, parent_r, intercept)
-        out[s.rc] = r[:, c] if loc is None else r[:, c] + loc
-    return out
-
-
-__all__ = ["Flat", "GroupSites", "POPULATION", "Parameter", "PopulationSites", "b_name",
-           "centred_loc", "cholesky", "cor_name", "correlation_cholesky", "correlation_matrix",
-           "derive", "flat_effects", "flat_parameters", "group_effects", "group_names",
-           "pair_name", "pair_names", "parameters", "parse_flat", "piece_names", "r_name",
-           "sd_name", "split", "standardized_site", "threshold_name", "to_params", "to_sites", "vector"]
+__all__ = ["Flat", "GroupSites", "POPULATION", "Parameter", "PopulationSites", "all_groups",
+           "b_name", "centred_loc", "cor_name", "correlation_cholesky", "derive", "dpar_group",
+           "dpar_population", "flat_effects", "flat_parameters", "group_effects",
+           "group_names", "group_sd_name", "pair_name", "pair_names", "parameters",
+           "parse_flat", "piece_names", "predictors", "r_name", "sd_name", "split",
+           "standardized_site", "threshold_name", "to_params", "vector"]

@@ -15,6 +15,7 @@ from ..errors import FormulaError
 
 from ..ir.formula import Formula
 from ..ir.prior import Prior
+from .dpars import join_formulas, shifted, split_formulas
 from .grammar import parser
 from .limits import MAX_DEPTH, MAX_LENGTH, MAX_TERMS, measure, operator_span
 from .syntax_errors import precheck, translate
@@ -37,10 +38,38 @@ def parse(text: str) -> Formula:
     >>> str(f)
     'y ~ 1 + a + b + a:b + (1 | g) + (1 | g:h)'
 
+    Formulas for family parameters follow the response's, after ``;``
+    (:mod:`formulang.parse.dpars`):
+
+    >>> str(parse("y ~ x; sigma ~ x + (1 | g)"))
+    'y ~ 1 + x; sigma ~ 1 + x + (1 | g)'
+
     Raises :class:`~formulang.FormulaError` with the position of the problem.
     """
     if not isinstance(text, str):
         raise TypeError(f"parse() takes the formula as a string, not {type(text).__name__}")
+    pieces = split_formulas(text)
+    if len(pieces) == 1:
+        return _parse_one(text)
+    parsed = []
+    for start, piece in pieces:
+        at = max(start - 1, 0)  # the ';' before it
+        if not piece.strip():
+            raise FormulaError("expected a formula after ';' (';' separates the response's "
+                               "formula from those of family parameters)", text, at, at + 1)
+        if start and "~" not in piece:
+            raise FormulaError("after ';' comes the formula of a family parameter, such as "
+                               "sigma ~ x (a formula is a single expression otherwise)", text,
+                               at, at + 1)
+        try:
+            parsed.append((start, piece, _parse_one(piece)))
+        except FormulaError as err:
+            raise shifted(err, text, start) from None
+    return join_formulas(text, parsed)
+
+
+def _parse_one(text: str) -> Formula:
+    """One formula (no ``;``)."""
     tree = _parse_tree(text, "formula")
     _check_limits(tree, text)
     try:

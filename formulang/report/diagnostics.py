@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..lower.sites import flat_effects, flat_parameters, parse_flat, sd_name
+from ..lower.sites import all_groups, flat_effects, flat_parameters, group_sd_name, parse_flat
 from ..phrasing import option
 from . import convergence as stats_of_draws
 
@@ -284,7 +284,7 @@ def _scalars(fit, stats) -> tuple[list[str], list[np.ndarray]]:
     elif "lp" in stats:
         add("lp__", stats["lp"])
     blocks = [np.concatenate(columns, axis=-1)]
-    for g in plan.groups:  # every effect at once: (chains, draws, levels x effects)
+    for g in all_groups(plan):  # every effect at once: (chains, draws, levels x effects)
         r = np.asarray(variables[g.sites.r])
         names += flat_effects(g)
         blocks.append(r.reshape(r.shape[:2] + (-1,)))
@@ -319,7 +319,7 @@ class _Terms:
 
     def __init__(self, fit):
         self.plan = fit.plan
-        self.groups = list(self.plan.groups)
+        self.groups = list(all_groups(self.plan))  # sub-formulas' too
         # a collapsed fit sampled no group effects: no centring to blame, no funnel to undo
         self.collapsed = bool(fit.collapsed)
         self.weights = {}
@@ -424,7 +424,7 @@ def _divergence_problem(fit, terms: _Terms, div: np.ndarray, n_div: int, share: 
             continue
         side = "below" if shift < 0 else "above"
         notes.append(f"Divergent draws sit at {'small' if shift < 0 else 'large'} "
-                     f"{sd_name(g.name, col)}")
+                     f"{group_sd_name(g, col)}")
         notes[-1] += f" ({abs(shift):.1f} SDs of log sd {side} the other draws)"
         notes.append(terms.cure(g, "noncentered" if shift < 0 else "centered"))
         culprits.append(f"~{g.label}")
@@ -531,7 +531,7 @@ def _approximate(fit, chains: int, draws: int) -> Diagnostics:
             "warning", "method", f"the {method.upper()} optimisation stopped"
             + (f" after {steps} steps" if steps else "") + " before converging",
             (), f"The estimate may be off the optimum: refit with {option('method', 'nuts')}."))
-    groups = tuple(fit.plan.groups)
+    groups = all_groups(fit.plan)
     if method == "map" and groups:
         from ..report.idata import posterior_variables
 
@@ -540,7 +540,7 @@ def _approximate(fit, chains: int, draws: int) -> Diagnostics:
         for g in groups:
             sd = np.asarray(variables[g.sites.sd], dtype=float)
             sd = sd.reshape(-1, sd.shape[-1]).mean(axis=0)
-            values += [f"{sd_name(g.name, col)} = {v:.3g}" for col, v in zip(g.columns, sd)]
+            values += [f"{group_sd_name(g, col)} = {v:.3g}" for col, v in zip(g.columns, sd)]
         problems.append(Problem(
             "warning", "method",
             "the mode of a hierarchical model drives group SDs towards zero (the density "

@@ -12,12 +12,21 @@ from __future__ import annotations
 import numpy as np
 
 from ..lower.plan import ModelPlan
-from ..lower.sites import pair_names, vector
+from ..lower.sites import pair_names, predictors, vector
 
 
 def posterior_variables(plan: ModelPlan, samples: dict) -> tuple[dict, dict, dict]:
     """(variables, dims, coords) of the user-facing posterior."""
     variables, dims, coords = {}, {}, {}
+    for pred in predictors(plan):  # the response's formula, then the sub-formulas'
+        _predictor_variables(pred, samples, variables, dims, coords)
+    for aux in plan.aux:
+        variables[aux] = samples[aux]
+    return variables, dims, coords
+
+
+def _predictor_variables(plan, samples: dict, variables: dict, dims: dict,
+                         coords: dict) -> None:
     pop = plan.sites
     if pop.coefficients in samples:
         variables[pop.coefficients] = samples[pop.coefficients]
@@ -40,9 +49,6 @@ def posterior_variables(plan: ModelPlan, samples: dict) -> tuple[dict, dict, dic
             variables[s.cor] = samples[s.cor]
             dims[s.cor] = [pair]
             coords[pair] = list(pair_names(g))
-    for aux in plan.aux:
-        variables[aux] = samples[aux]
-    return variables, dims, coords
 
 
 def sample_stats(stats: dict) -> dict:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..lower.plan import ModelPlan
-from ..lower.sites import flat_parameters, parse_flat
+from ..lower.sites import flat_parameters, parse_flat, predictors
 from .convergence import convergence
 from .tables import interval, quantile_names
 
@@ -43,8 +43,7 @@ def summary_table(plan: ModelPlan, posterior, method: str = "nuts",
         if p.kind == "b" and p.variable not in posterior:  # draws without coefficients
             continue
         draws = values(p.variable)
-        section = {"b": "population", "family": "family"}.get(p.kind, f"~{p.group}")
-        add(p.name, section, draws if p.index is None else draws[..., p.index])
+        add(p.name, p.section, draws if p.index is None else draws[..., p.index])
     lo_name, hi_name = (name.lower() for name in quantile_names(prob))
     header = ["mean", "sd", lo_name, hi_name, "rhat", "ess_bulk", "ess_tail"]
     if not columns:
@@ -80,9 +79,10 @@ def format_summary(plan: ModelPlan, table: pd.DataFrame, header: list[str]) -> s
             lines.append(part.to_string(float_format=_fmt, formatters={
                 "ess_bulk": _int, "ess_tail": _int, "rhat": _rhat}))
 
-    for g in plan.groups:
-        block(f"Group-level effects: ~{g.name} ({len(g.levels)} levels)",
-              table["section"] == f"~{g.name}")
+    # a sub-formula's group terms are shown with the response's on the same factor (brms)
+    levels = {g.label: len(g.levels) for pred in predictors(plan) for g in pred.groups}
+    for label, n in levels.items():
+        block(f"Group-level effects: ~{label} ({n} levels)", table["section"] == f"~{label}")
     block("Population-level effects:", table["section"] == "population")
     block("Family parameters:", table["section"] == "family")
     method = table.attrs.get("method", "nuts")

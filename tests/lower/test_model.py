@@ -17,7 +17,6 @@ def sleep():
 
 
 def trace(model):
-    import jax
     from numpyro import handlers
 
     with handlers.seed(rng_seed=0):

@@ -4,7 +4,6 @@ their errors."""
 
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -17,7 +16,8 @@ from formulang.data.response_levels import ResponseLevelsWarning
 from formulang.lower import ordinal
 from formulang.lower.families import family
 from formulang.lower.ordinal import THRESHOLDS
-from formulang.lower.sites import flat_parameters, parameters, to_params, to_sites
+from formulang.lower.site_values import to_sites
+from formulang.lower.sites import flat_parameters, parameters, to_params
 
 ETA = np.array([-1.0, 0.3, 2.0, 0.0])
 THETA = np.array([-0.5, 0.4, 1.7])

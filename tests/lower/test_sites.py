@@ -25,8 +25,9 @@ from hypothesis import strategies as st
 import formulang as fl
 from formulang import FormulangError
 from formulang.lower import sites
+from formulang.lower.site_values import to_sites
 from formulang.lower.sites import (POPULATION, GroupSites, flat_effects, flat_parameters,
-                                   parameters, parse_flat, piece_names, to_params, to_sites)
+                                   parameters, parse_flat, piece_names, to_params)
 
 # ---- names -----------------------------------------------------------------------------------
 
