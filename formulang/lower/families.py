@@ -24,6 +24,7 @@ import numpy as np
 
 from ..errors import DataError, FormulangError
 from . import cdfs, ordinal
+from .draws import per_draw
 from .links import LINKS, Link
 from .zero_inflated import mixture_rows
 
@@ -95,13 +96,6 @@ def _paren(text: str) -> str:
     return text if text.isidentifier() else f"({text})"
 
 
-def _per_draw(v):
-    """A parameter's draws against eta (draws, rows): a column, or per row already (a
-    parameter with its own formula)."""
-    v = np.asarray(v)
-    return v[:, None] if v.ndim == 1 else v
-
-
 def _identity(y, trials):
     return y, None
 
@@ -119,6 +113,14 @@ def _nb_dispersion(y, mu, w, leverage):
     num = float(np.sum(w * (y - mu) ** 2 - keep * mu))
     den = float(np.sum(keep * mu**2))
     return max(num / den, 0.0) if den > 0 else 0.0
+
+
+def _nb_log_zero(mu, p, n):
+    """``log P(Y = 0) = -phi log(1 + mu / phi)``; ``phi = inf`` is the Poisson's ``-mu``."""
+    phi = np.broadcast_to(np.asarray(p["phi"], dtype=float), np.shape(mu))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = -phi * np.log1p(mu / phi)
+    return np.where(np.isfinite(phi), out, -mu)
 
 
 def _beta(d, link, eta, p, n):
@@ -188,7 +190,10 @@ class FamilySpec:
     ``dispersion(y, mu, w, leverage) -> kappa``); ``pilot_aux(scale, kappa)``: the aux
     parameters' pilot estimates; ``pilot_zero(y, trials, mu, aux)``: more of them from the
     response as given and the base fit's means ``mu`` (``aux``: the estimates so far), for
-    zero-inflated and hurdle families. ``trials``: the response is successes out of trials;
+    zero-inflated and hurdle families; ``log_zero(mu, aux, trials)``: ``log P(Y = 0)`` at mean
+    ``mu`` (per trial for binomial), NumPy, ``aux`` broadcast against ``mu`` (None: a
+    continuous family, ``P(Y = 0) = 0``), which zero-inflated and hurdle rows build on.
+    ``trials``: the response is successes out of trials;
     ``collapsible``: with an identity link, group effects integrate out in closed form;
     ``merge``: how identical rows add exactly (``"counts"`` Bernoulli rows into binomial ones,
     ``"trials"``, ``"exposure"``), into family ``merges_into`` (default itself).
@@ -229,6 +234,7 @@ class FamilySpec:
     dispersion: Callable | None = None
     pilot_aux: Callable = lambda scale, kappa: {}
     pilot_zero: Callable | None = None
+    log_zero: Callable | None = None
     trials: bool = False
     collapsible: bool = False
     merge: str | None = None
@@ -303,13 +309,15 @@ FAMILIES: dict[str, FamilySpec] = {f.name: f for f in [
         variance=_variance_bernoulli, working_response=_as_proportion,
         glm_start=lambda y, n: (n * y + 0.5) / (n + 1.0),
         fixed_scale=True, trials=True, merge="trials", log_cdfs=cdfs.binomial,
+        log_zero=lambda mu, p, n: np.asarray(n, dtype=float) * np.log1p(
+            -np.clip(mu, 0.0, 1.0 - 1e-12)),
         moments=lambda link, eta, p, n, y: cdfs.binomial_moments(n, link.inverse(eta), y)),
     FamilySpec(
         "poisson", ("log",), (), "count", "counts",
         likelihood=lambda d, link, eta, p, n: d.Poisson(link.inverse_jax(eta)),
         source=lambda link: [f"dist.Poisson({link.code()})"],
         variance=lambda mu, kappa: mu, glm_start=lambda y, n: y + 0.1, fixed_scale=True,
-        merge="exposure", log_cdfs=cdfs.poisson, rate_aux=(),
+        merge="exposure", log_cdfs=cdfs.poisson, rate_aux=(), log_zero=lambda mu, p, n: -mu,
         moments=lambda link, eta, p, n, y: cdfs.poisson_moments(link.inverse(eta), y)),
     FamilySpec(
         "negative_binomial", ("log",), (Aux("phi", lambda s: ("inv_gamma", 0.4, 0.3)),),
@@ -320,7 +328,7 @@ FAMILIES: dict[str, FamilySpec] = {f.name: f for f in [
         variance=lambda mu, kappa: mu + kappa * mu**2, glm_start=lambda y, n: y + 0.1,
         fixed_scale=True, dispersion=_nb_dispersion,
         pilot_aux=lambda scale, kappa: {"phi": 1.0 / kappa if kappa > 0 else float("inf")},
-        log_cdfs=cdfs.negative_binomial, rate_aux=("phi",),
+        log_cdfs=cdfs.negative_binomial, rate_aux=("phi",), log_zero=_nb_log_zero,
         moments=lambda link, eta, p, n, y: cdfs.negative_binomial_moments(
             link.inverse(eta), p["phi"], y)),
     FamilySpec(
@@ -339,7 +347,7 @@ FAMILIES: dict[str, FamilySpec] = {f.name: f for f in [
         likelihood=lambda d, link, eta, p, n: d.LogNormal(link.inverse_jax(eta), p["sigma"]),
         source=lambda link: [f"dist.LogNormal({link.code()}, sigma)"],
         mean=lambda link, eta, p, n: np.exp(link.inverse(eta)
-                                            + 0.5 * _per_draw(p["sigma"])**2),
+                                            + 0.5 * per_draw(p["sigma"])**2),
         variance=_variance_one, working_response=lambda y, n: (np.log(y), None),
         gaussian_like=True, log_cdfs=cdfs.lognormal, icdf=cdfs.lognormal_icdf,
         moments=lambda link, eta, p, n, y: cdfs.lognormal_moments(link.inverse(eta),

@@ -24,7 +24,8 @@ distribution functions).
 This module only builds rows: :mod:`formulang.lower.families` registers them.
 
 >>> import numpy as np
->>> zero_probability("poisson", np.array([np.log(2.0)]), {}, None).round(4).tolist()
+>>> from formulang.lower.families import FAMILIES
+>>> zero_probability(FAMILIES["poisson"], np.array([np.log(2.0)]), {}, None).round(4).tolist()
 [0.1353]
 """
 
@@ -33,6 +34,8 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+
+from .draws import per_draw
 
 # the zero-inflated and hurdle rows: (name, base family, kind, what the base part is)
 ROWS = (("zero_inflated_poisson", "poisson", "zi", "poisson(mu)"),
@@ -50,24 +53,15 @@ _DOCS = {"zi": "excess zeros: with probability zi a zero, else {base}",
 
 # ---- the base families' P(Y = 0), NumPy float64 ------------------------------------------------
 
-def _log_zero(base: str, mu, p: dict, n):
-    """``log P(Y = 0)`` of the base family with mean ``mu`` (per trial for binomial); ``p``
-    values broadcast against ``mu``; ``-inf`` for a continuous base."""
+def _log_zero(base, mu, p: dict, n):
+    """``log P(Y = 0)`` of the base row ``base`` at mean ``mu`` (its ``log_zero``; ``-inf``
+    for a continuous base); ``p`` values broadcast against ``mu``."""
     mu = np.asarray(mu, dtype=float)
-    if base == "poisson":
-        return -mu
-    if base == "negative_binomial":
-        phi = np.broadcast_to(np.asarray(p["phi"], dtype=float), mu.shape)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out = -phi * np.log1p(mu / phi)
-        return np.where(np.isfinite(phi), out, -mu)  # phi = inf: Poisson
-    if base == "binomial":
-        return np.asarray(n, dtype=float) * np.log1p(-np.clip(mu, 0.0, 1.0 - 1e-12))
-    return np.full(mu.shape, -np.inf)
+    return np.full(mu.shape, -np.inf) if base.log_zero is None else base.log_zero(mu, p, n)
 
 
-def zero_probability(base: str, eta, aux: dict, trials, link: str = "log"):
-    """``P(Y = 0)`` of base family ``base`` at linear predictor ``eta`` (NumPy float64)."""
+def zero_probability(base, eta, aux: dict, trials, link: str = "log"):
+    """``P(Y = 0)`` of base row ``base`` at linear predictor ``eta`` (NumPy float64)."""
     from .links import LINKS
 
     return np.exp(_log_zero(base, LINKS[link].inverse(np.asarray(eta, dtype=float)), aux,
@@ -75,8 +69,8 @@ def zero_probability(base: str, eta, aux: dict, trials, link: str = "log"):
 
 
 def _per_draw(aux: dict) -> dict:
-    """Aux values per draw as columns, to broadcast against ``eta`` (draws x rows)."""
-    return {k: np.asarray(v, dtype=float)[:, None] for k, v in aux.items()}
+    """Aux values against ``eta`` (draws x rows): per-draw ones as columns."""
+    return {k: per_draw(v) for k, v in aux.items()}
 
 
 # ---- zero inflation ----------------------------------------------------------------------------
@@ -104,7 +98,7 @@ def _zi_mean(base):
     return mean
 
 
-def _zi_pilot(base_name: str):
+def _zi_pilot(base):
     def start(y, trials, mu, aux) -> dict:
         """Match the share of zeros and the mean: ``mu`` (all rows' fit) estimates
         ``(1 - zi) mu_base``, so iterate ``zi = (pi0 - P0) / (1 - P0)`` with ``P0`` the base
@@ -113,9 +107,9 @@ def _zi_pilot(base_name: str):
         zi = 0.0
         for _ in range(100):
             m = mu / (1.0 - zi)
-            if base_name == "binomial":
+            if base.trials:  # a probability per trial
                 m = np.clip(m, 0.0, 1.0 - 1e-9)
-            p0 = float(np.mean(np.exp(_log_zero(base_name, m, aux, trials))))
+            p0 = float(np.mean(np.exp(_log_zero(base, m, aux, trials))))
             new = float(np.clip((pi0 - p0) / max(1.0 - p0, 1e-9), 0.0, 0.99))
             if abs(new - zi) < 1e-6:
                 break
@@ -124,13 +118,13 @@ def _zi_pilot(base_name: str):
     return start
 
 
-def zero_inflated(name: str, base, base_name: str, part, doc: str):
+def zero_inflated(name: str, base, part, doc: str):
     """The zero-inflated row ``name`` over ``base`` (a FamilySpec), with parameter ``part``
     (the ``zi`` Aux)."""
     return dataclasses.replace(
         base, name=name, parameters=base.parameters + (part,), doc=_DOCS["zi"].format(base=doc),
         likelihood=_zi_likelihood(base), source=_zi_source(base), mean=_zi_mean(base),
-        pilot_zero=_zi_pilot(base_name), **_NO_ADDITIONS)
+        pilot_zero=_zi_pilot(base), **_NO_ADDITIONS)
 
 
 # the capabilities the rows lose: merging rows, censoring and truncation, rate(), se()
@@ -157,10 +151,10 @@ def _hu_source(base):
     return source
 
 
-def _hu_mean(base, base_name: str):
+def _hu_mean(base):
     def mean(link, eta, p, n):
         q = _per_draw(p)
-        positive = -np.expm1(_log_zero(base_name, link.inverse(eta), q, n))
+        positive = -np.expm1(_log_zero(base, link.inverse(eta), q, n))
         return (1.0 - q["hu"]) * _base_mean(base, link, eta, p, n) / positive
     return mean
 
@@ -183,7 +177,7 @@ def _hu_pilot(y, trials, mu, aux) -> dict:
     return {"hu": float(np.clip(np.mean(np.asarray(y) == 0), 0.0, 0.99))}
 
 
-def hurdle(name: str, base, base_name: str, part, doc: str):
+def hurdle(name: str, base, part, doc: str):
     """The hurdle row ``name`` over ``base`` (a FamilySpec), with parameter ``part`` (the
     ``hu`` Aux)."""
     support = "count" if base.support == "count" else "nonnegative"
@@ -191,7 +185,7 @@ def hurdle(name: str, base, base_name: str, part, doc: str):
         base, name=name, parameters=base.parameters + (part,), support=support,
         doc=_DOCS["hu"].format(base=doc),
         likelihood=_hu_likelihood(base), source=_hu_source(base),
-        mean=_hu_mean(base, base_name), working_response=_hu_working(base),
+        mean=_hu_mean(base), working_response=_hu_working(base),
         pilot_zero=_hu_pilot, **_NO_ADDITIONS)
 
 
@@ -199,7 +193,7 @@ def mixture_rows(families: dict, zi, hu) -> list:
     """The zero-inflated and hurdle rows (:data:`ROWS`), from the base rows in ``families``
     and the ``zi`` and ``hu`` Aux rows."""
     build = {"zi": (zero_inflated, zi), "hu": (hurdle, hu)}
-    return [build[kind][0](name, families[base], base, build[kind][1], doc)
+    return [build[kind][0](name, families[base], build[kind][1], doc)
             for name, base, kind, doc in ROWS]
 
 
