@@ -189,8 +189,6 @@ def build_plan(bound, fam: Family, priors: PriorTable, parameterization) -> Mode
     thresholds = _thresholds(bound, fam, priors, params)
     columns, intercept, x_means, b, groups = _predictor(
         bound, priors, params, parameterization, centre=thresholds is not None)
-    columns, intercept, x_means, b, groups = _predictor(bound, priors, params,
-                                                        parameterization)
     by_name = {a.name: a for a in fam.spec.parameters}
     dpars = []
     for name, sub in bound.dpars:

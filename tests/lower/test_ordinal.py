@@ -108,6 +108,8 @@ def test_names_and_priors_as_brms():
 def test_thresholds_map_both_ways():
     """Reported thresholds are for the predictors as given; the sampler's are centred."""
     m = fl.Model("y ~ x + (1 | g)", frame(), family="cumulative")
+    x = m.bound.X[:, list(m.plan.columns).index("x")]
+    assert m.plan.x_means == pytest.approx((float(np.mean(x)),)) and m.plan.x_means[0] != 0
     values = {"b": np.array([[0.7]]), "b_Intercept": np.array([[-1.0, 0.2, 1.1]]),
               "sd_g": np.array([[0.5]]), "r_g": np.zeros((1, 5, 1))}
     sites = to_sites(m.plan, values)
