@@ -91,6 +91,9 @@ def predict(fit, newdata=None, *, kind: str = "mean", new_levels: str = "gaussia
     ``new_levels``. A level of a fixed-effect factor unseen in training is a
     :class:`~formulang.DataError`. Ordinal models: ``kind="prob"`` is ``(draws, rows, K)``;
     ``kind="response"`` gives the categories' labels (``labels=False``: codes ``0..K-1``).
+    Categorical models: ``kind="prob"`` and ``"mean"`` are ``(draws, rows, K)``,
+    ``kind="linpred"`` every category's linear predictor ``(draws, rows, K)`` (the
+    reference's 0), ``kind="response"`` labels.
 
     ``dpar``: a family parameter with its own formula (``sigma`` of ``y ~ x; sigma ~ z``):
     its values per draw and row (``kind="mean"``) or its linear predictor
