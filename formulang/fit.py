@@ -50,11 +50,12 @@ class Fit:
 
     @property
     def observed(self):
-        """The observed response of the training rows, or ``None`` (ordinal models: the
+        """The observed response of the training rows, or ``None`` (ordinal, categorical: the
         category index ``1..K``, brms's scale; the model's own ``y`` is ``0..K-1``)."""
         if self.bound is None:
             return None
-        return self.bound.y + 1 if self.plan.thresholds is not None else self.bound.y
+        categories = self.plan.family.spec.probabilities is not None
+        return self.bound.y + 1 if categories else self.bound.y
 
     @property
     def plan(self):

@@ -16,6 +16,7 @@ from .lower.collapsed import choose_collapse
 from .lower.compress import choose_compression
 from .lower.families import Family, family as lookup_family
 from .lower.numpyro_model import make_model
+from .lower.categorical_model import prepare as prepare_categories
 from .lower.plan import ModelPlan, build_plan, check_dpars, model_data
 from .lower.priors import PriorTable, resolve_priors
 from .lower.pilot import pilot_fit
@@ -66,6 +67,7 @@ class Model:
         check_dpars(formula, fam, text)  # sigma ~ x: a parameter the family has
         self.bound: BoundData = bind(formula, data, na_action=na_action,
                                      response=fam.spec.response_levels)
+        self.bound, fam = prepare_categories(self.bound, fam, text)  # categorical: mu2, ...
         self._frame = data  # kept (not copied) for simulate(...).data()
         _check_response(formula, fam, self.bound)
         table: PriorTable = resolve_priors(self.bound, fam, priors)

@@ -158,7 +158,9 @@ PLACEHOLDER = {"real": 0.5, "binary": 1.0, "binomial": 1.0, "count": 1.0, "posit
                "unit": 0.5, "nonnegative": 1.0, "ordinal": 2.0}
 
 
-@pytest.mark.parametrize("family", list(FAMILIES))
+# categorical models are sub-formulas (mu2, mu3...), which graph() refuses for now:
+# tests/test_categorical_fit.py checks the refusal
+@pytest.mark.parametrize("family", [f for f, spec in FAMILIES.items() if not spec.per_category])
 def test_every_family_draws_its_likelihood_and_parameters(family):
     spec = FAMILIES[family]
     df = pd.DataFrame({"y": PLACEHOLDER[spec.support], "x": np.arange(12.0), "n": 5,

@@ -278,7 +278,8 @@ def test_round_trip_of_other_models(formula, dataset, family, tmp_path):
 
 # a response value in each support, to build a model
 PLACEHOLDER = {"real": 0.5, "binary": 1.0, "binomial": 1.0, "count": 1.0, "positive": 1.0,
-               "unit": 0.5, "nonnegative": 1.0, "ordinal": 2.0}
+               "unit": 0.5, "nonnegative": 1.0, "ordinal": 2.0,
+               "categorical": 2.0}
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))
@@ -288,9 +289,12 @@ def test_every_family_round_trips(family, tmp_path):
     df = pd.DataFrame({"y": PLACEHOLDER[spec.support], "x": np.arange(12.0) / 12, "n": 5,
                        "g": np.repeat(list("abc"), 4)})
     # two values: 0/1 for binary, categories 1 and 2 for ordinal
-    df.loc[::2, "y"] = {"binary": 0.0, "ordinal": 1.0}.get(spec.support, df.loc[::2, "y"])
+    df.loc[::2, "y"] = {"binary": 0.0, "ordinal": 1.0, "categorical": 1.0}.get(
+        spec.support, df.loc[::2, "y"])
     formula = "cbind(y, n - y) ~ x + (1 | g)" if spec.trials else "y ~ x + (1 | g)"
     priors = {"Intercept": "normal(0, 0.5)", "b": "normal(0, 0.3)", "sd": "half_normal(0.5)"}
+    if spec.per_category:  # categorical: the priors of category 2's formula (mu2)
+        priors = {f"{cls}_mu2": prior for cls, prior in priors.items()}
     original = prior_fit(fl.Model(formula, df, family=family, priors=priors), draws=20, seed=3)
     original.save(tmp_path / "fit.nc")
     again = load(tmp_path / "fit.nc")

@@ -8,6 +8,9 @@ The family says what it takes (its row's ``response_levels``, passed to
   saying so; whole numbers ``1..K`` are the categories in numeric order, as brms. ``K >= 2``,
   and every category needs rows: an empty one is a :class:`~formulang.DataError` naming it
   (brms would keep a threshold the data say nothing about).
+- ``"categorical"`` (``categorical``): as ``"ordinal"`` (the order only says which category is
+  the reference, the first), without the warning for a text column: its sorted levels are
+  R's ``factor()`` default.
 - ``"binary"`` (``bernoulli``): numbers and booleans as they are; a factor with exactly two
   levels (a Categorical's categories, or a text column's sorted values) as R's ``glm``: the
   first level is failure (0), the second success (1).
@@ -38,7 +41,7 @@ from ..errors import DataError
 from .evaluate import level_label
 from .notices import FormulangWarning
 
-MODES = ("ordinal", "binary")
+MODES = ("ordinal", "categorical", "binary")
 
 
 class ResponseLevelsWarning(FormulangWarning):
@@ -48,7 +51,7 @@ class ResponseLevelsWarning(FormulangWarning):
 @dataclass(frozen=True)
 class ResponseLevels:
     """The categories of a response, in order (``levels``, as text); ``integer``: they are
-    the numbers ``1..K`` (labels are then ints); ``mode``: ``"ordinal"`` or ``"binary"``."""
+    the numbers ``1..K`` (labels are then ints); ``mode``: one of :data:`MODES`."""
 
     levels: tuple[str, ...]
     integer: bool = False
@@ -96,22 +99,29 @@ def learn_response(series: pd.Series, mode: str, name: str,
         levels = ResponseLevels(tuple(categories), False, "binary")
         return encode_response(series, levels, name, position), levels
     if _is_factor(series):
-        categories = _categories(series, name, "ordinal")
-        levels = ResponseLevels(tuple(categories), False, "ordinal")
+        categories = _categories(series, name, mode)
+        levels = ResponseLevels(tuple(categories), False, mode)
         codes = encode_response(series, levels, name, position)
     else:
         values = np.asarray(series, dtype=float)
         bad = np.flatnonzero(~np.isclose(values, np.round(values)) | (values < 1))
         if len(bad):
             shown = ", ".join(f"row {position(int(i))} ({values[i]:g})" for i in bad[:5])
-            raise DataError(f"an ordinal response is a factor, or whole numbers 1, 2, ..., K "
-                            f"(the categories in order, as brms); {name} has {shown}"
+            raise DataError(f"an {_WHAT[mode]} response is a factor, or whole numbers 1, 2, "
+                            f"..., K (the categories in order, as brms); {name} has {shown}"
                             + (f" and {len(bad) - 5} more" if len(bad) > 5 else ""))
         k = int(np.max(values)) if len(values) else 0
-        levels = ResponseLevels(tuple(str(i) for i in range(1, k + 1)), True, "ordinal")
+        levels = ResponseLevels(tuple(str(i) for i in range(1, k + 1)), True, mode)
         codes = np.round(values) - 1.0
     _check_ordinal(codes, levels, name)
     return codes, levels
+
+
+_WHAT = {"ordinal": "ordinal", "categorical": "unordered categorical"}
+# why an empty category is refused, per mode
+_EMPTY = {"ordinal": "a threshold next to an empty category is not identified by the data",
+          "categorical": "the linear predictor of an empty category is not identified by the "
+                         "data (its coefficients would go to minus infinity)"}
 
 
 def _categories(series: pd.Series, name: str, mode: str) -> list[str]:
@@ -127,16 +137,17 @@ def _categories(series: pd.Series, name: str, mode: str) -> list[str]:
 
 
 def _check_ordinal(codes: np.ndarray, levels: ResponseLevels, name: str) -> None:
+    what = _WHAT[levels.mode]
     if levels.k < 2:
-        raise DataError(f"an ordinal response needs at least two categories; {name} has "
+        raise DataError(f"an {what} response needs at least two categories; {name} has "
                         f"{levels.k}: {_shown(levels.levels)}")
     counts = np.bincount(codes.astype(int), minlength=levels.k)
     empty = [levels.levels[j] for j in np.flatnonzero(counts == 0)]
     if empty:
         raise DataError(
-            f"the ordinal response {name} has no rows in categor"
+            f"the {what} response {name} has no rows in categor"
             f"{'ies' if len(empty) > 1 else 'y'} {_shown(empty)} of {_shown(levels.levels)}: "
-            f"a threshold next to an empty category is not identified by the data; drop the "
+            f"{_EMPTY[levels.mode]}; drop the "
             f"unused categories (Series.cat.remove_unused_categories()) or merge them")
 
 

@@ -91,6 +91,9 @@ def predict(fit, newdata=None, *, kind: str = "mean", new_levels: str = "gaussia
     ``new_levels``. A level of a fixed-effect factor unseen in training is a
     :class:`~formulang.DataError`. Ordinal models: ``kind="prob"`` is ``(draws, rows, K)``;
     ``kind="response"`` gives the categories' labels (``labels=False``: codes ``0..K-1``).
+    Categorical models: ``kind="prob"`` and ``"mean"`` are ``(draws, rows, K)``,
+    ``kind="linpred"`` every category's linear predictor ``(draws, rows, K)`` (the
+    reference's 0), ``kind="response"`` labels.
 
     ``dpar``: a family parameter with its own formula (``sigma`` of ``y ~ x; sigma ~ z``):
     its values per draw and row (``kind="mean"``) or its linear predictor
@@ -115,7 +118,9 @@ def predict(fit, newdata=None, *, kind: str = "mean", new_levels: str = "gaussia
     n_trials = _trials(fit, bound, kind, trials, newdata)
     rng = np.random.default_rng(seed)
     eta = linear_predictor(fit, bound, new_levels=new_levels, rng=rng)
-    if kind == "linpred":
+    if kind == "linpred" and family.spec.linpred is not None:  # categorical: (draws, rows, K)
+        out = family.spec.linpred(eta, dpar_values(fit, bound, new_levels, rng, linear=True))
+    elif kind == "linpred":
         out = eta
     elif kind == "prob" and family.spec.probabilities is None:
         out = inverse_link(family.link.name, eta)
@@ -145,7 +150,7 @@ def response_labels(compiled, codes: np.ndarray) -> np.ndarray:
     ordinal response, else the factor's labels (an object array); other responses as
     drawn."""
     levels = compiled.spec.response_levels
-    if levels is None or levels.mode != "ordinal":
+    if levels is None or levels.mode == "binary":
         return codes
     return levels.labels(codes)
 
@@ -531,7 +536,7 @@ def posterior_predictive(fit, seed: int = 0):
                              "fit.attach_data(data), or use fit.predict(newdata, "
                              "kind='response') with those rows")
     y = predict(fit, None, kind="response", seed=seed, labels=False)
-    if fit.plan.thresholds is not None:  # ordinal: category index 1..K, as fit.observed
+    if fit.plan.family.spec.probabilities is not None:  # categories: 1..K, as fit.observed
         y = y + 1
     first = next(iter(fit.samples.values()))
     chains, draws = first.shape[:2]
@@ -569,7 +574,7 @@ def prior_predictive(compiled, data: dict, observed=None, draws: int = 500, seed
                                                                      data)
     samples = derive(compiled.plan, {k: np.asarray(v)[None] for k, v in raw.items()})
     y = samples.pop("y")
-    if compiled.plan.thresholds is not None:  # ordinal: category index 1..K, as the posterior's
+    if compiled.plan.family.spec.probabilities is not None:  # categories: index 1..K
         y = y + 1
         observed = None if observed is None else np.asarray(observed) + 1
     variables, dims, coords = posterior_variables(compiled.plan, samples)

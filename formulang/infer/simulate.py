@@ -381,7 +381,11 @@ def response_frame(sim: Simulation, frame=None, draw: int | None = None) -> pd.D
     out = _training_rows(sim.bound, sim.frame if frame is None else frame)
     name = response.value.name
     trials = None if sim.bound.trials is None else np.asarray(sim.bound.trials)
-    out[name] = _like(out[name], y)
+    levels = sim.compiled.spec.response_levels
+    if levels is not None and levels.mode != "binary":  # categories: written as their labels
+        out[name] = _categories_like(out[name], levels.labels(y))
+    else:
+        out[name] = _like(out[name], y)
     if response.failures is not None:
         if isinstance(response.failures, Column):
             out[response.failures.name] = _like(out[response.failures.name], trials - y)
@@ -421,6 +425,17 @@ def _like(column: pd.Series, values: np.ndarray) -> np.ndarray:
     if pd.api.types.is_integer_dtype(column.dtype):
         return np.rint(values).astype(column.dtype)
     return values.astype(float)
+
+
+def _categories_like(column: pd.Series, labels: np.ndarray):
+    """Drawn categories' labels in the column's own kind: a Categorical with its categories,
+    or numbers ``1..K`` (labels of integer levels), or text."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return pd.Categorical(labels, categories=column.cat.categories,
+                              ordered=column.cat.ordered)
+    if labels.dtype != object:
+        return _like(column, labels)
+    return labels
 
 
 def _check_trials_unchanged(formula, bound, out: pd.DataFrame) -> None:

@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import DataError, FormulangError
-from . import cdfs, ordinal
+from . import categorical, cdfs, ordinal
 from .draws import per_draw
 from .links import LINKS, Link
 from .zero_inflated import mixture_rows
@@ -78,6 +78,8 @@ SUPPORTS: dict[str, Support] = {s.name: s for s in [
     Support("unit", "strictly between 0 and 1", lambda y, n: ~((y > 0) & (y < 1))),
     Support("nonnegative", "zero or positive", lambda y, n: ~(y >= 0)),
     Support("ordinal", "ordered categories (codes 0..K-1)",
+            lambda y, n: ~np.isclose(y, np.round(y)) | (y < 0)),
+    Support("categorical", "categories (codes 0..K-1)",
             lambda y, n: ~np.isclose(y, np.round(y)) | (y < 0)),
 ]}
 
@@ -215,7 +217,11 @@ class FamilySpec:
     ordinal`); ``probabilities(link, eta, aux)``: the categories' probabilities (draws, rows,
     K), ``kind="prob"``; ``fixed_aux``: parameters held at a constant unless modelled
     (``(("disc", 1.0),)``); ``pilot_link``: the link the pilot fits the working response on,
-    when not the family's own.
+    when not the family's own; ``per_category``: each category but the first has its own
+    linear predictor, a family parameter with the response's formula (categorical:
+    :mod:`formulang.lower.categorical_model`), which ``likelihood`` and ``probabilities`` read
+    as their parameters, in order; ``linpred(eta, values)``: what ``kind="linpred"`` reports,
+    from ``eta`` and those parameters' linear predictors (default ``eta``).
     """
 
     name: str
@@ -249,12 +255,14 @@ class FamilySpec:
     probabilities: Callable | None = None
     fixed_aux: tuple[tuple[str, float], ...] = ()
     pilot_link: str | None = None
+    per_category: bool = False
+    linpred: Callable | None = None
 
     @property
     def discrete(self) -> bool:
         """Whether the response takes whole numbers (censoring and truncation then count
         ``y`` itself as in or out, as brms)."""
-        return self.support in ("binary", "binomial", "count", "ordinal")
+        return self.support in ("binary", "binomial", "count", "ordinal", "categorical")
 
     @property
     def default_link(self) -> str:
@@ -399,6 +407,15 @@ FAMILIES: dict[str, FamilySpec] = {f.name: f for f in [
         variance=_variance_one, working_response=ordinal.working_response,
         pilot_link="identity", response_levels="ordinal", thresholds=True,
         fixed_aux=((ordinal.DISC, 1.0),)),
+    FamilySpec(
+        "categorical", ("logit",), (), "categorical",
+        "unordered categories: P(y = k) = softmax(0, mu2, ..., muK)_k, a formula per category",
+        likelihood=categorical.likelihood, source=categorical.source,
+        mean=categorical.probabilities, probabilities=categorical.probabilities,
+        linpred=categorical.linear_predictors,
+        # the pilot has no formula to fit (each category's is a sub-formula)
+        variance=_variance_bernoulli, working_response=categorical.working_response,
+        fixed_scale=True, response_levels="categorical", per_category=True),
 ]}
 
 

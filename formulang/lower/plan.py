@@ -292,8 +292,8 @@ def check_dpars(formula, fam: Family, text: str | None = None) -> None:
     additions fix), with the caret under its name in ``text`` (the formula as written)."""
     from ..parse.dpars import dpar_span
 
-    if not formula.dpars:
-        return
+    if not formula.dpars or fam.spec.per_category:  # categories: named by the data, checked
+        return                                       # once bound (lower/categorical_model.py)
     text = str(formula) if text is None else text
     dropped = response_plan(formula.response, fam).dropped
     own = [a for a in fam.spec.aux if a not in dropped]
@@ -370,7 +370,8 @@ def model_data(plan: ModelPlan, bound) -> dict:
         "values": tuple(np.asarray(g.values, dtype=float) for g in bound.groups),
         "priors": {k: np.asarray(v) for k, v in plan.prior_params.items()},
     }
-    if plan.thresholds is not None and data["y"] is not None:  # categories index probabilities
+    if plan.family.spec.probabilities is not None and data["y"] is not None:  # categories
+        # index probabilities
         data["y"] = data["y"].astype(np.int32)
     if bound.trials is not None:  # integers: NumPyro's binomial sampler indexes with them
         data["trials"] = np.asarray(np.rint(bound.trials), dtype=np.int32)

@@ -87,6 +87,24 @@ def dpar_population(dpar: str) -> PopulationSites:
                            f"{dpar}{SEP}coef", f"Intercept_{dpar}", f"b_{dpar}")
 
 
+def category_dpars(levels) -> tuple[str, ...]:
+    """brms's names of a categorical response's linear predictors, one per category but the
+    first (the reference): ``mu<label>``, the label's letters and digits only (``mu2`` for
+    category ``2``, ``mub`` for ``b``); by position, ``mu2``...``muK``, when that leaves a
+    label empty or two alike.
+
+    >>> category_dpars(("1", "2", "3")), category_dpars(("lo", "mid", "high"))
+    (('mu2', 'mu3'), ('mumid', 'muhigh'))
+    >>> category_dpars(("a", "-", "+"))  # nothing left of the labels: by position
+    ('mu2', 'mu3')
+    """
+    clean = ["".join(ch for ch in str(label) if ch.isascii() and ch.isalnum())
+             for label in levels[1:]]
+    if all(clean) and len(set(clean)) == len(clean):
+        return tuple(f"mu{c}" for c in clean)
+    return tuple(f"mu{k}" for k in range(2, len(levels) + 1))
+
+
 def dpar_group(label: str, dpar: str) -> str:
     """The stem of a group term of ``dpar``'s sub-formula on factor ``label``: ``g__sigma``
     (its sites ``sd_g__sigma``, ``z_g__sigma``..., its effects ``r_g__sigma`` as brms's)."""
@@ -512,8 +530,8 @@ def to_params(plan, samples: dict) -> dict:
 
 
 __all__ = ["Flat", "GroupSites", "POPULATION", "Parameter", "PopulationSites", "all_groups",
-           "b_name", "centred_loc", "cor_name", "correlation_cholesky", "derive", "dpar_group",
-           "dpar_population", "flat_effects", "flat_parameters", "group_effects",
+           "b_name", "category_dpars", "centred_loc", "cor_name", "correlation_cholesky",
+           "derive", "dpar_group", "dpar_population", "flat_effects", "flat_parameters", "group_effects",
            "group_names", "group_sd_name", "pair_name", "pair_names", "parameters",
            "parse_flat", "piece_names", "predictors", "r_name", "sd_name", "split",
            "standardized_site", "threshold_name", "to_params", "vector"]

@@ -82,6 +82,18 @@ def _left_aligned(rows: list[dict], names: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _categories(model) -> str:
+    """A categorical model's categories and each one's linear predictor."""
+    levels = model.spec.response_levels.levels
+    parts = [f"{levels[0]} (reference)"]
+    for level, d in zip(levels[1:], model.plan.dpars):
+        terms = list(d.columns) + [f"~{g.label}: {', '.join(g.columns)}" for g in d.groups]
+        parts.append(f"{level} ({d.name}: {'; '.join(terms) or '0'})")
+    return ("Categories: " + ", ".join(parts) + "\n    group terms of the categories' "
+            "formulas: non-centred (no pilot fit sees them)" * any(d.groups for d in
+                                                                    model.plan.dpars))
+
+
 def describe_model(model, method: str | None = None) -> str:
     """``print(model)``: the decisions of ``model``, a :class:`~formulang.compiled.CompiledModel`
     (``Model.compiled``, or a loaded fit's ``model``). ``method``: the fitting method about to
@@ -101,7 +113,10 @@ def describe_model(model, method: str | None = None) -> str:
     lines = [f"Formula: {f}", f" Family: {model.family}",
              f"   Data: {model.n} rows" + (f" ({model.n_input - model.n} dropped for missing "
                                            f"values)" if model.n_input != model.n else "")]
-    lines.append("Population-level: " + (", ".join(plan.columns) or "none"))
+    if model.family.spec.per_category:  # categorical: a linear predictor per category
+        lines.append(_categories(model))
+    else:
+        lines.append("Population-level: " + (", ".join(plan.columns) or "none"))
     if plan.thresholds is not None:  # ordinal: brms drops the intercept column too
         lines.append(f"Thresholds: Intercept[1] ... Intercept[{plan.thresholds.size}] (ordered; "
                      f"they replace the intercept, so the linear predictor has none)")

@@ -60,9 +60,10 @@ OUTSIDE = {"real": None, "binary": 2.0, "binomial": 13.0, "count": -1.0, "positi
 REFERENCE.update(ZERO_INFLATED_REFERENCE)
 
 
-# ordinal rows (thresholds, a density over categories, a mean that is not the likelihood's)
-# are checked against scipy in tests/lower/test_ordinal.py
-SCALAR_RESPONSE = [name for name, spec in FAMILIES.items() if not spec.thresholds]
+# rows whose response is categories (a density over categories, a mean that is not the
+# likelihood's) are checked in tests/lower/test_ordinal.py (against scipy) and
+# tests/lower/test_categorical.py (against a direct softmax)
+SCALAR_RESPONSE = [name for name, spec in FAMILIES.items() if spec.probabilities is None]
 
 
 @pytest.mark.parametrize("name", SCALAR_RESPONSE)
