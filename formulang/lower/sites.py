@@ -84,7 +84,8 @@ def dpar_population(dpar: str) -> PopulationSites:
     if not dpar:
         return POPULATION
     return PopulationSites(f"Intercept_{dpar}_c", f"b_{dpar}_c", f"b_{dpar}",
-                           f"{dpar}{SEP}coef", f"Intercept_{dpar}", f"b_{dpar}")
+                           f"{dpar}{SEP}coef", intercept_key=f"Intercept_{dpar}",
+                           slopes_key=f"b_{dpar}")
 
 
 def dpar_group(label: str, dpar: str) -> str:
