@@ -10,7 +10,11 @@ per-level centred / non-centred parameterisation (index arrays written as litera
 difference is the interface: the generated ``model`` takes the arrays as named arguments
 (``X, y, <g>_codes, <g>_values, offset[, trials][, weights]``) rather than one data pytree,
 and ``X`` holds the raw predictor columns (the model centres them itself); the generated
-``data_from(bound)`` builds those arguments from :func:`formulang.bind` output.
+``data_from(bound)`` builds those arguments from :func:`formulang.bind` output. A family
+parameter with a formula (``y ~ x; sigma ~ z + (1 | g)``) has its own coefficients and group
+effects under the library's sites (``Intercept_sigma_c``, ``b_sigma_c``, ``sd_g__sigma``...;
+:mod:`formulang.lower.codegen_terms` writes every formula alike), its own arguments
+(``X_sigma``, ``g__sigma_codes``...) and is computed per row, ``sigma = exp(eta_sigma)``.
 
 >>> import formulang as fl
 >>> m = fl.Model("Reaction ~ Days + (Days | Subject)", fl.datasets.load("sleepstudy"))
@@ -24,15 +28,15 @@ True
 from __future__ import annotations
 
 from .._version import __version__
-from ..errors import FormulangError
 from ..data.bind import spec_group_terms
 from .codegen_layout import (WIDTH, Writer, distribution, docstring, format_statement,
                              identifier, int_list, num)
-from .codegen_terms import group, population
-from .plan import ModelPlan, dpars_not_yet
+from .codegen_terms import Predictor, predictor
+from .links import LINKS
+from .plan import ModelPlan
 from .ordinal import threshold_source
 from .response import SOURCE_DOCS, source_data, source_lines
-from .sites import POPULATION
+from .sites import predictors
 
 
 # ---- the model ----------------------------------------------------------------------------------
@@ -43,15 +47,27 @@ class _Context:
     def __init__(self, model):
         self.model = model  # a CompiledModel
         self.plan: ModelPlan = model.plan
-        taken = {"X", "y", "offset", "trials", "weights", "eta", POPULATION.slopes, "b",
-                 "x_means", "Xc", POPULATION.intercept, "model", "data_from",
-                 *self.plan.aux, *self.plan.response.data_keys()}
-        self.idents = [identifier(g.name, taken) for g in self.plan.groups]
-        self.terms = [" + ".join(map(str, terms)) for terms in spec_group_terms(model.spec)]
+        suffixes = [""] + [f"_{d.name}" for d in self.plan.dpars]
+        taken = {"model", "data_from", "subs", "y", "trials", "weights", "b",
+                 *self.plan.aux, *self.plan.response.data_keys(),
+                 *(d.name for d in self.plan.dpars),
+                 *(stem + suffix for stem in ("X", "Xc", "x_means", "eta", "offset")
+                   for suffix in suffixes),
+                 *(name for pred in predictors(self.plan)
+                   for name in (pred.sites.intercept, pred.sites.slopes))}
+        specs = {"": model.spec, **dict(model.spec.dpars)}
+        self.predictors = tuple(
+            Predictor(pred, suffix, tuple(identifier(g.name, taken) for g in pred.groups),
+                      tuple(" + ".join(map(str, terms))
+                            for terms in spec_group_terms(specs[pred.dpar])),
+                      offset=not pred.dpar or bool(model.formula.dpar(pred.dpar).offsets))
+            for pred, suffix in zip(predictors(self.plan), suffixes))
+        self.idents = self.predictors[0].idents
         self.has_trials = model.has_trials
         self.has_weights = model.has_weights
 
     def arguments(self) -> list[str]:
+        response, *subs = self.predictors
         args = ["X"] if self.plan.b is not None else []
         args.append("y")
         for ident in self.idents:
@@ -61,7 +77,24 @@ class _Context:
             args.append("trials")
         if self.has_weights:
             args.append("weights")
-        return args + list(self.plan.response.data_keys())
+        args += list(self.plan.response.data_keys())
+        for p in subs:  # the sub-formulas' data: sigma ~ x gives X_sigma
+            args += [p.X] if p.pred.b is not None else []
+            for ident in p.idents:
+                args += [f"{ident}_codes", f"{ident}_values"]
+            args += [p.offset_arg] if p.offset else []
+        return args
+
+
+def _dpar(w: Writer, ctx: _Context, p: Predictor) -> None:
+    """A family parameter's formula, and the parameter per row through its link."""
+    d = p.pred
+    link = LINKS[d.link]
+    w.comment(f"Family parameter {d.name}, predicted per row by its formula "
+              f"{d.name} {ctx.model.formula.dpar(d.name)} on the {d.link} scale: "
+              f"{d.name} = {link.code(p.eta)}")
+    predictor(w, ctx.plan, p)
+    w.line(f"{d.name} = {link.code(p.eta)}")
 
 
 def _likelihood(w: Writer, ctx: _Context) -> None:
@@ -92,7 +125,7 @@ def _likelihood(w: Writer, ctx: _Context) -> None:
     w.level -= 2 if ctx.has_weights else 1
 
 
-def _modeldocstring(ctx: _Context) -> str:
+def _model_docstring(ctx: _Context) -> str:
     plan = ctx.plan
     parts = []
     if plan.b is not None:
@@ -109,7 +142,31 @@ def _modeldocstring(ctx: _Context) -> str:
     if ctx.has_weights:
         parts.append("weights: the weight of each row's log-likelihood.")
     parts += [SOURCE_DOCS[k] for k in plan.response.data_keys()]
+    for p in ctx.predictors[1:]:
+        d = p.pred
+        if d.b is not None:
+            parts.append(f"{p.X}: the predictors of {d.name}'s formula "
+                         f"({', '.join(d.slope_columns)}), n x {len(d.slope_columns)}, "
+                         f"as given.")
+        for g, ident in zip(d.groups, p.idents):
+            parts.append(f"{ident}_codes, {ident}_values: the level of {g.label} and the "
+                         f"term's columns ({', '.join(g.columns)}) per row, in {d.name}'s "
+                         f"formula.")
+        if p.offset:
+            parts.append(f"{p.offset_arg}: the offset of {d.name}'s formula.")
     return docstring("\n\n".join(parts), 4)
+
+
+def _slopes(pred, bound: str) -> str:
+    """The expression of a formula's slope columns, as given, from bound data ``bound``."""
+    slopes = [j for j, c in enumerate(pred.columns) if c != "Intercept"]
+    if slopes == list(range(len(pred.columns))):
+        cols = ""
+    elif slopes == list(range(1, len(pred.columns))):
+        cols = "[:, 1:]"
+    else:
+        cols = f"[:, {int_list(slopes)}]"
+    return f"np.asarray({bound}.X, dtype=float){cols}"
 
 
 def _data_from(w: Writer, ctx: _Context) -> None:
@@ -120,18 +177,12 @@ def _data_from(w: Writer, ctx: _Context) -> None:
         "The arguments of model() from data bound by formulang, as a dict: bound = "
         "formulang.bind(FORMULA, df) (or Model.bound); then mcmc.run(key, "
         "**data_from(bound)). Plain NumPy: formulang is needed only to bind the data.", 4))
+    if plan.dpars:
+        w.line("subs = dict(bound.dpars)  # the sub-formulas' data, by parameter")
     w.line("return {")
     w.level += 1
     if plan.b is not None:
-        slopes = [j for j, c in enumerate(plan.columns) if c != "Intercept"]
-        if slopes == list(range(len(plan.columns))):
-            cols = ""
-        elif slopes == list(range(1, len(plan.columns))):
-            cols = "[:, 1:]"
-        else:
-            cols = f"[:, {int_list(slopes)}]"
-        w.line(f'"X": np.asarray(bound.X, dtype=float){cols},  # '
-               f'{", ".join(plan.slope_columns)}')
+        w.line(f'"X": {_slopes(plan, "bound")},  # {", ".join(plan.slope_columns)}')
     w.line('"y": None if bound.y is None else np.asarray(bound.y, dtype='
            f'{"np.int32" if plan.thresholds is not None else "float"}),')
     for i, (g, ident) in enumerate(zip(plan.groups, ctx.idents)):
@@ -145,6 +196,16 @@ def _data_from(w: Writer, ctx: _Context) -> None:
         w.line('"weights": np.asarray(bound.weights, dtype=float),')
     for line in source_data(plan.response):
         w.line(line)
+    for p in ctx.predictors[1:]:
+        d, sub = p.pred, f'subs["{p.pred.name}"]'
+        if d.b is not None:
+            w.line(f'"{p.X}": {_slopes(d, sub)},  # {", ".join(d.slope_columns)}')
+        for i, (g, ident) in enumerate(zip(d.groups, p.idents)):
+            w.line(f'"{ident}_codes": np.asarray({sub}.groups[{i}].codes, dtype=np.int32),'
+                   f'  # {g.label}')
+            w.line(f'"{ident}_values": np.asarray({sub}.groups[{i}].values, dtype=float),')
+        if p.offset:
+            w.line(f'"{p.offset_arg}": np.asarray({sub}.offset, dtype=float),')
     w.level -= 1
     w.line("}")
     w.level -= 1
@@ -154,10 +215,9 @@ def generate_code(model) -> str:
     """Standalone NumPyro source for ``model`` (a
     :class:`~formulang.compiled.CompiledModel`, ``Model.compiled``): imports,
     ``FORMULA``, ``model(X, y, <g>_codes, <g>_values, offset[, trials][, weights])`` and
-    ``data_from(bound)``. ``exec`` it, or save it as a module. Models with sub-formulas for
-    family parameters (``sigma ~ x``) are refused for now rather than written wrong."""
-    if model.plan.dpars:
-        raise FormulangError(dpars_not_yet("code()", model.plan))
+    ``data_from(bound)``. ``exec`` it, or save it as a module. A family parameter with a
+    formula (``sigma ~ x``) takes its data as more arguments (``X_sigma``...) and is
+    computed per row from its own coefficients and group effects."""
     ctx = _Context(model)
     plan = ctx.plan
     w = Writer()
@@ -178,7 +238,7 @@ def generate_code(model) -> str:
               f"    mcmc.print_summary()")
     w.text(docstring(header, 0))
     w.line()
-    link_code = "\n".join(plan.family.source())
+    link_code = "\n".join(plan.family.source() + [LINKS[d.link].source for d in plan.dpars])
     if "jax.scipy.special" in link_code:
         w.line("import jax.scipy.special")
     elif "jax.nn" in link_code:
@@ -199,11 +259,11 @@ def generate_code(model) -> str:
     w.line()
     w.line(f"def model({', '.join(ctx.arguments())}):")
     w.level += 1
-    w.text(_modeldocstring(ctx))
-    population(w, ctx)
-    for g, ident, term in zip(plan.groups, ctx.idents, ctx.terms):
+    w.text(_model_docstring(ctx))
+    predictor(w, plan, ctx.predictors[0])
+    for p in ctx.predictors[1:]:
         w.line()
-        group(w, ctx, g, ident, term)
+        _dpar(w, ctx, p)
     w.line()
     _likelihood(w, ctx)
     w.level -= 1

@@ -11,6 +11,8 @@ under the sites, priors and per-level parameterisation of the plan.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .codegen_layout import Writer, array, distribution, int_list, num
@@ -37,41 +39,101 @@ def _sample_vector(w: Writer, params: dict, site: VectorSite, var: str, coef_nam
         w.line(f"{var} = {var}.at[np.array({int_list(idx)})].set({var}_{i})")
 
 
-def population(w: Writer, ctx) -> None:
-    plan = ctx.plan
-    slopes = plan.slope_columns
-    priors = plan.priors
-    ic, bc = plan.sites.intercept, plan.sites.slopes  # sites and local names alike
+@dataclass(frozen=True)
+class Predictor:
+    """One formula as the generated source writes it: ``pred``, the plan itself (the
+    response's formula) or a :class:`~formulang.lower.plan.DparPlan` (``sigma ~ x``);
+    ``suffix``, what its variables and arguments end with (``""``; ``"_sigma"``: ``eta_sigma``,
+    ``X_sigma``); ``idents``, the Python identifier of each group term; ``terms``, each group
+    term as written; ``offset``: whether ``model()`` takes an offset for it."""
+
+    pred: object
+    suffix: str
+    idents: tuple[str, ...]
+    terms: tuple[str, ...]
+    offset: bool = True
+
+    @property
+    def eta(self) -> str:
+        return "eta" + self.suffix
+
+    @property
+    def X(self) -> str:
+        return "X" + self.suffix
+
+    @property
+    def offset_arg(self) -> str:
+        return "offset" + self.suffix
+
+    def key(self, cls: str, *index: str) -> str:
+        """A prior's key as users write it: ``b[x]``; of a sub-formula ``b_sigma[x]``."""
+        dpar = self.pred.dpar
+        return cls + (f"_{dpar}" if dpar else "") + "".join(f"[{i}]" for i in index)
+
+
+class _Eta:
+    """Writes a formula's linear predictor term by term: the first assigns it."""
+
+    def __init__(self, w: Writer, name: str):
+        self.w, self.name, self.started = w, name, False
+
+    def add(self, expression: str) -> None:
+        self.w.line(f"{self.name} = {self.name} + {expression}" if self.started
+                    else f"{self.name} = {expression}")
+        self.started = True
+
+
+def predictor(w: Writer, plan, p: Predictor) -> None:
+    """The source of one formula: its population-level coefficients, each group term's
+    effects, and its linear predictor ``eta`` (``p.eta``) per row."""
+    eta = _Eta(w, p.eta)
+    population(w, plan, p, eta)
+    for gi in range(len(p.pred.groups)):
+        w.line()
+        group(w, plan, p, gi, eta)
+    if not eta.started:  # nothing to add (a formula of no terms): 0 per row
+        w.line(f"{p.eta} = jnp.zeros_like(offset)")
+
+
+def population(w: Writer, plan, p: Predictor, eta: _Eta) -> None:
+    pred = p.pred
+    slopes = pred.slope_columns
+    priors, dpar = plan.priors, pred.dpar
+    ic, bc = pred.sites.intercept, pred.sites.slopes  # sites and local names alike
+    coefficients = pred.sites.coefficients
     w.comment("Population-level effects" + (
         f". The intercept is sampled on centred predictors ({ic}), as brms does; "
-        "b reports it for the predictors as given." if plan.intercept and slopes else "."))
-    if plan.intercept:
-        w.comment(f"  Intercept ~ {priors.lookup('Intercept')}"
+        f"{coefficients} reports it for the predictors as given." if pred.intercept and slopes
+        else "."))
+    if pred.intercept:
+        w.comment(f"  {p.key('Intercept')} ~ {priors.lookup('Intercept', dpar=dpar)}"
                   + (" (on centred predictors)" if slopes else ""))
     for col in slopes:
-        w.comment(f"  b[{col}] ~ {priors.lookup('b', coef=col)}")
-    w.line("eta = offset")
-    if plan.b is not None:
-        X = "X"
-        if plan.centred:
-            w.line(f"x_means = {array(plan.x_means)}  # column means of "
+        w.comment(f"  {p.key('b', col)} ~ {priors.lookup('b', coef=col, dpar=dpar)}")
+    if p.offset:
+        eta.add(p.offset_arg)
+    x_means = "x_means" + p.suffix
+    if pred.b is not None:
+        X = p.X
+        if pred.intercept or pred.thresholds is not None:  # centred (ModelPlan.centred)
+            w.line(f"{x_means} = {array(pred.x_means)}  # column means of "
                    f"{', '.join(slopes)}")
-            w.line("Xc = X - x_means")
-            X = "Xc"
-        _sample_vector(w, plan.prior_params, plan.b, bc, [f"b[{c}]" for c in slopes])
-        w.line(f"eta = eta + {X} @ {bc}")
-    if plan.intercept:
-        prior = priors.lookup("Intercept")
-        w.line(f'{ic} = numpyro.sample("{ic}", '
-               f'{distribution(prior.distribution, plan.prior_params["Intercept"][:, 0])})')
-        w.line(f"eta = eta + {ic}")
-    if plan.intercept and plan.b is not None:
-        w.line(f'numpyro.deterministic("b", jnp.concatenate([jnp.reshape({ic} - '
-               f'x_means @ {bc}, (1,)), {bc}]))')
-    elif plan.intercept:
-        w.line(f'numpyro.deterministic("b", jnp.reshape({ic}, (1,)))')
-    elif plan.b is not None:
-        w.line(f'numpyro.deterministic("b", {bc})')
+            X = "Xc" + p.suffix
+            w.line(f"{X} = {p.X} - {x_means}")
+        _sample_vector(w, plan.prior_params, pred.b, bc, [p.key("b", c) for c in slopes])
+        eta.add(f"{X} @ {bc}")
+    if pred.intercept:
+        prior = priors.lookup("Intercept", dpar=dpar)
+        values = plan.prior_params[pred.sites.intercept_key][:, 0]
+        w.line(f'{ic} = numpyro.sample("{ic}", {distribution(prior.distribution, values)})')
+        eta.add(ic)
+    if pred.intercept and pred.b is not None:
+        w.line(f'numpyro.deterministic("{coefficients}", jnp.concatenate([jnp.reshape({ic} - '
+               f'{x_means} @ {bc}, (1,)), {bc}]))')
+    elif pred.intercept:
+        w.line(f'numpyro.deterministic("{coefficients}", jnp.reshape({ic}, (1,)))')
+    elif pred.b is not None:
+        w.line(f'numpyro.deterministic("{coefficients}", {bc})')
 
 
 def _level_layout(w: Writer, g: GroupPlan, ident: str) -> tuple[str, str]:
@@ -114,18 +176,22 @@ def describe_group(g: GroupPlan, term: str) -> str:
     return ", ".join(parts)
 
 
-def group(w: Writer, ctx, g: GroupPlan, ident: str, term: str) -> None:
-    params = ctx.plan.prior_params
+def group(w: Writer, plan, p: Predictor, gi: int, eta: _Eta) -> None:
+    """The source of group term ``gi`` of formula ``p``: SDs, correlations, effects, and
+    its part of the linear predictor."""
+    g: GroupPlan = p.pred.groups[gi]
+    ident, term = p.idents[gi], p.terms[gi]
+    params, priors = plan.prior_params, plan.priors
     n_levels, k = len(g.levels), g.k
     w.comment(describe_group(g, term))
     w.comment(f"  {g.reason}")
     for j, col in enumerate(g.columns):
-        w.comment(f"  sd[{g.name}][{col}] ~ {ctx.plan.priors.lookup('sd', g.name, col)}")
+        w.comment(f"  {p.key('sd', g.label, col)} ~ {priors.lookup('sd', g.label, col, g.dpar)}")
     if g.lkj_key:
-        w.comment(f"  cor[{g.name}] ~ {ctx.plan.priors.lookup('cor', g.name)}")
+        w.comment(f"  {p.key('cor', g.label)} ~ {priors.lookup('cor', g.label, dpar=g.dpar)}")
     local = GroupSites(ident)  # the code's variables, named as the sites they hold
     sd = local.sd
-    _sample_vector(w, params, g.sd, sd, [f"sd[{g.name}][{c}]" for c in g.columns])
+    _sample_vector(w, params, g.sd, sd, [p.key("sd", g.label, c) for c in g.columns])
 
     sites = g.sites.lkj
     L, scale = local.L, f"scale_tril_{ident}"
@@ -160,16 +226,16 @@ def group(w: Writer, ctx, g: GroupPlan, ident: str, term: str) -> None:
         locs = []
         if g.parent is not None:
             # hierarchical centring: a nested level is centred on its enclosing level's effect
-            parent_r = GroupSites(ctx.idents[g.parent]).r
+            parent_r = GroupSites(p.idents[g.parent]).r
             parents = np.asarray(g.parent_levels)[np.flatnonzero(centered)]
-            w.comment(f"  centred levels are centred on their {ctx.plan.groups[g.parent].label} "
-                      "level's effect")
+            w.comment(f"  centred levels are centred on their "
+                      f"{p.pred.groups[g.parent].label} level's effect")
             locs.append(f"{parent_r}[np.array({int_list(parents)})]")
         if g.intercept_loc is not None:
             # strong data identify intercept + effect, not each: centre on the intercept
             w.comment("  the centred levels' intercept effect is centred on the intercept")
             unit = [1.0 if j == g.intercept_loc else 0.0 for j in range(k)]
-            ic = ctx.plan.sites.intercept
+            ic = p.pred.sites.intercept
             locs.append(f"{ic} * jnp.array({unit})" if k > 1 else ic)
         if locs:
             loc = f"loc_{ident}"
@@ -205,7 +271,7 @@ def group(w: Writer, ctx, g: GroupPlan, ident: str, term: str) -> None:
             a, b = zip(*g.correlated_pairs)
             w.line(f'numpyro.deterministic("{g.sites.cor}", '
                    f'({L} @ {L}.T)[np.array({int_list(a)}), np.array({int_list(b)})])')
-    w.line(f"eta = eta + jnp.sum({ident}_values * {r}[{ident}_codes], axis=-1)")
+    eta.add(f"jnp.sum({ident}_values * {r}[{ident}_codes], axis=-1)")
 
 
-__all__ = ["FLAG_LEVELS", "describe_group", "group", "population"]
+__all__ = ["FLAG_LEVELS", "Predictor", "describe_group", "group", "population", "predictor"]
