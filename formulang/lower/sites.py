@@ -179,6 +179,12 @@ def _dpar_col(col: str, dpar: str) -> str:
     return f"{dpar}_{col}" if dpar else col
 
 
+def dpar_coef(col: str, dpar: str = "") -> str:
+    """A coefficient or effect in brms's tables (``fixef``, ``ranef``, ``coef``): ``x``; of a
+    sub-formula ``sigma_x``."""
+    return _dpar_col(col, dpar)
+
+
 def sd_name(group: str, col: str, dpar: str = "") -> str:
     """``sd_g__x``; of a sub-formula ``sd_g__sigma_x`` (brms's)."""
     return f"{GroupSites(group).sd}{SEP}{_dpar_col(col, dpar)}"
@@ -513,7 +519,7 @@ def to_params(plan, samples: dict) -> dict:
 
 
 __all__ = ["Flat", "GroupSites", "POPULATION", "Parameter", "PopulationSites", "all_groups",
-           "b_name", "centred_loc", "cor_name", "correlation_cholesky", "derive", "dpar_group",
+           "b_name", "centred_loc", "cor_name", "correlation_cholesky", "derive", "dpar_coef", "dpar_group",
            "dpar_population", "flat_effects", "flat_parameters", "group_effects",
            "group_names", "group_sd_name", "pair_name", "pair_names", "parameters",
            "parse_flat", "piece_names", "predictors", "r_name", "sd_name", "split",
