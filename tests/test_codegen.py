@@ -403,3 +403,59 @@ def test_literals_and_layout():
     compile("def f():\n" + "\n".join(lines), "<t>", "exec")
     assert max(map(len, lines)) <= codegen.WIDTH
     assert any('"a, b, c"' in line for line in lines)
+
+
+# ---- formulas for family parameters (sigma ~ x) ---------------------------------------------
+
+
+@pytest.mark.parametrize("formula, family", [
+    ("y ~ x + (1 | g); sigma ~ x", "gaussian"),
+    ("y ~ x + (1 | g); sigma ~ x + (1 | g)", "gaussian"),
+    ("count ~ x; zi ~ x", "zero_inflated_poisson"),
+    ("y ~ x; nu ~ 1", "student_t"),
+    ("pos ~ x; shape ~ x", "gamma"),
+    ("count ~ x + (1 | g); hu ~ x + (1 + x | g)", "hurdle_poisson"),
+    ("y ~ x; sigma ~ 0 + x + offset(0.1 * x2)", "gaussian"),
+])
+def test_family_parameters_with_formulas(formula, family):
+    """Each sub-formula's coefficients and group effects are sampled under the library's
+    sites, the parameter is link^-1(eta) per row, and the log density is the model's."""
+    m = fl.Model(formula, simulated(), family=family)
+    assert m.plan.dpars
+    ns = assert_equivalent(m, seeds=(0, 1))
+    src = m.code()
+    assert_readable(src)
+    args = ns["data_from"](m.bound)
+    n = len(m.bound.y)
+    for d in m.plan.dpars:
+        link = fl.lower.links.LINKS[d.link]
+        assert f"{d.name} = {link.code('eta_' + d.name)}" in src
+        # predicted, not one value
+        assert not re.search(rf"^\s*{d.name} = numpyro\.sample", src, re.M)
+        if d.b is not None:
+            assert args["X_" + d.name].shape == (n, len(d.slope_columns))
+    assert set(args) == set(ns["model"].__code__.co_varnames[:ns["model"].__code__.co_argcount])
+
+
+def test_sub_formula_names_and_priors_are_its_own():
+    """sigma ~ x + (1 | g): the sites and the prior keys are the sub-formula's (b_sigma_c,
+    sd_g__sigma; b_sigma[x], sd_sigma[g]), and the response's priors stay the response's
+    (a sub-formula's priors once overwrote them in the plan)."""
+    m = fl.Model("y ~ x + (1 | g); sigma ~ x + (1 | g)", simulated())
+    src = flat(m.code())
+    priors = m.plan.priors
+    assert f"#   Intercept ~ {priors.lookup('Intercept')} (on centred predictors)" in src
+    assert f"#   b_sigma[x] ~ {priors.lookup('b', coef='x', dpar='sigma')}" in src
+    assert f"#   sd_sigma[g][Intercept] ~ {priors.lookup('sd', 'g', 'Intercept', 'sigma')}" in src
+    assert 'numpyro.sample("Intercept_c", ' + codegen.distribution(
+        "student_t", m.plan.prior_params["Intercept"][:, 0]) in src
+    np.testing.assert_allclose(m.plan.prior_params["Intercept"][:, 0],
+                               [v for _, v in priors.lookup("Intercept").params])
+    np.testing.assert_allclose(m.plan.prior_params["Intercept_sigma"][:, 0],
+                               [v for _, v in priors.lookup("Intercept", dpar="sigma").params])
+    assert 'b_sigma_c = numpyro.sample("b_sigma_c"' in src
+    assert 'sd_g__sigma = numpyro.sample("sd_g__sigma"' in src
+    assert 'numpyro.deterministic("b_sigma", ' in src
+    assert "sigma = jnp.exp(eta_sigma)" in src and "dist.Normal(eta, sigma)" in src
+    assert "def model(X, y, g_codes, g_values, offset, X_sigma, g__sigma_codes, " \
+        "g__sigma_values):" in src

@@ -211,6 +211,33 @@ def test_rhat_of_a_group_sd_points_at_its_term(radon_centered):
     assert d.suspects == ("~county",)
 
 
+def test_advice_on_a_sub_formula_term_names_its_prior_key():
+    """A poorly mixing SD of sigma's formula's term on g: the advice names the term as the
+    sub-formula's and its prior as users key it, sd_sigma[g] (not sd[g], the response's)."""
+    from formulang.lower.sites import all_groups, predictors
+
+    rng = np.random.default_rng(1)
+    df = {"y": rng.normal(size=40), "x": rng.normal(size=40), "g": np.repeat(list("abcd"), 10)}
+    model = fl.Model("y ~ x + (1 | g); sigma ~ x + (1 | g)", df)
+    shape = (2, 500)
+    samples = {pred.sites.coefficients: rng.normal(size=shape + (len(pred.columns),))
+               for pred in predictors(model.plan)}
+    for g in all_groups(model.plan):
+        samples[g.sd.name] = np.exp(rng.normal(-1.0, 0.3, size=shape + (g.k,)))
+        samples[g.sites.r] = rng.normal(size=shape + (len(g.levels), g.k))
+    stats = {"diverging": np.zeros(shape, dtype=bool), "energy": rng.normal(100, 3, shape),
+             "num_steps": np.full(shape, 15, dtype=np.int32),
+             "accept_prob": np.full(shape, 0.9), "potential_energy": rng.normal(90, 2, shape)}
+    samples["sd_g__sigma"][0] *= 1.5  # the chains disagree on it: R-hat well above 1.01
+    fit = Fit(model, samples, stats, method="nuts",
+              run=SimpleNamespace(settings=SamplerSettings(500, 500, 2, 0.8, 10)))
+    p = problem(diagnose(fit), "rhat")
+    assert p.where == ("sd_g__sigma_Intercept",)
+    assert p.advice.startswith("Group term ~g in sigma's formula has only 4 levels, so the "
+                               "data say little about its SD: a tighter prior on "
+                               "sd_sigma[g] helps"), p.advice
+    assert "sd[g]" not in p.advice
+
 def test_low_ess_bulk_and_tail(sleep_model):
     fit = synthetic_fit(sleep_model, chains=2, draws=500)
     rng = np.random.default_rng(5)

@@ -217,7 +217,6 @@ def test_a_sigma_formula_with_a_group_term_fits_and_simulates():
     sim = m.simulate({"b_sigma": {"Intercept": -1.0, "x": 0.0}, "sd_g__sigma": [0.0],
                       "sd_g": [0.0], "b": {"Intercept": 0.0, "x": 0.0}}, seed=4)
     assert abs(np.std(sim.y) - np.exp(-1.0)) < 0.25 * np.exp(-1.0)  # 120 rows: se ~ 7%
-    with pytest.raises(FormulangError, match="code\\(\\) does not yet cover"):
-        m.code()
-    with pytest.raises(FormulangError, match="graph\\(\\) does not yet cover"):
-        m.graph()
+    # code() and graph() cover sub-formulas (tests/test_codegen.py, tests/test_graph.py)
+    assert "sigma = jnp.exp(eta_sigma)" in m.code()
+    assert "r_g__sigma" in m.graph().parents("sigma")

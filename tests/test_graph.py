@@ -263,3 +263,62 @@ def test_model_graph_method_is_wired():
     assert names(g, "latent") == set() and names(g, "hyperparameter") == {"sigma"}
     with pytest.raises(KeyError, match="no node"):
         g.node("r_Subject")
+
+
+# ---- formulas for family parameters (sigma ~ x) ---------------------------------------------
+
+
+def dpar_data(n=60, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    return pd.DataFrame({"y": rng.normal(x, np.exp(0.3 * x)), "x": x, "x2": rng.normal(size=n),
+                         "count": rng.poisson(2.0, n) * rng.binomial(1, 0.7, n),
+                         "g": np.repeat([f"g{i}" for i in range(6)], n // 6)})
+
+
+def test_sigma_formula_feeds_the_family_parameter_node():
+    g = fl.Model("y ~ x + (1 | g); sigma ~ x + (1 + x | g)", dpar_data()).graph()
+    assert names(g, "data") == {"X", "codes_g", "values_g", "X_sigma", "codes_g__sigma",
+                                "values_g__sigma"}
+    assert names(g, "coefficient") == {"b", "b_sigma"}
+    assert names(g, "hyperparameter") == {"sd_g", "sd_g__sigma", "L_g__sigma"}
+    assert names(g, "latent") == {"r_g", "r_g__sigma"}
+    assert names(g, "linear_predictor") == {"eta", "sigma"}
+    assert "prior_sigma" not in g  # its formula's coefficients have the priors
+    assert names(g, "prior") == {"prior_Intercept", "prior_b", "prior_sd_g",
+                                 "prior_Intercept_sigma", "prior_b_sigma", "prior_sd_g__sigma",
+                                 "prior_cor_g__sigma"}
+    sigma = g.node("sigma")
+    assert sigma.shape == "60"
+    assert sigma.label.endswith("sigma = exp(X_sigma b_sigma + r_g__sigma[codes]·values)")
+    assert set(g.parents("sigma")) == {"X_sigma", "b_sigma", "r_g__sigma", "codes_g__sigma",
+                                       "values_g__sigma"}
+    assert set(g.parents("r_g__sigma")) == {"sd_g__sigma", "L_g__sigma"}
+    assert set(g.parents("y")) == {"eta", "sigma"}
+    assert g.node("r_g__sigma").shape == "6 × 2"
+    assert "non-centered" in g.node("r_g__sigma").label
+    priors = fl.Model("y ~ x + (1 | g); sigma ~ x + (1 + x | g)", dpar_data()).priors
+    assert g.node("prior_b_sigma").label == \
+        f"b_sigma ~ {priors.lookup('b', coef='x', dpar='sigma')}"
+    assert f"sd_sigma[g][x] ~ {priors.lookup('sd', 'g', 'x', 'sigma')}" in \
+        g.node("prior_sd_g__sigma").label
+    assert g.node("prior_Intercept").label == f"Intercept ~ {priors.lookup('Intercept')}"
+    nodes, edge_list = parse_dot(g.to_dot())
+    assert nodes == {n.name for n in g.nodes} and set(edge_list) == edges(g)
+
+
+@pytest.mark.parametrize("formula, family, node, label", [
+    ("count ~ x; zi ~ x + offset(x2)", "zero_inflated_poisson", "zi",
+     "zi = sigmoid(offset_zi + X_zi b_zi)"),
+    ("y ~ x; nu ~ 1", "student_t", "nu", "nu = exp(b_nu)"),
+])
+def test_other_family_parameters_with_formulas(formula, family, node, label):
+    g = fl.Model(formula, dpar_data(), family=family).graph()
+    assert g.node(node).kind == "linear_predictor" and g.node(node).label.endswith(label)
+    assert (node, "y") in edges(g) and f"prior_{node}" not in g
+    assert node in g.node("y").label
+    assert ("b_" + node, node) in edges(g)
+    # the family's other parameters are still one value each
+    for aux in {"student_t": ["sigma"], "zero_inflated_poisson": []}[family]:
+        assert g.node(aux).kind == "hyperparameter" and (aux, "y") in edges(g)
+    parse_dot(g.to_dot())

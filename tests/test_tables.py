@@ -148,6 +148,47 @@ def _fit(name):
     return _FITS[name]
 
 
+def test_tables_cover_family_parameters_with_formulas():
+    """sigma ~ x + (1 + x | g): fixef has brms's sigma_Intercept, sigma_x rows after the
+    response's; ranef()$g and coef()$g hold the sub-formula's effects (sigma_Intercept...)
+    next to the response's, as brms's do."""
+    rng = np.random.default_rng(0)
+    df = {"y": rng.normal(size=40), "x": rng.normal(size=40),
+          "g": np.repeat(list("abcd"), 10)}
+    fit = prior_fit(fl.Model("y ~ x + (1 | g); sigma ~ x + (1 + x | g)", df), draws=100)
+    b = fit.samples["b"].reshape(-1, 2).astype(float)
+    bs = fit.samples["b_sigma"].reshape(-1, 2).astype(float)
+    t = fit.fixef()
+    assert list(t.index) == ["Intercept", "x", "sigma_Intercept", "sigma_x"]
+    np.testing.assert_allclose(t["Estimate"], np.concatenate([b, bs], axis=1).mean(0))
+    np.testing.assert_allclose(t.loc["sigma_x", "Q97.5"], np.quantile(bs[:, 1], 0.975))
+    r = fit.samples["r_g"].reshape(-1, 4, 1).astype(float)
+    rs = fit.samples["r_g__sigma"].reshape(-1, 4, 2).astype(float)
+    re = fit.ranef()
+    assert list(re) == ["g"]
+    assert list(re["g"].columns.get_level_values(0).unique()) == \
+        ["Intercept", "sigma_Intercept", "sigma_x"]
+    np.testing.assert_allclose(re["g"]["Intercept"]["Estimate"], r[..., 0].mean(0))
+    np.testing.assert_allclose(re["g"]["sigma_x"]["Estimate"], rs[..., 1].mean(0))
+    co = fit.coef(group="g")["g"]
+    assert list(co.columns.get_level_values(0).unique()) == \
+        ["Intercept", "x", "sigma_Intercept", "sigma_x"]
+    np.testing.assert_allclose(co["sigma_Intercept"]["Estimate"],
+                               (rs[..., 0] + bs[:, [0]]).mean(0))
+    np.testing.assert_allclose(co["x"]["Estimate"], np.broadcast_to(b[:, [1]], r[..., 0].shape)
+                               .mean(0))
+    np.testing.assert_allclose(co["Intercept"]["Estimate"], (r[..., 0] + b[:, [0]]).mean(0))
+    # a factor only the sub-formula has: its effects alone, every coefficient listed
+    df["h"] = np.tile(list("pq"), 20)
+    fit = prior_fit(fl.Model("y ~ x + (1 | g); sigma ~ (1 | h)", df), draws=50)
+    assert set(fit.ranef()) == {"g", "h"}
+    assert list(fit.ranef(group="h")["h"].columns.get_level_values(0).unique()) == \
+        ["sigma_Intercept"]
+    assert list(fit.coef()["h"].columns.get_level_values(0).unique()) == \
+        ["Intercept", "x", "sigma_Intercept"]
+    with pytest.raises(FormulangError, match="no group term 'k'.*g, h"):
+        fit.ranef(group="k")
+
 def _ess(draws: np.ndarray, chains: int = 2) -> float:
     return float(convergence(np.asarray(draws).reshape(chains, -1, 1))[1][0])
 

@@ -85,14 +85,18 @@ class KFoldResult:
         return text
 
 
-def assign_folds(labels, K: int, folds: str = "random", seed: int = 0) -> np.ndarray:
-    """The fold (0..K-1) of each row. ``labels``: the group of each row (or ``None``).
+def assign_folds(labels, K: int, folds: str = "random", seed: int = 0,
+                 n: int | None = None) -> np.ndarray:
+    """The fold (0..K-1) of each row. ``labels``: the group of each row (or ``None``: plain
+    random folds of ``n`` rows).
 
     >>> assign_folds(["a", "a", "b", "b", "b", "c"], 2, "grouped", seed=1).tolist()
     [0, 0, 1, 1, 1, 0]
     >>> f = assign_folds(["a"] * 4 + ["b"] * 4, 2, "random")
     >>> sorted(f[:4].tolist()), sorted(f[4:].tolist())  # each group in both folds
     ([0, 0, 1, 1], [0, 0, 1, 1])
+    >>> sorted(np.bincount(assign_folds(None, 3, n=7)).tolist())  # no group: random folds
+    [2, 2, 3]
     """
     if folds not in FOLDS:
         raise FormulangError(f"unknown folds {folds!r}; choose one of: {', '.join(FOLDS)}")
@@ -107,7 +111,9 @@ def assign_folds(labels, K: int, folds: str = "random", seed: int = 0) -> np.nda
                                  f"it has {len(levels)}")
         per_level = _cyclic(rng.permutation(len(levels)), K, rng)
         return per_level[codes]
-    n = len(labels)
+    n = len(labels) if labels is not None else n
+    if n is None:
+        raise FormulangError("random folds without a group need the number of rows")
     if n < K:
         raise FormulangError(f"K={K} folds need at least {K} rows; the data have {n}")
     if labels is None:
@@ -163,7 +169,7 @@ def kfold(model, K: int = 10, folds: str = "random", group: str | None = None, s
         raise FormulangError("cross-validation needs a response")
     settings = settings or SamplerSettings()
     group = group if group is not None else default_group(model, folds)
-    fold = assign_folds(group_labels(model, group), int(K), folds, seed)
+    fold = assign_folds(group_labels(model, group), int(K), folds, seed, int(model.bound.n))
     start = time.perf_counter()
     plan = model.plan
     if folds == "grouped" and model.bound.groups:
@@ -221,7 +227,7 @@ def _held_out(model, plan, raw: dict, data: dict, held: np.ndarray, seed: int):
     from scipy.special import logsumexp
 
     from ..lower.sites import derive
-    from .predict import _flat, family_mean, linear_predictor
+    from .predict import _flat, dpar_values, family_mean, linear_predictor
 
     fresh = _fresh_levels(plan, model.bound, held)
     S = int(np.prod(next(iter(raw.values())).shape[:2]))
@@ -244,6 +250,9 @@ def _held_out(model, plan, raw: dict, data: dict, held: np.ndarray, seed: int):
         samples = derive(plan, draws)
         eta = linear_predictor(_Draws(plan, samples), model.bound)[:, held]
         aux = {name: _flat(samples[name]).astype(float) for name in plan.family_inputs}
+        # a family parameter with its own formula, per draw and held-out row
+        aux.update({name: v[:, held] for name, v in
+                    dpar_values(_Draws(plan, samples), model.bound).items()})
         means.append(np.mean(family_mean(plan.family, eta, aux, trials), axis=0))
     lpd = logsumexp(np.stack(lpds), axis=0) - np.log(repeats * S)
     return lpd, np.mean(means, axis=0)
@@ -253,9 +262,15 @@ NEW_LEVEL_DRAWS = 8000  # effects of held-out levels: at least this many, over t
 
 
 def _fresh_levels(plan, bound, held: np.ndarray) -> list[tuple[str, np.ndarray]]:
-    """(z site, its rows) of the non-centred levels with no training rows in this fold."""
+    """(z site, its rows) of the non-centred levels with no training rows in this fold, in
+    every formula (a family parameter's group terms too)."""
+    from ..lower.sites import predictors
+
+    subs = dict(bound.dpars)
     out = []
-    for g, gd in zip(plan.groups, bound.groups):
+    pairs = [(g, gd) for pred in predictors(plan)
+             for g, gd in zip(pred.groups, (subs[pred.dpar] if pred.dpar else bound).groups)]
+    for g, gd in pairs:
         codes = np.asarray(gd.codes, dtype=np.int64)
         trained = np.bincount(codes[~held], minlength=len(g.centered)) > 0
         nc = np.flatnonzero(~np.asarray(g.centered, dtype=bool))

@@ -12,7 +12,10 @@ Nodes, each with a ``kind``, a ``shape`` (``"85 × 2"``; ``""`` for a scalar) an
 - ``linear_predictor``: ``eta``; ``likelihood``: ``y``, the observed response.
 
 Edges run prior → parameter → linear predictor → likelihood (family parameters and trials go
-straight into the likelihood). :meth:`ModelGraph.to_dot` gives Graphviz DOT text without any
+straight into the likelihood). A family parameter with its own formula (``sigma ~ x + (1 |
+g)``) is a ``linear_predictor`` node per row (``sigma = exp(X_sigma b_sigma + ...)``) fed by
+its formula's nodes, named as its sites: ``X_sigma``, ``b_sigma``, ``sd_g__sigma``,
+``r_g__sigma``, ``codes_g__sigma``...; its priors are its formula's (``prior_b_sigma``). :meth:`ModelGraph.to_dot` gives Graphviz DOT text without any
 dependency; :meth:`ModelGraph.render` draws it with Graphviz's ``dot`` program.
 
 >>> import formulang as fl
@@ -31,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import FormulangError
+from .links import LINKS
+from .priors import PriorRow
 from .response import source_lines
 
 KINDS = ("data", "prior", "coefficient", "hyperparameter", "latent", "linear_predictor",
@@ -228,66 +233,64 @@ def _likelihood_label(model) -> str:
         .replace("jax.scipy.special.", "")
 
 
-def model_graph(model) -> ModelGraph:
-    """The graph of a :class:`~formulang.compiled.CompiledModel` (``Model.compiled``); models
-    with sub-formulas for family parameters (``sigma ~ x``) are refused for now."""
-    plan = model.plan
-    if plan.dpars:
-        from .plan import dpars_not_yet
+def _key(cls: str, dpar: str, group: str = "", coef: str = "") -> str:
+    """A prior's key as users write it (``b[x]``; of a sub-formula ``b_sigma[x]``)."""
+    return PriorRow(cls, group, coef, None, "", dpar).key
 
-        raise FormulangError(dpars_not_yet("graph()", plan))
-    n = plan.n
-    g = _Builder()
-    priors = plan.priors
-    slopes = plan.slope_columns
 
-    # the linear predictor first: everything else points at it
-    eta_parts = []
-    if plan.b is not None:
-        eta_parts.append("X b")
-    if plan.intercept and plan.b is None:
-        eta_parts.append("b")
-    eta_parts += [f"{grp.sites.r}[codes]·values" for grp in plan.groups]
-    if model.formula.offsets:
-        eta_parts.insert(0, "offset")
+def _formula(g: _Builder, model, pred, target: str) -> str:
+    """Nodes of one formula (the response's, or a family parameter's ``pred``): its data,
+    coefficients, group terms and their priors, with edges into ``target``; returns the
+    linear predictor as text (``X b + r_g[codes]·values``)."""
+    n, priors, dpar = model.plan.n, model.plan.priors, pred.dpar
+    slopes = pred.slope_columns
+    suffix = f"_{dpar}" if dpar else ""
+    X, offset, b = "X" + suffix, "offset" + suffix, pred.sites.coefficients
+    offsets = model.formula.offsets if not dpar else model.formula.dpar(dpar).offsets
+    parts = [offset] if offsets else []
+    parts += [f"{X} {b}"] if pred.b is not None else ([b] if pred.intercept else [])
+    parts += [f"{grp.sites.r}[codes]·values" for grp in pred.groups]
 
     # data
-    if plan.b is not None:
-        centred = " (centred)" if plan.intercept else ""
-        g.node("X", "data", _shape(n, len(slopes)),
+    if pred.b is not None:
+        centred = " (centred)" if pred.intercept else ""
+        g.node(X, "data", _shape(n, len(slopes)),
                f"population-level predictors{centred}\n{', '.join(slopes)}")
-    if model.formula.offsets:
-        g.node("offset", "data", _shape(n), "offset: " + ", ".join(
-            str(o) for o in model.formula.offsets))
-    for grp in plan.groups:
+        g.edge(X, target)
+    if offsets:
+        g.node(offset, "data", _shape(n), "offset: " + ", ".join(str(o) for o in offsets))
+        g.edge(offset, target)
+    for grp in pred.groups:
         g.node(f"codes_{grp.name}", "data", _shape(n), f"level of {grp.label} per row\n"
                f"{len(grp.levels)} levels")
         g.node(f"values_{grp.name}", "data", _shape(n, grp.k),
                f"columns of the {grp.label} term\n{', '.join(grp.columns)}")
-    if model.has_trials:
-        g.node("trials", "data", _shape(n), "trials per row")
-    if model.has_weights:
-        g.node("weights", "data", _shape(n), "weight of each row's log-likelihood")
 
     # population-level coefficients
-    if plan.columns:
-        g.node("b", "coefficient", _shape(len(plan.columns)),
-               "population-level coefficients\n" + ", ".join(plan.columns)
-               + ("\nintercept sampled on centred predictors" if plan.intercept and slopes
+    if pred.columns:
+        g.node(b, "coefficient", _shape(len(pred.columns)),
+               "population-level coefficients" + (f" of {dpar}" if dpar else "") + "\n"
+               + ", ".join(pred.columns)
+               + ("\nintercept sampled on centred predictors" if pred.intercept and slopes
                   else ""))
-        if plan.intercept:
-            g.prior("b", "Intercept", "Intercept", [("Intercept", priors.lookup("Intercept"))])
+        if pred.intercept:
+            g.prior(b, pred.sites.intercept_key, _key("Intercept", dpar),
+                    [(_key("Intercept", dpar), priors.lookup("Intercept", dpar=dpar))])
         if slopes:
-            g.prior("b", "b", "b", [(f"b[{c}]", priors.lookup("b", coef=c)) for c in slopes])
+            g.prior(b, pred.sites.slopes_key, _key("b", dpar),
+                    [(_key("b", dpar, c), priors.lookup("b", coef=c, dpar=dpar))
+                     for c in slopes])
+        g.edge(b, target)
 
     # group terms
-    for grp in plan.groups:
+    for grp in pred.groups:
         sd, r = grp.sites.sd, grp.sites.r
         g.node(sd, "hyperparameter", _shape(grp.k),
-               f"SDs of the {grp.label} effects\n{', '.join(grp.columns)}")
-        g.prior(sd, sd, f"sd[{grp.name}]", [(f"sd[{grp.name}][{c}]",
-                                             priors.lookup("sd", grp.name, c))
-                                            for c in grp.columns])
+               f"SDs of the {grp.label} effects" + (f" on {dpar}" if dpar else "")
+               + f"\n{', '.join(grp.columns)}")
+        g.prior(sd, sd, _key("sd", dpar, grp.label),
+                [(_key("sd", dpar, grp.label, c), priors.lookup("sd", grp.label, c, dpar))
+                 for c in grp.columns])
         parents = [sd]
         if grp.lkj_key:
             L = grp.sites.L
@@ -295,8 +298,8 @@ def model_graph(model) -> ModelGraph:
             g.node(L, "hyperparameter", _shape(grp.k, grp.k),
                    f"Cholesky factor of the correlation\n{grp.sites.cor} = L Lᵀ "
                    f"({pairs} pair{'s' if pairs != 1 else ''})")
-            g.prior(L, grp.sites.cor, f"cor[{grp.name}]",
-                    [(f"cor[{grp.name}]", priors.lookup("cor", grp.name))])
+            g.prior(L, grp.sites.cor, _key("cor", dpar, grp.label),
+                    [(_key("cor", dpar, grp.label), priors.lookup("cor", grp.label, dpar=dpar))])
             parents.append(L)
         n_c = sum(grp.centered)
         mode = {"centered": "centered", "noncentered": "non-centered"}.get(
@@ -304,23 +307,31 @@ def model_graph(model) -> ModelGraph:
         if model.collapsed:  # NUTS does not sample them: no centring is used there
             mode = f"integrated out under NUTS, drawn exactly\n(map, vi: sampled {mode})"
         g.node(r, "latent", _shape(len(grp.levels), grp.k),
-               f"{grp.label} effects\nlevels × ({', '.join(grp.columns)})\n{mode}")
+               f"{grp.label} effects" + (f" on {dpar}" if dpar else "")
+               + f"\nlevels × ({', '.join(grp.columns)})\n{mode}")
         for p in parents:
             g.edge(p, r)
+        for source in (r, f"codes_{grp.name}", f"values_{grp.name}"):
+            g.edge(source, target)
+    return " + ".join(parts) or "0"
 
-    # linear predictor and likelihood
-    g.node("eta", "linear_predictor", _shape(n),
-           "linear predictor\n" + (" + ".join(eta_parts) or "0"))
-    if plan.columns:
-        g.edge("b", "eta")
-    if plan.b is not None:
-        g.edge("X", "eta")
-    if model.formula.offsets:
-        g.edge("offset", "eta")
-    for grp in plan.groups:
-        g.edge(grp.sites.r, "eta")
-        g.edge(f"codes_{grp.name}", "eta")
-        g.edge(f"values_{grp.name}", "eta")
+
+def model_graph(model) -> ModelGraph:
+    """The graph of a :class:`~formulang.compiled.CompiledModel` (``Model.compiled``). A family
+    parameter with a formula (``sigma ~ x``) is a node per row, ``sigma = exp(X_sigma
+    b_sigma + ...)``, fed by its formula's data, coefficients and group effects."""
+    plan = model.plan
+    n = plan.n
+    g = _Builder()
+    priors = plan.priors
+
+    # the linear predictor first: everything else points at it
+    eta = _formula(g, model, plan, "eta")
+    if model.has_trials:
+        g.node("trials", "data", _shape(n), "trials per row")
+    if model.has_weights:
+        g.node("weights", "data", _shape(n), "weight of each row's log-likelihood")
+    g.node("eta", "linear_predictor", _shape(n), "linear predictor\n" + eta)
     response = model.response_text
     g.node("y", "likelihood", _shape(n), f"{response} ~ {_likelihood_label(model)}")
     g.edge("eta", "y")
@@ -328,6 +339,16 @@ def model_graph(model) -> ModelGraph:
         g.node(aux, "hyperparameter", "", f"family parameter of {plan.family.name}")
         g.prior(aux, aux, aux, [(aux, priors.lookup(aux))])
         g.edge(aux, "y")
+    for d in plan.dpars:  # a family parameter per row, from its own formula
+        eta_d = _formula(g, model, d, d.name)
+        link = LINKS[d.link]
+        bare = " + " not in eta_d or "({})" in link.source  # exp(...) brackets it already
+        inverse = link.code(eta_d if bare else f"({eta_d})")
+        g.node(d.name, "linear_predictor", _shape(n),
+               f"family parameter of {plan.family.name} per row\n{d.name} = "
+               + inverse.replace("jnp.", "").replace("jax.nn.", "")
+               .replace("jax.scipy.special.", ""))
+        g.edge(d.name, "y")
     if model.has_trials:
         g.edge("trials", "y")
     if model.has_weights:

@@ -280,13 +280,6 @@ def _noncentred(gd, dpar: str) -> _Choice:
                    f"non-centred: the pilot fit does not see {dpar}'s formula")
 
 
-def dpars_not_yet(what: str, plan) -> str:
-    """The message of a later stage that does not cover sub-formulas yet."""
-    names = ", ".join(f"{d.name} ~ ..." for d in plan.dpars)
-    return (f"{what} does not yet cover family parameters with their own formula ({names}); "
-            f"fit, summary, predict, simulate and save/load do")
-
-
 def check_dpars(formula, fam: Family, text: str | None = None) -> None:
     """Refuse a sub-formula for a parameter the family does not have (or that the response's
     additions fix), with the caret under its name in ``text`` (the formula as written)."""

@@ -84,7 +84,8 @@ def dpar_population(dpar: str) -> PopulationSites:
     if not dpar:
         return POPULATION
     return PopulationSites(f"Intercept_{dpar}_c", f"b_{dpar}_c", f"b_{dpar}",
-                           f"{dpar}{SEP}coef", f"Intercept_{dpar}", f"b_{dpar}")
+                           f"{dpar}{SEP}coef", intercept_key=f"Intercept_{dpar}",
+                           slopes_key=f"b_{dpar}")
 
 
 def category_dpars(levels) -> tuple[str, ...]:
@@ -194,6 +195,12 @@ def threshold_name(coef: str) -> str:
 
 def _dpar_col(col: str, dpar: str) -> str:
     return f"{dpar}_{col}" if dpar else col
+
+
+def dpar_coef(col: str, dpar: str = "") -> str:
+    """A coefficient or effect in brms's tables (``fixef``, ``ranef``, ``coef``): ``x``; of a
+    sub-formula ``sigma_x``."""
+    return _dpar_col(col, dpar)
 
 
 def sd_name(group: str, col: str, dpar: str = "") -> str:
@@ -531,7 +538,8 @@ def to_params(plan, samples: dict) -> dict:
 
 __all__ = ["Flat", "GroupSites", "POPULATION", "Parameter", "PopulationSites", "all_groups",
            "b_name", "category_dpars", "centred_loc", "cor_name", "correlation_cholesky",
-           "derive", "dpar_group", "dpar_population", "flat_effects", "flat_parameters", "group_effects",
+           "derive", "dpar_coef", "dpar_group", "dpar_population", "flat_effects",
+           "flat_parameters", "group_effects",
            "group_names", "group_sd_name", "pair_name", "pair_names", "parameters",
            "parse_flat", "piece_names", "predictors", "r_name", "sd_name", "split",
            "standardized_site", "threshold_name", "to_params", "vector"]

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..lower.priors import PriorRow
 from ..lower.sites import all_groups, flat_effects, flat_parameters, group_sd_name, parse_flat
 from ..phrasing import option
 from . import convergence as stats_of_draws
@@ -383,21 +384,32 @@ class _Terms:
             return (f"Group term ~{g.label} is non-centered on {where}{pinned}: refit with "
                     f"{{'{g.label}': 'centered'}}")
         if (sd_poor or prefer) and n <= FEW_LEVELS:
-            return (f"Group term ~{g.label} has only {n} levels, so the data say little about "
-                    f"its SD: a tighter prior on sd[{g.label}] helps")
-        return f"Group term ~{g.label} ({g.mode}) is where the chains mix slowly"
+            return (f"Group term {_term(g)} has only {n} levels, so the data say little about "
+                    f"its SD: a tighter prior on {_sd_key(g)} helps")
+        return f"Group term {_term(g)} ({g.mode}) is where the chains mix slowly"
 
     @staticmethod
     def _collapsed_cure(g, n: int) -> str:
         """Advice for a term of a collapsed fit: its effects were integrated out, so the
         trouble is in its SDs or correlations, which reparameterising cannot change."""
-        what = (f"Group term ~{g.label} is integrated out (collapsed: no funnel to "
+        what = (f"Group term {_term(g)} is integrated out (collapsed: no funnel to "
                 f"reparameterise), so its SD{'s' if g.k > 1 else ''}"
                 f"{' and correlations' if g.correlated_pairs else ''} mix slowly")
         if n <= FEW_LEVELS:
             return (f"{what}: with only {n} levels the data say little about them; a tighter "
-                    f"prior on sd[{g.label}] helps")
-        return f"{what}: a tighter prior on sd[{g.label}] helps"
+                    f"prior on {_sd_key(g)} helps")
+        return f"{what}: a tighter prior on {_sd_key(g)} helps"
+
+
+def _term(g) -> str:
+    """A group term as advice names it: ``~g``; in a family parameter's formula ``~g in
+    sigma's formula``."""
+    return f"~{g.label}" + (f" in {g.dpar}'s formula" if g.dpar else "")
+
+
+def _sd_key(g) -> str:
+    """The prior key of a term's SDs as users write it: ``sd[g]``, ``sd_sigma[g]``."""
+    return PriorRow("sd", g.label, "", None, "", g.dpar).key
 
 
 def _divergence_problem(fit, terms: _Terms, div: np.ndarray, n_div: int, share: float):

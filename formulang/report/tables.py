@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import FormulangError
-from ..lower.sites import POPULATION
+from ..lower.sites import all_groups, dpar_coef, predictors
 
 
 def check_prob(prob) -> float:
@@ -51,17 +51,29 @@ def _flat(a) -> np.ndarray:
     return a.reshape((-1,) + a.shape[2:])  # (chains, draws, ...) -> (draws, ...)
 
 
-def _coefficients(plan, samples: dict) -> np.ndarray:
-    name = POPULATION.coefficients
-    if name not in samples:
+def _coefficients(plan, samples: dict) -> tuple[list[str], np.ndarray]:
+    """Every population-level coefficient, brms's names (``Intercept``, ``x``; of a
+    sub-formula ``sigma_Intercept``, ``sigma_x``) and draws (draws x coefficients)."""
+    names, draws = [], []
+    for pred in predictors(plan):
+        if not pred.columns:
+            continue
+        name = pred.sites.coefficients
+        if name not in samples:
+            raise FormulangError(f"this fit has no population-level coefficients ({name})")
+        names += [dpar_coef(c, pred.dpar) for c in pred.columns]
+        draws.append(_flat(samples[name]))
+    if not names:
         raise FormulangError("this fit has no population-level coefficients")
-    return _flat(samples[name])
+    return names, np.concatenate(draws, axis=-1)
 
 
 def fixef(plan, samples: dict, prob: float = 0.95) -> pd.DataFrame:
-    """brms's ``fixef``: one row per population-level coefficient (``Intercept``, ``Days``)."""
-    table = describe(_coefficients(plan, samples), prob)
-    table.index = list(plan.columns)
+    """brms's ``fixef``: one row per population-level coefficient (``Intercept``, ``Days``),
+    a family parameter's formula's after the response's (``sigma_Intercept``, ``sigma_x``)."""
+    names, draws = _coefficients(plan, samples)
+    table = describe(draws, prob)
+    table.index = names
     return table
 
 
@@ -71,42 +83,50 @@ def _stack(per_effect: dict, levels, prob: float) -> pd.DataFrame:
     return pd.concat(parts, axis=1)
 
 
-def _group(plan, name: str | None):
-    groups = [g for g in plan.groups if name is None or g.name == name]
-    if not groups:
+def _effects(plan, samples: dict, name: str | None) -> dict:
+    """Per grouping factor: its levels and, by brms's effect name, the draws (draws x levels)
+    of every term on it, the response's formula's and the sub-formulas' (``Intercept``,
+    ``sigma_Intercept``), as brms's ``ranef(fit)$g`` holds them."""
+    factors: dict[str, tuple[list, dict]] = {}
+    for g in all_groups(plan):
+        levels, effects = factors.setdefault(g.label, (list(g.levels), {}))
+        r = _flat(samples[g.sites.r])  # draws x levels x effects
+        # the terms on one factor bind the same rows, so the same levels; align by name
+        where = {level: i for i, level in enumerate(g.levels)}
+        rows = np.asarray([where.get(level, -1) for level in levels])
+        for j, col in enumerate(g.columns):
+            values = np.where(rows >= 0, r[:, np.maximum(rows, 0), j], 0.0)
+            effects[dpar_coef(col, g.dpar)] = values
+    if name is not None and name not in factors:
         raise FormulangError(f"no group term {name!r}: the model's are "
-                             f"{', '.join(g.name for g in plan.groups) or 'none'}")
-    return groups
+                             f"{', '.join(factors) or 'none'}")
+    return {k: v for k, v in factors.items() if name is None or k == name}
 
 
 def ranef(plan, samples: dict, prob: float = 0.95, group: str | None = None) -> dict:
-    """brms's ``ranef``: per grouping factor, a DataFrame of levels x (effect, statistic)."""
-    out = {}
-    for g in _group(plan, group):
-        r = _flat(samples[g.sites.r])  # draws x levels x effects
-        out[g.name] = _stack({col: r[..., j] for j, col in enumerate(g.columns)}, g.levels,
-                             prob)
-    return out
+    """brms's ``ranef``: per grouping factor, a DataFrame of levels x (effect, statistic); a
+    family parameter's formula's effects on the factor are there too (``sigma_Intercept``)."""
+    return {factor: _stack(effects, levels, prob)
+            for factor, (levels, effects) in _effects(plan, samples, group).items()}
 
 
 def coef(plan, samples: dict, prob: float = 0.95, group: str | None = None) -> dict:
     """brms's ``coef``: per grouping factor, each level's coefficients (population-level
-    coefficient plus the level's effect, per draw); every population coefficient is listed,
-    an effect the term lacks counting as 0, as brms does."""
-    b = _coefficients(plan, samples)
+    coefficient plus the level's effect, per draw); every population coefficient is listed
+    (a family parameter's formula's too: ``sigma_x``), an effect the term lacks counting as
+    0, as brms does."""
+    names, b = _coefficients(plan, samples)
     out = {}
-    for g in _group(plan, group):
-        r = _flat(samples[g.sites.r])
-        cols = list(plan.columns) + [c for c in g.columns if c not in plan.columns]
+    for factor, (levels, effects) in _effects(plan, samples, group).items():
         per = {}
-        for col in cols:
-            value = np.zeros(r.shape[:2])
-            if col in plan.columns:
-                value = value + b[:, [plan.columns.index(col)]]
-            if col in g.columns:
-                value = value + r[..., list(g.columns).index(col)]
+        for col in names + [c for c in effects if c not in names]:
+            value = np.zeros((b.shape[0], len(levels)))
+            if col in names:
+                value = value + b[:, [names.index(col)]]
+            if col in effects:
+                value = value + effects[col]
             per[col] = value
-        out[g.name] = _stack(per, g.levels, prob)
+        out[factor] = _stack(per, levels, prob)
     return out
 
 
