@@ -96,8 +96,12 @@ def test_simulated_data_refit_with_its_labels(fit, data):
     assert [d.name for d in again.plan.dpars] == ["musome", "mumany"]
 
 
-def test_code_and_graph_refuse_for_now(data):
+def test_code_and_graph_show_every_category(data):
+    """Each category's linear predictor is a sub-formula, in the generated source and in the
+    graph (tests/test_codegen.py checks the source's log density against the model's)."""
     m = fl.Model("y ~ x", data, family="categorical")
-    for make in (m.code, m.graph):
-        with pytest.raises(FormulangError, match="own formula"):
-            make()
+    names = [d.name for d in m.plan.dpars]
+    source = m.code()
+    assert f"mus = [{', '.join(names)}]" in source and "dist.CategoricalLogits" in source
+    g = m.graph()
+    assert {f"b_{name}" for name in names} <= {node.name for node in g.nodes}

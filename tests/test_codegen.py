@@ -318,7 +318,7 @@ def test_terms_on_one_factor(data):
 # the column of simulated() each support's responses come from
 RESPONSE = {"real": "y", "binary": "binary", "binomial": "cbind(binary, 1 - binary)",
             "count": "count", "positive": "pos", "unit": "prop", "nonnegative": "pos",
-            "ordinal": "rating"}
+            "ordinal": "rating", "categorical": "rating"}
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))

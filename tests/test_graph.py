@@ -155,18 +155,19 @@ def test_binomial_cbpp(graphs):
 
 # a response value in each support, to build a model
 PLACEHOLDER = {"real": 0.5, "binary": 1.0, "binomial": 1.0, "count": 1.0, "positive": 1.0,
-               "unit": 0.5, "nonnegative": 1.0, "ordinal": 2.0}
+               "unit": 0.5, "nonnegative": 1.0, "ordinal": 2.0, "categorical": 2.0}
 
 
-# categorical models are sub-formulas (mu2, mu3...), which graph() refuses for now:
-# tests/test_categorical_fit.py checks the refusal
-@pytest.mark.parametrize("family", [f for f, spec in FAMILIES.items() if not spec.per_category])
+@pytest.mark.parametrize("family", list(FAMILIES))
 def test_every_family_draws_its_likelihood_and_parameters(family):
     spec = FAMILIES[family]
     df = pd.DataFrame({"y": PLACEHOLDER[spec.support], "x": np.arange(12.0), "n": 5,
                        "g": np.repeat(list("abc"), 4)})
-    # two values: 0/1 for binary, categories 1 and 2 for ordinal
-    df.loc[::2, "y"] = {"binary": 0.0, "ordinal": 1.0}.get(spec.support, df.loc[::2, "y"])
+    # two values: 0/1 for binary, categories 1 and 2 for ordinal; three for categorical
+    df.loc[::2, "y"] = {"binary": 0.0, "ordinal": 1.0, "categorical": 1.0}.get(
+        spec.support, df.loc[::2, "y"])
+    if spec.per_category:
+        df.loc[::3, "y"] = 3.0
     formula = "cbind(y, n - y) ~ x + (1 | g)" if spec.trials else "y ~ x + (1 | g)"
     g = fl.Model(formula, df, family=family).graph()
     label = g.node("y").label

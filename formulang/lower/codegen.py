@@ -60,7 +60,7 @@ class _Context:
             Predictor(pred, suffix, tuple(identifier(g.name, taken) for g in pred.groups),
                       tuple(" + ".join(map(str, terms))
                             for terms in spec_group_terms(specs[pred.dpar])),
-                      offset=not pred.dpar or bool(model.formula.dpar(pred.dpar).offsets))
+                      offset=not pred.dpar or bool(specs[pred.dpar].formula.offsets))
             for pred, suffix in zip(predictors(self.plan), suffixes))
         self.idents = self.predictors[0].idents
         self.has_trials = model.has_trials
@@ -86,12 +86,17 @@ class _Context:
         return args
 
 
+def _rhs(model, dpar: str) -> str:
+    """The right-hand side of ``dpar``'s formula (a category's may be the response's)."""
+    return str(dict(model.spec.dpars)[dpar].formula).split("~")[-1].strip()
+
+
 def _dpar(w: Writer, ctx: _Context, p: Predictor) -> None:
     """A family parameter's formula, and the parameter per row through its link."""
     d = p.pred
     link = LINKS[d.link]
     w.comment(f"Family parameter {d.name}, predicted per row by its formula "
-              f"{d.name} {ctx.model.formula.dpar(d.name)} on the {d.link} scale: "
+              f"{d.name} ~ {_rhs(ctx.model, d.name)} on the {d.link} scale: "
               f"{d.name} = {link.code(p.eta)}")
     predictor(w, ctx.plan, p)
     w.line(f"{d.name} = {link.code(p.eta)}")
@@ -113,6 +118,8 @@ def _likelihood(w: Writer, ctx: _Context) -> None:
     w.comment(f"Likelihood: {ctx.model.response_text} ~ {fam} "
               f"({fam.spec.doc})" + (", rows weighted" if ctx.has_weights else ""))
     *setup, expression = fam.source()
+    if fam.spec.per_category:  # the source reads the categories' predictors as `mus`
+        setup.insert(0, f"mus = [{', '.join(d.name for d in plan.dpars)}]")
     more, expression = source_lines(fam, plan.response, expression)  # cens, trunc, se, rate
     for line in setup + more:
         w.line(line)
@@ -184,7 +191,7 @@ def _data_from(w: Writer, ctx: _Context) -> None:
     if plan.b is not None:
         w.line(f'"X": {_slopes(plan, "bound")},  # {", ".join(plan.slope_columns)}')
     w.line('"y": None if bound.y is None else np.asarray(bound.y, dtype='
-           f'{"np.int32" if plan.thresholds is not None else "float"}),')
+           f'{"np.int32" if plan.family.spec.probabilities is not None else "float"}),')
     for i, (g, ident) in enumerate(zip(plan.groups, ctx.idents)):
         w.line(f'"{ident}_codes": np.asarray(bound.groups[{i}].codes, dtype=np.int32),'
                f'  # {g.label}')

@@ -246,7 +246,7 @@ def _formula(g: _Builder, model, pred, target: str) -> str:
     slopes = pred.slope_columns
     suffix = f"_{dpar}" if dpar else ""
     X, offset, b = "X" + suffix, "offset" + suffix, pred.sites.coefficients
-    offsets = model.formula.offsets if not dpar else model.formula.dpar(dpar).offsets
+    offsets = (model.formula if not dpar else dict(model.spec.dpars)[dpar].formula).offsets
     parts = [offset] if offsets else []
     parts += [f"{X} {b}"] if pred.b is not None else ([b] if pred.intercept else [])
     parts += [f"{grp.sites.r}[codes]·values" for grp in pred.groups]
