@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 
 import formulang as fl
-from formulang import FormulangError
 
 TRUTH = {"b_mu2_Intercept": 0.5, "b_mu2_x": 1.0, "b_mu3_Intercept": -0.5, "b_mu3_x": -1.0,
          "sd_g__mu2_Intercept": 0.6, "sd_g__mu3_Intercept": 0.6}
