@@ -155,9 +155,9 @@ __all__ = ["EncodedGroup", "by_factor", "encode_group", "enclosing", "learn_grou
 
 
 def factor_design(terms: tuple[GroupTerm, ...], variables) -> tuple[DesignSpec, tuple]:
-    """The design and covariance blocks of the group terms on one factor, as one term: an
-    intercept if one of them has it, then each term's columns (coded as in its own term), and
-    each term's blocks. An effect in two of them is refused (brms refuses it too): the model
+    """The design, covariance blocks and each block's correlation ID ("" for none) of the
+    group terms on one factor, as one term: an intercept if one of them has it, then each
+    term's columns (coded as in its own term), and each term's blocks. An effect in two of them is refused (brms refuses it too): the model
     would have two independent effects that the data cannot tell apart."""
     designs = [design_spec(t.terms, t.intercept, variables) for t in terms]
     intercept = any(t.intercept for t in terms)
@@ -174,7 +174,8 @@ def factor_design(terms: tuple[GroupTerm, ...], variables) -> tuple[DesignSpec, 
     blocks, start = [], int(intercept)
     for t, d in zip(terms, designs):
         shift = start - int(d.intercept)  # the term's own slope columns start at `start`
-        blocks += [tuple(0 if d.intercept and i == 0 else i + shift for i in block)
+        blocks += [(tuple(0 if d.intercept and i == 0 else i + shift for i in block), t.id)
                    for block in group_blocks(t, d)]
         start += len(d.columns) - int(d.intercept)
-    return merged, tuple(sorted(blocks, key=min))
+    blocks.sort(key=lambda item: min(item[0]))
+    return merged, tuple(b for b, _ in blocks), tuple(gid for _, gid in blocks)

@@ -114,14 +114,15 @@ def predict(fit, newdata=None, *, kind: str = "mean", new_levels: str = "gaussia
     report_new_levels(bound, new_levels)
     n_trials = _trials(fit, bound, kind, trials, newdata)
     rng = np.random.default_rng(seed)
-    eta = linear_predictor(fit, bound, new_levels=new_levels, rng=rng)
+    drawn: dict = {}  # new levels' effects, shared by the formulas (one draw per level)
+    eta = linear_predictor(fit, bound, new_levels=new_levels, rng=rng, drawn=drawn)
     if kind == "linpred":
         out = eta
     elif kind == "prob" and family.spec.probabilities is None:
         out = inverse_link(family.link.name, eta)
     else:
         aux = {name: _flat(fit.samples[name]).astype(float) for name in plan.family_inputs}
-        aux.update(dpar_values(fit, bound, new_levels, rng))  # per draw and row
+        aux.update(dpar_values(fit, bound, new_levels, rng, drawn=drawn))  # per draw, row
         if kind == "prob":  # ordinal: the categories' probabilities, (draws, rows, K)
             out = family.spec.probabilities(family.link, eta, aux)
         elif kind == "response":
@@ -172,13 +173,14 @@ def _predict_dpar(fit, newdata, dpar: str, kind: str, new_levels: str, seed: int
 
 
 def dpar_values(fit, bound, new_levels: str = "gaussian", rng=None,
-                linear: bool = False) -> dict:
+                linear: bool = False, drawn: dict | None = None) -> dict:
     """Each family parameter with its own formula, per draw and row: ``link^-1(eta)`` (or
-    ``eta`` itself, ``linear``), (S, n)."""
+    ``eta`` itself, ``linear``), (S, n). ``drawn``: as :func:`linear_predictor`'s."""
     out = {}
     subs = dict(bound.dpars)
+    drawn = {} if drawn is None else drawn
     for d in fit.plan.dpars:
-        eta = linear_predictor(fit, subs[d.name], new_levels, rng, pred=d)
+        eta = linear_predictor(fit, subs[d.name], new_levels, rng, pred=d, drawn=drawn)
         out[d.name] = eta if linear else inverse_link(d.link, eta)
     return out
 
@@ -384,11 +386,16 @@ def _given_trials(trials, bound, newdata) -> np.ndarray:
 # ---- the linear predictor ---------------------------------------------------------------------
 
 def linear_predictor(fit, bound, new_levels: str = "gaussian", rng=None,
-                     pred=None) -> np.ndarray:
+                     pred=None, drawn: dict | None = None) -> np.ndarray:
     """``eta`` per draw and row: ``X b + sum_g values_g * r_g[codes] + offset``, (S, n); of
     the response's formula, or of a sub-formula ``pred`` (a
-    :class:`~formulang.lower.plan.DparPlan`, ``bound`` its bound rows)."""
+    :class:`~formulang.lower.plan.DparPlan`, ``bound`` its bound rows). ``drawn``: the new
+    levels' effects drawn so far, by term: a term spanning formulas draws a new level's
+    effects once, jointly, for all of them."""
+    from ..lower.sites import uses
+
     plan = fit.plan if pred is None else pred
+    drawn = {} if drawn is None else drawn
     samples = fit.samples
     S, n = _n_draws(samples), bound.X.shape[0]
     rng = np.random.default_rng(0) if rng is None else rng
@@ -402,12 +409,15 @@ def linear_predictor(fit, bound, new_levels: str = "gaussian", rng=None,
     if b.shape[1] != X.shape[1]:  # pragma: no cover - plan and data disagree: a bug
         raise AssertionError(f"{b.shape[1]} coefficients for {X.shape[1]} design columns")
     terms = []
-    for g, gd in zip(plan.groups, bound.groups):
+    for g, cols in uses(fit.plan, plan.dpar):
+        gd = bound.group(g.label)
         r = _flat(samples[g.sites.r]).astype(float)  # (S, levels, k)
         codes = np.asarray(gd.codes, dtype=np.int64)
         if (codes < 0).any():
-            r, codes = _with_new_levels(fit, g, gd, r, codes, new_levels, rng)
-        terms.append((r, codes, np.asarray(gd.values, dtype=float)))
+            if g.name not in drawn:
+                drawn[g.name] = _with_new_levels(fit, g, gd, r, codes, new_levels, rng)
+            r, codes = drawn[g.name]
+        terms.append((r[..., list(cols)], codes, np.asarray(gd.values, dtype=float)))
 
     eta = np.empty((S, n))
     offset = np.asarray(bound.offset, dtype=float)
