@@ -154,11 +154,12 @@ __all__ = ["EncodedGroup", "by_factor", "encode_group", "enclosing", "learn_grou
            "nested_in"]
 
 
-def factor_design(terms: tuple[GroupTerm, ...], variables) -> tuple[DesignSpec, tuple]:
+def factor_design(terms: tuple[GroupTerm, ...], variables) -> tuple[DesignSpec, tuple, tuple]:
     """The design, covariance blocks and each block's correlation ID ("" for none) of the
     group terms on one factor, as one term: an intercept if one of them has it, then each
-    term's columns (coded as in its own term), and each term's blocks. An effect in two of them is refused (brms refuses it too): the model
-    would have two independent effects that the data cannot tell apart."""
+    term's columns (coded as in its own term), and each term's blocks. An effect in two of
+    them is refused (brms refuses it too): the model would have two independent effects that
+    the data cannot tell apart."""
     designs = [design_spec(t.terms, t.intercept, variables) for t in terms]
     intercept = any(t.intercept for t in terms)
     merged = DesignSpec(intercept, tuple(ts for d in designs for ts in d.terms))
