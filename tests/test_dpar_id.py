@@ -55,6 +55,9 @@ def test_the_data_spec_keeps_each_blocks_id():
     spec = DataSpec.from_dict(json.loads(json.dumps(b.spec.to_dict())))
     assert spec == b.spec and dict(spec.dpars)["sigma"].groups[0].ids == ("p",)
     assert "ids" not in fl.bind("y ~ (1 | g)", correlated(5, 4)).spec.groups[0].to_dict()
+    # within one formula, terms sharing an ID are one block too (brms)
+    one = fl.bind("y ~ (1 |p| g) + (0 + x |p| g)", correlated(5, 4)).groups[0]
+    assert one.blocks == ((0, 1),) and one.spec.ids == ("p",)
 
 
 @pytest.mark.parametrize("text, message, where", [

@@ -178,5 +178,15 @@ def factor_design(terms: tuple[GroupTerm, ...], variables) -> tuple[DesignSpec, 
         blocks += [(tuple(0 if d.intercept and i == 0 else i + shift for i in block), t.id)
                    for block in group_blocks(t, d)]
         start += len(d.columns) - int(d.intercept)
-    blocks.sort(key=lambda item: min(item[0]))
-    return merged, tuple(b for b, _ in blocks), tuple(gid for _, gid in blocks)
+    # terms sharing an ID are one correlated block, in one formula as across formulas (brms)
+    by_id: dict[str, list[int]] = {}
+    joined = []
+    for block, gid in blocks:
+        if gid and gid in by_id:
+            by_id[gid].extend(block)
+            continue
+        joined.append((list(block), gid))
+        if gid:
+            by_id[gid] = joined[-1][0]
+    joined.sort(key=lambda item: min(item[0]))
+    return merged, tuple(tuple(sorted(b)) for b, _ in joined), tuple(gid for _, gid in joined)
