@@ -392,7 +392,7 @@ def linear_predictor(fit, bound, new_levels: str = "gaussian", rng=None,
     :class:`~formulang.lower.plan.DparPlan`, ``bound`` its bound rows). ``drawn``: the new
     levels' effects drawn so far, by term: a term spanning formulas draws a new level's
     effects once, jointly, for all of them."""
-    from ..lower.sites import uses
+    from ..lower.joint import terms_of
 
     plan = fit.plan if pred is None else pred
     drawn = {} if drawn is None else drawn
@@ -409,8 +409,7 @@ def linear_predictor(fit, bound, new_levels: str = "gaussian", rng=None,
     if b.shape[1] != X.shape[1]:  # pragma: no cover - plan and data disagree: a bug
         raise AssertionError(f"{b.shape[1]} coefficients for {X.shape[1]} design columns")
     terms = []
-    for g, cols in uses(fit.plan, plan.dpar):
-        gd = bound.group(g.label)
+    for g, cols, gd in terms_of(fit.plan, plan.dpar, bound):
         r = _flat(samples[g.sites.r]).astype(float)  # (S, levels, k)
         codes = np.asarray(gd.codes, dtype=np.int64)
         if (codes < 0).any():

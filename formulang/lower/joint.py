@@ -111,4 +111,19 @@ def layout(joint: Joint, bound):
     return tuple(columns), tuple(dpars), tuple(raw), tuple(blocks)
 
 
-__all__ = ["Joint", "find", "formulas", "layout", "member_data"]
+def terms_of(plan, dpar: str, bound) -> list:
+    """``(group term, its column indices, bound group term)`` of each group term in formula
+    ``dpar``'s linear predictor (:func:`~formulang.lower.sites.uses`), ``bound`` its rows. A
+    term spanning formulas is found by its factor (one bound term per factor and formula);
+    the formula's own terms are its bound terms in order (files saved before terms on one
+    factor were one term hold two on a factor)."""
+    from .sites import uses
+
+    terms = uses(plan, dpar)
+    spanning = {g.label for g, _ in terms if g.column_dpars}
+    own = iter([gd for gd in bound.groups if gd.label not in spanning])
+    return [(g, cols, bound.group(g.label) if g.column_dpars else next(own))
+            for g, cols in terms]
+
+
+__all__ = ["Joint", "find", "formulas", "layout", "member_data", "terms_of"]

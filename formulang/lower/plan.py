@@ -21,7 +21,7 @@ from .families import Family
 from .priors import PriorTable
 from .response import ResponsePlan, response_plan
 from .sites import (POPULATION, GroupSites, PopulationSites, dpar_group, dpar_population,
-                    group_names, piece_names, uses)
+                    group_names, piece_names)
 
 
 @dataclass(frozen=True)
@@ -437,7 +437,7 @@ def group_arrays(plan: ModelPlan, dpar: str, bound) -> dict:
     """Formula ``dpar``'s group ``codes`` and ``values`` (``bound`` its rows), one of each
     per group term in its linear predictor, in :func:`~formulang.lower.sites.uses` order
     (its own terms' order, unless a term spans formulas)."""
-    gds = [bound.group(g.label) for g, _ in uses(plan, dpar)]
+    gds = [gd for _, _, gd in joints.terms_of(plan, dpar, bound)]
     return {"codes": tuple(np.asarray(g.codes, dtype=np.int32) for g in gds),
             "values": tuple(np.asarray(g.values, dtype=float) for g in gds)}
 
