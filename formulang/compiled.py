@@ -230,7 +230,9 @@ def _group_to_dict(g) -> dict:
         "parent_levels": None if g.parent_levels is None else
         [int(i) for i in g.parent_levels],
         "intercept_loc": g.intercept_loc,
-        **({"dpar": g.dpar} if g.dpar else {})}
+        **({"dpar": g.dpar} if g.dpar else {}),
+        # a term spanning formulas ((1 |p| g)): the formula of each column
+        **({"column_dpars": list(g.column_dpars)} if g.column_dpars else {})}
 
 
 def _dpar_to_dict(d) -> dict:
@@ -289,7 +291,7 @@ def _group_from(g: dict):
         g.get("parent"),
         None if g.get("parent_levels") is None else tuple(int(i) for i in g["parent_levels"]),
         g.get("intercept_loc"),  # absent in files saved before it existed: not centred on it
-        g.get("dpar", ""))
+        g.get("dpar", ""), tuple(g.get("column_dpars", ())))
 
 
 def _dpar_from(d: dict):

@@ -168,7 +168,7 @@ class Fit:
 
     def posterior_predictive(self, seed: int = 0):
         """Replicated responses for the training rows, as ArviZ data with observed_data."""
-        from .infer.predict import posterior_predictive
+        from .infer.predictive import posterior_predictive
 
         return posterior_predictive(self, seed=seed)
 

@@ -212,7 +212,7 @@ class Model:
 
     def prior_predictive(self, draws: int = 500, seed: int = 0):
         """Draws of parameters and responses from the prior, as ArviZ data."""
-        from .infer.predict import prior_predictive
+        from .infer.predictive import prior_predictive
 
         return prior_predictive(self.compiled, self.data, self.bound.y, draws=draws, seed=seed)
 

@@ -281,9 +281,9 @@ def _learn_predictor(formula: Formula, frame: Frame, variables: dict, values: di
                 f"grouping factor {':'.join(factor)!r} has a single level "
                 f"({levels[0]!r}) in the rows used, so the variation between its groups "
                 f"cannot be learned from the data"), stacklevel=4)
-        design, blocks = factor_design(terms, variables)
+        design, blocks, ids = factor_design(terms, variables)
         gspec = GroupSpec(factor, levels, design, blocks,
-                          len(terms) == 1 and terms[0].correlated)
+                          len(terms) == 1 and terms[0].correlated, ids if any(ids) else ())
         Z = fill_design(design, _lhs_terms(terms), values, n_levels, frame.n)
         group_specs.append(gspec)
         group_data.append(GroupData(gspec, _frozen(codes), _frozen(Z)))

@@ -154,11 +154,12 @@ __all__ = ["EncodedGroup", "by_factor", "encode_group", "enclosing", "learn_grou
            "nested_in"]
 
 
-def factor_design(terms: tuple[GroupTerm, ...], variables) -> tuple[DesignSpec, tuple]:
-    """The design and covariance blocks of the group terms on one factor, as one term: an
-    intercept if one of them has it, then each term's columns (coded as in its own term), and
-    each term's blocks. An effect in two of them is refused (brms refuses it too): the model
-    would have two independent effects that the data cannot tell apart."""
+def factor_design(terms: tuple[GroupTerm, ...], variables) -> tuple[DesignSpec, tuple, tuple]:
+    """The design, covariance blocks and each block's correlation ID ("" for none) of the
+    group terms on one factor, as one term: an intercept if one of them has it, then each
+    term's columns (coded as in its own term), and each term's blocks. An effect in two of
+    them is refused (brms refuses it too): the model would have two independent effects that
+    the data cannot tell apart."""
     designs = [design_spec(t.terms, t.intercept, variables) for t in terms]
     intercept = any(t.intercept for t in terms)
     merged = DesignSpec(intercept, tuple(ts for d in designs for ts in d.terms))
@@ -174,7 +175,18 @@ def factor_design(terms: tuple[GroupTerm, ...], variables) -> tuple[DesignSpec, 
     blocks, start = [], int(intercept)
     for t, d in zip(terms, designs):
         shift = start - int(d.intercept)  # the term's own slope columns start at `start`
-        blocks += [tuple(0 if d.intercept and i == 0 else i + shift for i in block)
+        blocks += [(tuple(0 if d.intercept and i == 0 else i + shift for i in block), t.id)
                    for block in group_blocks(t, d)]
         start += len(d.columns) - int(d.intercept)
-    return merged, tuple(sorted(blocks, key=min))
+    # terms sharing an ID are one correlated block, in one formula as across formulas (brms)
+    by_id: dict[str, list[int]] = {}
+    joined = []
+    for block, gid in blocks:
+        if gid and gid in by_id:
+            by_id[gid].extend(block)
+            continue
+        joined.append((list(block), gid))
+        if gid:
+            by_id[gid] = joined[-1][0]
+    joined.sort(key=lambda item: min(item[0]))
+    return merged, tuple(tuple(sorted(b)) for b, _ in joined), tuple(gid for _, gid in joined)

@@ -121,6 +121,9 @@ class GroupSpec:
     design: DesignSpec
     blocks: tuple[tuple[int, ...], ...]
     correlated: bool = True
+    # each block's correlation ID ("" for none; () when no block has one): blocks sharing an
+    # ID, in this and the model's other formulas, are one block (lower/joint.py)
+    ids: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -133,12 +136,13 @@ class GroupSpec:
     def to_dict(self) -> dict[str, Any]:
         return {"factor": list(self.factor), "levels": list(self.levels),
                 "design": self.design.to_dict(), "blocks": [list(b) for b in self.blocks],
-                "correlated": self.correlated}
+                "correlated": self.correlated, **({"ids": list(self.ids)} if self.ids else {})}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "GroupSpec":
         return cls(tuple(d["factor"]), tuple(d["levels"]), DesignSpec.from_dict(d["design"]),
-                   tuple(tuple(int(i) for i in b) for b in d["blocks"]), bool(d["correlated"]))
+                   tuple(tuple(int(i) for i in b) for b in d["blocks"]), bool(d["correlated"]),
+                   tuple(str(i) for i in d.get("ids", ())))
 
 
 @dataclass(frozen=True)

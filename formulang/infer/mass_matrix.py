@@ -67,6 +67,8 @@ def initial_inverse_mass(plan: ModelPlan, pilot: PilotFit | None,
     _population(plan, pilot, out)
     edf = float(len(plan.columns))  # the fit's effective degrees of freedom
     for g, S, info in zip(plan.groups, pilot.cov, pilot.info):
+        if g.column_dpars:  # spans formulas (lower/joint.py): the pilot saw one of them
+            continue
         edf += _group(g, np.atleast_2d(S), _as_matrices(info, g.k), out, collapsed)
     _family(plan, pilot, edf, out)
     if scale != 1.0:  # only the population sites are real-valued in the response's unit

@@ -117,16 +117,18 @@ def predict(fit, newdata=None, *, kind: str = "mean", new_levels: str = "gaussia
     report_new_levels(bound, new_levels)
     n_trials = _trials(fit, bound, kind, trials, newdata)
     rng = np.random.default_rng(seed)
-    eta = linear_predictor(fit, bound, new_levels=new_levels, rng=rng)
+    drawn: dict = {}  # new levels' effects, shared by the formulas (one draw per level)
+    eta = linear_predictor(fit, bound, new_levels=new_levels, rng=rng, drawn=drawn)
     if kind == "linpred" and family.spec.linpred is not None:  # categorical: (draws, rows, K)
-        out = family.spec.linpred(eta, dpar_values(fit, bound, new_levels, rng, linear=True))
+        out = family.spec.linpred(eta, dpar_values(fit, bound, new_levels, rng, linear=True,
+                                                   drawn=drawn))
     elif kind == "linpred":
         out = eta
     elif kind == "prob" and family.spec.probabilities is None:
         out = inverse_link(family.link.name, eta)
     else:
         aux = {name: _flat(fit.samples[name]).astype(float) for name in plan.family_inputs}
-        aux.update(dpar_values(fit, bound, new_levels, rng))  # per draw and row
+        aux.update(dpar_values(fit, bound, new_levels, rng, drawn=drawn))  # per draw, row
         if kind == "prob":  # ordinal: the categories' probabilities, (draws, rows, K)
             out = family.spec.probabilities(family.link, eta, aux)
         elif kind == "response":
@@ -177,13 +179,14 @@ def _predict_dpar(fit, newdata, dpar: str, kind: str, new_levels: str, seed: int
 
 
 def dpar_values(fit, bound, new_levels: str = "gaussian", rng=None,
-                linear: bool = False) -> dict:
+                linear: bool = False, drawn: dict | None = None) -> dict:
     """Each family parameter with its own formula, per draw and row: ``link^-1(eta)`` (or
-    ``eta`` itself, ``linear``), (S, n)."""
+    ``eta`` itself, ``linear``), (S, n). ``drawn``: as :func:`linear_predictor`'s."""
     out = {}
     subs = dict(bound.dpars)
+    drawn = {} if drawn is None else drawn
     for d in fit.plan.dpars:
-        eta = linear_predictor(fit, subs[d.name], new_levels, rng, pred=d)
+        eta = linear_predictor(fit, subs[d.name], new_levels, rng, pred=d, drawn=drawn)
         out[d.name] = eta if linear else inverse_link(d.link, eta)
     return out
 
@@ -389,11 +392,16 @@ def _given_trials(trials, bound, newdata) -> np.ndarray:
 # ---- the linear predictor ---------------------------------------------------------------------
 
 def linear_predictor(fit, bound, new_levels: str = "gaussian", rng=None,
-                     pred=None) -> np.ndarray:
+                     pred=None, drawn: dict | None = None) -> np.ndarray:
     """``eta`` per draw and row: ``X b + sum_g values_g * r_g[codes] + offset``, (S, n); of
     the response's formula, or of a sub-formula ``pred`` (a
-    :class:`~formulang.lower.plan.DparPlan`, ``bound`` its bound rows)."""
+    :class:`~formulang.lower.plan.DparPlan`, ``bound`` its bound rows). ``drawn``: the new
+    levels' effects drawn so far, by term: a term spanning formulas draws a new level's
+    effects once, jointly, for all of them."""
+    from ..lower.joint import terms_of
+
     plan = fit.plan if pred is None else pred
+    drawn = {} if drawn is None else drawn
     samples = fit.samples
     S, n = _n_draws(samples), bound.X.shape[0]
     rng = np.random.default_rng(0) if rng is None else rng
@@ -407,12 +415,14 @@ def linear_predictor(fit, bound, new_levels: str = "gaussian", rng=None,
     if b.shape[1] != X.shape[1]:  # pragma: no cover - plan and data disagree: a bug
         raise AssertionError(f"{b.shape[1]} coefficients for {X.shape[1]} design columns")
     terms = []
-    for g, gd in zip(plan.groups, bound.groups):
+    for g, cols, gd in terms_of(fit.plan, plan.dpar, bound):
         r = _flat(samples[g.sites.r]).astype(float)  # (S, levels, k)
         codes = np.asarray(gd.codes, dtype=np.int64)
         if (codes < 0).any():
-            r, codes = _with_new_levels(fit, g, gd, r, codes, new_levels, rng)
-        terms.append((r, codes, np.asarray(gd.values, dtype=float)))
+            if g.name not in drawn:
+                drawn[g.name] = _with_new_levels(fit, g, gd, r, codes, new_levels, rng)
+            r, codes = drawn[g.name]
+        terms.append((r[..., list(cols)], codes, np.asarray(gd.values, dtype=float)))
 
     eta = np.empty((S, n))
     offset = np.asarray(bound.offset, dtype=float)
@@ -522,70 +532,5 @@ def _integer_trials(trials):
     return jnp.asarray(np.rint(np.asarray(trials)), dtype=jnp.int32)
 
 
-# ---- ArviZ groups ------------------------------------------------------------------------------
-
-def posterior_predictive(fit, seed: int = 0):
-    """``fit.idata`` plus a ``posterior_predictive`` group: replicated ``y`` for the training
-    rows, dims (chain, draw, obs), ready for ``az.plot_ppc``. ``fit.idata`` is not changed."""
-    from ..report.idata import import_arviz
-
-    az = import_arviz()
-    if fit.bound is None:
-        raise FormulangError("posterior predictive draws are for the training rows, which this "
-                             "fit does not hold (it was saved without them): give them with "
-                             "fit.attach_data(data), or use fit.predict(newdata, "
-                             "kind='response') with those rows")
-    y = predict(fit, None, kind="response", seed=seed, labels=False)
-    if fit.plan.family.spec.probabilities is not None:  # categories: 1..K, as fit.observed
-        y = y + 1
-    first = next(iter(fit.samples.values()))
-    chains, draws = first.shape[:2]
-    y = y.reshape(chains, draws, -1)
-    base = fit.idata
-    ppc = az.from_dict(posterior_predictive={"y": y}, dims={"y": ["obs"]},
-                       coords={"obs": np.arange(y.shape[-1])})
-    groups = {name: base[name] for name in base.groups()}
-    groups["posterior_predictive"] = ppc.posterior_predictive
-    return az.InferenceData(**groups)
-
-
-def prior_predictive(compiled, data: dict, observed=None, draws: int = 500, seed: int = 0):
-    """Parameters and responses drawn from the prior of ``compiled`` (a
-    :class:`~formulang.compiled.CompiledModel`) on the rows of ``data`` (its arrays,
-    :func:`~formulang.lower.plan.model_data`), as ArviZ ``InferenceData`` with groups ``prior``
-    (user-facing names: ``b``, ``sd_<g>``, ``cor_<g>``, ``r_<g>``, family parameters),
-    ``prior_predictive`` (``y``, dims chain, draw, obs; one chain) and ``observed_data`` (the
-    ``observed`` response, when given)."""
-    from .jax_setup import configure
-
-    configure()
-    import jax
-    from numpyro.infer import Predictive
-
-    from ..lower.sites import derive
-    from ..report.idata import import_arviz, posterior_variables
-
-    az = import_arviz()
-    data = dict(data)
-    data["y"] = None
-    if data.get("trials") is not None:
-        data["trials"] = _integer_trials(data["trials"])
-    raw = Predictive(compiled.numpyro_model, num_samples=int(draws))(jax.random.PRNGKey(seed),
-                                                                     data)
-    samples = derive(compiled.plan, {k: np.asarray(v)[None] for k, v in raw.items()})
-    y = samples.pop("y")
-    if compiled.plan.family.spec.probabilities is not None:  # categories: index 1..K
-        y = y + 1
-        observed = None if observed is None else np.asarray(observed) + 1
-    variables, dims, coords = posterior_variables(compiled.plan, samples)
-    dims["y"] = ["obs"]
-    coords["obs"] = np.arange(y.shape[-1])
-    return az.from_dict(prior=variables, prior_predictive={"y": y},
-                        observed_data=None if observed is None else {"y": np.asarray(observed)},
-                        coords=coords, dims=dims)
-
-
 __all__ = ["KINDS", "NEW_LEVELS", "family_mean", "linear_predictor", "new_levels_text",
-           "posterior_predictive", "predict", "prior_predictive", "report_new_levels",
-           "response_labels", "simulate",
-           "trials_columns"]
+           "predict", "report_new_levels", "response_labels", "simulate", "trials_columns"]

@@ -48,6 +48,7 @@ from ..errors import FormulangError
 from ..lower.families import AUX_SUPPORTS
 from ..lower.ordinal import check_thresholds, prior_draws
 from ..lower.site_values import cholesky, correlation_matrix, to_sites
+from ..lower.joint import terms_of
 from ..lower.sites import all_groups, parameters, predictors, to_params
 
 _RESPONSE_STREAM = 1_000_003  # seed offset of the responses' random numbers
@@ -359,8 +360,8 @@ def linear_predictor(plan, bound, values: dict, pred=None) -> np.ndarray:
     eta = np.broadcast_to(np.asarray(bound.offset, dtype=float), (draws, bound.n)).copy()
     if pred.sites.coefficients in values:
         eta += values[pred.sites.coefficients] @ np.asarray(bound.X, dtype=float).T
-    for g, gd in zip(pred.groups, bound.groups):
-        r = values[g.sites.r][:, np.asarray(gd.codes)]  # (draws, rows, k)
+    for g, cols, gd in terms_of(plan, pred.dpar, bound):  # spanning formulas: its columns
+        r = values[g.sites.r][:, np.asarray(gd.codes)][..., list(cols)]  # (draws, rows, k)
         eta += np.einsum("drk,rk->dr", r, np.asarray(gd.values, dtype=float))
     return eta
 

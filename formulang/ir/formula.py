@@ -36,8 +36,9 @@ from .serialize import expr_from_data, expr_to_data
 
 # The formula's JSON: plain nested objects; a reader refuses an unknown version, not guesses.
 SCHEMA = "formulang.formula"
-SCHEMA_VERSION = 3  # 2: response additions cens, trunc, se, rate; 3: sub-formulas (dpars)
-READS_VERSIONS = (1, 2, 3)
+# 2: response additions cens, trunc, se, rate; 3: sub-formulas (dpars); 4: group term IDs
+SCHEMA_VERSION = 4
+READS_VERSIONS = (1, 2, 3, 4)
 
 
 @dataclass(frozen=True)
@@ -72,13 +73,21 @@ class GroupTerm:
     """``(intercept + terms | factor)``: effects that vary by the levels of ``factor``.
 
     ``factor`` holds one column name, or several for an interaction (``a:b``), whose level
-    combinations are the groups.
+    combinations are the groups. ``id``: brms's correlation ID of ``(1 |p| g)`` ("" for
+    none): the terms sharing it, on one factor, in any of the model's formulas, are one
+    correlated block.
+
+    >>> from formulang import parse
+    >>> g = parse("y ~ (1 + x |p| g)").groups[0]
+    >>> g.id, str(g)
+    ('p', '(1 + x |p| g)')
     """
 
     terms: tuple[Term, ...]
     intercept: bool
     factor: tuple[str, ...]
     correlated: bool = True
+    id: str = ""
 
     def __post_init__(self):
         if not self.intercept and not self.terms:
@@ -88,6 +97,8 @@ class GroupTerm:
         # A single block cannot be "uncorrelated": normalise so equal models compare equal.
         if len(self.terms) + int(self.intercept) < 2 and not self.correlated:
             object.__setattr__(self, "correlated", True)
+        if self.id and not self.correlated:
+            raise ValueError("an ID correlates effects: a term with one is correlated")
 
     @property
     def factor_label(self) -> str:
@@ -109,7 +120,7 @@ class GroupTerm:
 
     def __str__(self) -> str:
         lhs = ["1" if self.intercept else "0"] + [t.label for t in self.terms]
-        bar = "|" if self.correlated else "||"
+        bar = f"|{self.id}|" if self.id else ("|" if self.correlated else "||")
         return f"({' + '.join(lhs)} {bar} {self.factor_label})"
 
 
@@ -255,6 +266,11 @@ class Formula:
         return _unique(cols)
 
     @property
+    def has_ids(self) -> bool:
+        """Whether a group term (of any of its formulas) has a correlation ID."""
+        return any(g.id for g in self.groups) or any(s.has_ids for _, s in self.dpars)
+
+    @property
     def mu(self) -> "Formula":
         """The response's own formula, without the sub-formulas."""
         return replace(self, dpars=()) if self.dpars else self
@@ -289,7 +305,7 @@ class Formula:
         out = {
             "schema": SCHEMA,
             # the oldest version that holds it, so older readers still read what they can
-            "version": 3 if self.dpars else (2 if new else 1),
+            "version": 4 if self.has_ids else (3 if self.dpars else (2 if new else 1)),
             "formula": str(self),
             "response": None if r is None else {
                 "value": expr_to_data(r.value), "failures": _opt(r.failures),
@@ -300,7 +316,8 @@ class Formula:
             "intercept": self.intercept,
             "terms": [_term_to_data(t) for t in self.terms],
             "groups": [{"terms": [_term_to_data(t) for t in g.terms], "intercept": g.intercept,
-                        "factor": list(g.factor), "correlated": g.correlated}
+                        "factor": list(g.factor), "correlated": g.correlated,
+                        **({"id": g.id} if g.id else {})}
                        for g in self.groups],
             "offsets": [expr_to_data(o) for o in self.offsets],
         }
@@ -329,7 +346,8 @@ class Formula:
             terms=tuple(_term_from_data(t) for t in d["terms"]),
             groups=tuple(GroupTerm(tuple(_term_from_data(t) for t in g["terms"]),
                                    bool(g["intercept"]), tuple(g["factor"]),
-                                   bool(g["correlated"])) for g in d["groups"]),
+                                   bool(g["correlated"]), str(g.get("id", "")))
+                    for g in d["groups"]),
             offsets=tuple(expr_from_data(o) for o in d["offsets"]),
             dpars=tuple((str(p["name"]), cls.from_dict(p["formula"]))
                         for p in d.get("dpars", ())),

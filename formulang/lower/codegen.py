@@ -33,8 +33,8 @@ from .codegen_layout import (WIDTH, Writer, distribution, docstring, format_stat
                              identifier, int_list, num)
 from .codegen_terms import Predictor, predictor
 from .links import LINKS
-from .plan import ModelPlan
 from .ordinal import threshold_source
+from .plan import ModelPlan, refuse_shared_terms
 from .response import SOURCE_DOCS, source_data, source_lines
 from .sites import predictors
 
@@ -225,6 +225,7 @@ def generate_code(model) -> str:
     ``data_from(bound)``. ``exec`` it, or save it as a module. A family parameter with a
     formula (``sigma ~ x``) takes its data as more arguments (``X_sigma``...) and is
     computed per row from its own coefficients and group effects."""
+    refuse_shared_terms("code()", model.plan)
     ctx = _Context(model)
     plan = ctx.plan
     w = Writer()

@@ -35,6 +35,7 @@ from pathlib import Path
 
 from ..errors import FormulangError
 from .links import LINKS
+from .plan import refuse_shared_terms
 from .priors import PriorRow
 from .response import source_lines
 
@@ -320,6 +321,7 @@ def model_graph(model) -> ModelGraph:
     """The graph of a :class:`~formulang.compiled.CompiledModel` (``Model.compiled``). A family
     parameter with a formula (``sigma ~ x``) is a node per row, ``sigma = exp(X_sigma
     b_sigma + ...)``, fed by its formula's data, coefficients and group effects."""
+    refuse_shared_terms("graph()", model.plan)
     plan = model.plan
     n = plan.n
     g = _Builder()

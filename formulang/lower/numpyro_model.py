@@ -21,7 +21,7 @@ from .ordinal import sample_thresholds
 from .plan import GroupPlan, ModelPlan, VectorSite
 from .priors import numpyro_distribution
 from .response import observation
-from .sites import centred_loc
+from .sites import centred_loc, uses
 
 
 def _sample_vector(site: VectorSite, params: dict):
@@ -101,10 +101,14 @@ def group_effects(g: GroupPlan, params: dict, parent_r=None, intercept=None):
     return r
 
 
-def linear_predictor(plan: ModelPlan, data: dict, pred=None, arrays: dict | None = None):
+def linear_predictor(plan: ModelPlan, data: dict, pred=None, arrays: dict | None = None,
+                     effects: dict | None = None):
     """Sample every coefficient of one formula and return eta, its linear predictor per row:
     the response's (``pred`` None), or a sub-formula's (a
-    :class:`~formulang.lower.plan.DparPlan`, ``arrays`` its data)."""
+    :class:`~formulang.lower.plan.DparPlan`, ``arrays`` its data). ``effects``: the group
+    effects sampled so far, by term, shared between the formulas of one model so that a term
+    spanning formulas (:mod:`~formulang.lower.joint`) is sampled once, by its owner, and each
+    formula takes its columns."""
     import jax.numpy as jnp
     import numpyro
 
@@ -120,18 +124,25 @@ def linear_predictor(plan: ModelPlan, data: dict, pred=None, arrays: dict | None
             plan.priors.lookup("Intercept", dpar=pred.dpar).distribution,
             params[pred.sites.intercept_key][:, 0]))
         eta = eta + intercept
-    effects = []
-    for g, codes, values in zip(pred.groups, arrays["codes"], arrays["values"]):
-        r = group_effects(g, params, None if g.parent is None else effects[g.parent],
-                          intercept)
-        effects.append(r)
+    effects = {} if effects is None else effects
+    own = []
+    for g in pred.groups:
+        r = group_effects(g, params, None if g.parent is None else own[g.parent], intercept)
+        own.append(r)
+        effects[g.name] = r
+    for (g, cols), codes, values in zip(uses(plan, pred.dpar), arrays["codes"],
+                                        arrays["values"]):
+        if g.name not in effects:  # its owner's formula was not built first
+            effects[g.name] = group_effects(g, params)
+        r = effects[g.name]
+        r = r if len(cols) == g.k else r[:, np.asarray(cols)]
         eta = eta + jnp.sum(values * r[codes], axis=-1)
     return eta
 
 
-def family_parameters(plan: ModelPlan, data: dict) -> dict:
+def family_parameters(plan: ModelPlan, data: dict, effects: dict | None = None) -> dict:
     """The family's parameters: one sampled value each, or, for one with a sub-formula, its
-    value per row (``link^-1(eta)``)."""
+    value per row (``link^-1(eta)``; ``effects``: as :func:`linear_predictor`'s)."""
     import numpyro
 
     from .links import LINKS
@@ -141,7 +152,7 @@ def family_parameters(plan: ModelPlan, data: dict) -> dict:
         plan.priors.lookup(aux).distribution, params[aux][:, 0])) for aux in plan.aux}
     out.update(sample_thresholds(plan, params))  # an ordinal model's thresholds
     for d in plan.dpars:
-        eta = linear_predictor(plan, data, d, data["dpars"][d.name])
+        eta = linear_predictor(plan, data, d, data["dpars"][d.name], effects)
         out[d.name] = LINKS[d.link].inverse_jax(eta)
     return out
 
@@ -153,8 +164,9 @@ def make_model(plan: ModelPlan):
         import numpyro
         from numpyro import handlers
 
-        eta = linear_predictor(plan, data)
-        aux = family_parameters(plan, data)
+        effects: dict = {}  # group effects by term: the formulas share those spanning them
+        eta = linear_predictor(plan, data, effects=effects)
+        aux = family_parameters(plan, data, effects)
         # the family's distribution, with censoring, truncation, se() and rate() if any
         likelihood = observation(plan.family, plan.response, eta, aux, data.get("trials"),
                                  data)

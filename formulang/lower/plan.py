@@ -13,8 +13,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..data.groups import enclosing
-from ..errors import FormulaError
+from ..errors import FormulaError, FormulangError
 from ..ir.prior import Prior
+from . import joint as joints
 from . import ordinal
 from .families import Family
 from .priors import PriorTable
@@ -66,6 +67,9 @@ class GroupPlan:
     # (:func:`~formulang.lower.sites.centred_loc`).
     intercept_loc: int | None = None
     dpar: str = ""  # the family parameter whose sub-formula it is in ("": the response's)
+    # A term spanning formulas ((1 |p| g) in two of them, lower/joint.py): the formula of
+    # each column (its columns are then named as brms: "sigma_Intercept"); () otherwise.
+    column_dpars: tuple[str, ...] = ()
 
     @property
     def k(self) -> int:
@@ -187,14 +191,17 @@ def build_plan(bound, fam: Family, priors: PriorTable, parameterization) -> Mode
     response's formula; the sub-formulas' group terms are non-centred)."""
     params: dict[str, np.ndarray] = {}
     thresholds = _thresholds(bound, fam, priors, params)
+    spanning = joints.find(bound)
     columns, intercept, x_means, b, groups = _predictor(
         bound, priors, params, parameterization, centre=thresholds is not None)
+    groups = _with_joints(groups, "", spanning, bound, priors, params)
     by_name = {a.name: a for a in fam.spec.parameters}
     dpars = []
     for name, sub in bound.dpars:
         choices = [_noncentred(gd, name) for gd in sub.groups]
-        dpars.append(DparPlan(name, by_name[name].link,
-                              *_predictor(sub, priors, params, choices, name)))
+        pred = _predictor(sub, priors, params, choices, name)
+        pred = pred[:-1] + (_with_joints(pred[-1], name, spanning, bound, priors, params),)
+        dpars.append(DparPlan(name, by_name[name].link, *pred))
     c = bound.additions.counts()
     response = replace(response_plan(bound.formula.response, fam),
                        counts=(c["left"], c["right"], c["interval"]))
@@ -267,6 +274,48 @@ def _predictor(bound, priors: PriorTable, params: dict, parameterization, dpar: 
     return columns, intercept, x_means, b, tuple(groups)
 
 
+def _with_joints(groups, dpar: str, spanning, bound, priors: PriorTable, params: dict):
+    """Formula ``dpar``'s group terms with those spanning formulas (:mod:`~formulang.lower.
+    joint`) in place: the whole term where ``dpar`` owns it, none where another formula
+    does. A nested term is not centred on one of them (its effects have other columns)."""
+    owned = {(j.owner, j.members[0][1]): j for j in spanning}
+    others = {m for j in spanning for m in j.members[1:]}
+    out, index = [], {}
+    for gi, g in enumerate(groups):
+        if (dpar, gi) in others:
+            continue
+        index[gi] = len(out)
+        j = owned.get((dpar, gi))
+        out.append(g if j is None else _joint_plan(j, bound, priors, params))
+    spanning_at = {index[gi] for (d, gi) in owned if d == dpar}
+    return tuple(replace(g, parent=None, parent_levels=None)
+                 if g.parent is not None and (g.parent not in index
+                                              or index[g.parent] in spanning_at)
+                 else replace(g, parent=index[g.parent]) if g.parent is not None else g
+                 for g in out)
+
+
+def _joint_plan(j, bound, priors: PriorTable, params: dict) -> GroupPlan:
+    """The plan of a term spanning formulas: one SD per column (each with its formula's
+    prior), one LKJ per correlated block (the owner's ``cor`` prior), non-centred."""
+    columns, dpars, raw, blocks = joints.layout(j, bound)
+    names = GroupSites(dpar_group(j.label, j.owner), blocks)
+    sd = _vector_site(names.sd, names.sd, [priors.lookup("sd", j.label, c, d)
+                                           for c, d in zip(raw, dpars)], params)
+    lkj_key = None
+    if names.lkj:
+        lkj_key = names.cor
+        params[lkj_key] = _params(priors.lookup("cor", j.label, dpar=j.owner))
+    levels = joints.member_data(j, bound)[0].levels
+    formulas = ", ".join(d or "the response" for d, _ in j.members)
+    # Non-centred: the pilot fits the response's formula only, so it cannot say how well
+    # the data identify the levels' effects on the other parameters.
+    reason = f"non-centred: its effects span formulas ({formulas}), which the pilot does not fit"
+    return GroupPlan(names.name, j.label, columns, tuple(levels), blocks,
+                     (False,) * len(levels), sd, lkj_key, reason, dpar=j.owner,
+                     column_dpars=dpars)
+
+
 @dataclass(frozen=True)
 class _Choice:
     centered: tuple[bool, ...]
@@ -278,6 +327,17 @@ def _noncentred(gd, dpar: str) -> _Choice:
     so nothing says its levels are well identified)."""
     return _Choice((False,) * gd.n_levels,
                    f"non-centred: the pilot fit does not see {dpar}'s formula")
+
+
+def refuse_shared_terms(what: str, plan: ModelPlan) -> None:
+    """The error of a later stage that does not cover group terms shared across formulas by
+    an ID (``(1 |p| g)``, :mod:`formulang.lower.joint`) yet."""
+    shared = [g.label for g in plan.groups + tuple(h for d in plan.dpars for h in d.groups)
+              if g.column_dpars]
+    if shared:
+        raise FormulangError(f"{what} does not yet cover group terms shared across formulas "
+                             f"by an ID (|p| on {shared[0]!r}); fit, summary, predict, "
+                             f"simulate and save/load do")
 
 
 def check_dpars(formula, fam: Family, text: str | None = None) -> None:
@@ -359,8 +419,7 @@ def model_data(plan: ModelPlan, bound) -> dict:
         "X": Xs,
         "y": None if bound.y is None else np.asarray(bound.y, dtype=float),
         "offset": np.asarray(bound.offset, dtype=float),
-        "codes": tuple(np.asarray(g.codes, dtype=np.int32) for g in bound.groups),
-        "values": tuple(np.asarray(g.values, dtype=float) for g in bound.groups),
+        **group_arrays(plan, "", bound),
         "priors": {k: np.asarray(v) for k, v in plan.prior_params.items()},
     }
     if plan.family.spec.probabilities is not None and data["y"] is not None:  # categories
@@ -373,18 +432,26 @@ def model_data(plan: ModelPlan, bound) -> dict:
     data.update(addition_data(plan, bound))
     if plan.dpars:
         subs = dict(bound.dpars)
-        data["dpars"] = {d.name: predictor_data(d, subs[d.name]) for d in plan.dpars}
+        data["dpars"] = {d.name: predictor_data(d, subs[d.name], plan) for d in plan.dpars}
     return data
 
 
-def predictor_data(pred, bound) -> dict:
+def group_arrays(plan: ModelPlan, dpar: str, bound) -> dict:
+    """Formula ``dpar``'s group ``codes`` and ``values`` (``bound`` its rows), one of each
+    per group term in its linear predictor, in :func:`~formulang.lower.sites.uses` order
+    (its own terms' order, unless a term spans formulas)."""
+    gds = [gd for _, _, gd in joints.terms_of(plan, dpar, bound)]
+    return {"codes": tuple(np.asarray(g.codes, dtype=np.int32) for g in gds),
+            "values": tuple(np.asarray(g.values, dtype=float) for g in gds)}
+
+
+def predictor_data(pred, bound, plan: ModelPlan) -> dict:
     """A sub-formula's arrays: centred slopes ``X``, ``offset``, group ``codes``/``values``."""
     X = np.asarray(bound.X, dtype=float)
     slopes = [j for j, c in enumerate(pred.columns) if c != "Intercept"]
     return {"X": X[:, slopes] - np.asarray(pred.x_means, dtype=float),
             "offset": np.asarray(bound.offset, dtype=float),
-            "codes": tuple(np.asarray(g.codes, dtype=np.int32) for g in bound.groups),
-            "values": tuple(np.asarray(g.values, dtype=float) for g in bound.groups)}
+            **group_arrays(plan, pred.dpar, bound)}
 
 
 def addition_data(plan: ModelPlan, bound) -> dict:

@@ -147,7 +147,18 @@ def _default_rows(bound, fam: Family) -> list[PriorRow]:
                                     aux.name)
         elif aux.name not in dropped:
             rows.append(PriorRow(aux.name, "", "", _prior(*aux.prior(s)), "default"))
-    return rows
+    return rows + _joint_rows(bound, rows)
+
+
+def _joint_rows(bound, rows) -> list[PriorRow]:
+    """The LKJ prior of a term correlated across formulas ((1 |p| g) in two of them,
+    :mod:`~formulang.lower.joint`), under its owner's formula, when its own term had none."""
+    from .joint import find, layout
+
+    have = {(r.group, r.dpar) for r in rows if r.cls == "cor"}
+    return [PriorRow("cor", j.label, "", _prior("lkj", 2), "default", j.owner)
+            for j in find(bound)
+            if (j.label, j.owner) not in have and any(len(b) > 1 for b in layout(j, bound)[3])]
 
 
 def _dpar_centre(aux, s: float) -> float:

@@ -193,24 +193,20 @@ def threshold_name(coef: str) -> str:
     return f"Intercept[{coef}]"
 
 
-def _dpar_col(col: str, dpar: str) -> str:
+def dpar_column(col: str, dpar: str = "") -> str:
+    """A column as brms names it across formulas: ``sigma_x`` of ``sigma``'s (``x`` of the
+    response's)."""
     return f"{dpar}_{col}" if dpar else col
-
-
-def dpar_coef(col: str, dpar: str = "") -> str:
-    """A coefficient or effect in brms's tables (``fixef``, ``ranef``, ``coef``): ``x``; of a
-    sub-formula ``sigma_x``."""
-    return _dpar_col(col, dpar)
 
 
 def sd_name(group: str, col: str, dpar: str = "") -> str:
     """``sd_g__x``; of a sub-formula ``sd_g__sigma_x`` (brms's)."""
-    return f"{GroupSites(group).sd}{SEP}{_dpar_col(col, dpar)}"
+    return f"{GroupSites(group).sd}{SEP}{dpar_column(col, dpar)}"
 
 
 def cor_name(group: str, a: str, b: str, dpar: str = "") -> str:
     """``cor_g__a__b``; of a sub-formula ``cor_g__sigma_a__sigma_b`` (brms's)."""
-    return f"{GroupSites(group).cor}{SEP}{pair_name(_dpar_col(a, dpar), _dpar_col(b, dpar))}"
+    return f"{GroupSites(group).cor}{SEP}{pair_name(dpar_column(a, dpar), dpar_column(b, dpar))}"
 
 
 def r_name(group: str, level: str, col: str, dpar: str = "") -> str:
@@ -238,8 +234,41 @@ def predictors(plan) -> tuple:
 
 
 def _factor(g) -> str:
-    """The grouping factor a group term's flat names use (its stem, for the response's)."""
-    return g.label if getattr(g, "dpar", "") else g.name
+    """The grouping factor a group term's flat names use (its label; the stem of the
+    response's terms is their label)."""
+    return g.label if getattr(g, "dpar", "") or getattr(g, "column_dpars", ()) else g.name
+
+
+def _flat_dpar(g) -> str:
+    """The formula a term's flat SD and correlation names prefix its columns with: its own;
+    none for a term spanning formulas, whose columns are prefixed already."""
+    return "" if getattr(g, "column_dpars", ()) else g.dpar
+
+
+def column_dpars(g) -> tuple[str, ...]:
+    """The formula of each of ``g``'s columns (a term spanning formulas: :mod:`~formulang.
+    lower.joint`)."""
+    return tuple(g.column_dpars) or (g.dpar,) * g.k
+
+
+def effect_names(g) -> tuple[str, ...]:
+    """``g``'s columns as their formula names them (``Intercept`` for ``sigma_Intercept``)."""
+    if not getattr(g, "column_dpars", ()):
+        return tuple(g.columns)
+    return tuple(c[len(d) + 1:] if d else c for c, d in zip(g.columns, g.column_dpars))
+
+
+def uses(plan, dpar: str) -> tuple:
+    """``(group term, its column indices)`` of each group term in formula ``dpar``'s linear
+    predictor: its own terms, and its columns of the terms spanning formulas that another
+    formula owns (:mod:`~formulang.lower.joint`). The data arrays of a formula follow this
+    order (:func:`~formulang.lower.plan.model_data`)."""
+    out = []
+    for g in all_groups(plan):
+        cols = tuple(j for j, d in enumerate(column_dpars(g)) if d == dpar)
+        if cols:
+            out.append((g, cols))
+    return tuple(out)
 
 
 def parameters(plan) -> dict[str, Parameter]:
@@ -279,12 +308,13 @@ class Flat:
     group: str | None
     entries: tuple[str, ...]
     dpar: str = ""  # the family parameter whose sub-formula it is in
+    label: str | None = None  # a term spanning formulas: its grouping factor
 
     @property
     def short(self) -> str:
         """The name within its block of a summary: ``sd(Days)``, ``cor(Intercept,Days)``; of
         a sub-formula as brms: ``sd(sigma_Intercept)``, ``sigma_x``."""
-        entries = [_dpar_col(e, self.dpar) for e in self.entries]
+        entries = [dpar_column(e, self.dpar) for e in self.entries]
         if self.kind in ("sd", "cor"):
             return f"{self.kind}({','.join(entries)})"
         if self.kind == "b":
@@ -297,6 +327,8 @@ class Flat:
         sub-formula's group terms with the response's on the same factor, as brms)."""
         if self.kind in ("b", "family"):
             return {"b": "population", "family": "family"}[self.kind]
+        if self.label is not None:
+            return f"~{self.label}"
         factor = self.group[:-len(dpar_group("", self.dpar))] if self.dpar else self.group
         return f"~{factor}"
 
@@ -308,11 +340,12 @@ def flat_parameters(plan) -> list[Flat]:
     out = []
     for pred in predictors(plan):
         for g in pred.groups:
-            s, f, d = g.sites, _factor(g), g.dpar
-            out += [Flat(sd_name(f, col, d), s.sd, j, "sd", g.name, (col,), d)
+            s, f, d = g.sites, _factor(g), _flat_dpar(g)
+            label = g.label if g.column_dpars else None
+            out += [Flat(sd_name(f, col, d), s.sd, j, "sd", g.name, (col,), d, label)
                     for j, col in enumerate(g.columns)]
             out += [Flat(cor_name(f, g.columns[a], g.columns[b], d), s.cor, j, "cor", g.name,
-                         (g.columns[a], g.columns[b]), d)
+                         (g.columns[a], g.columns[b]), d, label)
                     for j, (a, b) in enumerate(g.correlated_pairs)]
     if plan.thresholds is not None:  # brms's b_Intercept[k], shown as Intercept[k]
         out += [Flat(b_name(threshold_name(c)), POPULATION.threshold_values, j, "b", None,
@@ -335,12 +368,14 @@ def all_groups(plan) -> tuple:
 
 def group_sd_name(g, col: str) -> str:
     """The flat name of ``g``'s SD of ``col`` (``sd_g__sigma_x`` in a sub-formula)."""
-    return sd_name(_factor(g), col, g.dpar)
+    return sd_name(_factor(g), col, _flat_dpar(g))
 
 
 def flat_effects(g) -> list[str]:
-    """The flat names of ``r_<g>``'s entries, levels x effects in row-major order."""
-    return [r_name(_factor(g), level, col, g.dpar) for level in g.levels for col in g.columns]
+    """The flat names of ``r_<g>``'s entries, levels x effects in row-major order (a term
+    spanning formulas: each column under its formula's name, ``r_g__sigma[a,Intercept]``)."""
+    parts = list(zip(effect_names(g), column_dpars(g)))
+    return [r_name(_factor(g), level, col, d) for level in g.levels for col, d in parts]
 
 
 def parse_flat(name: str, plan) -> Flat | None:
@@ -348,14 +383,15 @@ def parse_flat(name: str, plan) -> Flat | None:
     is (None: not one of its flat names). Matched against the plan's own names, so labels
     holding ``_``, ``,`` or ``:`` read back exactly; a group effect's ``index`` is left None
     (:func:`flat_effects` orders them)."""
-    for g in sorted(all_groups(plan), key=lambda g: len(g.name), reverse=True):
-        r = g.sites.r
+    stems = [(GroupSites(dpar_group(_factor(g), d)).r, g, j, col)
+             for g in all_groups(plan)
+             for j, (col, d) in enumerate(zip(effect_names(g), column_dpars(g)))]
+    for r, g, j, col in sorted(stems, key=lambda item: len(item[0]), reverse=True):
         if name.startswith(r + "[") and name.endswith("]"):
             inner = name[len(r) + 1:-1]
-            for col in g.columns:
-                if inner.endswith("," + col):
-                    return Flat(name, r, None, "r", g.name, (inner[:-len(col) - 1], col),
-                                g.dpar)
+            if inner.endswith("," + col):
+                return Flat(name, g.sites.r, None, "r", g.name,
+                            (inner[:-len(col) - 1], g.columns[j]), g.dpar)
     return next((p for p in flat_parameters(plan) if p.name == name), None)
 
 
@@ -537,9 +573,9 @@ def to_params(plan, samples: dict) -> dict:
 
 
 __all__ = ["Flat", "GroupSites", "POPULATION", "Parameter", "PopulationSites", "all_groups",
-           "b_name", "category_dpars", "centred_loc", "cor_name", "correlation_cholesky",
-           "derive", "dpar_coef", "dpar_group", "dpar_population", "flat_effects",
-           "flat_parameters", "group_effects",
+           "b_name", "category_dpars", "centred_loc", "column_dpars", "cor_name",
+           "correlation_cholesky", "derive", "dpar_column", "dpar_group", "dpar_population",
+           "effect_names", "flat_effects", "flat_parameters", "group_effects",
            "group_names", "group_sd_name", "pair_name", "pair_names", "parameters",
            "parse_flat", "piece_names", "predictors", "r_name", "sd_name", "split",
-           "standardized_site", "threshold_name", "to_params", "vector"]
+           "standardized_site", "threshold_name", "to_params", "uses", "vector"]

@@ -15,7 +15,7 @@ from ..errors import FormulaError
 
 from ..ir.formula import Formula
 from ..ir.prior import Prior
-from .dpars import join_formulas, shifted, split_formulas
+from .dpars import check_ids, join_formulas, shifted, split_formulas
 from .grammar import parser
 from .limits import MAX_DEPTH, MAX_LENGTH, MAX_TERMS, measure, operator_span
 from .syntax_errors import precheck, translate
@@ -50,7 +50,9 @@ def parse(text: str) -> Formula:
         raise TypeError(f"parse() takes the formula as a string, not {type(text).__name__}")
     pieces = split_formulas(text)
     if len(pieces) == 1:
-        return _parse_one(text)
+        formula = _parse_one(text)
+        check_ids(formula, text)
+        return formula
     parsed = []
     for start, piece in pieces:
         at = max(start - 1, 0)  # the ';' before it
@@ -65,7 +67,9 @@ def parse(text: str) -> Formula:
             parsed.append((start, piece, _parse_one(piece)))
         except FormulaError as err:
             raise shifted(err, text, start) from None
-    return join_formulas(text, parsed)
+    formula = join_formulas(text, parsed)
+    check_ids(formula, text)
+    return formula
 
 
 def _parse_one(text: str) -> Formula:

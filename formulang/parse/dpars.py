@@ -13,6 +13,7 @@ the shape is checked, with the caret under the place in the whole text.
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from ..errors import FormulaError
@@ -79,6 +80,25 @@ def join_formulas(text: str, parsed: list[tuple[int, str, Formula]]) -> Formula:
     return replace(first, dpars=tuple(dpars.items()))
 
 
+def check_ids(formula: Formula, text: str) -> None:
+    """Refuse a correlation ID (``(1 |p| g)``) on two grouping factors: the terms sharing an
+    ID form one block of effects of one factor's levels (brms refuses it too). The caret is
+    under the ID's last use in ``text``."""
+    seen: dict[str, tuple[str, ...]] = {}
+    for name, f in (("", formula), *formula.dpars):
+        for g in f.groups:
+            if not g.id:
+                continue
+            first = seen.setdefault(g.id, g.factor)
+            if first != g.factor:
+                uses = list(re.finditer(r"\|[ \t]*" + re.escape(g.id) + r"[ \t]*\|", text))
+                lo, hi = (uses[-1].start(), uses[-1].end()) if uses else (None, None)
+                raise FormulaError(
+                    f"the ID {g.id!r} is on two grouping factors, {':'.join(first)!r} and "
+                    f"{':'.join(g.factor)!r}: terms sharing an ID are one correlated block of "
+                    f"one factor's levels; give each factor its own ID", text, lo, hi)
+
+
 def dpar_span(text: str, name: str) -> tuple[int, int] | None:
     """Where the sub-formula of ``name`` names it in ``text`` (None: nowhere)."""
     for start, piece in split_formulas(text)[1:]:
@@ -88,4 +108,4 @@ def dpar_span(text: str, name: str) -> tuple[int, int] | None:
     return None
 
 
-__all__ = ["dpar_span", "join_formulas", "shifted", "split_formulas"]
+__all__ = ["check_ids", "dpar_span", "join_formulas", "shifted", "split_formulas"]

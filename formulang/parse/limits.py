@@ -42,7 +42,7 @@ _CAP = 10**15  # counts saturate here: bounds are only compared with the limits
 _FEW = 24  # factor sets are followed up to this size (2^24 terms is past any limit anyway)
 
 _BINARY = ("add", "sub", "mul", "div", "interact", "within", "pow", "compare")
-_GROUPS = ("group", "group_uncorrelated", "bare_group", "bare_group_uncorrelated")
+_GROUPS = ("group", "group_uncorrelated", "group_id", "bare_group", "bare_group_uncorrelated")
 _TRANSPARENT = ("args", "kwarg", "kwvalue")  # an argument list is as deep as its arguments
 _SEPARATOR = 3  # " + " between printed terms (a factor's length counts the ':' after it)
 

@@ -29,7 +29,8 @@ _EXPECTED_WORDS = {
     "NAME": "a term", "QUOTED_NAME": "a term", "NUMBER": "a term", "LPAR": "a term",
     "MINUS": "a term", "PLUS": "an operator", "STAR": "an operator", "SLASH": "an operator",
     "POW": "an operator", "COLON": "an operator", "IN": "an operator", "COMPARE": "an operator",
-    "RPAR": "')'", "BAR": "'|'", "DOUBLE_BAR": "'||'", "TILDE": "'~'", "COMMA": "','",
+    "RPAR": "')'", "BAR": "'|'", "DOUBLE_BAR": "'||'", "ID_BAR": "'|ID|'", "TILDE": "'~'",
+    "COMMA": "','",
     "EQUALS": "'='", "STRING": "a quoted string", "$END": "the end of the formula",
 }
 
@@ -175,6 +176,13 @@ def _paren_depth(tokens: list[lark.Token]) -> int:
     return depth
 
 
+def _second_bar(tok: lark.Token, text: str) -> tuple[int, int]:
+    """The span of the bar (or '||') that closes an ``|ID|`` token: in ``x | g | h`` the
+    second bar is the mistake."""
+    end = tok.end_pos + (text[tok.end_pos:tok.end_pos + 1] == "|")
+    return tok.end_pos - 1, end
+
+
 def _show(tok: lark.Token) -> str:
     if tok.type == "$END":
         return "the end of the formula"
@@ -222,6 +230,11 @@ def translate(exc: UnexpectedInput, text: str, start: str) -> FormulaError:
         return cls("expected the right-hand side after '~'", text, *prev_span)
     if prev is not None and prev.type == "TILDE":
         return cls(f"expected a term after '~', found {_show(tok)}", text, *tok_span)
+    if tok.type == "ID_BAR" and depth == 0:
+        # y ~ x | g | h, or brms's ID outside parentheses (y ~ 1 |p| g)
+        return cls("a group term has one bar, or an ID between two bars in parentheses: "
+                   "write each group term in parentheses, e.g. (1 | g) + (1 | h) or "
+                   "(1 |p| g)", text, *_second_bar(tok, text))
     if tok.type in ("BAR", "DOUBLE_BAR"):
         if prev is not None and prev.type in ("BAR", "DOUBLE_BAR") \
                 and prev.end_pos == tok.start_pos:
@@ -242,8 +255,8 @@ def translate(exc: UnexpectedInput, text: str, start: str) -> FormulaError:
         if depth == 0:
             return cls("use '+' between addition terms: s | trials(n) + weights(w)",
                        text, *tok_span)
-        return cls(f"a group term has one '|' (brms's (1 | id | g) correlation ids are not "
-                   f"supported)", text, *tok_span)
+        return cls("a group term has one '|', or an ID between two: (1 |p| g), brms's "
+                   "correlation ID, is a name", text, *tok_span)
     if tok.type in ("RPAR", "$END") and prev is not None and prev.type in ("BAR", "DOUBLE_BAR"):
         return cls(f"expected a grouping factor after '{prev.value}'", text, *prev_span)
     if tok.type == "RPAR" and prev is not None and prev.type == "LPAR":

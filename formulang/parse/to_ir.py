@@ -15,6 +15,7 @@ Every check raises :class:`FormulaError` with the span of the node at fault.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 import lark
@@ -176,7 +177,7 @@ class _Reader:
             op = node.children[1].value
             raise self.fail(f"'{op}' is formula algebra, not arithmetic; inside an expression "
                             "use + - * / ^", node.children[1])
-        if kind in ("group", "group_uncorrelated"):
+        if kind in ("group", "group_uncorrelated", "group_id"):
             raise self.fail("a group term cannot be inside an expression", node)
         raise self.fail(f"unexpected {kind}", node)  # pragma: no cover
 
@@ -247,7 +248,8 @@ class _Reader:
                                 "interacted", node)
             scope.intercept = (value == 1.0) != removing
             return []
-        if kind in ("group", "group_uncorrelated", "bare_group", "bare_group_uncorrelated"):
+        if kind in ("group", "group_uncorrelated", "group_id", "bare_group",
+                    "bare_group_uncorrelated"):
             if scope.where == "group":
                 raise self.fail("group terms cannot be nested inside a group term", node)
             if in_product or removing:
@@ -323,8 +325,29 @@ class _Reader:
             raise self.fail(f"this group term has no effects: write (1 {bar.value} g) for a "
                             "varying intercept", node)
         factors = self.grouping(factor_node)
-        correlated = bar.type == "BAR"
-        return [GroupTerm(ordered, scope.intercept, f, correlated) for f in factors]
+        correlated = bar.type != "DOUBLE_BAR"
+        gid = self.group_id(bar) if bar.type == "ID_BAR" else ""
+        return [GroupTerm(ordered, scope.intercept, f, correlated, gid) for f in factors]
+
+    def group_id(self, bar) -> str:
+        """The ID of ``|p|`` (brms's: terms sharing it on one factor are correlated across
+        the formulas of a model): a name, as R's."""
+        inner = bar.value.strip("|")
+        start = bar.start_pos + bar.value.index(inner)
+        if bar.value.startswith("||"):
+            raise FormulaError(
+                "'||' with an ID has no reading: an ID correlates terms across formulas and "
+                "'||' makes effects uncorrelated; write (1 |p| g) for correlated effects, or "
+                "(1 + x || g) without an ID for independent ones", self.text, bar.start_pos,
+                bar.end_pos)
+        gid = inner.strip()
+        lead = len(inner) - len(inner.lstrip())
+        if not _ID.fullmatch(gid):
+            raise FormulaError(f"{gid!r} is not a valid ID: an ID between the bars of "
+                               "(1 |p| g) is a name (letters, digits, '.' and '_', starting "
+                               "with a letter)", self.text, start + lead,
+                               start + lead + len(gid))
+        return gid
 
     def grouping(self, node) -> list[tuple[str, ...]]:
         """Expand a grouping expression (a, a:b, a/b, a*b...) into grouping factors."""
@@ -445,6 +468,9 @@ class _Reader:
         if spec.name == "uniform" and not values["lower"][0] < values["upper"][0]:
             raise PriorError("uniform(): lower must be below upper", self.text, *span(tree))
         return Prior(spec.name, tuple((p, values[p][0]) for p in spec.params))
+
+
+_ID = re.compile(r"[A-Za-z][A-Za-z0-9_.]*")
 
 
 def _unique(terms: list[TermSet]) -> list[TermSet]:

@@ -132,8 +132,8 @@ def describe_model(model, method: str | None = None) -> str:
         if integrated:  # print(model): NUTS integrates them out; the others sample them so
             lines.append("    effects: integrated out and drawn exactly under NUTS (no centring)")
             lines.append(f"    parameterization for map, vi, collapse=False: {choice.reason}")
-        else:
-            lines.append(f"    parameterization: {choice.reason}")
+        else:  # a term spanning formulas: the plan's choice, not the pilot's (lower/joint.py)
+            lines.append(f"    parameterization: {g.reason if g.column_dpars else choice.reason}")
         if any(g.centered) and (g.parent is not None or g.intercept_loc is not None):
             on = [] if g.parent is None else [f"their {plan.groups[g.parent].name} level's effect"]
             if g.intercept_loc is not None:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import FormulangError
-from ..lower.sites import all_groups, dpar_coef, predictors
+from ..lower.sites import all_groups, dpar_column, predictors
 
 
 def check_prob(prob) -> float:
@@ -61,7 +61,7 @@ def _coefficients(plan, samples: dict) -> tuple[list[str], np.ndarray]:
         name = pred.sites.coefficients
         if name not in samples:
             raise FormulangError(f"this fit has no population-level coefficients ({name})")
-        names += [dpar_coef(c, pred.dpar) for c in pred.columns]
+        names += [dpar_column(c, pred.dpar) for c in pred.columns]
         draws.append(_flat(samples[name]))
     if not names:
         raise FormulangError("this fit has no population-level coefficients")
@@ -96,7 +96,7 @@ def _effects(plan, samples: dict, name: str | None) -> dict:
         rows = np.asarray([where.get(level, -1) for level in levels])
         for j, col in enumerate(g.columns):
             values = np.where(rows >= 0, r[:, np.maximum(rows, 0), j], 0.0)
-            effects[dpar_coef(col, g.dpar)] = values
+            effects[dpar_column(col, g.dpar)] = values
     if name is not None and name not in factors:
         raise FormulangError(f"no group term {name!r}: the model's are "
                              f"{', '.join(factors) or 'none'}")
