@@ -12,8 +12,8 @@ Run it with the bench interpreter, where bambi, PyMC and nutpie are installed (`
 bambi 0.17 needs arviz-plots 0.8, which imports ``matplotlib.style.core``, gone in matplotlib
 3.11; without the pin ``import arviz`` fails there); bambi runs with
 ``sys.executable``, formulang with ``--jax-python`` (default: the same interpreter; pass
-formulang's own environment to keep bambi's dependencies out of its process). As
-``bench_model.py``, which this follows.
+formulang's own environment to keep bambi's dependencies out of its process), always with this
+checkout's ``formulang`` first on ``PYTHONPATH``. As ``bench_model.py``, which this follows.
 
 Models (``contenders/dpar_models.py``), the same data for both: ``hetero_gaussian``
 (``y ~ x + (1 | g); sigma ~ x``, the brms fixture's 300 rows, 20 groups), ``zip_zi_x``
@@ -75,6 +75,9 @@ def run_contender(key: str, model: str, cache_dir: str, cache: str, draws: int, 
     cmd = [python, str(CONTENDER_DIR / script), model, variant, cache_dir, str(draws),
            str(reruns), str(chains)]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    if key == "formulang":  # this checkout's formulang, whatever the interpreter has installed
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HERE.parent),
+                                                          env.get("PYTHONPATH")]))
     row = {"model": model, "key": key, "cache": cache, "draws": draws, "chains": chains}
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
