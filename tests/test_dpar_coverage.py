@@ -20,8 +20,8 @@ n = 5 intervals x 40 replicates x 2 models = 400, n / 2 = 200: fail under the 1%
 with probability 1.3% (the seeds are fixed, so a version passes or fails for good), one with 80%
 true coverage with probability 96% (``test_the_band_has_power``). Each (model, parameter) must
 also cover in at least half of the replicates (a calibrated one covers fewer with probability
-2e-11): a sigma on the wrong link, thresholds on centred x or a sign flip of eta miss nearly
-every one. (This version: 373 of 400 covered, 0.933; the distributional Gaussian 184 of 200,
+2e-11): a sigma on the wrong link, thresholds reported on centred x or a sign flip of eta
+would put the truth outside most of that parameter's intervals. (This version: 373 of 400 covered, 0.933; the distributional Gaussian 184 of 200,
 the cumulative 189 of 200, no parameter missed more than 5 times.) About 70 s on two cores.
 """
 
