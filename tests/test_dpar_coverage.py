@@ -32,7 +32,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 from scipy import stats
 
 import formulang as fl
@@ -67,7 +66,8 @@ def design(family: str) -> pd.DataFrame:
 
 def response(model, y: np.ndarray) -> dict:
     """The data pytree with a simulated response. An ordinal one stays the model's integer
-    category codes 0..K-1 (what ``simulate`` gives today, and the sampler's ``y``)."""
+    category codes 0..K-1 (``simulate``'s ``y``, the sampler's; ``sim.data()`` holds the
+    categories' labels)."""
     data = sbc.with_response(model, y)
     if model.plan.family.name == "cumulative":
         assert np.isin(y, np.arange(K)).all(), "simulate's ordinal codes are no longer 0..K-1"
