@@ -171,6 +171,26 @@ def test_zero_inflated_mean_and_hurdle_mean_in_closed_form():
     np.testing.assert_allclose(ln, 0.5 * np.exp(eta + 0.5))
 
 
+@pytest.mark.parametrize("name", [name for name, *_ in ROWS])
+def test_means_take_parameters_per_row(name):
+    """A parameter with its own formula (zi ~ x, phi ~ x) comes per draw and row: the mean of
+    each row is the one its own values give (a per-draw column once broadcast it against
+    every row, draws x draws x rows)."""
+    fam = family(name)
+    rng = np.random.default_rng(4)
+    draws, rows = 3, 5
+    eta = rng.normal(0.3, 0.3, (draws, rows)) - (2.0 if fam.spec.trials else 0.0)
+    per_row = {a: rng.uniform(0.2, 0.8, (draws, rows)) if a in ("zi", "hu")
+               else rng.uniform(1.0, 3.0, (draws, rows)) for a in fam.spec.aux}
+    trials = np.full(rows, 4.0) if fam.spec.trials else None
+    mean = fam.mean(eta, per_row, trials)
+    assert mean.shape == (draws, rows)
+    for j in range(rows):  # each row alone, its parameters as per-draw values
+        one = fam.mean(eta[:, j:j + 1], {a: v[:, j] for a, v in per_row.items()},
+                       None if trials is None else trials[j:j + 1])
+        np.testing.assert_allclose(mean[:, j:j + 1], one)
+
+
 # ---- support ------------------------------------------------------------------------------------
 
 def test_hurdle_gamma_takes_zeros_and_names_negative_rows():
