@@ -12,7 +12,8 @@ def prior_fit(model, draws=100, chains=2, seed=1):
 
     data = dict(model.data)
     data["y"] = None
-    raw = Predictive(model.numpyro_model, num_samples=chains * draws)(
+    # jitted, so its compiled code goes with it (formulang.infer.predictive says why)
+    raw = jax.jit(Predictive(model.numpyro_model, num_samples=chains * draws))(
         jax.random.PRNGKey(seed), data)
     samples = {k: np.asarray(v).reshape((chains, draws) + v.shape[1:])
                for k, v in raw.items() if k != "y"}

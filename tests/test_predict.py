@@ -211,8 +211,10 @@ PLACEHOLDER = {"real": 0.5, "binary": 1.0, "binomial": 1.0, "count": 1.0, "posit
                "unit": 0.5, "nonnegative": 1.0}
 
 
-# ordinal rows: their probabilities, expected category and labels in tests/test_ordinal_fit.py
-@pytest.mark.parametrize("family", [f for f, spec in FAMILIES.items() if not spec.thresholds])
+# rows of categories (ordinal, categorical): their probabilities, expected category and
+# labels are in tests/test_ordinal_fit.py and tests/test_categorical_fit.py
+@pytest.mark.parametrize("family", [f for f, spec in FAMILIES.items()
+                                    if spec.probabilities is None])
 def test_every_family_predicts_its_mean_and_responses(family):
     """From the family's row alone: the mean is the likelihood's mean, responses lie in the
     support and scatter around the mean, and posterior predictive draws come back."""

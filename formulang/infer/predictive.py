@@ -55,8 +55,11 @@ def prior_predictive(compiled, data: dict, observed=None, draws: int = 500, seed
     data["y"] = None
     if data.get("trials") is not None:
         data["trials"] = _integer_trials(data["trials"])
-    raw = Predictive(compiled.numpyro_model, num_samples=int(draws))(jax.random.PRNGKey(seed),
-                                                                     data)
+    # jitted: run eagerly, each primitive is compiled into JAX's process-wide cache, which
+    # kept ~400 memory mappings of XLA code per model called (tests/test_nuts.py says why
+    # that matters); a jitted function's program goes with the function
+    draw = jax.jit(Predictive(compiled.numpyro_model, num_samples=int(draws)))
+    raw = draw(jax.random.PRNGKey(seed), data)
     samples = derive(compiled.plan, {k: np.asarray(v)[None] for k, v in raw.items()})
     y = samples.pop("y")
     if compiled.plan.family.spec.probabilities is not None:  # categories: index 1..K
