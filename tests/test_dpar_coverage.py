@@ -35,6 +35,7 @@ import pandas as pd
 from scipy import stats
 
 import formulang as fl
+from fit_support import coverage_band, interval_rows
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import sbc  # noqa: E402  (the vectorised NUTS runner shared with bench/sbc.py)
@@ -83,25 +84,13 @@ def coverage(name: str) -> list[tuple[str, int, bool]]:
     sim = model.simulate(truth, seed=3 + list(CASES).index(name), draws=REPLICATES)
     sites = sbc.fit_data(model, [response(model, sim.y[i]) for i in range(REPLICATES)],
                          draws=300, tune=300, chains=2, seed=70)
-    true = sbc.scalars(model, {k: np.asarray(v, dtype=float) for k, v in truth.items()})
-    rows = []
-    for i in range(REPLICATES):
-        for param, draws in sbc.scalars(model, sbc.draws_of(model, sites, i)).items():
-            lo, hi = np.quantile(draws, [0.05, 0.95])
-            rows.append((param, i, bool(lo <= float(true[param]) <= hi)))
-    return rows
-
-
-def band(n: int) -> tuple[float, float]:
-    n_eff = n // 2
-    return (stats.binom.ppf(0.01, n_eff, 0.9) / n_eff,
-            stats.binom.isf(0.005, n_eff, 0.9) / n_eff)
+    return interval_rows([model] * REPLICATES, sites, truth)
 
 
 def test_the_band_has_power():
     n = 5 * REPLICATES * len(CASES)
     n_eff = n // 2
-    low, high = band(n)
+    low, high = coverage_band(n)
     k_low, k_high = round(low * n_eff), round(high * n_eff)
     assert stats.binom.cdf(k_low - 1, n_eff, 0.9) + stats.binom.sf(k_high, n_eff, 0.9) < 0.015
     assert stats.binom.cdf(k_low - 1, n_eff, 0.80) > 0.95
@@ -118,7 +107,7 @@ def test_ninety_percent_intervals_cover_the_truth_over_replicates():
     assert {p for p, _, _ in results["distributional gaussian"]} == {
         "b_Intercept", "b_x", "sd_g__Intercept", "b_sigma_Intercept", "b_sigma_x"}
     covered = sum(ok for rows in results.values() for _, _, ok in rows)
-    low, high = band(n)
+    low, high = coverage_band(n)
     misses = {f"{name}: {param}": sum(not ok for p, _, ok in rows if p == param)
               for name, rows in results.items() for param in sorted({p for p, _, _ in rows})}
     report = ", ".join(f"{k} {v}/{REPLICATES}" for k, v in misses.items() if v)

@@ -31,6 +31,7 @@ from formulang.errors import DataError, FormulaError, FormulangError
 from formulang.ir.formula import Formula
 from formulang.lower.families import FAMILIES, family
 from formulang.lower.response import ResponsePlan, observation
+from fit_support import interval_rows
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import sbc  # noqa: E402
@@ -620,14 +621,7 @@ def _coverage(case: str) -> list[tuple[str, int, bool]]:
     models, truth = _replicates(case)
     sites = sbc.fit_data(models[0], [sbc._fit_data(m.data) for m in models], draws=300,
                          tune=300, chains=2, seed=40)
-    rows = []
-    for i, m in enumerate(models):
-        post = sbc.scalars(m, sbc.draws_of(m, sites, i))
-        true = sbc.scalars(m, {k: np.asarray(v, dtype=float) for k, v in truth.items()})
-        for name, draws in post.items():
-            lo, hi = np.quantile(draws, [0.05, 0.95])
-            rows.append((name, i, bool(lo <= float(true[name]) <= hi)))
-    return rows
+    return interval_rows(models, sites, truth)
 
 
 def test_ninety_percent_intervals_cover_the_truth_with_response_additions():

@@ -20,6 +20,7 @@ from scipy import stats
 import formulang as fl
 from formulang import FormulangError
 from formulang.lower.families import FAMILIES
+from fit_support import coverage_band, interval_rows
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import sbc  # noqa: E402  (the vectorised NUTS runner shared with bench/sbc.py)
@@ -368,21 +369,7 @@ def coverage(family: str) -> list[tuple[str, int, bool]]:
     # each replicate's own data pytree: its response and its data-scaled prior parameters
     sites = sbc.fit_data(base, [sbc.with_response(m, m.bound.y) for m in models],
                          draws=300, tune=300, chains=2, seed=40)
-    rows = []
-    for i, m in enumerate(models):
-        post = sbc.scalars(m, sbc.draws_of(m, sites, i))
-        true = sbc.scalars(m, {k: np.asarray(v, dtype=float) for k, v in truth.items()})
-        for name, draws in post.items():
-            lo, hi = np.quantile(draws, [0.05, 0.95])
-            rows.append((name, i, bool(lo <= float(true[name]) <= hi)))
-    return rows
-
-
-def coverage_band(n: int, design_effect: int = 2) -> tuple[float, float]:
-    """The accepted covered fraction of ``n`` nominal-90% intervals (see the comment above)."""
-    n_eff = n // design_effect
-    return (stats.binom.ppf(0.01, n_eff, 0.9) / n_eff,
-            stats.binom.isf(0.005, n_eff, 0.9) / n_eff)
+    return interval_rows(models, sites, truth)
 
 
 def test_the_coverage_band_separates_calibrated_from_miscalibrated():

@@ -32,6 +32,7 @@ from scipy import stats
 
 import formulang as fl
 from formulang.lower.families import FAMILIES
+from fit_support import coverage_band, interval_rows
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import sbc  # noqa: E402  (the vectorised NUTS runner shared with bench/sbc.py)
@@ -77,26 +78,13 @@ def coverage(family: str) -> list[tuple[str, int, bool]]:
               for i in range(REPLICATES)]
     sites = sbc.fit_data(base, [sbc.with_response(m, m.bound.y) for m in models],
                          draws=300, tune=300, chains=2, seed=70)
-    rows = []
-    for i, m in enumerate(models):
-        post = sbc.scalars(m, sbc.draws_of(m, sites, i))
-        true = sbc.scalars(m, {k: np.asarray(v, dtype=float) for k, v in truth.items()})
-        for name, draws in post.items():
-            lo, hi = np.quantile(draws, [0.05, 0.95])
-            rows.append((name, i, bool(lo <= float(true[name]) <= hi)))
-    return rows
-
-
-def band(n: int) -> tuple[float, float]:
-    n_eff = n // 2
-    return (stats.binom.ppf(0.01, n_eff, 0.9) / n_eff,
-            stats.binom.isf(0.005, n_eff, 0.9) / n_eff)
+    return interval_rows(models, sites, truth)
 
 
 def test_the_band_has_power():
     n = sum(3 + len(FAMILIES[f].aux) for f in TRUTHS) * REPLICATES
     n_eff = n // 2
-    low, high = band(n)
+    low, high = coverage_band(n)
     k_low, k_high = round(low * n_eff), round(high * n_eff)
     assert stats.binom.cdf(k_low - 1, n_eff, 0.9) + stats.binom.sf(k_high, n_eff, 0.9) < 0.015
     assert stats.binom.cdf(k_low - 1, n_eff, 0.80) > 0.9
@@ -107,7 +95,7 @@ def test_ninety_percent_intervals_cover_the_truth_over_replicates():
     n = sum(len(rows) for rows in results.values())
     assert n == sum(3 + len(FAMILIES[f].aux) for f in TRUTHS) * REPLICATES
     covered = sum(ok for rows in results.values() for _, _, ok in rows)
-    low, high = band(n)
+    low, high = coverage_band(n)
     misses = {f"{family}: {name}": sum(not ok for p, _, ok in rows if p == name)
               for family, rows in results.items() for name in {p for p, _, _ in rows}}
     report = ", ".join(f"{k} {v}/{REPLICATES}" for k, v in misses.items() if v)
