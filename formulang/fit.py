@@ -179,6 +179,40 @@ class Fit:
 
         return plot(self, kind, **options)
 
+    # ---- effects (report/effects/) ----
+    def conditional_effects(self, effect: str | None = None, **options):
+        """brms's ``conditional_effects``: the response's posterior along ``effect`` (a
+        predictor, or ``"x:g"``), the others at their mean or reference level, group effects
+        left out; ``.data`` (brms's columns) and ``.plot()``. Options: ``method``, ``prob``,
+        ``robust``, ``resolution``, ``conditions``, ``categorical``, ``group_effects``
+        (:func:`formulang.report.effects.conditional_effects`)."""
+        from .report.effects import conditional_effects
+
+        return conditional_effects(self, effect, **options)
+
+    def predictions(self, newdata=None, by=None, **options):
+        """marginaleffects' ``predictions`` on posterior draws: per row, or averaged per
+        draw ``by`` columns (:func:`formulang.report.effects.predictions`)."""
+        from .report.effects import predictions
+
+        return predictions(self, newdata, by=by, **options)
+
+    def comparisons(self, variables=None, newdata=None, by=None, **options):
+        """marginaleffects' ``comparisons``: a unit change of a numeric predictor, each level
+        against the reference of a factor, averaged over the rows per draw
+        (:func:`formulang.report.effects.comparisons`)."""
+        from .report.effects import comparisons
+
+        return comparisons(self, variables, newdata=newdata, by=by, **options)
+
+    def slopes(self, variables=None, newdata=None, by=None, **options):
+        """marginaleffects' ``slopes``: dY/dx by finite differences, averaged over the rows
+        per draw (:func:`formulang.report.effects.slopes`)."""
+        from .report.effects import slopes
+
+        return slopes(self, variables, newdata=newdata, by=by, **options)
+    # ---- end effects ----
+
     # ---- cross-validation (infer/kfold.py) ----
     def kfold(self, K: int = 10, folds: str = "random", group: str | None = None,
               seed: int = 0, draws: int | None = None, tune: int | None = None,
