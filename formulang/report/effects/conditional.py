@@ -92,6 +92,9 @@ def conditional_effects(fit, effect: str | None = None, *, method: str = "poster
                              "method='posterior_epred'" +
                              ("" if polytomous else f"; this model is {family.name}"))
     effects = _parse_effect(fit, effect)
+    if categorical and len(effects) == 2:
+        raise FormulangError(f"categorical=True draws one curve per category of the response: "
+                             f"ask for one predictor, not {effect!r}")
     frame = training_frame(fit, [c for c in predictor_columns(fit)
                                  if c not in grouping_columns(fit)])
     types = tuple("numeric" if factor_levels(fit, e, frame[e]) is None else "factor"
@@ -124,6 +127,7 @@ def conditional_effects(fit, effect: str | None = None, *, method: str = "poster
         labels = category_labels(fit, k)
         table = pd.concat([table] * k, ignore_index=True)
         table["cats__"] = pd.Categorical(np.repeat(labels, len(grid)), categories=labels)
+        table["effect2__"] = table["cats__"]
         draws = np.concatenate([draws[:, :, j] for j in range(k)], axis=1)
         effects, types = (effects[0], "cats__"), (types[0], "factor")
     s = summarise(draws, prob, robust)

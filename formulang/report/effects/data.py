@@ -97,17 +97,33 @@ def training_frame(fit, columns=None) -> pd.DataFrame:
                              if c in frame.series})
     out = {}
     for c in columns:
-        if c in bound.X_columns:
-            out[c] = np.asarray(bound.X[:, bound.X_columns.index(c)], dtype=float)
-        else:
-            gd = next((g for g in bound.groups if g.factor == (c,)), None)
-            if gd is None:
-                raise FormulangError(
-                    f"this fit was loaded from a file, which holds the encoded rows, not "
-                    f"column {c!r} itself: give the rows as newdata= (or the value of {c!r} "
-                    f"as conditions=)")
-            out[c] = np.asarray(gd.levels, dtype=object)[np.asarray(gd.codes)]
+        values = _encoded_column(fit, bound, c)
+        if values is None:
+            raise FormulangError(
+                f"this fit was loaded from a file, which holds the encoded rows, not "
+                f"column {c!r} itself: give the rows as newdata= (or the value of {c!r} "
+                f"as conditions=)")
+        out[c] = values
     return pd.DataFrame(out)
+
+
+def _encoded_column(fit, bound, column: str):
+    """A column read back from the encoded rows: a numeric one entering as itself, a factor
+    from its treatment-contrast dummies, a grouping factor from its codes; else ``None``."""
+    names = bound.X_columns
+    if column in names:
+        return np.asarray(bound.X[:, names.index(column)], dtype=float)
+    gd = next((g for g in bound.groups if g.factor == (column,)), None)
+    if gd is not None:
+        return np.asarray(gd.levels, dtype=object)[np.asarray(gd.codes)]
+    levels = factor_levels(fit, column)
+    dummies = [column + lev for lev in (levels or ())[1:]]
+    if not levels or not all(d in names for d in dummies):
+        return None
+    codes = np.zeros(bound.n, dtype=int)
+    for j, d in enumerate(dummies, start=1):
+        codes[np.asarray(bound.X[:, names.index(d)]) == 1] = j
+    return np.asarray(levels, dtype=object)[codes]
 
 
 def typical_value(fit, column: str, values: pd.Series):
