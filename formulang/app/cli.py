@@ -12,6 +12,9 @@
                                                    saved without them)
     formulang hypothesis fit.nc "Days > 8"         brms's hypothesis test (--prob P)
     formulang r2 fit.nc                            Bayesian R² and LOO R² (needs the rows)
+    formulang effects fit.nc Days [--prob 0.9] [--out effects.png]
+                                                   brms's conditional effects of a predictor
+                                                   ("x:g" for two), as a table and a figure
     formulang datasets                             the shipped datasets
     formulang kfold "log_radon ~ floor + (1 | county)" "log_radon ~ floor" --data radon
           [-K 10] [--folds random|grouped] [--group county] [--out pointwise.csv]
@@ -104,6 +107,13 @@ def _cmd_hypothesis(args: argparse.Namespace) -> int:
 def _cmd_r2(args: argparse.Namespace) -> int:
     fit = commands.load_fit(args.fit, data=args.data)
     print(commands.r2_text(fit, prob=args.prob, loo=not args.no_loo))
+    return 0
+
+
+def _cmd_effects(args: argparse.Namespace) -> int:
+    fit = commands.load_fit(args.fit, data=args.data)
+    print(commands.effects_text(fit, args.effect, prob=args.prob, method=args.method,
+                                categorical=args.categorical, out=args.out))
     return 0
 
 
@@ -206,6 +216,15 @@ def build_parser() -> argparse.ArgumentParser:
     r2.add_argument("--no-loo", action="store_true", help="only the Bayesian R²")
     commands.add_prob_option(r2)
     r2.set_defaults(run=_cmd_r2)
+
+    ef = sub.add_parser("effects", parents=[debug],
+                        help="brms's conditional effects of a predictor of a saved fit")
+    ef.add_argument("fit", help="a saved fit (.nc)")
+    ef.add_argument("effect", help='a predictor, e.g. Days, or two as "x:g"')
+    ef.add_argument("--data", default=None,
+                    help="the data the fit was made from, for a fit saved without them")
+    commands.add_effects_options(ef)
+    ef.set_defaults(run=_cmd_effects)
 
     kf = sub.add_parser("kfold", parents=[debug],
                         help="k-fold cross-validation of one or more models, compared")

@@ -31,6 +31,7 @@ from ..io import load
 from ..lower import families, reparam
 from ..model import METHODS
 from ..report import compare as compare_module
+from ..report import effects as effects_module
 from ..report import plots
 
 FAMILIES: tuple[str, ...] = tuple(families.FAMILIES)
@@ -457,3 +458,46 @@ def pointwise_table(results: dict) -> pd.DataFrame:
     for name, r in results.items():
         table[f"elpd[{name}]"] = r.pointwise
     return table
+
+
+# ---- conditional effects (issue 22) -----------------------------------------------------------
+
+EFFECT_METHODS: tuple[str, ...] = tuple(effects_module.METHODS)
+
+
+def add_effects_options(p: argparse.ArgumentParser) -> None:
+    """``effects``'s options: the figure file, the interval, brms's method."""
+    p.add_argument("--out", default=None,
+                   help="also draw the effect to this image file (.png/.pdf/.svg)")
+    add_prob_option(p)
+    p.add_argument("--method", default=EFFECT_METHODS[0], choices=EFFECT_METHODS,
+                   help="brms's method (default: posterior_epred, the response's mean)")
+    p.add_argument("--categorical", action="store_true",
+                   help="ordinal and categorical models: one curve per category")
+
+
+def effects_text(fit, effect: str, prob: float = 0.95, method: str = EFFECT_METHODS[0],
+                 categorical: bool = False, out: str | None = None) -> str:
+    """brms's conditional effects of ``effect`` as a table (its grid columns and summary),
+    and with ``out`` the figure written there (its path told on the last line)."""
+    ce = fit.conditional_effects(effect, prob=prob, method=method, categorical=categorical)
+    shown = [c for c in ce.effects] + ["estimate__", "se__", "lower__", "upper__"]
+    head = (f"Conditional effects of {':'.join(ce.effects)} on {ce.response} ({method}; "
+            f"median, MAD and {prob:g} interval; other predictors at their mean or reference "
+            f"level, group effects left out):")
+    text = head + "\n" + ce.data[shown].to_string(index=False,
+                                                  float_format=lambda x: f"{x:.4g}")
+    if out is not None:
+        text += f"\nwrote the effects plot to {save_figure(ce.plot(), out)}"
+    return text
+
+
+def save_figure(figure, out: str) -> Path:
+    """Write a matplotlib Figure to ``out`` (format from the suffix), as a clean error when
+    it cannot be."""
+    path = Path(out).expanduser()
+    try:
+        figure.savefig(path, dpi=100, bbox_inches="tight")
+    except (OSError, ValueError) as exc:
+        raise FormulangError(f"cannot write the plot to {out!r}: {exc}") from None
+    return path

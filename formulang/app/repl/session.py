@@ -346,6 +346,18 @@ def _r2(s: Session, rest: str) -> None:
     s.say(commands.r2_text(s.require_fit(), prob=args.prob))
 
 
+_EFFECTS_OPTIONS = _parser("effects", commands.add_effects_options)
+
+
+def _effects(s: Session, rest: str) -> None:
+    words = split_words(rest)
+    if not words or words[0].startswith("--"):
+        raise FormulangError("effects needs a predictor, e.g. 'effects Days' or 'effects x:g'")
+    args = _EFFECTS_OPTIONS.parse_args(words[1:])
+    s.say(commands.effects_text(s.require_fit(), words[0], prob=args.prob, method=args.method,
+                                categorical=args.categorical, out=args.out))
+
+
 def _save(s: Session, rest: str) -> None:
     path = _one_argument("save", rest, "the file to write, e.g. fit.nc")
     commands.save_fit(s.require_fit(), path)
@@ -468,6 +480,13 @@ _HELP_ORDER = [
             "Names: b_Days or Days, sd_Subject__Days, sigma...; numbers, + - * /, ( ).",
             _hypothesis),
     Command("r2", "r2 [--prob P]", "Bayesian R² and LOO R² of the fit", "", _r2),
+    Command("effects", "effects X [--prob P] [--out FILE]",
+            "brms's conditional effects of a predictor",
+            f"effects Days [--prob 0.9] [--out effects.png] [--method M] [--categorical]\n"
+            f"effects x:g  curves of x per level of g (mean +- 1 SD of a numeric g)\n"
+            f"The response's posterior median and interval along X, the other predictors at\n"
+            f"their mean or reference level, group effects left out. Methods: "
+            f"{', '.join(commands.EFFECT_METHODS)}.", _effects),
     Command("kfold", "kfold [-K N] [--folds F] [--group G]",
             "k-fold cross-validation of the current model",
             f"kfold [-K 10] [--folds {'|'.join(commands.KFOLDS)}] [--group G] [--draws N]\n"
@@ -492,4 +511,5 @@ COMMANDS["exit"] = Command("exit", "exit", "leave", "", _quit)
 OPTION_PARSERS: dict[str, _OptionParser] = {"fit": _FIT_OPTIONS, "predict": _PREDICT_OPTIONS,
                                             "plot": _PLOT_OPTIONS,
                                             "hypothesis": _PROB_OPTIONS, "r2": _PROB_OPTIONS,
-                                            "kfold": _KFOLD_OPTIONS}
+                                            "kfold": _KFOLD_OPTIONS,
+                                            "effects": _EFFECTS_OPTIONS}
