@@ -323,3 +323,18 @@ def test_conditional_effects_agree_with_brms(name):
             assert (gap < bound).all(), (name, want["effect"], column, gap.max(),
                                          bound[gap.argmax()])
         np.testing.assert_allclose(d["se__"], want["se__"], rtol=0.1)
+
+
+def test_a_loaded_fit_reads_its_columns_back_from_the_encoded_rows(gauss, tmp_path):
+    path = tmp_path / "gauss.nc"
+    gauss.save(path, data=True)
+    loaded = fl.load(path)
+    for effect in ("x:f", "f"):  # f from its treatment-contrast dummies
+        ours, theirs = gauss.conditional_effects(effect, resolution=7), \
+            loaded.conditional_effects(effect, resolution=7)
+        pd.testing.assert_frame_equal(ours.data, theirs.data, check_dtype=False)
+    np.testing.assert_allclose(loaded.slopes("x")["estimate"], gauss.slopes("x")["estimate"])
+    path = tmp_path / "bare.nc"
+    gauss.save(path, data=False)
+    with pytest.raises(FormulangError, match="does not hold its training rows"):
+        fl.load(path).conditional_effects("x")
