@@ -38,11 +38,11 @@ import numpy as np
 import pandas as pd
 
 from ...errors import FormulangError
-from .data import (binomial_trials, check_prob, factor_levels, grouping_columns,
-                   predict_draws, predictor_columns, training_frame)
+from .data import (check_prob, factor_levels, grouping_columns, predict_draws,
+                   predictor_columns, training_frame)
 
 KINDS = ("mean", "linpred", "response", "prob")
-_TOLD: contextvars.ContextVar = contextvars.ContextVar("told", default=set())
+_TOLD: contextvars.ContextVar = contextvars.ContextVar("told", default=None)
 
 
 def _once(verb):
@@ -65,7 +65,8 @@ def predictions(fit, newdata=None, *, by=None, kind: str = "mean", prob: float =
     """marginaleffects' ``predictions``: the ``kind`` prediction per row of ``newdata``
     (default: the training rows) with ``estimate``, ``conf.low``, ``conf.high``; ``by``
     averages per draw within groups (see the module docstring)."""
-    rows = _rows(fit, newdata)
+    rows = _rows(fit, newdata, by)
+    trials = _training_trials(fit, newdata, rows, trials)
     draws = _draws(fit, rows, kind, group_effects, new_levels, seed, trials)
     by = _by(by, rows, default=False)
     table, draws = _aggregate(rows, draws, by)
@@ -79,7 +80,8 @@ def comparisons(fit, variables=None, newdata=None, *, by=None, kind: str = "mean
     """marginaleffects' ``comparisons`` (``avg_comparisons`` over the training rows): the
     change in the ``kind`` prediction when ``variables`` change (a column, a list, or a dict
     column -> numeric step; default: every predictor), per draw, then summarised."""
-    rows = _rows(fit, newdata)
+    rows = _rows(fit, newdata, by)
+    trials = _training_trials(fit, newdata, rows, trials)
     by = _by(by, rows, default=newdata is None)
     tables, all_draws = [], []
     for name, step in _variables(fit, variables, rows).items():
@@ -105,7 +107,8 @@ def slopes(fit, variables=None, newdata=None, *, by=None, kind: str = "mean",
     then summarised; ``contrast`` is ``"dY/dX"``."""
     if numderiv not in NUMDERIV:
         raise FormulangError(f"numderiv={numderiv!r}; choose one of: {', '.join(NUMDERIV)}")
-    rows = _rows(fit, newdata)
+    rows = _rows(fit, newdata, by)
+    trials = _training_trials(fit, newdata, rows, trials)
     by = _by(by, rows, default=newdata is None)
     names = _variables(fit, variables, rows, numeric_only=True)
     tables, all_draws = [], []
@@ -131,9 +134,13 @@ def slopes(fit, variables=None, newdata=None, *, by=None, kind: str = "mean",
 
 # ---- helpers ------------------------------------------------------------------------------------
 
-def _rows(fit, newdata) -> pd.DataFrame:
+def _rows(fit, newdata, by=None) -> pd.DataFrame:
+    """``newdata`` as a DataFrame, or the training rows: the predictors, the trials' columns
+    and the ``by`` columns (any column of the data, as marginaleffects')."""
     if newdata is None:
-        needed = predictor_columns(fit) + _trials_columns(fit)
+        extra = [] if by is None or isinstance(by, bool) else \
+            [by] if isinstance(by, str) else list(by)
+        needed = list(dict.fromkeys(predictor_columns(fit) + extra))
         return training_frame(fit, needed).reset_index(drop=True)
     if isinstance(newdata, pd.DataFrame):
         return newdata.reset_index(drop=True)
@@ -144,12 +151,13 @@ def _rows(fit, newdata) -> pd.DataFrame:
             from None
 
 
-def _trials_columns(fit) -> list[str]:
-    if not fit.plan.family.spec.trials:
-        return []
-    from ...infer.predict import trials_columns
-
-    return list(trials_columns(fit.compiled.formula.response))
+def _training_trials(fit, newdata, rows, trials):
+    """A binomial model's trials of the training rows (as bound), unless given: the rows of
+    a loaded fit hold its predictors, not the response's columns. New rows need their own
+    (:func:`formulang.infer.predict.predict` says how, when they lack them)."""
+    if trials is not None or newdata is not None or not fit.plan.family.spec.trials:
+        return trials
+    return np.asarray(fit.bound.trials, dtype=float)
 
 
 def _draws(fit, rows, kind, group_effects, new_levels, seed, trials) -> np.ndarray:
@@ -159,9 +167,10 @@ def _draws(fit, rows, kind, group_effects, new_levels, seed, trials) -> np.ndarr
         warnings.simplefilter("always")
         out = _predicted(fit, rows, kind, group_effects, new_levels, seed, trials)
     for w in caught:
-        key = (w.category, str(w.message))
-        if key not in _TOLD.get():
-            _TOLD.get().add(key)
+        key, told = (w.category, str(w.message)), _TOLD.get()
+        if told is None or key not in told:
+            if told is not None:
+                told.add(key)
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return out
 
@@ -177,9 +186,8 @@ def _predicted(fit, rows, kind, group_effects, new_levels, seed, trials) -> np.n
     if kind == "prob" and fit.plan.family.spec.probabilities is not None:
         raise FormulangError("kind='prob' of an ordinal model is one probability per "
                              "category; the verbs take kind='mean' (the expected category)")
-    if trials is None and kind in ("mean", "response"):
-        have = all(c in rows.columns for c in _trials_columns(fit))
-        trials = None if have else binomial_trials(fit)
+    if kind in ("linpred", "prob"):
+        trials = None  # the link scale and the per-trial probability need none
     return predict_draws(fit, rows, kind, group_effects=group_effects,
                          new_levels=new_levels, seed=seed, trials=trials)
 
