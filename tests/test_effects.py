@@ -338,3 +338,12 @@ def test_a_loaded_fit_reads_its_columns_back_from_the_encoded_rows(gauss, tmp_pa
     gauss.save(path, data=False)
     with pytest.raises(FormulangError, match="does not hold its training rows"):
         fl.load(path).conditional_effects("x")
+
+
+def test_a_numeric_column_coded_as_a_factor(frame):
+    """factor(k) of a numeric k: k's values are its levels, the smallest the reference (R's
+    factor), not its mean (which is no level)."""
+    fit = prior_fit(fl.Model("y ~ x + factor(k)", frame), draws=10)
+    assert (fit.conditional_effects("x", resolution=3).data["k"] == 1).all()
+    assert list(fit.conditional_effects("k").data["k"]) == [1, 2, 3]
+    assert list(fit.comparisons("k")["contrast"]) == ["2 - 1", "3 - 1"]

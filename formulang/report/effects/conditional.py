@@ -170,7 +170,7 @@ def _grid(fit, frame, effects, types, resolution) -> pd.DataFrame:
         col = frame[e]
         if t == "factor":
             present = {str(v) for v in col.dropna()}
-            values.append([lev for lev in factor_levels(fit, e, col) if lev in present])
+            values.append([lev for lev in factor_levels(fit, e, col) if str(lev) in present])
         elif i == 0:
             x = pd.to_numeric(col, errors="coerce")
             values.append(np.linspace(x.min(), x.max(), resolution))

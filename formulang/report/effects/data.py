@@ -69,11 +69,28 @@ def factor_levels(fit, column: str, values: pd.Series | None = None) -> tuple | 
             return tuple(v.levels) if v.kind != "numeric" else None
     if values is None:
         return None
+    if _coded_as_factor(fit, column):  # factor(k) of a numeric k: its values, sorted, as R
+        return tuple(sorted(pd.unique(values.dropna())))
     if isinstance(values.dtype, pd.CategoricalDtype):
         return tuple(str(c) for c in values.cat.categories)
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         return None
     return tuple(sorted({str(v) for v in values.dropna()}))
+
+
+def _coded_as_factor(fit, column: str) -> bool:
+    """Whether the formula reads ``column`` only through a factor of its own
+    (``factor(k)``, ``C(k)``): a numeric column whose values are levels."""
+    from ...ir.expr import columns_of
+
+    formula = fit.compiled.formula
+    kinds = {v.label: v.kind for v in fit.compiled.spec.variables}
+    factors = [factor for f in (formula, *(sub for _, sub in formula.dpars))
+               for t in (*f.terms, *(t for g in f.groups for t in g.terms))
+               for factor in t.factors]
+    reading = [e for e in factors if column in columns_of(e)]
+    return bool(reading) and all(kinds.get(str(e), "numeric") != "numeric"
+                                 and tuple(columns_of(e)) == (column,) for e in reading)
 
 
 def training_frame(fit, columns=None) -> pd.DataFrame:
