@@ -8,6 +8,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
+
 from .compiled import CompiledModel
 from .data.bind import BoundData, bind
 from .errors import FormulangError
@@ -21,6 +25,7 @@ from .lower.plan import ModelPlan, build_plan, check_dpars, model_data
 from .lower.priors import PriorTable, resolve_priors
 from .lower.pilot import pilot_fit
 from .lower.reparam import choose_parameterization
+from .lower.units import full_model_unit, in_unit, restore_units, sampled_unit_sites
 from .lower.response import response_plan
 from .parse import parse
 
@@ -91,6 +96,12 @@ class Model:
             rows.compressed is not None, rows.reason)
         self._sampled_model = (self.numpyro_model, self.data) if rows.compressed is None \
             else (make_model(rows.compressed.plan), rows.compressed.data)
+        # the full model samples a Gaussian response in a unit near its scale (lower/units.py)
+        self._unit = full_model_unit(plan, self.bound, fam, rows.compressed is not None,
+                                     self.pilot.sigma if self.pilot is not None else 0.0)
+        if self._unit != 1.0:
+            self._sampled_model = (in_unit(self.numpyro_model, plan),
+                                   {**self.data, "unit": np.float64(self._unit)})
 
     # ---- what the compiled model decided ----------------------------------------------------
     @property
@@ -179,7 +190,11 @@ class Model:
         mcmc = self._samplers.get(settings)
         if mcmc is None:
             mcmc = self._samplers[settings] = make_mcmc(model_fn, settings, progress)
-        run = run_nuts(mcmc, data, settings, seed, initial_inverse_mass(self.plan, self.pilot))
+        run = run_nuts(mcmc, data, settings, seed,
+                       initial_inverse_mass(self.plan, self.pilot, scale=self._unit))
+        if self._unit != 1.0:
+            run = replace(run, samples=restore_units(run.samples, sampled_unit_sites(self.plan),
+                                                     self._unit))
         return run.samples, run.stats, run
 
     def _sample_collapsed(self, settings, seed: int, progress) -> tuple[dict, dict, object]:

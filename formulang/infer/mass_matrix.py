@@ -57,7 +57,7 @@ def initial_inverse_mass(plan: ModelPlan, pilot: PilotFit | None,
                          collapsed: bool = False, scale: float = 1.0) -> dict[str, np.ndarray]:
     """Per sample site, the variance of each of its unconstrained entries (a 1-D array in the
     site's row-major order). ``collapsed``: the sites of the collapsed model (no effects).
-    ``scale``: the unit the sampler runs the response in (the collapsed sampler samples the
+    ``scale``: the unit the sampler runs the response in (the samplers sample the
     sites in the response's unit divided by it, :mod:`formulang.lower.units`): the variances
     of those on the real line are divided by ``scale**2``; the logs of positive ones only
     shift. Empty without a pilot (a model with no response)."""
@@ -71,8 +71,9 @@ def initial_inverse_mass(plan: ModelPlan, pilot: PilotFit | None,
             continue
         edf += _group(g, np.atleast_2d(S), _as_matrices(info, g.k), out, collapsed)
     _family(plan, pilot, edf, out)
-    if scale != 1.0:  # only the population sites are real-valued in the response's unit
+    if scale != 1.0:  # the real-valued sites in the response's unit (SDs' logs only shift)
         real = [plan.sites.intercept] + list(plan.b.piece_names if plan.b is not None else [])
+        real += [g.sites.rc for g in plan.groups]  # centred effects: the full model only
         out.update({name: out[name] / float(scale) ** 2 for name in real if name in out})
     return {name: np.asarray(np.maximum(v, _TINY), dtype=float).ravel()
             for name, v in out.items()}

@@ -57,6 +57,43 @@ def response_unit_sites(plan: ModelPlan) -> tuple[str, ...]:
     return tuple(names)
 
 
+def full_model_unit(plan: ModelPlan, bound, fam, compressed: bool, sigma: float) -> float:
+    """The unit the full (not collapsed) model samples in: :func:`unit_scale` of the pilot's
+    residual scale ``sigma`` for a model whose every site in the response's unit is one of
+    :func:`sampled_unit_sites` (the collapsible family, gaussian(identity), with no
+    sub-formula, censoring, truncation or known SEs, rows not merged); 1 (its own unit) for
+    any other. Observation weights carry no unit."""
+    a = bound.additions
+    if (not fam.collapsible or bound.dpars or compressed or bound.y is None
+            or a.cens is not None or a.truncated or a.se is not None):
+        return 1.0
+    return unit_scale(sigma)
+
+
+def sampled_unit_sites(plan: ModelPlan) -> tuple[str, ...]:
+    """:func:`response_unit_sites` and the centred group effects (``rc_<g>``), whose draws are
+    in the response's unit too: they are sampled under a prior in the standardised unit
+    (its location and SD are), so only their draws are scaled back."""
+    return response_unit_sites(plan) + tuple(g.sites.rc for g in plan.groups
+                                             if any(g.centered))
+
+
+def in_unit(model_fn, plan: ModelPlan):
+    """``model(data)``: ``model_fn`` run on the response and offset divided by
+    ``data["unit"]``, the sites of :func:`response_unit_sites` sampled divided by it
+    (:func:`standardize_sites`). The log density differs from ``model_fn``'s by the constant
+    ``n log(unit)``; :func:`restore_units` with :func:`sampled_unit_sites` gives the draws
+    in the response's unit."""
+    sites = response_unit_sites(plan)
+
+    def model(data):
+        unit = data["unit"]
+        with standardize_sites(sites, unit):
+            model_fn({**data, "y": data["y"] / unit, "offset": data["offset"] / unit})
+
+    return model
+
+
 def scaled(fn, factor):
     """``fn``'s distribution of ``factor * x`` (``factor > 0``; the change of variables'
     Jacobian included), on the matching support.
@@ -144,5 +181,5 @@ def restore_units(samples: dict, sites, scale: float) -> dict:
                 if k in sites else v) for k, v in samples.items()}
 
 
-__all__ = ["is_scaled", "response_unit_sites", "restore_units", "scaled",
-           "standardize_sites", "unit_scale"]
+__all__ = ["full_model_unit", "in_unit", "is_scaled", "response_unit_sites", "restore_units",
+           "sampled_unit_sites", "scaled", "standardize_sites", "unit_scale"]
