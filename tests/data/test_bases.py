@@ -113,6 +113,8 @@ def test_data_errors_have_a_caret_under_the_call(frame, text, message, where):
     ("y ~ bs(t, knots = 3)", "vector of numbers", "3"),
     ("y ~ poly(t, 2.5)", "whole number", "2.5"),
     ("y ~ x[1]", "indexing", "["),
+    ("y | trunc(lb = c(1)) ~ x", "not a vector", "c(1)"),
+    ("y ~ log(\"a\")", "quoted text", '"a"'),
 ])
 def test_parse_errors_of_bases(text, message, where):
     with pytest.raises(FormulaError, match=message) as info:
