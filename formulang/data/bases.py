@@ -21,7 +21,7 @@ from a call and the training values, :func:`evaluate_basis` evaluates it on any 
 >>> state.columns
 ('1', '2')
 >>> np.round(evaluate_basis(state, np.array([1.0, 2.5])), 4).tolist()
-[[-0.6708, 0.5], [0.0, -0.5]]
+[[-0.6708, 0.5], [0.0, -0.625]]
 """
 
 from __future__ import annotations
