@@ -32,7 +32,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.interpolate import BSpline
 
 from ..errors import DataError, FormulaError
 from ..ir.expr import Call, columns_of
@@ -99,7 +98,7 @@ class BasisState:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "BasisState":
+    def from_dict(cls, d: dict[str, Any]) -> BasisState:
         floats = {k: tuple(float(v) for v in d.get(k, ())) for k in
                   ("alpha", "norm2", "knots", "boundary")}
         return cls(str(d["kind"]), int(d["degree"]), bool(d.get("raw", False)),
@@ -192,6 +191,8 @@ def _poly(state: BasisState, x: np.ndarray) -> np.ndarray:
 
 def _spline(state: BasisState, x: np.ndarray, left: np.ndarray,
             right: np.ndarray) -> np.ndarray:
+    from scipy.interpolate import BSpline  # only a spline needs scipy: importing stays light
+
     ns = state.kind == NS
     degree = 3 if ns else state.degree
     order = degree + 1
@@ -221,14 +222,14 @@ def _spline(state: BasisState, x: np.ndarray, left: np.ndarray,
     return basis
 
 
-def _derivatives(design: BSpline, at: float, most: int) -> np.ndarray:
+def _derivatives(design, at: float, most: int) -> np.ndarray:
     """(most + 1) x n_basis: the basis's derivatives 0..most at one point."""
     rows = [design(np.array([at]))[0]]
     rows += [design.derivative(k)(np.array([at]))[0] for k in range(1, most + 1)]
     return np.array(rows)
 
 
-def _natural_complement(design: BSpline, state: BasisState) -> np.ndarray:
+def _natural_complement(design, state: BasisState) -> np.ndarray:
     """R's ns(): the basis times the columns of Q (the full Householder Q of the QR of the
     constraint, the second derivatives at the boundary knots) after the first two."""
     second = design.derivative(2)(np.asarray(state.boundary))  # 2 x n_basis
