@@ -4,7 +4,8 @@
 whose coefficients (``alpha``, ``norm2``) come from the training values and are reused on new
 data, as R's ``predict.poly``; ``raw = TRUE`` gives ``x, x^2, ...``. ``bs()`` and ``ns()`` are
 R's ``splines::bs`` and ``splines::ns``: the interior knots are quantiles of the training values
-(R's ``quantile``, type 7), the boundary knots their range; new data reuse both. Beyond the
+(R's ``quantile``, type 7), the boundary knots their range (or ``Boundary.knots``); new data
+reuse both. Beyond the
 boundary knots ``bs`` continues each polynomial piece (R's Taylor expansion about a point a
 quarter of the way into the end interval) with a :class:`BasisWarning`, and ``ns`` is linear,
 as R's ``predict.bs`` and ``predict.ns``. ``ns``'s natural-spline constraint (zero second
@@ -117,10 +118,17 @@ def learn_basis(call: Call, x: np.ndarray) -> BasisState:
         return _learn_poly(call, x, int(kw.get("degree", 1)), bool(kw.get("raw", False)))
     intercept = bool(kw.get("intercept", False))
     degree = int(kw.get("degree", 3)) if call.func == BS else 3
-    lo, hi = float(np.min(x)), float(np.max(x))
-    if not hi > lo:
-        raise BasisError(f"{call}: the values of {_inputs(call)} are constant in the training "
-                         f"data ({lo:g}), so a spline has no range to span")
+    if "Boundary.knots" in kw:  # R: the knots' quantiles from the values inside them
+        lo, hi = sorted(float(b) for b in kw["Boundary.knots"])
+        x = x[(x >= lo) & (x <= hi)]
+        if len(x) == 0:
+            raise BasisError(f"{call}: no value of {_inputs(call)} in the training data lies "
+                             f"within Boundary.knots ({lo:g} to {hi:g})")
+    else:
+        lo, hi = float(np.min(x)), float(np.max(x))
+        if not hi > lo:
+            raise BasisError(f"{call}: the values of {_inputs(call)} are constant in the "
+                             f"training data ({lo:g}), so a spline has no range to span")
     if "knots" in kw:
         knots = tuple(float(k) for k in kw["knots"])
         outside = [k for k in knots if not lo < k < hi]
@@ -172,8 +180,8 @@ def evaluate_basis(state: BasisState, x: np.ndarray, label: str = "") -> np.ndar
     if state.kind == BS and (left.any() or right.any()):
         warnings.warn(BasisWarning(
             f"{label or 'bs()'}: {int(left.sum() + right.sum())} value(s) are beyond the "
-            f"boundary knots ({lo:g} to {hi:g}, the training range): the spline's end pieces "
-            f"are extrapolated, as R's predict.bs does"), stacklevel=4)
+            f"boundary knots ({lo:g} to {hi:g}; without Boundary.knots, the training range): "
+            f"the spline's end pieces are extrapolated, as R's bs() does"), stacklevel=4)
     return _spline(state, x, left, right)
 
 

@@ -137,6 +137,11 @@ def call_problem(call: Call) -> str:
     knots = kw.get("knots", ())
     if list(knots) != sorted(knots):
         return f"{name}(): knots must be in increasing order"
+    boundary = kw.get("Boundary.knots")
+    if boundary is not None and (len(boundary) != 2 or not boundary[0] != boundary[1]):
+        return f"{name}(): Boundary.knots takes two different numbers, c(lower, upper)"
+    if boundary is not None and any(not min(boundary) < k < max(boundary) for k in knots):
+        return f"{name}(): every knot must lie strictly inside Boundary.knots"
     least = (degree if name == "bs" else 1) + int(bool(kw.get("intercept", False)))
     if "df" in kw and kw["df"] < least:
         what = f"degree {degree}" if name == "bs" else "a natural spline"
