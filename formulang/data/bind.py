@@ -41,7 +41,8 @@ from ..parse import parse
 from .additions import NONE, Additions, bind_additions, unchecked_columns
 from .design import dependent_columns, fill_design
 from .encoding import design_spec
-from .evaluate import CATEGORICAL, NUMERIC, Context, cells_text, not_numbers, stray_text
+from .evaluate import (BASIS, CATEGORICAL, NUMERIC, Context, cells_text, not_numbers,
+                       stray_text)
 from .frame import NA_ACTIONS, Frame, as_frame, handle_missing, require_columns
 from .groups import by_factor, encode_group, factor_design, learn_group
 from .notices import GroupingWarning, RankDeficiencyWarning
@@ -218,7 +219,7 @@ def bind(formula: Formula | str, data, *, na_action: str = "drop",
     frame = handle_missing(frame, [c for c in formula.columns() if c not in unchecked],
                            na_action)
     _require_rows(frame)
-    ctx = Context(frame, learn=True)
+    ctx = Context(frame, learn=True, text=str(formula))
 
     parts = _Parts.of(formula.response)
     coded, y_levels = bind_response(parts.value, ctx, response)  # a factor response: codes
@@ -235,6 +236,9 @@ def bind(formula: Formula | str, data, *, na_action: str = "drop",
         if ctx.kind(expr) == NUMERIC:
             variables[label] = VariableSpec(label, NUMERIC)
             values[label] = ctx.numeric(expr)
+        elif ctx.kind(expr) == BASIS:  # several columns, named by their suffixes
+            values[label] = ctx.basis(expr)
+            variables[label] = VariableSpec(label, BASIS, ctx.transforms[label].columns)
         else:
             _refuse_stray_text(ctx, expr)
             fz = ctx.learn_levels(expr)
@@ -301,7 +305,7 @@ def apply_spec(spec: DataSpec, data, *, na_action: str | None = None) -> BoundDa
     require_columns(frame, needed, what="the formula")
     frame = handle_missing(frame, needed, na_action, stacklevel=4)
     _require_rows(frame)
-    ctx = Context(frame, transforms=spec.transform_stats(), learn=False)
+    ctx = Context(frame, transforms=spec.transform_stats(), learn=False, text=str(formula))
 
     coded, _ = bind_response(parts.value, ctx, None, spec.response_levels)
     y, trials, weights = _response(parts if coded is None else replace(parts, value=None), ctx)
@@ -314,6 +318,8 @@ def apply_spec(spec: DataSpec, data, *, na_action: str | None = None) -> BoundDa
         v = spec.variable(str(expr))
         if v.kind == NUMERIC:
             values[v.label] = ctx.numeric(expr)
+        elif v.kind == BASIS:
+            values[v.label] = ctx.basis(expr)
         else:
             values[v.label] = ctx.encode_levels(expr, v.levels)
     n_levels = {v.label: len(v.levels) for v in spec.variables}

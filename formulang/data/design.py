@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from ..ir.formula import Term
-from .spec import CONTRASTS, NUMERIC, DesignSpec
+from .spec import BASIS, CONTRASTS, NUMERIC, DesignSpec
 
 RANK_TOLERANCE = 1e-7  # R's lm() tolerance for a column that adds nothing (dqrdc2)
 
@@ -36,8 +36,9 @@ def fill_design(design: DesignSpec, terms: Sequence[Term], values: Mapping[str, 
                 n_levels: Mapping[str, int], n: int) -> np.ndarray:
     """The n x p design matrix of ``design``.
 
-    ``values`` maps each factor label to its per-row float values (numeric factors) or integer
-    level codes (categoricals: codes into the spec's levels, whose count ``n_levels`` gives).
+    ``values`` maps each factor label to its per-row float values (numeric factors), its n x k
+    columns (a basis) or integer level codes (categoricals: codes into the spec's levels, whose
+    count ``n_levels`` gives).
     """
     p = len(design.columns)
     X = np.zeros((n, p), dtype=np.float64)
@@ -54,6 +55,10 @@ def fill_design(design: DesignSpec, terms: Sequence[Term], values: Mapping[str, 
 
 def _fill_term(X: np.ndarray, col: int, term: Term, codings: Sequence[str],
                values: Mapping[str, np.ndarray], n_levels: Mapping[str, int], n: int) -> None:
+    if BASIS in codings:
+        block = _dense_term(term, codings, values, n_levels, n)
+        X[:, col:col + block.shape[1]] = block
+        return
     numeric = None
     index = None      # per-row column offset within the term
     valid = None      # rows whose levels select a column (not a contrast reference level)
@@ -82,6 +87,29 @@ def _fill_term(X: np.ndarray, col: int, term: Term, codings: Sequence[str],
         X[rows, col + index[rows]] = 1.0 if numeric is None else numeric[rows]
     else:
         X[np.arange(n), col + index] = 1.0 if numeric is None else numeric
+
+
+def _dense_term(term: Term, codings: Sequence[str], values: Mapping[str, np.ndarray],
+                n_levels: Mapping[str, int], n: int) -> np.ndarray:
+    """A term with a basis among its factors: the row-wise products of its factors' columns
+    (a basis's k columns, a number's one, a categorical's indicators), the first factor
+    varying fastest, as R's model.matrix orders them (``bs(t, df = 3)1:fa``, ...)."""
+    block = np.ones((n, 1))
+    for f, coding in zip(term.factors, codings):
+        v = values[str(f)]
+        if coding == BASIS:
+            cols = v
+        elif coding == NUMERIC:
+            cols = v[:, None]
+        else:
+            k = n_levels[str(f)]
+            cols = np.zeros((n, k))
+            cols[np.arange(n), v] = 1.0
+            if coding == CONTRASTS:
+                cols = cols[:, 1:]
+        # new column index = (this factor's column) * width so far + (earlier columns')
+        block = (cols[:, :, None] * block[:, None, :]).reshape(n, -1)
+    return block
 
 
 def dependent_columns(X: np.ndarray, tol: float = RANK_TOLERANCE) -> list[int]:

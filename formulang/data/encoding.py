@@ -28,20 +28,22 @@ from itertools import product
 
 from ..errors import DataError
 from ..ir.formula import Term
-from .spec import CONTRASTS, FULL, NUMERIC, DesignSpec, TermSpec, VariableSpec
+from .spec import BASIS, CONTRASTS, FULL, NUMERIC, DesignSpec, TermSpec, VariableSpec
 
 
-def term_codings(terms: Sequence[Term], intercept: bool,
-                 is_categorical) -> list[list[str]]:
-    """The coding (:data:`NUMERIC`, :data:`CONTRASTS` or :data:`FULL`) of every factor of every
-    term, by R's TermCode rule. ``is_categorical(expr)`` says which factors are categorical."""
+def term_codings(terms: Sequence[Term], intercept: bool, is_categorical,
+                 is_basis=lambda f: False) -> list[list[str]]:
+    """The coding (:data:`NUMERIC`, :data:`CONTRASTS` or :data:`FULL`; :data:`BASIS` for a
+    basis) of every factor of every term, by R's TermCode rule. ``is_categorical(expr)`` says
+    which factors are categorical, ``is_basis(expr)`` which make several numeric columns
+    (coded as numbers are: a basis never takes contrasts)."""
     factor_sets = [frozenset(t.factors) for t in terms]
     codings: list[list[str]] = []
     for i, term in enumerate(terms):
         row = []
         for f in term.factors:
             if not is_categorical(f):
-                row.append(NUMERIC)
+                row.append(BASIS if is_basis(f) else NUMERIC)
                 continue
             rest = factor_sets[i] - {f}
             if not rest or any(rest <= factor_sets[j] for j in range(i)):
@@ -62,7 +64,7 @@ def factor_columns(label: str, coding: str, variable: VariableSpec) -> list[str]
     """Column names one factor contributes to a term."""
     if coding == NUMERIC:
         return [label]
-    levels = variable.levels[1:] if coding == CONTRASTS else variable.levels
+    levels = variable.levels[1:] if coding == CONTRASTS else variable.levels  # BASIS: all
     return [label + level for level in levels]
 
 
@@ -81,12 +83,13 @@ def design_spec(terms: Sequence[Term], intercept: bool,
     :class:`DataError` naming the factor and its level.
     """
     codings = term_codings(terms, intercept,
-                           lambda f: variables[str(f)].kind != NUMERIC)
+                           lambda f: variables[str(f)].kind not in (NUMERIC, BASIS),
+                           lambda f: variables[str(f)].kind == BASIS)
     specs = []
     for term, coding in zip(terms, codings):
         for f, c in zip(term.factors, coding):
             levels = variables[str(f)].levels
-            if c == CONTRASTS and len(levels) < 2:
+            if c == CONTRASTS and len(levels) < 2:  # (a basis is never coded so)
                 raise DataError(
                     f"{f} has a single level ({levels[0]!r}) in the rows used, so it cannot be "
                     f"coded by contrasts in the term {term.label}; a categorical needs two levels "

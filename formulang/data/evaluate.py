@@ -31,16 +31,23 @@ import pandas as pd
 
 from ..errors import DataError
 from ..ir.expr import BinOp, Call, Column, Expr, Neg, Number, columns_of
-from ..ir.functions import FUNCTIONS
+from ..ir.functions import FUNCTIONS, NUMPY_NAMES
+from .bases import BasisError, BasisState, evaluate_basis, learn_basis, locate
 from .frame import Frame
 
 NUMERIC = "numeric"
 CATEGORICAL = "categorical"
+BASIS = "basis"  # a factor of several columns: poly(), bs(), ns() (formulang.data.bases)
 
 ELEMENTWISE = {
     "log": np.log, "log1p": np.log1p, "log2": np.log2, "log10": np.log10,
     "exp": np.exp, "expm1": np.expm1, "sqrt": np.sqrt, "abs": np.abs,
 }
+# numpy's spellings are names of the same functions (never looked up in numpy by name)
+ELEMENTWISE |= {f"{prefix}.{name}": ELEMENTWISE[ours] for prefix in ("np", "numpy")
+                for name, ours in NUMPY_NAMES.items()}
+ELEMENTWISE["round"] = lambda x, digits=0.0: r_round(x, digits)  # R's; digits from its kwarg
+BINARY = {"np.power": np.power, "numpy.power": np.power}
 
 _BINARY = {
     "+": np.add, "-": np.subtract, "*": np.multiply, "/": np.true_divide, "^": np.power,
@@ -209,14 +216,16 @@ def _unique_labels(labels: list[str], name: str) -> tuple[str, ...]:
 class Context:
     """Evaluation state for one frame.
 
-    ``transforms`` maps a stateful call's text (``"scale(x)"``) to its statistics. With
-    ``learn=True`` missing statistics are computed from this frame and recorded; with
-    ``learn=False`` (new data) they must already be there.
+    ``transforms`` maps a stateful call's text (``"scale(x)"``) to its statistics (a basis's,
+    ``"poly(x, 2)"``, to its :class:`BasisState`). With ``learn=True`` missing statistics are
+    computed from this frame and recorded; with ``learn=False`` (new data) they must already be
+    there. ``text``: the formula as printed, for a caret under a call the data cannot support.
     """
 
     frame: Frame
-    transforms: dict[str, TransformStats] = field(default_factory=dict)
+    transforms: dict[str, TransformStats | BasisState] = field(default_factory=dict)
     learn: bool = True
+    text: str = ""
     _numeric_columns: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -231,6 +240,8 @@ class Context:
             return column_kind(self.frame.get(expr.name), expr.name)
         if isinstance(expr, Call) and FUNCTIONS[expr.func].role == "categorical":
             return CATEGORICAL
+        if isinstance(expr, Call) and FUNCTIONS[expr.func].role == "basis":
+            return BASIS
         return NUMERIC
 
     # -- numbers -------------------------------------------------------------------------------
@@ -263,8 +274,17 @@ class Context:
             return out
         if isinstance(e, Call):
             role = FUNCTIONS[e.func].role if e.func in FUNCTIONS else None
+            if e.func == "round":
+                return r_round(self._eval(e.args[0]), float(e.kwarg("digits", 0.0)))
             if role == "elementwise":
                 return ELEMENTWISE[e.func](self._eval(e.args[0]))
+            if role == "binary":
+                return BINARY[e.func](self._eval(e.args[0]), self._eval(e.args[1]))
+            if role == "indicator":
+                return self._dummy(e)
+            if role == "basis":
+                raise DataError(f"{e} makes several columns and cannot be used inside an "
+                                f"expression")
             if role == "identity":
                 return self._eval(e.args[0])
             if role == "stateful":
@@ -324,6 +344,47 @@ class Context:
             self.transforms[key] = stats
         return (values - stats.center) / stats.scale
 
+    # -- bases ---------------------------------------------------------------------------------
+
+    def basis(self, call: Call) -> np.ndarray:
+        """The n x k columns of a basis factor (``poly(x, 2)``), its state learned from this
+        frame (training) or taken from :attr:`transforms` (new data). What the data cannot
+        support is a :class:`~formulang.data.bases.BasisError`, with a caret under the call
+        in :attr:`text`."""
+        try:
+            return self._basis(call)
+        except BasisError as error:
+            raise locate(error, self.text, str(call)) from None
+
+    def _basis(self, call: Call) -> np.ndarray:
+        inner = call.args[0]
+        if self.kind(inner) != NUMERIC:
+            raise BasisError(f"{call}: {call.func}() takes numbers, but {inner} is "
+                             f"categorical; a basis of a factor has no meaning (use {inner} "
+                             f"itself for one coefficient per level)")
+        values = self.numeric(inner)
+        key = str(call)
+        state = self.transforms.get(key)
+        if state is None:
+            if not self.learn:
+                raise DataError(f"no training state for {key}; bind the training data first")
+            state = learn_basis(call, values)
+            self.transforms[key] = state
+        return evaluate_basis(state, values, key)
+
+    def _dummy(self, call: Call) -> np.ndarray:
+        """lme4's ``dummy(f, "level")``: 1 where f is that level (its label), else 0."""
+        inner, level = call.args[0], str(call.kwarg("level"))
+        values = (self.categorical_values(inner) if self.kind(inner) == CATEGORICAL
+                  else pd.Series(self.numeric(inner)))
+        fz = factorize(values, str(inner), order=False)
+        if self.learn and level not in fz.labels:
+            raise locate(BasisError(f"{call}: {level!r} is not a level of {inner} in the data "
+                                    f"(levels: {_shown_levels(sorted(fz.labels))})"),
+                         self.text, str(call))
+        match = np.array([label == level for label in fz.labels], dtype=np.float64)
+        return match[fz.codes] if len(match) else np.zeros(self.n)
+
     def _check_finite(self, expr: Expr, values: np.ndarray) -> None:
         finite = np.isfinite(values)
         if finite.all():
@@ -361,6 +422,12 @@ class Context:
     def learn_levels(self, expr: Expr) -> Factorized:
         """Codes and levels (R order, ``ref`` first) of a categorical factor on training data."""
         fz = factorize(self.categorical_values(expr), str(expr))
+        order = _levels_of(expr)
+        if order is not None:
+            try:
+                return _in_order(expr, fz, order)
+            except BasisError as error:
+                raise locate(error, self.text, str(expr)) from None
         ref = _ref_of(expr)
         if ref is not None:
             if ref not in fz.labels:
@@ -410,6 +477,62 @@ def _ref_of(expr: Expr) -> str | None:
     return None
 
 
+def _levels_of(expr: Expr) -> tuple[str, ...] | None:
+    if isinstance(expr, Call) and FUNCTIONS[expr.func].role == "categorical":
+        levels = expr.kwarg("levels")
+        return None if levels is None else tuple(str(v) for v in levels)
+    return None
+
+
+def _shown_levels(levels) -> str:
+    levels = list(levels)
+    return ", ".join(repr(x) for x in levels[:20]) + (" ..." if len(levels) > 20 else "")
+
+
+def _in_order(expr: Expr, fz: Factorized, order: tuple[str, ...]) -> Factorized:
+    """The levels of ``C(x, levels = [...])`` in the order given: every value of the data is
+    one of them and each of them is in the data (an absent one would be a column of zeros)."""
+    unknown = [label for label in fz.labels if label not in order]
+    if unknown:
+        raise BasisError(f"{expr}: the data have the level {unknown[0]!r}, which levels = "
+                        f"[...] does not list (levels in the data: {_shown_levels(fz.labels)})")
+    absent = [label for label in order if label not in fz.labels]
+    if absent:
+        raise BasisError(f"{expr}: levels = [...] lists {absent[0]!r}, which is not a level of "
+                        f"{', '.join(columns_of(expr))} in the rows used (levels in the data: "
+                        f"{_shown_levels(fz.labels)})")
+    position = {label: i for i, label in enumerate(order)}
+    remap = np.array([position[label] for label in fz.labels], dtype=np.intp)
+    return Factorized(remap[fz.codes], order)
+
+
+def r_round(x, digits: float = 0.0):
+    """R's ``round(x, digits)`` (R 4.0.0 and later): half to even for whole numbers; with
+    digits, the nearer of the two candidates x rounded down and up, the even one on a tie.
+
+    >>> r_round(np.array([0.5, 1.5, 2.5, -0.5, 0.15, 2.675, 0.125]), 0).tolist()
+    [0.0, 2.0, 2.0, -0.0, 0.0, 3.0, 0.0]
+    >>> r_round(np.array([0.15, 0.25, 2.675, -0.15]), 1).tolist()
+    [0.1, 0.2, 2.7, -0.1]
+    """
+    x = np.asarray(x, dtype=np.float64)
+    dig = int(math.floor(digits + 0.5))
+    if dig == 0:
+        return np.rint(x)
+    sign = np.where(x < 0, -1.0, 1.0)
+    a = np.abs(x)
+    with np.errstate(all="ignore"):
+        pow10 = 10.0 ** dig
+        x10 = pow10 * a
+        i10 = np.floor(x10)
+        down, up = i10 / pow10, np.ceil(x10) / pow10
+        du, dd = up - a, a - down
+        out = np.where((du < dd) | ((du == dd) & (np.fmod(i10, 2.0) == 1)), up, down)
+        # too many digits for a double to round further: x itself (R's DBL_DIG rule)
+        keep = ~np.isfinite(a) | (a == 0) | (dig + (np.log10(np.where(a > 0, a, 1.0))) > 15)
+    return np.where(keep, x, sign * out)
+
+
 def _learn_stats(call: Call, values: np.ndarray) -> TransformStats:
     n = len(values)
     if call.func == "scale":
@@ -433,6 +556,6 @@ def _learn_stats(call: Call, values: np.ndarray) -> TransformStats:
     return TransformStats(center, scale)
 
 
-__all__ = ["CATEGORICAL", "Context", "ELEMENTWISE", "FEW_STRAY", "Factorized", "MOSTLY_NUMBERS", "NUMERIC",
+__all__ = ["BASIS", "BINARY", "BasisState", "CATEGORICAL", "Context", "ELEMENTWISE", "FEW_STRAY", "Factorized", "MOSTLY_NUMBERS", "NUMERIC",
            "TransformStats", "cells_text", "column_kind", "factorize", "level_label", "not_numbers",
-           "stray_text"]
+           "r_round", "stray_text"]

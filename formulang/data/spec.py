@@ -26,6 +26,7 @@ from typing import Any
 
 from ..errors import DataError
 from ..ir.formula import Formula, GroupTerm
+from .bases import BasisState
 from .evaluate import TransformStats
 from .response_levels import ResponseLevels
 
@@ -35,7 +36,8 @@ SCHEMA_VERSION = 1
 NUMERIC = "numeric"      # a numeric factor: one column, its value
 CONTRASTS = "contrasts"  # a categorical coded by treatment contrasts: k - 1 columns
 FULL = "full"            # a categorical coded by full indicators: k columns
-CODINGS = (NUMERIC, CONTRASTS, FULL)
+BASIS = "basis"          # a basis (poly, bs, ns): its k columns, named by its suffixes
+CODINGS = (NUMERIC, CONTRASTS, FULL, BASIS)
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,8 @@ class VariableSpec:
     """A factor of some term (``x``, ``log(x)``, ``C(g)``), keyed by its text ``label``.
 
     ``levels`` (categoricals only) are the level labels in coding order: the first is the
-    reference of treatment contrasts.
+    reference of treatment contrasts; of a basis (kind ``"basis"``), the suffixes of its
+    columns' names (``"1"``, ``"2"``...).
     """
 
     label: str
@@ -152,12 +155,12 @@ class DataSpec:
     Build one with :func:`formulang.data.bind` (``bind(...).spec``); encode new data with
     :func:`formulang.data.apply_spec` (binding owns encoding; the spec is only its record), or
     ``BoundData.apply``. ``transforms`` maps a stateful call's text (``"scale(x)"``) to its
-    statistics.
+    statistics, or a basis's (``"bs(x, df = 3)"``) to its :class:`BasisState`.
     """
 
     formula: Formula
     variables: tuple[VariableSpec, ...]
-    transforms: tuple[tuple[str, TransformStats], ...]
+    transforms: tuple[tuple[str, TransformStats | BasisState], ...]
     fixed: DesignSpec
     groups: tuple[GroupSpec, ...]
     na_action: str = "drop"
@@ -171,7 +174,7 @@ class DataSpec:
                 return v
         raise KeyError(label)
 
-    def transform_stats(self) -> dict[str, TransformStats]:
+    def transform_stats(self) -> dict[str, TransformStats | BasisState]:
         return dict(self.transforms)
 
     # -- serialisation -------------------------------------------------------------------------
@@ -182,8 +185,7 @@ class DataSpec:
             "version": SCHEMA_VERSION,
             "formula": json.loads(self.formula.to_json()),
             "variables": [v.to_dict() for v in self.variables],
-            "transforms": [{"label": k, "center": s.center, "scale": s.scale}
-                           for k, s in self.transforms],
+            "transforms": [_transform_to_dict(k, s) for k, s in self.transforms],
             "fixed": self.fixed.to_dict(),
             "groups": [g.to_dict() for g in self.groups],
             "na_action": self.na_action,
@@ -204,8 +206,7 @@ class DataSpec:
         return cls(
             formula=Formula.from_json(json.dumps(d["formula"])),
             variables=tuple(VariableSpec.from_dict(v) for v in d["variables"]),
-            transforms=tuple((t["label"], TransformStats(float(t["center"]), float(t["scale"])))
-                             for t in d["transforms"]),
+            transforms=tuple((t["label"], _transform_from_dict(t)) for t in d["transforms"]),
             fixed=DesignSpec.from_dict(d["fixed"]),
             groups=tuple(GroupSpec.from_dict(g) for g in d["groups"]),
             na_action=d.get("na_action", "drop"),
@@ -221,6 +222,18 @@ class DataSpec:
         return cls.from_dict(json.loads(text))
 
 
+def _transform_to_dict(label: str, state) -> dict[str, Any]:
+    if isinstance(state, BasisState):
+        return {"label": label, "basis": state.to_dict()}
+    return {"label": label, "center": state.center, "scale": state.scale}
+
+
+def _transform_from_dict(d: dict[str, Any]):
+    if "basis" in d:
+        return BasisState.from_dict(d["basis"])
+    return TransformStats(float(d["center"]), float(d["scale"]))
+
+
 def group_blocks(group: GroupTerm, design: DesignSpec) -> tuple[tuple[int, ...], ...]:
     """:attr:`GroupTerm.blocks` as column indices into ``design.columns``."""
     ranges: dict[object, range] = {}
@@ -234,5 +247,5 @@ def group_blocks(group: GroupTerm, design: DesignSpec) -> tuple[tuple[int, ...],
     return tuple(tuple(i for effect in block for i in ranges[effect]) for block in group.blocks)
 
 
-__all__ = ["CODINGS", "CONTRASTS", "DataSpec", "DesignSpec", "FULL", "GroupSpec", "NUMERIC",
+__all__ = ["BASIS", "CODINGS", "CONTRASTS", "DataSpec", "DesignSpec", "FULL", "GroupSpec", "NUMERIC",
            "TermSpec", "VariableSpec", "group_blocks"]

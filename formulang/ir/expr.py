@@ -24,7 +24,9 @@ MAX_DEPTH = 100
 # R-style names: letters, digits, '.' and '_', not starting with a digit or '.digit'.
 _PLAIN_NAME = re.compile(r"(?:[A-Za-z_]|\.(?![0-9]))[A-Za-z0-9_.]*\Z")
 
-KwargValue = Union[bool, float, str]
+# a keyword argument's value: a flag, a number, a text, or a vector of numbers or texts
+# (``knots = c(1, 2)``, ``levels = ["b", "a"]``)
+KwargValue = Union[bool, float, str, tuple]
 
 
 def is_dunder_name(name: str) -> bool:
@@ -55,6 +57,8 @@ def format_kwarg_value(value: KwargValue) -> str:
         return "TRUE" if value else "FALSE"
     if isinstance(value, str):
         return '"' + value + '"'
+    if isinstance(value, tuple):  # R's deparse of a vector: c(1, 2.5), c("a", "b")
+        return "c(" + ", ".join(format_kwarg_value(v) for v in value) + ")"
     return format_number(value) if value >= 0 else "-" + format_number(-value)
 
 
@@ -90,11 +94,19 @@ class Number:
 
 @dataclass(frozen=True)
 class Call:
-    """A call of a whitelisted function (see :mod:`formulang.ir.functions`)."""
+    """A call of a whitelisted function (see :mod:`formulang.ir.functions`).
+
+    The first ``positional`` keyword arguments were written without their names
+    (``poly(x, 2)``: degree 2) and print that way, as R's deparse keeps them.
+
+    >>> str(Call("poly", (Column("x"),), (("degree", 2.0), ("raw", True)), positional=1))
+    'poly(x, 2, raw = TRUE)'
+    """
 
     func: str
     args: tuple["Expr", ...]
     kwargs: tuple[tuple[str, KwargValue], ...] = ()
+    positional: int = 0
 
     def kwarg(self, name: str, default: KwargValue | None = None) -> KwargValue | None:
         for key, value in self.kwargs:
@@ -104,7 +116,8 @@ class Call:
 
     def __str__(self) -> str:
         parts = [str(a) for a in self.args]
-        parts += [f"{k} = {format_kwarg_value(v)}" for k, v in self.kwargs]
+        parts += [format_kwarg_value(v) for _, v in self.kwargs[:self.positional]]
+        parts += [f"{k} = {format_kwarg_value(v)}" for k, v in self.kwargs[self.positional:]]
         return f"{self.func}({', '.join(parts)})"
 
 

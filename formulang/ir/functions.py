@@ -7,9 +7,14 @@ evaluator in :mod:`formulang.data.evaluate`.
 
 Roles:
 
-- ``elementwise``: a pure numeric map (``log``, ``sqrt``...), allowed anywhere a value is.
+- ``elementwise``: a pure numeric map (``log``, ``sqrt``...), allowed anywhere a value is;
+  ``binary``: one of two values (numpy's spelling ``np.power(x, k)``).
 - ``stateful``: learns statistics from the training data that are reused on new data
   (``scale``, ``center``, ``standardize``).
+- ``basis``: a stateful function that makes several columns (``poly``, ``bs``, ``ns``): its
+  knots or polynomial coefficients come from the training data
+  (:mod:`formulang.data.bases`); allowed only as a factor of a term.
+- ``indicator``: lme4's ``dummy(f, "level")``, a 0/1 value of a categorical.
 - ``identity``: ``I(...)``, which protects arithmetic from formula algebra.
 - ``categorical``: marks a column as a factor (``C``, ``factor``, ``as.factor``).
 - ``offset``: ``offset(x)``, a term with a fixed coefficient of one.
@@ -33,12 +38,27 @@ class FunctionSpec:
     name: str
     role: str
     nargs: int
-    kwargs: tuple[tuple[str, type, KwargValue | None], ...] = ()  # (name, type, default)
+    # (name, type, default); the types: bool, float, int (a whole number), str (a level),
+    # tuple (a vector of numbers: knots = c(1, 2)), list (a vector of levels: levels = ["b"])
+    kwargs: tuple[tuple[str, type, KwargValue | None], ...] = ()
     doc: str = ""
+    # keyword arguments that may also be written by position after the ``nargs`` values, in
+    # this order (R's poly(x, 2): degree; round(x, 1): digits)
+    extra: tuple[str, ...] = ()
 
 
 def _elementwise(name: str, doc: str) -> FunctionSpec:
     return FunctionSpec(name, "elementwise", 1, doc=doc)
+
+
+# numpy's spellings (bambi, formulae, patsy) of functions we have: names, never evaluated
+NUMPY_NAMES = {"log": "log", "exp": "exp", "sqrt": "sqrt", "abs": "abs", "log1p": "log1p",
+               "log2": "log2", "log10": "log10", "expm1": "expm1"}
+_NUMPY = [_elementwise(f"{prefix}.{name}", f"numpy's spelling of {ours}()")
+          for prefix in ("np", "numpy") for name, ours in NUMPY_NAMES.items()]
+_POWER = [FunctionSpec(f"{prefix}.power", "binary", 2, (),
+                       f"{prefix}.power(x, k): numpy's spelling of I(x^k)")
+          for prefix in ("np", "numpy")]
 
 
 FUNCTIONS: dict[str, FunctionSpec] = {
@@ -52,14 +72,37 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         _elementwise("expm1", "exp(x) - 1"),
         _elementwise("sqrt", "square root"),
         _elementwise("abs", "absolute value"),
+        *_NUMPY,
+        *_POWER,
+        FunctionSpec("round", "elementwise", 1, (("digits", float, 0.0),),
+                     "R's round(x, digits): half to even, to the nearest representable value",
+                     ("digits",)),
+        FunctionSpec("dummy", "indicator", 1, (("level", str, None),),
+                     "lme4's dummy(f, \"level\"): 1 where the factor f is that level, else 0",
+                     ("level",)),
+        FunctionSpec("poly", "basis", 1, (("degree", int, 1), ("raw", bool, False)),
+                     "R's poly(x, degree): orthogonal polynomials (raw = TRUE: x, x^2, ...)",
+                     ("degree",)),
+        FunctionSpec("bs", "basis", 1, (("df", int, None), ("knots", tuple, None),
+                                        ("degree", int, 3), ("intercept", bool, False),
+                                        ("Boundary.knots", tuple, None)),
+                     "R's splines::bs(x, df =, knots =, degree = 3): a B-spline basis",
+                     ("df",)),
+        FunctionSpec("ns", "basis", 1, (("df", int, None), ("knots", tuple, None),
+                                        ("intercept", bool, False),
+                                        ("Boundary.knots", tuple, None)),
+                     "R's splines::ns(x, df =, knots =): a natural cubic spline basis",
+                     ("df",)),
         FunctionSpec("scale", "stateful", 1, (("center", bool, True), ("scale", bool, True)),
                      "R's scale(): subtract the training mean, divide by the training SD (n - 1)"),
         FunctionSpec("center", "stateful", 1, (), "subtract the training mean"),
         FunctionSpec("standardize", "stateful", 1, (),
                      "subtract the training mean, divide by the training SD (n - 1)"),
         FunctionSpec("I", "identity", 1, (), "arithmetic: I(x^2), I(x - 1950), I(a / b)"),
-        FunctionSpec("C", "categorical", 1, (("ref", str, None),),
-                     "treat as categorical; ref = \"level\" sets the reference level"),
+        FunctionSpec("C", "categorical", 1, (("ref", str, None), ("levels", list, None)),
+                     "treat as categorical; ref = \"level\" sets the reference level, "
+                     "levels = [\"b\", \"a\"] the order of the levels (the first is the "
+                     "reference)"),
         FunctionSpec("factor", "categorical", 1, (("ref", str, None),), "same as C()"),
         FunctionSpec("as.factor", "categorical", 1, (("ref", str, None),), "same as C()"),
         FunctionSpec("offset", "offset", 1, (), "a term with coefficient fixed at one"),
@@ -83,8 +126,20 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     ]
 }
 
-VALUE_ROLES = ("elementwise", "stateful", "identity")
+VALUE_ROLES = ("elementwise", "binary", "stateful", "identity", "indicator")
+
+
+FORMULA_ROLES = ("elementwise", "binary", "stateful", "identity", "categorical", "offset", "basis",
+                 "indicator")  # the roles of functions on the right of ~
+
+_SPELLINGS = {spec.name for spec in _NUMPY + _POWER}
 
 
 def names_with_role(*roles: str) -> list[str]:
-    return sorted(name for name, spec in FUNCTIONS.items() if spec.role in roles)
+    """The functions of these roles, as messages list them (numpy's spellings left out).
+
+    >>> names_with_role("basis")
+    ['bs', 'ns', 'poly']
+    """
+    return sorted(name for name, spec in FUNCTIONS.items()
+                  if spec.role in roles and name not in _SPELLINGS)

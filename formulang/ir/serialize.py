@@ -24,7 +24,8 @@ def expr_to_data(e: Expr) -> dict[str, Any]:
         return {"number": e.value}
     if isinstance(e, Call):
         return {"call": e.func, "args": [expr_to_data(a) for a in e.args],
-                "kwargs": [[k, v] for k, v in e.kwargs]}
+                "kwargs": [[k, list(v) if isinstance(v, tuple) else v] for k, v in e.kwargs],
+                **({"positional": e.positional} if e.positional else {})}
     if isinstance(e, BinOp):
         return {"op": e.op, "left": expr_to_data(e.left), "right": expr_to_data(e.right)}
     if isinstance(e, Neg):
@@ -44,7 +45,8 @@ def expr_from_data(d: dict[str, Any], depth: int = 0) -> Expr:
         return Number(d["number"])
     if "call" in d:
         return Call(d["call"], tuple(expr_from_data(a, depth) for a in d["args"]),
-                    tuple((k, v) for k, v in d["kwargs"]))
+                    tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in d["kwargs"]),
+                    int(d.get("positional", 0)))
     if "op" in d:
         return BinOp(d["op"], expr_from_data(d["left"], depth),
                      expr_from_data(d["right"], depth))

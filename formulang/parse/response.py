@@ -191,6 +191,8 @@ def _arguments(reader, node, counts: tuple[int, int], keywords: tuple[str, ...])
 
 def _keyword_value(reader, key: str, value_node):
     toks = value_node.children
+    if isinstance(toks[0], lark.Tree):  # a vector, c(1, 2): no addition takes one
+        raise reader.fail(f"'{key}' takes a single value, not a vector", value_node)
     if key == "sigma":
         if len(toks) == 1 and toks[0].value in _TRUE + _FALSE:
             return toks[0].value in _TRUE

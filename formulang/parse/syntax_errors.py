@@ -64,6 +64,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 # Characters no token of the grammar contains ('%' and '!' only in %in% and !=).
 _BAD_CHARACTER = re.compile(r"[^A-Za-z0-9_.~+\-*/^:|(),=<>`\"' \t\r\n]")
+_KEYWORD_VECTOR = re.compile(r"=\s*\[[^\[\]]*\]")
 
 
 # Characters that arrive with text copied from documents and chat messages.
@@ -129,7 +130,11 @@ def precheck(text: str, start: str) -> None:
             raise cls("empty backtick name", text, m.start(), m.end())
         masked[m.start():m.end()] = " " * len(body)
     plain = "".join(masked)
-    bad = _BAD_CHARACTER.search(plain.replace("%in%", "    ").replace("!=", "  "))
+    # a keyword argument's vector, levels = ["b", "a"] (Python's spelling of R's c()), is the
+    # one place for brackets: blanked for this check only
+    unbracketed = _KEYWORD_VECTOR.sub(lambda m: m.group().replace("[", " ").replace("]", " "),
+                                      plain)
+    bad = _BAD_CHARACTER.search(unbracketed.replace("%in%", "    ").replace("!=", "  "))
     if bad is not None:
         raise _character_error(cls, text, bad.start())
     opens: list[int] = []
@@ -286,15 +291,14 @@ def translate(exc: UnexpectedInput, text: str, start: str) -> FormulaError:
 
 
 def _unknown_function(text: str) -> FormulaError | None:
-    from ..ir.functions import FUNCTIONS, names_with_role
+    from ..ir.functions import FORMULA_ROLES, FUNCTIONS, names_with_role
 
     previous = None
     try:
         for tok in parser().lex(text):
             if tok.type == "LPAR" and previous is not None and previous.type == "NAME" \
                     and previous.value not in FUNCTIONS:
-                allowed = names_with_role("elementwise", "stateful", "identity", "categorical",
-                                          "offset")
+                allowed = names_with_role(*FORMULA_ROLES)
                 return FormulaError(f"unknown function '{short(previous.value)}'; allowed "
                                     f"functions: {', '.join(allowed)}", text, previous.start_pos,
                                     previous.end_pos)

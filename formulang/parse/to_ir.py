@@ -24,8 +24,9 @@ from ..errors import FormulaError, PriorError
 from ..errors import shorten as short
 from ..ir.expr import BinOp, Call, Column, Expr, Neg, Number, is_dunder_name
 from ..ir.formula import Formula, GroupTerm, Response, Term
-from ..ir.functions import FUNCTIONS, VALUE_ROLES, names_with_role
+from ..ir.functions import FORMULA_ROLES, FUNCTIONS, VALUE_ROLES, names_with_role
 from ..ir.prior import DISTRIBUTIONS, Prior
+from .arguments import call_problem, kwarg_value, positional_value
 from .response import read_response
 
 Node = "lark.Tree | lark.Token"
@@ -34,8 +35,7 @@ TermSet = frozenset  # a term during expansion: the set of its factors
 _ARITHMETIC = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "^"}
 _PRODUCTS = ("mul", "div", "interact", "within", "pow")
 _GROUPING_OPS = ("add", "mul", "interact", "div")
-_FORMULA_FUNCTIONS = names_with_role("elementwise", "stateful", "identity", "categorical",
-                                     "offset")
+_FORMULA_FUNCTIONS = names_with_role(*FORMULA_ROLES)
 
 
 def span(node) -> tuple[int, int]:
@@ -94,6 +94,10 @@ class _Reader:
     # ---- calls -----------------------------------------------------------------------------
     def call_parts(self, node):
         """Check a call against the whitelist; return (spec, positional nodes, kwargs)."""
+        return self.call_arguments(node)[:3]
+
+    def call_arguments(self, node):
+        """:meth:`call_parts` and how many of the kwargs were written by position."""
         name_tok, _, args_node, _ = node.children
         name = name_tok.value
         if is_dunder_name(name):
@@ -104,51 +108,54 @@ class _Reader:
             raise self.fail(f"unknown function '{short(name)}'; allowed functions: "
                             f"{', '.join(_FORMULA_FUNCTIONS)}", name_tok)
         if spec.role in ("addition", "response") and name != "cbind":
-            return spec, [], ()  # read by parse/response.py; elsewhere the caller refuses it
-        positional, kwargs = [], {}
+            return spec, [], (), 0  # read by parse/response.py; elsewhere the caller refuses it
+        positional, kwargs, by_position = [], {}, []
         for arg in args_node.children[::2] if args_node is not None else []:
             if isinstance(arg, lark.Tree) and arg.data == "kwarg":
                 key_tok, _, value_node = arg.children
                 kwargs[key_tok.value] = self.kwarg_value(spec, key_tok, value_node, kwargs)
-            else:
+            elif arg.data == "text_arg" and not any(
+                    t is str for k, t, _ in spec.kwargs if k in spec.extra):
+                raise self.fail(f"{name}(): a quoted text is not a value here", arg)
+            elif len(positional) < spec.nargs and arg.data != "text_arg":
                 positional.append(arg)
+            elif len(by_position) < len(spec.extra):
+                by_position.append(arg)  # poly(x, 2): degree by position, as R allows
+            else:
+                positional.append(arg)  # one too many: counted below
         if len(positional) != spec.nargs:
             noun = "argument" if spec.nargs == 1 else "arguments"
-            raise self.fail(f"{name}() takes {spec.nargs} {noun}, got {len(positional)}", node)
+            most = f" (and {', '.join(spec.extra)})" if spec.extra else ""
+            got = len(positional) + len(by_position)
+            raise self.fail(f"{name}() takes {spec.nargs} {noun}{most}, got {got}", node)
+        named = dict(kwargs)
+        kwargs = {}
+        for key, arg in zip(spec.extra, by_position):
+            if key in named:
+                raise self.fail(f"argument '{key}' is given twice", arg)
+            kwargs[key] = self.positional_value(spec, key, arg)
         # Keyword arguments equal to their defaults are dropped: scale(x, center = TRUE) is
-        # scale(x), so equal models compare equal.
+        # scale(x), so equal models compare equal. Those written by position stay, first, as
+        # R's deparse prints them (poly(x, 2)1 is R's column name).
         defaults = {k: d for k, _, d in spec.kwargs}
-        ordered = tuple((k, kwargs[k]) for k, _, _ in spec.kwargs
-                        if k in kwargs and kwargs[k] != defaults[k])
-        return spec, positional, ordered
+        ordered = tuple(kwargs.items()) + tuple(
+            (k, named[k]) for k, _, _ in spec.kwargs if k in named and named[k] != defaults[k])
+        return spec, positional, ordered, len(kwargs)
+
+    def checked_call(self, spec, positional, kwargs, npos, node) -> Call:
+        """The call, once the arguments that need no data make sense (a basis's degree and
+        df, dummy's level); the data's checks come at binding (:mod:`formulang.data.bases`)."""
+        call = Call(spec.name, tuple(self.value(a) for a in positional), kwargs, npos)
+        problem = call_problem(call)
+        if problem:
+            raise self.fail(problem, node)
+        return call
+
+    def positional_value(self, spec, key, arg):
+        return positional_value(self, spec, key, arg)
 
     def kwarg_value(self, spec, key_tok, value_node, seen):
-        key = key_tok.value
-        allowed = {k: t for k, t, _ in spec.kwargs}
-        if key not in allowed:
-            valid = ", ".join(allowed) if allowed else "none"
-            raise self.fail(f"{spec.name}() has no argument '{short(key)}' (its keyword arguments: "
-                            f"{valid})", key_tok)
-        if key in seen:
-            raise self.fail(f"argument '{key}' is given twice", key_tok)
-        toks = value_node.children
-        want = allowed[key]
-        if want is bool:
-            if len(toks) == 1 and toks[0].type == "NAME" and toks[0].value in (
-                    "TRUE", "FALSE", "True", "False", "T", "F"):
-                return toks[0].value in ("TRUE", "True", "T")
-            raise self.fail(f"'{key}' takes TRUE or FALSE", value_node)
-        if want is str:
-            if toks[0].type == "STRING":
-                return toks[0].value[1:-1]
-            if toks[-1].type == "NUMBER":  # a numeric-looking level: ref = 2, ref = -1
-                value = float(toks[-1].value)
-                if not math.isfinite(value):
-                    raise self.fail("number too large", value_node)
-                negative = toks[0].type == "MINUS" and value != 0
-                return ("-" if negative else "") + str(Number(value))
-            raise self.fail(f"'{key}' takes a quoted level, e.g. {key} = \"b\"", value_node)
-        raise AssertionError(want)  # pragma: no cover
+        return kwarg_value(self, spec, key_tok, value_node, seen)
 
     # ---- value level: arithmetic -------------------------------------------------------------
     def value(self, node) -> Expr:
@@ -168,11 +175,13 @@ class _Reader:
         if kind in ("pos", "paren"):
             return self.value(node.children[1])
         if kind == "call":
-            spec, positional, kwargs = self.call_parts(node)
+            spec, positional, kwargs, npos = self.call_arguments(node)
             if spec.role not in VALUE_ROLES:
                 raise self.fail(self._misplaced(spec.name, "inside an expression"),
                                 node.children[0])
-            return Call(spec.name, tuple(self.value(a) for a in positional), kwargs)
+            return self.checked_call(spec, positional, kwargs, npos, node)
+        if kind == "text_arg":
+            raise self.fail("a quoted text is not a value here", node)
         if kind in ("interact", "within"):
             op = node.children[1].value
             raise self.fail(f"'{op}' is formula algebra, not arithmetic; inside an expression "
@@ -192,6 +201,9 @@ class _Reader:
             return "offset() must be added to the formula on its own, not used " + where
         if role == "categorical":
             return f"{name}() marks a factor of the formula; it cannot be used {where}"
+        if role == "basis":
+            return (f"{name}() makes several columns: it can be a term or part of an "
+                    f"interaction (y ~ {name}(x, ...) or {name}(x, ...):g), not used {where}")
         return f"{name}() cannot be used {where}"  # pragma: no cover
 
     # ---- formula level: R's term algebra -----------------------------------------------------
@@ -200,10 +212,10 @@ class _Reader:
         if node.data in ("name", "quoted_name"):
             expr: Expr = self.column(node)
         else:
-            spec, positional, kwargs = self.call_parts(node)
+            spec, positional, kwargs, npos = self.call_arguments(node)
             if spec.role in ("response", "addition"):
                 raise self.fail(self._misplaced(spec.name, "here"), node.children[0])
-            expr = Call(spec.name, tuple(self.value(a) for a in positional), kwargs)
+            expr = self.checked_call(spec, positional, kwargs, npos, node)
         self.first_seen.setdefault(expr, len(self.first_seen))
         self.where_seen.setdefault(expr, span(node))
         return expr

@@ -237,7 +237,7 @@ def test_deep_json_is_a_formula_error():
 @pytest.mark.parametrize("text", [
     "y ~ " + "a" * 15000 + " + $",
     "y ~ x + $ + " + "a" * 15000,
-    "y ~ " + xs(1500, " + ") + " + poly(x, 2) + " + xs(1000, " + ", "z"),
+    "y ~ " + xs(1500, " + ") + " + lo(x, 2) + " + xs(1000, " + ", "z"),
     "y ~ " + xs(1500, " + ") + " +",
 ])
 def test_errors_on_long_lines_show_a_window_around_the_caret(text):
