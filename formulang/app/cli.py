@@ -10,6 +10,9 @@
     formulang plot fit.nc trace --out trace.png    a plot of a saved fit, as an image file
                                                    (--data DATA: the training rows, for a fit
                                                    saved without them)
+    formulang ppc fit.nc [--type dens_overlay] [--group g] [--out ppc.png]
+                                                   a posterior predictive check (brms's
+                                                   pp_check types; --data DATA as for plot)
     formulang hypothesis fit.nc "Days > 8"         brms's hypothesis test (--prob P)
     formulang r2 fit.nc                            Bayesian R² and LOO R² (needs the rows)
     formulang datasets                             the shipped datasets
@@ -92,6 +95,13 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     path = commands.write_plot(fit, args.kind, out, group=args.group,
                                params=commands.split_params(args.param))
     print(f"wrote the {args.kind} plot to {path}")
+    return 0
+
+
+def _cmd_ppc(args: argparse.Namespace) -> int:
+    fit = commands.load_fit(args.fit, data=args.data)
+    path = commands.write_ppc(fit, args.out, commands.ppc_options(args))
+    print(f"wrote the posterior predictive check to {path}")
     return 0
 
 
@@ -190,6 +200,15 @@ def build_parser() -> argparse.ArgumentParser:
                          "CSV/Parquet file), for a fit saved without them (lines plot)")
     commands.add_plot_options(pl)
     pl.set_defaults(run=_cmd_plot)
+
+    pc = sub.add_parser("ppc", parents=[debug],
+                        help="posterior predictive check of a saved fit, as an image file")
+    pc.add_argument("fit", help="a saved fit (.nc)")
+    commands.add_ppc_options(pc)
+    pc.add_argument("--out", default="ppc.png", help="image file (default ppc.png)")
+    pc.add_argument("--data", default=None,
+                    help="the data the fit was made from, for a fit saved without them")
+    pc.set_defaults(run=_cmd_ppc)
 
     hy = sub.add_parser("hypothesis", parents=[debug],
                         help="test hypotheses on a saved fit's parameters, as brms does")

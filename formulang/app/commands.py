@@ -3,8 +3,8 @@ and fits from options, prediction tables, plots, and the options that ask for th
 
 The choice lists come from the modules that own the choices (families from
 ``lower.families``, fitting methods from ``model``, parameterisations from ``lower.reparam``,
-prediction kinds and new-level rules from ``infer.predict``, plot kinds from
-``report.plots``), so a new choice there is offered here without an edit.
+prediction kinds and new-level rules from ``infer.predict``, plot kinds and posterior
+predictive check types from ``report.plots``), so a new choice there is offered here without an edit.
 
 >>> "negative_binomial" in FAMILIES, REPARAMS, METHODS
 (True, ('auto', 'centered', 'noncentered'), ('nuts', 'map', 'vi'))
@@ -32,6 +32,7 @@ from ..lower import families, reparam
 from ..model import METHODS
 from ..report import compare as compare_module
 from ..report import plots
+from ..report.plots import ppc as ppc_module
 
 FAMILIES: tuple[str, ...] = tuple(families.FAMILIES)
 LINKS: tuple[str, ...] = tuple(sorted({link for spec in families.FAMILIES.values()
@@ -75,11 +76,14 @@ def _default_first(default: str, choices) -> tuple[str, ...]:
 PREDICT_KINDS: tuple[str, ...] = _default_first(DEFAULT_PREDICT_KIND, predict.KINDS)
 NEW_LEVELS: tuple[str, ...] = _default_first(DEFAULT_NEW_LEVELS, predict.NEW_LEVELS)
 PLOT_KINDS: tuple[str, ...] = tuple(plots.PLOT_KINDS)
+PPC_TYPES: tuple[str, ...] = ppc_module.PPC_TYPES
+PPC_STATS: tuple[str, ...] = tuple(ppc_module.STATS)
 # Posterior summaries carry Monte Carlo error far above 7 significant digits.
 CSV_FLOATS = "%.7g"
 
 __all__ = ["CSV_FLOATS", "DEFAULT_NEW_LEVELS", "DEFAULT_PREDICT_KIND", "FAMILIES", "LINKS",
-           "METHODS", "NEW_LEVELS", "PLOT_KINDS", "PREDICT_KINDS", "REPARAMS",
+           "METHODS", "NEW_LEVELS", "PLOT_KINDS", "PPC_STATS", "PPC_TYPES", "PREDICT_KINDS",
+           "REPARAMS", "add_ppc_options", "ppc_options", "write_ppc",
            "add_model_options", "add_plot_options", "add_predict_options", "add_sampler_options",
            "check_counts", "datasets_table", "fit_options", "load_data", "load_fit",
            "model_options", "option_flags", "parse_priors", "prediction_table", "read_table", "save_fit",
@@ -312,7 +316,9 @@ def write_table(table: pd.DataFrame, out: str | None) -> str | None:
 
 def add_plot_options(p: argparse.ArgumentParser) -> None:
     """Options that pick what a plot shows: the group term, the variables."""
-    p.add_argument("--group", default=None, help="the group term (forest, lines, funnel)")
+    p.add_argument("--group", default=None,
+                   help="the group term (forest, lines, funnel); ppc: a column, one panel "
+                        "per level")
     p.add_argument("--param", action="append", default=[], metavar="NAME",
                    help="variables to draw (trace, rank), e.g. b,sigma; repeatable")
 
@@ -352,7 +358,10 @@ def write_plot(fit, kind: str, out: str, group: str | None = None,
             raise FormulangError(f"the {kind} plot takes no parameter names (--param); "
                                  f"use --group to pick the group term")
         options["var_names"] = params
-    figure = plots.plot(fit, kind, **options)
+    return _save_figure(plots.plot(fit, kind, **options), out)
+
+
+def _save_figure(figure, out: str) -> Path:
     path = Path(out).expanduser()
     try:
         figure.savefig(path, dpi=100, bbox_inches="tight")
@@ -363,6 +372,41 @@ def write_plot(fit, kind: str, out: str, group: str | None = None,
 
         plt.close(figure)
     return path
+
+
+# ---- posterior predictive checks --------------------------------------------------------------
+
+def add_ppc_options(p: argparse.ArgumentParser) -> None:
+    """Options of a posterior predictive check: type, group, replicates, statistic, seed."""
+    p.add_argument("--type", default=None, choices=PPC_TYPES,
+                   help="default: bars for discrete families, else dens_overlay")
+    p.add_argument("--group", default=None,
+                   help="a data column or grouping factor: one panel per level "
+                        f"({', '.join(ppc_module.GROUPED_TYPES)})")
+    p.add_argument("--ndraws", type=int, default=None,
+                   help=f"replicates drawn (default {ppc_module.DEFAULT_NDRAWS}; all for "
+                        f"{', '.join(ppc_module.ALL_DRAWS_TYPES)})")
+    p.add_argument("--stat", default="mean", choices=PPC_STATS, help="the stat type's statistic")
+    p.add_argument("--seed", type=int, default=0, help="the replicates' seed")
+
+
+def ppc_options(args: argparse.Namespace) -> dict:
+    """``fit.plot("ppc", **ppc_options(args))`` for :func:`add_ppc_options`' options.
+
+    >>> p = argparse.ArgumentParser(); add_ppc_options(p)
+    >>> ppc_options(p.parse_args(["--type", "stat", "--stat", "sd", "--group", "g"]))
+    {'type': 'stat', 'group': 'g', 'ndraws': None, 'stat': 'sd', 'seed': 0}
+    """
+    return {"type": args.type, "group": args.group, "ndraws": args.ndraws, "stat": args.stat,
+            "seed": args.seed}
+
+
+def write_ppc(fit, out: str, options: dict) -> Path:
+    """Draw the posterior predictive check of ``fit`` (:func:`ppc_options`) to ``out``."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # only files are written here: never open a window
+    return _save_figure(plots.plot(fit, "ppc", **options), out)
 
 
 # ---- brms's tables: hypothesis, r2 ------------------------------------------------------------
