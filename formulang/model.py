@@ -4,12 +4,17 @@
 >>> m = fl.Model("Reaction ~ Days + (Days | Subject)", fl.datasets.load("sleepstudy"))
 >>> m.family.name, m.plan.groups[0].columns
 ('gaussian', ('Intercept', 'Days'))
+>>> fl.Model("Reaction ~ Days + (Days | Subject)", "sleepstudy").bound.n   # a shipped dataset
+180
 """
 
 from __future__ import annotations
 
+import os
+
 from .compiled import CompiledModel
 from .data.bind import BoundData, bind
+from .data.frame import load_data
 from .errors import FormulangError
 from .ir.formula import Formula
 from .lower.collapsed import choose_collapse
@@ -34,6 +39,10 @@ class Model:
     predicted by its own formula, as brms's ``bf(y ~ x, sigma ~ z)``: ``["y ~ x", "sigma ~
     z"]``, or one text ``"y ~ x; sigma ~ z"`` (the parameter on its link scale: log for
     ``sigma``, ``nu``, ``phi``, ``shape``).
+
+    ``data``: a table (pandas, polars, pyarrow, a dict of columns), or text naming a shipped
+    dataset (``"radon"``) or a CSV, Parquet or JSON file (``"data.csv"``), read as the command
+    line's ``--data`` reads it (:func:`formulang.data.frame.load_data`).
 
     ``family=None`` means gaussian, or binomial when the response is ``cbind(s, f)`` or
     ``s | trials(n)``. ``priors`` maps brms-style keys to prior text (see
@@ -65,6 +74,8 @@ class Model:
             family = "binomial" if formula.response.is_binomial else "gaussian"
         fam: Family = lookup_family(family, link)
         check_dpars(formula, fam, text)  # sigma ~ x: a parameter the family has
+        if isinstance(data, (str, os.PathLike)):  # "radon", "data.csv": read once, here
+            data = load_data(data)
         self.bound: BoundData = bind(formula, data, na_action=na_action,
                                      response=fam.spec.response_levels)
         self.bound, fam = prepare_categories(self.bound, fam, text)  # categorical: mu2, ...

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .. import datasets
-from ..data.frame import PARQUET_EXTRA
+from ..data.frame import load_data, read_table  # the one loader, shared with Model(f, "radon")
 from ..errors import FormulangError
 from ..infer import kfold as kfold_module
 from ..infer import predict
@@ -91,42 +91,6 @@ __all__ = ["CSV_FLOATS", "DEFAULT_NEW_LEVELS", "DEFAULT_PREDICT_KIND", "FAMILIES
 
 
 # ---- data and saved fits ----------------------------------------------------------------------
-
-def read_table(source: str) -> pd.DataFrame:
-    """A CSV or Parquet file as a DataFrame; unreadable files are a FormulangError.
-
-    >>> read_table("no/such.csv")
-    Traceback (most recent call last):
-    formulang.errors.FormulangError: no file named 'no/such.csv'
-    """
-    path = Path(source).expanduser()
-    if not path.is_file():
-        raise FormulangError(f"no file named {source!r}")
-    parquet = path.suffix.lower() in (".parquet", ".pq")
-    try:
-        return pd.read_parquet(path) if parquet else pd.read_csv(path)
-    except ImportError:  # parquet without pyarrow/fastparquet
-        raise FormulangError(f"cannot read {source!r}: Parquet files need pyarrow, which is "
-                             f"not installed; install it with pip install '{PARQUET_EXTRA}' "
-                             f"(or save the table as CSV)") from None
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise FormulangError(f"cannot read {source!r} as a {'Parquet' if parquet else 'CSV'} "
-                             f"table: {exc}") from None
-
-
-def load_data(source: str) -> pd.DataFrame:
-    """A shipped dataset by name, or a CSV/Parquet file.
-
-    >>> load_data("sleepstudy").shape
-    (180, 3)
-    """
-    if source in datasets.names():
-        return datasets.load(source)
-    if not Path(source).expanduser().is_file():
-        raise FormulangError(f"no dataset or file named {source!r}; shipped datasets: "
-                             f"{', '.join(datasets.names())}")
-    return read_table(source)
-
 
 def datasets_table() -> pd.DataFrame:
     """The shipped datasets: name, rows, columns, description, an example formula.
