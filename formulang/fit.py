@@ -232,3 +232,10 @@ class Fit:
 
     def __repr__(self) -> str:
         return f"<Fit of {self.model!r} by {self.method}>"
+
+    def _repr_html_(self) -> str:
+        """A notebook shows the summary table and the diagnostics
+        (:mod:`formulang.report.html`)."""
+        from .report.html import fit_html
+
+        return fit_html(self)

@@ -257,6 +257,12 @@ class Model:
     def __repr__(self) -> str:
         return f"Model({str(self.formula)!r}, family={self.family}, n={self.bound.n})"
 
+    def _repr_html_(self) -> str:
+        """A notebook shows ``print(model)`` as HTML (:mod:`formulang.report.html`)."""
+        from .report.html import model_html
+
+        return model_html(self.compiled)
+
 
 def _formula_text(formula) -> str | None:
     """The formula as text (a list of formulas joined by ``;``); None for a parsed one."""

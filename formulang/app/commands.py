@@ -4,7 +4,8 @@ and fits from options, prediction tables, plots, and the options that ask for th
 The choice lists come from the modules that own the choices (families from
 ``lower.families``, fitting methods from ``model``, parameterisations from ``lower.reparam``,
 prediction kinds and new-level rules from ``infer.predict``, plot kinds and posterior
-predictive check types from ``report.plots``), so a new choice there is offered here without an edit.
+predictive check types from ``report.plots``), so a new choice there is offered here without
+an edit.
 
 >>> "negative_binomial" in FAMILIES, REPARAMS, METHODS
 (True, ('auto', 'centered', 'noncentered'), ('nuts', 'map', 'vi'))

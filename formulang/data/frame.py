@@ -162,7 +162,8 @@ def load_data(source) -> pd.DataFrame:
     (180, 3)
     >>> load_data("sleepstudies")
     Traceback (most recent call last):
-    formulang.errors.FormulangError: no dataset or file named 'sleepstudies' (did you mean 'sleepstudy'?); shipped datasets: radon, sleepstudy, cbpp, Penicillin, Pastes, Dyestuff, grouseticks, nels88, VerbAgg
+    formulang.errors.FormulangError: no dataset or file named 'sleepstudies' (did you mean
+    'sleepstudy'?); shipped datasets: radon, sleepstudy, ...
     """
     from .. import datasets
 
