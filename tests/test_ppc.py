@@ -102,14 +102,14 @@ def test_stat_marks_the_statistic_of_y_among_all_replicates(gauss, data):
         assert by_gid(ax, "y")[0].get_xdata()[0] == pytest.approx(rows.max())
 
 
-def test_intervals_centre_on_the_replicates_median(gauss, data):
+def test_intervals_centre_on_the_replicates_median(gauss, pois, data):
     ax = gauss.plot("ppc", type="intervals").axes[0]
     (median,) = by_gid(ax, "y_rep_median")
     (observed,) = by_gid(ax, "y")
     np.testing.assert_array_equal(median.get_xdata(), np.arange(1, N + 1))
     np.testing.assert_allclose(median.get_ydata(), np.median(replicates(gauss), axis=0))
     np.testing.assert_allclose(observed.get_ydata(), data["y"])
-    fig = gauss.plot("ppc", type="intervals", group="g")
+    fig = pois.plot("ppc", type="intervals", group="g")
     rows = by_gid(fig.axes[1], "y")[0].get_xdata()  # level b: rows 26..50
     np.testing.assert_array_equal(rows, np.arange(26, 51))
 

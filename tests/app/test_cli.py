@@ -333,8 +333,8 @@ def test_plot_errors(saved_fit, loaded_fit, tmp_path, capsys):
 def test_ppc_of_a_saved_fit(saved_fit, tmp_path, capsys):
     """``formulang ppc``, and the same check through the generic ``plot ... ppc``."""
     out = tmp_path / "ppc.png"
-    assert main(["ppc", str(saved_fit), "--type", "stat", "--group", "Subject",
-                 "--stat", "sd", "--out", str(out)]) == 0
+    assert main(["ppc", str(saved_fit), "--type", "stat", "--group", "Days",
+                 "--stat", "sd", "--out", str(out)]) == 0  # a loaded fit: a design column
     assert f"wrote the posterior predictive check to {out}" in capsys.readouterr().out
     assert out.read_bytes().startswith(PNG_SIGNATURE)
     generic = tmp_path / "generic.png"
@@ -343,6 +343,10 @@ def test_ppc_of_a_saved_fit(saved_fit, tmp_path, capsys):
     assert main(["ppc", str(saved_fit), "--type", "hist", "--group", "Subject",
                  "--out", str(out)]) == 2
     assert "the hist check takes no group" in capsys.readouterr().err
+    assert main(["ppc", str(saved_fit), "--group", "Reaction", "--out", str(out)]) == 2
+    assert ("no grouping factor or predictor 'Reaction' in this fit (a loaded fit knows its "
+            "grouping factors and design columns: Subject, Intercept, Days)"
+            in capsys.readouterr().err)
     with pytest.raises(SystemExit):  # argparse lists the types
         main(["ppc", str(saved_fit), "--type", "violin"])
     assert "dens_overlay" in capsys.readouterr().err

@@ -108,7 +108,7 @@ def plot_ppc(fit, type=None, group=None, ndraws=None, stat="mean", seed=0):
         else:
             _bars(ax, yy, rr)
         if level is not None:
-            ax.set_title(str(level), fontsize=9)
+            ax.set_title(_label(level), fontsize=9)
     for ax in axes[len(panels):]:
         ax.remove()
     axes[0].legend(fontsize=8, frameon=False)
@@ -160,9 +160,15 @@ def _levels(labels: np.ndarray) -> list:
         return sorted(values, key=str)
 
 
+def _label(level) -> str:
+    """A level as a title: ``0`` for a design column's 0.0, text as it is."""
+    return f"{level:g}" if isinstance(level, (float, np.floating)) else str(level)
+
+
 def group_values(fit, group: str) -> np.ndarray:
     """The level of each training row in ``group``: a grouping factor of the model (``"g"``,
-    ``"g1:g2"``), or a column of the data the model was built from (a live model's)."""
+    ``"g1:g2"``), a column of the data the model was built from (a live model's), or (a
+    loaded fit's) a column of the design matrix."""
     bound = fit.bound
     if bound is None:
         raise FormulangError("this fit does not hold its training rows: give them with "
@@ -176,9 +182,12 @@ def group_values(fit, group: str) -> np.ndarray:
         from ...infer.kfold import group_labels
 
         return np.asarray(group_labels(fit.model, key), dtype=object)
-    factors = ", ".join(g.spec.label for g in bound.groups) or "none"
-    raise FormulangError(f"no grouping factor {group!r} in this model (a loaded fit knows its "
-                         f"grouping factors only: {factors})")
+    columns = list(bound.X_columns)
+    if key in columns:  # a loaded fit: a column of its design matrix (floor, Days)
+        return np.asarray(bound.X[:, columns.index(key)]).astype(object)
+    known = [g.spec.label for g in bound.groups] + columns
+    raise FormulangError(f"no grouping factor or predictor {group!r} in this fit (a loaded fit "
+                         f"knows its grouping factors and design columns: {', '.join(known)})")
 
 
 def _kde(values: np.ndarray, grid: np.ndarray) -> np.ndarray:
