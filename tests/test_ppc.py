@@ -76,6 +76,14 @@ def test_dens_overlay_draws_the_kde_of_y_and_ndraws_replicates(gauss, data):
         np.testing.assert_allclose(rep.get_ydata(), kdes[k], rtol=1e-10)
     # brms's default: 10 replicates
     assert len(by_gid(gauss.plot("ppc").axes[0], "y_rep")) == ppc.DEFAULT_NDRAWS == 10
+    # group=: a panel per level, each with its own rows' density
+    fig = gauss.plot("ppc", group="g", ndraws=3)
+    assert [ax.get_title() for ax in fig.axes] == ["a", "b", "c", "d"]
+    for ax, (_, rows) in zip(fig.axes, data.groupby("g")["y"]):
+        (line,) = by_gid(ax, "y")
+        np.testing.assert_allclose(line.get_ydata(), scott_kde(rows.to_numpy(),
+                                                               line.get_xdata()), rtol=1e-10)
+        assert len(by_gid(ax, "y_rep")) == 3
 
 
 def test_hist_shows_y_then_each_replicate(gauss, data):

@@ -166,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("fit", parents=[debug],
                        help="fit a model and print its summary and diagnostics")
     f.add_argument("formula")
-    f.add_argument("--data", required=True, help="a shipped dataset name or a CSV/Parquet file")
+    f.add_argument("--data", required=True, help="a shipped dataset name or a CSV/Parquet/JSON file")
     commands.add_model_options(f)
     commands.add_sampler_options(f)
     f.add_argument("--out", default=None, help="save the fit to this NetCDF file")
@@ -229,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     kf = sub.add_parser("kfold", parents=[debug],
                         help="k-fold cross-validation of one or more models, compared")
     kf.add_argument("formula", nargs="+", help="one or more formulas, fitted to the same data")
-    kf.add_argument("--data", required=True, help="a shipped dataset name or a CSV/Parquet file")
+    kf.add_argument("--data", required=True, help="a shipped dataset name or a CSV/Parquet/JSON file")
     commands.add_model_options(kf)
     commands.add_kfold_options(kf)
     kf.add_argument("--out", default=None, help="write each row's fold and held-out elpd (CSV)")
