@@ -354,7 +354,7 @@ def test_ppc_of_a_saved_fit(saved_fit, tmp_path, capsys):
     bare = tmp_path / "bare.nc"
     fl.load(saved_fit).save(bare, data=False)
     assert main(["ppc", str(bare), "--out", str(out)]) == 2
-    assert "attach_data" in capsys.readouterr().err
+    assert "ppc ... --data DATA" in capsys.readouterr().err
     assert main(["ppc", str(bare), "--data", "sleepstudy", "--out", str(out)]) == 0
 
 

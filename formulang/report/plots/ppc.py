@@ -66,6 +66,12 @@ def plot_ppc(fit, type=None, group=None, ndraws=None, stat="mean", seed=0):
 
     >>> plot_ppc(fit, "dens_overlay", ndraws=50).savefig("ppc.png")   # doctest: +SKIP
     """
+    if fit.bound is None:
+        raise FormulangError(
+            "this fit does not hold its training rows, which a posterior predictive check "
+            "compares with their replicates (it was saved without them): give them with "
+            "fit.attach_data(data) (in the command line, ppc ... --data DATA), or save the fit "
+            "with fit.save(path, data=True)")
     discrete = fit.plan.family.spec.discrete
     type = ("bars" if discrete else "dens_overlay") if type is None else type
     if type not in PPC_TYPES:
