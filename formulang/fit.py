@@ -78,7 +78,10 @@ class Fit:
         has it."""
         from numpyro.infer import log_likelihood
 
-        flat = {k: v.reshape((-1,) + v.shape[2:]) for k, v in self.samples.items()}
+        # (chains * draws) spelled out: -1 cannot be inferred for an empty site (no
+        # centred levels, rc_<g> shaped (chains, draws, 0, k))
+        flat = {k: v.reshape((v.shape[0] * v.shape[1],) + v.shape[2:])
+                for k, v in self.samples.items()}
         ll = np.asarray(log_likelihood(self.model.numpyro_model, flat, self.model.data)["y"])
         weights = self.model.data.get("weights")
         if weights is not None:  # NumPyro's log_likelihood leaves out the scale handler
@@ -174,7 +177,9 @@ class Fit:
 
     def plot(self, kind: str = "trace", **options):
         """A matplotlib Figure: ``"trace"``, ``"rank"``, ``"forest"``, ``"lines"`` (posterior
-        regression lines per group) or ``"funnel"`` (see :mod:`formulang.report.plots`)."""
+        regression lines per group), ``"funnel"`` or ``"ppc"`` (posterior predictive checks,
+        brms's ``pp_check``: ``type="dens_overlay" | "hist" | "stat" | "intervals" | "bars" |
+        "loo_pit"``, ``group=``, ``ndraws=``, ``stat=``) (see :mod:`formulang.report.plots`)."""
         from .report.plots import plot
 
         return plot(self, kind, **options)
@@ -261,3 +266,10 @@ class Fit:
 
     def __repr__(self) -> str:
         return f"<Fit of {self.model!r} by {self.method}>"
+
+    def _repr_html_(self) -> str:
+        """A notebook shows the summary table and the diagnostics
+        (:mod:`formulang.report.html`)."""
+        from .report.html import fit_html
+
+        return fit_html(self)

@@ -4,16 +4,20 @@
 >>> m = fl.Model("Reaction ~ Days + (Days | Subject)", fl.datasets.load("sleepstudy"))
 >>> m.family.name, m.plan.groups[0].columns
 ('gaussian', ('Intercept', 'Days'))
+>>> fl.Model("Reaction ~ Days + (Days | Subject)", "sleepstudy").bound.n   # a shipped dataset
+180
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 
 import numpy as np
 
 from .compiled import CompiledModel
 from .data.bind import BoundData, bind
+from .data.frame import load_data
 from .errors import FormulangError
 from .ir.formula import Formula
 from .lower.collapsed import choose_collapse
@@ -39,6 +43,10 @@ class Model:
     predicted by its own formula, as brms's ``bf(y ~ x, sigma ~ z)``: ``["y ~ x", "sigma ~
     z"]``, or one text ``"y ~ x; sigma ~ z"`` (the parameter on its link scale: log for
     ``sigma``, ``nu``, ``phi``, ``shape``).
+
+    ``data``: a table (pandas, polars, pyarrow, a dict of columns), or text naming a shipped
+    dataset (``"radon"``) or a CSV, Parquet or JSON file (``"data.csv"``), read as the command
+    line's ``--data`` reads it (:func:`formulang.data.frame.load_data`).
 
     ``family=None`` means gaussian, or binomial when the response is ``cbind(s, f)`` or
     ``s | trials(n)``. ``priors`` maps brms-style keys to prior text (see
@@ -70,6 +78,8 @@ class Model:
             family = "binomial" if formula.response.is_binomial else "gaussian"
         fam: Family = lookup_family(family, link)
         check_dpars(formula, fam, text)  # sigma ~ x: a parameter the family has
+        if isinstance(data, (str, os.PathLike)):  # "radon", "data.csv": read once, here
+            data = load_data(data)
         self.bound: BoundData = bind(formula, data, na_action=na_action,
                                      response=fam.spec.response_levels)
         self.bound, fam = prepare_categories(self.bound, fam, text)  # categorical: mu2, ...
@@ -260,6 +270,12 @@ class Model:
 
     def __repr__(self) -> str:
         return f"Model({str(self.formula)!r}, family={self.family}, n={self.bound.n})"
+
+    def _repr_html_(self) -> str:
+        """A notebook shows ``print(model)`` as HTML (:mod:`formulang.report.html`)."""
+        from .report.html import model_html
+
+        return model_html(self.compiled)
 
 
 def _formula_text(formula) -> str | None:

@@ -10,6 +10,9 @@
     formulang plot fit.nc trace --out trace.png    a plot of a saved fit, as an image file
                                                    (--data DATA: the training rows, for a fit
                                                    saved without them)
+    formulang ppc fit.nc [--type dens_overlay] [--group g] [--out ppc.png]
+                                                   a posterior predictive check (brms's
+                                                   pp_check types; --data DATA as for plot)
     formulang hypothesis fit.nc "Days > 8"         brms's hypothesis test (--prob P)
     formulang r2 fit.nc                            Bayesian R² and LOO R² (needs the rows)
     formulang effects fit.nc Days [--prob 0.9] [--out effects.png]
@@ -98,6 +101,13 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_ppc(args: argparse.Namespace) -> int:
+    fit = commands.load_fit(args.fit, data=args.data)
+    path = commands.write_ppc(fit, args.out, commands.ppc_options(args))
+    print(f"wrote the posterior predictive check to {path}")
+    return 0
+
+
 def _cmd_hypothesis(args: argparse.Namespace) -> int:
     fit = commands.load_fit(args.fit)
     print(commands.hypothesis_text(fit, args.hypothesis, prob=args.prob))
@@ -166,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("fit", parents=[debug],
                        help="fit a model and print its summary and diagnostics")
     f.add_argument("formula")
-    f.add_argument("--data", required=True, help="a shipped dataset name or a CSV/Parquet file")
+    f.add_argument("--data", required=True, help="a shipped dataset name or a CSV/Parquet/JSON file")
     commands.add_model_options(f)
     commands.add_sampler_options(f)
     f.add_argument("--out", default=None, help="save the fit to this NetCDF file")
@@ -201,6 +211,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_plot_options(pl)
     pl.set_defaults(run=_cmd_plot)
 
+    pc = sub.add_parser("ppc", parents=[debug],
+                        help="posterior predictive check of a saved fit, as an image file")
+    pc.add_argument("fit", help="a saved fit (.nc)")
+    commands.add_ppc_options(pc)
+    pc.add_argument("--out", default="ppc.png", help="image file (default ppc.png)")
+    pc.add_argument("--data", default=None,
+                    help="the data the fit was made from, for a fit saved without them")
+    pc.set_defaults(run=_cmd_ppc)
+
     hy = sub.add_parser("hypothesis", parents=[debug],
                         help="test hypotheses on a saved fit's parameters, as brms does")
     hy.add_argument("fit", help="a saved fit (.nc)")
@@ -229,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     kf = sub.add_parser("kfold", parents=[debug],
                         help="k-fold cross-validation of one or more models, compared")
     kf.add_argument("formula", nargs="+", help="one or more formulas, fitted to the same data")
-    kf.add_argument("--data", required=True, help="a shipped dataset name or a CSV/Parquet file")
+    kf.add_argument("--data", required=True, help="a shipped dataset name or a CSV/Parquet/JSON file")
     commands.add_model_options(kf)
     commands.add_kfold_options(kf)
     kf.add_argument("--out", default=None, help="write each row's fold and held-out elpd (CSV)")

@@ -3,8 +3,9 @@ and fits from options, prediction tables, plots, and the options that ask for th
 
 The choice lists come from the modules that own the choices (families from
 ``lower.families``, fitting methods from ``model``, parameterisations from ``lower.reparam``,
-prediction kinds and new-level rules from ``infer.predict``, plot kinds from
-``report.plots``, conditional effects' methods from ``report.effects``), so a new choice there is offered here without an edit.
+prediction kinds and new-level rules from ``infer.predict``, plot kinds and posterior
+predictive check types from ``report.plots``, conditional effects' methods from
+``report.effects``), so a new choice there is offered here without an edit.
 
 >>> "negative_binomial" in FAMILIES, REPARAMS, METHODS
 (True, ('auto', 'centered', 'noncentered'), ('nuts', 'map', 'vi'))
@@ -23,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .. import datasets
-from ..data.frame import PARQUET_EXTRA
+from ..data.frame import load_data, read_table  # the one loader, shared with Model(f, "radon")
 from ..errors import FormulangError
 from ..infer import kfold as kfold_module
 from ..infer import predict
@@ -33,6 +34,7 @@ from ..model import METHODS
 from ..report import compare as compare_module
 from ..report import effects as effects_module
 from ..report import plots
+from ..report.plots import ppc as ppc_module
 
 FAMILIES: tuple[str, ...] = tuple(families.FAMILIES)
 LINKS: tuple[str, ...] = tuple(sorted({link for spec in families.FAMILIES.values()
@@ -76,11 +78,14 @@ def _default_first(default: str, choices) -> tuple[str, ...]:
 PREDICT_KINDS: tuple[str, ...] = _default_first(DEFAULT_PREDICT_KIND, predict.KINDS)
 NEW_LEVELS: tuple[str, ...] = _default_first(DEFAULT_NEW_LEVELS, predict.NEW_LEVELS)
 PLOT_KINDS: tuple[str, ...] = tuple(plots.PLOT_KINDS)
+PPC_TYPES: tuple[str, ...] = ppc_module.PPC_TYPES
+PPC_STATS: tuple[str, ...] = tuple(ppc_module.STATS)
 # Posterior summaries carry Monte Carlo error far above 7 significant digits.
 CSV_FLOATS = "%.7g"
 
 __all__ = ["CSV_FLOATS", "DEFAULT_NEW_LEVELS", "DEFAULT_PREDICT_KIND", "FAMILIES", "LINKS",
-           "METHODS", "NEW_LEVELS", "PLOT_KINDS", "PREDICT_KINDS", "REPARAMS",
+           "METHODS", "NEW_LEVELS", "PLOT_KINDS", "PPC_STATS", "PPC_TYPES", "PREDICT_KINDS",
+           "REPARAMS", "add_ppc_options", "ppc_options", "write_ppc",
            "add_model_options", "add_plot_options", "add_predict_options", "add_sampler_options",
            "check_counts", "datasets_table", "fit_options", "load_data", "load_fit",
            "model_options", "option_flags", "parse_priors", "prediction_table", "read_table", "save_fit",
@@ -88,42 +93,6 @@ __all__ = ["CSV_FLOATS", "DEFAULT_NEW_LEVELS", "DEFAULT_PREDICT_KIND", "FAMILIES
 
 
 # ---- data and saved fits ----------------------------------------------------------------------
-
-def read_table(source: str) -> pd.DataFrame:
-    """A CSV or Parquet file as a DataFrame; unreadable files are a FormulangError.
-
-    >>> read_table("no/such.csv")
-    Traceback (most recent call last):
-    formulang.errors.FormulangError: no file named 'no/such.csv'
-    """
-    path = Path(source).expanduser()
-    if not path.is_file():
-        raise FormulangError(f"no file named {source!r}")
-    parquet = path.suffix.lower() in (".parquet", ".pq")
-    try:
-        return pd.read_parquet(path) if parquet else pd.read_csv(path)
-    except ImportError:  # parquet without pyarrow/fastparquet
-        raise FormulangError(f"cannot read {source!r}: Parquet files need pyarrow, which is "
-                             f"not installed; install it with pip install '{PARQUET_EXTRA}' "
-                             f"(or save the table as CSV)") from None
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise FormulangError(f"cannot read {source!r} as a {'Parquet' if parquet else 'CSV'} "
-                             f"table: {exc}") from None
-
-
-def load_data(source: str) -> pd.DataFrame:
-    """A shipped dataset by name, or a CSV/Parquet file.
-
-    >>> load_data("sleepstudy").shape
-    (180, 3)
-    """
-    if source in datasets.names():
-        return datasets.load(source)
-    if not Path(source).expanduser().is_file():
-        raise FormulangError(f"no dataset or file named {source!r}; shipped datasets: "
-                             f"{', '.join(datasets.names())}")
-    return read_table(source)
-
 
 def datasets_table() -> pd.DataFrame:
     """The shipped datasets: name, rows, columns, description, an example formula.
@@ -313,7 +282,9 @@ def write_table(table: pd.DataFrame, out: str | None) -> str | None:
 
 def add_plot_options(p: argparse.ArgumentParser) -> None:
     """Options that pick what a plot shows: the group term, the variables."""
-    p.add_argument("--group", default=None, help="the group term (forest, lines, funnel)")
+    p.add_argument("--group", default=None,
+                   help="the group term (forest, lines, funnel); ppc: a column, one panel "
+                        "per level")
     p.add_argument("--param", action="append", default=[], metavar="NAME",
                    help="variables to draw (trace, rank), e.g. b,sigma; repeatable")
 
@@ -353,7 +324,10 @@ def write_plot(fit, kind: str, out: str, group: str | None = None,
             raise FormulangError(f"the {kind} plot takes no parameter names (--param); "
                                  f"use --group to pick the group term")
         options["var_names"] = params
-    figure = plots.plot(fit, kind, **options)
+    return _save_figure(plots.plot(fit, kind, **options), out)
+
+
+def _save_figure(figure, out: str) -> Path:
     path = Path(out).expanduser()
     try:
         figure.savefig(path, dpi=100, bbox_inches="tight")
@@ -364,6 +338,41 @@ def write_plot(fit, kind: str, out: str, group: str | None = None,
 
         plt.close(figure)
     return path
+
+
+# ---- posterior predictive checks --------------------------------------------------------------
+
+def add_ppc_options(p: argparse.ArgumentParser) -> None:
+    """Options of a posterior predictive check: type, group, replicates, statistic, seed."""
+    p.add_argument("--type", default=None, choices=PPC_TYPES,
+                   help="default: bars for discrete families, else dens_overlay")
+    p.add_argument("--group", default=None,
+                   help="a data column or grouping factor: one panel per level "
+                        f"({', '.join(ppc_module.GROUPED_TYPES)})")
+    p.add_argument("--ndraws", type=int, default=None,
+                   help=f"replicates drawn (default {ppc_module.DEFAULT_NDRAWS}; all for "
+                        f"{', '.join(ppc_module.ALL_DRAWS_TYPES)})")
+    p.add_argument("--stat", default="mean", choices=PPC_STATS, help="the stat type's statistic")
+    p.add_argument("--seed", type=int, default=0, help="the replicates' seed")
+
+
+def ppc_options(args: argparse.Namespace) -> dict:
+    """``fit.plot("ppc", **ppc_options(args))`` for :func:`add_ppc_options`' options.
+
+    >>> p = argparse.ArgumentParser(); add_ppc_options(p)
+    >>> ppc_options(p.parse_args(["--type", "stat", "--stat", "sd", "--group", "g"]))
+    {'type': 'stat', 'group': 'g', 'ndraws': None, 'stat': 'sd', 'seed': 0}
+    """
+    return {"type": args.type, "group": args.group, "ndraws": args.ndraws, "stat": args.stat,
+            "seed": args.seed}
+
+
+def write_ppc(fit, out: str, options: dict) -> Path:
+    """Draw the posterior predictive check of ``fit`` (:func:`ppc_options`) to ``out``."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # only files are written here: never open a window
+    return _save_figure(plots.plot(fit, "ppc", **options), out)
 
 
 # ---- brms's tables: hypothesis, r2 ------------------------------------------------------------

@@ -8,6 +8,9 @@ column is copied only when rows with missing values are dropped.
 
 Row numbers in error messages are 0-based positions in the input, whatever its index.
 
+A text names a table instead (:func:`load_data`, as ``Model(formula, "radon")`` and the
+command line's ``--data`` read it): a shipped dataset, or a CSV, Parquet or JSON file.
+
 >>> import pandas as pd
 >>> frame = as_frame({"x": [1.0, 2.0, None], "g": ["a", "b", "a"]})
 >>> frame.n, frame.names
@@ -17,14 +20,16 @@ Row numbers in error messages are 0-based positions in the input, whatever its i
 from __future__ import annotations
 
 import difflib
+import os
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError
+from ..errors import DataError, FormulangError
 from ..phrasing import option
 from .notices import MissingValuesWarning
 
@@ -120,6 +125,57 @@ def _without_to_pandas(data, exc: ImportError) -> Frame:
     raise DataError(f"{type(data).__name__}.to_pandas() needs a package that is not installed "
                     f"({exc}); install it with pip install '{PARQUET_EXTRA}' (pyarrow), or pass "
                     f"a pandas DataFrame or a dict of columns")
+
+
+TABLE_FORMATS = {".parquet": "Parquet", ".pq": "Parquet", ".json": "JSON"}  # else CSV
+
+
+def read_table(source) -> pd.DataFrame:
+    """A CSV, Parquet (``.parquet``, ``.pq``) or JSON (``.json``: records, or columns) file
+    as a DataFrame; unreadable files are a FormulangError.
+
+    >>> read_table("no/such.csv")
+    Traceback (most recent call last):
+    formulang.errors.FormulangError: no file named 'no/such.csv'
+    """
+    path = Path(source).expanduser()
+    if not path.is_file():
+        raise FormulangError(f"no file named {str(source)!r}")
+    kind = TABLE_FORMATS.get(path.suffix.lower(), "CSV")
+    read = {"Parquet": pd.read_parquet, "JSON": pd.read_json, "CSV": pd.read_csv}[kind]
+    try:
+        return read(path)
+    except ImportError:  # parquet without pyarrow/fastparquet
+        raise FormulangError(f"cannot read {str(source)!r}: Parquet files need pyarrow, which "
+                             f"is not installed; install it with pip install "
+                             f"'{PARQUET_EXTRA}' (or save the table as CSV)") from None
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise FormulangError(f"cannot read {str(source)!r} as a {kind} table: {exc}") from None
+
+
+def load_data(source) -> pd.DataFrame:
+    """A shipped dataset by name, or a CSV/Parquet/JSON file (:func:`read_table`): what
+    ``Model(formula, "radon")``, ``Model(formula, "data.csv")`` and the command line's
+    ``--data`` read. A name that is neither is an error naming the close datasets.
+
+    >>> load_data("sleepstudy").shape
+    (180, 3)
+    >>> load_data("sleepstudies")
+    Traceback (most recent call last):
+    formulang.errors.FormulangError: no dataset or file named 'sleepstudies' (did you mean
+    'sleepstudy'?); shipped datasets: radon, sleepstudy, ...
+    """
+    from .. import datasets
+
+    text = os.fspath(source)
+    if text in datasets.names():
+        return datasets.load(text)
+    if not Path(text).expanduser().is_file():
+        close = difflib.get_close_matches(text, datasets.names(), n=2, cutoff=0.6)
+        hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+        raise FormulangError(f"no dataset or file named {text!r}{hint}; shipped datasets: "
+                             f"{', '.join(datasets.names())}")
+    return read_table(text)
 
 
 class _DataFrameColumns(Mapping):

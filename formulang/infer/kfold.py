@@ -13,7 +13,8 @@ Two kinds of folds, the two levels of validation a hierarchical model must pass:
 One compiled sampler serves every fold: all rows stay in the data and a fold's held-out rows
 get weight 0 in the likelihood (``weights()``; a weight-0 row contributes nothing), so each
 fold has the same shapes and runs the same program. The folds run one after another, with a
-progress line. What differs from refitting on the subset: the data-scaled default priors are
+progress line: on a 2-core machine, running them at once (``vmap`` or ``shard_map`` over
+folds) was no faster and compiled 4-6x longer (``bench/bench_kfold_batched.py``). What differs from refitting on the subset: the data-scaled default priors are
 the full data's (brms also refits with the same priors), the sampler's starting mass matrix
 comes from the full data's pilot fit, and the full (not collapsed, not row-compressed) model
 is sampled. Grouped folds sample every level non-centred: a held-out level is pure prior,

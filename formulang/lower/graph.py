@@ -156,7 +156,9 @@ class ModelGraph:
             "graphviz, or https://graphviz.org/download/). Without it, .to_dot() gives the "
             "DOT text and print(graph) an outline.")
 
-    def _repr_svg_(self):  # pragma: no cover - notebooks
+    def _repr_svg_(self):
+        """A notebook draws the graph as SVG when Graphviz's ``dot`` (or the graphviz
+        package with it) is installed; else None, and the notebook shows the text outline."""
         try:
             return self._pipe("svg").decode("utf-8")
         except FormulangError:
@@ -184,6 +186,10 @@ class ModelGraph:
 
     def __repr__(self) -> str:
         return f"<ModelGraph: {len(self.nodes)} nodes, {len(self.edges)} edges>"
+
+    def _repr_pretty_(self, printer, cycle: bool) -> None:
+        """IPython's text view (no SVG without Graphviz): the outline, as ``print``."""
+        printer.text(str(self))
 
 
 def _quote(text: str) -> str:

@@ -117,8 +117,9 @@ class PriorTable:
     def __str__(self) -> str:
         return self.to_frame().to_string(index=False)
 
-    def _repr_html_(self) -> str:  # pragma: no cover - notebooks
-        return self.to_frame().to_html(index=False)
+    def _repr_html_(self) -> str:
+        """The table in a notebook (pandas escapes the cells: user text stays text)."""
+        return self.to_frame().to_html(index=False, escape=True, border=0)
 
 
 def _sd(x: np.ndarray) -> float:

@@ -330,6 +330,34 @@ def test_plot_errors(saved_fit, loaded_fit, tmp_path, capsys):
     assert not Path(out).exists()
 
 
+def test_ppc_of_a_saved_fit(saved_fit, tmp_path, capsys):
+    """``formulang ppc``, and the same check through the generic ``plot ... ppc``."""
+    out = tmp_path / "ppc.png"
+    assert main(["ppc", str(saved_fit), "--type", "stat", "--group", "Days",
+                 "--stat", "sd", "--out", str(out)]) == 0  # a loaded fit: a design column
+    assert f"wrote the posterior predictive check to {out}" in capsys.readouterr().out
+    assert out.read_bytes().startswith(PNG_SIGNATURE)
+    generic = tmp_path / "generic.png"
+    assert main(["plot", str(saved_fit), "ppc", "--out", str(generic)]) == 0
+    assert generic.read_bytes().startswith(PNG_SIGNATURE)
+    assert main(["ppc", str(saved_fit), "--type", "hist", "--group", "Subject",
+                 "--out", str(out)]) == 2
+    assert "the hist check takes no group" in capsys.readouterr().err
+    assert main(["ppc", str(saved_fit), "--group", "Reaction", "--out", str(out)]) == 2
+    assert ("no grouping factor or predictor 'Reaction' in this fit (a loaded fit knows its "
+            "grouping factors and design columns: Subject, Intercept, Days)"
+            in capsys.readouterr().err)
+    with pytest.raises(SystemExit):  # argparse lists the types
+        main(["ppc", str(saved_fit), "--type", "violin"])
+    assert "dens_overlay" in capsys.readouterr().err
+    # a fit saved without its rows takes them from --data
+    bare = tmp_path / "bare.nc"
+    fl.load(saved_fit).save(bare, data=False)
+    assert main(["ppc", str(bare), "--out", str(out)]) == 2
+    assert "ppc ... --data DATA" in capsys.readouterr().err
+    assert main(["ppc", str(bare), "--data", "sleepstudy", "--out", str(out)]) == 0
+
+
 def test_damaged_fit_file_is_a_clean_error(tmp_path, capsys):
     path = tmp_path / "junk.nc"
     path.write_bytes(b"not a netcdf file")

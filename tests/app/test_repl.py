@@ -261,6 +261,21 @@ def test_plot_save_open(fitted, tmp_path, monkeypatch):
         other.run_command(f"open {tmp_path / 'absent.nc'}")
 
 
+def test_ppc_writes_a_check_with_its_options(fitted, tmp_path, monkeypatch):
+    s, _ = fitted
+    png = tmp_path / "stat.png"
+    assert s.run_command(f"ppc --type stat --stat sd --group Subject --out {png}") == (
+        f"wrote the posterior predictive check to {png}\n")
+    assert png.read_bytes().startswith(PNG_SIGNATURE)
+    monkeypatch.chdir(tmp_path)  # default file: ppc.png here
+    assert s.run_command("ppc --ndraws 3").endswith(f"{tmp_path / 'ppc.png'}\n")
+    with pytest.raises(FormulangError, match="the loo_pit check takes no group"):
+        s.run_command("ppc --type loo_pit --group Subject")
+    assert complete(s, "ppc --type in") == ["intervals"]
+    assert complete(s, "ppc --stat m") == ["mean", "median", "min", "max"]
+    assert "dens_overlay" in s.run_command("help ppc")
+
+
 def test_warnings_are_one_line(fitted, tmp_path):
     s, _ = fitted
     new = tmp_path / "gaps.csv"
@@ -288,7 +303,7 @@ def complete(s: Session, text: str) -> list[str]:
 def test_completion_of_commands_datasets_columns_and_options(tmp_path):
     s = session()
     assert complete(s, "fi") == ["fit"] and set(complete(s, "p")) == {
-        "priors", "predict", "plot", "parse"}
+        "priors", "predict", "plot", "ppc", "parse"}
     assert complete(s, "load sleep") == ["sleepstudy"]
     assert complete(s, "fit Reac") == []  # no data yet
     s.run_command("load sleepstudy")

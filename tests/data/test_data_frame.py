@@ -215,3 +215,46 @@ def test_a_real_polars_frame_binds_like_pandas():
     expected = bind("y ~ x + (1 | g)", {"y": [1.0, 2.0, 3.0, 4.0], "x": [1.0, 2.0, 3.0, 5.0],
                                         "g": ["a", "b", "a", "b"]})
     assert np.array_equal(b.X, expected.X) and b.groups[0].levels == ("a", "b")
+
+
+# ---- text names a table: a shipped dataset or a file (issue 22) -------------------------------
+
+def test_a_model_reads_a_dataset_name_or_a_file_as_the_cli_does(tmp_path):
+    from pathlib import Path
+
+    import formulang as fl
+
+    formula = "Reaction ~ Days + (1 | Subject)"
+    expected = fl.Model(formula, fl.datasets.load("sleepstudy"))
+    frame = fl.datasets.load("sleepstudy")
+    frame.to_csv(tmp_path / "s.csv", index=False)
+    frame.astype({"Subject": str}).to_json(tmp_path / "s.json", orient="records")
+    for source in ("sleepstudy", str(tmp_path / "s.csv"), tmp_path / "s.json",
+                   Path(tmp_path / "s.csv")):
+        m = fl.Model(formula, source)
+        np.testing.assert_array_equal(m.bound.y, expected.bound.y)
+        assert m.plan.groups[0].levels == expected.plan.groups[0].levels
+        assert isinstance(m._frame, pd.DataFrame)  # read once: kfold and simulate reuse it
+    with pytest.raises(fl.FormulangError, match=r"no dataset or file named 'sleepstdy' "
+                                                r"\(did you mean 'sleepstudy'\?\); shipped "
+                                                r"datasets: radon, sleepstudy"):
+        fl.Model(formula, "sleepstdy")
+    with pytest.raises(fl.FormulangError, match="no dataset or file named 'zz.csv'; shipped"):
+        fl.Model(formula, "zz.csv")
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(fl.FormulangError, match="cannot read .*bad.json' as a JSON table"):
+        fl.Model(formula, str(tmp_path / "bad.json"))
+
+
+def test_a_parquet_file_without_an_engine_names_the_extra(tmp_path, monkeypatch):
+    import formulang as fl
+
+    def no_engine(*args, **kwargs):
+        raise ImportError("Unable to find a usable engine; tried using: 'pyarrow'")
+
+    monkeypatch.setattr(pd, "read_parquet", no_engine)
+    (tmp_path / "d.parquet").write_bytes(b"PAR1")
+    with pytest.raises(fl.FormulangError, match=r"Parquet files need pyarrow, which is not "
+                                                r"installed; install it with pip install "
+                                                r"'formulang\[parquet\]'"):
+        fl.Model("y ~ x", str(tmp_path / "d.parquet"))

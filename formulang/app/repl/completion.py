@@ -69,6 +69,7 @@ class SessionCompleter(Completer):
         return {"--family": commands.FAMILIES, "--link": commands.LINKS,
                 "--reparam": commands.REPARAMS, "--method": commands.METHODS,
                 "--kind": commands.PREDICT_KINDS, "--new-levels": commands.NEW_LEVELS,
+                "--type": commands.PPC_TYPES, "--stat": commands.PPC_STATS,
                 "--group": self.session.group_names(), "--out": "path"}.get(previous)
 
     def _paths(self, word):

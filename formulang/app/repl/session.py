@@ -330,6 +330,16 @@ def _plot(s: Session, rest: str) -> None:
     s.say(f"wrote the {kind} plot to {path.resolve()}")
 
 
+_PPC_OPTIONS = _parser("ppc", lambda p: p.add_argument("--out", default="ppc.png"),
+                       commands.add_ppc_options)
+
+
+def _ppc(s: Session, rest: str) -> None:
+    args = _PPC_OPTIONS.parse_args(split_words(rest))
+    path = commands.write_ppc(s.require_fit(), args.out, commands.ppc_options(args))
+    s.say(f"wrote the posterior predictive check to {path.resolve()}")
+
+
 _PROB_OPTIONS = _parser("hypothesis", commands.add_prob_option)
 
 
@@ -474,6 +484,12 @@ _HELP_ORDER = [
             "plot KIND [--out FILE.png] [--group G] [--param NAME]\n"
             "Kinds: trace, rank (--param picks variables), forest, lines, funnel (--group picks\n"
             "the group term). The file defaults to KIND.png in the current folder.", _plot),
+    Command("ppc", "ppc [--type T] [--group G]", "posterior predictive check to an image file",
+            f"ppc [--type {'|'.join(commands.PPC_TYPES)}]\n"
+            f"    [--group G] [--ndraws N] [--stat {'|'.join(commands.PPC_STATS)}] [--seed N]\n"
+            "    [--out FILE.png]\n"
+            "brms's pp_check: the data against replicates from the fit (default type: bars\n"
+            "for discrete families, else dens_overlay); --group: one panel per level.", _ppc),
     Command("hypothesis", "hypothesis H [--prob P]", "brms's hypothesis test of the fit",
             "hypothesis Days > 8      one-sided: Post.Prob and Evid.Ratio (its odds)\n"
             "hypothesis Days - 10 = 0 two-sided: the interval of Days - 10\n"
@@ -509,7 +525,7 @@ COMMANDS: dict[str, Command] = {c.name: c for c in _HELP_ORDER}
 COMMANDS["exit"] = Command("exit", "exit", "leave", "", _quit)
 # The commands that take --options, and their parsers (completion offers their options).
 OPTION_PARSERS: dict[str, _OptionParser] = {"fit": _FIT_OPTIONS, "predict": _PREDICT_OPTIONS,
-                                            "plot": _PLOT_OPTIONS,
+                                            "plot": _PLOT_OPTIONS, "ppc": _PPC_OPTIONS,
                                             "hypothesis": _PROB_OPTIONS, "r2": _PROB_OPTIONS,
                                             "kfold": _KFOLD_OPTIONS,
                                             "effects": _EFFECTS_OPTIONS}

@@ -1,4 +1,5 @@
-"""Plots of a fit: trace, rank, forest, regression lines per group, and the funnel.
+"""Plots of a fit: trace, rank, forest, regression lines per group, the funnel, and
+posterior predictive checks.
 
 Every function takes a :class:`~formulang.Fit` and returns a :class:`matplotlib.figure.Figure`
 built without pyplot, so plotting works headless (no display, no ``plt.show()``) whatever
@@ -15,16 +16,19 @@ lines    :func:`plot_group_lines`       fitted mean lines per group over the dat
 funnel   :func:`plot_funnel`            ``log sd`` against one level's effect,
                                         divergent draws in red
 effects  :func:`plot_effects`           brms's conditional effects of a predictor
+ppc      :func:`plot_ppc`               posterior predictive checks, brms's
+                                        ``pp_check`` types (``type=``, ``group=``)
 ======== ============================== ===========================================
 
 Names are those of ``fit.posterior``: ``b``, ``sd_<g>``, ``cor_<g>``, ``r_<g>``, ``sigma``...
 A group is named by its grouping factor (``"county"``, ``"batch:cask"``, ``"~county"``).
 
-One module per kind of plot: ``chains`` (trace, rank), ``forest``, ``lines``, ``funnel``;
+One module per kind of plot: ``chains`` (trace, rank), ``forest``, ``lines``, ``funnel``,
+``ppc``;
 ``common`` holds what they share (finding the group, effect and level a plot asks for).
 
 >>> sorted(PLOT_KINDS)
-['effects', 'forest', 'funnel', 'lines', 'rank', 'trace']
+['effects', 'forest', 'funnel', 'lines', 'ppc', 'rank', 'trace']
 >>> fig = plot(fit, "trace")                                     # doctest: +SKIP
 >>> fig = plot(fit, "funnel", compare=other_fit)                 # doctest: +SKIP
 >>> fig.savefig("funnel.png", dpi=90)                            # doctest: +SKIP
@@ -41,6 +45,7 @@ from .effects import plot_effects
 from .forest import FOREST_MAX_INCHES, FOREST_ROW_INCHES, plot_forest
 from .funnel import plot_funnel
 from .lines import LINE_GRID, NEW_LEVEL, plot_group_lines, sample_levels
+from .ppc import PPC_TYPES, plot_ppc
 
 PLOT_KINDS = {
     "trace": plot_trace,
@@ -49,6 +54,7 @@ PLOT_KINDS = {
     "lines": plot_group_lines,
     "funnel": plot_funnel,
     "effects": plot_effects,
+    "ppc": plot_ppc,
 }
 
 
@@ -59,7 +65,7 @@ def plot(fit, kind: str, **kw):
     >>> plot(None, "histogram")
     Traceback (most recent call last):
     ...
-    formulang.errors.FormulangError: unknown plot kind 'histogram'; kinds: trace, rank, forest, lines, funnel, effects
+    formulang.errors.FormulangError: unknown plot kind 'histogram'; kinds: trace, rank, forest, lines, funnel, effects, ppc
     """
     func = PLOT_KINDS.get(kind)
     if func is None:
@@ -73,6 +79,6 @@ def plot(fit, kind: str, **kw):
 
 
 __all__ = ["FOREST_MAX_INCHES", "FOREST_ROW_INCHES", "LINE_GRID", "NEW_LEVEL", "PLOT_KINDS",
-           "RANK_MAX_PANELS", "TRACE_MAX_ROWS", "find_group", "plot", "plot_effects",
-           "plot_forest",
-           "plot_funnel", "plot_group_lines", "plot_rank", "plot_trace", "sample_levels"]
+           "PPC_TYPES", "RANK_MAX_PANELS", "TRACE_MAX_ROWS", "find_group", "plot",
+           "plot_effects", "plot_forest", "plot_funnel", "plot_group_lines", "plot_ppc",
+           "plot_rank", "plot_trace", "sample_levels"]
