@@ -13,6 +13,7 @@ import pytest
 import formulang as fl
 from formulang.data.spec import DataSpec
 from formulang.errors import FormulaError, FormulangError
+from formulang.fit import Fit
 from formulang.ir.formula import Formula
 from formulang.lower.site_values import to_sites
 from formulang.lower.sites import flat_effects, flat_parameters, parse_flat, to_params
@@ -149,6 +150,47 @@ def test_a_block_owned_by_a_sub_formula():
     # the owner's formula's term carries the block, whose effects both formulas read
     sim = m.simulate(seed=0)
     assert sim.params["r_h__sigma"].shape == (6, 2) and "r_h__nu" not in sim.params
+
+
+def _given(model, shapes: dict, seed=0):
+    """A Fit of standard normal draws (2 chains x 30) of reported parameters, given as they
+    are (no sampler sites: nothing is derived, no JAX runs)."""
+    rng = np.random.default_rng(seed)
+    return Fit(model, {k: rng.normal(size=(2, 30) + s) for k, s in shapes.items()}, {},
+               method="prior")
+
+
+def test_ranef_and_coef_add_each_formulas_share_of_the_block():
+    """coef()$g of a block spanning formulas: each column is its formula's coefficient plus
+    the level's effect in that column, named as brms (sigma_x = b_sigma_x + r_g__sigma[, x]),
+    whichever formula owns the block; hand sums of the draws."""
+    d = correlated(4, 5).assign(h=lambda f: f.g)
+    m = fl.Model("y ~ x + (1 |p| g); sigma ~ x + (1 + x |p| g)", d)
+    fit = _given(m, {"b": (2,), "b_sigma": (2,), "r_g": (4, 3)})
+    b, bs = fit.samples["b"].reshape(-1, 2), fit.samples["b_sigma"].reshape(-1, 2)
+    r = fit.samples["r_g"].reshape(-1, 4, 3)  # Intercept, sigma_Intercept, sigma_x
+    co = fit.coef()["g"].xs("Estimate", axis=1, level=1)
+    assert list(co.columns) == ["Intercept", "x", "sigma_Intercept", "sigma_x"]
+    want = {"Intercept": b[:, [0]] + r[..., 0], "x": np.broadcast_to(b[:, [1]], r[..., 0].shape),
+            "sigma_Intercept": bs[:, [0]] + r[..., 1], "sigma_x": bs[:, [1]] + r[..., 2]}
+    for col, draws in want.items():
+        np.testing.assert_allclose(co[col], draws.mean(0), err_msg=col)
+    np.testing.assert_allclose(fit.ranef()["g"]["sigma_x"]["Estimate"], r[..., 2].mean(0))
+    # a block owned by a sub-formula: its columns are sigma_ and nu_ (not sigma_sigma_, nu's
+    # effects missing from coef, as before)
+    m = fl.Model("y ~ x + (1 | g); sigma ~ 1 + (1 |q| h); nu ~ 1 + (1 |q| h)", d,
+                 family="student_t")
+    fit = _given(m, {"b": (2,), "b_sigma": (1,), "b_nu": (1,), "r_g": (4, 1),
+                     "r_h__sigma": (4, 2)})
+    r = fit.samples["r_h__sigma"].reshape(-1, 4, 2)
+    assert list(fit.ranef()["h"].columns.get_level_values(0).unique()) == \
+        ["sigma_Intercept", "nu_Intercept"]
+    co = fit.coef()["h"].xs("Estimate", axis=1, level=1)
+    assert list(co.columns) == ["Intercept", "x", "sigma_Intercept", "nu_Intercept"]
+    for k, name in enumerate(["b_sigma", "b_nu"]):
+        np.testing.assert_allclose(co.iloc[:, 2 + k],
+                                   (fit.samples[name].reshape(-1, 1) + r[..., k]).mean(0))
+    np.testing.assert_allclose(co["Intercept"], np.full(4, fit.samples["b"][..., 0].mean()))
 
 
 # ---- fitting, predictions, save and load -------------------------------------------------------

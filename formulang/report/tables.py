@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import FormulangError
-from ..lower.sites import POPULATION, all_groups, dpar_column, predictors, threshold_name
+from ..lower.sites import (POPULATION, all_groups, column_dpars, dpar_column, effect_names,
+                           predictors, threshold_name)
 
 
 def check_prob(prob) -> float:
@@ -111,9 +112,10 @@ def _effects(plan, samples: dict, name: str | None) -> dict:
         # the terms on one factor bind the same rows, so the same levels; align by name
         where = {level: i for i, level in enumerate(g.levels)}
         rows = np.asarray([where.get(level, -1) for level in levels])
-        for j, col in enumerate(g.columns):
+        # a term spanning formulas (brms's |p|) names each column after its own formula
+        for j, (col, dpar) in enumerate(zip(effect_names(g), column_dpars(g))):
             values = np.where(rows >= 0, r[:, np.maximum(rows, 0), j], 0.0)
-            effects[dpar_column(col, g.dpar)] = values
+            effects[dpar_column(col, dpar)] = values
     if name is not None and name not in factors:
         raise FormulangError(f"no group term {name!r}: the model's are "
                              f"{', '.join(factors) or 'none'}")
