@@ -271,8 +271,38 @@ def test_simulate_with_given_effects_uses_each_formulas_columns(model):
     assert spread.iloc[-1] > 3 * spread.iloc[0]
 
 
-def test_code_and_graph_refuse_shared_terms_for_now():
-    m = fl.Model(JOINT, correlated())
-    for make in (m.code, m.graph):
-        with pytest.raises(FormulangError, match=r"shared across formulas by an ID"):
-            make()
+@pytest.mark.parametrize("formula, family", [
+    # sigma's term on h comes after its share of the block: its data are its second term's
+    ("y ~ x + (1 |p| g); sigma ~ x + (1 + x |p| g) + (1 | h)", "gaussian"),
+    ("y ~ x + (1 | g); sigma ~ 1 + (1 |q| h); nu ~ 1 + (1 |q| h)", "student_t"),
+])
+def test_generated_code_is_the_model(formula, family):
+    """code(): the block is sampled once, by the formula holding it, and each formula adds its
+    columns of it from its own codes and values (X_sigma, g__sigma_codes...); the source run
+    gives the model's log density and deterministic sites for the same parameter values."""
+    from test_codegen import assert_equivalent, assert_readable
+
+    m = fl.Model(formula, correlated(8, 4).assign(h=lambda f: f.g.str[-1:] < "4"),
+                 family=family)
+    ns = assert_equivalent(m, seeds=(0,))
+    src = m.code()
+    assert_readable(src)
+    (g,) = [g for g in m.plan.groups + m.plan.dpars[0].groups if g.column_dpars]
+    assert src.count(f'numpyro.sample("{g.sites.z}"') == 1
+    code = ns["model"].__code__
+    assert set(ns["data_from"](m.bound)) == set(code.co_varnames[:code.co_argcount])
+
+
+def test_the_graph_draws_the_block_once_into_each_formula():
+    d = correlated(8, 4).assign(h=lambda f: f.g)
+    gr = fl.Model("y ~ x + (1 |p| g); sigma ~ x + (1 + x |p| g)", d).graph()
+    assert gr.node("r_g").shape == "8 × 3" and set(gr.children("r_g")) == {"eta", "sigma"}
+    assert gr.node("values_g").shape == "32 × 1" and gr.node("values_g__sigma").shape == "32 × 2"
+    assert set(gr.parents("sigma")) >= {"codes_g__sigma", "values_g__sigma", "r_g"}
+    assert "r_g[codes; sigma_Intercept, sigma_x]" in gr.node("sigma").label
+    assert "sd_sigma[g][x]" in gr.node("prior_sd_g").label
+    gr = fl.Model("y ~ x + (1 | g); sigma ~ 1 + (1 |q| h); nu ~ 1 + (1 |q| h)", d,
+                  family="student_t").graph()
+    assert set(gr.children("r_h__sigma")) == {"sigma", "nu"}
+    assert "nu_Intercept" in gr.node("r_h__sigma").label
+    assert "sd_nu[h]" in gr.node("prior_sd_h__sigma").label

@@ -329,17 +329,6 @@ def _noncentred(gd, dpar: str) -> _Choice:
                    f"non-centred: the pilot fit does not see {dpar}'s formula")
 
 
-def refuse_shared_terms(what: str, plan: ModelPlan) -> None:
-    """The error of a later stage that does not cover group terms shared across formulas by
-    an ID (``(1 |p| g)``, :mod:`formulang.lower.joint`) yet."""
-    shared = [g.label for g in plan.groups + tuple(h for d in plan.dpars for h in d.groups)
-              if g.column_dpars]
-    if shared:
-        raise FormulangError(f"{what} does not yet cover group terms shared across formulas "
-                             f"by an ID (|p| on {shared[0]!r}); fit, summary, predict, "
-                             f"simulate and save/load do")
-
-
 def check_dpars(formula, fam: Family, text: str | None = None) -> None:
     """Refuse a sub-formula for a parameter the family does not have (or that the response's
     additions fix), with the caret under its name in ``text`` (the formula as written)."""
