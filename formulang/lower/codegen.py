@@ -50,7 +50,7 @@ class _Context:
         self.plan: ModelPlan = model.plan
         suffixes = [""] + [f"_{d.name}" for d in self.plan.dpars]
         taken = {"model", "data_from", "subs", "y", "trials", "weights", "b",
-                 *self.plan.aux, *self.plan.response.data_keys(),
+                 *self.plan.aux, *self.plan.family.spec.fixed, *self.plan.response.data_keys(),
                  *(d.name for d in self.plan.dpars),
                  *(stem + suffix for stem in ("X", "Xc", "x_means", "eta", "offset")
                    for suffix in suffixes),
@@ -137,6 +137,10 @@ def _likelihood(w: Writer, ctx: _Context) -> None:
         w.line()
     for line in threshold_source(plan, distribution):  # an ordinal model's thresholds
         w.comment(line[2:]) if line.startswith("# ") else w.line(line)
+    predicted = {d.name for d in plan.dpars}
+    for name, value in plan.family.spec.fixed.items():  # brms's disc: 1 unless predicted
+        if name not in predicted:
+            w.line(f"{name} = {value!r}  # fixed, as brms ({name} ~ ... would predict it)")
     fam = plan.family
     w.comment(f"Likelihood: {ctx.model.response_text} ~ {fam} "
               f"({fam.spec.doc})" + (", rows weighted" if ctx.has_weights else ""))
@@ -290,8 +294,10 @@ def generate_code(model) -> str:
     w.line("import numpyro.distributions as dist")
     if ctx.has_weights:
         w.line("from numpyro import handlers")
-    if plan.thresholds is not None:  # the thresholds' ordered prior is formulang's
-        w.line("from formulang.lower.ordinal import ordered_prior")
+    if plan.thresholds is not None:  # the thresholds' ordered prior is formulang's, and so
+        # is the logit link's log-space likelihood (brms's log_diff_exp)
+        names = ["ordered_prior"] + ["logistic_log_probs"] * ("logistic_log_probs" in link_code)
+        w.line(f"from formulang.lower.ordinal import {', '.join(sorted(names))}")
     if plan.response.censored or plan.response.truncated:  # its distribution is formulang's
         w.line("from formulang.lower.response import censored_truncated")
     w.line()
