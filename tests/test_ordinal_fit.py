@@ -163,19 +163,4 @@ def test_generated_code_with_disc_is_the_model(formula, link):
     assert "disc = 1.0  # fixed" in plain
 
 
-def test_disc_slope_recovered():
-    """disc ~ 0 + z (the intercept fixed at 0 on the log scale, as brms's tutorial identifies
-    it): thresholds, slope and b_disc_z each within 3.5 posterior SDs of the truth (for a
-    calibrated posterior |z| > 3.5 has probability 5e-4 per parameter; ESS >= 100 is
-    checked, so the Monte Carlo error of the mean adds at most 0.1 SD)."""
-    m = fl.Model("y ~ x; disc ~ 0 + z", disc_data(), family="cumulative")
-    fit = m.fit(draws=300, tune=300, chains=2, seed=1, progress=False)
-    s = fit.summary()
-    names = ["b_Intercept[1]", "b_Intercept[2]", "b_Intercept[3]", "b_x", "b_disc_z"]
-    assert (s.loc[names, "ess_bulk"] >= 100).all()
-    z = (s.loc[names, "mean"] - np.append(THETA, [SLOPE, DISC_SLOPE])) / s.loc[names, "sd"]
-    assert (np.abs(z) < 3.5).all(), z
-    assert list(fit.fixef().index)[-1] == "disc_z"
-    # per-row disc reaches the probabilities: a sharp row (large z) is surer of its category
-    p = fit.predict(pd.DataFrame({"x": [0.0, 0.0], "z": [-2.0, 2.0]}), kind="prob")
-    assert p.shape == (600, 2, 4) and p.max(-1).mean(0)[1] > p.max(-1).mean(0)[0] + 0.1
+# disc ~ z fitted: tests/test_ordinal_brms.py's agreement with brms (cumulative_disc)
