@@ -85,7 +85,6 @@ class _Context:
                                   terms, offset=not pred.dpar or bool(
                                       specs[pred.dpar].formula.offsets), uses=tuple(rows)))
         self.predictors = tuple(made)
-        self.idents = self.predictors[0].idents
         self.has_trials = model.has_trials
         self.has_weights = model.has_weights
 
