@@ -33,6 +33,9 @@ MODELS = {
     "categorical": ("y ~ x", "categorical",
                     {"b_mu2_Intercept", "b_mu2_x", "b_mu3_Intercept", "b_mu3_x"}),
     "hurdle_poisson": ("y ~ x", "hurdle_poisson", {"b_Intercept", "b_x", "hu"}),
+    "cumulative_disc": ("y ~ x; disc ~ z", "cumulative",
+                        {"b_Intercept[1]", "b_Intercept[2]", "b_Intercept[3]", "b_x",
+                         "b_disc_Intercept", "b_disc_z"}),
 }
 KEYS = {"name", "formula_brms", "formula", "family", "links", "dpars", "data", "n", "levels",
         "brms_version", "rstan_version", "R_version", "chains", "iter", "warmup", "seed",
@@ -92,8 +95,10 @@ def test_posterior_rows_are_brms_names_with_finite_summaries(name):
             assert post[par]["q2.5"] > 0
         if par in {"zi", "hu"}:
             assert 0 < post[par]["q2.5"] < post[par]["q97.5"] < 1
-    # cumulative's disc is fixed at 1 and kept apart; every other model samples everything
-    assert fx["constants"] == ({"disc": 1} if fx["family"] == "cumulative" else {})
+    # cumulative's disc is fixed at 1 and kept apart unless predicted (disc ~ z); every other
+    # model samples everything
+    fixed = fx["family"] == "cumulative" and "disc" not in fx["dpars"]
+    assert fx["constants"] == ({"disc": 1} if fixed else {})
     if fx["family"] == "cumulative":
         means = [post[f"b_Intercept[{k}]"]["mean"] for k in (1, 2, 3)]
         assert means == sorted(means)

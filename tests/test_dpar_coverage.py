@@ -1,5 +1,6 @@
-"""A distributional Gaussian model and the cumulative family fitted: 90% intervals cover the
-truth over replicates (issue 17).
+"""A distributional Gaussian model, the cumulative family and the categorical family fitted:
+90% intervals cover the truth over replicates (issue 17; the categorical's test is at the
+end, with its own replicates and band).
 
 As ``tests/test_zero_inflated_fit.py``'s coverage test: each model simulates REPLICATES datasets
 from known values on one design (8 groups x 12 rows, x ~ N(0, 1), fresh group effects each
@@ -66,12 +67,13 @@ def design(family: str) -> pd.DataFrame:
 
 
 def response(model, y: np.ndarray) -> dict:
-    """The data pytree with a simulated response. An ordinal one stays the model's integer
-    category codes 0..K-1 (``simulate``'s ``y``, the sampler's; ``sim.data()`` holds the
-    categories' labels)."""
+    """The data pytree with a simulated response. Categories (ordinal or not) stay the
+    model's integer category codes 0..K-1 (``simulate``'s ``y``, the sampler's;
+    ``sim.data()`` holds the categories' labels)."""
     data = sbc.with_response(model, y)
-    if model.plan.family.name == "cumulative":
-        assert np.isin(y, np.arange(K)).all(), "simulate's ordinal codes are no longer 0..K-1"
+    if model.plan.family.spec.probabilities is not None:
+        k = model.bound.spec.response_levels.k
+        assert np.isin(y, np.arange(k)).all(), "simulate's category codes are no longer 0..K-1"
         data["y"] = np.asarray(y, dtype=model.data["y"].dtype)
     return data
 
@@ -132,3 +134,39 @@ def test_simulated_ordinal_data_refit():
     assert set(np.unique(y)) <= set(range(1, K + 1)), np.unique(y)
     refit = fl.Model(formula, sim.data(), family=family, priors=priors)
     assert refit.bound.n == len(data)
+
+
+# ---- categorical: 3 categories, each non-reference category's formula with x -----------------
+
+CAT_REPLICATES = 30
+CATEGORICAL = ("y ~ x", {"Intercept_mu2": "normal(0, 1.5)", "b_mu2": "normal(0, 1)",
+                         "Intercept_mu3": "normal(0, 1.5)", "b_mu3": "normal(0, 1)"},
+               {"b_mu2": [0.3, 1.0], "b_mu3": [-0.4, -0.7]})
+
+
+def test_categorical_intervals_cover_the_truth_over_replicates():
+    """``y ~ x``, categorical, K = 3 (mu2 and mu3 each with an intercept and a slope for x):
+    the central 90% intervals of b_mu2_Intercept, b_mu2_x, b_mu3_Intercept, b_mu3_x over
+    CAT_REPLICATES simulated datasets (96 rows, x ~ N(0, 1); 2 chains x (300 + 300), one
+    compiled sampler over the replicates). The same band as above (Binomial(n / 2, 0.9), 1%
+    and 99.5% quantiles): with n = 120 it is wide (a calibrated method fails with
+    probability 1.3%, one at 80% coverage is caught about half the time), and each parameter
+    must cover in at least half of the replicates: a category's predictor swapped with
+    another's, or the reference category moved, would miss most of them. (This version: 109
+    of 120 covered, 0.908; no parameter missed more than 3 times; no divergence. ~16 s.)"""
+    formula, priors, truth = CATEGORICAL
+    rng = np.random.default_rng(22)
+    data = pd.DataFrame({"x": rng.normal(size=96), "y": np.arange(96) % 3 + 1})
+    model = fl.Model(formula, data, family="categorical", priors=priors)
+    sim = model.simulate(truth, seed=8, draws=CAT_REPLICATES)
+    sites = sbc.fit_data(model, [response(model, sim.y[i]) for i in range(CAT_REPLICATES)],
+                         draws=300, tune=300, chains=2, seed=72)
+    rows = interval_rows([model] * CAT_REPLICATES, sites, truth)
+    assert {p for p, _, _ in rows} == {"b_mu2_Intercept", "b_mu2_x", "b_mu3_Intercept",
+                                       "b_mu3_x"}
+    n, covered = len(rows), sum(ok for _, _, ok in rows)
+    misses = {param: sum(not ok for p, _, ok in rows if p == param)
+              for param in sorted({p for p, _, _ in rows})}
+    low, high = coverage_band(n)
+    assert low <= covered / n <= high, f"{covered} of {n} cover; misses: {misses}"
+    assert max(misses.values()) <= CAT_REPLICATES // 2, misses

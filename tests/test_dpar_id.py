@@ -13,6 +13,7 @@ import pytest
 import formulang as fl
 from formulang.data.spec import DataSpec
 from formulang.errors import FormulaError, FormulangError
+from formulang.fit import Fit
 from formulang.ir.formula import Formula
 from formulang.lower.site_values import to_sites
 from formulang.lower.sites import flat_effects, flat_parameters, parse_flat, to_params
@@ -151,6 +152,47 @@ def test_a_block_owned_by_a_sub_formula():
     assert sim.params["r_h__sigma"].shape == (6, 2) and "r_h__nu" not in sim.params
 
 
+def _given(model, shapes: dict, seed=0):
+    """A Fit of standard normal draws (2 chains x 30) of reported parameters, given as they
+    are (no sampler sites: nothing is derived, no JAX runs)."""
+    rng = np.random.default_rng(seed)
+    return Fit(model, {k: rng.normal(size=(2, 30) + s) for k, s in shapes.items()}, {},
+               method="prior")
+
+
+def test_ranef_and_coef_add_each_formulas_share_of_the_block():
+    """coef()$g of a block spanning formulas: each column is its formula's coefficient plus
+    the level's effect in that column, named as brms (sigma_x = b_sigma_x + r_g__sigma[, x]),
+    whichever formula owns the block; hand sums of the draws."""
+    d = correlated(4, 5).assign(h=lambda f: f.g)
+    m = fl.Model("y ~ x + (1 |p| g); sigma ~ x + (1 + x |p| g)", d)
+    fit = _given(m, {"b": (2,), "b_sigma": (2,), "r_g": (4, 3)})
+    b, bs = fit.samples["b"].reshape(-1, 2), fit.samples["b_sigma"].reshape(-1, 2)
+    r = fit.samples["r_g"].reshape(-1, 4, 3)  # Intercept, sigma_Intercept, sigma_x
+    co = fit.coef()["g"].xs("Estimate", axis=1, level=1)
+    assert list(co.columns) == ["Intercept", "x", "sigma_Intercept", "sigma_x"]
+    want = {"Intercept": b[:, [0]] + r[..., 0], "x": np.broadcast_to(b[:, [1]], r[..., 0].shape),
+            "sigma_Intercept": bs[:, [0]] + r[..., 1], "sigma_x": bs[:, [1]] + r[..., 2]}
+    for col, draws in want.items():
+        np.testing.assert_allclose(co[col], draws.mean(0), err_msg=col)
+    np.testing.assert_allclose(fit.ranef()["g"]["sigma_x"]["Estimate"], r[..., 2].mean(0))
+    # a block owned by a sub-formula: its columns are sigma_ and nu_ (not sigma_sigma_, nu's
+    # effects missing from coef, as before)
+    m = fl.Model("y ~ x + (1 | g); sigma ~ 1 + (1 |q| h); nu ~ 1 + (1 |q| h)", d,
+                 family="student_t")
+    fit = _given(m, {"b": (2,), "b_sigma": (1,), "b_nu": (1,), "r_g": (4, 1),
+                     "r_h__sigma": (4, 2)})
+    r = fit.samples["r_h__sigma"].reshape(-1, 4, 2)
+    assert list(fit.ranef()["h"].columns.get_level_values(0).unique()) == \
+        ["sigma_Intercept", "nu_Intercept"]
+    co = fit.coef()["h"].xs("Estimate", axis=1, level=1)
+    assert list(co.columns) == ["Intercept", "x", "sigma_Intercept", "nu_Intercept"]
+    for k, name in enumerate(["b_sigma", "b_nu"]):
+        np.testing.assert_allclose(co.iloc[:, 2 + k],
+                                   (fit.samples[name].reshape(-1, 1) + r[..., k]).mean(0))
+    np.testing.assert_allclose(co["Intercept"], np.full(4, fit.samples["b"][..., 0].mean()))
+
+
 # ---- fitting, predictions, save and load -------------------------------------------------------
 
 
@@ -229,8 +271,38 @@ def test_simulate_with_given_effects_uses_each_formulas_columns(model):
     assert spread.iloc[-1] > 3 * spread.iloc[0]
 
 
-def test_code_and_graph_refuse_shared_terms_for_now():
-    m = fl.Model(JOINT, correlated())
-    for make in (m.code, m.graph):
-        with pytest.raises(FormulangError, match=r"shared across formulas by an ID"):
-            make()
+@pytest.mark.parametrize("formula, family", [
+    # sigma's term on h comes after its share of the block: its data are its second term's
+    ("y ~ x + (1 |p| g); sigma ~ x + (1 + x |p| g) + (1 | h)", "gaussian"),
+    ("y ~ x + (1 | g); sigma ~ 1 + (1 |q| h); nu ~ 1 + (1 |q| h)", "student_t"),
+])
+def test_generated_code_is_the_model(formula, family):
+    """code(): the block is sampled once, by the formula holding it, and each formula adds its
+    columns of it from its own codes and values (X_sigma, g__sigma_codes...); the source run
+    gives the model's log density and deterministic sites for the same parameter values."""
+    from test_codegen import assert_equivalent, assert_readable
+
+    m = fl.Model(formula, correlated(8, 4).assign(h=lambda f: f.g.str[-1:] < "4"),
+                 family=family)
+    ns = assert_equivalent(m, seeds=(0,))
+    src = m.code()
+    assert_readable(src)
+    (g,) = [g for g in m.plan.groups + m.plan.dpars[0].groups if g.column_dpars]
+    assert src.count(f'numpyro.sample("{g.sites.z}"') == 1
+    code = ns["model"].__code__
+    assert set(ns["data_from"](m.bound)) == set(code.co_varnames[:code.co_argcount])
+
+
+def test_the_graph_draws_the_block_once_into_each_formula():
+    d = correlated(8, 4).assign(h=lambda f: f.g)
+    gr = fl.Model("y ~ x + (1 |p| g); sigma ~ x + (1 + x |p| g)", d).graph()
+    assert gr.node("r_g").shape == "8 × 3" and set(gr.children("r_g")) == {"eta", "sigma"}
+    assert gr.node("values_g").shape == "32 × 1" and gr.node("values_g__sigma").shape == "32 × 2"
+    assert set(gr.parents("sigma")) >= {"codes_g__sigma", "values_g__sigma", "r_g"}
+    assert "r_g[codes; sigma_Intercept, sigma_x]" in gr.node("sigma").label
+    assert "sd_sigma[g][x]" in gr.node("prior_sd_g").label
+    gr = fl.Model("y ~ x + (1 | g); sigma ~ 1 + (1 |q| h); nu ~ 1 + (1 |q| h)", d,
+                  family="student_t").graph()
+    assert set(gr.children("r_h__sigma")) == {"sigma", "nu"}
+    assert "nu_Intercept" in gr.node("r_h__sigma").label
+    assert "sd_nu[h]" in gr.node("prior_sd_h__sigma").label

@@ -96,3 +96,71 @@ def test_generated_code_is_the_model(link):
     src = m.code()
     assert_readable(src)
     assert "ordered_prior" in src and "Intercept[1] ~ student_t(3, 0, 2.5)" in src
+
+
+# ---- disc ~ x: the discrimination predicted (brms's b_disc_x) --------------------------------
+
+DISC_SLOPE = 0.6  # log disc = DISC_SLOPE * z: rows with large z are sharper
+
+
+def disc_data(seed=5, n=500):
+    rng = np.random.default_rng(seed)
+    x, z = rng.normal(size=n), rng.normal(size=n)
+    latent = SLOPE * x + rng.logistic(size=n) / np.exp(DISC_SLOPE * z)
+    return pd.DataFrame({"y": np.searchsorted(THETA, latent) + 1, "x": x, "z": z,
+                         "g": [f"g{i % 8}" for i in range(n)]})
+
+
+def test_disc_takes_a_formula_as_brms():
+    """disc ~ z: log link, brms's Intercept_disc ~ normal(0, 1) (its only identification:
+    scaling disc, thresholds and eta together leaves the likelihood unchanged), b_disc_z;
+    the log density is brms's, P(y = k) = F(disc (theta_k - eta)) - F(disc (theta_{k-1} -
+    eta)), in log space: finite where the CDFs' difference underflows."""
+    import jax
+    from numpyro.infer.util import log_density
+
+    m = fl.Model("y ~ x; disc ~ z", disc_data(n=60), family="cumulative")
+    (d,) = m.plan.dpars
+    assert d.name == "disc" and d.link == "log" and d.columns == ("Intercept", "z")
+    assert str(m.priors.lookup("Intercept", dpar="disc")) == "normal(0, 1)"
+    assert "Intercept_disc" in str(m) and "b_disc[z]" in str(m)
+    df = disc_data(n=60)
+
+    @jax.jit
+    def pointwise(values):
+        lp, trace = log_density(m.numpyro_model, (m.data,), {}, values)
+        return lp, trace["y"]["fn"].log_prob(trace["y"]["value"])
+
+    for b_disc in (0.5, 8.0):  # disc up to e^20 on the second: the CDFs' differences underflow
+        values = {"thres_c": np.array([-1.0, 0.1, 1.2]), "b_c": np.array([0.7]),
+                  "Intercept_disc_c": np.array(0.2), "b_disc_c": np.array([b_disc])}
+        lp, ll = pointwise(values)
+        ll = np.asarray(ll, dtype=float)
+        eta = 0.7 * (df.x - m.plan.x_means[0])
+        disc = np.exp(0.2 + b_disc * (df.z - d.x_means[0]))
+        cut = disc.values[:, None] * (values["thres_c"] - eta.values[:, None])
+        lcdf = np.column_stack([np.full(60, -np.inf), st.logistic.logcdf(cut),
+                                np.zeros(60)])
+        k = df.y.values  # categories 1..4: log(F(cut_k) - F(cut_{k-1}))
+        upper, lower = lcdf[np.arange(60), k], lcdf[np.arange(60), k - 1]
+        with np.errstate(divide="ignore"):  # deep in the upper tail F(a) - F(b) rounds to 0
+            want = upper + np.log(-np.expm1(lower - upper))
+        # there, log(S(b) - S(a)) ~ log S(b), S(a) being smaller by e^(a - b) at least
+        want = np.where(np.isfinite(want), want, st.logistic.logsf(cut[np.arange(60), k - 2]))
+        np.testing.assert_allclose(ll, want, rtol=2e-4, atol=2e-4)
+        assert np.isfinite(float(lp))
+
+
+@pytest.mark.parametrize("formula, link", [("y ~ x; disc ~ z", "logit"),
+                                           ("y ~ x; disc ~ 0 + z + (1 | g)", "probit")])
+def test_generated_code_with_disc_is_the_model(formula, link):
+    m = fl.Model(formula, disc_data(n=80), family="cumulative", link=link)
+    assert_equivalent(m, seeds=(0,))
+    src = m.code()
+    assert_readable(src)
+    assert "disc = jnp.exp(eta_disc)" in src and "disc = 1.0" not in src
+    plain = fl.Model("y ~ x", disc_data(n=80), family="cumulative").code()
+    assert "disc = 1.0  # fixed" in plain
+
+
+# disc ~ z fitted: tests/test_ordinal_brms.py's agreement with brms (cumulative_disc)

@@ -27,6 +27,7 @@ import pytest
 
 import formulang as fl
 from formulang.errors import FormulaError, FormulangError
+from formulang.fit import Fit
 from formulang.report.convergence import convergence
 from formulang.report.hypothesis import parse_hypothesis
 from fit_support import prior_fit
@@ -188,6 +189,38 @@ def test_tables_cover_family_parameters_with_formulas():
         ["Intercept", "x", "sigma_Intercept"]
     with pytest.raises(FormulangError, match="no group term 'k'.*g, h"):
         fit.ranef(group="k")
+
+def test_ordinal_thresholds_are_fixef_rows_and_move_with_the_level():
+    """cumulative, r ~ x + (1 | g): fixef lists brms's Intercept[1].. Intercept[K-1] (the
+    thresholds for the predictors as given, b_Intercept) before x; coef()$g gives each level
+    Intercept[k] - r_g[Intercept] (brms's sign for P(y <= k) = F(theta_k - eta)) and no
+    Intercept column, and x as b_x, the term having no x effect."""
+    rng = np.random.default_rng(3)
+    df = {"y": rng.integers(1, 4, 36), "x": rng.normal(size=36),
+          "g": np.repeat(list("abcd"), 9)}
+    rng = np.random.default_rng(4)
+    draws = {"b_Intercept": np.sort(rng.normal(size=(2, 30, 2)), axis=-1),
+             "b": rng.normal(size=(2, 30, 1)), "r_g": rng.normal(size=(2, 30, 4, 1))}
+    # reported parameters given as they are: nothing to derive, no JAX to run
+    fit = Fit(fl.Model("y ~ x + (1 | g)", df, family="cumulative"), draws, {}, method="prior")
+    theta, b = draws["b_Intercept"].reshape(-1, 2), draws["b"].reshape(-1, 1)
+    r = draws["r_g"].reshape(-1, 4)
+    t = fit.fixef(prob=0.9)
+    assert list(t.index) == ["Intercept[1]", "Intercept[2]", "x"]
+    np.testing.assert_allclose(t["Estimate"], np.concatenate([theta, b], axis=1).mean(0))
+    np.testing.assert_allclose(t.loc["Intercept[2]", "Q95"], np.quantile(theta[:, 1], 0.95))
+    np.testing.assert_allclose(t.loc["Intercept[1]", "Est.Error"], theta[:, 0].std(ddof=1))
+    co = fit.coef()["g"]
+    assert list(co.columns.get_level_values(0).unique()) == ["Intercept[1]", "Intercept[2]", "x"]
+    for k in range(2):
+        np.testing.assert_allclose(co[f"Intercept[{k + 1}]"]["Estimate"],
+                                   (theta[:, [k]] - r).mean(0))
+    np.testing.assert_allclose(co["x"]["Estimate"], np.full(4, b.mean()))
+    # thresholds alone: no other coefficient, still a table
+    fit = Fit(fl.Model("y ~ 1", df, family="cumulative"), {"b_Intercept": draws["b_Intercept"]},
+              {}, method="prior")
+    assert list(fit.fixef().index) == ["Intercept[1]", "Intercept[2]"]
+
 
 def _ess(draws: np.ndarray, chains: int = 2) -> float:
     return float(convergence(np.asarray(draws).reshape(chains, -1, 1))[1][0])

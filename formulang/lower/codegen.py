@@ -32,11 +32,12 @@ from ..data.bind import spec_group_terms
 from .codegen_layout import (WIDTH, Writer, distribution, docstring, format_statement,
                              identifier, int_list, num)
 from .codegen_terms import Predictor, predictor
+from .joint import positions
 from .links import LINKS
 from .ordinal import threshold_source
-from .plan import ModelPlan, refuse_shared_terms
+from .plan import ModelPlan
 from .response import SOURCE_DOCS, source_data, source_lines
-from .sites import predictors
+from .sites import GroupSites, all_groups, dpar_group, effect_names, predictors, uses
 
 
 # ---- the model ----------------------------------------------------------------------------------
@@ -49,20 +50,41 @@ class _Context:
         self.plan: ModelPlan = model.plan
         suffixes = [""] + [f"_{d.name}" for d in self.plan.dpars]
         taken = {"model", "data_from", "subs", "y", "trials", "weights", "b",
-                 *self.plan.aux, *self.plan.response.data_keys(),
+                 *self.plan.aux, *self.plan.family.spec.fixed, *self.plan.response.data_keys(),
                  *(d.name for d in self.plan.dpars),
                  *(stem + suffix for stem in ("X", "Xc", "x_means", "eta", "offset")
                    for suffix in suffixes),
                  *(name for pred in predictors(self.plan)
                    for name in (pred.sites.intercept, pred.sites.slopes))}
         specs = {"": model.spec, **dict(model.spec.dpars)}
-        self.predictors = tuple(
-            Predictor(pred, suffix, tuple(identifier(g.name, taken) for g in pred.groups),
-                      tuple(" + ".join(map(str, terms))
-                            for terms in spec_group_terms(specs[pred.dpar])),
-                      offset=not pred.dpar or bool(specs[pred.dpar].formula.offsets))
-            for pred, suffix in zip(predictors(self.plan), suffixes))
-        self.idents = self.predictors[0].idents
+        preds = predictors(self.plan)
+        self.terms_by_name = {g.name: g for g in all_groups(self.plan)}
+        ident_of = {g.name: identifier(g.name, taken) for pred in preds for g in pred.groups}
+        # each formula's group terms in its linear predictor, and where its bound data hold
+        # them (a term spanning formulas is each formula's term on that factor)
+        self.positions = {pred.dpar: positions(self.plan, pred.dpar, specs[pred.dpar].groups)
+                          for pred in preds}
+        written: dict[str, list[tuple[str, str]]] = {}
+        for pred in preds:
+            texts = [" + ".join(map(str, terms))
+                     for terms in spec_group_terms(specs[pred.dpar])]
+            for (g, _), i in zip(uses(self.plan, pred.dpar), self.positions[pred.dpar]):
+                written.setdefault(g.name, []).append((pred.dpar, texts[i]))
+        made = []
+        for pred, suffix in zip(preds, suffixes):
+            rows = []
+            for g, cols in uses(self.plan, pred.dpar):
+                # another formula's block: this formula's data of it get their own names
+                ident = ident_of[g.name] if g in pred.groups else \
+                    identifier(dpar_group(g.label, pred.dpar), taken)
+                rows.append((g.name, cols, ident, GroupSites(ident_of[g.name]).r))
+            terms = tuple(", ".join((f"{d or 'the response'}'s " if d != pred.dpar else "")
+                                    + text for d, text in written[g.name])
+                          for g in pred.groups)
+            made.append(Predictor(pred, suffix, tuple(ident_of[g.name] for g in pred.groups),
+                                  terms, offset=not pred.dpar or bool(
+                                      specs[pred.dpar].formula.offsets), uses=tuple(rows)))
+        self.predictors = tuple(made)
         self.has_trials = model.has_trials
         self.has_weights = model.has_weights
 
@@ -70,7 +92,7 @@ class _Context:
         response, *subs = self.predictors
         args = ["X"] if self.plan.b is not None else []
         args.append("y")
-        for ident in self.idents:
+        for _, _, ident, _ in response.uses:
             args += [f"{ident}_codes", f"{ident}_values"]
         args.append("offset")
         if self.has_trials:
@@ -80,7 +102,7 @@ class _Context:
         args += list(self.plan.response.data_keys())
         for p in subs:  # the sub-formulas' data: sigma ~ x gives X_sigma
             args += [p.X] if p.pred.b is not None else []
-            for ident in p.idents:
+            for _, _, ident, _ in p.uses:
                 args += [f"{ident}_codes", f"{ident}_values"]
             args += [p.offset_arg] if p.offset else []
         return args
@@ -114,6 +136,10 @@ def _likelihood(w: Writer, ctx: _Context) -> None:
         w.line()
     for line in threshold_source(plan, distribution):  # an ordinal model's thresholds
         w.comment(line[2:]) if line.startswith("# ") else w.line(line)
+    predicted = {d.name for d in plan.dpars}
+    for name, value in plan.family.spec.fixed.items():  # brms's disc: 1 unless predicted
+        if name not in predicted:
+            w.line(f"{name} = {value!r}  # fixed, as brms ({name} ~ ... would predict it)")
     fam = plan.family
     w.comment(f"Likelihood: {ctx.model.response_text} ~ {fam} "
               f"({fam.spec.doc})" + (", rows weighted" if ctx.has_weights else ""))
@@ -132,6 +158,17 @@ def _likelihood(w: Writer, ctx: _Context) -> None:
     w.level -= 2 if ctx.has_weights else 1
 
 
+def _terms(ctx: _Context, p: Predictor) -> list:
+    """``(group term, the names of its columns this formula's data hold, identifier)`` of
+    each group term in formula ``p``'s linear predictor."""
+    out = []
+    for name, cols, ident, _ in p.uses:
+        g = ctx.terms_by_name[name]
+        names = effect_names(g)
+        out.append((g, [names[j] for j in cols], ident))
+    return out
+
+
 def _model_docstring(ctx: _Context) -> str:
     plan = ctx.plan
     parts = []
@@ -139,10 +176,10 @@ def _model_docstring(ctx: _Context) -> str:
         parts.append(f"X: the population-level predictors ({', '.join(plan.slope_columns)}), "
                      f"n x {len(plan.slope_columns)}, as given (not centred).")
     parts.append(f"y: the response {ctx.model.response_text} (n), or None to sample it.")
-    for g, ident in zip(plan.groups, ctx.idents):
+    for g, cols, ident in _terms(ctx, ctx.predictors[0]):
         parts.append(f"{ident}_codes: the level of {g.label} of each row (0..{len(g.levels) - 1}"
                      f", in the order of the levels); {ident}_values: the term's columns "
-                     f"({', '.join(g.columns)}) per row, n x {g.k}.")
+                     f"({', '.join(cols)}) per row, n x {len(cols)}.")
     parts.append("offset: added to the linear predictor (zeros without an offset).")
     if ctx.has_trials:
         parts.append("trials: the number of trials of each row.")
@@ -155,9 +192,9 @@ def _model_docstring(ctx: _Context) -> str:
             parts.append(f"{p.X}: the predictors of {d.name}'s formula "
                          f"({', '.join(d.slope_columns)}), n x {len(d.slope_columns)}, "
                          f"as given.")
-        for g, ident in zip(d.groups, p.idents):
+        for g, cols, ident in _terms(ctx, p):
             parts.append(f"{ident}_codes, {ident}_values: the level of {g.label} and the "
-                         f"term's columns ({', '.join(g.columns)}) per row, in {d.name}'s "
+                         f"term's columns ({', '.join(cols)}) per row, in {d.name}'s "
                          f"formula.")
         if p.offset:
             parts.append(f"{p.offset_arg}: the offset of {d.name}'s formula.")
@@ -192,7 +229,7 @@ def _data_from(w: Writer, ctx: _Context) -> None:
         w.line(f'"X": {_slopes(plan, "bound")},  # {", ".join(plan.slope_columns)}')
     w.line('"y": None if bound.y is None else np.asarray(bound.y, dtype='
            f'{"np.int32" if plan.family.spec.probabilities is not None else "float"}),')
-    for i, (g, ident) in enumerate(zip(plan.groups, ctx.idents)):
+    for (g, _, ident), i in zip(_terms(ctx, ctx.predictors[0]), ctx.positions[""]):
         w.line(f'"{ident}_codes": np.asarray(bound.groups[{i}].codes, dtype=np.int32),'
                f'  # {g.label}')
         w.line(f'"{ident}_values": np.asarray(bound.groups[{i}].values, dtype=float),')
@@ -207,7 +244,7 @@ def _data_from(w: Writer, ctx: _Context) -> None:
         d, sub = p.pred, f'subs["{p.pred.name}"]'
         if d.b is not None:
             w.line(f'"{p.X}": {_slopes(d, sub)},  # {", ".join(d.slope_columns)}')
-        for i, (g, ident) in enumerate(zip(d.groups, p.idents)):
+        for (g, _, ident), i in zip(_terms(ctx, p), ctx.positions[d.dpar]):
             w.line(f'"{ident}_codes": np.asarray({sub}.groups[{i}].codes, dtype=np.int32),'
                    f'  # {g.label}')
             w.line(f'"{ident}_values": np.asarray({sub}.groups[{i}].values, dtype=float),')
@@ -225,7 +262,6 @@ def generate_code(model) -> str:
     ``data_from(bound)``. ``exec`` it, or save it as a module. A family parameter with a
     formula (``sigma ~ x``) takes its data as more arguments (``X_sigma``...) and is
     computed per row from its own coefficients and group effects."""
-    refuse_shared_terms("code()", model.plan)
     ctx = _Context(model)
     plan = ctx.plan
     w = Writer()
@@ -257,8 +293,10 @@ def generate_code(model) -> str:
     w.line("import numpyro.distributions as dist")
     if ctx.has_weights:
         w.line("from numpyro import handlers")
-    if plan.thresholds is not None:  # the thresholds' ordered prior is formulang's
-        w.line("from formulang.lower.ordinal import ordered_prior")
+    if plan.thresholds is not None:  # the thresholds' ordered prior is formulang's, and so
+        # is the logit link's log-space likelihood (brms's log_diff_exp)
+        names = ["ordered_prior"] + ["logistic_log_probs"] * ("logistic_log_probs" in link_code)
+        w.line(f"from formulang.lower.ordinal import {', '.join(sorted(names))}")
     if plan.response.censored or plan.response.truncated:  # its distribution is formulang's
         w.line("from formulang.lower.response import censored_truncated")
     w.line()

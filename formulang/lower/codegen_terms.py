@@ -17,7 +17,7 @@ import numpy as np
 
 from .codegen_layout import Writer, array, distribution, int_list, num
 from .plan import GroupPlan, VectorSite
-from .sites import GroupSites
+from .sites import GroupSites, column_dpars, effect_names, uses
 
 FLAG_LEVELS = 200  # above this many levels, a mixed term's layout is one 0/1 character a level
 
@@ -45,13 +45,18 @@ class Predictor:
     response's formula) or a :class:`~formulang.lower.plan.DparPlan` (``sigma ~ x``);
     ``suffix``, what its variables and arguments end with (``""``; ``"_sigma"``: ``eta_sigma``,
     ``X_sigma``); ``idents``, the Python identifier of each group term; ``terms``, each group
-    term as written; ``offset``: whether ``model()`` takes an offset for it."""
+    term as written; ``offset``: whether ``model()`` takes an offset for it; ``uses``, the
+    group terms in its linear predictor (:func:`~formulang.lower.sites.uses`): ``(term name,
+    its column indices, the identifier of this formula's codes and values, the variable of
+    the term's effects)``; a term spanning formulas (``(1 |p| g)``) gives each formula its
+    columns of one block, sampled by the formula that holds it."""
 
     pred: object
     suffix: str
     idents: tuple[str, ...]
     terms: tuple[str, ...]
     offset: bool = True
+    uses: tuple[tuple[str, tuple[int, ...], str, str], ...] = ()
 
     @property
     def eta(self) -> str:
@@ -65,9 +70,10 @@ class Predictor:
     def offset_arg(self) -> str:
         return "offset" + self.suffix
 
-    def key(self, cls: str, *index: str) -> str:
-        """A prior's key as users write it: ``b[x]``; of a sub-formula ``b_sigma[x]``."""
-        dpar = self.pred.dpar
+    def key(self, cls: str, *index: str, dpar: str | None = None) -> str:
+        """A prior's key as users write it: ``b[x]``; of a sub-formula ``b_sigma[x]``
+        (``dpar``: another formula's, for a term spanning formulas)."""
+        dpar = self.pred.dpar if dpar is None else dpar
         return cls + (f"_{dpar}" if dpar else "") + "".join(f"[{i}]" for i in index)
 
 
@@ -91,8 +97,29 @@ def predictor(w: Writer, plan, p: Predictor) -> None:
     for gi in range(len(p.pred.groups)):
         w.line()
         group(w, plan, p, gi, eta)
+    own = {g.name for g in p.pred.groups}
+    sizes = {g.name: g.k for g, _ in uses(plan, p.pred.dpar)}
+    for name, cols, ident, r in p.uses:
+        if name not in own:  # another formula's block: this formula's columns of it
+            w.line()
+            w.comment(f"this formula's columns of {r}, the block shared across formulas by "
+                      f"an ID (sampled above)")
+            eta.add(_effect_term(ident, r, cols, sizes[name]))
     if not eta.started:  # nothing to add (a formula of no terms): 0 per row
         w.line(f"{p.eta} = jnp.zeros_like(offset)")
+
+
+def _effect_term(ident: str, r: str, cols: tuple[int, ...], k: int) -> str:
+    """``sum(values * r[codes])`` per row; of a block spanning formulas, its ``cols``."""
+    r = r if len(cols) == k else f"{r}[:, np.array({int_list(cols)})]"
+    return f"jnp.sum({ident}_values * {r}[{ident}_codes], axis=-1)"
+
+
+def _column_keys(p: Predictor, g: GroupPlan) -> list[tuple[str, str, str]]:
+    """``(prior key, column, formula)`` of each of ``g``'s columns: a term spanning formulas
+    takes each column's prior from its own formula (``sd_sigma[g][Intercept]``)."""
+    return [(p.key("sd", g.label, col, dpar=dpar), col, dpar)
+            for col, dpar in zip(effect_names(g), column_dpars(g))]
 
 
 def population(w: Writer, plan, p: Predictor, eta: _Eta) -> None:
@@ -185,13 +212,14 @@ def group(w: Writer, plan, p: Predictor, gi: int, eta: _Eta) -> None:
     n_levels, k = len(g.levels), g.k
     w.comment(describe_group(g, term))
     w.comment(f"  {g.reason}")
-    for j, col in enumerate(g.columns):
-        w.comment(f"  {p.key('sd', g.label, col)} ~ {priors.lookup('sd', g.label, col, g.dpar)}")
+    keys = _column_keys(p, g)
+    for key, col, dpar in keys:
+        w.comment(f"  {key} ~ {priors.lookup('sd', g.label, col, dpar)}")
     if g.lkj_key:
         w.comment(f"  {p.key('cor', g.label)} ~ {priors.lookup('cor', g.label, dpar=g.dpar)}")
     local = GroupSites(ident)  # the code's variables, named as the sites they hold
     sd = local.sd
-    _sample_vector(w, params, g.sd, sd, [p.key("sd", g.label, c) for c in g.columns])
+    _sample_vector(w, params, g.sd, sd, [key for key, _, _ in keys])
 
     sites = g.sites.lkj
     L, scale = local.L, f"scale_tril_{ident}"
@@ -271,7 +299,9 @@ def group(w: Writer, plan, p: Predictor, gi: int, eta: _Eta) -> None:
             a, b = zip(*g.correlated_pairs)
             w.line(f'numpyro.deterministic("{g.sites.cor}", '
                    f'({L} @ {L}.T)[np.array({int_list(a)}), np.array({int_list(b)})])')
-    eta.add(f"jnp.sum({ident}_values * {r}[{ident}_codes], axis=-1)")
+    for name, cols, arg, _ in p.uses:  # its columns in this formula (all, unless it spans)
+        if name == g.name:
+            eta.add(_effect_term(arg, r, cols, k))
 
 
 __all__ = ["FLAG_LEVELS", "Predictor", "describe_group", "group", "population", "predictor"]

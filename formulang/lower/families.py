@@ -49,6 +49,9 @@ class Aux:
     mass: Callable | None = None
     support: str = "positive"
     link: str = "log"
+    # its sub-formula's intercept's default prior, when not student_t(3, centre, 2.5) around
+    # the typical value of ``prior`` (brms's disc: normal(0, 1) on the log scale)
+    intercept: tuple | None = None
 
 
 @dataclass(frozen=True)
@@ -173,6 +176,10 @@ SIGMA = Aux("sigma", lambda s: ("half_student_t", 3, 2.5 * s),
 # gamma(2, 0.1): mean 20, mode 10, wide; keeps a shape or precision off 0, where the density
 # of the response degenerates (brms's gamma(0.01, 0.01) puts much of its mass there). Its
 # warm-up variance 2 / n is the large-value limit of the parameter's Fisher information.
+# brms's discrimination of ordinal models: 1 unless predicted (disc ~ x), log link, its
+# sub-formula's intercept normal(0, 1) on the log scale (identified by that prior alone:
+# scaling disc, the thresholds and eta together leaves the likelihood as it is)
+DISC = Aux(ordinal.DISC, lambda s: ("lognormal", 0, 1), intercept=("normal", 0, 1))
 SHAPE = Aux("shape", lambda s: ("gamma", 2, 0.1), mass=lambda n, edf, value=None: 2.0 / n)
 
 
@@ -215,8 +222,8 @@ class FamilySpec:
     takes (:mod:`formulang.data.response_levels`: ``"ordinal"``, ``"binary"``; None: numbers
     only); ``thresholds``: ordered thresholds replace the intercept (:mod:`formulang.lower.
     ordinal`); ``probabilities(link, eta, aux)``: the categories' probabilities (draws, rows,
-    K), ``kind="prob"``; ``fixed_aux``: parameters held at a constant unless modelled
-    (``(("disc", 1.0),)``); ``pilot_link``: the link the pilot fits the working response on,
+    K), ``kind="prob"``; ``fixed_aux``: parameters held at a constant unless a sub-formula
+    predicts them (``((DISC, 1.0),)``: brms's ``disc``, 1 unless ``disc ~ x``); ``pilot_link``: the link the pilot fits the working response on,
     when not the family's own; ``per_category``: each category but the first has its own
     linear predictor, a family parameter with the response's formula (categorical:
     :mod:`formulang.lower.categorical_model`), which ``likelihood`` and ``probabilities`` read
@@ -253,7 +260,7 @@ class FamilySpec:
     response_levels: str | None = None
     thresholds: bool = False
     probabilities: Callable | None = None
-    fixed_aux: tuple[tuple[str, float], ...] = ()
+    fixed_aux: tuple[tuple[Aux, float], ...] = ()
     pilot_link: str | None = None
     per_category: bool = False
     linpred: Callable | None = None
@@ -272,6 +279,18 @@ class FamilySpec:
     def aux(self) -> tuple[str, ...]:
         """The auxiliary parameters' names (the model's sample sites)."""
         return tuple(a.name for a in self.parameters)
+
+    @property
+    def fixed(self) -> dict[str, float]:
+        """The parameters held at a constant unless predicted, by name (``{"disc": 1.0}``)."""
+        return {a.name: value for a, value in self.fixed_aux}
+
+    def dpar(self, name: str) -> Aux | None:
+        """The row of parameter ``name`` for a sub-formula (``sigma ~ x``, ``disc ~ x``): one
+        of ``parameters`` or of ``fixed_aux``; None if the family has no such parameter."""
+        rows = [a for a in self.parameters if a.name == name]
+        rows += [a for a, _ in self.fixed_aux if a.name == name]
+        return rows[0] if rows else None
 
 
 FAMILIES: dict[str, FamilySpec] = {f.name: f for f in [
@@ -406,7 +425,7 @@ FAMILIES: dict[str, FamilySpec] = {f.name: f for f in [
         # the pilot: the categories' latent scores, a Gaussian fit on the identity scale
         variance=_variance_one, working_response=ordinal.working_response,
         pilot_link="identity", response_levels="ordinal", thresholds=True,
-        fixed_aux=((ordinal.DISC, 1.0),)),
+        fixed_aux=((DISC, 1.0),)),
     FamilySpec(
         "categorical", ("logit",), (), "categorical",
         "unordered categories: P(y = k) = softmax(0, mu2, ..., muK)_k, a formula per category",
@@ -508,11 +527,11 @@ def family(name: str, link: str | None = None) -> Family:
 
 AUX_NAMES: tuple[str, ...] = tuple(dict.fromkeys(
     [a for f in FAMILIES.values() for a in f.aux]
-    + [name for f in FAMILIES.values() for name, _ in f.fixed_aux]))
+    + [a.name for f in FAMILIES.values() for a, _ in f.fixed_aux]))
 """Every family parameter name, in table order: the prior classes families add."""
 
 AUX_SUPPORTS: dict[str, str] = {
-    **{name: "positive" for f in FAMILIES.values() for name, _ in f.fixed_aux},  # disc
+    **{a.name: a.support for f in FAMILIES.values() for a, _ in f.fixed_aux},  # disc
     **{a.name: a.support for f in FAMILIES.values() for a in f.parameters}}
 """Each family parameter's support, ``"positive"`` or ``"unit"`` (a name means one thing)."""
 

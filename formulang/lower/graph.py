@@ -35,9 +35,9 @@ from pathlib import Path
 
 from ..errors import FormulangError
 from .links import LINKS
-from .plan import refuse_shared_terms
 from .priors import PriorRow
 from .response import source_lines
+from .sites import column_dpars, dpar_group, effect_names, uses
 
 KINDS = ("data", "prior", "coefficient", "hyperparameter", "latent", "linear_predictor",
          "likelihood")
@@ -256,7 +256,16 @@ def _formula(g: _Builder, model, pred, target: str) -> str:
     offsets = (model.formula if not dpar else dict(model.spec.dpars)[dpar].formula).offsets
     parts = [offset] if offsets else []
     parts += [f"{X} {b}"] if pred.b is not None else ([b] if pred.intercept else [])
-    parts += [f"{grp.sites.r}[codes]·values" for grp in pred.groups]
+    used = uses(model.plan, dpar)
+    # a block spanning formulas (|p|) is drawn once, by the formula holding it; each formula
+    # reads its columns of it, through its own codes and values
+    own = {grp.name for grp in pred.groups}
+    data_stem = {grp.name: grp.name if grp.name in own else dpar_group(grp.label, dpar)
+                 for grp, _ in used}
+    for grp, cols in used:
+        which = "" if len(cols) == grp.k else \
+            "; " + ", ".join(grp.columns[j] for j in cols)
+        parts.append(f"{grp.sites.r}[codes{which}]·values")
 
     # data
     if pred.b is not None:
@@ -267,11 +276,12 @@ def _formula(g: _Builder, model, pred, target: str) -> str:
     if offsets:
         g.node(offset, "data", _shape(n), "offset: " + ", ".join(str(o) for o in offsets))
         g.edge(offset, target)
-    for grp in pred.groups:
-        g.node(f"codes_{grp.name}", "data", _shape(n), f"level of {grp.label} per row\n"
+    for grp, cols in used:
+        stem, names = data_stem[grp.name], effect_names(grp)
+        g.node(f"codes_{stem}", "data", _shape(n), f"level of {grp.label} per row\n"
                f"{len(grp.levels)} levels")
-        g.node(f"values_{grp.name}", "data", _shape(n, grp.k),
-               f"columns of the {grp.label} term\n{', '.join(grp.columns)}")
+        g.node(f"values_{stem}", "data", _shape(n, len(cols)),
+               f"columns of the {grp.label} term\n{', '.join(names[j] for j in cols)}")
 
     # population-level coefficients
     if pred.columns:
@@ -292,12 +302,14 @@ def _formula(g: _Builder, model, pred, target: str) -> str:
     # group terms
     for grp in pred.groups:
         sd, r = grp.sites.sd, grp.sites.r
+        dpars = list(dict.fromkeys(column_dpars(grp)))
+        on = (f" on {dpar}" if dpar else "") if len(dpars) == 1 else \
+            " on " + ", ".join(d or "the response" for d in dpars)
         g.node(sd, "hyperparameter", _shape(grp.k),
-               f"SDs of the {grp.label} effects" + (f" on {dpar}" if dpar else "")
-               + f"\n{', '.join(grp.columns)}")
-        g.prior(sd, sd, _key("sd", dpar, grp.label),
-                [(_key("sd", dpar, grp.label, c), priors.lookup("sd", grp.label, c, dpar))
-                 for c in grp.columns])
+               f"SDs of the {grp.label} effects{on}\n{', '.join(grp.columns)}")
+        g.prior(sd, sd, ", ".join(_key("sd", d, grp.label) for d in dpars),
+                [(_key("sd", d, grp.label, c), priors.lookup("sd", grp.label, c, d))
+                 for c, d in zip(effect_names(grp), column_dpars(grp))])
         parents = [sd]
         if grp.lkj_key:
             L = grp.sites.L
@@ -314,11 +326,12 @@ def _formula(g: _Builder, model, pred, target: str) -> str:
         if model.collapsed:  # NUTS does not sample them: no centring is used there
             mode = f"integrated out under NUTS, drawn exactly\n(map, vi: sampled {mode})"
         g.node(r, "latent", _shape(len(grp.levels), grp.k),
-               f"{grp.label} effects" + (f" on {dpar}" if dpar else "")
-               + f"\nlevels × ({', '.join(grp.columns)})\n{mode}")
+               f"{grp.label} effects{on}\nlevels × ({', '.join(grp.columns)})\n{mode}")
         for p in parents:
             g.edge(p, r)
-        for source in (r, f"codes_{grp.name}", f"values_{grp.name}"):
+    for grp, _ in used:
+        stem = data_stem[grp.name]
+        for source in (grp.sites.r, f"codes_{stem}", f"values_{stem}"):
             g.edge(source, target)
     return " + ".join(parts) or "0"
 
@@ -327,7 +340,6 @@ def model_graph(model) -> ModelGraph:
     """The graph of a :class:`~formulang.compiled.CompiledModel` (``Model.compiled``). A family
     parameter with a formula (``sigma ~ x``) is a node per row, ``sigma = exp(X_sigma
     b_sigma + ...)``, fed by its formula's data, coefficients and group effects."""
-    refuse_shared_terms("graph()", model.plan)
     plan = model.plan
     n = plan.n
     g = _Builder()

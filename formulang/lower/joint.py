@@ -111,19 +111,29 @@ def layout(joint: Joint, bound):
     return tuple(columns), tuple(dpars), tuple(raw), tuple(blocks)
 
 
-def terms_of(plan, dpar: str, bound) -> list:
-    """``(group term, its column indices, bound group term)`` of each group term in formula
-    ``dpar``'s linear predictor (:func:`~formulang.lower.sites.uses`), ``bound`` its rows. A
-    term spanning formulas is found by its factor (one bound term per factor and formula);
-    the formula's own terms are its bound terms in order (files saved before terms on one
-    factor were one term hold two on a factor)."""
+def positions(plan, dpar: str, groups) -> list[int]:
+    """The index into ``groups`` (formula ``dpar``'s bound terms or their specs, each with a
+    ``label``) of each group term in its linear predictor, in
+    :func:`~formulang.lower.sites.uses` order. A term spanning formulas is found by its factor
+    (one bound term per factor and formula); the formula's own terms are its bound terms in
+    order (files saved before terms on one factor were one term hold two on a factor)."""
     from .sites import uses
 
     terms = uses(plan, dpar)
+    labels = [gd.label for gd in groups]
     spanning = {g.label for g, _ in terms if g.column_dpars}
-    own = iter([gd for gd in bound.groups if gd.label not in spanning])
-    return [(g, cols, bound.group(g.label) if g.column_dpars else next(own))
-            for g, cols in terms]
+    own = iter([i for i, label in enumerate(labels) if label not in spanning])
+    return [labels.index(g.label) if g.column_dpars else next(own) for g, _ in terms]
 
 
-__all__ = ["Joint", "find", "formulas", "layout", "member_data", "terms_of"]
+def terms_of(plan, dpar: str, bound) -> list:
+    """``(group term, its column indices, bound group term)`` of each group term in formula
+    ``dpar``'s linear predictor (:func:`~formulang.lower.sites.uses`), ``bound`` its rows
+    (found as :func:`positions` says)."""
+    from .sites import uses
+
+    return [(g, cols, bound.groups[i])
+            for (g, cols), i in zip(uses(plan, dpar), positions(plan, dpar, bound.groups))]
+
+
+__all__ = ["Joint", "find", "formulas", "layout", "member_data", "positions", "terms_of"]

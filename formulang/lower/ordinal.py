@@ -3,7 +3,8 @@
 brms's parameterisation: a response in categories ``1..K`` (the model's ``y`` is the code
 ``0..K-1``) with ``P(y <= k) = F(disc * (theta_k - eta))``, ``F`` the inverse link (logistic
 or normal CDF), thresholds ``theta_1 < ... < theta_{K-1}`` (brms's ``Intercept[k]``) and
-``disc`` fixed at 1. The linear predictor has no intercept: the thresholds are it. They are
+``disc`` fixed at 1 unless a sub-formula predicts it (``disc ~ x``: ``disc = exp(eta_disc)``
+per row, brms's ``b_disc_x``). The linear predictor has no intercept: the thresholds are it. They are
 sampled on centred predictors (site :attr:`~formulang.lower.sites.PopulationSites.thresholds`,
 as brms's temporary ``Intercept``) and reported for the predictors as given
 (``b_Intercept = thres_c + x_means . b``).
@@ -165,24 +166,47 @@ def category_probs(cdf, eta, theta, disc=1.0, xp=np):
     return xp.diff(xp.concatenate([zeros, c, ones], axis=-1), axis=-1)
 
 
-def likelihood(d, link, eta, p, n):
-    """The family row's likelihood: NumPyro's ordered logistic for the logit link, else a
-    categorical with :func:`category_probs` from the link's CDF."""
+def logistic_log_probs(cuts):
+    """``log P(y = k)``, ``k = 0..K-1`` (last axis), of the logit link from ``cuts = disc
+    (theta - eta)`` (..., K-1), in log space as brms's ``log_diff_exp`` of ``log_inv_logit``:
+    ``log(F(a) - F(b)) = log F(a) - softplus(b) + log(-expm1(b - a))`` stays finite where
+    the difference of the CDFs underflows (a large ``disc``, a row far in a tail), which
+    NumPyro's ``OrderedLogistic`` (a difference of sigmoids) does not.
+
+    >>> import numpy as np
+    >>> logistic_log_probs(np.array([[-40.0, 40.0]])).round(2).tolist()  # no log(0)
+    [[-40.0, -0.0, -40.0]]
+    """
+    import jax
     import jax.numpy as jnp
 
-    theta, disc = p[THRESHOLDS], p.get(DISC, 1.0)
+    a, b = cuts[..., 1:], cuts[..., :-1]  # each middle category's upper and lower cut
+    middle = jax.nn.log_sigmoid(a) - jax.nn.softplus(b) + jnp.log(-jnp.expm1(b - a))
+    return jnp.concatenate([jax.nn.log_sigmoid(cuts[..., :1]), middle,
+                            jax.nn.log_sigmoid(-cuts[..., -1:])], axis=-1)
+
+
+def likelihood(d, link, eta, p, n):
+    """The family row's likelihood: a categorical over :func:`logistic_log_probs` for the
+    logit link, else over :func:`category_probs` from the link's CDF; a ``disc`` per row
+    (``disc ~ x``) scales that row's thresholds and ``eta``."""
+    import jax.numpy as jnp
+
+    theta, disc = p[THRESHOLDS], jnp.expand_dims(jnp.asarray(p.get(DISC, 1.0)), -1)
     if link.name == "logit":
-        return d.OrderedLogistic(disc * eta, disc * theta)
+        return d.Categorical(logits=logistic_log_probs(disc * (theta - eta[..., None])))
     probs = category_probs(_cdf_jax(link), eta, theta, disc, jnp)
     return d.Categorical(probs=jnp.clip(probs, _FLOOR, 1.0))
 
 
 def source(link) -> list[str]:
-    """The likelihood as source lines (:class:`~formulang.lower.families.FamilySpec`)."""
+    """The likelihood as source lines (:class:`~formulang.lower.families.FamilySpec`);
+    ``disc`` is 1 or, predicted (``disc ~ x``), a value per row."""
     theta = POPULATION.thresholds
+    cuts = f"jnp.expand_dims(disc, -1) * ({theta} - eta[:, None])"
     if link.name == "logit":
-        return [f"dist.OrderedLogistic(eta, {theta})"]
-    cdf = link.code(f"{theta} - eta[:, None]")
+        return [f"dist.Categorical(logits=logistic_log_probs({cuts}))"]
+    cdf = link.code(cuts)
     return [f"cum = {cdf}",
             "probs = jnp.diff(jnp.concatenate([jnp.zeros_like(cum[:, :1]), cum, "
             "jnp.ones_like(cum[:, :1])], axis=-1), axis=-1)",
@@ -214,8 +238,8 @@ def probabilities(link, eta: np.ndarray, aux: dict, trials=None) -> np.ndarray:
     """Category probabilities per draw and row, ``(draws, rows, K)`` in NumPy float64
     (brms's ``posterior_epred`` of an ordinal model); ``aux[THRESHOLDS]`` is (draws, K-1)."""
     theta = np.asarray(aux[THRESHOLDS], dtype=float)[:, None, :]
-    disc = np.asarray(aux.get(DISC, 1.0), dtype=float)
-    disc = disc[:, None, None] if disc.ndim else disc
+    disc = np.asarray(aux.get(DISC, 1.0), dtype=float)  # 1, per draw, or per draw and row
+    disc = disc.reshape(disc.shape + (1,) * (3 - disc.ndim)) if disc.ndim else disc
     c = link.inverse(disc * (theta - np.asarray(eta, dtype=float)[..., None]))
     edges = np.concatenate([np.zeros(c.shape[:-1] + (1,)), c, np.ones(c.shape[:-1] + (1,))],
                            axis=-1)
@@ -243,6 +267,7 @@ def working_response(y: np.ndarray, trials):
     return z - z.mean(), None
 
 
-__all__ = ["DISC", "THRESHOLDS", "category_probs", "check_thresholds", "expected_category", "likelihood",
+__all__ = ["DISC", "THRESHOLDS", "category_probs", "check_thresholds", "expected_category",
+           "likelihood", "logistic_log_probs",
            "n_categories", "ordered_prior", "prior_draws", "probabilities", "sample_thresholds",
            "source", "start", "threshold_coefs", "threshold_source", "working_response"]

@@ -195,13 +195,12 @@ def build_plan(bound, fam: Family, priors: PriorTable, parameterization) -> Mode
     columns, intercept, x_means, b, groups = _predictor(
         bound, priors, params, parameterization, centre=thresholds is not None)
     groups = _with_joints(groups, "", spanning, bound, priors, params)
-    by_name = {a.name: a for a in fam.spec.parameters}
     dpars = []
     for name, sub in bound.dpars:
         choices = [_noncentred(gd, name) for gd in sub.groups]
         pred = _predictor(sub, priors, params, choices, name)
         pred = pred[:-1] + (_with_joints(pred[-1], name, spanning, bound, priors, params),)
-        dpars.append(DparPlan(name, by_name[name].link, *pred))
+        dpars.append(DparPlan(name, fam.spec.dpar(name).link, *pred))
     c = bound.additions.counts()
     response = replace(response_plan(bound.formula.response, fam),
                        counts=(c["left"], c["right"], c["interval"]))
@@ -329,17 +328,6 @@ def _noncentred(gd, dpar: str) -> _Choice:
                    f"non-centred: the pilot fit does not see {dpar}'s formula")
 
 
-def refuse_shared_terms(what: str, plan: ModelPlan) -> None:
-    """The error of a later stage that does not cover group terms shared across formulas by
-    an ID (``(1 |p| g)``, :mod:`formulang.lower.joint`) yet."""
-    shared = [g.label for g in plan.groups + tuple(h for d in plan.dpars for h in d.groups)
-              if g.column_dpars]
-    if shared:
-        raise FormulangError(f"{what} does not yet cover group terms shared across formulas "
-                             f"by an ID (|p| on {shared[0]!r}); fit, summary, predict, "
-                             f"simulate and save/load do")
-
-
 def check_dpars(formula, fam: Family, text: str | None = None) -> None:
     """Refuse a sub-formula for a parameter the family does not have (or that the response's
     additions fix), with the caret under its name in ``text`` (the formula as written)."""
@@ -349,7 +337,7 @@ def check_dpars(formula, fam: Family, text: str | None = None) -> None:
         return                                       # once bound (lower/categorical_model.py)
     text = str(formula) if text is None else text
     dropped = response_plan(formula.response, fam).dropped
-    own = [a for a in fam.spec.aux if a not in dropped]
+    own = [a for a in fam.spec.aux if a not in dropped] + list(fam.spec.fixed)
     for name, _ in formula.dpars:
         if name in own:
             continue

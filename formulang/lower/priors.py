@@ -50,7 +50,7 @@ and ``cor_sigma[g]`` as for the response's formula with ``s = 1``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -144,10 +144,12 @@ def _default_rows(bound, fam: Family) -> list[PriorRow]:
     dropped = dropped_aux(bound.formula.response, fam)  # se(s) alone: no sigma
     for aux in fam.spec.parameters:
         if aux.name in with_formula:
-            rows += _predictor_rows(dict(bound.dpars)[aux.name], _dpar_centre(aux, s), 1.0,
-                                    aux.name)
+            rows += _dpar_rows(dict(bound.dpars)[aux.name], aux, s)
         elif aux.name not in dropped:
             rows.append(PriorRow(aux.name, "", "", _prior(*aux.prior(s)), "default"))
+    for aux, _ in fam.spec.fixed_aux:  # fixed (disc = 1) unless predicted
+        if aux.name in with_formula:
+            rows += _dpar_rows(dict(bound.dpars)[aux.name], aux, s)
     return rows + _joint_rows(bound, rows)
 
 
@@ -160,6 +162,16 @@ def _joint_rows(bound, rows) -> list[PriorRow]:
     return [PriorRow("cor", j.label, "", _prior("lkj", 2), "default", j.owner)
             for j in find(bound)
             if (j.label, j.owner) not in have and any(len(b) > 1 for b in layout(j, bound)[3])]
+
+
+def _dpar_rows(bound, aux, s: float) -> list[PriorRow]:
+    """The default priors of ``aux``'s sub-formula: its intercept's is the row's own where it
+    has one (brms's disc: normal(0, 1))."""
+    rows = _predictor_rows(bound, _dpar_centre(aux, s), 1.0, aux.name)
+    if aux.intercept is None:
+        return rows
+    return [replace(r, prior=_prior(*aux.intercept)) if r.cls == "Intercept" else r
+            for r in rows]
 
 
 def _dpar_centre(aux, s: float) -> float:

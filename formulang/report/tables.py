@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import FormulangError
-from ..lower.sites import all_groups, dpar_column, predictors
+from ..lower.sites import (POPULATION, all_groups, column_dpars, dpar_column, effect_names,
+                           predictors, threshold_name)
 
 
 def check_prob(prob) -> float:
@@ -51,11 +52,27 @@ def _flat(a) -> np.ndarray:
     return a.reshape((-1,) + a.shape[2:])  # (chains, draws, ...) -> (draws, ...)
 
 
+def _thresholds(pred, samples: dict) -> tuple[list[str], list[np.ndarray]]:
+    """An ordinal model's thresholds as brms's fixef rows (``Intercept[1]``...) and draws, for
+    the predictors as given (``b_Intercept``); none for other formulas."""
+    site = getattr(pred, "thresholds", None)
+    if site is None:
+        return [], []
+    name = pred.sites.threshold_values
+    if name not in samples:
+        raise FormulangError(f"this fit has no thresholds ({name})")
+    return [threshold_name(str(j)) for j in range(1, site.size + 1)], [_flat(samples[name])]
+
+
 def _coefficients(plan, samples: dict) -> tuple[list[str], np.ndarray]:
-    """Every population-level coefficient, brms's names (``Intercept``, ``x``; of a
-    sub-formula ``sigma_Intercept``, ``sigma_x``) and draws (draws x coefficients)."""
+    """Every population-level coefficient, brms's names (``Intercept``, ``x``; an ordinal
+    model's thresholds ``Intercept[1]``... first; of a sub-formula ``sigma_Intercept``,
+    ``sigma_x``) and draws (draws x coefficients)."""
     names, draws = [], []
     for pred in predictors(plan):
+        more, theta = _thresholds(pred, samples)
+        names += more
+        draws += theta
         if not pred.columns:
             continue
         name = pred.sites.coefficients
@@ -69,8 +86,9 @@ def _coefficients(plan, samples: dict) -> tuple[list[str], np.ndarray]:
 
 
 def fixef(plan, samples: dict, prob: float = 0.95) -> pd.DataFrame:
-    """brms's ``fixef``: one row per population-level coefficient (``Intercept``, ``Days``),
-    a family parameter's formula's after the response's (``sigma_Intercept``, ``sigma_x``)."""
+    """brms's ``fixef``: one row per population-level coefficient (``Intercept``, ``Days``;
+    an ordinal model's thresholds ``Intercept[1]``... first), a family parameter's formula's
+    after the response's (``sigma_Intercept``, ``sigma_x``)."""
     names, draws = _coefficients(plan, samples)
     table = describe(draws, prob)
     table.index = names
@@ -94,9 +112,10 @@ def _effects(plan, samples: dict, name: str | None) -> dict:
         # the terms on one factor bind the same rows, so the same levels; align by name
         where = {level: i for i, level in enumerate(g.levels)}
         rows = np.asarray([where.get(level, -1) for level in levels])
-        for j, col in enumerate(g.columns):
+        # a term spanning formulas (brms's |p|) names each column after its own formula
+        for j, (col, dpar) in enumerate(zip(effect_names(g), column_dpars(g))):
             values = np.where(rows >= 0, r[:, np.maximum(rows, 0), j], 0.0)
-            effects[dpar_column(col, g.dpar)] = values
+            effects[dpar_column(col, dpar)] = values
     if name is not None and name not in factors:
         raise FormulangError(f"no group term {name!r}: the model's are "
                              f"{', '.join(factors) or 'none'}")
@@ -114,17 +133,25 @@ def coef(plan, samples: dict, prob: float = 0.95, group: str | None = None) -> d
     """brms's ``coef``: per grouping factor, each level's coefficients (population-level
     coefficient plus the level's effect, per draw); every population coefficient is listed
     (a family parameter's formula's too: ``sigma_x``), an effect the term lacks counting as
-    0, as brms does."""
+    0, as brms does. An ordinal model's level intercept moves its thresholds the other way
+    (brms's ``Intercept[k] - r_g[Intercept]``: ``P(y <= k) = F(theta_k - eta)``), in place of
+    an ``Intercept`` column."""
     names, b = _coefficients(plan, samples)
+    thresholds = _thresholds(plan, samples)[0]
+    intercept = POPULATION.intercept_key
     out = {}
     for factor, (levels, effects) in _effects(plan, samples, group).items():
         per = {}
-        for col in names + [c for c in effects if c not in names]:
+        shifted = bool(thresholds) and intercept in effects
+        extra = [c for c in effects if c not in names and not (shifted and c == intercept)]
+        for col in names + extra:
             value = np.zeros((b.shape[0], len(levels)))
             if col in names:
                 value = value + b[:, [names.index(col)]]
             if col in effects:
                 value = value + effects[col]
+            elif shifted and col in thresholds:
+                value = value - effects[intercept]
             per[col] = value
         out[factor] = _stack(per, levels, prob)
     return out
