@@ -8,7 +8,9 @@ instead builds one function ``(keys, data) -> draws`` per model and settings, wi
 the compiled program again, and the persistent compilation cache (``jax_setup``) serves a
 fresh process. Chains start near the centres of the data-scaled priors (:mod:`.init`), not
 at NumPyro's (-2, 2), and warm-up's mass matrix starts from the pilot fit's posterior
-variances (:mod:`.mass_matrix`, an argument like the data), not the identity. Warm-up and
+variances (:mod:`.mass_matrix`, an argument like the data), not the identity; it is
+diagonal, except one dense block where the plan asks for it (crossed intercepts:
+:func:`~formulang.lower.plan.dense_mass`), started from its sites' variances. Warm-up and
 sampling are one ``lax.fori_loop`` over NumPyro's own NUTS kernel (its step-size and
 mass-matrix adaptation run inside ``kernel.sample`` during the first ``tune`` iterations), so
 the kernel is traced once; the draws go into preallocated buffers and are constrained to the

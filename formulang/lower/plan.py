@@ -436,6 +436,11 @@ def dense_mass(plan: ModelPlan) -> tuple[str, ...]:
     across 31 coordinates (intercept R-hat 1.03-1.05, bulk ESS 120-200 of 4,000); a dense
     block learns it in warm-up. The posterior is the same either way: only the sampler's
     metric changes.
+
+    >>> import formulang as fl
+    >>> m = fl.Model("diameter ~ 1 + (1 | plate) + (1 | sample)", fl.datasets.load("Penicillin"))
+    >>> dense_mass(m.plan)
+    ('Intercept_c', 'rc_plate', 'rc_sample')
     """
     if not plan.intercept:
         return ()
