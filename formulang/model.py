@@ -199,7 +199,8 @@ class Model:
         model_fn, data = self._sampled_model  # merged rows where exact, else the model's own
         mcmc = self._samplers.get(settings)
         if mcmc is None:
-            mcmc = self._samplers[settings] = make_mcmc(model_fn, settings, progress)
+            mcmc = self._samplers[settings] = make_mcmc(model_fn, settings, progress,
+                                                        self.plan.dense_mass)
         run = run_nuts(mcmc, data, settings, seed,
                        initial_inverse_mass(self.plan, self.pilot, scale=self._unit))
         if self._unit != 1.0:

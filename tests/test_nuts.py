@@ -69,6 +69,24 @@ def test_the_sampler_moves_with_the_inverse_mass_it_is_given(model):
     assert runs[1e-2].warmup_gradients.tolist() == [0, 0]
 
 
+def test_a_dense_block_starts_from_its_sites_variances(model):
+    # As above, without warm-up: a dense block over the intercept and the effects
+    # (plan.dense_mass) starting from their variances moves as the diagonal does at 1e-8 (at
+    # the identity, NumPyro's start for a dense block, step 1 diverges); a block with a site
+    # the variances lack starts at the identity and still runs.
+    settings = nuts.SamplerSettings(draws=10, tune=0, chains=2)
+    dense = ("Intercept_c", "z_g")
+    sampler = nuts.make_mcmc(model.numpyro_model, settings, progress=False, dense=dense)
+    sizes = {"Intercept_c": 1, "z_g": 4, "sd_g": 1, "sigma": 1}
+    tiny = nuts.run_nuts(sampler, model.data, settings, seed=3, inverse_mass={
+        name: np.full(size, 1e-8) for name, size in sizes.items()}).stats
+    assert np.all(tiny["accept_prob"].mean(axis=1) > 0.999)
+    assert np.all(tiny["num_steps"].mean(axis=1) > 300)
+    partial = nuts.run_nuts(sampler, model.data, settings, seed=3,
+                            inverse_mass={"sd_g": np.ones(1), "sigma": np.ones(1)})
+    assert partial.samples["z_g"].shape[:2] == (2, 10)
+
+
 def test_warm_up_gradients_are_counted_per_chain(model):
     result = run(model, tune=30, draws=5)
     # at least one leapfrog step per warm-up iteration, at most 2^10 - 1

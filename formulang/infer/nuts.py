@@ -8,7 +8,9 @@ instead builds one function ``(keys, data) -> draws`` per model and settings, wi
 the compiled program again, and the persistent compilation cache (``jax_setup``) serves a
 fresh process. Chains start near the centres of the data-scaled priors (:mod:`.init`), not
 at NumPyro's (-2, 2), and warm-up's mass matrix starts from the pilot fit's posterior
-variances (:mod:`.mass_matrix`, an argument like the data), not the identity. Warm-up and
+variances (:mod:`.mass_matrix`, an argument like the data), not the identity; it is
+diagonal, except one dense block where the plan asks for it (crossed intercepts:
+:func:`~formulang.lower.plan.dense_mass`), started from its sites' variances. Warm-up and
 sampling are one ``lax.fori_loop`` over NumPyro's own NUTS kernel (its step-size and
 mass-matrix adaptation run inside ``kernel.sample`` during the first ``tune`` iterations), so
 the kernel is traced once; the draws go into preallocated buffers and are constrained to the
@@ -85,9 +87,11 @@ _PROGRESS = _Progress()
 class NutsSampler:
     """A compiled NUTS sampler for one model function and one :class:`SamplerSettings`."""
 
-    def __init__(self, model_fn, settings: SamplerSettings, progress: bool):
+    def __init__(self, model_fn, settings: SamplerSettings, progress: bool,
+                 dense: tuple[str, ...] = ()):
         configure()
         self.settings = settings
+        self.dense = tuple(dense)  # sites of one dense mass-matrix block (plan.dense_mass)
         self.progress = progress
         self.chain_method = chain_method(settings.chains)
         self.model_fn = model_fn
@@ -101,7 +105,8 @@ class NutsSampler:
         s = self.settings
         return NUTS(self.model_fn, target_accept_prob=s.target_accept,
                     max_tree_depth=s.max_tree_depth, init_strategy=init_near_prior_centre,
-                    inverse_mass_matrix=inverse_mass)
+                    inverse_mass_matrix=inverse_mass,
+                    dense_mass=[self.dense] if self.dense else False)
 
     def _one_chain(self, rng_key, data, inverse_mass):
         import jax
@@ -111,9 +116,13 @@ class NutsSampler:
         s = self.settings
         block = None
         if inverse_mass:  # one diagonal block over the sites given (sorted, as NumPyro
-            # orders them); any others form a second block that starts at 1
-            sites = tuple(sorted(inverse_mass))
-            block = {sites: jnp.concatenate([jnp.ravel(inverse_mass[k]) for k in sites])}
+            # orders them); any others form a second block that starts at 1. The dense block
+            # (self.dense) starts as the diagonal of its sites' variances, in its own order
+            # (the identity where one is missing: NumPyro's start for a dense block).
+            rest = tuple(sorted(set(inverse_mass) - set(self.dense)))
+            dense = self.dense if set(self.dense) <= set(inverse_mass) else ()
+            block = {sites: jnp.concatenate([jnp.ravel(inverse_mass[k]) for k in sites])
+                     for sites in (dense, rest) if sites}
         # built here, in the trace, so that NumPyro's first step-size search already uses it
         kernel = self._kernel(block)
         state = kernel.init(rng_key, s.tune, None, model_args=(data,), model_kwargs={})
@@ -201,11 +210,14 @@ def one_chain_per_device(one_chain, chains: int):
                                  out_specs=chain, check_vma=False))
 
 
-def make_mcmc(model_fn, settings: SamplerSettings, progress: bool | None = None) -> NutsSampler:
-    """The compiled sampler for ``model_fn(data)`` (compiled on its first run)."""
+def make_mcmc(model_fn, settings: SamplerSettings, progress: bool | None = None,
+              dense: tuple[str, ...] = ()) -> NutsSampler:
+    """The compiled sampler for ``model_fn(data)`` (compiled on its first run). ``dense``:
+    sites whose mass matrix is one dense block (:attr:`ModelPlan.dense_mass
+    <formulang.lower.plan.ModelPlan.dense_mass>`), the others' diagonal."""
     if progress is None:
         progress = sys.stderr.isatty()
-    return NutsSampler(model_fn, settings, progress)
+    return NutsSampler(model_fn, settings, progress, dense)
 
 
 def run_nuts(sampler: NutsSampler, data: dict, settings: SamplerSettings, seed: int,

@@ -171,6 +171,12 @@ class ModelPlan:
     def slope_columns(self) -> tuple[str, ...]:
         return tuple(c for c in self.columns if c != "Intercept")
 
+    @property
+    def dense_mass(self) -> tuple[str, ...]:
+        """The sampled sites NUTS adapts one dense mass-matrix block over (:func:`dense_mass`);
+        () for a diagonal mass matrix."""
+        return dense_mass(self)
+
 
 def _vector_site(site: str, key: str, priors: list[Prior], params: dict) -> VectorSite:
     """The sampler site ``site``, its pieces' prior parameters under ``key`` (or its piece
@@ -397,6 +403,46 @@ def _centred_on_intercept(bound, parents, parameterization) -> set[int]:
         if parents[gi][0] in chosen:
             chosen.add(gi)
     return chosen
+
+
+# Entries of the dense block at most: adaptation estimates d (d + 1) / 2 covariances from the
+# last warm-up window's draws (about 500 of 1,000), and each leapfrog step multiplies by the
+# d x d factor; Penicillin's block has 31.
+DENSE_MASS_MAX = 64
+
+
+def dense_mass(plan: ModelPlan) -> tuple[str, ...]:
+    """The sites of one dense mass-matrix block: the intercept and every effect of the
+    response's group terms, when two or more top-level terms have an intercept effect
+    (crossed factors: plates x samples), and the block has at most :data:`DENSE_MASS_MAX`
+    entries; () otherwise (a diagonal matrix).
+
+    Crossed intercepts leave a ridge no centring removes: adding c to the intercept and to
+    the levels of one factor and subtracting it from the other's leaves the likelihood as it
+    is; only the second factor's prior on its levels' mean holds it (on Penicillin its sd is
+    about 8x the next widest direction's). A diagonal mass matrix cannot follow a direction
+    across 31 coordinates (intercept R-hat 1.03-1.05, bulk ESS 120-200 of 4,000); a dense
+    block learns it in warm-up. The posterior is the same either way: only the sampler's
+    metric changes.
+
+    >>> import formulang as fl
+    >>> m = fl.Model("diameter ~ 1 + (1 | plate) + (1 | sample)", fl.datasets.load("Penicillin"))
+    >>> dense_mass(m.plan)
+    ('Intercept_c', 'rc_plate', 'rc_sample')
+    """
+    if not plan.intercept:
+        return ()
+    terms = [g for g in plan.groups if not g.column_dpars and not g.dpar]
+    if sum(g.parent is None and "Intercept" in g.columns for g in terms) < 2:
+        return ()
+    sites, size = [plan.sites.intercept], 1
+    for g in terms:
+        n_centred = sum(g.centered)
+        for site, n in ((g.sites.rc, n_centred), (g.sites.z, len(g.centered) - n_centred)):
+            if n:
+                sites.append(site)
+                size += n * g.k
+    return tuple(sites) if size <= DENSE_MASS_MAX else ()
 
 
 def _params(prior: Prior) -> np.ndarray:

@@ -141,6 +141,11 @@ def describe_model(model, method: str | None = None) -> str:
             lines.append(f"    centred levels are centred on {' + '.join(on)}")
     lines += [line for line in [describe_collapse(model, method), describe_compression(model)]
               if line]
+    if plan.dense_mass and not integrated and method in (None, "nuts"):
+        terms = ", ".join(g.name for g in plan.groups if not g.column_dpars and not g.dpar)
+        lines.append(f"Mass matrix (NUTS): dense over the intercept and the effects of {terms} "
+                     f"(crossed intercepts leave a ridge a diagonal one cannot follow); "
+                     f"diagonal elsewhere")
     if plan.response.censored:
         left, right, interval = plan.response.counts
         lines.append(f"Censored: {left} left, {right} right, {interval} interval "

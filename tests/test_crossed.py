@@ -1,0 +1,61 @@
+"""Crossed group terms (issue 20): the dense mass-matrix block over the intercept and the
+crossed factors' effects (:func:`formulang.lower.plan.dense_mass`), and Penicillin's fit."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import formulang as fl
+from formulang.report.describe import describe_model
+from formulang.lower.plan import DENSE_MASS_MAX
+
+PENICILLIN = "diameter ~ 1 + (1 | plate) + (1 | sample)"
+
+
+@pytest.fixture(scope="module")
+def penicillin():
+    return fl.Model(PENICILLIN, fl.datasets.load("Penicillin"))
+
+
+def test_crossed_intercepts_get_one_dense_block(penicillin):
+    # Penicillin: 1 + 24 + 6 = 31 entries, every level centred
+    assert penicillin.plan.dense_mass == ("Intercept_c", "rc_plate", "rc_sample")
+    text = str(penicillin)
+    assert "Mass matrix (NUTS): dense over the intercept and the effects of plate, sample" in text
+    assert "Mass matrix" not in describe_model(penicillin.compiled, "map")
+
+
+def test_one_term_nested_terms_and_large_blocks_stay_diagonal():
+    sleep = fl.Model("Reaction ~ Days + (Days | Subject)", fl.datasets.load("sleepstudy"),
+                     collapse=False)
+    assert sleep.plan.dense_mass == ()
+    rng = np.random.default_rng(1)
+    n = 400
+    frame = pd.DataFrame({"y": rng.normal(size=n), "a": rng.integers(0, 40, n).astype(str),
+                          "b": rng.integers(0, 30, n).astype(str)})
+    big = fl.Model("y ~ 1 + (1 | a) + (1 | b)", frame)  # 1 + 40 + 30 entries
+    assert 1 + 40 + 30 > DENSE_MASS_MAX and big.plan.dense_mass == ()
+    small = fl.Model("y ~ 1 + (1 | a) + (1 | b)", frame[frame.a.isin(list("0123456789"))
+                                                         & frame.b.isin(list("01234"))])
+    assert small.plan.dense_mass[0] == "Intercept_c" and len(small.plan.dense_mass) >= 3
+    no_intercept = fl.Model("y ~ 0 + (1 | a) + (1 | b)", frame)
+    assert no_intercept.plan.dense_mass == ()
+
+
+def test_penicillin_mixes(penicillin):
+    # 2 chains x (500 + 500), seed 0. With the dense block: min bulk ESS 707-839 over every
+    # reported parameter on seeds 0-2, 61-84 per 1,000 sampling gradients, R-hat <= 1.008;
+    # with the diagonal matrix before it: ESS 31-43, 1.5-1.7 per 1,000 gradients, R-hat
+    # 1.04-1.05. The gates sit far from both (bulk ESS's relative error near 700 is ~10%).
+    import arviz as az
+
+    fit = penicillin.fit(draws=500, tune=500, chains=2, seed=0, progress=False)
+    post = fit.idata.posterior
+    ess, rhat = az.ess(post, method="bulk"), az.rhat(post)
+    min_ess = min(float(ess[k].min()) for k in ess.data_vars)
+    assert min_ess >= 300
+    assert max(float(rhat[k].max()) for k in rhat.data_vars) < 1.02
+    assert 1000 * min_ess / np.sum(fit.stats["num_steps"]) >= 20
+    # the same posterior: lme4's REML intercept is 22.972 (se 0.809); MC error of the mean
+    # here ~0.04
+    assert abs(float(post["b"].mean()) - 22.972) < 0.3
