@@ -1,0 +1,189 @@
+"""Penalised smooths ``s(x)`` and approximate Gaussian processes ``gp(x, k =)``, as brms builds
+them: the basis math in numpy (no R at run time), learned from the training data and reused
+on new data.
+
+``s(x, k = 10, bs = "tp")``: mgcv's thin-plate regression spline (Wood 2003): for the unique
+centred values ``u``, ``E_ij = |u_i - u_j|^3 / 12``; its ``k`` eigenvectors of largest
+eigenvalue magnitude (ordered by value, as mgcv's Lanczos returns them), constrained to be
+orthogonal to the polynomials ``T = [1, u]`` by mgcv's Householder convention; columns scaled
+to unit mean square. Then, as brms asks of ``mgcv::smoothCon`` (``absorb.cons = TRUE``,
+``diagonal.penalty = TRUE``) and ``smooth2random``: the penalty scaled by
+``norm(S, "O") / norm(X, "I")^2``, the sum-to-zero constraint absorbed, the penalty
+diagonalised (``nat.param`` type 2). The unpenalised columns ``Xf`` are population-level
+columns; the penalised ``Zs`` get coefficients ``sds * zs``, ``zs ~ N(0, 1)``. Our matrices
+equal mgcv's up to each column's sign (an orthogonal change of basis: the same model).
+
+``gp(x, k = 15, c = 5/4)``: brms's Hilbert-space approximate GP (Riutort-Mayol et al. 2022):
+``x`` divided by its largest pairwise distance (brms's ``scale = TRUE``), centred on the mean
+of its unique values; basis ``sin(sqrt(lambda_j) (x - centre + L)) / sqrt(L)``, ``L = c``
+(brms: ``c`` times the scaled range, at least 1),
+``sqrt(lambda_j) = j pi / (2 L)``; the coefficients ``sqrt(spd(sqrt(lambda_j))) * zgp``.
+
+>>> import numpy as np
+>>> x = np.linspace(0, 1, 30)
+>>> st = learn_smooth("s", x, k=6)
+>>> Xf, Zs = evaluate_smooth(st, x)
+>>> Xf.shape, Zs.shape, bool(np.allclose(Zs.sum(axis=0), 0))
+((30, 1), (30, 4), True)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+BASES = ("tp", "cr")  # s()'s bases (bs =)
+DEFAULT_K = 10  # mgcv's default basis dimension of a one-variable s()
+
+
+@dataclass(frozen=True, eq=False)
+class SmoothState:
+    """What a smooth learned from the training data: ``kind`` ``"s"`` or ``"gp"``, ``bs`` its
+    basis, and named arrays (``arrays``) that evaluate it on any rows. Plain values: it
+    serialises with :meth:`to_dict`."""
+
+    kind: str
+    bs: str
+    k: int
+    arrays: tuple[tuple[str, Any], ...]
+
+    def get(self, name: str) -> np.ndarray:
+        return np.asarray(dict(self.arrays)[name], dtype=float)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "bs": self.bs, "k": self.k,
+                "arrays": {n: np.asarray(a, dtype=float).tolist() for n, a in self.arrays}}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "SmoothState":
+        return cls(str(d["kind"]), str(d["bs"]), int(d["k"]),
+                   tuple((n, np.asarray(a, dtype=float)) for n, a in d["arrays"].items()))
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, SmoothState) and self.to_dict() == other.to_dict()
+
+    def __hash__(self) -> int:
+        return hash((self.kind, self.bs, self.k))
+
+
+def _householder_q(A: np.ndarray) -> np.ndarray:
+    """mgcv's ``QT``: the orthogonal ``Q`` with ``A Q = [0, R]``, one reflector per row of
+    ``A``, each zeroing towards the last active coordinate (the convention fixes the basis,
+    and through ``norm(X, "I")`` the penalty's scale)."""
+    A = np.array(A, dtype=float)
+    m, k = A.shape
+    Q = np.eye(k)
+    for i in range(m):
+        n = k - i
+        v = A[i, :n].copy()
+        norm = np.linalg.norm(v)
+        if norm == 0:
+            continue
+        v[n - 1] += norm if v[n - 1] >= 0 else -norm
+        H = np.eye(k)
+        H[:n, :n] -= 2.0 * np.outer(v, v) / (v @ v)
+        A, Q = A @ H, Q @ H
+    return Q
+
+
+def _tp_raw(x: np.ndarray, k: int):
+    """mgcv's unconstrained 1-d thin-plate regression spline: ``(X, S, state arrays)``."""
+    shift = float(np.mean(x))
+    u = np.unique(x - shift)
+    E = np.abs(u[:, None] - u[None, :]) ** 3 / 12.0
+    w, V = np.linalg.eigh(E)
+    top = np.argsort(-np.abs(w), kind="stable")[:k]
+    top = top[np.argsort(-w[top], kind="stable")]  # by value, largest first, as mgcv
+    U, D = V[:, top], w[top]
+    T = np.column_stack([np.ones_like(u), u])
+    Q = _householder_q(T.T @ U)[:, :k - 2]
+    UZ = U @ Q  # E(x, u) @ UZ is the penalised basis anywhere (at u: U diag(D) Q)
+    X = np.column_stack([(U * D) @ Q, T])[np.searchsorted(u, x - shift)]
+    S = np.zeros((k, k))
+    S[:k - 2, :k - 2] = Q.T @ (D[:, None] * Q)
+    scale = np.sqrt(np.mean(X ** 2, axis=0))  # mgcv: each column to unit mean square
+    X, S = X / scale, S / np.outer(scale, scale)
+    return X, S, (("shift", shift), ("knots", u), ("UZ", UZ), ("scale", scale))
+
+
+def _tp_basis(state: SmoothState, x: np.ndarray) -> np.ndarray:
+    xs = np.asarray(x, dtype=float) - float(state.get("shift"))
+    u = state.get("knots")
+    E = np.abs(xs[:, None] - u[None, :]) ** 3 / 12.0
+    X = np.column_stack([E @ state.get("UZ"), np.ones_like(xs), xs])
+    return X / state.get("scale")
+
+
+def learn_smooth(kind: str, x, k: int | None = None, bs: str = "tp", c: float = 1.25) -> SmoothState:
+    """Learn smooth ``kind`` (``"s"``, ``"gp"``) of the training values ``x``."""
+    x = np.asarray(x, dtype=float)
+    if kind == "gp":
+        return _learn_gp(x, k, c)
+    k = DEFAULT_K if k is None else int(k)
+    X, S, arrays = _tp_raw(x, k)
+    # smoothCon: the penalty scaled (before the constraint), the sum-to-zero constraint
+    # absorbed (any orthonormal null space of it: the model is the same)
+    S = S / (np.abs(S).sum(axis=0).max() / np.abs(X).sum(axis=1).max() ** 2)
+    C = X.mean(axis=0)[:, None]
+    Qc = np.linalg.qr(C, mode="complete")[0][:, 1:]
+    Xc, Sc = X @ Qc, Qc.T @ S @ Qc
+    # nat.param(type = 2, unit.fnorm = FALSE): penalty to the identity, the null space
+    # columns scaled to the penalised columns' average norm
+    lam, V = np.linalg.eigh((Sc + Sc.T) / 2)
+    order = np.argsort(-lam, kind="stable")
+    lam, V = lam[order], V[:, order]
+    rank = k - 2
+    XV = Xc @ V
+    E = np.ones(k - 1)
+    E[:rank] = np.sqrt(lam[:rank])
+    col = (XV ** 2).sum(axis=0) / E ** 2
+    E[rank:] = np.sqrt(col[rank:] / col[:rank].mean())
+    P = Qc @ (V / E)  # unconstrained basis -> [Zs | Xf]
+    return SmoothState("s", bs, k, arrays + (("P", P), ("rank", float(rank))))
+
+
+def evaluate_smooth(state: SmoothState, x) -> tuple[np.ndarray, np.ndarray]:
+    """``(Xf, Zs)`` of ``state`` on the values ``x`` (training rows or new ones)."""
+    x = np.asarray(x, dtype=float)
+    if state.kind == "gp":
+        return np.zeros((len(x), 0)), gp_basis(state, x)
+    B = _tp_basis(state, x) @ state.get("P")
+    rank = int(state.get("rank"))
+    return B[:, rank:], B[:, :rank]
+
+
+# ---- approximate Gaussian processes ---------------------------------------------------------
+
+def _learn_gp(x: np.ndarray, k: int | None, c: float) -> SmoothState:
+    # brms (scale = TRUE, gr = TRUE): divided by the largest distance, centred on the mean of
+    # the unique values, L = c * max(1, range) (the scaled range is 1: L = c)
+    dmax = float(np.max(x) - np.min(x))
+    u = np.unique(x) / dmax
+    centre = float(np.mean(u))
+    L = float(c * max(1.0, float(np.ptp(u))))
+    arrays = (("dmax", dmax), ("centre", centre), ("L", L), ("c", float(c)))
+    return SmoothState("gp", "hsgp", int(k), arrays)
+
+
+def gp_slambda(state: SmoothState) -> np.ndarray:
+    """The square roots of the basis functions' eigenvalues, ``j pi / (2 L)``."""
+    return np.arange(1, state.k + 1) * np.pi / (2 * float(state.get("L")))
+
+
+def gp_basis(state: SmoothState, x) -> np.ndarray:
+    """The HSGP basis ``sin(sqrt(lambda_j) (x - centre + L)) / sqrt(L)`` on ``x``."""
+    L = float(state.get("L"))
+    xs = np.asarray(x, dtype=float) / float(state.get("dmax")) - float(state.get("centre"))
+    return np.sin(np.outer(xs + L, gp_slambda(state))) / np.sqrt(L)
+
+
+def gp_spd_sqrt(slambda, sdgp, lscale):
+    """The root of the squared-exponential spectral density at ``slambda`` (jax or numpy):
+    ``sdgp * sqrt(sqrt(2 pi) lscale) * exp(-lscale^2 slambda^2 / 4)``; leading axes of
+    ``sdgp``/``lscale`` broadcast against ``slambda``'s last."""
+    import jax.numpy as jnp
+    xp = jnp if not isinstance(sdgp, np.ndarray) else np
+    sdgp, lscale = xp.asarray(sdgp)[..., None], xp.asarray(lscale)[..., None]
+    return sdgp * xp.sqrt(np.sqrt(2 * np.pi) * lscale) * xp.exp(-0.25 * lscale ** 2 * slambda ** 2)
