@@ -140,7 +140,10 @@ def learn_smooth(kind: str, x, k: int | None = None, bs: str = "tp", c: float = 
     E[:rank] = np.sqrt(lam[:rank])
     col = (XV ** 2).sum(axis=0) / E ** 2
     E[rank:] = np.sqrt(col[rank:] / col[:rank].mean())
-    P = Qc @ (V / E)  # unconstrained basis -> [Zs | Xf]
+    # smooth2random (as brms calls it) lists the penalised columns first, then the rest
+    # reversed
+    order = np.r_[0, np.arange(rank - 1, 0, -1), np.arange(rank, k - 1)]
+    P = (Qc @ (V / E))[:, order]  # unconstrained basis -> [Zs | Xf]
     return SmoothState("s", bs, k, arrays + (("P", P), ("rank", float(rank))))
 
 
@@ -163,7 +166,8 @@ def _learn_gp(x: np.ndarray, k: int | None, c: float) -> SmoothState:
     u = np.unique(x) / dmax
     centre = float(np.mean(u))
     L = float(c * max(1.0, float(np.ptp(u))))
-    arrays = (("dmax", dmax), ("centre", centre), ("L", L), ("c", float(c)))
+    gap = float(np.min(np.diff(u))) if len(u) > 1 else 1.0  # for brms's length-scale prior
+    arrays = (("dmax", dmax), ("centre", centre), ("L", L), ("c", float(c)), ("gap", gap))
     return SmoothState("gp", "hsgp", int(k), arrays)
 
 
@@ -187,3 +191,116 @@ def gp_spd_sqrt(slambda, sdgp, lscale):
     xp = jnp if not isinstance(sdgp, np.ndarray) else np
     sdgp, lscale = xp.asarray(sdgp)[..., None], xp.asarray(lscale)[..., None]
     return sdgp * xp.sqrt(np.sqrt(2 * np.pi) * lscale) * xp.exp(-0.25 * lscale ** 2 * slambda ** 2)
+
+
+# ---- smooth terms of a formula: learned on the training rows, applied to new ones -------------
+
+@dataclass(frozen=True)
+class SmoothSpec:
+    """One smooth term of a formula, as the training data made it: ``term`` as written,
+    ``label`` brms's stem of its names (``s(times)``: ``stimes``; ``gp(x)``: ``gpx``),
+    ``state`` its basis, ``fixed`` the names of its population-level (unpenalised) columns
+    (brms's ``stimes_1``)."""
+
+    term: Any  # an ir.expr.Call
+    label: str
+    state: SmoothState
+    fixed: tuple[str, ...]
+
+    @property
+    def kind(self) -> str:
+        return self.state.kind
+
+    @property
+    def k(self) -> int:
+        """The number of penalised coefficients (``zs``/``zgp``)."""
+        return int(self.state.get("rank")) if self.kind == "s" else self.state.k
+
+    def to_dict(self) -> dict[str, Any]:
+        from ..ir.serialize import expr_to_data
+        return {"term": expr_to_data(self.term), "label": self.label,
+                "state": self.state.to_dict(), "fixed": list(self.fixed)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "SmoothSpec":
+        from ..ir.serialize import expr_from_data
+        return cls(expr_from_data(d["term"]), str(d["label"]), SmoothState.from_dict(d["state"]),
+                   tuple(d["fixed"]))
+
+
+@dataclass(frozen=True, eq=False)
+class SmoothData:
+    """A smooth term on some rows: ``Xf`` (its population-level columns, also in the design
+    matrix) and ``Z``, the penalised basis (rows x ``spec.k``)."""
+
+    spec: SmoothSpec
+    Xf: np.ndarray
+    Z: np.ndarray
+
+
+def smooth_label(term) -> str:
+    """brms's stem of a smooth's names: mgcv's label (the function and its variables) without
+    its punctuation.
+
+    >>> from formulang import parse
+    >>> smooth_label(parse("y ~ s(times, k = 5)").smooths[0])
+    'stimes'
+    """
+    text = term.func + "".join(str(a) for a in term.args)
+    return "".join(ch for ch in text if ch.isalnum() or ch in "._")
+
+
+def _refuse(formula, term, message: str):
+    from ..errors import FormulaError
+    text = str(formula)
+    where = text.find(str(term))
+    return FormulaError(message, text, where if where >= 0 else None,
+                        where + len(str(term)) if where >= 0 else None)
+
+
+def learn_smooths(formula, numeric, n: int) -> tuple[tuple[SmoothSpec, ...], tuple[SmoothData, ...]]:
+    """The smooth terms of ``formula`` learned from the training rows; ``numeric(expr)``
+    gives a column's values (or raises for a categorical one)."""
+    specs, datas = [], []
+    for term in formula.smooths:
+        if term.func == "t2" or term.kwarg("by") is not None:
+            what = "t2() tensor-product smooths" if term.func == "t2" else "s(x, by = f)"
+            raise _refuse(formula, term, f"{what} are not supported yet; write s(x) or "
+                          "gp(x, k = ...) per variable")
+        x = numeric(term.args[0])
+        n_unique = len(np.unique(x))
+        k = term.kwarg("k")
+        if term.func == "gp":
+            if k is None:
+                raise _refuse(formula, term, f"{term}: an exact Gaussian process costs O(n^3) "
+                              f"per step ({n} rows); write gp({term.args[0]}, k = 20) for "
+                              "brms's Hilbert-space approximation with 20 basis functions")
+            state = learn_smooth("gp", x, int(k), c=float(term.kwarg("c", 1.25)))
+            if n_unique < 2:
+                raise _refuse(formula, term, f"{term}: {term.args[0]} has a single value")
+        else:
+            k_eff = DEFAULT_K if k is None else int(k)
+            if k_eff < 3:
+                raise _refuse(formula, term, f"{term}: k = {k_eff} is too small: a thin-plate "
+                              "smooth needs k of at least 3 (2 are its straight line)")
+            if k_eff > n_unique:
+                raise _refuse(formula, term, f"{term}: k = {k_eff} basis functions need as "
+                              f"many unique values of {term.args[0]}, which has {n_unique}; "
+                              f"write k = {n_unique} or less")
+            state = learn_smooth("s", x, k_eff, str(term.kwarg("bs", "tp")))
+        label = smooth_label(term)
+        Xf, Z = evaluate_smooth(state, x)
+        fixed = tuple(f"{label}_{j + 1}" for j in range(Xf.shape[1]))  # brms's column names
+        spec = SmoothSpec(term, label, state, fixed)
+        specs.append(spec)
+        datas.append(SmoothData(spec, Xf, Z))
+    return tuple(specs), tuple(datas)
+
+
+def apply_smooths(specs, numeric) -> tuple[SmoothData, ...]:
+    """The smooth terms ``specs`` on new rows (``numeric`` as for :func:`learn_smooths`)."""
+    out = []
+    for spec in specs:
+        Xf, Z = evaluate_smooth(spec.state, numeric(spec.term.args[0]))
+        out.append(SmoothData(spec, Xf, Z))
+    return tuple(out)
