@@ -46,7 +46,7 @@ from .frame import NA_ACTIONS, Frame, as_frame, handle_missing, require_columns
 from .groups import by_factor, encode_group, factor_design, learn_group
 from .notices import GroupingWarning, RankDeficiencyWarning
 from .response_levels import bind_response, ordinal_design
-from .smooths import SmoothData, apply_smooths, learn_smooths
+from .smooths import SmoothData, apply_smooths, learn_smooths, smooth_values, with_smooths
 from .spec import DataSpec, GroupSpec, VariableSpec
 
 
@@ -247,9 +247,9 @@ def bind(formula: Formula | str, data, *, na_action: str = "drop",
 
     fixed, X, group_specs, group_data = _learn_predictor(formula, frame, variables, values,
                                                          n_levels, response)
-    smooth_specs, smooth_data = learn_smooths(formula, lambda e: _smooth_values(ctx, e),
+    smooth_specs, smooth_data = learn_smooths(formula, lambda e: smooth_values(ctx, e),
                                               frame.n)
-    X = _with_smooths(X, smooth_data)
+    X = with_smooths(X, smooth_data)
     offset = _offset(formula, ctx, additions)
 
     def spec_of(f, fx, gs, subs=(), levels=None, sms=()):
@@ -270,21 +270,6 @@ def bind(formula: Formula | str, data, *, na_action: str = "drop",
     spec = spec_of(formula, fixed, group_specs, tuple(sub_specs), y_levels, smooth_specs)
     return BoundData(spec, y, trials, weights, _frozen(X), offset, tuple(group_data),
                      frame.rows, frame.n_input, additions, tuple(bound_dpars), smooth_data)
-
-
-def _smooth_values(ctx: Context, expr: Expr) -> np.ndarray:
-    """A smooth's variable: numeric (a categorical column is refused by name)."""
-    if ctx.kind(expr) != NUMERIC:
-        raise DataError(f"column {str(expr)!r} is categorical: a smooth term s() or gp() "
-                        "needs a numeric variable")
-    return ctx.numeric(expr)
-
-
-def _with_smooths(X: np.ndarray, smooths) -> np.ndarray:
-    """The design matrix with the smooths' population-level columns at its end."""
-    if not smooths:
-        return X
-    return np.column_stack([X] + [np.asarray(sm.Xf, dtype=float) for sm in smooths])
 
 
 def _learn_predictor(formula: Formula, frame: Frame, variables: dict, values: dict,
@@ -344,8 +329,8 @@ def apply_spec(spec: DataSpec, data, *, na_action: str | None = None) -> BoundDa
 
     cache: dict = {}
     X, group_data = _apply_predictor(spec, frame, values, n_levels, cache)
-    smooth_data = apply_smooths(spec.smooths, lambda e: _smooth_values(ctx, e))
-    X = _with_smooths(X, smooth_data)
+    smooth_data = apply_smooths(spec.smooths, lambda e: smooth_values(ctx, e))
+    X = with_smooths(X, smooth_data)
     offset = _offset(formula, ctx, additions)
     dpars = []
     for name, sub_spec in spec.dpars:

@@ -304,3 +304,22 @@ def apply_smooths(specs, numeric) -> tuple[SmoothData, ...]:
         Xf, Z = evaluate_smooth(spec.state, numeric(spec.term.args[0]))
         out.append(SmoothData(spec, Xf, Z))
     return tuple(out)
+
+
+def smooth_values(ctx, expr) -> np.ndarray:
+    """A smooth's variable on a binding context's rows: numeric (a categorical column is
+    refused by name)."""
+    from ..errors import DataError
+    from .evaluate import NUMERIC
+
+    if ctx.kind(expr) != NUMERIC:
+        raise DataError(f"column {str(expr)!r} is categorical: a smooth term s() or gp() "
+                        "needs a numeric variable")
+    return ctx.numeric(expr)
+
+
+def with_smooths(X: np.ndarray, smooths) -> np.ndarray:
+    """The design matrix with the smooths' population-level columns at its end."""
+    if not smooths:
+        return X
+    return np.column_stack([X] + [np.asarray(sm.Xf, dtype=float) for sm in smooths])

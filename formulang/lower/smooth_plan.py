@@ -56,6 +56,15 @@ class SmoothPlan:
                    tuple(float(v) for v in d.get("slambda", ())))
 
 
+def refuse_smooths(what: str, plan) -> None:
+    """The error of a later stage that does not cover smooth terms yet, naming the term."""
+    if getattr(plan, "smooths", ()):
+        from ..errors import FormulangError
+
+        raise FormulangError(f"{what} does not yet cover smooth terms ({plan.smooths[0].term}); "
+                             "fit, summary, predict, plots and save/load do")
+
+
 def smooth_plans(bound, priors, params: dict) -> tuple[SmoothPlan, ...]:
     """The plan of each smooth term of ``bound``; their priors' parameters go in ``params``."""
     from ..data.smooths import gp_slambda
@@ -84,7 +93,10 @@ def smooth_effects(plan, data: dict):
     import numpyro.distributions as dist
 
     from ..data.smooths import gp_spd_sqrt
-    from .priors import numpyro_distribution
+    from ..ir.prior import DISTRIBUTIONS
+
+    def numpyro_distribution(name, values):  # as lower/priors.py's (which imports this module)
+        return DISTRIBUTIONS[name].numpyro(values)
 
     params = data["priors"]
     total = 0.0
