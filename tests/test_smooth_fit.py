@@ -22,7 +22,7 @@ import formulang as fl
 from tests.brms_agreement import Z, check_draws
 
 FIXTURES = Path(__file__).parent / "fixtures" / "r_smooths"
-CHAINS, DRAWS = 4, 1000
+CHAINS, DRAWS = 4, 500
 
 
 def _fixture(name: str) -> tuple[dict, pd.DataFrame]:
@@ -123,3 +123,22 @@ def test_a_known_curve_is_recovered():
     true_grid = np.sin(2 * np.pi * grid)
     rmse, rmse_oracle = (float(np.sqrt(np.mean((c - true_grid) ** 2))) for c in (ours, oracle))
     assert rmse < 2 * rmse_oracle, (rmse, rmse_oracle)
+
+
+def test_the_smooth_plot_shows_the_posterior_curve_over_the_data(mcycle_fit):
+    _, fit = mcycle_fit
+    fig = fit.plot("smooth", term="s(times)", grid=40)
+    ax = fig.axes[0]
+    (line,) = ax.get_lines()
+    grid = np.asarray(line.get_xdata())
+    data = fit.bound.smooths[0].x
+    assert grid.min() == data.min() and grid.max() == data.max() and len(grid) == 40
+    expected = fit.predict(pd.DataFrame({"times": grid}), kind="mean")
+    np.testing.assert_allclose(line.get_ydata(), expected.mean(axis=0), rtol=1e-10)
+    points = ax.collections[0].get_offsets()
+    np.testing.assert_allclose(np.asarray(points), np.column_stack([data, fit.bound.y]))
+    band = ax.collections[1].get_paths()[0].vertices  # the 95% interval's polygon
+    lo, hi = np.quantile(expected, [0.025, 0.975], axis=0)
+    assert np.isclose(band[:, 1].min(), lo.min()) and np.isclose(band[:, 1].max(), hi.max())
+    with pytest.raises(fl.FormulangError, match="no smooth term 's\\(z\\)'; the model's: s\\(times\\)"):
+        fit.plot("smooth", term="s(z)")

@@ -212,6 +212,13 @@ class SmoothSpec:
         return self.state.kind
 
     @property
+    def centre(self) -> float:
+        """Its variable's typical value: the training mean (of the unique values, for a GP)."""
+        if self.kind == "gp":
+            return float(self.state.get("centre")) * float(self.state.get("dmax"))
+        return float(self.state.get("shift"))
+
+    @property
     def k(self) -> int:
         """The number of penalised coefficients (``zs``/``zgp``)."""
         return int(self.state.get("rank")) if self.kind == "s" else self.state.k
@@ -231,11 +238,12 @@ class SmoothSpec:
 @dataclass(frozen=True, eq=False)
 class SmoothData:
     """A smooth term on some rows: ``Xf`` (its population-level columns, also in the design
-    matrix) and ``Z``, the penalised basis (rows x ``spec.k``)."""
+    matrix) and ``Z``, the penalised basis (rows x ``spec.k``); ``x`` its variable's values."""
 
     spec: SmoothSpec
     Xf: np.ndarray
     Z: np.ndarray
+    x: np.ndarray | None = None
 
 
 def smooth_label(term) -> str:
@@ -293,7 +301,7 @@ def learn_smooths(formula, numeric, n: int) -> tuple[tuple[SmoothSpec, ...], tup
         fixed = tuple(f"{label}_{j + 1}" for j in range(Xf.shape[1]))  # brms's column names
         spec = SmoothSpec(term, label, state, fixed)
         specs.append(spec)
-        datas.append(SmoothData(spec, Xf, Z))
+        datas.append(SmoothData(spec, Xf, Z, x))
     return tuple(specs), tuple(datas)
 
 
@@ -301,8 +309,9 @@ def apply_smooths(specs, numeric) -> tuple[SmoothData, ...]:
     """The smooth terms ``specs`` on new rows (``numeric`` as for :func:`learn_smooths`)."""
     out = []
     for spec in specs:
-        Xf, Z = evaluate_smooth(spec.state, numeric(spec.term.args[0]))
-        out.append(SmoothData(spec, Xf, Z))
+        x = numeric(spec.term.args[0])
+        Xf, Z = evaluate_smooth(spec.state, x)
+        out.append(SmoothData(spec, Xf, Z, x))
     return tuple(out)
 
 

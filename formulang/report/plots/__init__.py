@@ -14,6 +14,8 @@ forest   :func:`plot_forest`            ``r_<g>`` per level with intervals (Arvi
 lines    :func:`plot_group_lines`       fitted mean lines per group over the data
 funnel   :func:`plot_funnel`            ``log sd`` against one level's effect,
                                         divergent draws in red
+smooth   :func:`plot_smooth`            a smooth term's fitted curve and interval
+                                        over the data (``term="s(x)"``)
 ======== ============================== ===========================================
 
 Names are those of ``fit.posterior``: ``b``, ``sd_<g>``, ``cor_<g>``, ``r_<g>``, ``sigma``...
@@ -23,7 +25,7 @@ One module per kind of plot: ``chains`` (trace, rank), ``forest``, ``lines``, ``
 ``common`` holds what they share (finding the group, effect and level a plot asks for).
 
 >>> sorted(PLOT_KINDS)
-['forest', 'funnel', 'lines', 'rank', 'trace']
+['forest', 'funnel', 'lines', 'rank', 'smooth', 'trace']
 >>> fig = plot(fit, "trace")                                     # doctest: +SKIP
 >>> fig = plot(fit, "funnel", compare=other_fit)                 # doctest: +SKIP
 >>> fig.savefig("funnel.png", dpi=90)                            # doctest: +SKIP
@@ -39,6 +41,7 @@ from .common import find_group
 from .forest import FOREST_MAX_INCHES, FOREST_ROW_INCHES, plot_forest
 from .funnel import plot_funnel
 from .lines import LINE_GRID, NEW_LEVEL, plot_group_lines, sample_levels
+from .smooth import plot_smooth
 
 PLOT_KINDS = {
     "trace": plot_trace,
@@ -46,6 +49,7 @@ PLOT_KINDS = {
     "forest": plot_forest,
     "lines": plot_group_lines,
     "funnel": plot_funnel,
+    "smooth": plot_smooth,
 }
 
 
@@ -56,7 +60,7 @@ def plot(fit, kind: str, **kw):
     >>> plot(None, "histogram")
     Traceback (most recent call last):
     ...
-    formulang.errors.FormulangError: unknown plot kind 'histogram'; kinds: trace, rank, forest, lines, funnel
+    formulang.errors.FormulangError: unknown plot kind 'histogram'; kinds: trace, rank, forest, lines, funnel, smooth
     """
     func = PLOT_KINDS.get(kind)
     if func is None:
@@ -71,4 +75,5 @@ def plot(fit, kind: str, **kw):
 
 __all__ = ["FOREST_MAX_INCHES", "FOREST_ROW_INCHES", "LINE_GRID", "NEW_LEVEL", "PLOT_KINDS",
            "RANK_MAX_PANELS", "TRACE_MAX_ROWS", "find_group", "plot", "plot_forest",
-           "plot_funnel", "plot_group_lines", "plot_rank", "plot_trace", "sample_levels"]
+           "plot_funnel", "plot_group_lines", "plot_rank", "plot_smooth", "plot_trace",
+           "sample_levels"]
