@@ -2,7 +2,9 @@
 them: the basis math in numpy (no R at run time), learned from the training data and reused
 on new data.
 
-``s(x, k = 10, bs = "tp")``: mgcv's thin-plate regression spline (Wood 2003): for the unique
+``s(x, k = 10, bs = "cr")``: mgcv's cubic regression spline (knots evenly spaced in rank
+through the unique values, the spline parameterised by its values there, linear beyond the
+end knots). ``s(x, k = 10, bs = "tp")`` (the default): mgcv's thin-plate regression spline (Wood 2003): for the unique
 centred values ``u``, ``E_ij = |u_i - u_j|^3 / 12``; its ``k`` eigenvectors of largest
 eigenvalue magnitude (ordered by value, as mgcv's Lanczos returns them), constrained to be
 orthogonal to the polynomials ``T = [1, u]`` by mgcv's Householder convention; columns scaled
@@ -34,7 +36,6 @@ from typing import Any
 
 import numpy as np
 
-BASES = ("tp", "cr")  # s()'s bases (bs =)
 DEFAULT_K = 10  # mgcv's default basis dimension of a one-variable s()
 
 
@@ -116,13 +117,73 @@ def _tp_basis(state: SmoothState, x: np.ndarray) -> np.ndarray:
     return X / state.get("scale")
 
 
+def _cr_knots(x: np.ndarray, k: int) -> np.ndarray:
+    """mgcv's ``place.knots``: ``k`` knots evenly spaced in rank through the unique values."""
+    u = np.unique(x)
+    n = len(u)
+    delta = (n - 1) / (k - 1)
+    steps = delta * np.arange(1, k - 1)
+    lbi = np.floor(steps).astype(int) + 1
+    frac = steps + 1 - lbi
+    knots = np.empty(k)
+    knots[0], knots[-1] = u[0], u[-1]
+    knots[1:-1] = u[lbi - 1] * (1 - frac) + u[lbi] * frac
+    return knots
+
+
+def _cr_raw(x: np.ndarray, k: int):
+    """mgcv's cubic regression spline (``bs = "cr"``): a natural cubic spline through ``k``
+    knots, parameterised by its values there; ``F`` maps them to the second derivatives
+    (``B F_inner = D``), the penalty is ``D' B^-1 D``."""
+    knots = _cr_knots(x, k)
+    h = np.diff(knots)
+    D, B = np.zeros((k - 2, k)), np.zeros((k - 2, k - 2))
+    for i in range(k - 2):
+        D[i, i:i + 3] = 1 / h[i], -1 / h[i] - 1 / h[i + 1], 1 / h[i + 1]
+        B[i, i] = (h[i] + h[i + 1]) / 3
+        if i < k - 3:
+            B[i, i + 1] = B[i + 1, i] = h[i + 1] / 6
+    inner = np.linalg.solve(B, D)
+    F = np.vstack([np.zeros(k), inner, np.zeros(k)])
+    S = D.T @ inner
+    arrays = (("knots", knots), ("F", F))
+    return _cr_basis(knots, F, x), (S + S.T) / 2, arrays
+
+
+def _cr_basis(knots: np.ndarray, F: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """The cubic regression spline's basis at ``x``; linear beyond the end knots (as mgcv)."""
+    k, h = len(knots), np.diff(knots)
+    x = np.asarray(x, dtype=float)
+    j = np.clip(np.searchsorted(knots, x, side="right") - 1, 0, k - 2)
+    rows = np.arange(len(x))
+    X = np.zeros((len(x), k))
+    left, right = x < knots[0], x > knots[-1]
+    inside = ~(left | right)
+    lo, hi, hj = knots[j], knots[j + 1], h[j]
+    am, ap = (hi - x) / hj, (x - lo) / hj
+    cm = ((hi - x) ** 3 / hj - hj * (hi - x)) / 6
+    cp = ((x - lo) ** 3 / hj - hj * (x - lo)) / 6
+    X[rows[inside], j[inside]] += am[inside]
+    X[rows[inside], j[inside] + 1] += ap[inside]
+    X[inside] += cm[inside, None] * F[j[inside]] + cp[inside, None] * F[j[inside] + 1]
+    d = (x - knots[0])[left]  # beyond the ends: the spline's value and slope there
+    X[left, 0] += 1 - d / h[0]
+    X[left, 1] += d / h[0]
+    X[left] += (-d * h[0] / 6)[:, None] * (2 * F[0] + F[1])
+    d = (x - knots[-1])[right]
+    X[right, -1] += 1 + d / h[-1]
+    X[right, -2] -= d / h[-1]
+    X[right] += (d * h[-1] / 6)[:, None] * (F[-2] + 2 * F[-1])
+    return X
+
+
 def learn_smooth(kind: str, x, k: int | None = None, bs: str = "tp", c: float = 1.25) -> SmoothState:
     """Learn smooth ``kind`` (``"s"``, ``"gp"``) of the training values ``x``."""
     x = np.asarray(x, dtype=float)
     if kind == "gp":
         return _learn_gp(x, k, c)
     k = DEFAULT_K if k is None else int(k)
-    X, S, arrays = _tp_raw(x, k)
+    X, S, arrays = _cr_raw(x, k) if bs == "cr" else _tp_raw(x, k)
     # smoothCon: the penalty scaled (before the constraint), the sum-to-zero constraint
     # absorbed (any orthonormal null space of it: the model is the same)
     S = S / (np.abs(S).sum(axis=0).max() / np.abs(X).sum(axis=1).max() ** 2)
@@ -152,7 +213,9 @@ def evaluate_smooth(state: SmoothState, x) -> tuple[np.ndarray, np.ndarray]:
     x = np.asarray(x, dtype=float)
     if state.kind == "gp":
         return np.zeros((len(x), 0)), gp_basis(state, x)
-    B = _tp_basis(state, x) @ state.get("P")
+    raw = _cr_basis(state.get("knots"), state.get("F"), x) if state.bs == "cr" else \
+        _tp_basis(state, x)
+    B = raw @ state.get("P")
     rank = int(state.get("rank"))
     return B[:, rank:], B[:, :rank]
 

@@ -95,7 +95,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {
 }
 
 VALUE_ROLES = ("elementwise", "stateful", "identity")
-SMOOTH_BASES = ("tp",)  # s()'s bs = values (mgcv's "cr" not yet)
+SMOOTH_BASES = ("tp", "cr")  # s()'s bs = values: mgcv's thin-plate and cubic regression
 GP_COVS = ("exp_quad",)  # gp()'s cov = values
 
 

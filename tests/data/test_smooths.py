@@ -33,16 +33,17 @@ def _theirs(key: str, new: bool) -> tuple[np.ndarray, np.ndarray]:
     return np.array(ref["Xf" + suffix], dtype=float).reshape(n, -1), np.array(zs[0], dtype=float)
 
 
+@pytest.mark.parametrize("bs", ["tp", "cr"])
 @pytest.mark.parametrize("k", [10, 5])
 @pytest.mark.parametrize("new", [False, True])
-def test_tp_basis_is_mgcvs_up_to_column_signs(k, new):
+def test_basis_is_mgcvs_up_to_column_signs(bs, k, new):
     """Each column equals mgcv's up to its sign (an orthogonal change of basis, so the prior
     N(0, sds^2 I) on the coefficients is the same model): hence the same column space, the
     same singular values and the same implied covariance Zs Zs'."""
-    state = learn_smooth("s", MCYCLE.times.values, k=k)
-    x = np.array(BASES["new_x"]) if new else MCYCLE.times.values
+    state = learn_smooth("s", MCYCLE.times.values, k=k, bs=bs)
+    x = np.array(BASES["new_x"]) if new else MCYCLE.times.values  # new: 2 beyond the data
     Xf, Zs = evaluate_smooth(state, x)
-    Xr, Zr = _theirs(f"tp_{k}", new)
+    Xr, Zr = _theirs(f"{bs}_{k}", new)
     assert Xf.shape == Xr.shape == (len(x), 1) and Zs.shape == Zr.shape == (len(x), k - 2)
     signs = np.sign(np.sum(Zs * Zr, axis=0))
     np.testing.assert_allclose(Zs * signs, Zr, atol=1e-8 * np.abs(Zr).max())
@@ -104,7 +105,7 @@ def test_bad_smooths_are_refused_with_a_caret(formula, message, caret):
 
 
 @pytest.mark.parametrize("formula, message, caret", [
-    ("y ~ s(x, bs = \"zz\")", "unknown bs = 'zz' for s(); choices: tp", "\"zz\""),
+    ("y ~ s(x, bs = \"zz\")", "unknown bs = 'zz' for s(); choices: tp, cr", "\"zz\""),
     ("y ~ s(x):z", "smooth term", "s(x)"),
     ("y ~ (s(x) | g)", "smooth term", "s(x)"),
     ("y ~ s(x, k = 2.5)", "'k' takes a whole number", "2.5"),
