@@ -142,3 +142,17 @@ def test_the_smooth_plot_shows_the_posterior_curve_over_the_data(mcycle_fit):
     assert np.isclose(band[:, 1].min(), lo.min()) and np.isclose(band[:, 1].max(), hi.max())
     with pytest.raises(fl.FormulangError, match="no smooth term 's\\(z\\)'; the model's: s\\(times\\)"):
         fit.plot("smooth", term="s(z)")
+
+
+def test_by_factor_smooths_are_named_as_brms():
+    """s(x, by = f): a smooth per level, each with its own SD (brms's sds_sxfa_1...)."""
+    from formulang.lower.sites import flat_parameters
+
+    sim = pd.read_csv(FIXTURES / "sim_xz.csv")
+    model = fl.Model("y ~ f + s(x, by = f, k = 6)", sim)
+    names = [p.name for p in flat_parameters(model.plan)]
+    for level in "abc":
+        assert f"b_sxf{level}_1" in names and f"sds_sxf{level}_1" in names
+        assert [f"s_sxf{level}_1[{j}]" for j in range(1, 5)] == \
+            [n for n in names if n.startswith(f"s_sxf{level}_1[")]
+    assert str(model.priors.lookup("sds", coef="sxfb")).startswith("half_student_t(3, ")

@@ -46,7 +46,8 @@ from .frame import NA_ACTIONS, Frame, as_frame, handle_missing, require_columns
 from .groups import by_factor, encode_group, factor_design, learn_group
 from .notices import GroupingWarning, RankDeficiencyWarning
 from .response_levels import bind_response, ordinal_design
-from .smooths import SmoothData, apply_smooths, learn_smooths, smooth_values, with_smooths
+from .smooths import (SmoothData, apply_smooths, by_codes, by_levels, learn_smooths,
+                      smooth_values, with_smooths)
 from .spec import DataSpec, GroupSpec, VariableSpec
 
 
@@ -248,7 +249,7 @@ def bind(formula: Formula | str, data, *, na_action: str = "drop",
     fixed, X, group_specs, group_data = _learn_predictor(formula, frame, variables, values,
                                                          n_levels, response)
     smooth_specs, smooth_data = learn_smooths(formula, lambda e: smooth_values(ctx, e),
-                                              frame.n)
+                                              frame.n, lambda name: by_levels(ctx, name))
     X = with_smooths(X, smooth_data)
     offset = _offset(formula, ctx, additions)
 
@@ -329,7 +330,8 @@ def apply_spec(spec: DataSpec, data, *, na_action: str | None = None) -> BoundDa
 
     cache: dict = {}
     X, group_data = _apply_predictor(spec, frame, values, n_levels, cache)
-    smooth_data = apply_smooths(spec.smooths, lambda e: smooth_values(ctx, e))
+    smooth_data = apply_smooths(spec.smooths, lambda e: smooth_values(ctx, e),
+                                lambda name, levels: by_codes(ctx, name, levels))
     X = with_smooths(X, smooth_data)
     offset = _offset(formula, ctx, additions)
     dpars = []

@@ -177,8 +177,11 @@ def _cr_basis(knots: np.ndarray, F: np.ndarray, x: np.ndarray) -> np.ndarray:
     return X
 
 
-def learn_smooth(kind: str, x, k: int | None = None, bs: str = "tp", c: float = 1.25) -> SmoothState:
-    """Learn smooth ``kind`` (``"s"``, ``"gp"``) of the training values ``x``."""
+def learn_smooth(kind: str, x, k: int | None = None, bs: str = "tp", c: float = 1.25,
+                 first=None) -> SmoothState:
+    """Learn smooth ``kind`` (``"s"``, ``"gp"``) of the training values ``x``. ``first``: the
+    0/1 indicator of the first level of a ``by`` factor (mgcv diagonalises the penalty on that
+    level's columns and uses the same transform for every level)."""
     x = np.asarray(x, dtype=float)
     if kind == "gp":
         return _learn_gp(x, k, c)
@@ -190,6 +193,8 @@ def learn_smooth(kind: str, x, k: int | None = None, bs: str = "tp", c: float = 
     C = X.mean(axis=0)[:, None]
     Qc = np.linalg.qr(C, mode="complete")[0][:, 1:]
     Xc, Sc = X @ Qc, Qc.T @ S @ Qc
+    if first is not None:
+        Xc = Xc * np.asarray(first, dtype=float)[:, None]
     # nat.param(type = 2, unit.fnorm = FALSE): penalty to the identity, the null space
     # columns scaled to the penalised columns' average norm
     lam, V = np.linalg.eigh((Sc + Sc.T) / 2)
@@ -269,6 +274,8 @@ class SmoothSpec:
     label: str
     state: SmoothState
     fixed: tuple[str, ...]
+    by_level: str | None = None  # s(x, by = f): one smooth per level of f, this one's
+    by_levels: tuple[str, ...] = ()  # all of f's levels (to encode new data)
 
     @property
     def kind(self) -> str:
@@ -289,13 +296,15 @@ class SmoothSpec:
     def to_dict(self) -> dict[str, Any]:
         from ..ir.serialize import expr_to_data
         return {"term": expr_to_data(self.term), "label": self.label,
-                "state": self.state.to_dict(), "fixed": list(self.fixed)}
+                "state": self.state.to_dict(), "fixed": list(self.fixed),
+                **({"by_level": self.by_level, "by_levels": list(self.by_levels)}
+                   if self.by_level is not None else {})}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "SmoothSpec":
         from ..ir.serialize import expr_from_data
         return cls(expr_from_data(d["term"]), str(d["label"]), SmoothState.from_dict(d["state"]),
-                   tuple(d["fixed"]))
+                   tuple(d["fixed"]), d.get("by_level"), tuple(d.get("by_levels", ())))
 
 
 @dataclass(frozen=True, eq=False)
@@ -309,15 +318,19 @@ class SmoothData:
     x: np.ndarray | None = None
 
 
-def smooth_label(term) -> str:
-    """brms's stem of a smooth's names: mgcv's label (the function and its variables) without
-    its punctuation.
+def smooth_label(term, by_level: str | None = None) -> str:
+    """brms's stem of a smooth's names: mgcv's label (the function and its variables, and
+    for ``by = f`` the factor and level: ``s(x):fa``) without its punctuation.
 
     >>> from formulang import parse
     >>> smooth_label(parse("y ~ s(times, k = 5)").smooths[0])
     'stimes'
+    >>> smooth_label(parse("y ~ s(x, by = f)").smooths[0], "a")
+    'sxfa'
     """
     text = term.func + "".join(str(a) for a in term.args)
+    if by_level is not None:
+        text += f":{term.kwarg('by')}{by_level}"
     return "".join(ch for ch in text if ch.isalnum() or ch in "._")
 
 
@@ -329,15 +342,26 @@ def _refuse(formula, term, message: str):
                         where + len(str(term)) if where >= 0 else None)
 
 
-def learn_smooths(formula, numeric, n: int) -> tuple[tuple[SmoothSpec, ...], tuple[SmoothData, ...]]:
+def learn_smooths(formula, numeric, n: int, factor=None) -> tuple[tuple[SmoothSpec, ...],
+                                                                  tuple[SmoothData, ...]]:
     """The smooth terms of ``formula`` learned from the training rows; ``numeric(expr)``
-    gives a column's values (or raises for a categorical one)."""
+    gives a column's values (or raises for a categorical one); ``factor(name)`` a ``by``
+    column's ``(levels, codes)``, or None for a numeric column."""
     specs, datas = [], []
     for term in formula.smooths:
-        if term.func == "t2" or term.kwarg("by") is not None:
-            what = "t2() tensor-product smooths" if term.func == "t2" else "s(x, by = f)"
-            raise _refuse(formula, term, f"{what} are not supported yet; write s(x) or "
-                          "gp(x, k = ...) per variable")
+        if term.func == "t2":
+            raise _refuse(formula, term, "t2() tensor-product smooths are not supported yet; "
+                          "write s(x) or gp(x, k = ...) per variable")
+        by = term.kwarg("by")
+        if by is not None:
+            levels_codes = None if factor is None else factor(str(by))
+            if levels_codes is None:
+                raise _refuse(formula, term, f"{term}: by = {by} is a numeric column; s(x, by "
+                              "= f) makes one smooth per level of a factor: give a "
+                              "categorical column (varying-coefficient smooths are not "
+                              "supported)")
+            if term.func == "gp":
+                raise _refuse(formula, term, f"{term}: gp(x, by = f) is not supported yet")
         x = numeric(term.args[0])
         n_unique = len(np.unique(x))
         k = term.kwarg("k")
@@ -358,22 +382,43 @@ def learn_smooths(formula, numeric, n: int) -> tuple[tuple[SmoothSpec, ...], tup
                 raise _refuse(formula, term, f"{term}: k = {k_eff} basis functions need as "
                               f"many unique values of {term.args[0]}, which has {n_unique}; "
                               f"write k = {n_unique} or less")
-            state = learn_smooth("s", x, k_eff, str(term.kwarg("bs", "tp")))
-        label = smooth_label(term)
-        Xf, Z = evaluate_smooth(state, x)
-        fixed = tuple(f"{label}_{j + 1}" for j in range(Xf.shape[1]))  # brms's column names
-        spec = SmoothSpec(term, label, state, fixed)
+            bs = str(term.kwarg("bs", "tp"))
+            if by is not None:
+                levels, codes = levels_codes
+                state = learn_smooth("s", x, k_eff, bs, first=codes == 0)
+                for j, level in enumerate(levels):
+                    spec, data = _one(term, state, x, level, levels, codes == j)
+                    specs.append(spec)
+                    datas.append(data)
+                continue
+            state = learn_smooth("s", x, k_eff, bs)
+        spec, data = _one(term, state, x)
         specs.append(spec)
-        datas.append(SmoothData(spec, Xf, Z, x))
+        datas.append(data)
     return tuple(specs), tuple(datas)
 
 
-def apply_smooths(specs, numeric) -> tuple[SmoothData, ...]:
-    """The smooth terms ``specs`` on new rows (``numeric`` as for :func:`learn_smooths`)."""
+def _one(term, state, x, level=None, levels=(), rows=None):
+    label = smooth_label(term, level)
+    Xf, Z = evaluate_smooth(state, x)
+    if rows is not None:  # s(x, by = f): this level's rows, zero elsewhere
+        Xf, Z = Xf * rows[:, None], Z * rows[:, None]
+    fixed = tuple(f"{label}_{j + 1}" for j in range(Xf.shape[1]))  # brms's column names
+    spec = SmoothSpec(term, label, state, fixed, level, tuple(levels))
+    return spec, SmoothData(spec, Xf, Z, x)
+
+
+def apply_smooths(specs, numeric, encode=None) -> tuple[SmoothData, ...]:
+    """The smooth terms ``specs`` on new rows (``numeric`` as for :func:`learn_smooths`;
+    ``encode(name, levels)``: a ``by`` column's codes in the training levels)."""
     out = []
     for spec in specs:
         x = numeric(spec.term.args[0])
         Xf, Z = evaluate_smooth(spec.state, x)
+        if spec.by_level is not None:
+            codes = encode(str(spec.term.kwarg("by")), spec.by_levels)
+            rows = (codes == spec.by_levels.index(spec.by_level)).astype(float)
+            Xf, Z = Xf * rows[:, None], Z * rows[:, None]
         out.append(SmoothData(spec, Xf, Z, x))
     return tuple(out)
 
@@ -395,3 +440,21 @@ def with_smooths(X: np.ndarray, smooths) -> np.ndarray:
     if not smooths:
         return X
     return np.column_stack([X] + [np.asarray(sm.Xf, dtype=float) for sm in smooths])
+
+
+def by_levels(ctx, name: str):
+    """A ``by`` column's ``(levels, codes)`` on the training rows; None when it is numeric."""
+    from ..ir.expr import Column
+    from .evaluate import NUMERIC
+
+    if ctx.kind(Column(name)) == NUMERIC:
+        return None
+    fz = ctx.learn_levels(Column(name))
+    return tuple(fz.labels), np.asarray(fz.codes)
+
+
+def by_codes(ctx, name: str, levels) -> np.ndarray:
+    """A ``by`` column's codes in its training ``levels`` on new rows."""
+    from ..ir.expr import Column
+
+    return np.asarray(ctx.encode_levels(Column(name), tuple(levels)))

@@ -53,6 +53,24 @@ def test_basis_is_mgcvs_up_to_column_signs(bs, k, new):
     np.testing.assert_allclose(Zs @ Zs.T, Zr @ Zr.T, atol=1e-10)
 
 
+def test_by_factor_bases_are_mgcvs():
+    """s(x, by = f): one smooth per level, each mgcv's (the constraint from all rows, the
+    penalty diagonalised on the first level's columns) times the level's indicator; brms's
+    names sxfa, sxfb, sxfc."""
+    sim = pd.read_csv(FIXTURES / BASES["sim_data"])
+    b = bind("y ~ f + s(x, by = f, k = 6)", sim)
+    assert b.X_columns == ("Intercept", "fb", "fc", "sxfa_1", "sxfb_1", "sxfc_1")
+    new = b.apply(pd.DataFrame(BASES["sim_new"]))
+    for ours, again, ref in zip(b.smooths, new.smooths, BASES["by"]):
+        assert ref["label"] == f"s(x):f{ours.spec.by_level}"
+        Zr, Zn = (np.array(list(ref[key].values())[0]) for key in ("Zs", "Zs_new"))
+        signs = np.sign(np.sum(ours.Z * Zr, axis=0))
+        np.testing.assert_allclose(ours.Z * signs, Zr, atol=1e-10)
+        np.testing.assert_allclose(again.Z * signs, Zn, atol=1e-10)
+        Xr = np.array(ref["Xf"]).reshape(len(sim), -1)
+        np.testing.assert_allclose(np.abs(ours.Xf), np.abs(Xr), atol=1e-10)
+
+
 def test_gp_basis_is_brms():
     ref = json.loads((FIXTURES / "brms_gp.json").read_text())
     data = pd.read_csv(FIXTURES / ref["data"])
@@ -93,7 +111,7 @@ def test_the_spec_saves_and_loads_the_basis():
     ("accel ~ s(times, k = 2)", "k = 2 is too small", "s(times, k = 2)"),
     ("accel ~ gp(times)", "write gp(times, k = 20)", "gp(times)"),
     ("accel ~ t2(times, accel)", "not supported yet", "t2(times, accel)"),
-    ("accel ~ s(times, by = f)", "not supported yet", "s(times, by = \"f\")"),
+    ("accel ~ s(times, by = times)", "by = times is a numeric column", "s(times, by = \"times\")"),
 ])
 def test_bad_smooths_are_refused_with_a_caret(formula, message, caret):
     data = MCYCLE.assign(f=np.where(MCYCLE.times > 20, "a", "b"))
