@@ -102,6 +102,11 @@ def test_a_saved_smooth_fit_predicts_the_same(mcycle_fit, tmp_path):
     again = fl.load(tmp_path / "s.nc")
     np.testing.assert_allclose(again.predict(new), fit.predict(new), rtol=1e-10)
     assert list(again.summary().index) == list(fit.summary().index)
+    # the training rows the file holds keep the smooth's basis: in-sample predictions, plot
+    np.testing.assert_allclose(again.predict(), fit.predict(), rtol=1e-10)
+    (line,) = again.plot("smooth", grid=10).axes[0].get_lines()
+    np.testing.assert_allclose(line.get_ydata(), fit.predict(
+        pd.DataFrame({"times": line.get_xdata()})).mean(axis=0), rtol=1e-10)
 
 
 def test_a_known_curve_is_recovered():
@@ -113,7 +118,7 @@ def test_a_known_curve_is_recovered():
     truth = np.sin(2 * np.pi * x)
     data = pd.DataFrame({"x": x, "y": truth + rng.normal(0, 0.3, x.size)})
     model = fl.Model("y ~ s(x)", data)
-    fit = model.fit(draws=500, tune=500, chains=2, seed=1, progress=False)
+    fit = model.fit(draws=300, tune=300, chains=2, seed=1, progress=False)
     grid = np.linspace(0.01, 0.99, 60)
     ours = fit.predict(pd.DataFrame({"x": grid}), kind="mean").mean(axis=0)
     B = np.column_stack([model.bound.X, model.bound.smooths[0].Z])

@@ -438,6 +438,8 @@ def linear_predictor(fit, bound, new_levels: str = "gaussian", rng=None,
             for k in range(values.shape[1]):
                 out += values[:, k] * r[part, :, k][:, codes]
     if pred is None and fit.plan.smooths:  # s(), gp(): their bases on these rows
+        if len(bound.smooths) != len(fit.plan.smooths):  # pragma: no cover - a bug
+            raise AssertionError("the rows lack the smooth terms' bases")
         flat = {k: _flat(samples[k]) for s in smooth_sites(fit.plan)
                 for k in (s.sd, s.z, s.lscale) if k is not None}
         eta += smooth_effects_draws(fit.plan, flat, bound.smooths)
