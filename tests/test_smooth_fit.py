@@ -3,8 +3,8 @@
 priors, agree within Monte Carlo error (the rule of tests/brms_agreement.py: Z = 4.5 combined
 standard errors); predictions on new data, save/load; a simulated known curve is recovered.
 
-brms puts a flat prior on the smooth's unpenalised coefficient (``bs_stimes_1``, our
-``b_stimes_1``); every prior here is proper, so it gets ``normal(0, 10000)``: against a
+brms puts a flat prior on the smooth's unpenalised coefficient (``bs_stimes_1``; its column
+``stimes_1`` is one of ``b``'s, prior key ``b[stimes_1]``); every prior here is proper, so it gets ``normal(0, 10000)``: against a
 posterior SD of ~290 that moves the posterior by ~0.1% of an SD. The penalised coefficients
 (``s_stimes_1[j]``) are compared up to sign: our basis columns equal mgcv's up to their signs
 (tests/data/test_smooths.py)."""
@@ -70,8 +70,11 @@ def test_s_agrees_with_brms(mcycle_fit):
     post = ref["posterior"]
     for name in ("b_Intercept", "sds_stimes_1", "sigma"):
         _check(ours, name, post[name])
-    _check(ours, "b_stimes_1", post["bs_stimes_1"], np.sign(ours.loc["b_stimes_1", "mean"])
+    _check(ours, "bs_stimes_1", post["bs_stimes_1"], np.sign(ours.loc["bs_stimes_1", "mean"])
            * np.sign(post["bs_stimes_1"]["mean"]))
+    # brms's names, every one (its "b_Intercept", "bs_stimes_1", "sds_stimes_1", "sigma",
+    # "s_stimes_1[1]"...)
+    assert set(ref["variables"]) <= set(ours.index), set(ref["variables"]) - set(ours.index)
     for j in range(1, 9):
         name = f"s_stimes_1[{j}]"
         _check(ours, name, post[name], np.sign(ours.loc[name, "mean"] * post[name]["mean"]))
@@ -88,7 +91,8 @@ def test_s_fitted_curve_agrees_with_brms(mcycle_fit):
 def test_gp_agrees_with_brms(gp_fit):
     ref, fit = gp_fit
     ours = fit.summary()
-    for name in ("b_Intercept", "sdgp_gpx", "lscale_gpx", "sigma"):
+    assert set(ref["variables"]) <= set(ours.index), set(ref["variables"]) - set(ours.index)
+    for name in ref["variables"]:  # b_Intercept, sdgp_gpx, lscale_gpx, sigma, zgp_gpx[1..15]
         _check(ours, name, ref["posterior"][name])
     curve = fit.predict(pd.DataFrame({"x": ref["grid"]}), kind="mean")
     for i, theirs in enumerate(ref["epred"]):
@@ -157,7 +161,7 @@ def test_by_factor_smooths_are_named_as_brms():
     model = fl.Model("y ~ f + s(x, by = f, k = 6)", sim)
     names = [p.name for p in flat_parameters(model.plan)]
     for level in "abc":
-        assert f"b_sxf{level}_1" in names and f"sds_sxf{level}_1" in names
+        assert f"bs_sxf{level}_1" in names and f"sds_sxf{level}_1" in names
         assert [f"s_sxf{level}_1[{j}]" for j in range(1, 5)] == \
             [n for n in names if n.startswith(f"s_sxf{level}_1[")]
     assert str(model.priors.lookup("sds", coef="sxfb")).startswith("half_student_t(3, ")

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .sites_smooth import smooth_flat, smooth_reported, smooth_sites
+from .sites_smooth import smooth_b_names, smooth_flat, smooth_reported, smooth_sites
 
 
 SEP = "__"  # brms's separator inside flat names and ArviZ dims
@@ -357,9 +357,11 @@ def flat_parameters(plan) -> list[Flat]:
     if plan.thresholds is not None:  # brms's b_Intercept[k], shown as Intercept[k]
         out += [Flat(b_name(threshold_name(c)), POPULATION.threshold_values, j, "b", None,
                      (threshold_name(c),)) for j, c in enumerate(_threshold_coefs(plan))]
+    smooth_b = smooth_b_names(plan)  # brms's bs_<col> for a smooth's unpenalised columns
     for pred in predictors(plan):
-        out += [Flat(b_name(col, pred.dpar), pred.sites.coefficients, j, "b", None, (col,),
-                     pred.dpar) for j, col in enumerate(pred.columns)]
+        out += [Flat(smooth_b.get(col, b_name(col)) if not pred.dpar else b_name(col, pred.dpar),
+                     pred.sites.coefficients, j, "b", None, (col,), pred.dpar)
+                for j, col in enumerate(pred.columns)]
     out += [Flat(name, var, j, "smooth", None, ()) for name, var, j in smooth_flat(plan)]
     out += [Flat(aux, aux, None, "family", None, ()) for aux in plan.aux]
     return out

@@ -69,6 +69,12 @@ class SmoothSites:
         return (self.coefficients,) if self.coefficients else (self.z,)
 
 
+def smooth_b_names(plan) -> dict[str, str]:
+    """The flat names of the smooths' unpenalised coefficients, by column: brms's
+    ``bs_stimes_1`` (their column, ``stimes_1``, is a population-level one)."""
+    return {col: f"bs_{col}" for sm in getattr(plan, "smooths", ()) for col in sm.fixed}
+
+
 def smooth_dim(variable: str) -> str:
     """The ArviZ dimension of a smooth's vector parameter (its entries 1..k, as brms)."""
     return f"{variable}__index"

@@ -41,6 +41,7 @@ class SmoothPlan:
     k: int
     term: str
     slambda: tuple[float, ...] = ()
+    fixed: tuple[str, ...] = ()  # its unpenalised population-level columns (stimes_1)
 
     @property
     def sites(self) -> SmoothSites:
@@ -48,12 +49,12 @@ class SmoothPlan:
 
     def to_dict(self) -> dict:
         return {"label": self.label, "kind": self.kind, "k": self.k, "term": self.term,
-                "slambda": list(self.slambda)}
+                "slambda": list(self.slambda), "fixed": list(self.fixed)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "SmoothPlan":
         return cls(str(d["label"]), str(d["kind"]), int(d["k"]), str(d["term"]),
-                   tuple(float(v) for v in d.get("slambda", ())))
+                   tuple(float(v) for v in d.get("slambda", ())), tuple(d.get("fixed", ())))
 
 
 def refuse_smooths(what: str, plan) -> None:
@@ -78,7 +79,8 @@ def smooth_plans(bound, priors, params: dict) -> tuple[SmoothPlan, ...]:
         if spec.kind == "gp":
             params[sites.lscale] = _params(priors.lookup("lscale", coef=spec.label))
             slambda = tuple(float(v) for v in gp_slambda(spec.state))
-        out.append(SmoothPlan(spec.label, spec.kind, spec.k, str(spec.term), slambda))
+        out.append(SmoothPlan(spec.label, spec.kind, spec.k, str(spec.term), slambda,
+                              tuple(spec.fixed)))
     return tuple(out)
 
 
