@@ -139,6 +139,9 @@ def response_scale(bound, fam: Family) -> tuple[float, float]:
 
 
 def _default_rows(bound, fam: Family) -> list[PriorRow]:
+    if getattr(bound, "smooths", ()) and fam.spec.per_category:
+        raise FormulangError(f"{bound.smooths[0].spec.term}: smooth terms in a {fam.name} "
+                             "model are not supported yet")
     m, s = response_scale(bound, fam)
     rows = _predictor_rows(bound, m, s, thresholds=fam.spec.thresholds)
     rows += default_smooth_rows(bound, s, PriorRow, _prior)  # sds, sdgp, lscale
