@@ -370,13 +370,16 @@ def learn_smooths(formula, numeric, n: int, factor=None) -> tuple[tuple[SmoothSp
                 raise _refuse(formula, term, f"{term}: an exact Gaussian process costs O(n^3) "
                               f"per step ({n} rows); write gp({term.args[0]}, k = 20) for "
                               "brms's Hilbert-space approximation with 20 basis functions")
+            if term.kwarg("scale") is False:
+                raise _refuse(formula, term, f"{term}: scale = FALSE is not supported yet "
+                              "(brms's default, scale = TRUE, divides x by its range)")
             state = learn_smooth("gp", x, int(k), c=float(term.kwarg("c", 1.25)))
             if n_unique < 2:
                 raise _refuse(formula, term, f"{term}: {term.args[0]} has a single value")
         else:
             k_eff = DEFAULT_K if k is None else int(k)
             if k_eff < 3:
-                raise _refuse(formula, term, f"{term}: k = {k_eff} is too small: a thin-plate "
+                raise _refuse(formula, term, f"{term}: k = {k_eff} is too small: a penalised "
                               "smooth needs k of at least 3 (2 are its straight line)")
             if k_eff > n_unique:
                 raise _refuse(formula, term, f"{term}: k = {k_eff} basis functions need as "

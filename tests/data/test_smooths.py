@@ -110,6 +110,8 @@ def test_the_spec_saves_and_loads_the_basis():
      "times, which has 94", "s(times, k = 200)"),
     ("accel ~ s(times, k = 2)", "k = 2 is too small", "s(times, k = 2)"),
     ("accel ~ gp(times)", "write gp(times, k = 20)", "gp(times)"),
+    ("accel ~ gp(times, k = 9, scale = FALSE)", "scale = FALSE is not supported yet",
+     "gp(times, k = 9, scale = FALSE)"),
     ("accel ~ t2(times, accel)", "not supported yet", "t2(times, accel)"),
     ("accel ~ s(times, by = times)", "by = times is a numeric column", "s(times, by = \"times\")"),
 ])
