@@ -16,7 +16,7 @@ values and 1% above their range (1).
 >>> [(sm.label, sm.kind, sm.k) for sm in m.plan.smooths]
 [('gpx', 'gp', 10)]
 >>> str(m.priors.lookup("lscale", coef="gpx"))
-'inv_gamma(2.306, 0.3258)'
+'inv_gamma(2.118, 0.1758)'
 """
 
 from __future__ import annotations
