@@ -105,13 +105,17 @@ class CompiledModel:
     def code(self) -> str:
         """Standalone, readable NumPyro source equivalent to this model."""
         from .lower.codegen import generate_code
+        from .lower.smooth_plan import refuse_smooths
 
+        refuse_smooths("code()", self.plan)
         return generate_code(self)
 
     def graph(self):
         """Data, coefficients, hyperparameters and likelihood as a graph (``.to_dot()``)."""
         from .lower.graph import model_graph
+        from .lower.smooth_plan import refuse_smooths
 
+        refuse_smooths("graph()", self.plan)
         return model_graph(self)
 
     # ---- what needs the training rows -------------------------------------------------------
@@ -255,6 +259,7 @@ def _plan_to_dict(plan) -> dict:
         "response": plan.response.to_dict(),  # response additions; absent in older files
         "thresholds": _site_to_dict(plan.thresholds),  # ordinal models; absent in older files
         **({"dpars": [_dpar_to_dict(d) for d in plan.dpars]} if plan.dpars else {}),
+        **({"smooths": [sm.to_dict() for sm in plan.smooths]} if plan.smooths else {}),
     }
 
 
@@ -308,6 +313,7 @@ def _plan_from(d: dict, fam, priors):
     from .lower.plan import ModelPlan
     from .lower.response import ResponsePlan
     from .lower.sites import POPULATION
+    from .lower.smooth_plan import SmoothPlan
 
     groups = tuple(_group_from(g) for g in d["groups"])
     params = {k: np.array(v["values"], dtype=float).reshape(v["shape"])
@@ -317,7 +323,8 @@ def _plan_from(d: dict, fam, priors):
                      groups, priors, params, int(d["n"]),
                      ResponsePlan.from_dict(d.get("response")),
                      _site_from(d.get("thresholds"), POPULATION.thresholds),
-                     tuple(_dpar_from(p) for p in d.get("dpars", ())))
+                     tuple(_dpar_from(p) for p in d.get("dpars", ())),
+                     tuple(SmoothPlan.from_dict(sm) for sm in d.get("smooths", ())))
 
 
 __all__ = ["CompiledModel"]

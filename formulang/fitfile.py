@@ -114,6 +114,9 @@ def bound_dataset(bound):
     for i, g in enumerate(bound.groups):
         variables[f"group{i}_codes"] = ("obs", np.asarray(g.codes, dtype=np.int64))
         variables[f"group{i}_values"] = (("obs", f"group{i}_column"), np.asarray(g.values))
+    for i, sm in enumerate(getattr(bound, "smooths", ())):  # s(), gp(): basis and variable
+        variables[f"smooth{i}_Z"] = (("obs", f"smooth{i}_column"), np.asarray(sm.Z))
+        variables[f"smooth{i}_x"] = ("obs", np.asarray(sm.x))
     return xr.Dataset(variables, attrs={"n_input": int(bound.n_input)})
 
 

@@ -63,6 +63,7 @@ def load(path) -> "LoadedFit":
 def _bound(compiled: CompiledModel, ds):
     """The training rows :func:`formulang.fitfile.bound_dataset` stored, as ``BoundData``."""
     from .data.bind import BoundData, GroupData
+    from .data.smooths import SmoothData
 
     def get(name):
         if name not in ds:
@@ -77,8 +78,13 @@ def _bound(compiled: CompiledModel, ds):
     rows = np.asarray(ds["rows"].values, dtype=np.intp)
     n_input = int(np.asarray(ds.attrs["n_input"]).item())
     kept = None if len(rows) == n_input else rows
-    return BoundData(spec, get("y"), get("trials"), get("weights"), get("X"), get("offset"),
-                     groups, kept, n_input)
+    X = get("X")
+    columns = spec.fixed.columns + tuple(c for sm in spec.smooths for c in sm.fixed)
+    smooths = tuple(SmoothData(sm, X[:, [columns.index(c) for c in sm.fixed]],
+                               get(f"smooth{i}_Z"), get(f"smooth{i}_x"))
+                    for i, sm in enumerate(spec.smooths))  # s(), gp() (fitfile.bound_dataset)
+    return BoundData(spec, get("y"), get("trials"), get("weights"), X, get("offset"),
+                     groups, kept, n_input, smooths=smooths)
 
 
 def _read_metadata(path: str) -> dict:

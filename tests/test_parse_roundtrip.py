@@ -346,6 +346,26 @@ def test_shared_factors_round_trip(text):
     assert str(parse(printed)) == printed
 
 
+SMOOTHS = st.sampled_from(["s(x)", "s(x, k = 5)", "s(z, bs = \"cr\")", "s(x,bs='tp',k=4)",
+                           "s(x, by = g)", "gp(z, k = 12, c = 1.5)", "gp(x,k=8)"])
+
+
+@SETTINGS
+@given(st.lists(SMOOTHS, min_size=1, max_size=3, unique=True), st.sampled_from(FIXED_LEAVES),
+       st.permutations(["s", "f", "g"]))
+def test_smooth_terms_round_trip(smooths, fixed, order):
+    """Smooth terms (issue 19) among population and group terms: text -> IR -> text -> the
+    same IR, and through JSON."""
+    pieces = {"s": " + ".join(smooths), "f": fixed[0], "g": "(1 | g)"}
+    text = "y ~ " + " + ".join(pieces[k] for k in order)
+    note(f"formula text: {text!r}")
+    f = parse(text)
+    assert len(f.smooths) == len(smooths)
+    printed = str(f)
+    assert parse(printed) == f and str(parse(printed)) == printed
+    assert Formula.from_json(f.to_json()) == f
+
+
 # ---- printer parentheses: IR expression -> text -> the same IR ---------------------------------
 
 ELEMENTWISE = sorted(name for name, spec in FUNCTIONS.items() if spec.role == "elementwise")

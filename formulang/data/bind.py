@@ -34,9 +34,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError
+from ..errors import DataError, FormulaError
 from ..ir.expr import BinOp, Column, Expr, columns_of
-from ..ir.formula import Formula, GroupTerm, Response
+from ..ir.formula import Formula, GroupTerm, Response, smooth_columns
 from ..parse import parse
 from .additions import NONE, Additions, bind_additions, unchecked_columns
 from .design import dependent_columns, fill_design
@@ -47,6 +47,8 @@ from .frame import NA_ACTIONS, Frame, as_frame, handle_missing, require_columns
 from .groups import by_factor, encode_group, factor_design, learn_group
 from .notices import GroupingWarning, RankDeficiencyWarning
 from .response_levels import bind_response, ordinal_design
+from .smooths import (SmoothData, apply_smooths, by_codes, by_levels, learn_smooths,
+                      smooth_values, with_smooths)
 from .spec import DataSpec, GroupSpec, VariableSpec
 
 
@@ -131,6 +133,8 @@ class BoundData:
     # the sub-formulas of family parameters, bound on the same rows: (name, BoundData
     # without a response)
     dpars: tuple[tuple[str, "BoundData"], ...] = ()
+    # the smooth terms (s(), gp()): their penalised bases; their unpenalised columns end X
+    smooths: tuple[SmoothData, ...] = ()
 
     @property
     def formula(self) -> Formula:
@@ -148,7 +152,7 @@ class BoundData:
 
     @property
     def X_columns(self) -> tuple[str, ...]:
-        return self.spec.fixed.columns
+        return self.spec.fixed.columns + tuple(c for sm in self.spec.smooths for c in sm.fixed)
 
     @property
     def X_frame(self) -> pd.DataFrame:
@@ -248,23 +252,29 @@ def bind(formula: Formula | str, data, *, na_action: str = "drop",
 
     fixed, X, group_specs, group_data = _learn_predictor(formula, frame, variables, values,
                                                          n_levels, response)
+    smooth_specs, smooth_data = learn_smooths(formula, lambda e: smooth_values(ctx, e),
+                                              frame.n, lambda name: by_levels(ctx, name))
+    X = with_smooths(X, smooth_data)
     offset = _offset(formula, ctx, additions)
 
-    def spec_of(f, fx, gs, subs=(), levels=None):
+    def spec_of(f, fx, gs, subs=(), levels=None, sms=()):
         return DataSpec(f, tuple(variables.values()), tuple(ctx.transforms.items()), fx,
-                        tuple(gs), na_action, levels, subs)
+                        tuple(gs), na_action, levels, subs, sms)
 
     sub_specs, bound_dpars = [], []
     for name, sub in formula.dpars:
+        if sub.smooths:
+            raise FormulaError(f"{sub.smooths[0]} in the formula of {name}: smooth terms in a "
+                               "family parameter's formula are not supported yet")
         d_fixed, d_X, d_specs, d_data = _learn_predictor(sub, frame, variables, values,
                                                          n_levels)
         sub_specs.append((name, spec_of(sub, d_fixed, d_specs)))
         bound_dpars.append((name, BoundData(sub_specs[-1][1], None, None, None, _frozen(d_X),
                                             _offset(sub, ctx), tuple(d_data), frame.rows,
                                             frame.n_input)))
-    spec = spec_of(formula, fixed, group_specs, tuple(sub_specs), y_levels)
+    spec = spec_of(formula, fixed, group_specs, tuple(sub_specs), y_levels, smooth_specs)
     return BoundData(spec, y, trials, weights, _frozen(X), offset, tuple(group_data),
-                     frame.rows, frame.n_input, additions, tuple(bound_dpars))
+                     frame.rows, frame.n_input, additions, tuple(bound_dpars), smooth_data)
 
 
 def _learn_predictor(formula: Formula, frame: Frame, variables: dict, values: dict,
@@ -326,6 +336,9 @@ def apply_spec(spec: DataSpec, data, *, na_action: str | None = None) -> BoundDa
 
     cache: dict = {}
     X, group_data = _apply_predictor(spec, frame, values, n_levels, cache)
+    smooth_data = apply_smooths(spec.smooths, lambda e: smooth_values(ctx, e),
+                                lambda name, levels: by_codes(ctx, name, levels))
+    X = with_smooths(X, smooth_data)
     offset = _offset(formula, ctx, additions)
     dpars = []
     for name, sub_spec in spec.dpars:
@@ -334,7 +347,7 @@ def apply_spec(spec: DataSpec, data, *, na_action: str | None = None) -> BoundDa
                                       _offset(sub_spec.formula, ctx), tuple(d_groups),
                                       frame.rows, frame.n_input)))
     return BoundData(spec, y, trials, weights, _frozen(X), offset, tuple(group_data),
-                     frame.rows, frame.n_input, additions, tuple(dpars))
+                     frame.rows, frame.n_input, additions, tuple(dpars), smooth_data)
 
 
 def _apply_predictor(spec: DataSpec, frame: Frame, values: dict, n_levels: dict, cache: dict):
@@ -453,6 +466,7 @@ def _columns(formula: Formula, parts: _Parts) -> tuple[str, ...]:
         cols += [c for t in f.terms for c in t.columns()]
         cols += [c for g in f.groups for c in g.columns()]
         cols += [c for o in f.offsets for c in columns_of(o)]
+        cols += [c for sm in f.smooths for c in smooth_columns(sm)]
     return tuple(dict.fromkeys(cols))
 
 

@@ -29,6 +29,7 @@ from ..ir.formula import Formula, GroupTerm
 from .bases import BasisState
 from .evaluate import TransformStats
 from .response_levels import ResponseLevels
+from .smooths import SmoothSpec
 
 SCHEMA = "formulang.dataspec"
 SCHEMA_VERSION = 1
@@ -167,6 +168,7 @@ class DataSpec:
     response_levels: ResponseLevels | None = None  # a categorical response's categories
     # the sub-formulas of family parameters (Formula.dpars): each one's spec, by name
     dpars: tuple[tuple[str, "DataSpec"], ...] = ()
+    smooths: tuple[SmoothSpec, ...] = ()  # the smooth terms' bases (data/smooths.py)
 
     def variable(self, label: str) -> VariableSpec:
         for v in self.variables:
@@ -191,6 +193,7 @@ class DataSpec:
             "na_action": self.na_action,
             **({"dpars": [{"name": k, "spec": v.to_dict()} for k, v in self.dpars]}
                if self.dpars else {}),
+            **({"smooths": [sm.to_dict() for sm in self.smooths]} if self.smooths else {}),
         }
         if self.response_levels is not None:  # absent for numeric responses
             d["response_levels"] = self.response_levels.to_dict()
@@ -212,6 +215,7 @@ class DataSpec:
             na_action=d.get("na_action", "drop"),
             response_levels=ResponseLevels.from_dict(d.get("response_levels")),
             dpars=tuple((p["name"], cls.from_dict(p["spec"])) for p in d.get("dpars", ())),
+            smooths=tuple(SmoothSpec.from_dict(sm) for sm in d.get("smooths", ())),
         )
 
     def to_json(self, **dumps_kwargs) -> str:

@@ -68,6 +68,8 @@ from ..data.frame import as_frame
 from ..data.notices import MissingValuesWarning, NewLevelsWarning
 from ..errors import FormulangError
 from ..ir.expr import columns_of
+from ..lower.sites_smooth import smooth_sites
+from ..lower.smooth_plan import smooth_effects_draws
 from ..phrasing import option
 
 KINDS = ("linpred", "prob", "mean", "response")
@@ -435,6 +437,12 @@ def linear_predictor(fit, bound, new_levels: str = "gaussian", rng=None,
         for r, codes, values in terms:
             for k in range(values.shape[1]):
                 out += values[:, k] * r[part, :, k][:, codes]
+    if pred is None and fit.plan.smooths:  # s(), gp(): their bases on these rows
+        if len(bound.smooths) != len(fit.plan.smooths):  # pragma: no cover - a bug
+            raise AssertionError("the rows lack the smooth terms' bases")
+        flat = {k: _flat(samples[k]) for s in smooth_sites(fit.plan)
+                for k in (s.sd, s.z, s.lscale) if k is not None}
+        eta += smooth_effects_draws(fit.plan, flat, bound.smooths)
     return eta
 
 

@@ -36,9 +36,10 @@ from .serialize import expr_from_data, expr_to_data
 
 # The formula's JSON: plain nested objects; a reader refuses an unknown version, not guesses.
 SCHEMA = "formulang.formula"
-# 2: response additions cens, trunc, se, rate; 3: sub-formulas (dpars); 4: group term IDs
-SCHEMA_VERSION = 4
-READS_VERSIONS = (1, 2, 3, 4)
+# 2: response additions cens, trunc, se, rate; 3: sub-formulas (dpars); 4: group term IDs;
+# 5: smooth terms (s(), gp())
+SCHEMA_VERSION = 5
+READS_VERSIONS = (1, 2, 3, 4, 5)
 
 
 @dataclass(frozen=True)
@@ -246,6 +247,13 @@ class Formula:
     >>> f = parse("y ~ x + (1 | g); sigma ~ x")
     >>> [(name, str(sub)) for name, sub in f.dpars], str(f.mu)
     ([('sigma', '~ 1 + x')], 'y ~ 1 + x + (1 | g)')
+
+    ``smooths``: brms's smooth terms, each a :class:`~formulang.ir.expr.Call` of a function
+    of role ``smooth`` (``s(x, k = 5)``, ``gp(x, k = 15)``), a term kind of its own: neither
+    a population-level column nor a group term (:mod:`formulang.data.smooths` builds them).
+
+    >>> str(parse("y ~ s(x, k = 5) + z"))
+    'y ~ 1 + z + s(x, k = 5)'
     """
 
     response: Response | None
@@ -254,6 +262,7 @@ class Formula:
     groups: tuple[GroupTerm, ...] = ()
     offsets: tuple[Expr, ...] = ()
     dpars: tuple[tuple[str, "Formula"], ...] = ()
+    smooths: tuple[Call, ...] = ()
 
     def columns(self) -> tuple[str, ...]:
         """Every data column the formula reads (its sub-formulas' too), in order of
@@ -262,6 +271,7 @@ class Formula:
         cols += [c for t in self.terms for c in t.columns()]
         cols += [c for g in self.groups for c in g.columns()]
         cols += [c for o in self.offsets for c in columns_of(o)]
+        cols += [c for sm in self.smooths for c in smooth_columns(sm)]
         cols += [c for _, sub in self.dpars for c in sub.columns()]
         return _unique(cols)
 
@@ -284,6 +294,7 @@ class Formula:
         parts = ["1" if self.intercept else "0"]
         parts += [t.label for t in self.terms]
         parts += [str(g) for g in self.groups]
+        parts += [str(sm) for sm in self.smooths]
         parts += [f"offset({o})" for o in self.offsets]
         return " + ".join(parts)
 
@@ -305,7 +316,8 @@ class Formula:
         out = {
             "schema": SCHEMA,
             # the oldest version that holds it, so older readers still read what they can
-            "version": 4 if self.has_ids else (3 if self.dpars else (2 if new else 1)),
+            "version": 5 if self._has_smooths else 4 if self.has_ids else (
+                3 if self.dpars else (2 if new else 1)),
             "formula": str(self),
             "response": None if r is None else {
                 "value": expr_to_data(r.value), "failures": _opt(r.failures),
@@ -323,7 +335,13 @@ class Formula:
         }
         if self.dpars:
             out["dpars"] = [{"name": name, "formula": sub.to_dict()} for name, sub in self.dpars]
+        if self.smooths:
+            out["smooths"] = [expr_to_data(sm) for sm in self.smooths]
         return out
+
+    @property
+    def _has_smooths(self) -> bool:
+        return bool(self.smooths) or any(sub._has_smooths for _, sub in self.dpars)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Formula":
@@ -351,6 +369,7 @@ class Formula:
             offsets=tuple(expr_from_data(o) for o in d["offsets"]),
             dpars=tuple((str(p["name"]), cls.from_dict(p["formula"]))
                         for p in d.get("dpars", ())),
+            smooths=tuple(expr_from_data(sm) for sm in d.get("smooths", ())),
         )
 
     def to_json(self, **dumps_kwargs) -> str:
@@ -392,6 +411,12 @@ def _term_to_data(t: Term) -> list:
 
 def _term_from_data(d: list) -> Term:
     return Term(tuple(expr_from_data(f) for f in d))
+
+
+def smooth_columns(sm: Call) -> tuple[str, ...]:
+    """The data columns a smooth term reads: its variables and its ``by`` column."""
+    by = sm.kwarg("by")
+    return _unique([c for a in sm.args for c in columns_of(a)] + ([str(by)] if by else []))
 
 
 def _unique(items) -> tuple[str, ...]:

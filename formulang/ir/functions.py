@@ -24,6 +24,9 @@ Roles:
 - ``addition``: brms addition terms after ``|`` on the left (``trials``, ``weights``,
   ``cens``, ``trunc``, ``se``, ``rate``); their arguments are read by
   :mod:`formulang.parse.to_ir` (``nargs`` is the most positional arguments they take).
+- ``smooth``: brms's penalised smooths and Gaussian processes (``s``, ``gp``, ``t2``), terms
+  of their own (:attr:`formulang.ir.formula.Formula.smooths`), built by
+  :mod:`formulang.data.smooths`.
 """
 
 from __future__ import annotations
@@ -121,6 +124,14 @@ FUNCTIONS: dict[str, FunctionSpec] = {
                      "bambi: truncated(y, lb, ub), as y | trunc(lb, ub)"),
         FunctionSpec("constrained", "response", 3, (),
                      "bambi: constrained(y, lb, ub), as y | trunc(lb, ub)"),
+        FunctionSpec("s", "smooth", 1, (("k", float, None), ("bs", str, "tp"), ("by", str, None)),
+                     "penalised smooth (mgcv's thin-plate spline, as brms): s(x), "
+                     "s(x, k = 10, bs = \"tp\")"),
+        FunctionSpec("t2", "smooth", 2, (("k", float, None),),
+                     "tensor-product smooth t2(x, z) (not supported yet: refused when bound)"),
+        FunctionSpec("gp", "smooth", 1, (("k", float, None), ("c", float, None),
+                                         ("cov", str, "exp_quad"), ("scale", bool, True)),
+                     "approximate Gaussian process (brms): gp(x, k = 15, c = 1.25)"),
         FunctionSpec("p", "response", 2, (), "formulae: p(y, n), as y | trials(n)"),
         FunctionSpec("prop", "response", 2, (), "formulae: prop(y, n), as y | trials(n)"),
     ]
@@ -130,9 +141,11 @@ VALUE_ROLES = ("elementwise", "binary", "stateful", "identity", "indicator")
 
 
 FORMULA_ROLES = ("elementwise", "binary", "stateful", "identity", "categorical", "offset", "basis",
-                 "indicator")  # the roles of functions on the right of ~
+                 "indicator", "smooth")  # the roles of functions on the right of ~
 
 _SPELLINGS = {spec.name for spec in _NUMPY + _POWER}
+SMOOTH_BASES = ("tp", "cr")  # s()'s bs = values: mgcv's thin-plate and cubic regression
+GP_COVS = ("exp_quad",)  # gp()'s cov = values
 
 
 def names_with_role(*roles: str) -> list[str]:

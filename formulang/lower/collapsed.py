@@ -120,6 +120,8 @@ def block_layout(bound, fam) -> BlockLayout:
     for name, sub in bound.dpars:
         raise _Ineligible(f"{name} varies by row ({name} {sub.formula}): the group effects "
                           f"cannot be integrated out in closed form")
+    if getattr(bound, "smooths", ()):  # their coefficients are sampled (lower/smooth_plan.py)
+        raise _Ineligible("the model has smooth terms (s(), gp())")
     if bound.weights is not None:
         raise _Ineligible("the response has observation weights(), which scale the "
                           "likelihood of each row and break the Gaussian integral")

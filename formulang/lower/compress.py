@@ -106,6 +106,8 @@ def _ineligible(plan: ModelPlan, data: dict) -> str:
         return "no response"
     for d in plan.dpars:  # merged rows would need one value of it per merged row
         return f"{d.name} has its own formula, so rows with the same mean still differ"
+    if plan.smooths:  # the key would need the smooths' basis rows
+        return "the model has smooth terms (s(), gp())"
     return ""
 
 

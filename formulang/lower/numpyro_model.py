@@ -22,6 +22,7 @@ from .plan import GroupPlan, ModelPlan, VectorSite
 from .priors import numpyro_distribution
 from .response import observation
 from .sites import centred_loc, uses
+from .smooth_plan import smooth_effects
 
 
 def _sample_vector(site: VectorSite, params: dict):
@@ -137,6 +138,8 @@ def linear_predictor(plan: ModelPlan, data: dict, pred=None, arrays: dict | None
         r = effects[g.name]
         r = r if len(cols) == g.k else r[:, np.asarray(cols)]
         eta = eta + jnp.sum(values * r[codes], axis=-1)
+    if pred is plan and plan.smooths:  # s(), gp(): the response's formula only
+        eta = eta + smooth_effects(plan, arrays)
     return eta
 
 

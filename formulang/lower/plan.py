@@ -20,6 +20,7 @@ from . import ordinal
 from .families import Family
 from .priors import PriorTable
 from .response import ResponsePlan, response_plan
+from .smooth_plan import SmoothPlan, smooth_plans
 from .sites import (POPULATION, GroupSites, PopulationSites, dpar_group, dpar_population,
                     group_names, piece_names)
 
@@ -135,6 +136,7 @@ class ModelPlan:
     response: ResponsePlan = ResponsePlan()  # censoring, truncation, se, rate
     thresholds: VectorSite | None = None  # ordinal: the ordered thresholds (lower/ordinal.py)
     dpars: tuple[DparPlan, ...] = ()  # family parameters predicted by their own formulas
+    smooths: tuple[SmoothPlan, ...] = ()  # s(), gp() terms (lower/smooth_plan.py)
 
     @property
     def aux(self) -> tuple[str, ...]:
@@ -220,8 +222,9 @@ def build_plan(bound, fam: Family, priors: PriorTable, parameterization) -> Mode
         raise FormulaError(f"{bound.spec.formula} has nothing to estimate: a {fam.name} model "
                            "with no intercept, no population-level and no group term has no "
                            "parameters; write 1 for an intercept")
+    smooths = smooth_plans(bound, priors, params)
     return ModelPlan(fam, columns, intercept, x_means, b, groups, priors, params,
-                     int(bound.n), response, thresholds, tuple(dpars))
+                     int(bound.n), response, thresholds, tuple(dpars), smooths)
 
 
 def _thresholds(bound, fam: Family, priors: PriorTable, params: dict) -> VectorSite | None:
@@ -462,6 +465,8 @@ def model_data(plan: ModelPlan, bound) -> dict:
         **group_arrays(plan, "", bound),
         "priors": {k: np.asarray(v) for k, v in plan.prior_params.items()},
     }
+    if plan.smooths:  # the smooth terms' penalised bases
+        data["Zs"] = tuple(np.asarray(sm.Z, dtype=float) for sm in bound.smooths)
     if plan.family.spec.probabilities is not None and data["y"] is not None:  # categories
         # index probabilities
         data["y"] = data["y"].astype(np.int32)

@@ -12,6 +12,7 @@ class                       default
 ``b[x]``                    ``normal(0, 2.5 s / sd(x))``
 ``sd[g][x]``                ``half_student_t(3, 2.5 s / sd(x))`` (``sd(x) = 1`` for intercepts)
 ``cor[g]``                  ``lkj(2)``
+``sds``, ``sdgp``, ``lscale``  smooth terms' (:mod:`~formulang.lower.smooth_plan`)
 ``sigma``                   ``half_student_t(3, 2.5 s)``
 other family parameters     their family's row (:data:`~formulang.lower.families.FAMILIES`):
                             ``gamma(2, 0.1)`` for ``nu``, ``shape`` and beta's ``phi``;
@@ -61,9 +62,10 @@ from ..parse import parse_prior
 from .families import AUX_NAMES, AUX_SUPPORTS, Family
 from .ordinal import n_categories, threshold_coefs
 from .response import dropped_aux
+from .smooth_plan import SMOOTH_CLASSES, default_smooth_rows
 
-PRIOR_CLASSES = ("Intercept", "b", "sd", "cor") + AUX_NAMES
-POSITIVE_CLASSES = ("sd",) + tuple(a for a in AUX_NAMES if AUX_SUPPORTS[a] == "positive")
+PRIOR_CLASSES = ("Intercept", "b", "sd", "cor") + SMOOTH_CLASSES + AUX_NAMES
+POSITIVE_CLASSES = ("sd",) + SMOOTH_CLASSES + tuple(a for a in AUX_NAMES if AUX_SUPPORTS[a] == "positive")
 UNIT_CLASSES = tuple(a for a in AUX_NAMES if AUX_SUPPORTS[a] == "unit")  # zi, hu
 _KEY = re.compile(r"^(\w+)(?:\[([^\]]+)\])?(?:\[([^\]]+)\])?$")
 _FOLDABLE = {"normal": "half_normal", "cauchy": "half_cauchy", "student_t": "half_student_t"}
@@ -138,8 +140,12 @@ def response_scale(bound, fam: Family) -> tuple[float, float]:
 
 
 def _default_rows(bound, fam: Family) -> list[PriorRow]:
+    if getattr(bound, "smooths", ()) and fam.spec.per_category:
+        raise FormulangError(f"{bound.smooths[0].spec.term}: smooth terms in a {fam.name} "
+                             "model are not supported yet")
     m, s = response_scale(bound, fam)
     rows = _predictor_rows(bound, m, s, thresholds=fam.spec.thresholds)
+    rows += default_smooth_rows(bound, s, PriorRow, _prior)  # sds, sdgp, lscale
     with_formula = {name for name, _ in bound.dpars}
     dropped = dropped_aux(bound.formula.response, fam)  # se(s) alone: no sigma
     for aux in fam.spec.parameters:
@@ -318,6 +324,8 @@ def _target(cls: str, a: str, b: str):
         return ("sd", a or "*", b or "*")
     if cls == "cor":
         return None if b else ("cor", a or "*", "")
+    if cls in SMOOTH_CLASSES:  # sds[stimes], sdgp[gpx], lscale[gpx]
+        return None if b else (cls, "", a or "*")
     return None
 
 

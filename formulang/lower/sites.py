@@ -39,6 +39,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .sites_smooth import smooth_b_names, smooth_flat, smooth_reported, smooth_sites
+
 
 SEP = "__"  # brms's separator inside flat names and ArviZ dims
 
@@ -290,6 +292,11 @@ def parameters(plan) -> dict[str, Parameter]:
             if g.correlated_pairs:
                 add(s.cor, "cor", g.name, pair_names(g))
             add(s.r, "r", g.name, g.levels)
+    for sm, names in zip(getattr(plan, "smooths", ()), smooth_sites(plan)):
+        for name in names.scalars():
+            add(name, "smooth", names.label, ())
+        for name in names.vectors():
+            add(name, "smooth", names.label, tuple(str(j + 1) for j in range(sm.k)))
     for aux in plan.aux:
         add(aux, "family", None, ())
     return out
@@ -325,8 +332,8 @@ class Flat:
     def section(self) -> str:
         """The summary block it is in: ``population``, ``family``, or ``~<factor>`` (a
         sub-formula's group terms with the response's on the same factor, as brms)."""
-        if self.kind in ("b", "family"):
-            return {"b": "population", "family": "family"}[self.kind]
+        if self.kind in ("b", "family", "smooth"):
+            return {"b": "population", "family": "family", "smooth": "smooth"}[self.kind]
         if self.label is not None:
             return f"~{self.label}"
         factor = self.group[:-len(dpar_group("", self.dpar))] if self.dpar else self.group
@@ -350,9 +357,12 @@ def flat_parameters(plan) -> list[Flat]:
     if plan.thresholds is not None:  # brms's b_Intercept[k], shown as Intercept[k]
         out += [Flat(b_name(threshold_name(c)), POPULATION.threshold_values, j, "b", None,
                      (threshold_name(c),)) for j, c in enumerate(_threshold_coefs(plan))]
+    smooth_b = smooth_b_names(plan)  # brms's bs_<col> for a smooth's unpenalised columns
     for pred in predictors(plan):
-        out += [Flat(b_name(col, pred.dpar), pred.sites.coefficients, j, "b", None, (col,),
-                     pred.dpar) for j, col in enumerate(pred.columns)]
+        out += [Flat(smooth_b.get(col, b_name(col)) if not pred.dpar else b_name(col, pred.dpar),
+                     pred.sites.coefficients, j, "b", None, (col,), pred.dpar)
+                for j, col in enumerate(pred.columns)]
+    out += [Flat(name, var, j, "smooth", None, ()) for name, var, j in smooth_flat(plan)]
     out += [Flat(aux, aux, None, "family", None, ()) for aux in plan.aux]
     return out
 
@@ -481,7 +491,8 @@ def _reported(plan, samples: dict) -> dict:
     """``b``, ``r_<g>`` and ``cor_<g>`` (a sub-formula's ``b_<dpar>``... too) from the sites
     in ``samples``; each one whose sites are absent is left out (or kept as given, for
     ``r_<g>`` a nested term needs)."""
-    return {k: v for pred in predictors(plan) for k, v in _reported_one(pred, samples).items()}
+    out = {k: v for pred in predictors(plan) for k, v in _reported_one(pred, samples).items()}
+    return {**out, **smooth_reported(plan, samples)}
 
 
 def _reported_one(plan, samples: dict) -> dict:

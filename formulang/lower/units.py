@@ -43,8 +43,8 @@ def unit_scale(spread: float) -> float:
 
 def response_unit_sites(plan: ModelPlan) -> tuple[str, ...]:
     """The sample sites measured in the response's unit in a model with an identity link and
-    a location-scale family: the intercept, the coefficients' pieces, the group SDs' pieces and
-    the family parameters (the collapsed Gaussian model's ``sigma``). Correlations and
+    a location-scale family: the intercept, the coefficients' pieces, the group SDs' pieces, the
+    smooth terms' SDs and the family parameters (the collapsed Gaussian model's ``sigma``). Correlations and
     standardised effects have no unit."""
     names: list[str] = []
     if plan.intercept:
@@ -53,6 +53,7 @@ def response_unit_sites(plan: ModelPlan) -> tuple[str, ...]:
         names.extend(plan.b.piece_names)
     for g in plan.groups:
         names.extend(g.sd.piece_names)
+    names.extend(sm.sites.sd for sm in plan.smooths)  # a smooth's SD (sds, sdgp), not lscale
     names.extend(plan.aux)
     return tuple(names)
 

@@ -53,6 +53,10 @@ def kwarg_value(reader, spec, key_tok, value_node, seen):
         raise reader.fail(f"argument '{key}' is given twice", key_tok)
     toks = value_node.children
     want = allowed[key]
+    if spec.role == "smooth":  # k, c, bs, by, cov: the reader's rules for smooth terms
+        if isinstance(toks[0], lark.Tree):
+            raise reader.fail(f"'{key}' takes one value, not a vector", value_node)
+        return reader.smooth_kwarg(spec, key, want, toks, value_node)
     if isinstance(toks[0], lark.Tree):  # a vector: c(1, 2) or [1, 2]
         return vector_value(reader, spec, key, want, toks[0])
     if want in (tuple, list):

@@ -24,7 +24,8 @@ from ..errors import FormulaError, PriorError
 from ..errors import shorten as short
 from ..ir.expr import BinOp, Call, Column, Expr, Neg, Number, is_dunder_name
 from ..ir.formula import Formula, GroupTerm, Response, Term
-from ..ir.functions import FORMULA_ROLES, FUNCTIONS, VALUE_ROLES, names_with_role
+from ..ir.functions import (FORMULA_ROLES, FUNCTIONS, GP_COVS, SMOOTH_BASES, VALUE_ROLES,
+                             names_with_role)
 from ..ir.prior import DISTRIBUTIONS, Prior
 from .arguments import call_problem, kwarg_value, positional_value
 from .response import read_response
@@ -59,6 +60,7 @@ class _Scope:
     intercept: bool = True
     groups: list[GroupTerm] = field(default_factory=list)
     offsets: list[Expr] = field(default_factory=list)
+    smooths: list[Call] = field(default_factory=list)
 
 
 class _Reader:
@@ -157,6 +159,30 @@ class _Reader:
     def kwarg_value(self, spec, key_tok, value_node, seen):
         return kwarg_value(self, spec, key_tok, value_node, seen)
 
+    def smooth_kwarg(self, spec, key, want, toks, value_node):
+        """``k = 10``, ``c = 1.25`` (positive numbers), ``bs = "tp"``, ``by = f`` (a column)."""
+        if want is float:
+            if len(toks) == 1 and toks[0].type == "NUMBER":
+                value = float(toks[0].value)
+                if math.isfinite(value) and value > 0 and (key != "k" or value == int(value)):
+                    return value
+            what = "a whole number of at least 1" if key == "k" else "a positive number"
+            raise self.fail(f"'{key}' takes {what}", value_node)
+        if want is bool:
+            if len(toks) == 1 and toks[0].value in ("TRUE", "FALSE", "True", "False", "T", "F"):
+                return toks[0].value in ("TRUE", "True", "T")
+            raise self.fail(f"'{key}' takes TRUE or FALSE", value_node)
+        value = toks[0].value[1:-1] if toks[0].type == "STRING" else toks[0].value
+        if key == "by":
+            if toks[0].type in ("STRING", "NAME") and len(toks) == 1:
+                return value
+            raise self.fail("'by' takes a column name, e.g. by = f", value_node)
+        choices = {"bs": SMOOTH_BASES, "cov": GP_COVS}[key]
+        if len(toks) != 1 or value not in choices:
+            raise self.fail(f"unknown {key} = {short(value)!r} for {spec.name}(); choices: "
+                            f"{', '.join(choices)}", value_node)
+        return value
+
     # ---- value level: arithmetic -------------------------------------------------------------
     def value(self, node) -> Expr:
         kind = node.data
@@ -204,6 +230,8 @@ class _Reader:
         if role == "basis":
             return (f"{name}() makes several columns: it can be a term or part of an "
                     f"interaction (y ~ {name}(x, ...) or {name}(x, ...):g), not used {where}")
+        if role == "smooth":
+            return f"{name}() is a smooth term: add it to the formula on its own, not {where}"
         return f"{name}() cannot be used {where}"  # pragma: no cover
 
     # ---- formula level: R's term algebra -----------------------------------------------------
@@ -279,6 +307,18 @@ class _Reader:
                 raise self.fail("offset() must be added to the formula on its own", node)
             _, positional, _ = self.call_parts(node)
             scope.offsets.append(self.value(positional[0]))
+            return []
+        if kind == "call" and FUNCTIONS.get(node.children[0].value, None) is not None and \
+                FUNCTIONS[node.children[0].value].role == "smooth":
+            name = node.children[0].value
+            if scope.where == "group" or in_product or removing:
+                raise self.fail(f"{name}() is a smooth term: add it to the formula on its own "
+                                "(not inside a group term, an interaction or a removal)", node)
+            spec, positional, kwargs = self.call_parts(node)
+            for arg in positional:
+                if arg.data not in ("name", "quoted_name"):
+                    raise self.fail(f"{name}() takes column names", arg)
+            scope.smooths.append(Call(name, tuple(self.value(a) for a in positional), kwargs))
             return []
         if kind in ("name", "quoted_name", "call"):
             return [TermSet([self.factor(node)])]
@@ -433,7 +473,7 @@ class _Reader:
                                     "appears on the right-hand side",
                                     self.where_seen[response.value])
         return Formula(response, scope.intercept, terms, groups,
-                       tuple(dict.fromkeys(scope.offsets)))
+                       tuple(dict.fromkeys(scope.offsets)), smooths=tuple(dict.fromkeys(scope.smooths)))
 
     # ---- priors -----------------------------------------------------------------------------
     def prior(self, tree) -> Prior:

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..lower.plan import ModelPlan
 from ..lower.sites import pair_names, predictors, vector
+from ..lower.sites_smooth import smooth_variables
 
 
 def posterior_variables(plan: ModelPlan, samples: dict) -> tuple[dict, dict, dict]:
@@ -22,6 +23,8 @@ def posterior_variables(plan: ModelPlan, samples: dict) -> tuple[dict, dict, dic
         _predictor_variables(pred, samples, variables, dims, coords)
     for aux in plan.aux:
         variables[aux] = samples[aux]
+    for out, more in zip((variables, dims, coords), smooth_variables(plan, samples)):
+        out.update(more)  # s(), gp(): sds_, s_ (lower/sites_smooth.py)
     return variables, dims, coords
 
 

@@ -84,6 +84,7 @@ def format_summary(plan: ModelPlan, table: pd.DataFrame, header: list[str]) -> s
     for label, n in levels.items():
         block(f"Group-level effects: ~{label} ({n} levels)", table["section"] == f"~{label}")
     block("Population-level effects:", table["section"] == "population")
+    block("Smooth terms:", table["section"] == "smooth")  # s(), gp() (lower/sites_smooth.py)
     block("Family parameters:", table["section"] == "family")
     method = table.attrs.get("method", "nuts")
     if method in ("map", "vi") and len(table):

@@ -18,6 +18,8 @@ funnel   :func:`plot_funnel`            ``log sd`` against one level's effect,
 effects  :func:`plot_effects`           brms's conditional effects of a predictor
 ppc      :func:`plot_ppc`               posterior predictive checks, brms's
                                         ``pp_check`` types (``type=``, ``group=``)
+smooth   :func:`plot_smooth`            a smooth term's fitted curve and interval
+                                        over the data (``term="s(x)"``)
 ======== ============================== ===========================================
 
 Names are those of ``fit.posterior``: ``b``, ``sd_<g>``, ``cor_<g>``, ``r_<g>``, ``sigma``...
@@ -28,7 +30,7 @@ One module per kind of plot: ``chains`` (trace, rank), ``forest``, ``lines``, ``
 ``common`` holds what they share (finding the group, effect and level a plot asks for).
 
 >>> sorted(PLOT_KINDS)
-['effects', 'forest', 'funnel', 'lines', 'ppc', 'rank', 'trace']
+['effects', 'forest', 'funnel', 'lines', 'ppc', 'rank', 'smooth', 'trace']
 >>> fig = plot(fit, "trace")                                     # doctest: +SKIP
 >>> fig = plot(fit, "funnel", compare=other_fit)                 # doctest: +SKIP
 >>> fig.savefig("funnel.png", dpi=90)                            # doctest: +SKIP
@@ -46,6 +48,7 @@ from .forest import FOREST_MAX_INCHES, FOREST_ROW_INCHES, plot_forest
 from .funnel import plot_funnel
 from .lines import LINE_GRID, NEW_LEVEL, plot_group_lines, sample_levels
 from .ppc import PPC_TYPES, plot_ppc
+from .smooth import plot_smooth
 
 PLOT_KINDS = {
     "trace": plot_trace,
@@ -55,6 +58,7 @@ PLOT_KINDS = {
     "funnel": plot_funnel,
     "effects": plot_effects,
     "ppc": plot_ppc,
+    "smooth": plot_smooth,
 }
 
 
@@ -65,7 +69,7 @@ def plot(fit, kind: str, **kw):
     >>> plot(None, "histogram")
     Traceback (most recent call last):
     ...
-    formulang.errors.FormulangError: unknown plot kind 'histogram'; kinds: trace, rank, forest, lines, funnel, effects, ppc
+    formulang.errors.FormulangError: unknown plot kind 'histogram'; kinds: trace, rank, forest, lines, funnel, effects, ppc, smooth
     """
     func = PLOT_KINDS.get(kind)
     if func is None:
@@ -81,4 +85,4 @@ def plot(fit, kind: str, **kw):
 __all__ = ["FOREST_MAX_INCHES", "FOREST_ROW_INCHES", "LINE_GRID", "NEW_LEVEL", "PLOT_KINDS",
            "PPC_TYPES", "RANK_MAX_PANELS", "TRACE_MAX_ROWS", "find_group", "plot",
            "plot_effects", "plot_forest", "plot_funnel", "plot_group_lines", "plot_ppc",
-           "plot_rank", "plot_trace", "sample_levels"]
+           "plot_rank", "plot_smooth", "plot_trace", "sample_levels"]

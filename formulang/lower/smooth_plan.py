@@ -1,0 +1,174 @@
+"""The plan of a model's smooth terms (``s()``, ``gp()``; :mod:`formulang.data.smooths`), their
+default priors, and their part of the NumPyro model.
+
+A penalised smooth adds ``Zs @ (sds * zs)`` to the linear predictor, ``zs ~ N(0, 1)``, ``sds``
+its SD (brms's non-centred ``s = sds * zs``); an approximate GP adds ``Xgp @ (sqrt(spd) *
+zgp)``, ``spd`` the squared-exponential kernel's spectral density at the basis functions'
+frequencies, with ``sdgp`` its marginal SD and ``lscale`` its length-scale (on ``x`` divided by
+its range, as brms). Default priors, ``s`` the response scale: ``sds``, ``sdgp``
+``half_student_t(3, 2.5 s)`` (brms: ``student_t(3, 0, 2.5 s)`` truncated at zero); ``lscale``
+brms's ``inv_gamma(a, b)`` with 1% of its mass below the smallest gap between the scaled
+values and 1% above their range (1).
+
+>>> import numpy as np, formulang as fl
+>>> x = np.linspace(0, 10, 40)
+>>> m = fl.Model("y ~ gp(x, k = 10)", {"y": np.sin(x), "x": x})
+>>> [(sm.label, sm.kind, sm.k) for sm in m.plan.smooths]
+[('gpx', 'gp', 10)]
+>>> str(m.priors.lookup("lscale", coef="gpx"))
+'inv_gamma(2.118, 0.1758)'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .sites_smooth import SmoothSites
+
+SMOOTH_CLASSES = ("sds", "sdgp", "lscale")  # the prior classes of smooth terms
+
+
+@dataclass(frozen=True)
+class SmoothPlan:
+    """One smooth term: ``label`` its names' stem, ``kind`` ``"s"`` or ``"gp"``, ``k`` its
+    penalised coefficients, ``term`` as written; a GP's ``slambda`` (the square roots of its
+    basis functions' eigenvalues)."""
+
+    label: str
+    kind: str
+    k: int
+    term: str
+    slambda: tuple[float, ...] = ()
+    fixed: tuple[str, ...] = ()  # its unpenalised population-level columns (stimes_1)
+
+    @property
+    def sites(self) -> SmoothSites:
+        return SmoothSites(self.label, self.kind)
+
+    def to_dict(self) -> dict:
+        return {"label": self.label, "kind": self.kind, "k": self.k, "term": self.term,
+                "slambda": list(self.slambda), "fixed": list(self.fixed)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SmoothPlan":
+        return cls(str(d["label"]), str(d["kind"]), int(d["k"]), str(d["term"]),
+                   tuple(float(v) for v in d.get("slambda", ())), tuple(d.get("fixed", ())))
+
+
+def refuse_smooths(what: str, plan) -> None:
+    """The error of a later stage that does not cover smooth terms yet, naming the term."""
+    if getattr(plan, "smooths", ()):
+        from ..errors import FormulangError
+
+        raise FormulangError(f"{what} does not yet cover smooth terms ({plan.smooths[0].term}); "
+                             "fit, summary, predict, plots and save/load do")
+
+
+def smooth_plans(bound, priors, params: dict) -> tuple[SmoothPlan, ...]:
+    """The plan of each smooth term of ``bound``; their priors' parameters go in ``params``."""
+    from ..data.smooths import gp_slambda
+
+    out = []
+    for sd in bound.smooths:
+        spec = sd.spec
+        sites = SmoothSites(spec.label, spec.kind)
+        params[sites.sd] = _params(priors.lookup(sites.sd_class, coef=spec.label))
+        slambda: tuple[float, ...] = ()
+        if spec.kind == "gp":
+            params[sites.lscale] = _params(priors.lookup("lscale", coef=spec.label))
+            slambda = tuple(float(v) for v in gp_slambda(spec.state))
+        out.append(SmoothPlan(spec.label, spec.kind, spec.k, str(spec.term), slambda,
+                              tuple(spec.fixed)))
+    return tuple(out)
+
+
+def _params(prior) -> np.ndarray:
+    return np.array([[v] for _, v in prior.params], dtype=float)
+
+
+def smooth_effects(plan, data: dict):
+    """Sample every smooth term's parameters; their sum per row (0 without smooths)."""
+    import jax.numpy as jnp
+    import numpyro
+    import numpyro.distributions as dist
+
+    from ..data.smooths import gp_spd_sqrt
+    from ..ir.prior import DISTRIBUTIONS
+
+    def numpyro_distribution(name, values):  # as lower/priors.py's (which imports this module)
+        return DISTRIBUTIONS[name].numpyro(values)
+
+    params = data["priors"]
+    total = 0.0
+    for sm, Z in zip(plan.smooths, data["Zs"]):
+        s = sm.sites
+        sd = numpyro.sample(s.sd, numpyro_distribution(
+            plan.priors.lookup(s.sd_class, coef=sm.label).distribution, params[s.sd][:, 0]))
+        z = numpyro.sample(s.z, dist.Normal(0.0, 1.0).expand([sm.k]).to_event(1))
+        if sm.kind == "gp":
+            lscale = numpyro.sample(s.lscale, numpyro_distribution(
+                plan.priors.lookup("lscale", coef=sm.label).distribution,
+                params[s.lscale][:, 0]))
+            beta = gp_spd_sqrt(jnp.asarray(sm.slambda), sd, lscale) * z
+        else:
+            beta = sd * z
+        total = total + Z @ beta
+    return total
+
+
+def smooth_effects_draws(plan, samples: dict, smooths) -> np.ndarray:
+    """The smooth terms' sum per draw and row (``samples`` flat: draws first), for
+    predictions; ``smooths`` the rows' :class:`~formulang.data.smooths.SmoothData`."""
+    from ..data.smooths import gp_spd_sqrt
+
+    total = 0.0
+    for sm, sd in zip(plan.smooths, smooths):
+        s = sm.sites
+        z = np.asarray(samples[s.z], dtype=float)
+        sdv = np.asarray(samples[s.sd], dtype=float)
+        if sm.kind == "gp":
+            beta = gp_spd_sqrt(np.asarray(sm.slambda), sdv, np.asarray(samples[s.lscale],
+                                                                      dtype=float)) * z
+        else:
+            beta = sdv[..., None] * z
+        total = total + beta @ np.asarray(sd.Z, dtype=float).T
+    return total
+
+
+def default_smooth_rows(bound, s: float, row, prior) -> list:
+    """The default prior rows of ``bound``'s smooth terms (``row``/``prior``: the prior
+    table's constructors, :mod:`formulang.lower.priors`)."""
+    out = []
+    for sd in bound.smooths:
+        spec = sd.spec
+        sites = SmoothSites(spec.label, spec.kind)
+        out.append(row(sites.sd_class, "", spec.label, prior("half_student_t", 3, 2.5 * s),
+                       "default"))
+        if spec.kind == "gp":
+            a, b = lscale_inv_gamma(float(spec.state.get("gap")), 1.0)
+            out.append(row("lscale", "", spec.label, prior("inv_gamma", a, b), "default"))
+    return out
+
+
+def lscale_inv_gamma(gap: float, span: float) -> tuple[float, float]:
+    """brms's data-tuned ``inv_gamma(a, b)`` of a length-scale: 1% of its mass below the
+    smallest gap between the scaled values (at least 1% of their span), 1% above their span.
+
+    >>> lscale_inv_gamma(0.05, 1.0)
+    (2.938537, 0.415087)
+    """
+    from scipy.optimize import least_squares
+    from scipy.stats import invgamma
+
+    lb, ub = max(gap, 0.01 * span), span
+
+    def equations(logp):
+        a, b = np.exp(logp)
+        return [invgamma.logcdf(lb, a, scale=b) - np.log(0.01),
+                invgamma.logsf(ub, a, scale=b) - np.log(0.01)]
+
+    fit = least_squares(equations, [0.5, np.log(lb)], xtol=1e-14, ftol=1e-14)
+    a, b = np.exp(fit.x)
+    return float(round(a, 6)), float(round(b, 6))
