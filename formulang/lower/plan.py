@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..data.groups import enclosing
-from ..errors import FormulaError, FormulangError
+from ..errors import FormulaError
 from ..ir.prior import Prior
 from . import joint as joints
 from . import ordinal
