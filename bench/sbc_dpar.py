@@ -66,6 +66,23 @@ CASES = {  # name: (formula, family, explicit priors)
                      "sd_mu2": "half_normal(1)", "Intercept_mu3": "normal(0, 1.5)",
                      "b_mu3": "normal(0, 1)", "sd_mu3": "half_normal(1)"}),
 }
+_COUNT = {"Intercept": "normal(0.5, 0.5)", "b": "normal(0, 0.5)", "sd": "half_normal(0.5)"}
+CASES.update({  # the other zero-inflated and hurdle families: constant zi / hu, or hu ~ x
+    "zero_inflated_negbinomial": ("y ~ x + (1 | g)", "zero_inflated_negbinomial",
+                                  {**_COUNT, "phi": "gamma(4, 1)", "zi": "beta(2, 5)"}),
+    "zero_inflated_binomial": ("y | trials(n) ~ x + (1 | g)", "zero_inflated_binomial",
+                               {"Intercept": "normal(0, 1)", "b": "normal(0, 0.5)",
+                                "sd": "half_normal(0.5)", "zi": "beta(2, 5)"}),
+    "hurdle_poisson": ("y ~ x + (1 | g); hu ~ x", "hurdle_poisson",
+                       {**_COUNT, "Intercept_hu": "normal(-0.5, 1)", "b_hu": "normal(0, 1)"}),
+    "hurdle_negbinomial": ("y ~ x + (1 | g)", "hurdle_negbinomial",
+                           {**_COUNT, "phi": "gamma(4, 1)", "hu": "beta(2, 3)"}),
+    "hurdle_gamma": ("y ~ x + (1 | g)", "hurdle_gamma",
+                     {**_COUNT, "shape": "gamma(4, 1)", "hu": "beta(2, 3)"}),
+    "hurdle_lognormal": ("y ~ x + (1 | g)", "hurdle_lognormal",
+                         {**_COUNT, "sigma": "half_normal(1)", "hu": "beta(2, 3)"}),
+})
+TRIALS = 10  # zero_inflated_binomial's trials per row
 CATEGORIES = {"cumulative": K, "categorical": 3}  # placeholder responses: every category
 
 
@@ -79,7 +96,8 @@ def sbc_model(name: str, seed: int = 0):
     g = np.repeat(np.arange(GROUPS), ROWS)
     k = CATEGORIES.get(name)
     y = np.arange(g.size) % k + 1 if k else np.zeros(g.size)
-    design = pd.DataFrame({"g": [f"g{i}" for i in g], "x": rng.normal(size=g.size), "y": y})
+    design = pd.DataFrame({"g": [f"g{i}" for i in g], "x": rng.normal(size=g.size), "y": y,
+                           "n": TRIALS})
     return fl.Model(formula, design, family=family, priors=priors, reparam="noncentered")
 
 

@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 import formulang as fl
-from tests.brms_agreement import Z, check_draws
+from brms_agreement import Z, check_draws
 
 FIXTURES = Path(__file__).parent / "fixtures" / "r_smooths"
 CHAINS, DRAWS = 4, 500
