@@ -19,6 +19,7 @@ from . import joint as joints
 from . import ordinal
 from .families import Family
 from .priors import PriorTable
+from .reparam import WELL_IDENTIFIED
 from .response import ResponsePlan, response_plan
 from .smooth_plan import SmoothPlan, smooth_plans
 from .sites import (POPULATION, GroupSites, PopulationSites, dpar_group, dpar_population,
@@ -389,18 +390,26 @@ def _parents(bound) -> list[tuple[int | None, tuple[int, ...] | None]]:
 # divergence at a weakly identified level), and takes the heteroscedastic brms fixture
 # (min 0.86, sigma ~ x) from a b_Intercept bulk ESS of 462 to 3,200-4,100 of 4,000.
 STRONG_WEIGHT = 0.8
+WEAK_TAU_STRONG_WEIGHT = 0.9
 
 
 def _centred_on_intercept(bound, parents, parameterization) -> set[int]:
     """The terms whose centred levels centre their intercept effect on the model's intercept:
     the first top-level term with an intercept effect, when every level's data identify it
     (pilot weight >= STRONG_WEIGHT: the strong-data ridge; on cbpp, whose levels are centred at
-    lower weights, it added a divergence at a weakly identified level), and the terms nested
-    in it. One family of terms only, so the intercept stays identified by one set of levels."""
+    lower weights, it added a divergence at a weakly identified level; WEAK_TAU_STRONG_WEIGHT
+    where the levels barely identify the SD, reparam's ``sum w^2 < WELL_IDENTIFIED``), and the
+    terms nested in it. One family of terms only, so the intercept stays identified by one set of levels."""
     root = next((gi for gi, gd in enumerate(bound.groups)
                  if parents[gi][0] is None and "Intercept" in gd.columns), None)
-    if root is not None and min(parameterization[root].weights, default=0.0) < STRONG_WEIGHT:
-        root = None
+    if root is not None:
+        w = np.asarray(parameterization[root].weights, dtype=float)
+        # every level data-dominated; where the levels barely identify tau (reparam's
+        # J_eff = sum w^2 < WELL_IDENTIFIED, e.g. (1 | h/g) with 3 h levels) the stricter
+        # threshold of earlier sessions stays, as tau's funnel reaches those levels
+        weak = float(np.sum(w ** 2)) < WELL_IDENTIFIED
+        if w.size == 0 or w.min() < (WEAK_TAU_STRONG_WEIGHT if weak else STRONG_WEIGHT):
+            root = None
     chosen = set() if root is None else {root}
     for gi in range(len(bound.groups)):  # parents come before their children
         if parents[gi][0] in chosen:
