@@ -1,5 +1,6 @@
 """Simulation-based calibration of a distributional Gaussian model, the cumulative family, a
-zero-inflated Poisson with ``zi ~ x`` and the categorical family (issue 17).
+zero-inflated Poisson with ``zi ~ x``, the categorical family and the other zero-inflated and
+hurdle families (issue 17).
 
     python bench/sbc_dpar.py                          # every model, 200 simulations each
     python bench/sbc_dpar.py --sims 100 --model cumulative   # one; the others' results kept
@@ -31,6 +32,10 @@ over 10 bins, KS) 0.065 (cumulative ``b_Intercept[1]``), of the other two's 24 0
 probability 0.32). Fits with a divergence: 13 of the 200 distributional Gaussian ones (26 in
 all), 2 cumulative, 29 zero-inflated (44), 10 categorical (16). ``tests/test_sbc_dpar.py``
 runs a reduced version of the first two (the other two stay here: that file takes ~1.5 min).
+The six other zero-inflated and hurdle families (``CASES``' last six; ``hurdle_poisson`` with
+``hu ~ x``): ``python bench/sbc_dpar.py --model zero_inflated_negbinomial ...`` (200 each, 3
+minutes in all): every histogram uniform, the smallest of 72 p-values 0.009 (``hurdle_poisson``
+``b_hu_Intercept``, KS; Bonferroni's family-wise 5% bound is 0.0007).
 """
 
 from __future__ import annotations
