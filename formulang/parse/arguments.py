@@ -42,15 +42,22 @@ def positional_value(reader, spec, key, arg):
         raise reader.fail(f"{spec.name}(): '{key}' takes a whole number", arg)
     return value
 
-def kwarg_value(reader, spec, key_tok, value_node, seen):
+def check_keyword(reader, function: str, key_tok, allowed, seen) -> str:
+    """``key_tok``'s name, or a caret under it: not one of ``allowed`` (the keywords of
+    ``function``), or already in ``seen``."""
     key = key_tok.value
-    allowed = {k: t for k, t, _ in spec.kwargs}
     if key not in allowed:
         valid = ", ".join(allowed) if allowed else "none"
-        raise reader.fail(f"{spec.name}() has no argument '{short(key)}' (its keyword arguments: "
-                        f"{valid})", key_tok)
+        raise reader.fail(f"{function}() has no argument '{short(key)}' (its keyword arguments: "
+                          f"{valid})", key_tok)
     if key in seen:
         raise reader.fail(f"argument '{key}' is given twice", key_tok)
+    return key
+
+
+def kwarg_value(reader, spec, key_tok, value_node, seen):
+    allowed = {k: t for k, t, _ in spec.kwargs}
+    key = check_keyword(reader, spec.name, key_tok, allowed, seen)
     toks = value_node.children
     want = allowed[key]
     if spec.role == "smooth":  # k, c, bs, by, cov: the reader's rules for smooth terms

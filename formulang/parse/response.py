@@ -34,6 +34,7 @@ from ..errors import shorten as short
 from ..ir.expr import Column, Expr, Neg, Number, is_dunder_name
 from ..ir.formula import Response
 from ..ir.functions import FUNCTIONS, VALUE_ROLES, names_with_role
+from .arguments import check_keyword
 
 # bambi's and formulae's response calls: name -> (least, most) positional arguments
 _SPELLINGS = {"censored": (2, 3), "truncated": (1, 3), "constrained": (1, 3), "p": (2, 2),
@@ -168,13 +169,7 @@ def _arguments(reader, node, counts: tuple[int, int], keywords: tuple[str, ...])
     for arg in args_node.children[::2] if args_node is not None else []:
         if isinstance(arg, lark.Tree) and arg.data == "kwarg":
             key_tok, _, value_node = arg.children
-            key = key_tok.value
-            if key not in keywords:
-                valid = ", ".join(keywords) if keywords else "none"
-                raise reader.fail(f"{name}() has no argument '{key}' (its keyword arguments: "
-                                  f"{valid})", key_tok)
-            if key in kwargs:
-                raise reader.fail(f"argument '{key}' is given twice", key_tok)
+            key = check_keyword(reader, name, key_tok, keywords, kwargs)
             kwargs[key] = _keyword_value(reader, key, value_node)
         elif kwargs:
             raise reader.fail(f"{name}(): a positional argument after a keyword argument",
