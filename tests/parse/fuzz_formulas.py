@@ -221,10 +221,12 @@ def formula(rng: random.Random) -> str:
 
 
 class Outcome:
-    """What one parse did: ``kind`` is "formula", "error" or "crash"; ``seconds`` the time."""
+    """What one parse did: ``kind`` is "formula", "error" or "crash"; ``seconds`` the wall time
+    and ``cpu_seconds`` this thread's CPU time (which a busy machine does not inflate)."""
 
-    def __init__(self, kind: str, seconds: float, detail: str = ""):
+    def __init__(self, kind: str, seconds: float, detail: str = "", cpu_seconds: float = 0.0):
         self.kind, self.seconds, self.detail = kind, seconds, detail
+        self.cpu_seconds = cpu_seconds
 
 
 @contextlib.contextmanager
@@ -265,23 +267,30 @@ def check(parse, text: str, calls: list[str]) -> Outcome:
     back to it, and serialise exactly. Any other exception is a crash."""
     from formulang import Formula, FormulaError
 
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.thread_time()
+
+    def outcome(kind: str, detail: str = "") -> Outcome:
+        return Outcome(kind, time.perf_counter() - start, detail,
+                       time.thread_time() - cpu_start)
+
     try:
         with nothing_runs(calls):
             result = parse(text)
     except FormulaError:
-        return Outcome("error", time.perf_counter() - start)
+        return outcome("error")
     except Exception as exc:  # noqa: BLE001 - the failure being looked for
-        return Outcome("crash", time.perf_counter() - start, f"{type(exc).__name__}: {exc}")
-    seconds = time.perf_counter() - start
+        return outcome("crash", f"{type(exc).__name__}: {exc}")
+    parsed = outcome("formula")
     try:
         again = parse(str(result))
         same = again == result and Formula.from_json(result.to_json()) == result
     except Exception as exc:  # noqa: BLE001
-        return Outcome("crash", seconds, f"round trip: {type(exc).__name__}: {exc}")
+        return Outcome("crash", parsed.seconds, f"round trip: {type(exc).__name__}: {exc}",
+                       parsed.cpu_seconds)
     if not same:
-        return Outcome("crash", seconds, f"round trip changed {result}")
-    return Outcome("formula", seconds)
+        return Outcome("crash", parsed.seconds, f"round trip changed {result}",
+                       parsed.cpu_seconds)
+    return parsed
 
 
 def warm_up(parse) -> None:
