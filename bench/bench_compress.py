@@ -12,8 +12,11 @@ its compiled sampler run twice (the first run compiles; the second is timed). Mo
 Figures: compression ratio (rows / distinct rows), sampling seconds of the timed run, min
 bulk ESS over b, sd and cor, ESS per sampling second, and the ratio compressed / every row.
 Both fits sample the same posterior, so their means must agree: the largest difference in
-combined Monte Carlo standard errors is reported as a check. Run: ``python
-bench/bench_compress.py [--rows N] [--draws D]``; writes ``bench/results/compress.json``.
+combined Monte Carlo standard errors is reported as a check. A ratio is only judged when both
+fits mixed (max R-hat < 1.01 and min bulk ESS >= 400, as ``bench_paired.py`` requires): an ESS
+of a fit that has not mixed measures nothing, so such a row says "not judged" and why. Run:
+``python bench/bench_compress.py [--rows N] [--draws D] [--models poisson]``; writes (merges
+into) ``bench/results/compress.json``.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import pandas as pd
 import formulang as fl
 
 RESULTS = Path(__file__).parent / "results"
+MAX_RHAT, MIN_ESS = 1.01, 400  # both fits must have mixed for their ESS ratio to mean anything
 FORMULAS = {"bernoulli": "y ~ x + f + (1 + x | g)",
             "poisson": "y ~ f + offset(log(exposure)) + (1 | g)"}
 
@@ -89,24 +93,51 @@ def run(kind: str, rows: int, draws: int) -> dict:
     out["speed_ratio"] = a["ess_per_sampling_second"] / b["ess_per_sampling_second"]
     out["max_mean_difference_in_mcse"] = max(
         abs(a["mean"][k] - b["mean"][k]) / np.hypot(a["mcse"][k], b["mcse"][k]) for k in a["mean"])
+    out["judged"] = mixing_verdict(a, b)
     return out
+
+
+def mixing_verdict(*sides: dict) -> str:
+    """'judged' when every fit mixed, else 'not judged: ...' with the figures that failed."""
+    bad = [f"R-hat {s['max_rhat']:.3f}, min ESS {s['min_bulk_ess']:.0f}" for s in sides
+           if not (s["max_rhat"] < MAX_RHAT and s["min_bulk_ess"] >= MIN_ESS)]
+    return "judged" if not bad else (f"not judged: a fit did not mix (needs R-hat < {MAX_RHAT}, "
+                                     f"ESS >= {MIN_ESS}): " + "; ".join(bad))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rows", type=int, default=20000)
     ap.add_argument("--draws", type=int, default=1000, help="warm-up and draws per chain")
+    ap.add_argument("--models", default=",".join(FORMULAS), help="comma-separated: "
+                    + ", ".join(FORMULAS))
     args = ap.parse_args()
-    results = {kind: run(kind, args.rows, args.draws) for kind in FORMULAS}
+    results = {kind: run(kind, args.rows, args.draws) for kind in args.models.split(",")}
     for kind, r in results.items():
         print(f"{kind}: {r['rows']} rows -> {r['distinct_rows']} ({r['compression_ratio']:.0f}x); "
               f"ESS per sampling s x{r['speed_ratio']:.1f}; means within "
-              f"{r['max_mean_difference_in_mcse']:.1f} combined MCSE")
+              f"{r['max_mean_difference_in_mcse']:.1f} combined MCSE; {r['judged']}")
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "compress.json").write_text(json.dumps({
+    path = RESULTS / "compress.json"
+    models = json.loads(path.read_text())["models"] if path.exists() else {}
+    for r in models.values():  # rows from before the gate get its verdict too
+        r.setdefault("judged", mixing_verdict(r["compressed"], r["every_row"]))
+    models.update({kind: dict(r, measured=time.strftime("%Y-%m-%d"), commit=_commit())
+                   for kind, r in results.items()})
+    path.write_text(json.dumps({
         "machine": {"platform": platform.platform(), "python": sys.version.split()[0]},
         "settings": {"chains": 4, "draws": args.draws, "tune": args.draws},
-        "models": results}, indent=1) + "\n")
+        "models": models}, indent=1) + "\n")
+
+
+def _commit() -> str:
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], check=True, text=True,
+                              capture_output=True, cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
 if __name__ == "__main__":

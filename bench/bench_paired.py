@@ -179,15 +179,22 @@ def draws_text(result: dict) -> str:
     return " or ".join(f"{d} warm-up + {d} draws" for d in draws)
 
 
-def _verdict(row: dict) -> str:
-    """Target met or missed; not judged where both sides' chains did not mix (median max R-hat
-    over reruns above 1.01: an ESS is then no measure of speed, as in the centred funnel)."""
+def target_verdict(ratio: float, rhat_formulang: float, rhat_reference: float) -> str:
+    """Target met or missed; not judged where both sides' chains did not mix (max R-hat above
+    1.01: an ESS is then no measure of speed, as in the centred funnel). bench_model.py judges
+    its rows with this too."""
+    if rhat_formulang > RHAT_MIXED and rhat_reference > RHAT_MIXED:
+        return (f"not judged: neither mixed (max R-hat {rhat_reference:.3f}, "
+                f"{rhat_formulang:.3f})")
+    return "met" if ratio >= TARGET else "MISSED"
+
+
+def verdict(row: dict) -> str:
+    """:func:`target_verdict` of a paired row, on the median max R-hat over its reruns."""
     rhat = {name: statistics.median(r["max_rhat"] for r in side["runs"])
             for name, side in row["sides"].items()}
-    if rhat["formulang"] > RHAT_MIXED and rhat[row["reference"]] > RHAT_MIXED:
-        return (f"not judged: neither mixed (median max R-hat {rhat[row['reference']]:.2f}, "
-                f"{rhat['formulang']:.2f})")
-    return "met" if row["ess_per_sampling_second_ratio"] >= TARGET else "MISSED"
+    return target_verdict(row["ess_per_sampling_second_ratio"], rhat["formulang"],
+                          rhat[row["reference"]])
 
 
 def _figure(figures: dict, key: str, spec: str = ".2f") -> str:
@@ -229,7 +236,7 @@ def markdown(result: dict) -> str:
             f"{_warmup(hw)}, {_warmup(fl)} | {_figure(r, 'ess_per_gradient_ratio')} | "
             f"{hw['median_min_bulk_ess']:.0f}, {fl['median_min_bulk_ess']:.0f} | "
             f"{hw['divergences']}, {fl['divergences']} | "
-            f"{_verdict(r)} |")
+            f"{verdict(r)} |")
     return "\n".join(lines)
 
 

@@ -56,7 +56,7 @@ def main() -> None:
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"parser built once in {build * 1e3:.1f} ms\n")
-    print(f"| formula | parse (µs) | share of parser build |\n|---|---:|---:|")
+    print("| formula | parse (µs) | share of parser build |\n|---|---:|---:|")
     for r in rows:
         print(f"| {r['model']} | {r['parse_us']:.0f} | {r['ratio_to_parser_build']:.3f} |")
 
