@@ -554,7 +554,8 @@ def markdown(result: dict) -> str:
                       "compiled rerun; "
                       "effect draws: the collapsed model's exact draws of the group effects; "
                       "to ArviZ: building ArviZ data, which formulang does on demand, after the "
-                      "printed summary, so it is outside the wall seconds; "
+                      "printed summary (inside the wall seconds from 2026-12-05, as bambi's "
+                      "is; rows measured before then exclude it); "
                       "import includes the interpreter's start-up; other = loading the data.", ""] +
                      breakdown_table(rows))
 
