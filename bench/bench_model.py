@@ -151,7 +151,6 @@ def run_pair(key: str, model: str, draws: int, reruns: int, timeout: float,
              cold_only: bool = False) -> list[dict]:
     """Cold then warm process on one new cache directory; reruns in the warm one.
     cold_only: the warm process is skipped (where sampling, not compiling, is the wall time)."""
-    bambi = key.startswith("bambi")
     with tempfile.TemporaryDirectory(prefix="bench-cache-") as cache_dir:
         cold = run_contender(key, model, cache_dir, "cold", draws, 0, timeout)
         print(summary_line(cold), flush=True)
@@ -162,8 +161,9 @@ def run_pair(key: str, model: str, draws: int, reruns: int, timeout: float,
             warm = {**{k: cold[k] for k in ("model", "key", "cache", "draws", "contender")},
                     "cache": "warm", "status": "skipped", "reason": skip}
         else:
-            warm = run_contender(key, model, cache_dir, "warm", draws, 0 if bambi else reruns,
-                                 timeout)
+            # every contender gets the same compiled reruns in its warm process (bambi too:
+            # its ESS per sampling second is then the same median-over-reruns figure)
+            warm = run_contender(key, model, cache_dir, "warm", draws, reruns, timeout)
         print(summary_line(warm), flush=True)
     return [cold, warm]
 
