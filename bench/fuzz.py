@@ -3,6 +3,7 @@
     python bench/fuzz.py                 # 10^6 formulas
     python bench/fuzz.py --jobs 2        # the same count split over 2 processes
     python bench/fuzz.py --n 50000 --seed 1
+    python bench/fuzz.py --jobs 2 --collect   # a stopped run: what its checkpoints counted
 
 The generator is the property test's (tests/parse/fuzz_formulas.py): random derivations of
 the grammar with hostile leaves, real formulas from the corpus mutated, and expansion bombs.
@@ -53,8 +54,8 @@ def _stream(seed: int, worker: int) -> random.Random:
     return random.Random(seed if worker == 0 else f"{seed}/{worker}")
 
 
-def _fuzz(args: tuple[int, int, int]) -> dict:
-    n, seed, worker = args
+def _fuzz(args: tuple[int, int, int, str]) -> dict:
+    n, seed, worker, checkpoint = args
     parse = cached_parse.__wrapped__
     fuzz_formulas.warm_up(parse)
     rng = _stream(seed, worker)
@@ -83,26 +84,53 @@ def _fuzz(args: tuple[int, int, int]) -> dict:
             if calls or sentinel.exists():
                 side_effects += 1
                 sentinel.unlink(missing_ok=True)
-            if (i + 1) % 10000 == 0:
+            if (i + 1) % 10000 == 0 or i + 1 == n:
+                part = {"formulas": i + 1, "counts": counts, "crashes": crashes, "slow": slow,
+                        "side_effects": side_effects, "n_slow": n_slow,
+                        "n_slow_wall": n_slow_wall, "slowest": slowest,
+                        "slowest_wall": slowest_wall, "seconds": time.perf_counter() - start}
+                Path(checkpoint).write_text(json.dumps(part))  # a stopped run keeps its count
                 print(f"[{worker}] {i + 1:>8} formulas, {counts}, "
                       f"{time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
-        seconds = time.perf_counter() - start
-    return {"counts": counts, "crashes": crashes, "slow": slow, "side_effects": side_effects,
-            "n_slow": n_slow, "n_slow_wall": n_slow_wall, "slowest": slowest,
-            "slowest_wall": slowest_wall, "seconds": seconds}
+    return part
 
 
-def run(n: int, seed: int, jobs: int = 1) -> dict:
+def _checkpoints(out: Path, jobs: int) -> list[str]:
+    return [str(out.with_name(f"{out.stem}.part{k}of{jobs}.json")) for k in range(jobs)]
+
+
+def run(n: int, seed: int, jobs: int = 1, out: Path = Path("fuzz.json")) -> dict:
     shares = [n // jobs + (k < n % jobs) for k in range(jobs)]
+    checkpoints = _checkpoints(out, jobs)
     start = time.perf_counter()
     if jobs == 1:
-        parts = [_fuzz((n, seed, 0))]
+        parts = [_fuzz((n, seed, 0, checkpoints[0]))]
     else:
         with multiprocessing.get_context("spawn").Pool(jobs) as pool:
-            parts = pool.map(_fuzz, [(share, seed, k) for k, share in enumerate(shares)])
+            parts = pool.map(_fuzz, [(share, seed, k, checkpoints[k])
+                                     for k, share in enumerate(shares)])
+    for path in checkpoints:
+        Path(path).unlink(missing_ok=True)
+    return summarise(parts, n, seed, jobs, time.perf_counter() - start)
+
+
+def collect(out: Path, n: int, seed: int, jobs: int) -> dict:
+    """The result of a run that was stopped: what its workers' checkpoints counted."""
+    parts = [json.loads(Path(p).read_text()) for p in _checkpoints(out, jobs)
+             if Path(p).exists()]
+    if not parts:
+        raise SystemExit(f"no checkpoints next to {out}")
+    seconds = max(p["seconds"] for p in parts)
+    return summarise(parts, n, seed, jobs, seconds)
+
+
+def summarise(parts: list[dict], n: int, seed: int, jobs: int, seconds: float) -> dict:
     counts = {kind: sum(p["counts"][kind] for p in parts) for kind in parts[0]["counts"]}
+    done = sum(p["formulas"] for p in parts)
     return {
-        "formulas": n,
+        "formulas": done,
+        "formulas_asked": n,
+        "complete": done == n,
         "seed": seed,
         "jobs": jobs,
         "accepted": counts["formula"],
@@ -113,7 +141,7 @@ def run(n: int, seed: int, jobs: int = 1) -> dict:
         "side_effects": sum(p["side_effects"] for p in parts),
         "slowest_parse_cpu_seconds": round(max(p["slowest"] for p in parts), 4),
         "slowest_parse_wall_seconds": round(max(p["slowest_wall"] for p in parts), 4),
-        "seconds": round(time.perf_counter() - start, 1),
+        "seconds": round(seconds, 1),
         "examples_of_other_exceptions": [c for p in parts for c in p["crashes"]][:20],
         "examples_of_slow_parses": [s for p in parts for s in p["slow"]][:20],
         "formulang": formulang.__version__,
@@ -129,8 +157,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--jobs", type=int, default=1, help="processes to split the formulas over")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "fuzz.json")
+    ap.add_argument("--collect", action="store_true",
+                    help="write the result of a stopped run from its checkpoints")
     args = ap.parse_args()
-    result = run(args.n, args.seed, args.jobs)
+    result = (collect(args.out, args.n, args.seed, args.jobs) if args.collect
+              else run(args.n, args.seed, args.jobs, args.out))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result.items() if not k.startswith("examples")},
