@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .sites_smooth import smooth_b_names, smooth_flat, smooth_reported, smooth_sites
+from .sites_smooth import smooth_b_names, smooth_flat, smooth_parameters, smooth_reported
 
 
 SEP = "__"  # brms's separator inside flat names and ArviZ dims
@@ -292,11 +292,8 @@ def parameters(plan) -> dict[str, Parameter]:
             if g.correlated_pairs:
                 add(s.cor, "cor", g.name, pair_names(g))
             add(s.r, "r", g.name, g.levels)
-    for sm, names in zip(getattr(plan, "smooths", ()), smooth_sites(plan)):
-        for name in names.scalars():
-            add(name, "smooth", names.label, ())
-        for name in names.vectors():
-            add(name, "smooth", names.label, tuple(str(j + 1) for j in range(sm.k)))
+    for name, label, entries in smooth_parameters(plan):  # s(), t2(), gp()
+        add(name, "smooth", label, entries)
     for aux in plan.aux:
         add(aux, "family", None, ())
     return out
