@@ -440,6 +440,9 @@ def _learn_t2_term(formula, term, numeric):
     caret under the term."""
     from ..errors import DataError
 
+    if len({str(a) for a in term.args}) < len(term.args):  # as mgcv
+        raise _refuse(formula, term, f"{term}: a variable is repeated; t2() takes different "
+                      "variables (for a smooth of one, s(x))")
     columns = []
     for arg in term.args:
         try:

@@ -107,6 +107,7 @@ def test_t2_prints_and_parses_back(formula):
     ("y ~ t2(x, z, k = c(5, 200))", "k = 200 basis functions for the margin of z need as many "
      "unique values of z, which has 90", "t2(x, z, k = c(5, 200))"),
     ("y ~ t2(x, z, k = 2)", "k = 2 is too small for the margin of x", "t2(x, z, k = 2)"),
+    ("y ~ t2(x, x)", "t2(x, x): a variable is repeated", "t2(x, x)"),
 ])
 def test_bad_t2_data_are_refused_with_a_caret(formula, message, caret):
     with pytest.raises(fl.FormulaError, match=message.replace("(", r"\(").replace(")", r"\)")) \
