@@ -43,7 +43,14 @@ def test_blocks_and_fixed_columns_are_mgcvs(case, new):
     """Each penalised block spans mgcv's column space with the same singular values (1e-8:
     the same prior on the surface), and is in fact equal to it column by column up to signs;
     the unpenalised columns equal mgcv's up to their signs. On new rows (two outside the
-    training range) with the training signs."""
+    training range) with the training signs.
+
+    A cr margin's straight-line part is a pair of eigenvectors of (numerically) zero
+    eigenvalues, which mgcv takes as LAPACK's dsyevr returns them and then scales: a change of
+    1e-16 in the penalty picks another pair (and so other N1 Z2, Z1 N2 blocks and Xf, the same
+    column spaces). We call the same routine on a penalty equal to mgcv's to the last bit, and
+    get mgcv's pair; on a machine whose LAPACK rounds otherwise, mgcv's own t2 basis (R's, and
+    so brms's) would change as ours, and this fixture would not be theirs."""
     ref = T2["bases"][case]
     ks, bss = CASES[case]
     Xf, blocks = _ours(ks, bss, SIM)
