@@ -36,13 +36,15 @@ from typing import Any
 
 import numpy as np
 
+from .smooths_t2 import T2_BS, T2_K, evaluate_t2, learn_t2, t2_blocks
+
 DEFAULT_K = 10  # mgcv's default basis dimension of a one-variable s()
 
 
 @dataclass(frozen=True, eq=False)
 class SmoothState:
-    """What a smooth learned from the training data: ``kind`` ``"s"`` or ``"gp"``, ``bs`` its
-    basis, and named arrays (``arrays``) that evaluate it on any rows. Plain values: it
+    """What a smooth learned from the training data: ``kind`` ``"s"``, ``"t2"`` or ``"gp"``,
+    ``bs`` its basis (a t2's margins', comma-separated), and named arrays (``arrays``) that evaluate it on any rows. Plain values: it
     serialises with :meth:`to_dict`."""
 
     kind: str
@@ -179,9 +181,13 @@ def _cr_basis(knots: np.ndarray, F: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 def learn_smooth(kind: str, x, k: int | None = None, bs: str = "tp", c: float = 1.25,
                  first=None) -> SmoothState:
-    """Learn smooth ``kind`` (``"s"``, ``"gp"``) of the training values ``x``. ``first``: the
-    0/1 indicator of the first level of a ``by`` factor (mgcv diagonalises the penalty on that
-    level's columns and uses the same transform for every level)."""
+    """Learn smooth ``kind`` (``"s"``, ``"t2"``, ``"gp"``) of the training values ``x`` (of a
+    ``t2``: a list of arrays, ``k`` and ``bs`` one per margin). ``first``: the 0/1 indicator of
+    the first level of a ``by`` factor (mgcv diagonalises the penalty on that level's columns
+    and uses the same transform for every level)."""
+    if kind == "t2":  # data/smooths_t2.py
+        arrays = learn_t2(x, k, bs, _margin_raw)
+        return SmoothState("t2", ",".join(bs), int(sum(t2_blocks_of(arrays))), arrays)
     x = np.asarray(x, dtype=float)
     if kind == "gp":
         return _learn_gp(x, k, c)
@@ -213,8 +219,27 @@ def learn_smooth(kind: str, x, k: int | None = None, bs: str = "tp", c: float = 
     return SmoothState("s", bs, k, arrays + (("P", P), ("rank", float(rank))))
 
 
+def _margin_raw(x: np.ndarray, k: int, bs: str):
+    """A t2 margin's unconstrained ``(X, S, arrays)``: mgcv's ``cr`` or ``tp``."""
+    return _cr_raw(x, k) if bs == "cr" else _tp_raw(x, k)
+
+
+def _margin_basis(arrays: dict, bs: str, x: np.ndarray) -> np.ndarray:
+    if bs == "cr":
+        return _cr_basis(arrays["knots"], arrays["F"], x)
+    return _tp_basis(SmoothState("s", "tp", 0, tuple(arrays.items())), x)
+
+
+def t2_blocks_of(arrays) -> tuple[int, ...]:
+    return tuple(int(v) for v in np.atleast_1d(dict(arrays)["blocks"]))
+
+
 def evaluate_smooth(state: SmoothState, x) -> tuple[np.ndarray, np.ndarray]:
-    """``(Xf, Zs)`` of ``state`` on the values ``x`` (training rows or new ones)."""
+    """``(Xf, Zs)`` of ``state`` on the values ``x`` (training rows or new ones; a t2's
+    penalised blocks side by side)."""
+    if state.kind == "t2":
+        Xf, blocks = evaluate_t2(state, x, _margin_basis)
+        return Xf, np.column_stack(blocks)
     x = np.asarray(x, dtype=float)
     if state.kind == "gp":
         return np.zeros((len(x), 0)), gp_basis(state, x)
@@ -286,12 +311,19 @@ class SmoothSpec:
         """Its variable's typical value: the training mean (of the unique values, for a GP)."""
         if self.kind == "gp":
             return float(self.state.get("centre")) * float(self.state.get("dmax"))
+        if self.kind == "t2":  # its first variable's
+            return float(self.state.get("m0_summary")[2])
         return float(self.state.get("shift"))
 
     @property
     def k(self) -> int:
         """The number of penalised coefficients (``zs``/``zgp``)."""
-        return int(self.state.get("rank")) if self.kind == "s" else self.state.k
+        return int(self.state.get("rank")) if self.kind in ("s", "t2") else self.state.k
+
+    @property
+    def blocks(self) -> tuple[int, ...]:
+        """The sizes of its penalised blocks, each with its own SD (several for a t2)."""
+        return t2_blocks(self.state) if self.kind == "t2" else (self.k,)
 
     def to_dict(self) -> dict[str, Any]:
         from ..ir.serialize import expr_to_data
@@ -350,8 +382,10 @@ def learn_smooths(formula, numeric, n: int, factor=None) -> tuple[tuple[SmoothSp
     specs, datas = [], []
     for term in formula.smooths:
         if term.func == "t2":
-            raise _refuse(formula, term, "t2() tensor-product smooths are not supported yet; "
-                          "write s(x) or gp(x, k = ...) per variable")
+            spec, data = _learn_t2_term(formula, term, numeric)
+            specs.append(spec)
+            datas.append(data)
+            continue
         by = term.kwarg("by")
         if by is not None:
             levels_codes = None if factor is None else factor(str(by))
@@ -401,9 +435,41 @@ def learn_smooths(formula, numeric, n: int, factor=None) -> tuple[tuple[SmoothSp
     return tuple(specs), tuple(datas)
 
 
+def _learn_t2_term(formula, term, numeric):
+    """A ``t2(x, z, k =, bs =)`` term learned from the training rows; its data checks with a
+    caret under the term."""
+    from ..errors import DataError
+
+    if len({str(a) for a in term.args}) < len(term.args):  # as mgcv
+        raise _refuse(formula, term, f"{term}: a variable is repeated; t2() takes different "
+                      "variables (for a smooth of one, s(x))")
+    columns = []
+    for arg in term.args:
+        try:
+            columns.append(numeric(arg))
+        except DataError as err:
+            raise _refuse(formula, term, f"{term}: {err}") from None
+    m = len(columns)
+    ks, bss = (v if isinstance(v, tuple) else (v,) * m
+               for v in (term.kwarg("k", T2_K), term.kwarg("bs", T2_BS)))
+    for arg, x, k in zip(term.args, columns, ks):
+        n_unique = len(np.unique(x))
+        if int(k) < 3:
+            raise _refuse(formula, term, f"{term}: k = {int(k)} is too small for the margin of "
+                          f"{arg}: each margin needs k of at least 3 (2 are its straight line)")
+        if int(k) > n_unique:
+            raise _refuse(formula, term, f"{term}: k = {int(k)} basis functions for the margin "
+                          f"of {arg} need as many unique values of {arg}, which has "
+                          f"{n_unique}; write k = {n_unique} or less for it")
+    state = learn_smooth("t2", columns, tuple(int(k) for k in ks), tuple(bss))
+    return _one(term, state, columns)
+
+
 def _one(term, state, x, level=None, levels=(), rows=None):
     label = smooth_label(term, level)
     Xf, Z = evaluate_smooth(state, x)
+    if state.kind == "t2":  # the variable kept with the rows (plots): its first
+        x = x[0]
     if rows is not None:  # s(x, by = f): this level's rows, zero elsewhere
         Xf, Z = Xf * rows[:, None], Z * rows[:, None]
     fixed = tuple(f"{label}_{j + 1}" for j in range(Xf.shape[1]))  # brms's column names
@@ -416,6 +482,11 @@ def apply_smooths(specs, numeric, encode=None) -> tuple[SmoothData, ...]:
     ``encode(name, levels)``: a ``by`` column's codes in the training levels)."""
     out = []
     for spec in specs:
+        if spec.kind == "t2":
+            columns = [numeric(a) for a in spec.term.args]
+            Xf, Z = evaluate_smooth(spec.state, columns)
+            out.append(SmoothData(spec, Xf, Z, columns[0]))
+            continue
         x = numeric(spec.term.args[0])
         Xf, Z = evaluate_smooth(spec.state, x)
         if spec.by_level is not None:
@@ -433,7 +504,7 @@ def smooth_values(ctx, expr) -> np.ndarray:
     from .evaluate import NUMERIC
 
     if ctx.kind(expr) != NUMERIC:
-        raise DataError(f"column {str(expr)!r} is categorical: a smooth term s() or gp() "
+        raise DataError(f"column {str(expr)!r} is categorical: a smooth term (s(), t2(), gp()) "
                         "needs a numeric variable")
     return ctx.numeric(expr)
 

@@ -127,8 +127,9 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         FunctionSpec("s", "smooth", 1, (("k", float, None), ("bs", str, "tp"), ("by", str, None)),
                      "penalised smooth (mgcv's thin-plate spline, as brms): s(x), "
                      "s(x, k = 10, bs = \"tp\")"),
-        FunctionSpec("t2", "smooth", 2, (("k", float, None),),
-                     "tensor-product smooth t2(x, z) (not supported yet: refused when bound)"),
+        FunctionSpec("t2", "smooth", 2, (("k", float, None), ("bs", str, "cr")),
+                     "tensor-product smooth (mgcv's t2, as brms): t2(x, z), t2(x, z, k = "
+                     "c(5, 6), bs = c(\"cr\", \"tp\")); one SD per penalty"),
         FunctionSpec("gp", "smooth", 1, (("k", float, None), ("c", float, None),
                                          ("cov", str, "exp_quad"), ("scale", bool, True)),
                      "approximate Gaussian process (brms): gp(x, k = 15, c = 1.25)"),

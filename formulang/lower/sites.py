@@ -39,7 +39,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .sites_smooth import smooth_b_names, smooth_flat, smooth_reported, smooth_sites
+from .brms_names import brms_column
+from .sites_smooth import smooth_b_names, smooth_flat, smooth_parameters, smooth_reported
 
 
 SEP = "__"  # brms's separator inside flat names and ArviZ dims
@@ -185,8 +186,9 @@ def pair_names(g) -> tuple[str, ...]:
 
 
 def b_name(col: str, dpar: str = "") -> str:
-    """``b_x``; of a sub-formula ``b_sigma_x`` (brms's)."""
-    return f"{dpar_population(dpar).coefficients}_{col}"
+    """``b_x``; of a sub-formula ``b_sigma_x`` (brms's; a basis column as brms spells it,
+    ``b_polyx21``: :mod:`~formulang.lower.brms_names`)."""
+    return f"{dpar_population(dpar).coefficients}_{brms_column(col)}"
 
 
 def threshold_name(coef: str) -> str:
@@ -203,17 +205,18 @@ def dpar_column(col: str, dpar: str = "") -> str:
 
 def sd_name(group: str, col: str, dpar: str = "") -> str:
     """``sd_g__x``; of a sub-formula ``sd_g__sigma_x`` (brms's)."""
-    return f"{GroupSites(group).sd}{SEP}{dpar_column(col, dpar)}"
+    return f"{GroupSites(group).sd}{SEP}{dpar_column(brms_column(col), dpar)}"
 
 
 def cor_name(group: str, a: str, b: str, dpar: str = "") -> str:
     """``cor_g__a__b``; of a sub-formula ``cor_g__sigma_a__sigma_b`` (brms's)."""
-    return f"{GroupSites(group).cor}{SEP}{pair_name(dpar_column(a, dpar), dpar_column(b, dpar))}"
+    a, b = (dpar_column(brms_column(c), dpar) for c in (a, b))
+    return f"{GroupSites(group).cor}{SEP}{pair_name(a, b)}"
 
 
 def r_name(group: str, level: str, col: str, dpar: str = "") -> str:
     """``r_g[level,x]``; of a sub-formula ``r_g__sigma[level,x]`` (brms's)."""
-    return f"{GroupSites(dpar_group(group, dpar)).r}[{level},{col}]"
+    return f"{GroupSites(dpar_group(group, dpar)).r}[{level},{brms_column(col)}]"
 
 
 @dataclass(frozen=True)
@@ -292,11 +295,8 @@ def parameters(plan) -> dict[str, Parameter]:
             if g.correlated_pairs:
                 add(s.cor, "cor", g.name, pair_names(g))
             add(s.r, "r", g.name, g.levels)
-    for sm, names in zip(getattr(plan, "smooths", ()), smooth_sites(plan)):
-        for name in names.scalars():
-            add(name, "smooth", names.label, ())
-        for name in names.vectors():
-            add(name, "smooth", names.label, tuple(str(j + 1) for j in range(sm.k)))
+    for name, label, entries in smooth_parameters(plan):  # s(), t2(), gp()
+        add(name, "smooth", label, entries)
     for aux in plan.aux:
         add(aux, "family", None, ())
     return out
@@ -399,9 +399,10 @@ def parse_flat(name: str, plan) -> Flat | None:
     for r, g, j, col in sorted(stems, key=lambda item: len(item[0]), reverse=True):
         if name.startswith(r + "[") and name.endswith("]"):
             inner = name[len(r) + 1:-1]
-            if inner.endswith("," + col):
+            flat = brms_column(col)
+            if inner.endswith("," + flat):
                 return Flat(name, g.sites.r, None, "r", g.name,
-                            (inner[:-len(col) - 1], g.columns[j]), g.dpar)
+                            (inner[:-len(flat) - 1], g.columns[j]), g.dpar)
     return next((p for p in flat_parameters(plan) if p.name == name), None)
 
 

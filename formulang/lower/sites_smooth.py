@@ -6,7 +6,10 @@ A penalised smooth ``s(times)`` (stem ``stimes``, :func:`formulang.data.smooths.
 ``s_stimes_1`` its coefficients ``sds * zs`` (reported, brms's ``s_stimes_1[1]``...); its
 unpenalised columns are population-level coefficients (``b_stimes_1``; brms's ``bs_stimes_1``).
 An approximate Gaussian process ``gp(x)`` (stem ``gpx``): ``sdgp_gpx``, ``lscale_gpx``,
-``zgp_gpx``, all sampled and reported.
+``zgp_gpx``, all sampled and reported. A tensor-product smooth ``t2(x, z)`` (stem ``t2xz``) has
+a penalised block per penalty (three), each with its SD: sampled as the vectors ``sds_t2xz``
+(one per block) and ``zs_t2xz`` (every block's, in order), reported as brms's
+``sds_t2xz_1``... and ``s_t2xz_1``...; its unpenalised columns ``bs_t2xz_1``...
 
 >>> s = SmoothSites("stimes", "s")
 >>> s.sd, s.z, s.coefficients, s.prior_key("sds"), s.flat("s_stimes_1", 0)
@@ -14,6 +17,9 @@ An approximate Gaussian process ``gp(x)`` (stem ``gpx``): ``sdgp_gpx``, ``lscale
 >>> g = SmoothSites("gpx", "gp")
 >>> g.sd, g.lscale, g.z, g.coefficients
 ('sdgp_gpx', 'lscale_gpx', 'zgp_gpx', None)
+>>> t = SmoothSites("t2xz", "t2", 3)
+>>> t.sd, t.z, t.scalars(), t.vectors()
+('sds_t2xz', 'zs_t2xz', ('sds_t2xz_1', 'sds_t2xz_2', 'sds_t2xz_3'), ('s_t2xz_1', 's_t2xz_2', 's_t2xz_3'))
 """
 
 from __future__ import annotations
@@ -25,18 +31,39 @@ import numpy as np
 
 @dataclass(frozen=True)
 class SmoothSites:
-    """The names of one smooth term (``label`` its stem, ``kind`` ``"s"`` or ``"gp"``)."""
+    """The names of one smooth term (``label`` its stem, ``kind`` ``"s"``, ``"t2"`` or ``"gp"``;
+    ``blocks`` its penalised blocks, each with an SD: a t2's several)."""
 
     label: str
     kind: str
+    blocks: int = 1
 
     @property
     def sd(self) -> str:
+        """The site of its SD (a t2's: a vector, one per block)."""
+        if self.kind == "t2":
+            return f"sds_{self.label}"
         return f"sds_{self.label}_1" if self.kind == "s" else f"sdgp_{self.label}"
 
     @property
     def z(self) -> str:
+        if self.kind == "t2":
+            return f"zs_{self.label}"
         return f"zs_{self.label}_1" if self.kind == "s" else f"zgp_{self.label}"
+
+    @property
+    def block_sds(self) -> tuple[str, ...]:
+        """Its SDs as reported, one per block: brms's ``sds_t2xz_1``, ``sds_t2xz_2``..."""
+        if self.kind == "t2":
+            return tuple(f"sds_{self.label}_{i + 1}" for i in range(self.blocks))
+        return (self.sd,)
+
+    @property
+    def block_coefficients(self) -> tuple[str, ...]:
+        """Its reported coefficient vectors, one per block (``s_t2xz_1``...; none for a GP)."""
+        if self.kind == "t2":
+            return tuple(f"s_{self.label}_{i + 1}" for i in range(self.blocks))
+        return (self.coefficients,) if self.coefficients else ()
 
     @property
     def lscale(self) -> str | None:
@@ -50,7 +77,7 @@ class SmoothSites:
     @property
     def sd_class(self) -> str:
         """The prior class of its SD (brms's ``sds``, ``sdgp``)."""
-        return "sds" if self.kind == "s" else "sdgp"
+        return "sdgp" if self.kind == "gp" else "sds"
 
     def prior_key(self, cls: str) -> str:
         return f"{cls}[{self.label}]"
@@ -62,11 +89,11 @@ class SmoothSites:
 
     def scalars(self) -> tuple[str, ...]:
         """Its scalar parameters, in brms's order."""
-        return (self.sd,) + ((self.lscale,) if self.lscale else ())
+        return self.block_sds + ((self.lscale,) if self.lscale else ())
 
     def vectors(self) -> tuple[str, ...]:
         """Its vector parameters as reported: the coefficients (``s_``), or ``zgp_``."""
-        return (self.coefficients,) if self.coefficients else (self.z,)
+        return self.block_coefficients or (self.z,)
 
 
 def smooth_b_names(plan) -> dict[str, str]:
@@ -88,24 +115,39 @@ def smooth_variables(plan, samples: dict) -> tuple[dict, dict, dict]:
         for name in s.scalars():
             if name in reported:
                 variables[name] = reported[name]
-        for name in s.vectors():
+        for name, size in zip(s.vectors(), vector_sizes(sm)):
             if name in reported:
                 variables[name] = reported[name]
                 dims[name] = [smooth_dim(name)]
-                coords[smooth_dim(name)] = [str(j + 1) for j in range(sm.k)]
+                coords[smooth_dim(name)] = [str(j + 1) for j in range(size)]
     return variables, dims, coords
 
 
+def vector_sizes(sm) -> tuple[int, ...]:
+    """The lengths of a smooth plan's reported vectors (a t2's blocks; else its ``k``)."""
+    return tuple(getattr(sm, "blocks", ())) or (sm.k,)
+
+
 def smooth_sites(plan) -> tuple[SmoothSites, ...]:
-    return tuple(SmoothSites(sm.label, sm.kind) for sm in getattr(plan, "smooths", ()))
+    return tuple(SmoothSites(sm.label, sm.kind, len(vector_sizes(sm)))
+                 for sm in getattr(plan, "smooths", ()))
 
 
 def smooth_reported(plan, samples: dict) -> dict:
-    """``s_<label>_1 = sds * zs`` of each penalised smooth whose sites are in ``samples``."""
+    """``s_<label>_1 = sds * zs`` of each penalised smooth whose sites are in ``samples`` (a
+    t2's ``sds_<label>_i`` and ``s_<label>_i``, block by block)."""
     out = {}
-    for s in smooth_sites(plan):
-        if s.coefficients and s.sd in samples and s.z in samples:
-            out[s.coefficients] = np.asarray(samples[s.sd])[..., None] * np.asarray(samples[s.z])
+    for s, sm in zip(smooth_sites(plan), getattr(plan, "smooths", ())):
+        if not (s.block_coefficients and s.sd in samples and s.z in samples):
+            continue
+        sd, z = np.asarray(samples[s.sd]), np.asarray(samples[s.z])
+        if s.kind != "t2":
+            out[s.coefficients] = sd[..., None] * z
+            continue
+        ends = np.cumsum((0,) + vector_sizes(sm))
+        for i, (sd_name, coef) in enumerate(zip(s.block_sds, s.block_coefficients)):
+            out[sd_name] = sd[..., i]
+            out[coef] = sd[..., i, None] * z[..., ends[i]:ends[i + 1]]
     return out
 
 
@@ -115,5 +157,17 @@ def smooth_flat(plan) -> list[tuple[str, str, int | None]]:
     for s in smooth_sites(plan):
         out += [(name, name, None) for name in s.scalars()]
     for s, sm in zip(smooth_sites(plan), getattr(plan, "smooths", ())):
-        out += [(s.flat(v, j), v, j) for v in s.vectors() for j in range(sm.k)]
+        out += [(s.flat(v, j), v, j) for v, size in zip(s.vectors(), vector_sizes(sm))
+                for j in range(size)]
+    return out
+
+
+def smooth_parameters(plan) -> list[tuple[str, str, tuple[str, ...]]]:
+    """``(name, label, entries)`` of each smooth parameter as reported: its scalars, then its
+    vectors with their entries ``1..size``."""
+    out = []
+    for s, sm in zip(smooth_sites(plan), getattr(plan, "smooths", ())):
+        out += [(name, s.label, ()) for name in s.scalars()]
+        out += [(name, s.label, tuple(str(j + 1) for j in range(size)))
+                for name, size in zip(s.vectors(), vector_sizes(sm))]
     return out

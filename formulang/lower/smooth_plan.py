@@ -5,7 +5,9 @@ A penalised smooth adds ``Zs @ (sds * zs)`` to the linear predictor, ``zs ~ N(0,
 its SD (brms's non-centred ``s = sds * zs``); an approximate GP adds ``Xgp @ (sqrt(spd) *
 zgp)``, ``spd`` the squared-exponential kernel's spectral density at the basis functions'
 frequencies, with ``sdgp`` its marginal SD and ``lscale`` its length-scale (on ``x`` divided by
-its range, as brms). Default priors, ``s`` the response scale: ``sds``, ``sdgp``
+its range, as brms). A tensor-product smooth ``t2(x, z)`` has a block per penalty, each with
+its own SD: ``Z_i @ (sds_i * zs_i)``, the SDs sharing one prior (brms's ``sds`` of the term).
+Default priors, ``s`` the response scale: ``sds``, ``sdgp``
 ``half_student_t(3, 2.5 s)`` (brms: ``student_t(3, 0, 2.5 s)`` truncated at zero); ``lscale``
 brms's ``inv_gamma(a, b)`` with 1% of its mass below the smallest gap between the scaled
 values and 1% above their range (1).
@@ -32,9 +34,10 @@ SMOOTH_CLASSES = ("sds", "sdgp", "lscale")  # the prior classes of smooth terms
 
 @dataclass(frozen=True)
 class SmoothPlan:
-    """One smooth term: ``label`` its names' stem, ``kind`` ``"s"`` or ``"gp"``, ``k`` its
-    penalised coefficients, ``term`` as written; a GP's ``slambda`` (the square roots of its
-    basis functions' eigenvalues)."""
+    """One smooth term: ``label`` its names' stem, ``kind`` ``"s"``, ``"t2"`` or ``"gp"``, ``k``
+    its penalised coefficients, ``term`` as written; a GP's ``slambda`` (the square roots of its
+    basis functions' eigenvalues); a t2's ``blocks`` (the sizes of its penalised blocks, each
+    with an SD of its own)."""
 
     label: str
     kind: str
@@ -42,19 +45,27 @@ class SmoothPlan:
     term: str
     slambda: tuple[float, ...] = ()
     fixed: tuple[str, ...] = ()  # its unpenalised population-level columns (stimes_1)
+    blocks: tuple[int, ...] = ()  # t2: its penalised blocks' sizes
 
     @property
     def sites(self) -> SmoothSites:
-        return SmoothSites(self.label, self.kind)
+        return SmoothSites(self.label, self.kind, max(1, len(self.blocks)))
+
+    def block_index(self) -> np.ndarray:
+        """Each penalised coefficient's block (a t2's; all 0 otherwise)."""
+        return np.repeat(np.arange(len(self.blocks)), self.blocks) if self.blocks else \
+            np.zeros(self.k, dtype=int)
 
     def to_dict(self) -> dict:
         return {"label": self.label, "kind": self.kind, "k": self.k, "term": self.term,
-                "slambda": list(self.slambda), "fixed": list(self.fixed)}
+                "slambda": list(self.slambda), "fixed": list(self.fixed),
+                **({"blocks": list(self.blocks)} if self.blocks else {})}
 
     @classmethod
     def from_dict(cls, d: dict) -> "SmoothPlan":
         return cls(str(d["label"]), str(d["kind"]), int(d["k"]), str(d["term"]),
-                   tuple(float(v) for v in d.get("slambda", ())), tuple(d.get("fixed", ())))
+                   tuple(float(v) for v in d.get("slambda", ())), tuple(d.get("fixed", ())),
+                   tuple(int(v) for v in d.get("blocks", ())))
 
 
 def refuse_smooths(what: str, plan) -> None:
@@ -73,14 +84,14 @@ def smooth_plans(bound, priors, params: dict) -> tuple[SmoothPlan, ...]:
     out = []
     for sd in bound.smooths:
         spec = sd.spec
-        sites = SmoothSites(spec.label, spec.kind)
+        sites = SmoothSites(spec.label, spec.kind)  # (one prior for a t2's several SDs)
         params[sites.sd] = _params(priors.lookup(sites.sd_class, coef=spec.label))
         slambda: tuple[float, ...] = ()
         if spec.kind == "gp":
             params[sites.lscale] = _params(priors.lookup("lscale", coef=spec.label))
             slambda = tuple(float(v) for v in gp_slambda(spec.state))
         out.append(SmoothPlan(spec.label, spec.kind, spec.k, str(spec.term), slambda,
-                              tuple(spec.fixed)))
+                              tuple(spec.fixed), spec.blocks if spec.kind == "t2" else ()))
     return tuple(out)
 
 
@@ -104,14 +115,19 @@ def smooth_effects(plan, data: dict):
     total = 0.0
     for sm, Z in zip(plan.smooths, data["Zs"]):
         s = sm.sites
-        sd = numpyro.sample(s.sd, numpyro_distribution(
-            plan.priors.lookup(s.sd_class, coef=sm.label).distribution, params[s.sd][:, 0]))
+        prior = numpyro_distribution(
+            plan.priors.lookup(s.sd_class, coef=sm.label).distribution, params[s.sd][:, 0])
+        if sm.blocks:  # t2: an SD per block
+            prior = prior.expand([len(sm.blocks)])  # (batch, not event: units.py scales it)
+        sd = numpyro.sample(s.sd, prior)
         z = numpyro.sample(s.z, dist.Normal(0.0, 1.0).expand([sm.k]).to_event(1))
         if sm.kind == "gp":
             lscale = numpyro.sample(s.lscale, numpyro_distribution(
                 plan.priors.lookup("lscale", coef=sm.label).distribution,
                 params[s.lscale][:, 0]))
             beta = gp_spd_sqrt(jnp.asarray(sm.slambda), sd, lscale) * z
+        elif sm.blocks:
+            beta = sd[..., sm.block_index()] * z
         else:
             beta = sd * z
         total = total + Z @ beta
@@ -131,6 +147,8 @@ def smooth_effects_draws(plan, samples: dict, smooths) -> np.ndarray:
         if sm.kind == "gp":
             beta = gp_spd_sqrt(np.asarray(sm.slambda), sdv, np.asarray(samples[s.lscale],
                                                                       dtype=float)) * z
+        elif sm.blocks:
+            beta = sdv[..., sm.block_index()] * z
         else:
             beta = sdv[..., None] * z
         total = total + beta @ np.asarray(sd.Z, dtype=float).T

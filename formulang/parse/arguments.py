@@ -61,8 +61,8 @@ def kwarg_value(reader, spec, key_tok, value_node, seen):
     toks = value_node.children
     want = allowed[key]
     if spec.role == "smooth":  # k, c, bs, by, cov: the reader's rules for smooth terms
-        if isinstance(toks[0], lark.Tree):
-            raise reader.fail(f"'{key}' takes one value, not a vector", value_node)
+        if isinstance(toks[0], lark.Tree):  # t2's per-margin k = c(5, 5)
+            return reader.smooth_vector(spec, key, toks[0], value_node)
         return reader.smooth_kwarg(spec, key, want, toks, value_node)
     if isinstance(toks[0], lark.Tree):  # a vector: c(1, 2) or [1, 2]
         return vector_value(reader, spec, key, want, toks[0])

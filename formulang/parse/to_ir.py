@@ -27,7 +27,7 @@ from ..ir.formula import Formula, GroupTerm, Response, Term
 from ..ir.functions import (FORMULA_ROLES, FUNCTIONS, GP_COVS, SMOOTH_BASES, VALUE_ROLES,
                              names_with_role)
 from ..ir.prior import DISTRIBUTIONS, Prior
-from .arguments import call_problem, kwarg_value, positional_value
+from .arguments import call_problem, kwarg_value, positional_value, vector_value
 from .response import read_response
 
 Node = "lark.Tree | lark.Token"
@@ -129,7 +129,9 @@ class _Reader:
             noun = "argument" if spec.nargs == 1 else "arguments"
             most = f" (and {', '.join(spec.extra)})" if spec.extra else ""
             got = len(positional) + len(by_position)
-            raise self.fail(f"{name}() takes {spec.nargs} {noun}{most}, got {got}", node)
+            more = ("; t2() of more than two variables is not supported yet"
+                    if name == "t2" and got > spec.nargs else "")
+            raise self.fail(f"{name}() takes {spec.nargs} {noun}{most}, got {got}{more}", node)
         named = dict(kwargs)
         kwargs = {}
         for key, arg in zip(spec.extra, by_position):
@@ -182,6 +184,22 @@ class _Reader:
             raise self.fail(f"unknown {key} = {short(value)!r} for {spec.name}(); choices: "
                             f"{', '.join(choices)}", value_node)
         return value
+
+    def smooth_vector(self, spec, key, vector, value_node):
+        """t2's per-margin ``k = c(5, 6)`` and ``bs = c("cr", "tp")``, one value per margin."""
+        if spec.name != "t2" or key not in ("k", "bs"):
+            raise self.fail(f"'{key}' takes one value, not a vector", value_node)
+        values = vector_value(self, spec, key, tuple if key == "k" else list, vector)
+        if len(values) != spec.nargs:
+            raise self.fail(f"t2(): '{key}' takes one value per margin ({spec.nargs}), got "
+                            f"{len(values)}", value_node)
+        for v in values:
+            if key == "k" and not (v >= 1 and float(v).is_integer()):
+                raise self.fail("'k' takes whole numbers of at least 1", value_node)
+            if key == "bs" and v not in SMOOTH_BASES:
+                raise self.fail(f"unknown bs = {short(v)!r} for t2(); choices: "
+                                f"{', '.join(SMOOTH_BASES)}", value_node)
+        return tuple(values)
 
     # ---- value level: arithmetic -------------------------------------------------------------
     def value(self, node) -> Expr:

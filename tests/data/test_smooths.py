@@ -112,7 +112,8 @@ def test_the_spec_saves_and_loads_the_basis():
     ("accel ~ gp(times)", "write gp(times, k = 20)", "gp(times)"),
     ("accel ~ gp(times, k = 9, scale = FALSE)", "scale = FALSE is not supported yet",
      "gp(times, k = 9, scale = FALSE)"),
-    ("accel ~ t2(times, accel)", "not supported yet", "t2(times, accel)"),
+    ("accel ~ t2(times, accel, k = 100)", "k = 100 basis functions for the margin of times",
+     "t2(times, accel, k = 100)"),
     ("accel ~ s(times, by = times)", "by = times is a numeric column", "s(times, by = \"times\")"),
 ])
 def test_bad_smooths_are_refused_with_a_caret(formula, message, caret):
