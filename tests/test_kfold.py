@@ -68,11 +68,12 @@ def test_loo_comparison_names_the_best_and_warns_of_pareto_k(fits):
 
 def test_result_fields(fits):
     r = fits["partial"].kfold(K=4, folds="random", seed=1, draws=100, tune=100, chains=2,
-                              progress=False)
+                              progress=False, parallel="sequential")
     assert r.pointwise.shape == (144,) and np.isfinite(r.pointwise).all()
     assert r.elpd == pytest.approx(r.pointwise.sum())
     assert sorted(np.bincount(r.fold).tolist()) == [36] * 4
     assert r.group == "g" and "elpd_kfold" in str(r)
+    assert r.parallel == "sequential" and "one after another" in str(r)
     # one compiled program serves every fold: later folds take a fraction of the first's time
     assert max(r.sampling_seconds[1:]) < r.sampling_seconds[0]
 
