@@ -177,8 +177,9 @@ def kfold(model, K: int = 10, folds: str = "random", group: str | None = None, s
     :class:`~formulang.infer.nuts.SamplerSettings` ``settings``; see the module docstring.
     ``parallel``: how the folds run, ``"auto"``, ``"sequential"``, ``"devices"`` (or
     ``"folds"``: one fold per device) or ``"vectorized"``
-    (:mod:`formulang.infer.kfold_parallel`); the same folds and keys give the same numbers
-    in every way, up to floating-point rounding."""
+    (:mod:`formulang.infer.kfold_parallel`). Every way gives fold k's chains the same keys:
+    on CPU ``"devices"`` gives the sequential numbers exactly; vectorised chains round
+    differently, so they are other draws, equal within Monte Carlo error."""
     from .kfold_parallel import choose
 
     if not isinstance(K, (int, np.integer)) or K < 2:
