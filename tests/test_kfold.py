@@ -115,11 +115,12 @@ def test_cli_kfold_and_compare(tmp_path, capsys):
     proc = subprocess.run(
         [sys.executable, "-m", "formulang", "kfold", "y ~ x + (1 | g)", "y ~ x", "--data",
          str(data), "-K", "2", "--folds", "grouped", "--group", "g", "--draws", "60",
-         "--tune", "60", "--chains", "1", "--out", str(out)],
+         "--tune", "60", "--chains", "1", "--out", str(out), "--parallel", "devices"],
         capture_output=True, text=True, timeout=900, cwd=tmp_path)
     text = proc.stdout
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "elpd_kfold" in text and "se_diff" in text
+    assert "folds run 2 at a time, one per device (parallel='devices')" in text
     table = pd.read_csv(out)
     assert list(table.columns) == ["row", "fold", "elpd[y ~ 1 + x + (1 | g)]", "elpd[y ~ 1 + x]"]
     assert main(["kfold", "y ~ x", "--data", str(data), "-K", "1"]) == 2
