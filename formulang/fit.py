@@ -221,14 +221,18 @@ class Fit:
     # ---- cross-validation (infer/kfold.py) ----
     def kfold(self, K: int = 10, folds: str = "random", group: str | None = None,
               seed: int = 0, draws: int | None = None, tune: int | None = None,
-              chains: int | None = None, progress: bool | None = None):
+              chains: int | None = None, progress: bool | None = None,
+              parallel: str = "auto"):
         """K-fold cross-validation: refit on each fold's training rows and score the held-out
         ones; a :class:`~formulang.infer.kfold.KFoldResult` (``elpd``, ``se``,
         ``pointwise``, ``rmse``). ``folds="random"`` holds out rows within groups (stratified
         by ``group``), ``"grouped"`` whole levels of ``group`` (predicted as new levels);
         ``group`` defaults to the model's first grouping factor. The refits use this fit's
         sampler settings unless ``draws``/``tune``/``chains`` say otherwise, and share one
-        compiled sampler (see :mod:`formulang.infer.kfold`)."""
+        compiled sampler (see :mod:`formulang.infer.kfold`). ``parallel``: ``"auto"``,
+        ``"sequential"``, ``"devices"`` (or ``"folds"``: one fold per device, several at
+        once) or ``"vectorized"`` (all folds at once on one GPU); ``"auto"``'s rule is in
+        :mod:`formulang.infer.kfold_parallel`, and the result's ``parallel`` says which ran."""
         from dataclasses import replace
 
         from .infer.kfold import kfold
@@ -241,7 +245,8 @@ class Fit:
         base = base if isinstance(base, SamplerSettings) else SamplerSettings()
         given = {k: v for k, v in (("draws", draws), ("tune", tune), ("chains", chains))
                  if v is not None}
-        return kfold(self.model, K, folds, group, seed, replace(base, **given), progress)
+        return kfold(self.model, K, folds, group, seed, replace(base, **given), progress,
+                     parallel)
     # ---- end cross-validation ----
 
     def save(self, path, data="auto") -> None:

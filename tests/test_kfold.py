@@ -68,11 +68,12 @@ def test_loo_comparison_names_the_best_and_warns_of_pareto_k(fits):
 
 def test_result_fields(fits):
     r = fits["partial"].kfold(K=4, folds="random", seed=1, draws=100, tune=100, chains=2,
-                              progress=False)
+                              progress=False, parallel="sequential")
     assert r.pointwise.shape == (144,) and np.isfinite(r.pointwise).all()
     assert r.elpd == pytest.approx(r.pointwise.sum())
     assert sorted(np.bincount(r.fold).tolist()) == [36] * 4
     assert r.group == "g" and "elpd_kfold" in str(r)
+    assert r.parallel == "sequential" and "one after another" in str(r)
     # one compiled program serves every fold: later folds take a fraction of the first's time
     assert max(r.sampling_seconds[1:]) < r.sampling_seconds[0]
 
@@ -114,11 +115,12 @@ def test_cli_kfold_and_compare(tmp_path, capsys):
     proc = subprocess.run(
         [sys.executable, "-m", "formulang", "kfold", "y ~ x + (1 | g)", "y ~ x", "--data",
          str(data), "-K", "2", "--folds", "grouped", "--group", "g", "--draws", "60",
-         "--tune", "60", "--chains", "1", "--out", str(out)],
+         "--tune", "60", "--chains", "1", "--out", str(out), "--parallel", "devices"],
         capture_output=True, text=True, timeout=900, cwd=tmp_path)
     text = proc.stdout
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "elpd_kfold" in text and "se_diff" in text
+    assert "folds run 2 at a time, one per device (parallel='devices')" in text
     table = pd.read_csv(out)
     assert list(table.columns) == ["row", "fold", "elpd[y ~ 1 + x + (1 | g)]", "elpd[y ~ 1 + x]"]
     assert main(["kfold", "y ~ x", "--data", str(data), "-K", "1"]) == 2

@@ -21,6 +21,7 @@
     formulang datasets                             the shipped datasets
     formulang kfold "log_radon ~ floor + (1 | county)" "log_radon ~ floor" --data radon
           [-K 10] [--folds random|grouped] [--group county] [--out pointwise.csv]
+          [--parallel auto|sequential|devices|vectorized]
                                                    k-fold cross-validation of each formula,
                                                    and their comparison table
     formulang compare a.nc b.nc                    compare saved fits by PSIS-LOO

@@ -27,6 +27,7 @@ from .. import datasets
 from ..data.frame import load_data, read_table  # the one loader, shared with Model(f, "radon")
 from ..errors import FormulangError
 from ..infer import kfold as kfold_module
+from ..infer import kfold_parallel
 from ..infer import predict
 from ..io import load
 from ..lower import families, reparam
@@ -406,6 +407,7 @@ def r2_text(fit, prob: float = 0.95, loo: bool = True) -> str:
 # ---- cross-validation and comparison (issue 22) -----------------------------------------------
 
 KFOLDS: tuple[str, ...] = kfold_module.FOLDS
+PARALLEL: tuple[str, ...] = kfold_parallel.WAYS + tuple(kfold_parallel.ALIASES)
 CRITERIA: tuple[str, ...] = compare_module.CRITERIA
 
 
@@ -421,6 +423,10 @@ def add_kfold_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chains", type=int, default=4)
     p.add_argument("--seed", type=int, default=0, help="the folds' and the refits' seed")
     p.add_argument("--target-accept", type=float, default=0.8)
+    p.add_argument("--parallel", default=PARALLEL[0], choices=PARALLEL,
+                   help="how the folds run: auto (by device count and platform), sequential, "
+                        "devices or folds (one fold per device, several at once), vectorized "
+                        "(all folds at once on one GPU)")
 
 
 def kfold_options(args: argparse.Namespace) -> dict:
@@ -428,8 +434,10 @@ def kfold_options(args: argparse.Namespace) -> dict:
 
     >>> p = argparse.ArgumentParser(); add_kfold_options(p)
     >>> o = kfold_options(p.parse_args(["-K", "5", "--folds", "grouped", "--group", "g"]))
-    >>> o["K"], o["folds"], o["group"], o["settings"].draws
-    (5, 'grouped', 'g', 1000)
+    >>> o["K"], o["folds"], o["group"], o["settings"].draws, o["parallel"]
+    (5, 'grouped', 'g', 1000, 'auto')
+    >>> kfold_options(p.parse_args(["--parallel", "devices"]))["parallel"]
+    'devices'
     >>> kfold_options(p.parse_args(["-K", "1"]))
     Traceback (most recent call last):
     formulang.errors.FormulangError: -K must be at least 2 folds, not 1
@@ -441,7 +449,7 @@ def kfold_options(args: argparse.Namespace) -> dict:
         raise FormulangError(f"-K must be at least 2 folds, not {args.K}")
     settings = SamplerSettings(args.draws, args.tune, args.chains, args.target_accept)
     return {"K": args.K, "folds": args.folds, "group": args.group, "seed": args.seed,
-            "settings": settings}
+            "settings": settings, "parallel": args.parallel}
 
 
 def run_kfold(model, options: dict, progress: bool | None = None):

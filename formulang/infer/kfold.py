@@ -12,12 +12,17 @@ Two kinds of folds, the two levels of validation a hierarchical model must pass:
 
 One compiled sampler serves every fold: all rows stay in the data and a fold's held-out rows
 get weight 0 in the likelihood (``weights()``; a weight-0 row contributes nothing), so each
-fold has the same shapes and runs the same program. The folds run one after another, with a
-progress line: on a 2-core machine, running them at once (``vmap`` or ``shard_map`` over
-folds) was no faster and compiled 4-6x longer (``bench/bench_kfold_batched.py``). What differs from refitting on the subset: the data-scaled default priors are
-the full data's (brms also refits with the same priors), the sampler's starting mass matrix
-comes from the full data's pilot fit, and the full (not collapsed, not row-compressed) model
-is sampled. Grouped folds sample every level non-centred: a held-out level is pure prior,
+fold has the same shapes and runs the same program, with the data, weights and keys as
+arguments. ``parallel=`` says how the folds run (:mod:`.kfold_parallel`): one after another
+(each fold's chains in parallel over the devices), several at once with one fold per device,
+or all at once vectorised (one GPU); ``"auto"`` picks by the device count and platform, and
+the result says which ran. Progress: a line per fold or per round of folds. The samplers
+adapt the plan's dense mass-matrix block (crossed intercepts), as a fit's does.
+
+What differs from refitting on the subset: the data-scaled default priors are the full
+data's (brms also refits with the same priors), the sampler's starting mass matrix comes from
+the full data's pilot fit, and the full (not collapsed, not row-compressed) model is
+sampled. Grouped folds sample every level non-centred: a held-out level is pure prior,
 which a centred parameterisation would turn into a funnel.
 
 The held-out log predictive density of row i is ``log mean_s p(y_i | draw s)`` from the
@@ -45,7 +50,10 @@ class KFoldResult:
     """What :func:`kfold` found: ``elpd`` (``elpd_kfold``) and its ``se``, the ``pointwise``
     held-out log predictive densities and the ``fold`` of each row (0..K-1), ``rmse`` of the
     posterior mean prediction, and how long it took (``seconds``; ``sampling_seconds`` of
-    which the samplers ran, compilation included in the first)."""
+    which the samplers ran, per run: a fold, or a round of folds run at once; compilation
+    included in the first). ``parallel``: how the folds ran (``"sequential"``,
+    ``"devices"``: ``width`` at a time, one per device, or ``"vectorized"``: all at once),
+    :mod:`formulang.infer.kfold_parallel`."""
 
     formula: str
     K: int
@@ -57,6 +65,8 @@ class KFoldResult:
     seconds: float
     sampling_seconds: tuple[float, ...] = field(default=())
     divergences: int = 0
+    parallel: str = "sequential"
+    width: int = 1
 
     @property
     def n(self) -> int:
@@ -75,12 +85,21 @@ class KFoldResult:
         return pd.DataFrame({"elpd_kfold": [self.elpd], "se": [self.se],
                              "rmse": [self.rmse], "n": [self.n]}, index=[self.formula])
 
+    def ways_text(self) -> str:
+        """How the folds ran, in words."""
+        if self.parallel == "devices":
+            return f"{self.width} at a time, one per device (parallel='devices')"
+        if self.parallel == "vectorized":
+            return "all at once, vectorised on one device (parallel='vectorized')"
+        return "one after another, chains in parallel (parallel='sequential')"
+
     def __str__(self) -> str:
         by = f" by {self.group}" if self.group else ""
         head = (f"{self.K}-fold cross-validation ({self.folds} folds{by}) of {self.formula}, "
                 f"{self.n} rows")
         text = (f"{head}\n  elpd_kfold {self.elpd:10.1f}   SE {self.se:6.1f}\n"
                 f"  RMSE       {self.rmse:10.4g}   (posterior mean prediction, held out)")
+        text += f"\n  folds run {self.ways_text()}"
         if self.divergences:
             text += f"\n  {self.divergences} divergent transitions over the folds' refits"
         return text
@@ -153,14 +172,15 @@ def default_group(model, folds: str) -> str | None:
 
 
 def kfold(model, K: int = 10, folds: str = "random", group: str | None = None, seed: int = 0,
-          settings=None, progress: bool | None = None) -> KFoldResult:
+          settings=None, progress: bool | None = None, parallel: str = "auto") -> KFoldResult:
     """K-fold cross-validation of ``model`` (a live :class:`~formulang.Model`) with NUTS
-    :class:`~formulang.infer.nuts.SamplerSettings` ``settings``; see the module docstring."""
-    from ..lower.numpyro_model import make_model
-    from ..lower.plan import build_plan
-    from ..lower.reparam import choose_parameterization
-    from .mass_matrix import initial_inverse_mass
-    from .nuts import SamplerSettings, make_mcmc, run_nuts
+    :class:`~formulang.infer.nuts.SamplerSettings` ``settings``; see the module docstring.
+    ``parallel``: how the folds run, ``"auto"``, ``"sequential"``, ``"devices"`` (or
+    ``"folds"``: one fold per device) or ``"vectorized"``
+    (:mod:`formulang.infer.kfold_parallel`). Every way gives fold k's chains the same keys:
+    on CPU ``"devices"`` gives the sequential numbers exactly; vectorised chains round
+    differently, so they are other draws, equal within Monte Carlo error."""
+    from .kfold_parallel import choose
 
     if not isinstance(K, (int, np.integer)) or K < 2:
         raise FormulangError(f"K must be a whole number of folds, at least 2; got {K!r}")
@@ -168,46 +188,123 @@ def kfold(model, K: int = 10, folds: str = "random", group: str | None = None, s
         raise FormulangError(f"unknown folds {folds!r}; choose one of: {', '.join(FOLDS)}")
     if model.bound.y is None:
         raise FormulangError("cross-validation needs a response")
+    from .nuts import SamplerSettings
+
     settings = settings or SamplerSettings()
+    way = choose(parallel, int(K), settings.chains)
     group = group if group is not None else default_group(model, folds)
     fold = assign_folds(group_labels(model, group), int(K), folds, seed, int(model.bound.n))
     start = time.perf_counter()
-    plan = model.plan
-    if folds == "grouped" and model.bound.groups:
-        plan = model._samplers.get(("kfold plan", folds))
-        if plan is None:
-            parameterization = choose_parameterization(model.bound, model.family,
-                                                       "noncentered", model.pilot)
-            plan = build_plan(model.bound, model.family, model.priors, parameterization)
-            model._samplers[("kfold plan", folds)] = plan
-    key = ("kfold", folds, settings)
-    sampler = model._samplers.get(key)  # one compiled program for every fold and rerun
-    if sampler is None:
-        sampler = model._samplers[key] = make_mcmc(make_model(plan), settings, progress)
+    plan = _fold_plan(model, folds)
     base = dict(model.data)
     weights = base.get("weights")
     weights = np.ones(model.bound.n) if weights is None else np.asarray(weights, float)
-    inverse_mass = initial_inverse_mass(plan, model.pilot)
     pointwise = np.empty(model.bound.n)
     mean = np.empty(model.bound.n)
-    times, divergent = [], 0
     show = sys.stderr.isatty() if progress is None else progress
-    for k in range(int(K)):
+    runs = _sequential if way == "sequential" else _at_once
+    times, divergent, width = [], 0, 1
+    for k, samples, stats, seconds, width in runs(model, plan, folds, settings, way, fold,
+                                                  weights, base, seed, show):
+        held = fold == k
+        if seconds is not None:
+            times.append(seconds)
+        divergent += int(np.sum(stats["diverging"]))
+        ll, mu = _held_out(model, plan, samples, base, held, seed + k)
+        pointwise[held] = ll * weights[held]
+        mean[held] = mu
+    y = np.asarray(model.bound.y, float)
+    rmse = float(np.sqrt(np.mean((mean - y) ** 2)))
+    return KFoldResult(str(model.formula), int(K), folds, group, pointwise, fold, rmse,
+                       time.perf_counter() - start, tuple(times), divergent, way, width)
+
+
+def _fold_plan(model, folds: str):
+    """The model's plan, or for grouped folds every level non-centred (kept on the model)."""
+    from ..lower.plan import build_plan
+    from ..lower.reparam import choose_parameterization
+
+    if folds != "grouped" or not model.bound.groups:
+        return model.plan
+    plan = model._samplers.get(("kfold plan", folds))
+    if plan is None:
+        parameterization = choose_parameterization(model.bound, model.family,
+                                                   "noncentered", model.pilot)
+        plan = build_plan(model.bound, model.family, model.priors, parameterization)
+        model._samplers[("kfold plan", folds)] = plan
+    return plan
+
+
+def _nuts(model, plan, folds: str, settings, progress: bool):
+    """One compiled NUTS sampler per model, kind of folds and settings, for every fold and
+    rerun; with the plan's dense mass-matrix block, as a fit's sampler has."""
+    from ..lower.numpyro_model import make_model
+    from .nuts import make_mcmc
+
+    key = ("kfold", folds, settings)
+    sampler = model._samplers.get(key)
+    if sampler is None:
+        sampler = model._samplers[key] = make_mcmc(make_model(plan), settings, progress,
+                                                   plan.dense_mass)
+    return sampler
+
+
+def _sequential(model, plan, folds, settings, way, fold, weights, base, seed, show):
+    """Fold after fold: ``(k, samples, stats, seconds, 1)``."""
+    from .mass_matrix import initial_inverse_mass
+    from .nuts import run_nuts
+
+    sampler = _nuts(model, plan, folds, settings, show)
+    inverse_mass = initial_inverse_mass(plan, model.pilot)
+    K = int(fold.max()) + 1
+    for k in range(K):
         held = fold == k
         if show:
             print(f"fold {k + 1}/{K}: refitting without {int(held.sum())} rows",
                   file=sys.stderr, flush=True)
         data = dict(base, weights=np.where(held, 0.0, weights))
         run = run_nuts(sampler, data, settings, seed + k, inverse_mass)
-        times.append(run.seconds)
-        divergent += int(np.sum(run.stats["diverging"]))
-        ll, mu = _held_out(model, plan, run.samples, base, held, seed + k)
-        pointwise[held] = ll * weights[held]
-        mean[held] = mu
-    y = np.asarray(model.bound.y, float)
-    rmse = float(np.sqrt(np.mean((mean - y) ** 2)))
-    return KFoldResult(str(model.formula), int(K), folds, group, pointwise, fold, rmse,
-                       time.perf_counter() - start, tuple(times), divergent)
+        yield k, run.samples, run.stats, run.seconds, 1
+
+
+def _at_once(model, plan, folds, settings, way, fold, weights, base, seed, show):
+    """Several folds per run of one compiled program (:mod:`.kfold_parallel`): ``(k,
+    samples, stats, seconds of its round or None after the round's first fold, width)``."""
+    from .kfold_parallel import fold_keys, folds_sampler, rounds
+    from .mass_matrix import initial_inverse_mass
+
+    K = int(fold.max()) + 1
+    key = ("kfold", folds, settings, way)
+    runner = model._samplers.get(key)
+    if runner is None:
+        from ..lower.numpyro_model import make_model
+        from .nuts import make_mcmc
+
+        # a sampler of its own, without the progress bar's callback: the rounds print lines
+        one_chain = make_mcmc(make_model(plan), settings, False, plan.dense_mass)._one_chain
+        runner = model._samplers[key] = folds_sampler(one_chain, way, K, plan.dense_mass)
+    inverse_mass = initial_inverse_mass(plan, model.pilot)
+    data = {k: v for k, v in base.items() if k != "weights"}
+    for ks in rounds(K, runner.width):
+        real = sorted(set(ks))
+        if show:
+            where = (f"one per device on {runner.width} devices" if way == "devices"
+                     else "vectorised on one device")
+            which = (f"folds {real[0] + 1}-{real[-1] + 1}" if len(real) > 1
+                     else f"fold {real[0] + 1}")
+            print(f"{which} of {K}: refitting {len(real)} at once, {where}",
+                  file=sys.stderr, flush=True)
+        start = time.perf_counter()
+        w = np.stack([np.where(fold == k, 0.0, weights) for k in ks])
+        samples, stats, _ = runner.run(fold_keys(seed, ks, settings.chains), data, w,
+                                       inverse_mass)
+        samples = {name: np.asarray(v) for name, v in samples.items()}
+        stats = {name: np.asarray(v) for name, v in stats.items()}
+        seconds = time.perf_counter() - start
+        for i, k in enumerate(real):  # the padding repeats ks[0] at the end: dropped
+            yield (k, {name: v[i] for name, v in samples.items()},
+                   {name: v[i] for name, v in stats.items()},
+                   seconds if i == 0 else None, runner.width)
 
 
 @dataclass(frozen=True)

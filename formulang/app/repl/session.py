@@ -507,6 +507,7 @@ _HELP_ORDER = [
             "k-fold cross-validation of the current model",
             f"kfold [-K 10] [--folds {'|'.join(commands.KFOLDS)}] [--group G] [--draws N]\n"
             "      [--tune N] [--chains N] [--seed N]\n"
+            f"      [--parallel {'|'.join(commands.PARALLEL)}]\n"
             "Refits the current model on each fold (one compiled sampler) and reports the\n"
             "held-out elpd, its SE and RMSE. random: rows held out within groups; grouped:\n"
             "whole groups, predicted as new levels. Results are kept for 'compare'.", _kfold),
