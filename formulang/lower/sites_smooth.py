@@ -14,6 +14,13 @@ An approximate Gaussian process ``gp(x)`` (stem ``gpx``): ``sdgp_gpx``, ``lscale
 >>> g = SmoothSites("gpx", "gp")
 >>> g.sd, g.lscale, g.z, g.coefficients
 ('sdgp_gpx', 'lscale_gpx', 'zgp_gpx', None)
+
+In a family parameter's formula (``sigma ~ s(x)``) brms puts the parameter's name after the
+class: ``sds_sigma_sx_1``, ``s_sigma_sx_1[1]``, ``bs_sigma_sx_1``, ``sdgp_sigma_gpx``.
+
+>>> d = SmoothSites("sx", "s", "sigma")
+>>> d.sd, d.z, d.coefficients, d.prior_key("sds")
+('sds_sigma_sx_1', 'zs_sigma_sx_1', 's_sigma_sx_1', 'sds_sigma[sx]')
 """
 
 from __future__ import annotations
@@ -25,27 +32,40 @@ import numpy as np
 
 @dataclass(frozen=True)
 class SmoothSites:
-    """The names of one smooth term (``label`` its stem, ``kind`` ``"s"`` or ``"gp"``)."""
+    """The names of one smooth term (``label`` its stem, ``kind`` ``"s"`` or ``"gp"``,
+    ``dpar`` the family parameter whose formula it is in, ``""`` the response's)."""
 
     label: str
     kind: str
+    dpar: str = ""
+
+    @property
+    def stem(self) -> str:
+        """Its label, after its family parameter's name in a sub-formula (``sigma_sx``)."""
+        return f"{self.dpar}_{self.label}" if self.dpar else self.label
 
     @property
     def sd(self) -> str:
-        return f"sds_{self.label}_1" if self.kind == "s" else f"sdgp_{self.label}"
+        return f"sds_{self.stem}_1" if self.kind == "s" else f"sdgp_{self.stem}"
 
     @property
     def z(self) -> str:
-        return f"zs_{self.label}_1" if self.kind == "s" else f"zgp_{self.label}"
+        return f"zs_{self.stem}_1" if self.kind == "s" else f"zgp_{self.stem}"
 
     @property
     def lscale(self) -> str | None:
-        return f"lscale_{self.label}" if self.kind == "gp" else None
+        return f"lscale_{self.stem}" if self.kind == "gp" else None
 
     @property
     def coefficients(self) -> str | None:
         """The reported coefficients ``sds * zs`` (a GP reports its ``zgp``, as brms)."""
-        return f"s_{self.label}_1" if self.kind == "s" else None
+        return f"s_{self.stem}_1" if self.kind == "s" else None
+
+    @property
+    def basis(self) -> str:
+        """Its penalised basis's name in generated code (brms's standata: ``Zs``, ``Xgp``):
+        ``Zs_sx``, ``Zs_sigma_sx``, ``Xgp_gpx``."""
+        return f"Zs_{self.stem}" if self.kind == "s" else f"Xgp_{self.stem}"
 
     @property
     def sd_class(self) -> str:
@@ -53,7 +73,7 @@ class SmoothSites:
         return "sds" if self.kind == "s" else "sdgp"
 
     def prior_key(self, cls: str) -> str:
-        return f"{cls}[{self.label}]"
+        return f"{cls}_{self.dpar}[{self.label}]" if self.dpar else f"{cls}[{self.label}]"
 
     @staticmethod
     def flat(variable: str, j: int) -> str:
@@ -69,10 +89,13 @@ class SmoothSites:
         return (self.coefficients,) if self.coefficients else (self.z,)
 
 
-def smooth_b_names(plan) -> dict[str, str]:
-    """The flat names of the smooths' unpenalised coefficients, by column: brms's
-    ``bs_stimes_1`` (their column, ``stimes_1``, is a population-level one)."""
-    return {col: f"bs_{col}" for sm in getattr(plan, "smooths", ()) for col in sm.fixed}
+def smooth_b_names(plan, dpar: str = "") -> dict[str, str]:
+    """The flat names of the smooths' unpenalised coefficients in formula ``dpar``, by column:
+    brms's ``bs_stimes_1`` (their column, ``stimes_1``, is a population-level one),
+    ``bs_sigma_sx_1`` in ``sigma``'s formula."""
+    infix = f"{dpar}_" if dpar else ""
+    return {col: f"bs_{infix}{col}" for sm in getattr(plan, "smooths", ())
+            if getattr(sm, "dpar", "") == dpar for col in sm.fixed}
 
 
 def smooth_dim(variable: str) -> str:
@@ -97,7 +120,8 @@ def smooth_variables(plan, samples: dict) -> tuple[dict, dict, dict]:
 
 
 def smooth_sites(plan) -> tuple[SmoothSites, ...]:
-    return tuple(SmoothSites(sm.label, sm.kind) for sm in getattr(plan, "smooths", ()))
+    return tuple(SmoothSites(sm.label, sm.kind, getattr(sm, "dpar", ""))
+                 for sm in getattr(plan, "smooths", ()))
 
 
 def smooth_reported(plan, samples: dict) -> dict:
