@@ -60,15 +60,6 @@ class SmoothPlan:
                    str(d.get("dpar", "")))
 
 
-def refuse_smooths(what: str, plan) -> None:
-    """The error of a later stage that does not cover smooth terms yet, naming the term."""
-    if getattr(plan, "smooths", ()):
-        from ..errors import FormulangError
-
-        raise FormulangError(f"{what} does not yet cover smooth terms ({plan.smooths[0].term}); "
-                             "fit, summary, predict, plots and save/load do")
-
-
 def smooth_plans(bound, priors, params: dict) -> tuple[SmoothPlan, ...]:
     """The plan of each smooth term of ``bound``, the response's formula's first, then each
     family parameter's (:func:`formula_smooths`); their priors' parameters go in ``params``."""
