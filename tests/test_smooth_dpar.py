@@ -139,3 +139,9 @@ def test_a_saved_sigma_smooth_predicts_the_same(sigma_fit, tmp_path):
         np.testing.assert_allclose(again.predict(new, dpar=dpar), fit.predict(new, dpar=dpar),
                                    rtol=1e-10)
     assert list(again.summary().index) == list(fit.summary().index)
+    # the file keeps the training rows of every formula: in-sample predictions too
+    for dpar in (None, "sigma"):
+        np.testing.assert_allclose(again.predict(dpar=dpar), fit.predict(dpar=dpar),
+                                   rtol=1e-10)
+    np.testing.assert_allclose(again.predict(kind="response", seed=4),
+                               fit.predict(kind="response", seed=4), rtol=1e-10)
