@@ -105,17 +105,13 @@ class CompiledModel:
     def code(self) -> str:
         """Standalone, readable NumPyro source equivalent to this model."""
         from .lower.codegen import generate_code
-        from .lower.smooth_plan import refuse_smooths
 
-        refuse_smooths("code()", self.plan)
         return generate_code(self)
 
     def graph(self):
         """Data, coefficients, hyperparameters and likelihood as a graph (``.to_dot()``)."""
         from .lower.graph import model_graph
-        from .lower.smooth_plan import refuse_smooths
 
-        refuse_smooths("graph()", self.plan)
         return model_graph(self)
 
     # ---- what needs the training rows -------------------------------------------------------

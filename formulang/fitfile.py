@@ -104,20 +104,34 @@ def bound_dataset(bound):
     """The training rows' arrays (:class:`~formulang.data.BoundData`) as an xarray Dataset."""
     import xarray as xr
 
-    variables = {"X": (("obs", "coef"), np.asarray(bound.X)),
-                 "offset": ("obs", np.asarray(bound.offset)),
-                 "rows": ("obs", np.asarray(bound.rows, dtype=np.int64))}
+    variables = {"rows": ("obs", np.asarray(bound.rows, dtype=np.int64))}
     for name in ("y", "trials", "weights"):
         value = getattr(bound, name)
         if value is not None:
             variables[name] = ("obs", np.asarray(value))
-    for i, g in enumerate(bound.groups):
-        variables[f"group{i}_codes"] = ("obs", np.asarray(g.codes, dtype=np.int64))
-        variables[f"group{i}_values"] = (("obs", f"group{i}_column"), np.asarray(g.values))
-    for i, sm in enumerate(getattr(bound, "smooths", ())):  # s(), gp(): basis and variable
-        variables[f"smooth{i}_Z"] = (("obs", f"smooth{i}_column"), np.asarray(sm.Z))
-        variables[f"smooth{i}_x"] = ("obs", np.asarray(sm.x))
+    variables.update(_formula_arrays(bound, ""))
+    for j, (_, sub) in enumerate(getattr(bound, "dpars", ())):  # sigma ~ ...: its own arrays
+        variables.update(_formula_arrays(sub, dpar_prefix(j)))
     return xr.Dataset(variables, attrs={"n_input": int(bound.n_input)})
+
+
+def dpar_prefix(j: int) -> str:
+    """The stem of the stored arrays of the model's ``j``-th family-parameter formula."""
+    return f"dpar{j}_"
+
+
+def _formula_arrays(bound, prefix: str) -> dict:
+    """One formula's arrays (design, offset, group terms, smooths), names after ``prefix``."""
+    out = {prefix + "X": (("obs", prefix + "coef"), np.asarray(bound.X)),
+           prefix + "offset": ("obs", np.asarray(bound.offset))}
+    for i, g in enumerate(bound.groups):
+        out[f"{prefix}group{i}_codes"] = ("obs", np.asarray(g.codes, dtype=np.int64))
+        out[f"{prefix}group{i}_values"] = (("obs", f"{prefix}group{i}_column"),
+                                           np.asarray(g.values))
+    for i, sm in enumerate(getattr(bound, "smooths", ())):  # s(), gp(): basis and variable
+        out[f"{prefix}smooth{i}_Z"] = (("obs", f"{prefix}smooth{i}_column"), np.asarray(sm.Z))
+        out[f"{prefix}smooth{i}_x"] = ("obs", np.asarray(sm.x))
+    return out
 
 
 def level_counts(fit) -> list[list[int]] | None:
@@ -166,5 +180,5 @@ def run_from_dict(d, samples, stats):
 
 
 __all__ = ["AUTO_DATA_NUMBERS", "DATA_CHOICES", "DATA_GROUP", "PRIVATE_GROUPS", "SAMPLES_GROUP",
-           "SCHEMA", "SCHEMA_VERSION", "STATS_GROUP", "bound_dataset", "fit_metadata",
-           "level_counts", "run_from_dict", "run_to_dict", "save_fit"]
+           "SCHEMA", "SCHEMA_VERSION", "STATS_GROUP", "bound_dataset", "dpar_prefix",
+           "fit_metadata", "level_counts", "run_from_dict", "run_to_dict", "save_fit"]

@@ -23,7 +23,7 @@ from .compiled import CompiledModel
 from .errors import FormulangError
 from .fit import Fit
 from .fitfile import (DATA_GROUP, PRIVATE_GROUPS, SAMPLES_GROUP, SCHEMA, SCHEMA_VERSION,
-                      STATS_GROUP, formulang_version, run_from_dict, save_fit)
+                      STATS_GROUP, dpar_prefix, formulang_version, run_from_dict, save_fit)
 
 
 # ---- load --------------------------------------------------------------------------------------
@@ -72,19 +72,30 @@ def _bound(compiled: CompiledModel, ds):
         a.flags.writeable = False
         return a
 
+    def formula(spec, prefix):  # one formula's arrays (fitfile._formula_arrays)
+        groups = tuple(GroupData(g, get(f"{prefix}group{i}_codes"),
+                                 get(f"{prefix}group{i}_values"))
+                       for i, g in enumerate(spec.groups))
+        X = get(prefix + "X")
+        columns = spec.fixed.columns + tuple(c for sm in spec.smooths for c in sm.fixed)
+        smooths = tuple(SmoothData(sm, X[:, [columns.index(c) for c in sm.fixed]],
+                                   get(f"{prefix}smooth{i}_Z"), get(f"{prefix}smooth{i}_x"))
+                        for i, sm in enumerate(spec.smooths))  # s(), gp()
+        return X, get(prefix + "offset"), groups, smooths
+
     spec = compiled.spec
-    groups = tuple(GroupData(g, get(f"group{i}_codes"), get(f"group{i}_values"))
-                   for i, g in enumerate(spec.groups))
     rows = np.asarray(ds["rows"].values, dtype=np.intp)
     n_input = int(np.asarray(ds.attrs["n_input"]).item())
     kept = None if len(rows) == n_input else rows
-    X = get("X")
-    columns = spec.fixed.columns + tuple(c for sm in spec.smooths for c in sm.fixed)
-    smooths = tuple(SmoothData(sm, X[:, [columns.index(c) for c in sm.fixed]],
-                               get(f"smooth{i}_Z"), get(f"smooth{i}_x"))
-                    for i, sm in enumerate(spec.smooths))  # s(), gp() (fitfile.bound_dataset)
-    return BoundData(spec, get("y"), get("trials"), get("weights"), X, get("offset"),
-                     groups, kept, n_input, smooths=smooths)
+    X, offset, groups, smooths = formula(spec, "")
+    dpars = []  # the family parameters' formulas (files before they were stored lack them)
+    for j, (name, sub) in enumerate(spec.dpars):
+        if dpar_prefix(j) + "X" in ds:
+            d_X, d_offset, d_groups, d_smooths = formula(sub, dpar_prefix(j))
+            dpars.append((name, BoundData(sub, None, None, None, d_X, d_offset, d_groups,
+                                          kept, n_input, smooths=d_smooths)))
+    return BoundData(spec, get("y"), get("trials"), get("weights"), X, offset,
+                     groups, kept, n_input, dpars=tuple(dpars), smooths=smooths)
 
 
 def _read_metadata(path: str) -> dict:

@@ -263,15 +263,15 @@ def bind(formula: Formula | str, data, *, na_action: str = "drop",
 
     sub_specs, bound_dpars = [], []
     for name, sub in formula.dpars:
-        if sub.smooths:
-            raise FormulaError(f"{sub.smooths[0]} in the formula of {name}: smooth terms in a "
-                               "family parameter's formula are not supported yet")
         d_fixed, d_X, d_specs, d_data = _learn_predictor(sub, frame, variables, values,
                                                          n_levels)
-        sub_specs.append((name, spec_of(sub, d_fixed, d_specs)))
-        bound_dpars.append((name, BoundData(sub_specs[-1][1], None, None, None, _frozen(d_X),
+        d_smooth_specs, d_smooth_data = learn_smooths(  # sigma ~ s(x): as the response's
+            sub, lambda e: smooth_values(ctx, e), frame.n, lambda name: by_levels(ctx, name))
+        sub_specs.append((name, spec_of(sub, d_fixed, d_specs, sms=d_smooth_specs)))
+        bound_dpars.append((name, BoundData(sub_specs[-1][1], None, None, None,
+                                            _frozen(with_smooths(d_X, d_smooth_data)),
                                             _offset(sub, ctx), tuple(d_data), frame.rows,
-                                            frame.n_input)))
+                                            frame.n_input, smooths=d_smooth_data)))
     spec = spec_of(formula, fixed, group_specs, tuple(sub_specs), y_levels, smooth_specs)
     return BoundData(spec, y, trials, weights, _frozen(X), offset, tuple(group_data),
                      frame.rows, frame.n_input, additions, tuple(bound_dpars), smooth_data)
@@ -343,9 +343,12 @@ def apply_spec(spec: DataSpec, data, *, na_action: str | None = None) -> BoundDa
     dpars = []
     for name, sub_spec in spec.dpars:
         d_X, d_groups = _apply_predictor(sub_spec, frame, values, n_levels, cache)
-        dpars.append((name, BoundData(sub_spec, None, None, None, _frozen(d_X),
+        d_smooths = apply_smooths(sub_spec.smooths, lambda e: smooth_values(ctx, e),
+                                  lambda name, levels: by_codes(ctx, name, levels))
+        dpars.append((name, BoundData(sub_spec, None, None, None,
+                                      _frozen(with_smooths(d_X, d_smooths)),
                                       _offset(sub_spec.formula, ctx), tuple(d_groups),
-                                      frame.rows, frame.n_input)))
+                                      frame.rows, frame.n_input, smooths=d_smooths)))
     return BoundData(spec, y, trials, weights, _frozen(X), offset, tuple(group_data),
                      frame.rows, frame.n_input, additions, tuple(dpars), smooth_data)
 

@@ -68,8 +68,7 @@ from ..data.frame import as_frame
 from ..data.notices import MissingValuesWarning, NewLevelsWarning
 from ..errors import FormulangError
 from ..ir.expr import columns_of
-from ..lower.sites_smooth import smooth_sites
-from ..lower.smooth_plan import smooth_effects_draws
+from ..lower.smooth_plan import own_smooths, smooth_effects_draws
 from ..phrasing import option
 
 KINDS = ("linpred", "prob", "mean", "response")
@@ -437,12 +436,13 @@ def linear_predictor(fit, bound, new_levels: str = "gaussian", rng=None,
         for r, codes, values in terms:
             for k in range(values.shape[1]):
                 out += values[:, k] * r[part, :, k][:, codes]
-    if pred is None and fit.plan.smooths:  # s(), gp(): their bases on these rows
-        if len(bound.smooths) != len(fit.plan.smooths):  # pragma: no cover - a bug
+    own = own_smooths(fit.plan, plan.dpar)
+    if own:  # s(), gp() of this formula: their bases on these rows
+        if len(bound.smooths) != len(own):  # pragma: no cover - a bug
             raise AssertionError("the rows lack the smooth terms' bases")
-        flat = {k: _flat(samples[k]) for s in smooth_sites(fit.plan)
+        flat = {k: _flat(samples[k]) for s in (sm.sites for sm in own)
                 for k in (s.sd, s.z, s.lscale) if k is not None}
-        eta += smooth_effects_draws(fit.plan, flat, bound.smooths)
+        eta += smooth_effects_draws(fit.plan, flat, bound.smooths, plan.dpar)
     return eta
 
 

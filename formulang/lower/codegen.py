@@ -31,6 +31,7 @@ from .._version import __version__
 from ..data.bind import spec_group_terms
 from .codegen_layout import (WIDTH, Writer, distribution, docstring, format_statement,
                              identifier, int_list, num)
+from .codegen_smooth import smooth_arguments, smooth_data_lines, smooth_docs
 from .codegen_terms import Predictor, predictor
 from .joint import positions
 from .links import LINKS
@@ -55,7 +56,8 @@ class _Context:
                  *(stem + suffix for stem in ("X", "Xc", "x_means", "eta", "offset")
                    for suffix in suffixes),
                  *(name for pred in predictors(self.plan)
-                   for name in (pred.sites.intercept, pred.sites.slopes))}
+                   for name in (pred.sites.intercept, pred.sites.slopes)),
+                 *(sm.sites.basis for sm in self.plan.smooths)}
         specs = {"": model.spec, **dict(model.spec.dpars)}
         preds = predictors(self.plan)
         self.terms_by_name = {g.name: g for g in all_groups(self.plan)}
@@ -94,6 +96,7 @@ class _Context:
         args.append("y")
         for _, _, ident, _ in response.uses:
             args += [f"{ident}_codes", f"{ident}_values"]
+        args += smooth_arguments(self.plan, "")  # s(), gp(): their penalised bases
         args.append("offset")
         if self.has_trials:
             args.append("trials")
@@ -104,6 +107,7 @@ class _Context:
             args += [p.X] if p.pred.b is not None else []
             for _, _, ident, _ in p.uses:
                 args += [f"{ident}_codes", f"{ident}_values"]
+            args += smooth_arguments(self.plan, p.pred.dpar)
             args += [p.offset_arg] if p.offset else []
         return args
 
@@ -180,6 +184,7 @@ def _model_docstring(ctx: _Context) -> str:
         parts.append(f"{ident}_codes: the level of {g.label} of each row (0..{len(g.levels) - 1}"
                      f", in the order of the levels); {ident}_values: the term's columns "
                      f"({', '.join(cols)}) per row, n x {len(cols)}.")
+    parts += smooth_docs(plan, "")
     parts.append("offset: added to the linear predictor (zeros without an offset).")
     if ctx.has_trials:
         parts.append("trials: the number of trials of each row.")
@@ -196,6 +201,7 @@ def _model_docstring(ctx: _Context) -> str:
             parts.append(f"{ident}_codes, {ident}_values: the level of {g.label} and the "
                          f"term's columns ({', '.join(cols)}) per row, in {d.name}'s "
                          f"formula.")
+        parts += smooth_docs(plan, d.name)
         if p.offset:
             parts.append(f"{p.offset_arg}: the offset of {d.name}'s formula.")
     return docstring("\n\n".join(parts), 4)
@@ -233,6 +239,8 @@ def _data_from(w: Writer, ctx: _Context) -> None:
         w.line(f'"{ident}_codes": np.asarray(bound.groups[{i}].codes, dtype=np.int32),'
                f'  # {g.label}')
         w.line(f'"{ident}_values": np.asarray(bound.groups[{i}].values, dtype=float),')
+    for line in smooth_data_lines(plan, "", "bound"):
+        w.line(line)
     w.line('"offset": np.asarray(bound.offset, dtype=float),')
     if ctx.has_trials:
         w.line('"trials": np.asarray(bound.trials, dtype=float),')
@@ -248,6 +256,8 @@ def _data_from(w: Writer, ctx: _Context) -> None:
             w.line(f'"{ident}_codes": np.asarray({sub}.groups[{i}].codes, dtype=np.int32),'
                    f'  # {g.label}')
             w.line(f'"{ident}_values": np.asarray({sub}.groups[{i}].values, dtype=float),')
+        for line in smooth_data_lines(plan, d.dpar, sub):
+            w.line(line)
         if p.offset:
             w.line(f'"{p.offset_arg}": np.asarray({sub}.offset, dtype=float),')
     w.level -= 1

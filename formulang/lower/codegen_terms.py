@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .codegen_layout import Writer, array, distribution, int_list, num
+from .codegen_smooth import smooth_source
 from .plan import GroupPlan, VectorSite
 from .sites import GroupSites, column_dpars, effect_names, uses
 
@@ -105,6 +106,7 @@ def predictor(w: Writer, plan, p: Predictor) -> None:
             w.comment(f"this formula's columns of {r}, the block shared across formulas by "
                       f"an ID (sampled above)")
             eta.add(_effect_term(ident, r, cols, sizes[name]))
+    smooth_source(w, plan, p.pred.dpar, eta.add)  # s(), gp() of this formula
     if not eta.started:  # nothing to add (a formula of no terms): 0 per row
         w.line(f"{p.eta} = jnp.zeros_like(offset)")
 

@@ -15,7 +15,10 @@ Edges run prior → parameter → linear predictor → likelihood (family parame
 straight into the likelihood). A family parameter with its own formula (``sigma ~ x + (1 |
 g)``) is a ``linear_predictor`` node per row (``sigma = exp(X_sigma b_sigma + ...)``) fed by
 its formula's nodes, named as its sites: ``X_sigma``, ``b_sigma``, ``sd_g__sigma``,
-``r_g__sigma``, ``codes_g__sigma``...; its priors are its formula's (``prior_b_sigma``). :meth:`ModelGraph.to_dot` gives Graphviz DOT text without any
+``r_g__sigma``, ``codes_g__sigma``...; its priors are its formula's (``prior_b_sigma``). A
+smooth term (``s(x)``, ``gp(x, k =)``) adds its penalised basis (data ``Zs_sx``, ``Xgp_gpx``),
+its SD (``sds_sx_1``, ``sdgp_gpx``; a GP's ``lscale_gpx`` too) with their priors, and its
+coefficients (latent ``s_sx_1``; a GP's standardised ``zgp_gpx``). :meth:`ModelGraph.to_dot` gives Graphviz DOT text without any
 dependency; :meth:`ModelGraph.render` draws it with Graphviz's ``dot`` program.
 
 >>> import formulang as fl
@@ -38,6 +41,7 @@ from .links import LINKS
 from .priors import PriorRow
 from .response import source_lines
 from .sites import column_dpars, dpar_group, effect_names, uses
+from .smooth_plan import own_smooths
 
 KINDS = ("data", "prior", "coefficient", "hyperparameter", "latent", "linear_predictor",
          "likelihood")
@@ -333,7 +337,42 @@ def _formula(g: _Builder, model, pred, target: str) -> str:
         stem = data_stem[grp.name]
         for source in (grp.sites.r, f"codes_{stem}", f"values_{stem}"):
             g.edge(source, target)
+    parts += _smooths(g, model, dpar, target)
     return " + ".join(parts) or "0"
+
+
+def _smooths(g: _Builder, model, dpar: str, target: str) -> list[str]:
+    """Nodes of formula ``dpar``'s smooth terms (``s()``, ``gp()``): the penalised basis
+    (data), the SD (and a GP's length-scale) with their priors, the coefficients; their
+    unpenalised columns are among ``X``'s. Returns their parts of the linear predictor."""
+    n, priors, parts = model.plan.n, model.plan.priors, []
+    on = f" on {dpar}" if dpar else ""
+    for sm in own_smooths(model.plan, dpar):
+        s = sm.sites
+        g.node(s.basis, "data", _shape(n, sm.k), f"penalised basis of {sm.term}{on}")
+        g.node(s.sd, "hyperparameter", "", f"SD of the smooth {sm.term}{on}")
+        g.prior(s.sd, s.sd, s.prior_key(s.sd_class),
+                [(s.prior_key(s.sd_class), priors.lookup(s.sd_class, coef=sm.label,
+                                                         dpar=dpar))])
+        if sm.kind == "gp":
+            g.node(s.lscale, "hyperparameter", "", f"length-scale of {sm.term}{on}\n(x "
+                   "divided by its range)")
+            g.prior(s.lscale, s.lscale, s.prior_key("lscale"),
+                    [(s.prior_key("lscale"), priors.lookup("lscale", coef=sm.label,
+                                                           dpar=dpar))])
+            g.node(s.z, "latent", _shape(sm.k), f"standardised coefficients of {sm.term}"
+                   f"{on}\nN(0, 1), scaled by the root of the spectral density")
+            for source in (s.sd, s.lscale, s.z, s.basis):
+                g.edge(source, target)
+            parts.append(f"{s.basis} (sqrt(spd({s.sd}, {s.lscale})) {s.z})")
+        else:
+            g.node(s.coefficients, "latent", _shape(sm.k), f"penalised coefficients of "
+                   f"{sm.term}{on}\n{s.coefficients} = {s.sd} {s.z}, {s.z} ~ N(0, 1)")
+            g.edge(s.sd, s.coefficients)
+            for source in (s.coefficients, s.basis):
+                g.edge(source, target)
+            parts.append(f"{s.basis} {s.coefficients}")
+    return parts
 
 
 def model_graph(model) -> ModelGraph:

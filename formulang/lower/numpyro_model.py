@@ -22,7 +22,7 @@ from .plan import GroupPlan, ModelPlan, VectorSite
 from .priors import numpyro_distribution
 from .response import observation
 from .sites import centred_loc, uses
-from .smooth_plan import smooth_effects
+from .smooth_plan import own_smooths, smooth_effects
 
 
 def _sample_vector(site: VectorSite, params: dict):
@@ -138,8 +138,8 @@ def linear_predictor(plan: ModelPlan, data: dict, pred=None, arrays: dict | None
         r = effects[g.name]
         r = r if len(cols) == g.k else r[:, np.asarray(cols)]
         eta = eta + jnp.sum(values * r[codes], axis=-1)
-    if pred is plan and plan.smooths:  # s(), gp(): the response's formula only
-        eta = eta + smooth_effects(plan, arrays)
+    if own_smooths(plan, pred.dpar):  # s(), gp() of this formula
+        eta = eta + smooth_effects(plan, data, pred.dpar, arrays)
     return eta
 
 

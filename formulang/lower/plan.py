@@ -21,7 +21,7 @@ from .families import Family
 from .priors import PriorTable
 from .reparam import WELL_IDENTIFIED
 from .response import ResponsePlan, response_plan
-from .smooth_plan import SmoothPlan, smooth_plans
+from .smooth_plan import SmoothPlan, smooth_arrays, smooth_plans
 from .sites import (POPULATION, GroupSites, PopulationSites, dpar_group, dpar_population,
                     group_names, piece_names)
 
@@ -474,8 +474,7 @@ def model_data(plan: ModelPlan, bound) -> dict:
         **group_arrays(plan, "", bound),
         "priors": {k: np.asarray(v) for k, v in plan.prior_params.items()},
     }
-    if plan.smooths:  # the smooth terms' penalised bases
-        data["Zs"] = tuple(np.asarray(sm.Z, dtype=float) for sm in bound.smooths)
+    data.update(smooth_arrays(bound))  # the smooth terms' penalised bases
     if plan.family.spec.probabilities is not None and data["y"] is not None:  # categories
         # index probabilities
         data["y"] = data["y"].astype(np.int32)
@@ -505,7 +504,7 @@ def predictor_data(pred, bound, plan: ModelPlan) -> dict:
     slopes = [j for j, c in enumerate(pred.columns) if c != "Intercept"]
     return {"X": X[:, slopes] - np.asarray(pred.x_means, dtype=float),
             "offset": np.asarray(bound.offset, dtype=float),
-            **group_arrays(plan, pred.dpar, bound)}
+            **group_arrays(plan, pred.dpar, bound), **smooth_arrays(bound)}
 
 
 def addition_data(plan: ModelPlan, bound) -> dict:

@@ -307,7 +307,7 @@ def _class_and_dpar(cls: str, dpars: set[str]) -> tuple[str, str]:
     """``b_sigma`` -> ``("b", "sigma")`` when ``sigma`` has a sub-formula (brms's ``class = b,
     dpar = sigma``); other classes as they are."""
     head, _, tail = cls.rpartition("_")
-    if tail in dpars and head in ("Intercept", "b", "sd", "cor"):
+    if tail in dpars and head in ("Intercept", "b", "sd", "cor") + SMOOTH_CLASSES:
         return head, tail
     return cls, ""
 

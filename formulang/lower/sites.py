@@ -357,9 +357,9 @@ def flat_parameters(plan) -> list[Flat]:
     if plan.thresholds is not None:  # brms's b_Intercept[k], shown as Intercept[k]
         out += [Flat(b_name(threshold_name(c)), POPULATION.threshold_values, j, "b", None,
                      (threshold_name(c),)) for j, c in enumerate(_threshold_coefs(plan))]
-    smooth_b = smooth_b_names(plan)  # brms's bs_<col> for a smooth's unpenalised columns
-    for pred in predictors(plan):
-        out += [Flat(smooth_b.get(col, b_name(col)) if not pred.dpar else b_name(col, pred.dpar),
+    for pred in predictors(plan):  # brms's bs_<col> for a smooth's unpenalised columns
+        smooth_b = smooth_b_names(plan, pred.dpar)
+        out += [Flat(smooth_b.get(col, b_name(col, pred.dpar)),
                      pred.sites.coefficients, j, "b", None, (col,), pred.dpar)
                 for j, col in enumerate(pred.columns)]
     out += [Flat(name, var, j, "smooth", None, ()) for name, var, j in smooth_flat(plan)]

@@ -20,6 +20,13 @@ a penalised block per penalty (three), each with its SD: sampled as the vectors 
 >>> t = SmoothSites("t2xz", "t2", 3)
 >>> t.sd, t.z, t.scalars(), t.vectors()
 ('sds_t2xz', 'zs_t2xz', ('sds_t2xz_1', 'sds_t2xz_2', 'sds_t2xz_3'), ('s_t2xz_1', 's_t2xz_2', 's_t2xz_3'))
+
+In a family parameter's formula (``sigma ~ s(x)``) brms puts the parameter's name after the
+class: ``sds_sigma_sx_1``, ``s_sigma_sx_1[1]``, ``bs_sigma_sx_1``, ``sdgp_sigma_gpx``.
+
+>>> d = SmoothSites("sx", "s", dpar="sigma")
+>>> d.sd, d.z, d.coefficients, d.prior_key("sds")
+('sds_sigma_sx_1', 'zs_sigma_sx_1', 's_sigma_sx_1', 'sds_sigma[sx]')
 """
 
 from __future__ import annotations
@@ -32,47 +39,60 @@ import numpy as np
 @dataclass(frozen=True)
 class SmoothSites:
     """The names of one smooth term (``label`` its stem, ``kind`` ``"s"``, ``"t2"`` or ``"gp"``;
-    ``blocks`` its penalised blocks, each with an SD: a t2's several)."""
+    ``blocks`` its penalised blocks, each with an SD: a t2's several; ``dpar`` the family
+    parameter whose formula it is in, ``""`` the response's)."""
 
     label: str
     kind: str
     blocks: int = 1
+    dpar: str = ""
+
+    @property
+    def stem(self) -> str:
+        """Its label, after its family parameter's name in a sub-formula (``sigma_sx``)."""
+        return f"{self.dpar}_{self.label}" if self.dpar else self.label
 
     @property
     def sd(self) -> str:
         """The site of its SD (a t2's: a vector, one per block)."""
         if self.kind == "t2":
-            return f"sds_{self.label}"
-        return f"sds_{self.label}_1" if self.kind == "s" else f"sdgp_{self.label}"
+            return f"sds_{self.stem}"
+        return f"sds_{self.stem}_1" if self.kind == "s" else f"sdgp_{self.stem}"
 
     @property
     def z(self) -> str:
         if self.kind == "t2":
-            return f"zs_{self.label}"
-        return f"zs_{self.label}_1" if self.kind == "s" else f"zgp_{self.label}"
+            return f"zs_{self.stem}"
+        return f"zs_{self.stem}_1" if self.kind == "s" else f"zgp_{self.stem}"
 
     @property
     def block_sds(self) -> tuple[str, ...]:
         """Its SDs as reported, one per block: brms's ``sds_t2xz_1``, ``sds_t2xz_2``..."""
         if self.kind == "t2":
-            return tuple(f"sds_{self.label}_{i + 1}" for i in range(self.blocks))
+            return tuple(f"sds_{self.stem}_{i + 1}" for i in range(self.blocks))
         return (self.sd,)
 
     @property
     def block_coefficients(self) -> tuple[str, ...]:
         """Its reported coefficient vectors, one per block (``s_t2xz_1``...; none for a GP)."""
         if self.kind == "t2":
-            return tuple(f"s_{self.label}_{i + 1}" for i in range(self.blocks))
+            return tuple(f"s_{self.stem}_{i + 1}" for i in range(self.blocks))
         return (self.coefficients,) if self.coefficients else ()
 
     @property
     def lscale(self) -> str | None:
-        return f"lscale_{self.label}" if self.kind == "gp" else None
+        return f"lscale_{self.stem}" if self.kind == "gp" else None
 
     @property
     def coefficients(self) -> str | None:
         """The reported coefficients ``sds * zs`` (a GP reports its ``zgp``, as brms)."""
-        return f"s_{self.label}_1" if self.kind == "s" else None
+        return f"s_{self.stem}_1" if self.kind == "s" else None
+
+    @property
+    def basis(self) -> str:
+        """Its penalised basis's name in generated code (brms's standata: ``Zs``, ``Xgp``):
+        ``Zs_sx``, ``Zs_sigma_sx``, ``Xgp_gpx``."""
+        return f"Xgp_{self.stem}" if self.kind == "gp" else f"Zs_{self.stem}"
 
     @property
     def sd_class(self) -> str:
@@ -80,7 +100,7 @@ class SmoothSites:
         return "sdgp" if self.kind == "gp" else "sds"
 
     def prior_key(self, cls: str) -> str:
-        return f"{cls}[{self.label}]"
+        return f"{cls}_{self.dpar}[{self.label}]" if self.dpar else f"{cls}[{self.label}]"
 
     @staticmethod
     def flat(variable: str, j: int) -> str:
@@ -96,10 +116,13 @@ class SmoothSites:
         return self.block_coefficients or (self.z,)
 
 
-def smooth_b_names(plan) -> dict[str, str]:
-    """The flat names of the smooths' unpenalised coefficients, by column: brms's
-    ``bs_stimes_1`` (their column, ``stimes_1``, is a population-level one)."""
-    return {col: f"bs_{col}" for sm in getattr(plan, "smooths", ()) for col in sm.fixed}
+def smooth_b_names(plan, dpar: str = "") -> dict[str, str]:
+    """The flat names of the smooths' unpenalised coefficients in formula ``dpar``, by column:
+    brms's ``bs_stimes_1`` (their column, ``stimes_1``, is a population-level one),
+    ``bs_sigma_sx_1`` in ``sigma``'s formula."""
+    infix = f"{dpar}_" if dpar else ""
+    return {col: f"bs_{infix}{col}" for sm in getattr(plan, "smooths", ())
+            if getattr(sm, "dpar", "") == dpar for col in sm.fixed}
 
 
 def smooth_dim(variable: str) -> str:
@@ -129,7 +152,7 @@ def vector_sizes(sm) -> tuple[int, ...]:
 
 
 def smooth_sites(plan) -> tuple[SmoothSites, ...]:
-    return tuple(SmoothSites(sm.label, sm.kind, len(vector_sizes(sm)))
+    return tuple(SmoothSites(sm.label, sm.kind, len(vector_sizes(sm)), getattr(sm, "dpar", ""))
                  for sm in getattr(plan, "smooths", ()))
 
 

@@ -46,10 +46,11 @@ class SmoothPlan:
     slambda: tuple[float, ...] = ()
     fixed: tuple[str, ...] = ()  # its unpenalised population-level columns (stimes_1)
     blocks: tuple[int, ...] = ()  # t2: its penalised blocks' sizes
+    dpar: str = ""  # the family parameter whose formula it is in ("": the response's)
 
     @property
     def sites(self) -> SmoothSites:
-        return SmoothSites(self.label, self.kind, max(1, len(self.blocks)))
+        return SmoothSites(self.label, self.kind, max(1, len(self.blocks)), self.dpar)
 
     def block_index(self) -> np.ndarray:
         """Each penalised coefficient's block (a t2's; all 0 otherwise)."""
@@ -59,48 +60,64 @@ class SmoothPlan:
     def to_dict(self) -> dict:
         return {"label": self.label, "kind": self.kind, "k": self.k, "term": self.term,
                 "slambda": list(self.slambda), "fixed": list(self.fixed),
-                **({"blocks": list(self.blocks)} if self.blocks else {})}
+                **({"blocks": list(self.blocks)} if self.blocks else {}),
+                **({"dpar": self.dpar} if self.dpar else {})}
 
     @classmethod
     def from_dict(cls, d: dict) -> "SmoothPlan":
         return cls(str(d["label"]), str(d["kind"]), int(d["k"]), str(d["term"]),
                    tuple(float(v) for v in d.get("slambda", ())), tuple(d.get("fixed", ())),
-                   tuple(int(v) for v in d.get("blocks", ())))
-
-
-def refuse_smooths(what: str, plan) -> None:
-    """The error of a later stage that does not cover smooth terms yet, naming the term."""
-    if getattr(plan, "smooths", ()):
-        from ..errors import FormulangError
-
-        raise FormulangError(f"{what} does not yet cover smooth terms ({plan.smooths[0].term}); "
-                             "fit, summary, predict, plots and save/load do")
+                   tuple(int(v) for v in d.get("blocks", ())), str(d.get("dpar", "")))
 
 
 def smooth_plans(bound, priors, params: dict) -> tuple[SmoothPlan, ...]:
-    """The plan of each smooth term of ``bound``; their priors' parameters go in ``params``."""
+    """The plan of each smooth term of ``bound``, the response's formula's first, then each
+    family parameter's (:func:`formula_smooths`); their priors' parameters go in ``params``."""
     from ..data.smooths import gp_slambda
 
     out = []
-    for sd in bound.smooths:
+    for dpar, sd in formula_smooths(bound):
         spec = sd.spec
-        sites = SmoothSites(spec.label, spec.kind)  # (one prior for a t2's several SDs)
-        params[sites.sd] = _params(priors.lookup(sites.sd_class, coef=spec.label))
+        sites = SmoothSites(spec.label, spec.kind, dpar=dpar)  # (one prior for a t2's SDs)
+        params[sites.sd] = _params(priors.lookup(sites.sd_class, coef=spec.label, dpar=dpar))
         slambda: tuple[float, ...] = ()
         if spec.kind == "gp":
-            params[sites.lscale] = _params(priors.lookup("lscale", coef=spec.label))
+            params[sites.lscale] = _params(priors.lookup("lscale", coef=spec.label, dpar=dpar))
             slambda = tuple(float(v) for v in gp_slambda(spec.state))
         out.append(SmoothPlan(spec.label, spec.kind, spec.k, str(spec.term), slambda,
-                              tuple(spec.fixed), spec.blocks if spec.kind == "t2" else ()))
+                              tuple(spec.fixed), spec.blocks if spec.kind == "t2" else (),
+                              dpar))
     return tuple(out)
+
+
+def formula_smooths(bound) -> list:
+    """``(dpar, SmoothData)`` of every smooth term of ``bound``: the response's formula's
+    (dpar ``""``), then each family parameter's sub-formula's (``sigma ~ s(x)``)."""
+    out = [("", sd) for sd in getattr(bound, "smooths", ())]
+    for name, sub in getattr(bound, "dpars", ()):
+        out += [(name, sd) for sd in getattr(sub, "smooths", ())]
+    return out
+
+
+def smooth_arrays(bound) -> dict:
+    """The model data of one formula's smooth terms (``bound`` its rows): their penalised
+    bases ``Zs``, in the order of its smooths in the plan (none: no key)."""
+    smooths = getattr(bound, "smooths", ())
+    return {"Zs": tuple(np.asarray(sm.Z, dtype=float) for sm in smooths)} if smooths else {}
+
+
+def own_smooths(plan, dpar: str = "") -> tuple[SmoothPlan, ...]:
+    """The smooth terms of formula ``dpar`` (``""``: the response's)."""
+    return tuple(sm for sm in getattr(plan, "smooths", ()) if sm.dpar == dpar)
 
 
 def _params(prior) -> np.ndarray:
     return np.array([[v] for _, v in prior.params], dtype=float)
 
 
-def smooth_effects(plan, data: dict):
-    """Sample every smooth term's parameters; their sum per row (0 without smooths)."""
+def smooth_effects(plan, data: dict, dpar: str = "", arrays: dict | None = None):
+    """Sample the parameters of formula ``dpar``'s smooth terms (``arrays`` its arrays, with
+    their bases ``Zs``; default the model's ``data``); their sum per row (0 without)."""
     import jax.numpy as jnp
     import numpyro
     import numpyro.distributions as dist
@@ -113,17 +130,18 @@ def smooth_effects(plan, data: dict):
 
     params = data["priors"]
     total = 0.0
-    for sm, Z in zip(plan.smooths, data["Zs"]):
+    for sm, Z in zip(own_smooths(plan, dpar), (data if arrays is None else arrays)["Zs"]):
         s = sm.sites
         prior = numpyro_distribution(
-            plan.priors.lookup(s.sd_class, coef=sm.label).distribution, params[s.sd][:, 0])
+            plan.priors.lookup(s.sd_class, coef=sm.label, dpar=dpar).distribution,
+            params[s.sd][:, 0])
         if sm.blocks:  # t2: an SD per block
             prior = prior.expand([len(sm.blocks)])  # (batch, not event: units.py scales it)
         sd = numpyro.sample(s.sd, prior)
         z = numpyro.sample(s.z, dist.Normal(0.0, 1.0).expand([sm.k]).to_event(1))
         if sm.kind == "gp":
             lscale = numpyro.sample(s.lscale, numpyro_distribution(
-                plan.priors.lookup("lscale", coef=sm.label).distribution,
+                plan.priors.lookup("lscale", coef=sm.label, dpar=dpar).distribution,
                 params[s.lscale][:, 0]))
             beta = gp_spd_sqrt(jnp.asarray(sm.slambda), sd, lscale) * z
         elif sm.blocks:
@@ -134,13 +152,14 @@ def smooth_effects(plan, data: dict):
     return total
 
 
-def smooth_effects_draws(plan, samples: dict, smooths) -> np.ndarray:
-    """The smooth terms' sum per draw and row (``samples`` flat: draws first), for
-    predictions; ``smooths`` the rows' :class:`~formulang.data.smooths.SmoothData`."""
+def smooth_effects_draws(plan, samples: dict, smooths, dpar: str = "") -> np.ndarray:
+    """Formula ``dpar``'s smooth terms' sum per draw and row (``samples`` flat: draws first),
+    for predictions; ``smooths`` the rows' :class:`~formulang.data.smooths.SmoothData` of
+    that formula."""
     from ..data.smooths import gp_spd_sqrt
 
     total = 0.0
-    for sm, sd in zip(plan.smooths, smooths):
+    for sm, sd in zip(own_smooths(plan, dpar), smooths):
         s = sm.sites
         z = np.asarray(samples[s.z], dtype=float)
         sdv = np.asarray(samples[s.sd], dtype=float)
@@ -156,17 +175,19 @@ def smooth_effects_draws(plan, samples: dict, smooths) -> np.ndarray:
 
 
 def default_smooth_rows(bound, s: float, row, prior) -> list:
-    """The default prior rows of ``bound``'s smooth terms (``row``/``prior``: the prior
-    table's constructors, :mod:`formulang.lower.priors`)."""
+    """The default prior rows of ``bound``'s smooth terms, of every formula (``row``/``prior``:
+    the prior table's constructors, :mod:`formulang.lower.priors`). A family parameter's
+    formula is on its link scale, where brms's SD priors have scale 2.5 (``s`` = 1)."""
     out = []
-    for sd in bound.smooths:
+    for dpar, sd in formula_smooths(bound):
         spec = sd.spec
-        sites = SmoothSites(spec.label, spec.kind)
-        out.append(row(sites.sd_class, "", spec.label, prior("half_student_t", 3, 2.5 * s),
-                       "default"))
+        sites = SmoothSites(spec.label, spec.kind, dpar=dpar)
+        scale = 2.5 * (1.0 if dpar else s)
+        out.append(row(sites.sd_class, "", spec.label, prior("half_student_t", 3, scale),
+                       "default", dpar))
         if spec.kind == "gp":
             a, b = lscale_inv_gamma(float(spec.state.get("gap")), 1.0)
-            out.append(row("lscale", "", spec.label, prior("inv_gamma", a, b), "default"))
+            out.append(row("lscale", "", spec.label, prior("inv_gamma", a, b), "default", dpar))
     return out
 
 
