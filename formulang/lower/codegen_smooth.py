@@ -87,7 +87,8 @@ def smooth_source(w: Writer, plan, dpar: str, add) -> None:
             add(f"{basis_argument(sm)} @ ({spd} * {s.z})")
         elif sm.blocks:
             index = "jnp.array([" + ", ".join(str(int(v)) for v in sm.block_index()) + "])"
-            add(f"{basis_argument(sm)} @ ({s.sd}[{index}] * {s.z})")
+            w.line(f"{s.coefficients} = {s.sd}[{index}] * {s.z}  # each block's SD")
+            add(f"{basis_argument(sm)} @ {s.coefficients}")
         else:
             w.line(f"{s.coefficients} = {s.sd} * {s.z}")
             w.line(f'numpyro.deterministic("{s.coefficients}", {s.coefficients})')

@@ -366,8 +366,9 @@ def _smooths(g: _Builder, model, dpar: str, target: str) -> list[str]:
                 g.edge(source, target)
             parts.append(f"{s.basis} (sqrt(spd({s.sd}, {s.lscale})) {s.z})")
         else:
+            sd = f"{s.sd}[block]" if sm.blocks else s.sd  # a t2: an SD per penalised block
             g.node(s.coefficients, "latent", _shape(sm.k), f"penalised coefficients of "
-                   f"{sm.term}{on}\n{s.coefficients} = {s.sd} {s.z}, {s.z} ~ N(0, 1)")
+                   f"{sm.term}{on}\n{s.coefficients} = {sd} {s.z}, {s.z} ~ N(0, 1)")
             g.edge(s.sd, s.coefficients)
             for source in (s.coefficients, s.basis):
                 g.edge(source, target)

@@ -85,8 +85,12 @@ class SmoothSites:
 
     @property
     def coefficients(self) -> str | None:
-        """The reported coefficients ``sds * zs`` (a GP reports its ``zgp``, as brms)."""
-        return f"s_{self.stem}_1" if self.kind == "s" else None
+        """The coefficients ``sds * zs``: reported for an ``s()`` (``s_sx_1``); a t2's, every
+        block's in order (``s_t2xz``), are reported block by block (:attr:`block_coefficients`)
+        and named so only in generated code and the graph; a GP reports its ``zgp``, as brms."""
+        if self.kind == "gp":
+            return None
+        return f"s_{self.stem}_1" if self.kind == "s" else f"s_{self.stem}"
 
     @property
     def basis(self) -> str:

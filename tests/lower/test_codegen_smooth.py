@@ -1,7 +1,7 @@
 """``Model.code()`` of smooth terms (issue 19): the generated source's log density equals the
 compiled model's (tests/test_codegen.py's ``assert_equivalent``: same sites and shapes, same
 log density at random points, the reported ``s_<label>_1`` equal to formulang's) for ``s()``
-(thin plate, ``by =`` a factor), ``gp()``, and smooths in a family parameter's formula; and
+(thin plate, ``by =`` a factor), ``gp()``, ``t2()`` (an SD per block), and smooths in a family parameter's formula; and
 ``data_from(bound)`` reads the bases from bound data."""
 
 from __future__ import annotations
@@ -20,13 +20,15 @@ def _data(n: int = 60, seed: int = 7) -> pd.DataFrame:
     f = np.array(["a", "b", "c"])[rng.integers(0, 3, n)]
     g = np.array([f"g{i}" for i in rng.integers(0, 6, n)])
     y = np.sin(x) + rng.normal(0, 0.3, n)
-    return pd.DataFrame({"y": y, "x": x, "f": f, "g": g, "count": rng.poisson(2, n)})
+    out = pd.DataFrame({"y": y, "x": x, "f": f, "g": g, "count": rng.poisson(2, n)})
+    return out.assign(z=rng.uniform(0, 1, n))
 
 
 @pytest.mark.parametrize("formula, family", [
     ("y ~ f + s(x, by = f, k = 5) + gp(x, k = 8) + (1 | g)", "gaussian"),
     ("y ~ x + s(x, k = 5); sigma ~ s(x, k = 5) + (1 | g)", "gaussian"),
     ("count ~ x; zi ~ gp(x, k = 6)", "zero_inflated_poisson"),
+    ("y ~ t2(x, z, k = 4) + (1 | g)", "gaussian"),  # three SDs, one per penalised block
 ])
 def test_generated_source_of_smooths_is_the_model(formula, family):
     model = fl.Model(formula, _data(), family=family)
@@ -62,3 +64,10 @@ def test_the_graph_shows_each_smooths_basis_sd_and_coefficients():
     assert "sds_sigma[sx] ~ half_student_t(3, 2.5)" in g.node("prior_sds_sigma_sx_1").label
     assert "Zs_sigma_sx s_sigma_sx_1" in g.node("sigma").label
     assert g.to_dot().startswith("digraph model {")
+
+
+def test_the_graph_of_a_t2_gives_its_coefficients_an_sd_per_block():
+    g = fl.Model("y ~ t2(x, z, k = 4)", _data()).graph()
+    assert g.parents("s_t2xz") == ("sds_t2xz",)
+    assert "s_t2xz = sds_t2xz[block] zs_t2xz" in g.node("s_t2xz").label
+    assert {"s_t2xz", "Zs_t2xz"} <= set(g.parents("eta"))
