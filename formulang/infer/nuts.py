@@ -39,6 +39,7 @@ class SamplerSettings:
     chains: int = 4
     target_accept: float = 0.8
     max_tree_depth: int = 10
+    shards: int = 1  # devices each chain's rows are split over (:mod:`.sharding`)
 
 
 @dataclass
@@ -94,6 +95,14 @@ class NutsSampler:
         self.dense = tuple(dense)  # sites of one dense mass-matrix block (plan.dense_mass)
         self.progress = progress
         self.chain_method = chain_method(settings.chains)
+        self.layout = self.mesh = None
+        if settings.shards > 1:  # rows split over devices (sharding.py)
+            from .sharding import choose_layout, device_total, make_mesh
+
+            self.layout = choose_layout(settings.chains, settings.shards, device_total())
+            self.mesh = make_mesh(self.layout)
+            self.chain_method = ("parallel" if self.layout.groups > 1 else
+                                 "sequential" if settings.chains == 1 else "vectorized")
         self.model_fn = model_fn
         self.iterations = settings.tune + settings.draws
         self.progress_every = max(1, self.iterations // 50)
@@ -130,7 +139,7 @@ class NutsSampler:
         def draw(i, carry):
             state, z, stats, warmup = carry
             state = kernel.sample(state, (data,), {})
-            warmup = warmup + jnp.where(i < s.tune, state.num_steps, 0)
+            warmup = warmup + jnp.where(i < s.tune, state.num_steps, 0).astype(jnp.int32)
             if self.progress:
                 every = self.progress_every
                 # the count is derived from the chain's own state, so under vmap the callback
@@ -157,6 +166,10 @@ class NutsSampler:
     def _build(self):
         import jax
 
+        if self.layout is not None:
+            from .sharding import sharded_runner
+
+            return sharded_runner(self._one_chain, self.layout, self.mesh)
         if self.chain_method == "parallel":
             return one_chain_per_device(self._one_chain, self.settings.chains)
         # vectorised chains, or one chain as a batch of 1
@@ -169,6 +182,10 @@ class NutsSampler:
         import jax
 
         keys = jax.random.split(jax.random.PRNGKey(seed), self.settings.chains)
+        if self.layout is not None:  # padded to whole shards, placed on the mesh
+            from .sharding import pad_rows, place
+
+            data = place(pad_rows(data, self.layout.shards), self.mesh)
         if self.progress:
             from tqdm.auto import tqdm
 
