@@ -10,11 +10,10 @@ device's rows on that device and adds the log density and its gradient across de
 several CPU devices, on GPUs, or on the devices of several hosts under ``jax.distributed``.
 
 Chains and shards compose: the devices form a 2-D mesh ``(chain, rows)``. Chains run in
-``groups`` side by side, each group on its own ``shards`` devices (``shard_map`` over the
-``chain`` axis, each group with its own NUTS loop, as one chain per device does without
-sharding); the chains of one group are vectorised. 8 devices run 2 chains x 4 shards, or 4
-chains x 2 shards; 4 chains on 4 devices with 4 shards run the 4 chains vectorised on one
-group of 4.
+``groups`` side by side, each group on its own ``shards`` devices; 8 devices run 2 chains x 4
+shards, or 4 chains x 2 shards; 4 chains on 4 devices with 4 shards run the 4 chains on one
+group of 4. The chains are vectorised, their batch split over the ``chain`` axis, so they
+advance in lockstep (see :func:`sharded_runner` for why).
 
 The rows are padded to a multiple of ``shards`` with copies of the last row given weight 0,
 so every shard has the same shape: a weight-0 row adds exactly 0 to the log density and its
@@ -210,42 +209,56 @@ def pad_rows(data: dict, shards: int) -> dict:
     return out
 
 
-def place(data: dict, mesh) -> dict:
-    """``data`` (padded) as global arrays on ``mesh``: per-row arrays split along the
-    ``rows`` axis, everything else replicated. Each process supplies its own devices' pieces
-    from its copy of the whole data (``make_array_from_callback``), which also works when the
-    mesh spans several hosts."""
+def put(tree, mesh, axis: str | None = None):
+    """Every array of ``tree`` as a global array on ``mesh``, split along ``axis`` (its
+    leading dimension), or replicated (``None``). Each process supplies its own devices'
+    pieces from its copy of the whole array (``make_array_from_callback``), which is what
+    a mesh over several hosts needs."""
     import jax
     from jax.sharding import NamedSharding, PartitionSpec
 
-    def put(x, spec):
+    sharding = NamedSharding(mesh, PartitionSpec(axis) if axis else PartitionSpec())
+
+    def one(x):
         x = np.asarray(x)
-        sharding = NamedSharding(mesh, spec)
         return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
 
-    rows = PartitionSpec(ROW_AXIS)
-    out = {k: jax.tree.map(lambda x: put(x, rows), v) for k, v in data.items()
-           if k not in NOT_ROWS}
-    out.update({k: jax.tree.map(lambda x: put(x, PartitionSpec()), data[k])
-                for k in NOT_ROWS if k in data})
+    return jax.tree.map(one, tree)
+
+
+def place(data: dict, mesh) -> dict:
+    """``data`` (padded) on ``mesh``: per-row arrays split along the ``rows`` axis, the
+    rest (priors, the unit) replicated."""
+    out = {k: put(v, mesh, ROW_AXIS) for k, v in data.items() if k not in NOT_ROWS}
+    out.update({k: put(data[k], mesh) for k in NOT_ROWS if k in data})
     return out
 
 
-def sharded_runner(one_chain, layout: ShardLayout, mesh):
-    """``(keys, data, inverse_mass) -> draws`` with the data as :func:`place` left them:
-    ``shard_map`` over the mesh's ``chain`` axis (each group its own NUTS loop over its
-    ``chains / groups`` chains, vectorised), the ``rows`` axis left to ``jit``'s partitioner."""
+def fetch(x) -> np.ndarray:
+    """``x`` as a NumPy array in this process: as it is where this process holds all of it,
+    gathered from the other hosts' devices where it does not (``jax.distributed``)."""
+    if getattr(x, "is_fully_addressable", True):
+        return np.asarray(x)
+    from jax.experimental import multihost_utils
+
+    return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+
+
+def sharded_runner(one_chain, mesh):
+    """``(keys, data, inverse_mass) -> draws``, with the keys split along the mesh's ``chain``
+    axis and the data as :func:`place` left them: the chains vectorised, their batch split
+    over the ``chain`` axis (``vmap``'s ``spmd_axis_name``), the rows over the ``rows`` axis,
+    both by ``jit``'s partitioner.
+
+    Not ``shard_map`` over the chain axis (each group its own loop, as one chain per device
+    runs): with the rows left to the partitioner inside it, the partitioner all-gathered every
+    row of the group effects' gradient (the scatter-add that is the gradient of ``r[codes]``)
+    at each leapfrog step, instead of adding each shard's and all-reducing the sums (seen in
+    the compiled program; plain ``jit`` does the latter). The cost: the chains advance in
+    lockstep, as vectorised chains always do."""
     import jax
-    from jax.sharding import PartitionSpec
 
-    def on_one_group(keys, data, inverse_mass):
-        return jax.vmap(one_chain, in_axes=(0, None, None))(keys, data, inverse_mass)
-
-    chain, whole = PartitionSpec(CHAIN_AXIS), PartitionSpec()
-    return jax.jit(jax.shard_map(on_one_group, mesh=mesh, in_specs=(chain, whole, whole),
-                                 out_specs=chain, axis_names={CHAIN_AXIS}, check_vma=False))
-
-
+    return jax.jit(jax.vmap(one_chain, in_axes=(0, None, None), spmd_axis_name=CHAIN_AXIS))
 
 
 def potential_and_gradient(model_fn):
@@ -264,7 +277,7 @@ def potential_and_gradient(model_fn):
 
 __all__ = ["AUTO_MIN_ROWS_PER_SHARD", "CHAIN_AXIS", "NOT_ROWS", "ROW_AXIS", "SHARD_CHOICES",
            "SHARD_WORDS",
-           "ShardLayout", "asks_for_shards", "choose_layout", "device_total",
-           "shards_for", "make_mesh", "pad_rows", "parse_shard_rows", "place", "potential_and_gradient",
+           "ShardLayout", "asks_for_shards", "choose_layout", "device_total", "fetch",
+           "shards_for", "make_mesh", "pad_rows", "parse_shard_rows", "place", "potential_and_gradient", "put",
            "resolve_shards",
            "row_count", "sharded_runner"]

@@ -122,8 +122,9 @@ def test_sharded_log_density_and_gradient_equal_the_unsharded(on_four_devices, f
 
 def test_a_sharded_fit_draws_what_the_unsharded_fit_draws(on_four_devices):
     fit = on_four_devices["fit"]
-    # 2 chains x 2 shards on 4 devices: the chains side by side, each over 2 devices
-    assert fit["chain_method"] == ["parallel", "parallel"] and fit["shards"] == [1, 2]
+    # 2 chains x 2 shards on 4 devices: the chains side by side (vectorised, the batch split
+    # over the mesh's chain axis), each over 2 devices
+    assert fit["chain_method"] == ["parallel", "vectorized"] and fit["shards"] == [1, 2]
     assert fit["shape"] == [2, 20, 2]
     # posterior SDs here are ~0.1 (b) to ~0.2 (sd_g): 1e-6 is rounding, not sampling
     assert max(fit["difference"].values()) < 1e-6, fit["difference"]
@@ -168,3 +169,20 @@ def test_a_collapsed_model_has_no_rows_to_shard():
         m.fit(shard_rows=2, draws=10, tune=10, chains=1, progress=False)
     with pytest.raises(FormulangError, match="method='nuts'"):
         m.fit(method="map", shard_rows=True)
+
+
+def test_the_command_line_option_is_fits_keyword():
+    import argparse
+    import inspect
+
+    from formulang.app import commands
+
+    p = argparse.ArgumentParser()
+    commands.add_sampler_options(p)
+    for text, value in (("4", 4), ("all", True), ("auto", "auto")):
+        options = commands.fit_options(p.parse_args(["--shard-rows", text]))
+        assert options["shard_rows"] == value
+        inspect.signature(fl.Model.fit).bind(None, **options)
+    assert "shard_rows" not in commands.fit_options(p.parse_args([]))  # default: none
+    with pytest.raises(FormulangError, match="--shard-rows takes a number of devices"):
+        commands.fit_options(p.parse_args(["--shard-rows", "0"]))
