@@ -167,8 +167,8 @@ class Model:
         ``shard_rows`` splits each chain's likelihood over several XLA devices (CPU devices,
         GPUs, several hosts' devices under ``jax.distributed``): ``False`` (the default) none,
         a number of devices per chain, ``True`` all the devices the chains leave (``devices //
-        chains`` each), ``"auto"`` as ``True`` for many rows (see
-        :mod:`formulang.infer.sharding`). Chains and shards compose: 8 devices run 2 chains x
+        chains`` each), ``"auto"`` as ``True`` on GPUs and TPUs for many rows, never on CPU
+        (see :mod:`formulang.infer.sharding`). Chains and shards compose: 8 devices run 2 chains x
         4 shards. The draws are the same posterior's; a collapsed model has no rows to shard.
         """
         from .fit import Fit

@@ -160,7 +160,7 @@ def add_sampler_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target-accept", type=float, default=0.8)
     p.add_argument("--shard-rows", default="no", metavar="N|" + "|".join(SHARD_WORDS),
                    help="split each chain's rows over N devices (CPU devices, GPUs, hosts); "
-                        "all: the devices the chains leave; auto: that, for many rows")
+                        "all: the devices the chains leave; auto: that on GPUs for many rows")
 
 
 def parse_priors(items: list[str]) -> dict:

@@ -44,9 +44,11 @@ SHARD_CHOICES = ("auto", True, False)
 SHARD_WORDS = {"no": False, "auto": "auto", "all": True}
 """``shard_rows`` as text interfaces spell it (``--shard-rows``): these words, or a number."""
 AUTO_MIN_ROWS_PER_SHARD = 50_000
-"""``"auto"`` shards only when each shard keeps at least this many rows: below that, the
-all-reduce at every leapfrog step costs more than the rows it splits (see
-``bench/results/shard.json``)."""
+"""``"auto"`` shards only on accelerators (GPU, TPU), and only when each shard keeps at
+least this many rows, so that the rows' work outweighs an all-reduce at every leapfrog step
+(a judgement, not a measurement: no accelerator was available). On CPU ``"auto"`` never
+shards: host devices share the machine's cores with the chains, and on this project's
+shared 2-core machine sharding gave no reliable gain (``bench/results/shard.json``)."""
 CHAIN_AXIS, ROW_AXIS = "chain", "rows"
 NOT_ROWS = ("priors", "unit")  # the only entries of a model's data that are not per row
 
@@ -63,16 +65,20 @@ class ShardLayout:
         return self.shards * self.groups
 
 
-def resolve_shards(option, rows: int, chains: int, devices: int) -> int:
+def resolve_shards(option, rows: int, chains: int, devices: int,
+                   platform: str = "cpu") -> int:
     """The number of devices each chain's rows are split over, for ``shard_rows=option``:
     ``False`` (or 1) none; a number, that many; ``True`` the devices left to each chain when
     every chain has its own (``devices // chains``), or all of them, with the chains
-    vectorised, when that is under 2; ``"auto"`` as ``True`` when each shard keeps at least
+    vectorised, when that is under 2; ``"auto"`` as ``True`` on an accelerator
+    (``platform`` not ``"cpu"``) when each shard keeps at least
     :data:`AUTO_MIN_ROWS_PER_SHARD` rows and every chain gets 2 devices or more, else 1.
 
-    >>> resolve_shards("auto", rows=400_000, chains=4, devices=16)
+    >>> resolve_shards("auto", rows=400_000, chains=4, devices=16, platform="gpu")
     4
-    >>> resolve_shards("auto", rows=1_000, chains=4, devices=16)
+    >>> resolve_shards("auto", rows=400_000, chains=4, devices=16)   # CPU: never
+    1
+    >>> resolve_shards("auto", rows=1_000, chains=4, devices=16, platform="gpu")
     1
     >>> resolve_shards(3, rows=10, chains=1, devices=2)
     Traceback (most recent call last):
@@ -85,7 +91,8 @@ def resolve_shards(option, rows: int, chains: int, devices: int) -> int:
         return per_chain if per_chain >= 2 else devices
     if option == "auto":
         per_chain = devices // max(chains, 1)
-        if per_chain >= 2 and rows // per_chain >= AUTO_MIN_ROWS_PER_SHARD:
+        if (platform != "cpu" and per_chain >= 2
+                and rows // per_chain >= AUTO_MIN_ROWS_PER_SHARD):
             return per_chain
         return 1
     if isinstance(option, (int, np.integer)) and not isinstance(option, bool):
@@ -147,7 +154,10 @@ def shards_for(option, data: dict, chains: int, collapsed: bool = False) -> int:
                              "statistics, not on rows, and there are no rows to shard; "
                              "collapse=False samples every row, and shards them")
     configure()
-    return resolve_shards(option, row_count(data), chains, device_total())
+    import jax
+
+    return resolve_shards(option, row_count(data), chains, device_total(),
+                          jax.default_backend())
 
 
 def choose_layout(chains: int, shards: int, devices: int) -> ShardLayout:

@@ -146,7 +146,9 @@ def test_chains_and_shards_compose_on_the_devices_there_are():
     assert choose_layout(chains=3, shards=2, devices=4) == ShardLayout(2, 1)
     assert resolve_shards(True, rows=10, chains=4, devices=8) == 2
     assert resolve_shards(True, rows=10, chains=4, devices=4) == 4  # chains vectorised
-    assert resolve_shards("auto", rows=10**6, chains=4, devices=4) == 1  # no device to spare
+    assert resolve_shards("auto", rows=10**6, chains=4, devices=4, platform="gpu") == 1
+    assert resolve_shards("auto", rows=10**6, chains=4, devices=8, platform="gpu") == 2
+    assert resolve_shards("auto", rows=10**6, chains=4, devices=8) == 1  # CPU: never
     with pytest.raises(FormulangError, match="use True, False, 'auto'"):
         resolve_shards("yes", rows=10, chains=1, devices=4)
 
