@@ -154,7 +154,7 @@ class Model:
     # ---- fitting ----------------------------------------------------------------------------
     def fit(self, draws: int = 1000, tune: int = 1000, chains: int = 4, seed: int = 0,
             target_accept: float = 0.8, max_tree_depth: int = 10, method: str = "nuts",
-            progress: bool | None = None):
+            progress: bool | None = None, shard_rows=False):
         """Sample the posterior (``method="nuts"``); returns a :class:`~formulang.Fit`.
 
         Refitting with the same settings reuses the compiled sampler. Faster approximations
@@ -163,6 +163,13 @@ class Model:
         ``method="vi"`` (``draws`` draws from a Gaussian variational approximation). A
         collapsed model (``model.collapsed``) runs NUTS on the collapsed posterior and draws
         the group effects exactly; ``map`` and ``vi`` use the full model.
+
+        ``shard_rows`` splits each chain's likelihood over several XLA devices (CPU devices,
+        GPUs, several hosts' devices under ``jax.distributed``): ``False`` (the default) none,
+        a number of devices per chain, ``True`` all the devices the chains leave (``devices //
+        chains`` each), ``"auto"`` as ``True`` on GPUs and TPUs for many rows, never on CPU
+        (see :mod:`formulang.infer.sharding`). Chains and shards compose: 8 devices run 2 chains x
+        4 shards. The draws are the same posterior's; a collapsed model has no rows to shard.
         """
         from .fit import Fit
         from .infer.nuts import SamplerSettings
@@ -170,9 +177,17 @@ class Model:
         if method not in METHODS:
             raise FormulangError(f"unknown method {method!r}; methods: {', '.join(METHODS)}")
         if method == "nuts":
-            settings = SamplerSettings(draws, tune, chains, target_accept, max_tree_depth)
+            from .infer.sharding import shards_for
+
+            shards = shards_for(shard_rows, self._sampled_model[1], chains, self.collapsed)
+            settings = SamplerSettings(draws, tune, chains, target_accept, max_tree_depth,
+                                       shards)
             samples, stats, run = self.sample_nuts(settings, seed, progress)
         else:
+            from .infer.sharding import asks_for_shards
+
+            if asks_for_shards(shard_rows):
+                raise FormulangError(f"shard_rows applies to method='nuts', not {method!r}")
             from .infer.approximate import fit_approximation
 
             samples, stats, run = fit_approximation(self.compiled, self.data, method,
@@ -195,6 +210,10 @@ class Model:
         from .infer.nuts import make_mcmc, run_nuts
 
         if self.collapsed:
+            if settings.shards > 1:  # no rows to split: the error says so
+                from .infer.sharding import shards_for
+
+                shards_for(settings.shards, {}, settings.chains, collapsed=True)
             return self._sample_collapsed(settings, seed, progress)
         model_fn, data = self._sampled_model  # merged rows where exact, else the model's own
         mcmc = self._samplers.get(settings)

@@ -3,7 +3,8 @@ and fits from options, prediction tables, plots, and the options that ask for th
 
 The choice lists come from the modules that own the choices (families from
 ``lower.families``, fitting methods from ``model``, parameterisations from ``lower.reparam``,
-prediction kinds and new-level rules from ``infer.predict``, plot kinds and posterior
+prediction kinds and new-level rules from ``infer.predict``, ``--shard-rows``' words from
+``infer.sharding``, plot kinds and posterior
 predictive check types from ``report.plots``, conditional effects' methods from
 ``report.effects``), so a new choice there is offered here without an edit.
 
@@ -27,8 +28,7 @@ from .. import datasets
 from ..data.frame import load_data, read_table  # the one loader, shared with Model(f, "radon")
 from ..errors import FormulangError
 from ..infer import kfold as kfold_module
-from ..infer import kfold_parallel
-from ..infer import predict
+from ..infer import kfold_parallel, predict, sharding
 from ..io import load
 from ..lower import families, reparam
 from ..model import METHODS
@@ -41,6 +41,7 @@ FAMILIES: tuple[str, ...] = tuple(families.FAMILIES)
 LINKS: tuple[str, ...] = tuple(sorted({link for spec in families.FAMILIES.values()
                                        for link in spec.links}))
 REPARAMS: tuple[str, ...] = reparam.MODES
+SHARD_WORDS: tuple[str, ...] = tuple(sharding.SHARD_WORDS)  # or a number of devices
 _PREDICT_DEFAULTS = inspect.signature(predict.predict).parameters
 DEFAULT_PREDICT_KIND: str = _PREDICT_DEFAULTS["kind"].default
 DEFAULT_NEW_LEVELS: str = _PREDICT_DEFAULTS["new_levels"].default
@@ -86,7 +87,7 @@ CSV_FLOATS = "%.7g"
 
 __all__ = ["CSV_FLOATS", "DEFAULT_NEW_LEVELS", "DEFAULT_PREDICT_KIND", "FAMILIES", "LINKS",
            "METHODS", "NEW_LEVELS", "PLOT_KINDS", "PPC_STATS", "PPC_TYPES", "PREDICT_KINDS",
-           "REPARAMS", "add_ppc_options", "ppc_options", "write_ppc",
+           "REPARAMS", "SHARD_WORDS", "add_ppc_options", "ppc_options", "write_ppc",
            "add_model_options", "add_plot_options", "add_predict_options", "add_sampler_options",
            "check_counts", "datasets_table", "fit_options", "load_data", "load_fit",
            "model_options", "option_flags", "parse_priors", "prediction_table", "read_table", "save_fit",
@@ -157,6 +158,9 @@ def add_sampler_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chains", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--target-accept", type=float, default=0.8)
+    p.add_argument("--shard-rows", default="no", metavar="N|" + "|".join(SHARD_WORDS),
+                   help="split each chain's rows over N devices (CPU devices, GPUs, hosts); "
+                        "all: the devices the chains leave; auto: that on GPUs for many rows")
 
 
 def parse_priors(items: list[str]) -> dict:
@@ -202,13 +206,19 @@ def fit_options(args: argparse.Namespace) -> dict:
     >>> p = argparse.ArgumentParser(); add_sampler_options(p)
     >>> fit_options(p.parse_args(["--draws", "200", "--method", "map"]))["draws"]
     200
+    >>> fit_options(p.parse_args(["--shard-rows", "4"]))["shard_rows"]
+    4
     >>> fit_options(p.parse_args(["--chains", "0"]))
     Traceback (most recent call last):
     formulang.errors.FormulangError: --chains must be at least 1, not 0
     """
     check_counts(args)
-    return {"draws": args.draws, "tune": args.tune, "chains": args.chains, "seed": args.seed,
-            "target_accept": args.target_accept, "method": args.method}
+    options = {"draws": args.draws, "tune": args.tune, "chains": args.chains,
+               "seed": args.seed, "target_accept": args.target_accept, "method": args.method}
+    shard_rows = getattr(args, "shard_rows", "no")  # a parser without the option: none
+    if shard_rows != "no":
+        options["shard_rows"] = sharding.parse_shard_rows(shard_rows)
+    return options
 
 
 # ---- predictions ------------------------------------------------------------------------------

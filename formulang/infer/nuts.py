@@ -28,6 +28,7 @@ import numpy as np
 
 from .init import init_near_prior_centre
 from .jax_setup import configure, device_count
+from .sharding import fetch
 
 STAT_FIELDS = ("diverging", "energy", "num_steps", "accept_prob", "potential_energy")
 
@@ -39,6 +40,7 @@ class SamplerSettings:
     chains: int = 4
     target_accept: float = 0.8
     max_tree_depth: int = 10
+    shards: int = 1  # devices each chain's rows are split over (:mod:`.sharding`)
 
 
 @dataclass
@@ -94,6 +96,14 @@ class NutsSampler:
         self.dense = tuple(dense)  # sites of one dense mass-matrix block (plan.dense_mass)
         self.progress = progress
         self.chain_method = chain_method(settings.chains)
+        self.layout = self.mesh = None
+        if settings.shards > 1:  # rows split over devices (sharding.py)
+            from .sharding import choose_layout, device_total, make_mesh
+
+            self.layout = choose_layout(settings.chains, settings.shards, device_total())
+            self.mesh = make_mesh(self.layout)
+            # vectorised (in lockstep), the batch split over chain groups where there are
+            self.chain_method = "sequential" if settings.chains == 1 else "vectorized"
         self.model_fn = model_fn
         self.iterations = settings.tune + settings.draws
         self.progress_every = max(1, self.iterations // 50)
@@ -130,7 +140,7 @@ class NutsSampler:
         def draw(i, carry):
             state, z, stats, warmup = carry
             state = kernel.sample(state, (data,), {})
-            warmup = warmup + jnp.where(i < s.tune, state.num_steps, 0)
+            warmup = warmup + jnp.where(i < s.tune, state.num_steps, 0).astype(jnp.int32)
             if self.progress:
                 every = self.progress_every
                 # the count is derived from the chain's own state, so under vmap the callback
@@ -157,6 +167,10 @@ class NutsSampler:
     def _build(self):
         import jax
 
+        if self.layout is not None:
+            from .sharding import sharded_runner
+
+            return sharded_runner(self._one_chain, self.mesh)
         if self.chain_method == "parallel":
             return one_chain_per_device(self._one_chain, self.settings.chains)
         # vectorised chains, or one chain as a batch of 1
@@ -169,6 +183,13 @@ class NutsSampler:
         import jax
 
         keys = jax.random.split(jax.random.PRNGKey(seed), self.settings.chains)
+        inverse_mass = inverse_mass or {}
+        if self.layout is not None:  # padded to whole shards, placed on the mesh
+            from .sharding import CHAIN_AXIS, pad_rows, place, put
+
+            data = place(pad_rows(data, self.layout.shards), self.mesh)
+            keys = put(keys, self.mesh, CHAIN_AXIS)
+            inverse_mass = put(inverse_mass, self.mesh)
         if self.progress:
             from tqdm.auto import tqdm
 
@@ -177,7 +198,7 @@ class NutsSampler:
             _PROGRESS.bar = tqdm(total=chains * self.iterations, desc="compiling", unit="it",
                                  file=sys.stderr, leave=False)
         try:
-            out = jax.block_until_ready(self._run(keys, data, inverse_mass or {}))
+            out = jax.block_until_ready(self._run(keys, data, inverse_mass))
         finally:
             if _PROGRESS.bar is not None:
                 _PROGRESS.bar.close()
@@ -224,8 +245,8 @@ def run_nuts(sampler: NutsSampler, data: dict, settings: SamplerSettings, seed: 
              inverse_mass: dict | None = None) -> SamplerRun:
     start = time.perf_counter()
     samples, stats, warmup = sampler.run(data, seed, inverse_mass)
-    samples = {k: np.asarray(v) for k, v in samples.items()}
-    stats = {k: np.asarray(v) for k, v in stats.items()}
+    samples = {k: fetch(v) for k, v in samples.items()}  # gathered from other hosts' devices
+    stats = {k: fetch(v) for k, v in stats.items()}
     seconds = time.perf_counter() - start
     return SamplerRun(samples, stats, settings, seed, seconds, sampler.chain_method,
-                      warmup_gradients=np.asarray(warmup))
+                      warmup_gradients=fetch(warmup))
