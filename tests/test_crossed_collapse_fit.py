@@ -10,7 +10,7 @@ sqrt((kurtosis - 1) / (4 ESS_bulk)), the delta-method SE of a sample SD). ``Z = 
 comparisons, each failing by chance with probability 6e-5; a wrong likelihood or effect draw
 moves a mean by many MCSEs (an MCSE is 3-5% of a posterior SD here). So a failed fit cannot
 widen its own tolerance, each compared scalar needs a bulk ESS >= 100 and R-hat < 1.05 in both
-fits (2 chains x 400 draws: measured min ESS ~300, R-hat <= 1.01).
+fits (2 chains x 300 draws).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import formulang as fl
 from formulang.report.idata import import_arviz
 
 FORMULA = "diameter ~ 1 + (1 | plate) + (1 | sample)"
-SETTINGS = dict(chains=2, tune=400, draws=400, progress=False, seed=3)
+SETTINGS = dict(chains=2, tune=300, draws=300, progress=False, seed=3)
 Z = 4.0
 
 
