@@ -30,12 +30,29 @@ population coefficients, SDs, correlations and sigma (as ``bench_paired.py``); w
 ESS per wall second and per 1,000 sampling gradients; the ratios formulang / hand-written.
 Target (issue 20): >= 10x the hand-written ESS per wall second. Results under
 ``subjects_items`` in ``crossed.json``.
+
+``--design insteval``: ``y ~ service + (1 | s) + (1 | d) + (1 | dept:service)`` on lme4's
+InstEval (``../shared/data/InstEval.csv``, 73,421 rows; ``service`` a factor), every default
+(4 chains x (1000 + 1000); crossed: ``s``'s 2,972 effects integrated out, ``lower/
+collapsed_crossed.py``). The fit runs in a fresh child process with an empty compilation cache
+(``FORMULANG_CACHE_DIR`` a new temporary folder): its whole-process wall seconds (import, read,
+build, compile, sample, draw the effects), CPU seconds and peak resident memory (``getrusage``
+of the child), then min bulk ESS and max R-hat over the intercept, service, the three SDs and
+sigma, and each one's distance from lme4's REML value in posterior SDs. ``--collapse False``
+runs the full model (every effect sampled) the same way. Target (issue 20): <= 45 s, <= 1 GB,
+R-hat < 1.01, bulk ESS >= 400, every value within 2 posterior SD of lme4's. Results under
+``insteval`` in ``crossed.json`` by ``--label``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -264,17 +281,98 @@ def si_markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
+# ---- InstEval ---------------------------------------------------------------------------------
+IE_FORMULA = "y ~ service + (1 | s) + (1 | d) + (1 | dept:service)"
+# ../shared/data from the main checkout (or shared/ inside it); $INSTEVAL_CSV overrides
+IE_DATA = next((p for p in (HERE.parent.parent / "shared" / "data" / "InstEval.csv",
+                            HERE.parent / "shared" / "data" / "InstEval.csv") if p.exists()),
+               HERE.parent.parent / "shared" / "data" / "InstEval.csv")
+LME4 = {"b_Intercept": 3.28067, "b_service1": -0.0535, "sd_s__Intercept": 0.3247,
+        "sd_d__Intercept": 0.5124, "sd_dept:service__Intercept": 0.1097, "sigma": 1.1768}
+
+
+def insteval_child(collapse) -> dict:
+    """The fit itself (run in the child process): figures against lme4."""
+    import pandas as pd
+
+    import formulang as fl
+
+    start = time.perf_counter()
+    frame = pd.read_csv(os.environ.get("INSTEVAL_CSV", IE_DATA))
+    frame["service"] = frame["service"].astype(str)
+    model = fl.Model(IE_FORMULA, frame, collapse=collapse)
+    built = time.perf_counter() - start
+    fit = model.fit(progress=False)
+    table = fit.summary()
+    rows = {k: {"mean": float(table.loc[k, "mean"]), "sd": float(table.loc[k, "sd"]),
+                "rhat": float(table.loc[k, "rhat"]), "ess_bulk": float(table.loc[k, "ess_bulk"]),
+                "lme4": v, "z_vs_lme4": (float(table.loc[k, "mean"]) - v)
+                / float(table.loc[k, "sd"])} for k, v in LME4.items()}
+    steps = np.asarray(fit.stats["num_steps"])
+    return {"collapse": model.collapse_reason, "build_s": built,
+            "sampling_s": float(fit.run.seconds),
+            "conditional_draws_s": float(fit.run.timings.get("conditional_draws_s", 0.0)),
+            "steps_per_draw": float(steps.mean()),
+            "min_bulk_ess": min(r["ess_bulk"] for r in rows.values()),
+            "max_rhat": max(r["rhat"] for r in rows.values()),
+            "max_abs_z_vs_lme4": max(abs(r["z_vs_lme4"]) for r in rows.values()),
+            "parameters": rows}
+
+
+def insteval(collapse: str) -> dict:
+    """Run :func:`insteval_child` in a fresh process with an empty compilation cache."""
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, FORMULANG_CACHE_DIR=cache)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        out = subprocess.run([sys.executable, __file__, "--design", "insteval", "--child",
+                              "--collapse", collapse], env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if out.returncode:
+        raise RuntimeError(out.stderr[-4000:])
+    row = json.loads(out.stdout.strip().splitlines()[-1])
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"whole_process_s": wall, "cpu_s": cpu, "peak_rss_mb": after.ru_maxrss / 1024,
+            "cores": os.cpu_count(), "load_average_1min": os.getloadavg()[0], **row}
+
+
+def ie_markdown(results: dict) -> str:
+    lines = ["| run | whole process s | CPU s | peak MB | steps/draw | min bulk ESS | "
+             "max R-hat | max abs z vs lme4 | load (1 min) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for label, r in results.get("insteval", {}).items():
+        lines.append(f"| {label} | {r['whole_process_s']:.0f} | {r['cpu_s']:.0f} | "
+                     f"{r['peak_rss_mb']:.0f} | {r['steps_per_draw']:.1f} | "
+                     f"{r['min_bulk_ess']:.0f} | {r['max_rhat']:.3f} | "
+                     f"{r['max_abs_z_vs_lme4']:.2f} | {r['load_average_1min']:.1f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1,2,3,4")
     parser.add_argument("--label", default="after")
     parser.add_argument("--markdown", action="store_true", help="print the table and stop")
     parser.add_argument("--design", default="penicillin", choices=("penicillin",
-                                                                   "subjects_items"))
+                                                                   "subjects_items",
+                                                                   "insteval"))
     parser.add_argument("--families", default="gaussian,bernoulli")
+    parser.add_argument("--collapse", default="auto", choices=("auto", "False"))
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    collapse = False if args.collapse == "False" else "auto"
+    if args.child:
+        print(json.dumps(insteval_child(collapse)))
+        return
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    if args.design == "subjects_items" and not args.markdown:
+    if args.design == "insteval" and not args.markdown:
+        row = insteval(args.collapse)
+        print(json.dumps(row, indent=1), flush=True)
+        results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+        results.setdefault("insteval", {})[args.label] = row
+        RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+    elif args.design == "subjects_items" and not args.markdown:
         from formulang.infer.jax_setup import configure
 
         configure()  # formulang's host devices (one per chain) before JAX starts
@@ -289,6 +387,8 @@ def main() -> None:
     print(markdown(results))
     print()
     print(si_markdown(results))
+    print()
+    print(ie_markdown(results))
 
 
 if __name__ == "__main__":

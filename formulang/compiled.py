@@ -61,6 +61,7 @@ class CompiledModel:
     collapse_reason: str | None = None
     compressed: bool = False
     compression_reason: str | None = None
+    collapsed_terms: tuple[str, ...] = ()  # partial collapse (crossed): terms integrated out
 
     @property
     def compiled(self) -> "CompiledModel":
@@ -138,7 +139,9 @@ class CompiledModel:
             "plan": _plan_to_dict(plan),
             "parameterization": [_choice_to_dict(c) for c in self.parameterization],
             # collapsed Gaussian path and merged rows (issue 7); absent in older files
-            "collapse": {"collapsed": bool(self.collapsed), "reason": self.collapse_reason},
+            "collapse": {"collapsed": bool(self.collapsed), "reason": self.collapse_reason,
+                         **({"terms": list(self.collapsed_terms)} if self.collapsed_terms
+                            else {})},
             "compression": {"compressed": bool(self.compressed),
                             "reason": self.compression_reason},
         }
@@ -159,7 +162,7 @@ class CompiledModel:
         return cls(formula, fam, spec, int(d["data"]["n"]), int(d["data"]["n_input"]), priors,
                    choices, plan, bool(collapse.get("collapsed", False)),
                    collapse.get("reason"), bool(compression.get("compressed", False)),
-                   compression.get("reason"))
+                   compression.get("reason"), tuple(collapse.get("terms", ())))
 
     @functools.cached_property
     def _canonical(self) -> str:

@@ -20,7 +20,7 @@ from .data.bind import BoundData, bind
 from .data.frame import load_data
 from .errors import FormulangError
 from .ir.formula import Formula
-from .lower.collapsed import choose_collapse
+from .lower.collapsed_crossed import choose as choose_collapse
 from .lower.compress import choose_compression
 from .lower.families import Family, family as lookup_family
 from .lower.numpyro_model import make_model
@@ -93,9 +93,12 @@ class Model:
         self.data = model_data(plan, self.bound)
         self._samplers: dict = {}
         # -- collapsed Gaussian fast path (issue 7) --
-        choice = choose_collapse(self.bound, fam, collapse, reparam)
+        choice, self.partial = choose_collapse(self.bound, fam, plan, collapse, reparam)
         self.collapse_layout = choice.layout if choice.collapsed else None
         self._collapsed_data = None  # sufficient statistics: computed at the first fit
+        # crossed factors (issue 20): one factor's effects integrated out, the rest sampled
+        collapsed_terms = () if self.partial is None else \
+            tuple(plan.groups[i].name for i in self.partial.collapsed)
         # -- end collapsed --
         # exact row compression (issue 7): the sampler's rows; everything else uses all rows
         rows = choose_compression(plan, self.data, compress)
@@ -103,7 +106,7 @@ class Model:
         self.compiled = CompiledModel(
             formula, fam, self.bound.spec, int(self.bound.n), int(self.bound.n_input), table,
             tuple(parameterization), plan, choice.collapsed, choice.reason,
-            rows.compressed is not None, rows.reason)
+            rows.compressed is not None, rows.reason, collapsed_terms)
         self._sampled_model = (self.numpyro_model, self.data) if rows.compressed is None \
             else (make_model(rows.compressed.plan), rows.compressed.data)
         # the full model samples a Gaussian response in a unit near its scale (lower/units.py)
@@ -215,6 +218,8 @@ class Model:
 
                 shards_for(settings.shards, {}, settings.chains, collapsed=True)
             return self._sample_collapsed(settings, seed, progress)
+        if self.partial is not None:
+            return self._sample_partial(settings, seed, progress)
         model_fn, data = self._sampled_model  # merged rows where exact, else the model's own
         mcmc = self._samplers.get(settings)
         if mcmc is None:
@@ -253,6 +258,36 @@ class Model:
                                    run.samples, seed)
         run.timings["conditional_draws_s"] = time.perf_counter() - start
         run.samples = samples  # as for the full model: every site the full model samples
+        return samples, run.stats, run
+
+    def _sample_partial(self, settings, seed: int, progress) -> tuple[dict, dict, object]:
+        """NUTS with one crossed factor's effects integrated out, then exact conditional
+        draws of them (:mod:`formulang.lower.collapsed_crossed`)."""
+        import time
+
+        from .infer.collapsed_draws import draw_partial_effects
+        from .infer.mass_matrix import initial_inverse_mass
+        from .infer.nuts import make_mcmc, run_nuts
+        from .lower import collapsed_crossed as cc
+
+        part = self.partial
+        if self._collapsed_data is None:
+            self._collapsed_data = cc.partial_data(self.plan, self.data, part, self._unit)
+        key = ("partial", settings)
+        mcmc = self._samplers.get(key)
+        if mcmc is None:
+            mcmc = self._samplers[key] = make_mcmc(cc.make_partial_model(self.plan, part),
+                                                   settings, progress,
+                                                   cc.partial_dense_mass(self.plan,
+                                                                         self.compiled.collapsed_terms))
+        run = run_nuts(mcmc, self._collapsed_data, settings, seed, cc.partial_inverse_mass(
+            self.plan, part, initial_inverse_mass(self.plan, self.pilot, scale=self._unit)))
+        samples = restore_units(run.samples, sampled_unit_sites(self.plan), self._unit)
+        start = time.perf_counter()
+        samples = {**samples, **draw_partial_effects(self.plan, part, self._collapsed_data,
+                                                     samples, seed)}
+        run.timings["conditional_draws_s"] = time.perf_counter() - start
+        run.samples = samples
         return samples, run.stats, run
 
     def prior_predictive(self, draws: int = 500, seed: int = 0):

@@ -17,8 +17,10 @@ def penicillin():
     return fl.Model(PENICILLIN, fl.datasets.load("Penicillin"))
 
 
-def test_crossed_intercepts_get_one_dense_block(penicillin):
-    # Penicillin: 1 + 24 + 6 = 31 entries, every level centred
+def test_crossed_intercepts_get_one_dense_block():
+    # Penicillin: 1 + 24 + 6 = 31 entries, every level centred (the full model's sites:
+    # collapse=False; the default integrates plate out, tests/test_crossed_collapse_fit.py)
+    penicillin = fl.Model(PENICILLIN, fl.datasets.load("Penicillin"), collapse=False)
     assert penicillin.plan.dense_mass == ("Intercept_c", "rc_plate", "rc_sample")
     text = str(penicillin)
     assert "Mass matrix (NUTS): dense over the intercept and the effects of plate, sample" in text

@@ -174,5 +174,68 @@ def complete_samples(plan: ModelPlan, layout, stats: dict, samples: dict, seed: 
     return {**samples, **sites}
 
 
+def draw_partial_effects(plan: ModelPlan, part, data: dict, samples: dict,
+                         seed: int) -> dict:
+    """Exact conditional draws of a partially collapsed model's collapsed set
+    (:mod:`formulang.lower.collapsed_crossed`), one per posterior draw in ``samples`` (every
+    other site, in the response's unit, shaped (chains, draws, ...)); ``data``:
+    :func:`~formulang.lower.collapsed_crossed.partial_data`'s statistics. Given a draw's
+    sampled coefficients ``w``, the blocks' ``Z'r = Zc'y0 - K w`` (one sparse product for a
+    chunk of draws) and the conditional is the full collapse's, per block. Returns the
+    collapsed terms' sites (``z_<g>``/``rc_<g>``), shaped (chains, draws, ...); float64.
+    Deterministic given ``seed``."""
+    from scipy import sparse
+
+    from ..lower.collapsed_crossed import subplan
+    from ..lower.sites import group_effects
+
+    collapsed = subplan(plan, part.collapsed)
+    layout = part.layout
+    chains, draws = np.shape(samples["sigma"])[:2]
+    D = chains * draws
+    flat = {k: np.reshape(v, (D,) + np.shape(v)[2:]) for k, v in samples.items()}
+    dtype = np.result_type(flat["sigma"].dtype, np.float32)
+    B, q = layout.n_blocks, layout.q
+    unit = float(data["unit"])
+    rows, cols, vals = (np.asarray(a) for a in data["K"])
+    P = int(cols.max()) + 1 if len(cols) else 0
+    K = sparse.csr_matrix((np.asarray(vals, np.float64), (rows, cols)), shape=(B * q, P))
+    stats = {"ZtZ": np.asarray(data["ZtZ"], dtype=np.float64), "ZtX": np.zeros((B, q, 0)),
+             "Xty": np.zeros(0), "XtX": np.zeros((0, 0)), "n": np.float64(data["n"]),
+             "yty": np.float64(0.0)}  # r'r: not needed for the conditional
+    Zty = np.asarray(data["Zty"], np.float64) * unit
+    theta0 = np.asarray(data["theta0"], np.float64) * unit
+    index = None if layout.shared else scatter_index(collapsed, layout)
+    sites, effects = {}, {}
+    for g in collapsed.groups:
+        centered = np.asarray(g.centered, dtype=bool)
+        if (~centered).any():
+            sites[g.sites.z] = np.empty((D, int((~centered).sum()), g.k), dtype)
+        if centered.any():
+            sites[g.sites.rc] = np.empty((D, int(centered.sum()), g.k), dtype)
+        effects[g.sites.r] = np.empty((D, len(g.levels), g.k), dtype)
+    step = max(1, _CHUNK_FLOATS // max(P, B * q * max(q, 2)))
+    for start in range(0, D, step):
+        part_ = slice(start, min(start + step, D))
+        chunk = {k: np.asarray(v[part_], dtype=np.float64) for k, v in flat.items()}
+        w, own = [theta_draws(plan, chunk) - theta0], {}
+        for i in part.sampled:
+            g = plan.groups[i]
+            own[i] = group_effects(g, chunk, None if g.parent is None else own[g.parent])
+            w.append(own[i].reshape(own[i].shape[0], -1))
+        w = np.concatenate(w, axis=1)
+        Ztr = (Zty - np.asarray(K @ w.T).T).reshape(-1, B, q)
+        trils = [scale_tril_draws(g, chunk) for g in collapsed.groups]
+        T = block_scale(collapsed, layout, trils, index, xp=np)
+        _, A, c = block_terms({**stats, "Zty": Ztr}, np.zeros((w.shape[0], 0)),
+                              chunk["sigma"], T, xp=np)
+        rng = np.random.default_rng([int(seed), SEED_STREAM, start])
+        v = conditional_standardized(A, c, rng.standard_normal((w.shape[0], B, q)))
+        u = v @ np.swapaxes(T[:, 0], -1, -2) if layout.shared else (T @ v[..., None])[..., 0]
+        _store(collapsed, layout, v, u, part_, chunk, sites, effects)
+    return {k: v.reshape((chains, draws) + v.shape[1:]) for k, v in sites.items()}
+
+
 __all__ = ["complete_samples", "conditional_standardized", "draw_group_effects",
+           "draw_partial_effects",
            "scale_tril_draws", "theta_draws"]

@@ -114,6 +114,13 @@ def choose_collapse(bound, fam, collapse="auto", reparam="auto") -> CollapseChoi
 
 def block_layout(bound, fam) -> BlockLayout:
     """The outer blocks of an eligible model; raises ``_Ineligible`` with the reason."""
+    check_collapsible(bound, fam)
+    return nested_layout(bound.groups)
+
+
+def check_collapsible(bound, fam) -> None:
+    """Raises ``_Ineligible`` when the family, the response or the terms rule out
+    integrating group effects out in closed form (whatever the terms' nesting)."""
     if not fam.collapsible:
         raise _Ineligible(f"the family is {fam}; only gaussian(identity) has group effects "
                           f"that integrate out in closed form")
@@ -133,7 +140,12 @@ def block_layout(bound, fam) -> BlockLayout:
         raise _Ineligible("the model has no group terms to integrate out")
     if bound.y is None:
         raise _Ineligible("the data have no response")
-    groups = bound.groups
+
+
+def nested_layout(groups) -> BlockLayout:
+    """The outer blocks of bound group terms ``groups`` when every term's levels lie each
+    inside one level of the coarsest; raises ``_Ineligible`` with the reason (crossed
+    factors, or blocks over :data:`MAX_BLOCK` effects)."""
     counts = [g.n_levels for g in groups]
     outer = int(np.argmin(counts))  # the coarsest factor: every other term must nest in it
     outer_codes = np.asarray(groups[outer].codes, dtype=np.intp)
@@ -188,6 +200,10 @@ def describe_collapse(compiled, method: str | None = None) -> str:
     plan = compiled.plan
     if not plan.groups:
         return ""
+    if getattr(compiled, "collapsed_terms", ()):  # crossed: one factor integrated out
+        if method in ("map", "vi"):
+            return f"Group effects: sampled ({method} fits the full model, not the collapsed one)"
+        return f"Group effects: {compiled.collapse_reason}"
     if compiled.collapsed and method in ("map", "vi"):
         return f"Group effects: sampled ({method} fits the full model, not the collapsed one)"
     if compiled.collapsed:

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from ..lower.collapsed import describe_collapse  # collapsed Gaussian path (issue 7)
+from ..lower.collapsed_crossed import partial_dense_mass  # crossed partial collapse (issue 20)
 from ..lower.compress import describe_compression  # merged rows (issue 7)
 
 
@@ -141,8 +142,12 @@ def describe_model(model, method: str | None = None) -> str:
             lines.append(f"    centred levels are centred on {' + '.join(on)}")
     lines += [line for line in [describe_collapse(model, method), describe_compression(model)]
               if line]
-    if plan.dense_mass and not integrated and method in (None, "nuts"):
-        terms = ", ".join(g.name for g in plan.groups if not g.column_dpars and not g.dpar)
+    gone = getattr(model, "collapsed_terms", ())  # crossed: one factor integrated out
+    dense = partial_dense_mass(plan, gone) if gone and method in (None, "nuts") \
+        else plan.dense_mass
+    if dense and not integrated and method in (None, "nuts"):
+        terms = ", ".join(g.name for g in plan.groups
+                          if not g.column_dpars and not g.dpar and g.name not in gone)
         lines.append(f"Mass matrix (NUTS): dense over the intercept and the effects of {terms} "
                      f"(crossed intercepts leave a ridge a diagonal one cannot follow); "
                      f"diagonal elsewhere")

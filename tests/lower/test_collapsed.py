@@ -376,8 +376,6 @@ def test_eligible_models_are_collapsed_under_auto():
 
 
 @pytest.mark.parametrize("kwargs, words", [
-    (dict(formula="diameter ~ 1 + (1 | plate) + (1 | sample)", data="Penicillin"),
-     ["crossed", "'plate'", "'sample'"]),
     (dict(formula="incidence | trials(size) ~ period + (1 | herd)", data="cbpp"),
      ["binomial", "gaussian(identity)"]),
     (dict(formula="Reaction ~ Days + (Days | Subject)", data="sleepstudy", link="log"),
