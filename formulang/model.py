@@ -182,7 +182,9 @@ class Model:
         if method == "nuts":
             from .infer.sharding import shards_for
 
-            shards = shards_for(shard_rows, self._sampled_model[1], chains, self.collapsed)
+            # a partially collapsed model (crossed) also samples from sufficient statistics
+            shards = shards_for(shard_rows, self._sampled_model[1], chains,
+                                self.collapsed or self.partial is not None)
             settings = SamplerSettings(draws, tune, chains, target_accept, max_tree_depth,
                                        shards)
             samples, stats, run = self.sample_nuts(settings, seed, progress)

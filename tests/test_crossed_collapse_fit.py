@@ -107,3 +107,10 @@ def test_refit_reuses_the_compiled_sampler(fits):
     assert model._samplers == samplers and len(samplers) == 1
     for k in first.samples:  # same seed: the same draws, the integrated effects included
         np.testing.assert_array_equal(first.samples[k], second.samples[k])
+
+
+def test_asking_to_shard_a_partially_collapsed_model_says_why_not(fits):
+    """Its sampler runs on sufficient statistics: no rows to split (infer/sharding.py)."""
+    model = fits[0]
+    with pytest.raises(fl.FormulangError, match="no rows to shard"):
+        model.fit(shard_rows=2, draws=10, tune=10, progress=False)

@@ -150,7 +150,8 @@ def shards_for(option, data: dict, chains: int, collapsed: bool = False) -> int:
         if not asks_for_shards(option):
             return 1
         raise FormulangError(f"{spelt('shard_rows', option)}: this model is collapsed (its group "
-                             "effects integrated out exactly), so NUTS runs on sufficient "
+                             "effects, or one crossed factor's, integrated out exactly), so "
+                             "NUTS runs on sufficient "
                              "statistics, not on rows, and there are no rows to shard; "
                              "collapse=False samples every row, and shards them")
     configure()
