@@ -121,8 +121,9 @@ def describe_model(model, method: str | None = None) -> str:
     if plan.thresholds is not None:  # ordinal: brms drops the intercept column too
         lines.append(f"Thresholds: Intercept[1] ... Intercept[{plan.thresholds.size}] (ordered; "
                      f"they replace the intercept, so the linear predictor has none)")
-    integrated = bool(model.collapsed) and method in (None, "nuts")
+    gone = getattr(model, "collapsed_terms", ())  # crossed: one factor integrated out
     for g, choice in zip(plan.groups, model.parameterization):
+        integrated = (bool(model.collapsed) or g.name in gone) and method in (None, "nuts")
         kind = "correlated" if g.correlated_pairs else "independent"
         effects = ", ".join(g.columns)
         lines.append(f"Group ~{g.name}: {len(g.levels)} levels; {effects}"
@@ -142,10 +143,9 @@ def describe_model(model, method: str | None = None) -> str:
             lines.append(f"    centred levels are centred on {' + '.join(on)}")
     lines += [line for line in [describe_collapse(model, method), describe_compression(model)]
               if line]
-    gone = getattr(model, "collapsed_terms", ())  # crossed: one factor integrated out
     dense = partial_dense_mass(plan, gone) if gone and method in (None, "nuts") \
         else plan.dense_mass
-    if dense and not integrated and method in (None, "nuts"):
+    if dense and not model.collapsed and method in (None, "nuts"):
         terms = ", ".join(g.name for g in plan.groups
                           if not g.column_dpars and not g.dpar and g.name not in gone)
         lines.append(f"Mass matrix (NUTS): dense over the intercept and the effects of {terms} "
