@@ -178,32 +178,43 @@ def select(names: str | None, known, default) -> list[str]:
 
 
 def main(argv=None) -> None:
+    run_benchmark(argv, MODELS, CONTENDERS, DEFAULT_CONTENDERS, RESULTS / "dpar.json", markdown)
+
+
+def run_benchmark(argv, models_known, contenders_known, default_contenders, out: Path, render,
+                  before_model=None, extra_settings=None) -> None:
+    """The command line of this benchmark and of those that reuse its runner
+    (``bench_smooth.py``): parse ``argv``, run every chosen contender on every chosen model
+    (``before_model(model)`` first), merge the rows into ``out`` and its Markdown (``render``)
+    after each model, so that a stopped run keeps what it measured."""
+    global JAX_PYTHON, CONTENDERS, MODELS
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--models", help=f"comma-separated, of: {', '.join(MODELS)}")
-    ap.add_argument("--contenders", help=f"comma-separated, of: {', '.join(CONTENDERS)} "
-                                         f"(default: {', '.join(DEFAULT_CONTENDERS)})")
+    ap.add_argument("--models", help=f"comma-separated, of: {', '.join(models_known)}")
+    ap.add_argument("--contenders", help=f"comma-separated, of: {', '.join(contenders_known)} "
+                                         f"(default: {', '.join(default_contenders)})")
     ap.add_argument("--draws", type=int, default=1000, help="warm-up and draws per chain")
     ap.add_argument("--chains", type=int, default=4)
     ap.add_argument("--reruns", type=int, default=3, help="formulang's compiled reruns (3)")
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per process")
     ap.add_argument("--jax-python", default=sys.executable,
                     help="interpreter for formulang (default: this one)")
-    ap.add_argument("--out", type=Path, default=RESULTS / "dpar.json",
+    ap.add_argument("--out", type=Path, default=out,
                     help="results JSON (the Markdown table next to it, .md)")
     ap.add_argument("--table", action="store_true", help="re-render the Markdown only")
     args = ap.parse_args(argv)
-    global JAX_PYTHON
-    JAX_PYTHON = args.jax_python
+    JAX_PYTHON, CONTENDERS, MODELS = args.jax_python, contenders_known, models_known
     md_path = args.out.with_suffix(".md")
     if args.table:
         result = json.loads(args.out.read_text())
-        md_path.write_text(markdown(result) + "\n")
-        print(markdown(result))
+        md_path.write_text(render(result) + "\n")
+        print(render(result))
         return
-    models = select(args.models, MODELS, MODELS)
-    contenders = select(args.contenders, CONTENDERS, DEFAULT_CONTENDERS)
+    models = select(args.models, models_known, models_known)
+    contenders = select(args.contenders, contenders_known, default_contenders)
     started = time.perf_counter()
     for model in models:
+        if before_model is not None:
+            before_model(model)
         new_rows = []
         for key in contenders:
             new_rows += run_pair(key, model, args.draws, args.chains, args.reruns,
@@ -212,12 +223,13 @@ def main(argv=None) -> None:
         result = {"machine": machine(), "versions": versions(),
                   "settings": {"chains": args.chains, "draws": args.draws, "tune": args.draws,
                                "reruns": args.reruns, "timeout_seconds": args.timeout,
-                               "bambi_python": sys.executable, "jax_python": JAX_PYTHON},
+                               "bambi_python": sys.executable, "jax_python": JAX_PYTHON,
+                               **(extra_settings or {})},
                   "runs": merge(old.get("runs", []), new_rows)}
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=1))  # after each model: a stopped run
-        md_path.write_text(markdown(result) + "\n")        # keeps what it measured
-    print(markdown(result))
+        md_path.write_text(render(result) + "\n")          # keeps what it measured
+    print(render(result))
     print(f"\n{time.perf_counter() - started:.0f} s")
 
 

@@ -25,13 +25,9 @@ and the curve at the grid. Results: ``bench/results/smooth.json`` and ``smooth.m
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +35,6 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import bench_dpar  # noqa: E402
-from bench_model import machine, versions  # noqa: E402
 
 RESULTS = HERE / "results"
 MODELS = ["bs_group", "gp_hsgp"]
@@ -104,51 +99,12 @@ def markdown(result: dict) -> str:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--models", help=f"comma-separated, of: {', '.join(MODELS)}")
-    ap.add_argument("--contenders", help=f"comma-separated, of: {', '.join(CONTENDERS)} "
-                                         f"(default: {', '.join(DEFAULT_CONTENDERS)})")
-    ap.add_argument("--draws", type=int, default=1000, help="warm-up and draws per chain")
-    ap.add_argument("--chains", type=int, default=4)
-    ap.add_argument("--reruns", type=int, default=3, help="formulang's compiled reruns (3)")
-    ap.add_argument("--timeout", type=float, default=900.0, help="seconds per process")
-    ap.add_argument("--jax-python", default=sys.executable,
-                    help="interpreter for formulang (default: this one)")
-    ap.add_argument("--out", type=Path, default=RESULTS / "smooth.json",
-                    help="results JSON (the Markdown table next to it, .md)")
-    ap.add_argument("--table", action="store_true", help="re-render the Markdown only")
-    args = ap.parse_args(argv)
-    md_path = args.out.with_suffix(".md")
-    if args.table:
-        result = json.loads(args.out.read_text())
-        md_path.write_text(markdown(result) + "\n")
-        print(markdown(result))
-        return
-    # bench_dpar's runner, on this benchmark's contenders and models
-    bench_dpar.JAX_PYTHON = args.jax_python
-    bench_dpar.CONTENDERS = CONTENDERS
-    bench_dpar.MODELS = MODELS
-    models = bench_dpar.select(args.models, MODELS, MODELS)
-    contenders = bench_dpar.select(args.contenders, CONTENDERS, DEFAULT_CONTENDERS)
-    started = time.perf_counter()
-    for model in models:
+    def priors_for(model: str) -> None:  # the contenders read formulang's default priors
         os.environ["SMOOTH_PRIORS"] = formulang_priors(model)
-        new_rows = []
-        for key in contenders:
-            new_rows += bench_dpar.run_pair(key, model, args.draws, args.chains, args.reruns,
-                                            args.timeout)
-        old = json.loads(args.out.read_text()) if args.out.exists() else {}
-        result = {"machine": machine(), "versions": versions(),
-                  "settings": {"chains": args.chains, "draws": args.draws, "tune": args.draws,
-                               "reruns": args.reruns, "timeout_seconds": args.timeout,
-                               "bambi_python": sys.executable, "jax_python": args.jax_python,
-                               "shared_machine": True},
-                  "runs": bench_dpar.merge(old.get("runs", []), new_rows)}
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=1))
-        md_path.write_text(markdown(result) + "\n")
-    print(markdown(result))
-    print(f"\n{time.perf_counter() - started:.0f} s")
+
+    bench_dpar.run_benchmark(argv, MODELS, CONTENDERS, DEFAULT_CONTENDERS,
+                             RESULTS / "smooth.json", markdown, before_model=priors_for,
+                             extra_settings={"shared_machine": True})
 
 
 if __name__ == "__main__":
