@@ -182,13 +182,13 @@ def main(argv=None) -> None:
 
 
 def run_benchmark(argv, models_known, contenders_known, default_contenders, out: Path, render,
-                  before_model=None, extra_settings=None) -> None:
+                  before_model=None, extra_settings=None, description: str = "") -> None:
     """The command line of this benchmark and of those that reuse its runner
     (``bench_smooth.py``): parse ``argv``, run every chosen contender on every chosen model
     (``before_model(model)`` first), merge the rows into ``out`` and its Markdown (``render``)
     after each model, so that a stopped run keeps what it measured."""
     global JAX_PYTHON, CONTENDERS, MODELS
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=description or __doc__.split("\n")[0])
     ap.add_argument("--models", help=f"comma-separated, of: {', '.join(models_known)}")
     ap.add_argument("--contenders", help=f"comma-separated, of: {', '.join(contenders_known)} "
                                          f"(default: {', '.join(default_contenders)})")

@@ -104,7 +104,8 @@ def main(argv=None) -> None:
 
     bench_dpar.run_benchmark(argv, MODELS, CONTENDERS, DEFAULT_CONTENDERS,
                              RESULTS / "smooth.json", markdown, before_model=priors_for,
-                             extra_settings={"shared_machine": True})
+                             extra_settings={"shared_machine": True},
+                             description=__doc__.split("\n")[0])
 
 
 if __name__ == "__main__":
