@@ -63,11 +63,19 @@ def check_posterior(ref: dict, fit) -> None:
     ours = fit.summary()
     assert set(ref["posterior"]) <= set(ours.index), set(ref["posterior"]) - set(ours.index)
     for param, theirs in ref["posterior"].items():
-        mean, sd, ess = (float(ours.loc[param, k]) for k in ("mean", "sd", "ess_bulk"))
-        se_mean = np.hypot(theirs["mcse_mean"], sd / np.sqrt(ess))
-        assert abs(mean - theirs["mean"]) < Z * se_mean, (param, mean, theirs["mean"], se_mean)
-        se_sd = np.hypot(theirs["sd"] / np.sqrt(2 * theirs["ess_bulk"]), sd / np.sqrt(2 * ess))
-        assert abs(sd - theirs["sd"]) < Z * se_sd, (param, sd, theirs["sd"], se_sd)
+        check_summary_row(ours, param, theirs)
+
+
+def check_summary_row(ours: pd.DataFrame, name: str, theirs: dict, sign: float = 1.0) -> None:
+    """Row ``name`` of ``fit.summary()`` against brms's summary of it: mean and SD within
+    ``Z`` combined Monte Carlo standard errors; ``sign`` flips our mean first (a basis column
+    equal to brms's up to its sign)."""
+    mean, sd, ess = (float(ours.loc[name, k]) for k in ("mean", "sd", "ess_bulk"))
+    mean *= sign
+    se_mean = np.hypot(theirs["mcse_mean"], sd / np.sqrt(ess))
+    assert abs(mean - theirs["mean"]) < Z * se_mean, (name, mean, theirs["mean"], se_mean)
+    se_sd = np.hypot(theirs["sd"] / np.sqrt(2 * theirs["ess_bulk"]), sd / np.sqrt(2 * ess))
+    assert abs(sd - theirs["sd"]) < Z * se_sd, (name, sd, theirs["sd"], se_sd)
 
 
 def check_draws(what: str, draws: np.ndarray, theirs: dict, chains: int) -> None:

@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 
 import formulang as fl
-from brms_agreement import Z, check_draws
+from brms_agreement import check_draws, check_summary_row
 from formulang.compiled import CompiledModel
 from formulang.lower.sites import flat_parameters
 
@@ -99,15 +99,6 @@ def sigma_fit():
     return ref, model.fit(draws=DRAWS, tune=DRAWS, chains=CHAINS, seed=3, progress=False)
 
 
-def _check(ours: pd.DataFrame, name: str, theirs: dict, sign: float = 1.0) -> None:
-    mean, sd, ess = (float(ours.loc[name, k]) for k in ("mean", "sd", "ess_bulk"))
-    mean *= sign
-    se_mean = np.hypot(theirs["mcse_mean"], sd / np.sqrt(ess))
-    assert abs(mean - theirs["mean"]) < Z * se_mean, (name, mean, theirs["mean"], se_mean)
-    se_sd = np.hypot(theirs["sd"] / np.sqrt(2 * theirs["ess_bulk"]), sd / np.sqrt(2 * ess))
-    assert abs(sd - theirs["sd"]) < Z * se_sd, (name, sd, theirs["sd"], se_sd)
-
-
 def test_a_sigma_smooth_agrees_with_brms(sigma_fit):
     ref, fit = sigma_fit
     ours = fit.summary()
@@ -117,7 +108,7 @@ def test_a_sigma_smooth_agrees_with_brms(sigma_fit):
     for name, theirs in ref["posterior"].items():
         up_to_sign = name.startswith(("bs_", "s_"))  # mgcv's columns, up to their signs
         sign = np.sign(ours.loc[name, "mean"] * theirs["mean"]) if up_to_sign else 1.0
-        _check(ours, name, theirs, sign)
+        check_summary_row(ours, name, theirs, sign)
 
 
 def test_the_mean_and_sigma_curves_agree_with_brms(sigma_fit):

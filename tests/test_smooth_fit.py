@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 
 import formulang as fl
-from brms_agreement import Z, check_draws
+from brms_agreement import check_draws, check_summary_row
 
 FIXTURES = Path(__file__).parent / "fixtures" / "r_smooths"
 CHAINS, DRAWS = 4, 500
@@ -55,29 +55,20 @@ def gp_fit():
                           target_accept=0.95)
 
 
-def _check(ours: pd.DataFrame, name: str, theirs: dict, sign: float = 1.0) -> None:
-    mean, sd, ess = (float(ours.loc[name, k]) for k in ("mean", "sd", "ess_bulk"))
-    mean *= sign
-    se_mean = np.hypot(theirs["mcse_mean"], sd / np.sqrt(ess))
-    assert abs(mean - theirs["mean"]) < Z * se_mean, (name, mean, theirs["mean"], se_mean)
-    se_sd = np.hypot(theirs["sd"] / np.sqrt(2 * theirs["ess_bulk"]), sd / np.sqrt(2 * ess))
-    assert abs(sd - theirs["sd"]) < Z * se_sd, (name, sd, theirs["sd"], se_sd)
-
-
 def test_s_agrees_with_brms(mcycle_fit):
     ref, fit = mcycle_fit
     ours = fit.summary()
     post = ref["posterior"]
     for name in ("b_Intercept", "sds_stimes_1", "sigma"):
-        _check(ours, name, post[name])
-    _check(ours, "bs_stimes_1", post["bs_stimes_1"], np.sign(ours.loc["bs_stimes_1", "mean"])
+        check_summary_row(ours, name, post[name])
+    check_summary_row(ours, "bs_stimes_1", post["bs_stimes_1"], np.sign(ours.loc["bs_stimes_1", "mean"])
            * np.sign(post["bs_stimes_1"]["mean"]))
     # brms's names, every one (its "b_Intercept", "bs_stimes_1", "sds_stimes_1", "sigma",
     # "s_stimes_1[1]"...)
     assert set(ref["variables"]) <= set(ours.index), set(ref["variables"]) - set(ours.index)
     for j in range(1, 9):
         name = f"s_stimes_1[{j}]"
-        _check(ours, name, post[name], np.sign(ours.loc[name, "mean"] * post[name]["mean"]))
+        check_summary_row(ours, name, post[name], np.sign(ours.loc[name, "mean"] * post[name]["mean"]))
 
 
 def test_s_fitted_curve_agrees_with_brms(mcycle_fit):
@@ -93,7 +84,7 @@ def test_gp_agrees_with_brms(gp_fit):
     ours = fit.summary()
     assert set(ref["variables"]) <= set(ours.index), set(ref["variables"]) - set(ours.index)
     for name in ref["variables"]:  # b_Intercept, sdgp_gpx, lscale_gpx, sigma, zgp_gpx[1..15]
-        _check(ours, name, ref["posterior"][name])
+        check_summary_row(ours, name, ref["posterior"][name])
     curve = fit.predict(pd.DataFrame({"x": ref["grid"]}), kind="mean")
     for i, theirs in enumerate(ref["epred"]):
         check_draws(f"mu at x = {ref['grid'][i]}", curve[:, i], theirs, CHAINS)

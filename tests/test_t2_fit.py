@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 import formulang as fl
-from brms_agreement import Z, check_draws
+from brms_agreement import check_draws, check_summary_row
 
 FIXTURES = Path(__file__).parent / "fixtures" / "r_smooths"
 CHAINS, DRAWS = 2, 500
@@ -35,15 +35,6 @@ def t2_fit():
     return ref, model.fit(draws=DRAWS, tune=DRAWS, chains=CHAINS, seed=5, progress=False)
 
 
-def _check(ours: pd.DataFrame, name: str, theirs: dict, sign: float = 1.0) -> None:
-    mean, sd, ess = (float(ours.loc[name, k]) for k in ("mean", "sd", "ess_bulk"))
-    mean *= sign
-    se_mean = np.hypot(theirs["mcse_mean"], sd / np.sqrt(ess))
-    assert abs(mean - theirs["mean"]) < Z * se_mean, (name, mean, theirs["mean"], se_mean)
-    se_sd = np.hypot(theirs["sd"] / np.sqrt(2 * theirs["ess_bulk"]), sd / np.sqrt(2 * ess))
-    assert abs(sd - theirs["sd"]) < Z * se_sd, (name, sd, theirs["sd"], se_sd)
-
-
 def test_t2_agrees_with_brms(t2_fit):
     ref, fit = t2_fit
     ours = fit.summary()
@@ -51,10 +42,10 @@ def test_t2_agrees_with_brms(t2_fit):
     # brms's names, every one: b_Intercept, bs_t2xz_1..3, sds_t2xz_1..3, sigma, s_t2xz_i[j]
     assert set(ref["variables"]) <= set(ours.index), set(ref["variables"]) - set(ours.index)
     for name in ("b_Intercept", "sds_t2xz_1", "sds_t2xz_2", "sds_t2xz_3", "sigma"):
-        _check(ours, name, post[name])
+        check_summary_row(ours, name, post[name])
     for j in (1, 2, 3):
         name = f"bs_t2xz_{j}"
-        _check(ours, name, post[name], np.sign(ours.loc[name, "mean"] * post[name]["mean"]))
+        check_summary_row(ours, name, post[name], np.sign(ours.loc[name, "mean"] * post[name]["mean"]))
 
 
 def test_t2_fitted_surface_agrees_with_brms(t2_fit):
