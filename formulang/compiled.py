@@ -61,6 +61,14 @@ class CompiledModel:
     collapse_reason: str | None = None
     compressed: bool = False
     compression_reason: str | None = None
+    # how collapsed effects are integrated out: "exact" (Gaussian) or "laplace" (issue 23)
+    collapse_method: str = "exact"
+
+    @property
+    def laplace(self) -> bool:
+        """Whether NUTS runs on the embedded Laplace approximation (:mod:`formulang.lower.
+        laplace`): the effects integrated out approximately, then drawn with PSIS weights."""
+        return self.collapsed and self.collapse_method == "laplace"
 
     @property
     def compiled(self) -> "CompiledModel":
@@ -142,7 +150,8 @@ class CompiledModel:
             "plan": _plan_to_dict(plan),
             "parameterization": [_choice_to_dict(c) for c in self.parameterization],
             # collapsed Gaussian path and merged rows (issue 7); absent in older files
-            "collapse": {"collapsed": bool(self.collapsed), "reason": self.collapse_reason},
+            "collapse": {"collapsed": bool(self.collapsed), "reason": self.collapse_reason,
+                         **({"method": "laplace"} if self.laplace else {})},
             "compression": {"compressed": bool(self.compressed),
                             "reason": self.compression_reason},
         }
@@ -163,7 +172,7 @@ class CompiledModel:
         return cls(formula, fam, spec, int(d["data"]["n"]), int(d["data"]["n_input"]), priors,
                    choices, plan, bool(collapse.get("collapsed", False)),
                    collapse.get("reason"), bool(compression.get("compressed", False)),
-                   compression.get("reason"))
+                   compression.get("reason"), collapse.get("method", "exact"))
 
     @functools.cached_property
     def _canonical(self) -> str:

@@ -103,7 +103,7 @@ class Model:
         self.compiled = CompiledModel(
             formula, fam, self.bound.spec, int(self.bound.n), int(self.bound.n_input), table,
             tuple(parameterization), plan, choice.collapsed, choice.reason,
-            rows.compressed is not None, rows.reason)
+            rows.compressed is not None, rows.reason, choice.method)
         self._sampled_model = (self.numpyro_model, self.data) if rows.compressed is None \
             else (make_model(rows.compressed.plan), rows.compressed.data)
         # the full model samples a Gaussian response in a unit near its scale (lower/units.py)
@@ -194,6 +194,8 @@ class Model:
         from .infer.mass_matrix import initial_inverse_mass
         from .infer.nuts import make_mcmc, run_nuts
 
+        if self.compiled.laplace:
+            return self._sample_laplace(settings, seed, progress)
         if self.collapsed:
             return self._sample_collapsed(settings, seed, progress)
         model_fn, data = self._sampled_model  # merged rows where exact, else the model's own
@@ -234,6 +236,35 @@ class Model:
                                    run.samples, seed)
         run.timings["conditional_draws_s"] = time.perf_counter() - start
         run.samples = samples  # as for the full model: every site the full model samples
+        return samples, run.stats, run
+
+    def _sample_laplace(self, settings, seed: int, progress) -> tuple[dict, dict, object]:
+        """NUTS over the embedded Laplace approximation, then effects drawn from it with
+        importance weights on the full joint (:mod:`formulang.lower.laplace`,
+        :mod:`formulang.infer.laplace_draws`); the weights go in ``stats``."""
+        import time
+
+        from .infer.laplace_draws import complete_samples
+        from .infer.mass_matrix import initial_inverse_mass
+        from .infer.nuts import make_mcmc, run_nuts
+        from .lower.laplace import laplace_data, make_laplace_model
+
+        layout = self.collapse_layout
+        if self._collapsed_data is None:
+            self._collapsed_data = laplace_data(self.plan, self.data, layout)
+        key = ("laplace", settings)
+        mcmc = self._samplers.get(key)
+        if mcmc is None:
+            mcmc = self._samplers[key] = make_mcmc(make_laplace_model(self.plan, layout),
+                                                   settings, progress)
+        run = run_nuts(mcmc, self._collapsed_data, settings, seed,
+                       initial_inverse_mass(self.plan, self.pilot, collapsed=True))
+        start = time.perf_counter()
+        samples, log_weight = complete_samples(self.plan, layout, self._collapsed_data,
+                                               run.samples, seed)
+        run.timings["conditional_draws_s"] = time.perf_counter() - start
+        run.samples = samples
+        run.stats = {**run.stats, "laplace_log_weight": log_weight}
         return samples, run.stats, run
 
     def prior_predictive(self, draws: int = 500, seed: int = 0):
