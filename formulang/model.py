@@ -56,7 +56,12 @@ class Model:
     exactly when the model allows it and ``reparam="auto"`` (NUTS then samples only the
     population, SD, correlation and residual parameters; the effects are drawn from their
     exact conditional afterwards), ``True`` insists (an error says why it cannot), ``False``
-    samples the effects. ``model.collapsed`` and ``model.collapse_reason`` say what was chosen.
+    samples the effects. For bernoulli, binomial, poisson and negative_binomial,
+    ``collapse="laplace"`` (or ``True``) integrates them out by the embedded Laplace
+    approximation (:mod:`formulang.lower.laplace`; ``"auto"`` samples them): NUTS over the same
+    non-effect parameters, the effects drawn afterwards with PSIS importance weights reported by
+    ``fit.diagnostics()``. ``model.collapsed`` and ``model.collapse_reason`` say what was
+    chosen (``model.compiled.laplace``: by the approximation).
     ``compress`` (bernoulli, binomial, poisson): ``"auto"`` lets NUTS run on identical rows
     merged into counts, exactly (:mod:`formulang.lower.compress`), when that removes at least
     20% of them; ``True`` whenever it removes any, ``False`` never. ``model.compression`` (the
@@ -244,7 +249,7 @@ class Model:
         :mod:`formulang.infer.laplace_draws`); the weights go in ``stats``."""
         import time
 
-        from .infer.laplace_draws import complete_samples
+        from .infer.laplace_draws import complete_samples, draw_runner
         from .infer.mass_matrix import initial_inverse_mass
         from .infer.nuts import make_mcmc, run_nuts
         from .lower.laplace import laplace_data, make_laplace_model
@@ -260,8 +265,11 @@ class Model:
         run = run_nuts(mcmc, self._collapsed_data, settings, seed,
                        initial_inverse_mass(self.plan, self.pilot, collapsed=True))
         start = time.perf_counter()
+        runner = self._samplers.get("laplace_draws")
+        if runner is None:
+            runner = self._samplers["laplace_draws"] = draw_runner(self.plan, layout)
         samples, log_weight = complete_samples(self.plan, layout, self._collapsed_data,
-                                               run.samples, seed)
+                                               run.samples, seed, runner)
         run.timings["conditional_draws_s"] = time.perf_counter() - start
         run.samples = samples
         run.stats = {**run.stats, "laplace_log_weight": log_weight}

@@ -54,8 +54,8 @@ def mode_draws(plan: ModelPlan, layout, data: dict, theta, trils, aux, eps):
         T = block_scale(plan, layout, list(tr), data.get("T_index"))
         eta0 = population_eta(plan, rows, th)
         loglik = row_loglik(plan, rows, ax)
-        v_star = find_mode(loglik, eta0, rows, T, B, q)
-        f_star, _, H = block_pass(loglik, eta0, rows, T, v_star, B)
+        v_star, H = find_mode(loglik, eta0, rows, T, B, q)
+        f_star, _, _ = block_pass(loglik, eta0, rows, T, v_star, B, second=False)
         v = v_star + chol_solve(cholesky(H), e, transpose=True)
         f, _, _ = block_pass(loglik, eta0, rows, T, v, B, second=False)
         return v, jnp.sum(f - f_star) + 0.5 * jnp.sum(e * e)
@@ -64,12 +64,19 @@ def mode_draws(plan: ModelPlan, layout, data: dict, theta, trils, aux, eps):
     return jax.lax.map(one, (theta, tuple(trils), aux, eps), batch_size=batch)
 
 
+def draw_runner(plan: ModelPlan, layout):
+    """:func:`mode_draws` compiled for this model (a refit reuses it)."""
+    import jax
+
+    return jax.jit(lambda d, th, tr, ax, e: mode_draws(plan, layout, d, th, tr, ax, e))
+
+
 def draw_group_effects(plan: ModelPlan, layout, data: dict, samples: dict,
-                       seed: int) -> tuple[dict, np.ndarray]:
+                       seed: int, runner=None) -> tuple[dict, np.ndarray]:
     """Effects for every draw in ``samples`` (the Laplace sampler's sites, (chains, draws,
     ...)): returns the full model's group sites (``z_<g>``, ``rc_<g>``) and the log
-    importance weights (chains, draws). Deterministic given ``seed``."""
-    import jax
+    importance weights (chains, draws). Deterministic given ``seed``. ``runner``:
+    :func:`draw_runner`'s, kept by the caller (default: compiled afresh)."""
     import jax.numpy as jnp
 
     chains, draws = np.shape(next(iter(samples.values())))[:2]
@@ -82,7 +89,7 @@ def draw_group_effects(plan: ModelPlan, layout, data: dict, samples: dict,
     eps = np.random.default_rng([int(seed), SEED_STREAM]).standard_normal(
         (D, layout.n_blocks, layout.q))
     f32 = lambda a: jnp.asarray(a, dtype=jnp.float32)  # noqa: E731: the sampler's precision
-    run = jax.jit(lambda d, th, tr, ax, e: mode_draws(plan, layout, d, th, tr, ax, e))
+    run = draw_runner(plan, layout) if runner is None else runner
     v, log_w = run(data, f32(theta), [f32(t) for t in trils],
                    {k: f32(a) for k, a in aux.items()}, f32(eps))
     v = np.asarray(v, dtype=np.float64)
@@ -103,11 +110,11 @@ def draw_group_effects(plan: ModelPlan, layout, data: dict, samples: dict,
             np.asarray(log_w, dtype=np.float64).reshape(chains, draws))
 
 
-def complete_samples(plan: ModelPlan, layout, data: dict, samples: dict,
-                     seed: int) -> tuple[dict, np.ndarray]:
+def complete_samples(plan: ModelPlan, layout, data: dict, samples: dict, seed: int,
+                     runner=None) -> tuple[dict, np.ndarray]:
     """The Laplace sampler's draws plus the group sites the full model would have sampled,
     and the log importance weights (chains, draws)."""
-    sites, log_w = draw_group_effects(plan, layout, data, samples, seed)
+    sites, log_w = draw_group_effects(plan, layout, data, samples, seed, runner)
     return {**samples, **sites}, log_w
 
 
@@ -124,4 +131,4 @@ def pareto_khat(log_weights) -> float:
     return float(np.asarray(k))
 
 
-__all__ = ["complete_samples", "draw_group_effects", "mode_draws", "pareto_khat"]
+__all__ = ["complete_samples", "draw_group_effects", "draw_runner", "mode_draws", "pareto_khat"]

@@ -178,8 +178,8 @@ def newton_step(H, grad):
 
 
 def find_mode(loglik, eta0, rows: dict, T, n_blocks: int, q: int):
-    """``v*`` per block, by damped Newton from ``v = 0`` (forward only: call it on stopped
-    inputs). Each block halves its own step while its objective would fall (a Bernoulli
+    """``(v*, H(v*))`` per block, by damped Newton from ``v = 0`` (forward only: call it on
+    stopped inputs). Each block halves its own step while its objective would fall (a Bernoulli
     block with a large SD can overshoot); the loop ends when no block moves by more than
     :data:`STEP_TOL` or after :data:`MAX_NEWTON` steps."""
     import jax.numpy as jnp
@@ -224,7 +224,8 @@ def find_mode(loglik, eta0, rows: dict, T, n_blocks: int, q: int):
         return (state[4] < MAX_NEWTON) & (state[5] > STEP_TOL)
 
     state = (v0, f0, g0, H0, 0, jnp.asarray(jnp.inf, dtype=eta0.dtype))
-    return lax.while_loop(cond, body, state)[0]
+    v, _, _, H, _, _ = lax.while_loop(cond, body, state)
+    return v, H
 
 
 def laplace_marginal(plan: ModelPlan, layout: BlockLayout, data: dict, theta, trils, aux,
@@ -240,10 +241,11 @@ def laplace_marginal(plan: ModelPlan, layout: BlockLayout, data: dict, theta, tr
     T = block_scale(plan, layout, trils, data.get("T_index"))
     eta0 = population_eta(plan, rows, theta)
     B, q = layout.n_blocks, layout.q
-    v_star = sg(find_mode(row_loglik(plan, rows, sg(aux)), sg(eta0), rows, sg(T), B, q))
+    v_star, H_star = sg(find_mode(row_loglik(plan, rows, sg(aux)), sg(eta0), rows, sg(T),
+                                  B, q))
     loglik = row_loglik(plan, rows, aux)
-    _, g, H_star = block_pass(loglik, eta0, rows, T, v_star, B)
-    s = newton_step(sg(H_star), g)
+    _, g, _ = block_pass(loglik, eta0, rows, T, v_star, B, second=False)
+    s = newton_step(H_star, g)
     v = v_star + s - sg(s)  # value v*, derivative dv*/dtheta (implicit function theorem)
     f, _, H = block_pass(loglik, eta0, rows, T, v, B)
     L = cholesky(H)

@@ -127,7 +127,7 @@ def test_mode_is_stationary_and_unique_under_large_sds():
         loglik = row_loglik(m.plan, rows, {})
         @jax.jit
         def mode(eta0, T):
-            v = find_mode(loglik, eta0, rows, T, B, 1)
+            v, _ = find_mode(loglik, eta0, rows, T, B, 1)
             return v, *block_pass(loglik, eta0, rows, T, v, B)[1:]
 
         v, g, H = mode(eta0, T)
