@@ -98,5 +98,4 @@ def test_simulate(fits):
     model, _, _ = fits
     sim = model.simulate({"b": {"Intercept": 0.0, "x": 1.0}}, seed=2)
     assert set(np.unique(sim.data()["y"])) <= {0, 1}
-    assert set(model._samplers) == {("laplace", next(iter(model._samplers))[1]),
-                                    "laplace_draws"}  # kept for refits
+    assert "laplace_draws" in model._samplers  # the compiled effect draws, kept for refits

@@ -253,7 +253,8 @@ def diagnose(fit) -> Diagnostics:
         max_tree_depth=depth, tree_depth_hits=hits, max_rhat=max_rhat,
         max_rhat_param=max_rhat_param, min_ess_bulk=min_bulk, min_ess_bulk_param=min_bulk_param,
         min_ess_tail=min_tail, min_ess_tail_param=min_tail_param, bfmi=bfmi,
-        laplace_khat=khat, problems=tuple(problems), suspects=tuple(dict.fromkeys(suspects)), rhat=rhat_d,
+        laplace_khat=khat, problems=tuple(problems),
+        suspects=tuple(dict.fromkeys(suspects)), rhat=rhat_d,
         ess_bulk=bulk_d, ess_tail=tail_d)
 
 

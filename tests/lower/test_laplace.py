@@ -141,6 +141,11 @@ def test_which_models_take_the_laplace_path():
     assert m.compiled.laplace and "no closed-form integral" in m.collapse_reason
     assert not fl.Model("y ~ x + (1 | g)", d, family="bernoulli").collapsed  # auto: sampled
     assert "Laplace" in str(m)
+    cbpp = fl.Model("incidence | trials(size) ~ period + (1 | herd)",
+                    fl.datasets.load("cbpp"), collapse=True)  # collapse=True: once an error
+    assert cbpp.compiled.laplace and "binomial" in cbpp.collapse_reason
+    assert "not collapsed" in fl.Model("incidence | trials(size) ~ period + (1 | herd)",
+                                       fl.datasets.load("cbpp")).collapse_reason
     d["h"] = np.tile(["a", "b", "c"], len(d) // 3)
     with pytest.raises(FormulangError, match="crossed"):
         fl.Model("y ~ x + (1 | g) + (1 | h)", d, family="bernoulli", collapse="laplace")
