@@ -268,11 +268,11 @@ class Model:
         runner = self._samplers.get("laplace_draws")
         if runner is None:
             runner = self._samplers["laplace_draws"] = draw_runner(self.plan, layout)
-        samples, log_weight = complete_samples(self.plan, layout, self._collapsed_data,
-                                               run.samples, seed, runner)
+        samples, weights = complete_samples(self.plan, layout, self._collapsed_data,
+                                            run.samples, seed, runner)
         run.timings["conditional_draws_s"] = time.perf_counter() - start
         run.samples = samples
-        run.stats = {**run.stats, "laplace_log_weight": log_weight}
+        run.stats = {**run.stats, **weights}
         return samples, run.stats, run
 
     def prior_predictive(self, draws: int = 500, seed: int = 0):

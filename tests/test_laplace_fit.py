@@ -85,13 +85,18 @@ def test_downstream_predict_loo_save_load(fits, tmp_path):
 
 
 def test_diagnostics_report_the_importance_weights(fits):
-    """PSIS k-hat of the joint importance weights: below 0.7 here (60 rows per level)."""
+    """PSIS k-hat of the importance weights, joint and of the parameters alone: below 0.7
+    here (60 rows per level); the parameters' weights average 8 effect draws per level, so
+    they vary less than the joint ones."""
     _, la, full = fits
     d = la.diagnostics()
     assert d.laplace_khat is not None and d.laplace_khat < 0.7
+    assert d.laplace_khat_parameters < 0.7
     assert "k-hat" in str(d) and not any(p.kind == "laplace" for p in d.problems)
     assert full.diagnostics().laplace_khat is None
-    assert la.stats["laplace_log_weight"].shape == (2, 400)
+    joint, alone = la.stats["laplace_log_weight"], la.stats["laplace_log_weight_theta"]
+    assert joint.shape == alone.shape == (2, 400)
+    assert np.var(alone) < np.var(joint)
 
 
 def test_simulate(fits):

@@ -13,9 +13,12 @@ save/load and simulation read the fit as if the full model had been sampled.
 Honesty: each draw's importance weight on the full joint,
 ``log w_s = log p(y, v_s | theta_s) - log p_LA(y | theta_s) - log q(v_s | theta_s)``, which
 with ``f(v) = sum_i l_i - |v|^2 / 2`` reduces to ``f(v_s) - f(v*) + |e|^2 / 2`` (the
-log-determinants cancel). Their Pareto-smoothed tail shape (PSIS k-hat) is what
-``fit.diagnostics()`` reports (:mod:`formulang.report.diagnostics`): below 0.7 the weighted
-and unweighted posteriors agree within Monte Carlo error; above it, the approximation is off
+log-determinants cancel). Over many levels these multiply small per-level errors, so a second
+weight judges the parameters alone: per block the mean of :data:`WEIGHT_DRAWS` such weights,
+an unbiased estimate of ``p(y_o | theta) / p_LA(y_o | theta)``, multiplied over blocks (a
+pseudo-marginal weight of ``theta``). Their Pareto-smoothed tail shapes (PSIS k-hat) are what
+``fit.diagnostics()`` reports (:mod:`formulang.report.diagnostics`): below 0.7 weighted and
+unweighted estimates agree within Monte Carlo error; above it, the approximation may be off
 for this model and ``collapse=False`` samples it exactly. The summaries are of the unweighted
 draws.
 
@@ -35,19 +38,26 @@ from ..lower.plan import ModelPlan
 from .collapsed_draws import _store, scale_tril_draws, theta_draws
 
 SEED_STREAM = 23  # second word of the seed: keeps these draws apart from other uses of it
+WEIGHT_DRAWS = 8  # effect draws per block and posterior draw for the parameters' weights
+JOINT = "laplace_log_weight"  # stats key: log weights of (parameters, effects) jointly
+PARAMETERS = "laplace_log_weight_theta"  # stats key: log weights of the parameters alone
 _BATCH_ROWS = 1 << 21  # rows x draws evaluated at once: bounds memory
 
 
 def mode_draws(plan: ModelPlan, layout, data: dict, theta, trils, aux, eps):
-    """Per draw (leading axis of every argument): the effects ``v`` (``(D, B, q)``) drawn
-    from ``N(v*, H^-1)`` with standard normal ``eps`` (zeros: the modes) and their log
-    importance weights (``(D,)``). JAX; run it under ``jit``."""
+    """Per draw (leading axis of every argument; ``eps`` ``(D, K, B, q)`` standard normal):
+    the effects ``v`` (``(D, B, q)``) drawn from ``N(v*, H^-1)`` with ``eps[:, 0]``, their
+    log importance weights on the joint (``(D,)``), and the log weights of the parameters
+    alone (``(D,)``): per block the mean of ``K`` joint weights (an unbiased estimate of
+    ``p(y_o | theta) / p_LA(y_o | theta)``), multiplied over blocks. JAX; run it under
+    ``jit``."""
     import jax
     import jax.numpy as jnp
+    from jax.scipy.special import logsumexp
 
     rows = data["rows"]
     B, q = layout.n_blocks, layout.q
-    n = rows["Z"].shape[0]
+    n, K = rows["Z"].shape[0], eps.shape[1]
 
     def one(args):
         th, tr, ax, e = args
@@ -56,11 +66,13 @@ def mode_draws(plan: ModelPlan, layout, data: dict, theta, trils, aux, eps):
         loglik = row_loglik(plan, rows, ax)
         v_star, H = find_mode(loglik, eta0, rows, T, B, q)
         f_star, _, _ = block_pass(loglik, eta0, rows, T, v_star, B, second=False)
-        v = v_star + chol_solve(cholesky(H), e, transpose=True)
-        f, _, _ = block_pass(loglik, eta0, rows, T, v, B, second=False)
-        return v, jnp.sum(f - f_star) + 0.5 * jnp.sum(e * e)
+        L = jnp.broadcast_to(cholesky(H), (K, B, q, q))
+        v = v_star + chol_solve(L, e, transpose=True)  # (K, B, q)
+        f = jax.vmap(lambda vk: block_pass(loglik, eta0, rows, T, vk, B, second=False)[0])(v)
+        lw = f - f_star + 0.5 * jnp.sum(e * e, axis=-1)  # (K, B)
+        return v[0], jnp.sum(lw[0]), jnp.sum(logsumexp(lw, axis=0) - jnp.log(K))
 
-    batch = max(1, _BATCH_ROWS // max(n, 1))
+    batch = max(1, _BATCH_ROWS // max(n * K, 1))
     return jax.lax.map(one, (theta, tuple(trils), aux, eps), batch_size=batch)
 
 
@@ -72,10 +84,11 @@ def draw_runner(plan: ModelPlan, layout):
 
 
 def draw_group_effects(plan: ModelPlan, layout, data: dict, samples: dict,
-                       seed: int, runner=None) -> tuple[dict, np.ndarray]:
+                       seed: int, runner=None) -> tuple[dict, dict]:
     """Effects for every draw in ``samples`` (the Laplace sampler's sites, (chains, draws,
     ...)): returns the full model's group sites (``z_<g>``, ``rc_<g>``) and the log
-    importance weights (chains, draws). Deterministic given ``seed``. ``runner``:
+    importance weights (chains, draws) by name (:data:`JOINT`, :data:`PARAMETERS`: the
+    fit's ``stats`` keys). Deterministic given ``seed``. ``runner``:
     :func:`draw_runner`'s, kept by the caller (default: compiled afresh)."""
     import jax.numpy as jnp
 
@@ -87,11 +100,11 @@ def draw_group_effects(plan: ModelPlan, layout, data: dict, samples: dict,
     trils = [scale_tril_draws(g, flat) for g in plan.groups]
     aux = {a: np.asarray(flat[a]) for a in plan.aux}
     eps = np.random.default_rng([int(seed), SEED_STREAM]).standard_normal(
-        (D, layout.n_blocks, layout.q))
+        (D, WEIGHT_DRAWS, layout.n_blocks, layout.q))
     f32 = lambda a: jnp.asarray(a, dtype=jnp.float32)  # noqa: E731: the sampler's precision
     run = draw_runner(plan, layout) if runner is None else runner
-    v, log_w = run(data, f32(theta), [f32(t) for t in trils],
-                   {k: f32(a) for k, a in aux.items()}, f32(eps))
+    v, log_w, log_w_theta = run(data, f32(theta), [f32(t) for t in trils],
+                                {k: f32(a) for k, a in aux.items()}, f32(eps))
     v = np.asarray(v, dtype=np.float64)
     T = block_scale(plan, layout, trils, data.get("T_index"), xp=np)
     u = v @ np.swapaxes(T[:, 0], -1, -2) if layout.shared else (T @ v[..., None])[..., 0]
@@ -106,16 +119,17 @@ def draw_group_effects(plan: ModelPlan, layout, data: dict, samples: dict,
         effects[s.r] = np.empty((D, len(g.levels), g.k), dtype)
     _store(plan, layout, v, u, slice(0, D), flat, sites, effects)
     reshape = lambda a: a.reshape((chains, draws) + a.shape[1:])  # noqa: E731
-    return ({k: reshape(a) for k, a in sites.items()},
-            np.asarray(log_w, dtype=np.float64).reshape(chains, draws))
+    weights = {name: np.asarray(w, dtype=np.float64).reshape(chains, draws)
+               for name, w in ((JOINT, log_w), (PARAMETERS, log_w_theta))}
+    return {k: reshape(a) for k, a in sites.items()}, weights
 
 
 def complete_samples(plan: ModelPlan, layout, data: dict, samples: dict, seed: int,
-                     runner=None) -> tuple[dict, np.ndarray]:
+                     runner=None) -> tuple[dict, dict]:
     """The Laplace sampler's draws plus the group sites the full model would have sampled,
-    and the log importance weights (chains, draws)."""
-    sites, log_w = draw_group_effects(plan, layout, data, samples, seed, runner)
-    return {**samples, **sites}, log_w
+    and the log importance weights by name (:func:`draw_group_effects`)."""
+    sites, weights = draw_group_effects(plan, layout, data, samples, seed, runner)
+    return {**samples, **sites}, weights
 
 
 def pareto_khat(log_weights) -> float:
@@ -131,4 +145,5 @@ def pareto_khat(log_weights) -> float:
     return float(np.asarray(k))
 
 
-__all__ = ["complete_samples", "draw_group_effects", "draw_runner", "mode_draws", "pareto_khat"]
+__all__ = ["JOINT", "PARAMETERS", "WEIGHT_DRAWS", "complete_samples", "draw_group_effects",
+           "draw_runner", "mode_draws", "pareto_khat"]
