@@ -62,6 +62,14 @@ class CompiledModel:
     compressed: bool = False
     compression_reason: str | None = None
     collapsed_terms: tuple[str, ...] = ()  # partial collapse (crossed): terms integrated out
+    # how collapsed effects are integrated out: "exact" (Gaussian) or "laplace" (issue 23)
+    collapse_method: str = "exact"
+
+    @property
+    def laplace(self) -> bool:
+        """Whether NUTS runs on the embedded Laplace approximation (:mod:`formulang.lower.
+        laplace`): the effects integrated out approximately, then drawn with PSIS weights."""
+        return self.collapsed and self.collapse_method == "laplace"
 
     @property
     def compiled(self) -> "CompiledModel":
@@ -141,7 +149,8 @@ class CompiledModel:
             # collapsed Gaussian path and merged rows (issue 7); absent in older files
             "collapse": {"collapsed": bool(self.collapsed), "reason": self.collapse_reason,
                          **({"terms": list(self.collapsed_terms)} if self.collapsed_terms
-                            else {})},
+                            else {}),
+                         **({"method": "laplace"} if self.laplace else {})},
             "compression": {"compressed": bool(self.compressed),
                             "reason": self.compression_reason},
         }
@@ -162,7 +171,8 @@ class CompiledModel:
         return cls(formula, fam, spec, int(d["data"]["n"]), int(d["data"]["n_input"]), priors,
                    choices, plan, bool(collapse.get("collapsed", False)),
                    collapse.get("reason"), bool(compression.get("compressed", False)),
-                   compression.get("reason"), tuple(collapse.get("terms", ())))
+                   compression.get("reason"), tuple(collapse.get("terms", ())),
+                   collapse.get("method", "exact"))
 
     @functools.cached_property
     def _canonical(self) -> str:

@@ -264,7 +264,9 @@ class Fit:
         chains, draws = next(iter(self.samples.values())).shape[:2]
         header = [f" Family: {m.family}", f"Formula: {m.formula}",
                   f"   Data: {m.n} rows; draws: {chains} chains x {draws} ({self.method}"
-                  + (", group effects integrated out and drawn exactly)" if self.collapsed
+                  + ((", group effects integrated out by the Laplace approximation and "
+                      "drawn from it)" if self.compiled.laplace else
+                      ", group effects integrated out and drawn exactly)") if self.collapsed
                      else ")")]
         text = format_summary(self.plan, self.summary(), header)
         return text + "\n\nDiagnostics: " + str(self.diagnostics())

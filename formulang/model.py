@@ -56,7 +56,12 @@ class Model:
     exactly when the model allows it and ``reparam="auto"`` (NUTS then samples only the
     population, SD, correlation and residual parameters; the effects are drawn from their
     exact conditional afterwards), ``True`` insists (an error says why it cannot), ``False``
-    samples the effects. ``model.collapsed`` and ``model.collapse_reason`` say what was chosen.
+    samples the effects. For bernoulli, binomial, poisson and negative_binomial,
+    ``collapse="laplace"`` (or ``True``) integrates them out by the embedded Laplace
+    approximation (:mod:`formulang.lower.laplace`; ``"auto"`` samples them): NUTS over the same
+    non-effect parameters, the effects drawn afterwards with PSIS importance weights reported by
+    ``fit.diagnostics()``. ``model.collapsed`` and ``model.collapse_reason`` say what was
+    chosen (``model.compiled.laplace``: by the approximation).
     ``compress`` (bernoulli, binomial, poisson): ``"auto"`` lets NUTS run on identical rows
     merged into counts, exactly (:mod:`formulang.lower.compress`), when that removes at least
     20% of them; ``True`` whenever it removes any, ``False`` never. ``model.compression`` (the
@@ -106,7 +111,7 @@ class Model:
         self.compiled = CompiledModel(
             formula, fam, self.bound.spec, int(self.bound.n), int(self.bound.n_input), table,
             tuple(parameterization), plan, choice.collapsed, choice.reason,
-            rows.compressed is not None, rows.reason, collapsed_terms)
+            rows.compressed is not None, rows.reason, collapsed_terms, choice.method)
         self._sampled_model = (self.numpyro_model, self.data) if rows.compressed is None \
             else (make_model(rows.compressed.plan), rows.compressed.data)
         # the full model samples a Gaussian response in a unit near its scale (lower/units.py)
@@ -214,6 +219,8 @@ class Model:
         from .infer.mass_matrix import initial_inverse_mass
         from .infer.nuts import make_mcmc, run_nuts
 
+        if self.compiled.laplace:
+            return self._sample_laplace(settings, seed, progress)
         if self.collapsed:
             if settings.shards > 1:  # no rows to split: the error says so
                 from .infer.sharding import shards_for
@@ -290,6 +297,38 @@ class Model:
                                                      samples, seed)}
         run.timings["conditional_draws_s"] = time.perf_counter() - start
         run.samples = samples
+        return samples, run.stats, run
+
+    def _sample_laplace(self, settings, seed: int, progress) -> tuple[dict, dict, object]:
+        """NUTS over the embedded Laplace approximation, then effects drawn from it with
+        importance weights on the full joint (:mod:`formulang.lower.laplace`,
+        :mod:`formulang.infer.laplace_draws`); the weights go in ``stats``."""
+        import time
+
+        from .infer.laplace_draws import complete_samples, draw_runner
+        from .infer.mass_matrix import initial_inverse_mass
+        from .infer.nuts import make_mcmc, run_nuts
+        from .lower.laplace import laplace_data, make_laplace_model
+
+        layout = self.collapse_layout
+        if self._collapsed_data is None:
+            self._collapsed_data = laplace_data(self.plan, self.data, layout)
+        key = ("laplace", settings)
+        mcmc = self._samplers.get(key)
+        if mcmc is None:
+            mcmc = self._samplers[key] = make_mcmc(make_laplace_model(self.plan, layout),
+                                                   settings, progress)
+        run = run_nuts(mcmc, self._collapsed_data, settings, seed,
+                       initial_inverse_mass(self.plan, self.pilot, collapsed=True))
+        start = time.perf_counter()
+        runner = self._samplers.get("laplace_draws")
+        if runner is None:
+            runner = self._samplers["laplace_draws"] = draw_runner(self.plan, layout)
+        samples, weights = complete_samples(self.plan, layout, self._collapsed_data,
+                                            run.samples, seed, runner)
+        run.timings["conditional_draws_s"] = time.perf_counter() - start
+        run.samples = samples
+        run.stats = {**run.stats, **weights}
         return samples, run.stats, run
 
     def prior_predictive(self, draws: int = 500, seed: int = 0):

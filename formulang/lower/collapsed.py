@@ -44,7 +44,7 @@ from .units import response_unit_sites, standardize_sites, unit_scale
 
 MAX_BLOCK = 64  # largest block (effects per outer level) the collapsed sampler factors
 _CHUNK_ENTRIES = 1 << 22  # bincount entries per chunk of rows: bounds temporary memory
-COLLAPSE_CHOICES = ("auto", True, False)
+COLLAPSE_CHOICES = ("auto", True, False, "laplace")
 
 
 @dataclass(frozen=True, eq=False)
@@ -72,6 +72,9 @@ class CollapseChoice:
     collapsed: bool
     reason: str
     layout: BlockLayout | None = None
+    # "exact" (the Gaussian integral) or "laplace" (the embedded Laplace approximation of a
+    # non-Gaussian family: formulang.lower.laplace)
+    method: str = "exact"
 
 
 class _Ineligible(Exception):
@@ -86,7 +89,10 @@ def choose_collapse(bound, fam, collapse="auto", reparam="auto") -> CollapseChoi
     ``collapse="auto"`` collapses when the model is eligible and ``reparam == "auto"`` (a
     forced parameterisation means the user wants the effects sampled that way);
     ``collapse=True`` insists (a :class:`FormulangError` says why it cannot);
-    ``collapse=False`` never collapses.
+    ``collapse=False`` never collapses. For a family whose log-likelihood is concave in the
+    linear predictor (bernoulli, binomial, poisson, negative_binomial), ``collapse="laplace"``
+    (or ``True``, which says so in the reason) integrates the effects out by the embedded
+    Laplace approximation (:mod:`formulang.lower.laplace`); ``"auto"`` samples them.
 
     >>> import formulang as fl
     >>> b = fl.bind("diameter ~ 1 + (1 | plate) + (1 | sample)", fl.datasets.load("Penicillin"))
@@ -94,10 +100,14 @@ def choose_collapse(bound, fam, collapse="auto", reparam="auto") -> CollapseChoi
     >>> choose_collapse(b, family("gaussian")).collapsed
     False
     """
-    if not (collapse is True or collapse is False or collapse == "auto"):
-        raise FormulangError(f"collapse must be 'auto', True or False, not {collapse!r}")
+    if not (collapse is True or collapse is False or collapse in ("auto", "laplace")):
+        raise FormulangError(f"collapse must be 'auto', True, False or 'laplace', not "
+                             f"{collapse!r}")
     if collapse is False:
         return CollapseChoice(False, "collapse=False: the group effects are sampled")
+    if collapse == "laplace" or (collapse is True and not fam.collapsible
+                                 and fam.spec.log_concave):
+        return _choose_laplace(bound, fam, collapse)
     try:
         layout = block_layout(bound, fam)
     except _Ineligible as why:
@@ -112,16 +122,42 @@ def choose_collapse(bound, fam, collapse="auto", reparam="auto") -> CollapseChoi
     return CollapseChoice(True, "collapsed", layout)
 
 
-def block_layout(bound, fam) -> BlockLayout:
-    """The outer blocks of an eligible model; raises ``_Ineligible`` with the reason."""
-    check_collapsible(bound, fam)
+def _choose_laplace(bound, fam, collapse) -> CollapseChoice:
+    """The embedded Laplace path (``collapse="laplace"``, or ``True`` for a family without a
+    closed form), or a :class:`FormulangError` saying why it cannot run."""
+    asked = "collapse='laplace'" if collapse == "laplace" else "collapse=True"
+    try:
+        layout = block_layout(bound, fam, laplace=True)
+    except _Ineligible as why:
+        raise FormulangError(f"{asked}, but the group effects cannot be integrated out by "
+                             f"the Laplace approximation: {why}") from None
+    how = ("" if collapse == "laplace" else
+           f"the {fam} family has no closed-form integral, so collapse=True uses ")
+    return CollapseChoice(True, f"{how}the embedded Laplace approximation ({asked}; "
+                                f"collapse=False samples the effects exactly)", layout,
+                          "laplace")
+
+
+def block_layout(bound, fam, laplace: bool = False) -> BlockLayout:
+    """The outer blocks of an eligible model; raises ``_Ineligible`` with the reason.
+    ``laplace``: for the embedded Laplace path, which needs a log-likelihood concave in the
+    linear predictor rather than a Gaussian one."""
+    check_collapsible(bound, fam, laplace)
     return nested_layout(bound.groups)
 
 
-def check_collapsible(bound, fam) -> None:
+def check_collapsible(bound, fam, laplace: bool = False) -> None:
     """Raises ``_Ineligible`` when the family, the response or the terms rule out
-    integrating group effects out in closed form (whatever the terms' nesting)."""
-    if not fam.collapsible:
+    integrating group effects out in closed form, or (``laplace``) by the embedded Laplace
+    approximation (whatever the terms' nesting)."""
+    if laplace and fam.collapsible:
+        raise _Ineligible(f"the family is {fam}, whose group effects integrate out exactly: "
+                          f"collapse=True does that")
+    if laplace and not fam.spec.log_concave:
+        raise _Ineligible(f"the family is {fam}; the Laplace path takes the families whose "
+                          f"log-likelihood is concave in the linear predictor (bernoulli, "
+                          f"binomial, poisson, negative_binomial)")
+    if not laplace and not fam.collapsible:
         raise _Ineligible(f"the family is {fam}; only gaussian(identity) has group effects "
                           f"that integrate out in closed form")
     for name, sub in bound.dpars:
@@ -206,6 +242,12 @@ def describe_collapse(compiled, method: str | None = None) -> str:
         return f"Group effects: {compiled.collapse_reason}"
     if compiled.collapsed and method in ("map", "vi"):
         return f"Group effects: sampled ({method} fits the full model, not the collapsed one)"
+    if compiled.collapsed and compiled.laplace:
+        return (f"Group effects: integrated out by the embedded Laplace approximation (NUTS "
+                f"runs over {n_sampled_parameters(plan)} parameters; effects drawn from the "
+                f"Gaussian approximation of their conditional, PSIS k-hat in "
+                f"fit.diagnostics()): {compiled.collapse_reason}"
+                + ("; map and vi sample the full model" if method is None else ""))
     if compiled.collapsed:
         return (f"Group effects: integrated out exactly (collapsed Gaussian: NUTS runs over "
                 f"{n_sampled_parameters(plan)} parameters; effects drawn from their exact "

@@ -204,6 +204,9 @@ class FamilySpec:
     continuous family, ``P(Y = 0) = 0``), which zero-inflated and hurdle rows build on.
     ``trials``: the response is successes out of trials;
     ``collapsible``: with an identity link, group effects integrate out in closed form;
+    ``log_concave``: the log-likelihood is concave in ``eta`` for every link the family takes,
+    so the embedded Laplace approximation's Newton steps find the effects' mode
+    (:mod:`formulang.lower.laplace`);
     ``merge``: how identical rows add exactly (``"counts"`` Bernoulli rows into binomial ones,
     ``"trials"``, ``"exposure"``), into family ``merges_into`` (default itself).
 
@@ -250,6 +253,7 @@ class FamilySpec:
     log_zero: Callable | None = None
     trials: bool = False
     collapsible: bool = False
+    log_concave: bool = False
     merge: str | None = None
     merges_into: str | None = None
     log_cdfs: Callable | None = None
@@ -321,7 +325,7 @@ FAMILIES: dict[str, FamilySpec] = {f.name: f for f in [
         source=lambda link: ["dist.BernoulliLogits(eta)" if link.name == "logit"
                              else f"dist.BernoulliProbs({CLIP.format(link.code())})"],
         variance=_variance_bernoulli, glm_start=lambda y, n: (y + 0.5) / 2.0,
-        fixed_scale=True, merge="counts", merges_into="binomial",
+        fixed_scale=True, merge="counts", merges_into="binomial", log_concave=True,
         response_levels="binary"),  # a two-level factor: the first level is failure
     FamilySpec(
         "binomial", ("logit", "probit"), (), "binomial",
@@ -336,6 +340,7 @@ FAMILIES: dict[str, FamilySpec] = {f.name: f for f in [
         variance=_variance_bernoulli, working_response=_as_proportion,
         glm_start=lambda y, n: (n * y + 0.5) / (n + 1.0),
         fixed_scale=True, trials=True, merge="trials", log_cdfs=cdfs.binomial,
+        log_concave=True,
         log_zero=lambda mu, p, n: np.asarray(n, dtype=float) * np.log1p(
             -np.clip(mu, 0.0, 1.0 - 1e-12)),
         moments=lambda link, eta, p, n, y: cdfs.binomial_moments(n, link.inverse(eta), y)),
@@ -345,6 +350,7 @@ FAMILIES: dict[str, FamilySpec] = {f.name: f for f in [
         source=lambda link: [f"dist.Poisson({link.code()})"],
         variance=lambda mu, kappa: mu, glm_start=lambda y, n: y + 0.1, fixed_scale=True,
         merge="exposure", log_cdfs=cdfs.poisson, rate_aux=(), log_zero=lambda mu, p, n: -mu,
+        log_concave=True,
         moments=lambda link, eta, p, n, y: cdfs.poisson_moments(link.inverse(eta), y)),
     FamilySpec(
         "negative_binomial", ("log",), (Aux("phi", lambda s: ("inv_gamma", 0.4, 0.3)),),
@@ -353,7 +359,7 @@ FAMILIES: dict[str, FamilySpec] = {f.name: f for f in [
                                                                   p["phi"]),
         source=lambda link: [f"dist.NegativeBinomial2({link.code()}, phi)"],
         variance=lambda mu, kappa: mu + kappa * mu**2, glm_start=lambda y, n: y + 0.1,
-        fixed_scale=True, dispersion=_nb_dispersion,
+        fixed_scale=True, dispersion=_nb_dispersion, log_concave=True,
         pilot_aux=lambda scale, kappa: {"phi": 1.0 / kappa if kappa > 0 else float("inf")},
         log_cdfs=cdfs.negative_binomial, rate_aux=("phi",), log_zero=_nb_log_zero,
         moments=lambda link, eta, p, n, y: cdfs.negative_binomial_moments(

@@ -127,9 +127,10 @@ def zero_inflated(name: str, base, part, doc: str):
         pilot_zero=_zi_pilot(base), **_NO_ADDITIONS)
 
 
-# the capabilities the rows lose: merging rows, censoring and truncation, rate(), se()
-_NO_ADDITIONS = dict(collapsible=False, merge=None, merges_into=None, log_cdfs=None,
-                     icdf=None, rate_aux=None, se=False, moments=None)
+# the capabilities the rows lose: merging rows, censoring and truncation, rate(), se(), and the
+# embedded Laplace path (a mixture's log-likelihood is not concave in eta)
+_NO_ADDITIONS = dict(collapsible=False, log_concave=False, merge=None, merges_into=None,
+                     log_cdfs=None, icdf=None, rate_aux=None, se=False, moments=None)
 
 
 # ---- hurdle ------------------------------------------------------------------------------------

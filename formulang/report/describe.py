@@ -122,6 +122,8 @@ def describe_model(model, method: str | None = None) -> str:
         lines.append(f"Thresholds: Intercept[1] ... Intercept[{plan.thresholds.size}] (ordered; "
                      f"they replace the intercept, so the linear predictor has none)")
     gone = getattr(model, "collapsed_terms", ())  # crossed: one factor integrated out
+    how = ("integrated out (Laplace approximation) and drawn from it" if model.laplace
+           else "integrated out and drawn exactly")
     for g, choice in zip(plan.groups, model.parameterization):
         integrated = (bool(model.collapsed) or g.name in gone) and method in (None, "nuts")
         kind = "correlated" if g.correlated_pairs else "independent"
@@ -129,10 +131,10 @@ def describe_model(model, method: str | None = None) -> str:
         lines.append(f"Group ~{g.name}: {len(g.levels)} levels; {effects}"
                      + (f" ({kind})" if g.k > 1 else ""))
         if integrated and method == "nuts":
-            lines.append("    effects: integrated out and drawn exactly (collapsed; no centring)")
+            lines.append(f"    effects: {how} (collapsed; no centring)")
             continue
         if integrated:  # print(model): NUTS integrates them out; the others sample them so
-            lines.append("    effects: integrated out and drawn exactly under NUTS (no centring)")
+            lines.append(f"    effects: {how} under NUTS (no centring)")
             lines.append(f"    parameterization for map, vi, collapse=False: {choice.reason}")
         else:  # a term spanning formulas: the plan's choice, not the pilot's (lower/joint.py)
             lines.append(f"    parameterization: {g.reason if g.column_dpars else choice.reason}")

@@ -12,6 +12,9 @@ tree depth             any draw whose trajectory hit ``max_tree_depth`` (``2^dep
 R-hat                  rank-normalised split R-hat > 1.01 (Vehtari et al. 2021)
 bulk / tail ESS        < 100 per chain (400 for 4 chains)
 E-BFMI                 < 0.3 in any chain (Betancourt 2016)
+Laplace k-hat          > 0.7: an embedded-Laplace fit's importance weights (of the
+                       parameters alone, or with the effects: :mod:`formulang.infer.
+                       laplace_draws`) have a heavy tail
 =====================  ===================================================================
 
 R-hat and ESS cover every reported parameter (``b_*``, ``sd_*``, ``cor_*``, family
@@ -42,6 +45,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..infer.laplace_draws import JOINT, PARAMETERS, pareto_khat
 from ..lower.priors import PriorRow
 from ..lower.sites import all_groups, flat_effects, flat_parameters, group_sd_name, parse_flat
 from ..phrasing import option
@@ -54,6 +58,7 @@ BFMI_MIN = 0.3
 WEIGHT_THRESHOLD = 0.5  # below: the data say little about a level (reparam's threshold)
 SHIFT_MIN = 0.5  # |divergent - other draws| in log-sd SDs that implicates a group term
 FEW_LEVELS = 10  # a group SD estimated from this many levels or fewer is weakly identified
+KHAT_MAX = 0.7  # PSIS k-hat above which importance weights are unreliable (Vehtari et al.)
 
 
 @dataclass(frozen=True)
@@ -62,8 +67,8 @@ class Problem:
 
     ``severity`` is ``"error"`` (results may be wrong) or ``"warning"`` (results may be
     imprecise, or the run inefficient); ``kind`` is one of ``"divergences"``, ``"tree_depth"``,
-    ``"rhat"``, ``"ess_bulk"``, ``"ess_tail"``, ``"bfmi"``, ``"method"``; ``where`` names the
-    parameters or group terms (``~county``) concerned.
+    ``"rhat"``, ``"ess_bulk"``, ``"ess_tail"``, ``"bfmi"``, ``"method"``, ``"laplace"``;
+    ``where`` names the parameters or group terms (``~county``) concerned.
     """
 
     severity: str
@@ -99,6 +104,10 @@ class Diagnostics:
     min_ess_tail: float | None = None
     min_ess_tail_param: str | None = None
     bfmi: tuple[float, ...] = ()
+    # PSIS k-hat of an embedded-Laplace fit's importance weights: of the parameters and
+    # effects jointly, and of the parameters alone (formulang.infer.laplace_draws)
+    laplace_khat: float | None = None
+    laplace_khat_parameters: float | None = None
     problems: tuple[Problem, ...] = ()
     suspects: tuple[str, ...] = ()
     rhat: dict = field(default_factory=dict, repr=False, compare=False)
@@ -131,6 +140,9 @@ class Diagnostics:
         if self.bfmi:
             low = min(self.bfmi)
             parts.append(f"E-BFMI ≥ {math.floor(low * 100) / 100:.2f}")
+        if self.laplace_khat is not None:
+            parts.append(f"Laplace PSIS k-hat {self.laplace_khat:.2f} (with the effects), "
+                         f"{self.laplace_khat_parameters:.2f} (parameters alone)")
         return ", ".join(parts)
 
     def __str__(self) -> str:
@@ -228,12 +240,28 @@ def diagnose(fit) -> Diagnostics:
         if low:
             problems.append(_bfmi_problem(terms, bfmi, low))
 
+    # the embedded Laplace approximation: Pareto k of its importance weights
+    khat = khat_theta = None
+    if fit.compiled.laplace and JOINT in stats and PARAMETERS in stats:
+        khat, khat_theta = pareto_khat(stats[JOINT]), pareto_khat(stats[PARAMETERS])
+        for k, what in ((khat_theta, "of the parameters"),
+                        (khat, "of the parameters and group effects jointly")):
+            if k > KHAT_MAX:
+                problems.append(Problem(
+                    "warning", "laplace", f"the Laplace approximation's importance weights "
+                    f"{what} have Pareto k-hat {k:.2f} (> {KHAT_MAX}): the approximation may "
+                    f"be off for this model and data (summaries are of unweighted draws)",
+                    advice=f"refit with {option('collapse', False)} to sample the group "
+                           f"effects exactly, or compare the two fits"))
+                break
+
     return Diagnostics(
         method="nuts", chains=chains, draws=draws, divergences=n_div, divergence_share=share,
         max_tree_depth=depth, tree_depth_hits=hits, max_rhat=max_rhat,
         max_rhat_param=max_rhat_param, min_ess_bulk=min_bulk, min_ess_bulk_param=min_bulk_param,
         min_ess_tail=min_tail, min_ess_tail_param=min_tail_param, bfmi=bfmi,
-        problems=tuple(problems), suspects=tuple(dict.fromkeys(suspects)), rhat=rhat_d,
+        laplace_khat=khat, laplace_khat_parameters=khat_theta, problems=tuple(problems),
+        suspects=tuple(dict.fromkeys(suspects)), rhat=rhat_d,
         ess_bulk=bulk_d, ess_tail=tail_d)
 
 
