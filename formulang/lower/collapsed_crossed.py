@@ -40,7 +40,7 @@ from .collapsed import (BlockLayout, CollapseChoice, _Ineligible, block_scale,
                         check_collapsible, choose_collapse, group_scale,
                         marginal_log_likelihood, nested_layout, population_design_chunk,
                         population_sites, scatter_index)
-from .plan import DENSE_MASS_MAX, ModelPlan
+from .plan import ModelPlan, dense_mass
 from .units import response_unit_sites, standardize_sites
 
 
@@ -162,23 +162,7 @@ def partial_dense_mass(plan: ModelPlan, collapsed_terms) -> tuple[str, ...]:
     >>> partial_dense_mass(m.plan, ("plate",))
     ('Intercept_c', 'rc_sample')
     """
-    if not plan.intercept or not _crossed_intercepts(plan):
-        return ()
-    sites, size = [plan.sites.intercept], 1
-    for g in plan.groups:
-        if g.name in collapsed_terms or g.column_dpars or g.dpar:
-            continue
-        n_centred = sum(g.centered)
-        for site, n in ((g.sites.rc, n_centred), (g.sites.z, len(g.centered) - n_centred)):
-            if n:
-                sites.append(site)
-                size += n * g.k
-    return tuple(sites) if size <= DENSE_MASS_MAX else ()
-
-
-def _crossed_intercepts(plan: ModelPlan) -> bool:
-    return plan.intercept and sum(g.parent is None and "Intercept" in g.columns
-                                  for g in plan.groups) >= 2
+    return dense_mass(plan, excluded=tuple(collapsed_terms))
 
 
 def design_columns(plan: ModelPlan, data: dict, part: PartialCollapse):

@@ -423,11 +423,12 @@ def _centred_on_intercept(bound, parents, parameterization) -> set[int]:
 DENSE_MASS_MAX = 64
 
 
-def dense_mass(plan: ModelPlan) -> tuple[str, ...]:
+def dense_mass(plan: ModelPlan, excluded=()) -> tuple[str, ...]:
     """The sites of one dense mass-matrix block: the intercept and every effect of the
     response's group terms, when two or more top-level terms have an intercept effect
     (crossed factors: plates x samples), and the block has at most :data:`DENSE_MASS_MAX`
-    entries; () otherwise (a diagonal matrix).
+    entries; () otherwise (a diagonal matrix). ``excluded``: names of terms whose effects
+    are not sampled (a crossed factor integrated out, :mod:`formulang.lower.collapsed_crossed`).
 
     Crossed intercepts leave a ridge no centring removes: adding c to the intercept and to
     the levels of one factor and subtracting it from the other's leaves the likelihood as it
@@ -449,6 +450,8 @@ def dense_mass(plan: ModelPlan) -> tuple[str, ...]:
         return ()
     sites, size = [plan.sites.intercept], 1
     for g in terms:
+        if g.name in excluded:
+            continue
         n_centred = sum(g.centered)
         for site, n in ((g.sites.rc, n_centred), (g.sites.z, len(g.centered) - n_centred)):
             if n:
