@@ -97,6 +97,32 @@ def rerun_figures(reruns: list[dict]) -> dict:
             "reruns": reruns}
 
 
+def timed_fits(model, fit_figures, draws: int, chains: int, reruns: int,
+               stages: dict) -> tuple:
+    """formulang's first fit and ``reruns`` compiled refits, one definition for every
+    formulang contender: ``stages`` gains "first fit", "summary" (``str(fit)``) and "to ArviZ"
+    (``fit.posterior``; bambi always builds it, so the wall includes it here too). Returns
+    ``(fit, wall seconds since process start, figures of the first fit, reruns)``."""
+    t0 = time.perf_counter()
+    fit = model.fit(draws=draws, tune=draws, chains=chains, seed=1, progress=False)
+    stages["first fit"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    str(fit)
+    stages["summary"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    fit.posterior
+    stages["to ArviZ"] = time.perf_counter() - t0
+    wall = since_start()
+    first = fit_figures(fit)
+    runs = []
+    for seed in range(2, 2 + reruns):
+        t0 = time.perf_counter()
+        refit = model.fit(draws=draws, tune=draws, chains=chains, seed=seed, progress=False)
+        seconds = time.perf_counter() - t0
+        runs.append({"seed": seed, "seconds": seconds, **fit_figures(refit)})
+    return fit, wall, first, runs
+
+
 def report(**figures) -> None:
     print("RESULT " + json.dumps(figures))
     sys.stdout.flush()

@@ -4,7 +4,8 @@
 
 ``fl.Model(formula, data, family=...)``, every default (priors, parameterisation), as a user
 runs it; NUTS with CHAINS chains (default 4) x (DRAWS warm-up + DRAWS draws). Wall time: process
-start to ``str(fit)`` (summary and diagnostics), as ``formulang_fit.py``. ESS and R-hat over
+start to ``str(fit)`` (summary and diagnostics) and ``fit.posterior`` (ArviZ), as
+``formulang_fit.py`` and as bambi's contender (``common.timed_fits``). ESS and R-hat over
 every population coefficient (the response's and each dpar's: ``b``, ``b_sigma``, ``b_zi``),
 the group SDs and any constant family parameter: the same set as bambi's contender. Then RERUNS
 compiled refits with other seeds (sampling speed).
@@ -16,7 +17,8 @@ import os
 import sys
 import time
 
-from common import arguments, report, rerun_figures, sampler_figures, since_start
+from common import (arguments, report, rerun_figures, sampler_figures, since_start,
+                    timed_fits)
 
 model_name, variant, cache, draws, reruns = arguments()
 chains = int(sys.argv[6]) if len(sys.argv) > 6 else 4
@@ -43,20 +45,7 @@ def fit_figures(fit) -> dict:
                            names)
 
 
-t0 = time.perf_counter()
-fit = model.fit(draws=draws, tune=draws, chains=chains, seed=1, progress=False)
-stages["first fit"] = time.perf_counter() - t0
-t0 = time.perf_counter()
-text = str(fit)
-stages["summary"] = time.perf_counter() - t0
-wall = since_start()
-first = fit_figures(fit)
-runs = []
-for seed in range(2, 2 + reruns):
-    t0 = time.perf_counter()
-    refit = model.fit(draws=draws, tune=draws, chains=chains, seed=seed, progress=False)
-    seconds = time.perf_counter() - t0
-    runs.append({"seed": seed, "seconds": seconds, **fit_figures(refit)})
+fit, wall, first, runs = timed_fits(model, fit_figures, draws, chains, reruns, stages)
 report(contender=contender, model=model_name, status="ok", wall_seconds=wall, chains=chains,
        stages=stages, fit_seconds=stages["first fit"], **first, **rerun_figures(runs),
        estimates={k: [float(v) for v in fit.posterior.posterior[k].mean(("chain", "draw"))

@@ -21,7 +21,8 @@ import sys
 import time
 import warnings
 
-from common import arguments, report, rerun_figures, sampler_figures, since_start
+from common import (arguments, report, rerun_figures, sampler_figures, since_start,
+                    timed_fits)
 
 model_name, variant, cache, draws, reruns = arguments()
 chains = int(sys.argv[6]) if len(sys.argv) > 6 else 4
@@ -59,20 +60,7 @@ def fit_figures(fit) -> dict:
     return sampler_figures(values, fit.stats["diverging"], list(values))
 
 
-t0 = time.perf_counter()
-fit = model.fit(draws=draws, tune=draws, chains=chains, seed=1, progress=False)
-stages["first fit"] = time.perf_counter() - t0
-t0 = time.perf_counter()
-text = str(fit)
-stages["summary"] = time.perf_counter() - t0
-wall = since_start()
-first = fit_figures(fit)
-runs = []
-for seed in range(2, 2 + reruns):
-    t0 = time.perf_counter()
-    refit = model.fit(draws=draws, tune=draws, chains=chains, seed=seed, progress=False)
-    seconds = time.perf_counter() - t0
-    runs.append({"seed": seed, "seconds": seconds, **fit_figures(refit)})
+fit, wall, first, runs = timed_fits(model, fit_figures, draws, chains, reruns, stages)
 sigma = fit.posterior.posterior["sigma"].values
 report(contender="formulang", model=model_name, status="ok", wall_seconds=wall, chains=chains,
        stages=stages, fit_seconds=stages["first fit"], **first, **rerun_figures(runs),
