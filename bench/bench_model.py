@@ -106,6 +106,22 @@ PACKAGES = ("formulang", "jax", "jaxlib", "numpyro", "arviz", "numpy", "pandas",
 JAX_PYTHON = sys.executable
 
 
+def _measured() -> str:
+    """Today's date and the code's commit, stamped on every row run now (rows merge across
+    runs, so each says when and on which code it was measured)."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, check=True,
+                                capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "formulang"], cwd=HERE.parent,
+                               capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit, dirty = "unknown", ""
+    return f"{time.strftime('%Y-%m-%d')} {commit}{'+changes' if dirty else ''}"
+
+
+MEASURED = _measured()
+
+
 def run_contender(key: str, model: str, cache_dir: str, cache: str, draws: int, reruns: int,
                   timeout: float) -> dict:
     """One fresh process; its RESULT line as a row, or a row saying why there is none."""
@@ -114,7 +130,8 @@ def run_contender(key: str, model: str, cache_dir: str, cache: str, draws: int, 
     cmd = [python, str(CONTENDER_DIR / script), model, variant, cache_dir, str(draws),
            str(reruns)]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    row = {"model": model, "key": key, "cache": cache, "draws": draws, "reruns_asked": reruns}
+    row = {"model": model, "key": key, "cache": cache, "draws": draws, "reruns_asked": reruns,
+           "measured": MEASURED}
     start = time.perf_counter()
     # own session: on timeout the whole group (PyMC's worker processes too) is ended
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -286,7 +303,8 @@ def save(json_path: Path, md_path: Path, new_rows: list, draws: int, args) -> di
                            "timeout_seconds": args.timeout, "bambi_python": sys.executable,
                            "jax_python": JAX_PYTHON,
                            "jax_python_versions": jax_python_versions()},
-              "runs": merge(old.get("runs", []), new_rows)}
+              "runs": merge(old.get("runs", []), new_rows),
+              **({"note": old["note"]} if old.get("note") else {})}
     RESULTS.mkdir(exist_ok=True)
     json_path.write_text(json.dumps(result, indent=2) + "\n")
     md_path.write_text(markdown(result) + "\n")
@@ -328,7 +346,7 @@ def hand_written_reference(rows, model, key):
 def results_table(rows) -> list[str]:
     lines = ["| model | contender | cache | wall s | sampling s | min bulk ESS | ESS/wall s | "
              "ESS/sampling s | x formulang ESS/sampling s | x formulang wall | divergences | "
-             "max R-hat | note |",
+             "max R-hat | measured |",
              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
         if not ok(r):
@@ -345,7 +363,7 @@ def results_table(rows) -> list[str]:
             f"{fmt(r.get('sampling_seconds'))} | {r['min_bulk_ess']:.0f} | "
             f"{r['min_bulk_ess'] / r['wall_seconds']:.1f} | {fmt(speed)} | "
             f"{fmt(x_speed, 2)} | {fmt(x_wall, 2)} | {r['divergences']} | "
-            f"{r['max_rhat']:.3f} | |")
+            f"{r['max_rhat']:.3f} | {r.get('measured', 'earlier (Provenance)')} |")
     return lines
 
 

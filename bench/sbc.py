@@ -259,7 +259,26 @@ def run_sbc(sims: int, draws: int, tune: int, chains: int = 2, thin_to: int = 99
                                                   reparam, collapse)
     r = ranks(model, sim, sites, thin_to)
     divergences = sites["diverging"].reshape(sims, -1).sum(axis=1)
-    return r, divergences, seconds
+    return r, divergences, seconds, scalars(model, sim.params, effects=False)
+
+
+def divergences_by_truth(div: np.ndarray, truths: dict) -> dict:
+    """Where the divergent simulations sit: the share with a divergence in each quartile of
+    each true SD divided by ``sigma / sqrt(ROWS)`` (how strongly 8 rows identify a group's
+    effect: large ratios are where a non-centred parameterisation meets its inverted funnel,
+    small ones where a centred one meets the funnel)."""
+    out = {}
+    noise = np.asarray(truths["sigma"]) / np.sqrt(ROWS)
+    for name, t in truths.items():
+        if not name.startswith("sd_"):
+            continue
+        ratio = np.asarray(t) / noise
+        edges = np.quantile(ratio, [0.25, 0.5, 0.75])
+        q = np.searchsorted(edges, ratio)
+        out[name] = {"quartile_edges": [round(float(e), 3) for e in edges],
+                     "divergent_share": [round(float(np.mean(div[q == k] > 0)), 3)
+                                         for k in range(4)]}
+    return out
 
 
 def plot(r: dict, thin_to: int, bins: int, path: Path, title: str) -> None:
@@ -307,12 +326,13 @@ def main(argv=None) -> None:
                     help="the collapsed sampler (group effects integrated out, then drawn "
                          "exactly); writes sbc_collapsed.json / sbc_collapsed_ranks.png")
     ap.add_argument("--quick", action="store_true", help="40 simulations, 300 + 250 draws")
+    ap.add_argument("--out", help="result stem in bench/results (default sbc or sbc_collapsed)")
     args = ap.parse_args(argv)
     quick = {"sims": 40, "draws": 250, "tune": 300} if args.quick else \
         {"sims": 200, "draws": 500, "tune": 500}
     sims = args.sims or quick["sims"]
     draws, tune = args.draws or quick["draws"], args.tune or quick["tune"]
-    r, div, seconds = run_sbc(sims, draws, tune, args.chains, args.thin_to, args.seed,
+    r, div, seconds, truths = run_sbc(sims, draws, tune, args.chains, args.thin_to, args.seed,
                               reparam=args.reparam, collapse=args.collapse)
     tests = {name: uniformity(v, args.thin_to, args.bins) for name, v in r.items()}
     RESULTS.mkdir(exist_ok=True)
@@ -323,10 +343,13 @@ def main(argv=None) -> None:
         "tune": tune, "draws": draws, "L": args.thin_to, "bins": args.bins, "seed": args.seed,
         "seconds": round(seconds, 1),
         "divergent_simulations": int(np.sum(div > 0)), "divergences": int(np.sum(div)),
+        "divergences_by_truth": divergences_by_truth(div, truths),
+        "divergences_per_simulation": div.tolist(),
+        "truths": {k: np.round(np.asarray(v), 5).tolist() for k, v in truths.items()},
         "parameters": tests, "ranks": {k: v.tolist() for k, v in r.items()},
         "machine": {"platform": platform.platform(), "python": sys.version.split()[0]},
     }
-    stem = "sbc_collapsed" if args.collapse else "sbc"
+    stem = args.out or ("sbc_collapsed" if args.collapse else "sbc")
     (RESULTS / f"{stem}.json").write_text(json.dumps(out, indent=1))
     plot(r, args.thin_to, args.bins, RESULTS / f"{stem}_ranks.png",
          f"SBC ({out['sampler']}): {FORMULA}, {sims} simulations, L = {args.thin_to}")
@@ -334,6 +357,9 @@ def main(argv=None) -> None:
         print(f"{name:24s} chi2 p = {t['chi2_p']:.3f}  KS p = {t['ks_p']:.3f}  {t['counts']}")
     print(f"{sims} simulations in {seconds:.0f} s; {out['divergent_simulations']} with "
           f"divergences ({out['divergences']} in all)")
+    for name, d in out["divergences_by_truth"].items():
+        print(f"share with a divergence by quartile of {name} / (sigma / sqrt({ROWS})) "
+              f"(edges {d['quartile_edges']}): {d['divergent_share']}")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from .parse import parse, parse_prior
 from .data import (BoundData, DataSpec, FormulangWarning, GroupData, GroupingWarning,
                    MissingValuesWarning, NewLevelsWarning, RankDeficiencyWarning, bind)
 from . import datasets
-from ._version import __version__
+from ._version import __version__  # noqa: F401  (public)
 from .model import Model
 from .fit import Fit
 from .io import load

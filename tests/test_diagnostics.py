@@ -153,6 +153,24 @@ def test_collapsed_fits_never_advise_reparameterising(sleep_model):
     assert "centered" not in text and "reparam=" not in text
 
 
+def test_partially_collapsed_fits_blame_only_the_sampled_terms():
+    # Penicillin's crossed model integrates plate's effects out and samples sample's: trouble
+    # in plate's SD points at its prior (no centring to change), while sample's term keeps
+    # the usual centring advice (it was sampled)
+    model = fl.Model("diameter ~ 1 + (1 | plate) + (1 | sample)", fl.datasets.load("Penicillin"))
+    assert model.compiled.collapsed_terms == ("plate",) and not model.collapsed
+    fit = synthetic_fit(model, chains=2, draws=500)
+    assert not fit.collapsed
+    fit.samples["sd_plate"][1, :, 0] += 3.0  # chain 2 elsewhere: R-hat fails for plate's SD
+    text = " ".join(p.advice for p in diagnose(fit).problems)
+    assert "Group term ~plate is integrated out (collapsed: no funnel to reparameterise)" in text
+    assert "~plate is centered" not in text and "~plate is non-centered" not in text
+    fit.samples["sd_plate"][1, :, 0] -= 3.0
+    fit.samples["sd_sample"][1, :, 0] += 3.0
+    text = " ".join(p.advice for p in diagnose(fit).problems)
+    assert "~sample" in text and "integrated out" not in text
+
+
 def test_divergences_without_a_signal_fall_back_on_the_plan(radon_centered, sleep_model):
     # 2 divergences anywhere: too few to compare draws; the plan's centered term with
     # weakly informed levels is the usual funnel

@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError, FormulaError
+from ..errors import DataError
 from ..ir.expr import BinOp, Column, Expr, columns_of
 from ..ir.formula import Formula, GroupTerm, Response, smooth_columns
 from ..parse import parse

@@ -281,7 +281,7 @@ def _at_once(model, plan, folds, settings, way, fold, weights, base, seed, show)
         from .nuts import make_mcmc
 
         # a sampler of its own, without the progress bar's callback: the rounds print lines
-        one_chain = make_mcmc(make_model(plan), settings, False, plan.dense_mass)._one_chain
+        one_chain = make_mcmc(make_model(plan), settings, False, plan.dense_mass).one_chain
         runner = model._samplers[key] = folds_sampler(one_chain, way, K, plan.dense_mass)
     inverse_mass = initial_inverse_mass(plan, model.pilot)
     data = {k: v for k, v in base.items() if k != "weights"}

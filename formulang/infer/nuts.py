@@ -118,7 +118,9 @@ class NutsSampler:
                     inverse_mass_matrix=inverse_mass,
                     dense_mass=[self.dense] if self.dense else False)
 
-    def _one_chain(self, rng_key, data, inverse_mass):
+    def one_chain(self, rng_key, data, inverse_mass):
+        """One chain's warm-up and draws from ``rng_key``, unjitted: callers vectorise it over
+        chains (here), devices or k-fold folds (:mod:`formulang.infer.kfold_parallel`)."""
         import jax
         import jax.numpy as jnp
         from jax import lax
@@ -170,11 +172,11 @@ class NutsSampler:
         if self.layout is not None:
             from .sharding import sharded_runner
 
-            return sharded_runner(self._one_chain, self.mesh)
+            return sharded_runner(self.one_chain, self.mesh)
         if self.chain_method == "parallel":
-            return one_chain_per_device(self._one_chain, self.settings.chains)
+            return one_chain_per_device(self.one_chain, self.settings.chains)
         # vectorised chains, or one chain as a batch of 1
-        return jax.jit(jax.vmap(self._one_chain, in_axes=(0, None, None)))
+        return jax.jit(jax.vmap(self.one_chain, in_axes=(0, None, None)))
 
     def run(self, data: dict, seed: int, inverse_mass: dict | None = None):
         """Draws, sampler statistics and the warm-up's leapfrog steps per chain.

@@ -77,8 +77,9 @@ class CollapseChoice:
     method: str = "exact"
 
 
-class _Ineligible(Exception):
-    pass
+class Ineligible(Exception):
+    """A model, or a group term, that the collapsed sampler cannot integrate out; the
+    message says why (printed by ``print(model)``)."""
 
 
 # ---- eligibility ---------------------------------------------------------------------------
@@ -110,7 +111,7 @@ def choose_collapse(bound, fam, collapse="auto", reparam="auto") -> CollapseChoi
         return _choose_laplace(bound, fam, collapse)
     try:
         layout = block_layout(bound, fam)
-    except _Ineligible as why:
+    except Ineligible as why:
         if collapse is True:
             raise FormulangError(f"collapse=True, but the group effects cannot be integrated "
                                  f"out exactly: {why}") from None
@@ -128,7 +129,7 @@ def _choose_laplace(bound, fam, collapse) -> CollapseChoice:
     asked = "collapse='laplace'" if collapse == "laplace" else "collapse=True"
     try:
         layout = block_layout(bound, fam, laplace=True)
-    except _Ineligible as why:
+    except Ineligible as why:
         raise FormulangError(f"{asked}, but the group effects cannot be integrated out by "
                              f"the Laplace approximation: {why}") from None
     how = ("" if collapse == "laplace" else
@@ -139,7 +140,7 @@ def _choose_laplace(bound, fam, collapse) -> CollapseChoice:
 
 
 def block_layout(bound, fam, laplace: bool = False) -> BlockLayout:
-    """The outer blocks of an eligible model; raises ``_Ineligible`` with the reason.
+    """The outer blocks of an eligible model; raises ``Ineligible`` with the reason.
     ``laplace``: for the embedded Laplace path, which needs a log-likelihood concave in the
     linear predictor rather than a Gaussian one."""
     check_collapsible(bound, fam, laplace)
@@ -147,40 +148,40 @@ def block_layout(bound, fam, laplace: bool = False) -> BlockLayout:
 
 
 def check_collapsible(bound, fam, laplace: bool = False) -> None:
-    """Raises ``_Ineligible`` when the family, the response or the terms rule out
+    """Raises ``Ineligible`` when the family, the response or the terms rule out
     integrating group effects out in closed form, or (``laplace``) by the embedded Laplace
     approximation (whatever the terms' nesting)."""
     if laplace and fam.collapsible:
-        raise _Ineligible(f"the family is {fam}, whose group effects integrate out exactly: "
+        raise Ineligible(f"the family is {fam}, whose group effects integrate out exactly: "
                           f"collapse=True does that")
     if laplace and not fam.spec.log_concave:
-        raise _Ineligible(f"the family is {fam}; the Laplace path takes the families whose "
+        raise Ineligible(f"the family is {fam}; the Laplace path takes the families whose "
                           f"log-likelihood is concave in the linear predictor (bernoulli, "
                           f"binomial, poisson, negative_binomial)")
     if not laplace and not fam.collapsible:
-        raise _Ineligible(f"the family is {fam}; only gaussian(identity) has group effects "
+        raise Ineligible(f"the family is {fam}; only gaussian(identity) has group effects "
                           f"that integrate out in closed form")
     for name, sub in bound.dpars:
-        raise _Ineligible(f"{name} varies by row ({name} {sub.formula}): the group effects "
+        raise Ineligible(f"{name} varies by row ({name} {sub.formula}): the group effects "
                           f"cannot be integrated out in closed form")
     if getattr(bound, "smooths", ()):  # their coefficients are sampled (lower/smooth_plan.py)
-        raise _Ineligible("the model has smooth terms (s(), gp())")
+        raise Ineligible("the model has smooth terms (s(), gp())")
     if bound.weights is not None:
-        raise _Ineligible("the response has observation weights(), which scale the "
+        raise Ineligible("the response has observation weights(), which scale the "
                           "likelihood of each row and break the Gaussian integral")
     a = bound.additions
     if a.cens is not None or a.truncated or a.se is not None:
-        raise _Ineligible("the response is censored, truncated or has known standard errors "
+        raise Ineligible("the response is censored, truncated or has known standard errors "
                           "(cens(), trunc(), se()): the Gaussian integral does not apply")
     if not bound.groups:
-        raise _Ineligible("the model has no group terms to integrate out")
+        raise Ineligible("the model has no group terms to integrate out")
     if bound.y is None:
-        raise _Ineligible("the data have no response")
+        raise Ineligible("the data have no response")
 
 
 def nested_layout(groups) -> BlockLayout:
     """The outer blocks of bound group terms ``groups`` when every term's levels lie each
-    inside one level of the coarsest; raises ``_Ineligible`` with the reason (crossed
+    inside one level of the coarsest; raises ``Ineligible`` with the reason (crossed
     factors, or blocks over :data:`MAX_BLOCK` effects)."""
     counts = [g.n_levels for g in groups]
     outer = int(np.argmin(counts))  # the coarsest factor: every other term must nest in it
@@ -191,7 +192,7 @@ def nested_layout(groups) -> BlockLayout:
         inside = np.zeros(g.n_levels, dtype=np.intp)
         inside[codes] = outer_codes  # the outer level of some row of each level
         if not np.array_equal(inside[codes], outer_codes):
-            raise _Ineligible(f"the grouping factors {groups[outer].label!r} and {g.label!r} "
+            raise Ineligible(f"the grouping factors {groups[outer].label!r} and {g.label!r} "
                               f"are crossed (a level of {g.label!r} spans several levels of "
                               f"{groups[outer].label!r}), so the effects do not split into "
                               f"independent blocks")
@@ -203,7 +204,7 @@ def nested_layout(groups) -> BlockLayout:
     q = int(sizes.max())
     if q > MAX_BLOCK:
         big = int(np.argmax(sizes))
-        raise _Ineligible(f"level {groups[outer].levels[big]!r} of {groups[outer].label!r} "
+        raise Ineligible(f"level {groups[outer].levels[big]!r} of {groups[outer].label!r} "
                           f"holds {q} group effects; the collapsed sampler factors a q x q "
                           f"matrix per level per gradient step, which beyond q = {MAX_BLOCK} "
                           f"costs more than sampling the effects")

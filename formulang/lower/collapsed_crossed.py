@@ -36,7 +36,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..errors import FormulangError
-from .collapsed import (BlockLayout, CollapseChoice, _Ineligible, block_scale,
+from .collapsed import (BlockLayout, CollapseChoice, Ineligible, block_scale,
                         check_collapsible, choose_collapse, group_scale,
                         marginal_log_likelihood, nested_layout, population_design_chunk,
                         population_sites, scatter_index)
@@ -83,7 +83,7 @@ def choose(bound, fam, plan: ModelPlan, collapse="auto",
     try:
         check_collapsible(bound, fam)
         part = partial_layout(bound, plan)
-    except _Ineligible:
+    except Ineligible:
         if error is not None:
             raise error from None
         return full, None
@@ -113,10 +113,10 @@ def _nests(inner, outer) -> bool:
 
 def partial_layout(bound, plan: ModelPlan) -> PartialCollapse:
     """The collapsed set of the most effects (see the module docstring); raises
-    ``_Ineligible`` when no set qualifies."""
+    ``Ineligible`` when no set qualifies."""
     groups = bound.groups
     if len(groups) != len(plan.groups) or len(groups) < 2:
-        raise _Ineligible("no crossed group terms to integrate out one at a time")
+        raise Ineligible("no crossed group terms to integrate out one at a time")
     best, best_size = None, 0
     for o, outer in enumerate(groups):
         members = tuple(i for i, g in enumerate(groups) if _nests(g, outer))
@@ -130,11 +130,11 @@ def partial_layout(bound, plan: ModelPlan) -> PartialCollapse:
             continue
         try:
             layout = nested_layout([groups[i] for i in members])
-        except _Ineligible:
+        except Ineligible:
             continue
         best, best_size = (members, layout, outer), size
     if best is None:
-        raise _Ineligible("no crossed factor's effects fit the collapsed sampler's blocks")
+        raise Ineligible("no crossed factor's effects fit the collapsed sampler's blocks")
     members, layout, outer = best
     sampled = tuple(i for i in range(len(groups)) if i not in members)
     return PartialCollapse(members, sampled, layout,

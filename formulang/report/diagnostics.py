@@ -349,8 +349,10 @@ class _Terms:
     def __init__(self, fit):
         self.plan = fit.plan
         self.groups = list(all_groups(self.plan))  # sub-formulas' too
-        # a collapsed fit sampled no group effects: no centring to blame, no funnel to undo
-        self.collapsed = bool(fit.collapsed)
+        # an integrated-out term's effects were not sampled: no centring to blame, no funnel
+        # to undo (every term of a collapsed fit; a crossed model's partially collapsed ones)
+        partial = fit.compiled.collapsed_terms if fit.method == "nuts" else ()
+        self.integrated = {g.name for g in self.groups} if fit.collapsed else set(partial)
         self.weights = {}
         for g, choice in zip(self.groups, fit.compiled.parameterization):
             w = np.asarray(choice.weights, dtype=float)
@@ -366,7 +368,7 @@ class _Terms:
 
     def centered_weak(self, g) -> int:
         """How many levels are centered although the data say little about them."""
-        if self.collapsed:
+        if g.name in self.integrated:
             return 0
         centered = np.asarray(g.centered, dtype=bool)
         w = self.weights.get(g.name)
@@ -377,7 +379,7 @@ class _Terms:
     def noncentered_strong(self, g) -> int:
         """How many levels are non-centered although the data pin them down."""
         w = self.weights.get(g.name)
-        if self.collapsed:
+        if g.name in self.integrated:
             return 0
         if w is None:
             return 0
@@ -392,7 +394,7 @@ class _Terms:
         term's SD itself mixes poorly.
         """
         n = len(g.levels)
-        if self.collapsed:
+        if g.name in self.integrated:
             return self._collapsed_cure(g, n)
         centered = np.asarray(g.centered, dtype=bool)
         weak, strong = self.centered_weak(g), self.noncentered_strong(g)
