@@ -319,23 +319,19 @@ FAMILIES: dict[str, FamilySpec] = {f.name: f for f in [
             link.inverse(eta), p["sigma"], p["nu"], y)),
     FamilySpec(
         "bernoulli", ("logit", "probit"), (), "binary", "0/1 outcomes",
-        likelihood=lambda d, link, eta, p, n: (
-            d.BernoulliLogits(eta) if link.name == "logit"
-            else d.BernoulliProbs(_clip(link.inverse_jax(eta)))),
-        source=lambda link: ["dist.BernoulliLogits(eta)" if link.name == "logit"
-                             else f"dist.BernoulliProbs({CLIP.format(link.code())})"],
+        # on the log-odds scale: a probit's probability rounds to 1 in float32 (links.py)
+        likelihood=lambda d, link, eta, p, n: d.BernoulliLogits(link.log_odds_jax(eta)),
+        source=lambda link: [f"dist.BernoulliLogits({link.log_odds_code()})"],
         variance=_variance_bernoulli, glm_start=lambda y, n: (y + 0.5) / 2.0,
         fixed_scale=True, merge="counts", merges_into="binomial", log_concave=True,
         response_levels="binary"),  # a two-level factor: the first level is failure
     FamilySpec(
         "binomial", ("logit", "probit"), (), "binomial",
         "successes out of trials: cbind(s, f) or s | trials(n)",
-        likelihood=lambda d, link, eta, p, n: (
-            d.BinomialLogits(eta, total_count=n) if link.name == "logit"
-            else d.BinomialProbs(_clip(link.inverse_jax(eta)), total_count=n)),
+        likelihood=lambda d, link, eta, p, n: d.BinomialLogits(link.log_odds_jax(eta),
+                                                               total_count=n),
         source=lambda link: [
-            "dist.BinomialLogits(eta, total_count=trials)" if link.name == "logit"
-            else f"dist.BinomialProbs({CLIP.format(link.code())}, total_count=trials)"],
+            f"dist.BinomialLogits({link.log_odds_code()}, total_count=trials)"],
         mean=lambda link, eta, p, n: link.inverse(eta) * n,
         variance=_variance_bernoulli, working_response=_as_proportion,
         glm_start=lambda y, n: (n * y + 0.5) / (n + 1.0),

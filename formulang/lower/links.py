@@ -44,10 +44,18 @@ class Link:
     location: Callable  # the response's mean -> the link-scale centre of default priors
     domain: tuple[float, float] = (-_INF, _INF)
     is_identity: bool = False
+    # links of a probability: its log-odds at eta (JAX, and as source, "{0}" for eta),
+    # computed stably; the Bernoulli and binomial likelihoods take it
+    log_odds_jax: Callable | None = None
+    log_odds_source: str | None = None
 
     def code(self, eta: str = "eta") -> str:
         """The inverse link applied to ``eta``, as source text."""
         return self.source.format(eta)
+
+    def log_odds_code(self, eta: str = "eta") -> str:
+        """The log-odds of the mean at ``eta``, as source text (links of a probability)."""
+        return self.log_odds_source.format(eta)
 
     def working(self, eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(mean, d mean / d eta) at ``eta``, guarded for the pilot's IRLS."""
@@ -85,6 +93,15 @@ def _logit(p):
     return np.log(p) - np.log1p(-p)
 
 
+def _probit_log_odds(e):
+    """``log Phi(e) - log Phi(-e)``: the probit's log-odds without forming ``Phi(e)``, which
+    rounds to 1 in float32 from ``e`` about 5.4. A probability clipped off 1 there left the
+    likelihood flat in ``e``, and NUTS chains started in such a region stayed there (a fit
+    of the R glm fixtures, tests/test_glm_reference.py: R-hat 2.2)."""
+    log_ndtr = _jax_special().log_ndtr
+    return log_ndtr(e) - log_ndtr(-e)
+
+
 LINKS: dict[str, Link] = {link.name: link for link in [
     Link("identity", lambda m: m, lambda e: e, lambda e: e, np.ones_like, "{}",
          start=lambda y: y, location=lambda m: m, is_identity=True),
@@ -93,13 +110,15 @@ LINKS: dict[str, Link] = {link.name: link for link in [
     Link("logit", _logit, _expit, lambda e: _jax().nn.sigmoid(e),
          lambda e: _expit(e) * _expit(-e), "jax.nn.sigmoid({})",
          start=lambda y: np.clip(y, 1e-3, 1 - 1e-3),
-         location=lambda m: _logit(np.clip(m, 0.01, 0.99)), domain=(-_LOGIT_MAX, _LOGIT_MAX)),
+         location=lambda m: _logit(np.clip(m, 0.01, 0.99)), domain=(-_LOGIT_MAX, _LOGIT_MAX),
+         log_odds_jax=lambda e: e, log_odds_source="{0}"),
     Link("probit", lambda p: _special().ndtri(p), lambda e: _special().ndtr(e),
          lambda e: _jax_special().ndtr(e),
          lambda e: np.exp(-0.5 * e**2) / np.sqrt(2 * np.pi), "jax.scipy.special.ndtr({})",
          start=lambda y: np.clip(y, 1e-3, 1 - 1e-3),
          location=lambda m: _special().ndtri(np.clip(m, 0.01, 0.99)),
-         domain=(-_PROBIT_MAX, _PROBIT_MAX)),
+         domain=(-_PROBIT_MAX, _PROBIT_MAX), log_odds_jax=_probit_log_odds,
+         log_odds_source="jax.scipy.special.log_ndtr({0}) - jax.scipy.special.log_ndtr(-({0}))"),
     # the inverse link needs eta > 0: the pilot keeps it there
     Link("inverse", lambda m: 1.0 / m, lambda e: 1.0 / e, lambda e: 1.0 / e,
          lambda e: -1.0 / e**2, "1.0 / {}", start=_positive_start,
