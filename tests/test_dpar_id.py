@@ -12,7 +12,7 @@ import pytest
 
 import formulang as fl
 from formulang.data.spec import DataSpec
-from formulang.errors import FormulaError, FormulangError
+from formulang.errors import FormulaError
 from formulang.fit import Fit
 from formulang.ir.formula import Formula
 from formulang.lower.site_values import to_sites

@@ -175,8 +175,6 @@ def test_radon_varying_intercept_is_mixed(radon):
 def test_radon_varying_slope(radon):
     bound, (p,) = choose("log_radon ~ floor + (1 + floor | county)", radon)
     g = bound.groups[0]
-    n = rows_per_level(g)
-    c = p.mask()
     # Few counties see their floor slope, so tau is weakly identified (J_eff < 5) and the
     # levels are judged at half the pilot tau: no county identifies its slope well enough to be
     # centred (with the pilot tau itself St Louis and Hennepin were, and NUTS met 91
