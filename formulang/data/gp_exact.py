@@ -86,8 +86,31 @@ def gp_exact_values(u, sdgp, lscale, z, jitter: float = GP_EXACT_JITTER, xp=None
         import jax.numpy as jnp
         xp = np if isinstance(z, np.ndarray) else jnp
     C = exp_quad_corr(u, u, lscale, xp) + jitter * xp.eye(len(u))
-    L = xp.linalg.cholesky(C)
+    L = xp.linalg.cholesky(C) if xp is np or len(u) > SCAN_CHOLESKY_MAX else _scan_cholesky(C)
     return xp.asarray(sdgp)[..., None] * xp.einsum("...ij,...j->...i", L, xp.asarray(z))
+
+
+SCAN_CHOLESKY_MAX = 256  # up to this size the sampler factors with _scan_cholesky
+
+
+def _scan_cholesky(A):
+    """The Cholesky factor of one matrix by columns in a ``lax.scan`` (the same arithmetic as
+    LAPACK's unblocked left-looking factor). Why: on CPU, XLA's gradient of
+    ``jnp.linalg.cholesky`` of a 32 x 32 matrix took ~1-5 ms, this one's ~0.13 ms (a 40-row
+    exact GP fit 10-30x faster); the scan keeps each step's factor for the gradient
+    (``N^3`` numbers), hence ``SCAN_CHOLESKY_MAX``. A non-positive pivot gives NaN, as
+    LAPACK's failure does in JAX."""
+    import jax.numpy as jnp
+    from jax import lax
+
+    n = A.shape[-1]
+    idx = jnp.arange(n)
+
+    def column(L, j):
+        s = A[:, j] - L @ L[j, :]
+        return L.at[:, j].set(jnp.where(idx >= j, s / jnp.sqrt(s[j]), 0.0)), None
+
+    return lax.scan(column, jnp.zeros_like(A), idx)[0]
 
 
 def gp_exact_draws(state, sdgp, lscale, z, x, rng) -> np.ndarray:
