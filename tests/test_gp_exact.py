@@ -6,7 +6,7 @@ fit against brms 2.18's ``y ~ gp(x)`` (tests/fixtures/r_smooths/brms_gp_exact.js
 make_gp_exact.R): posterior and fitted curve, on the training rows and at new x (brms draws
 the GP there from its conditional normal, and so do we), within Monte Carlo error (the rule
 of tests/brms_agreement.py: Z = 4.5 combined standard errors; brms 4 x 1000 draws, ours
-2 x 400, each with its own ESS); save/load and the smooth plot.
+2 x 300, each with its own ESS); save/load and the smooth plot.
 
 The float32 jitter (1e-5 on the correlation's diagonal, brms 1e-12 on the covariance's) adds
 a white-noise part of SD 0.003 sdgp to the GP's values: against sigma ~0.3 and a curve SD of
@@ -29,7 +29,7 @@ from formulang.data.gp_exact import (GP_EXACT_JITTER, GP_EXACT_MAX, exp_quad_cor
 from formulang.data.smooths import learn_smooth
 
 FIXTURES = Path(__file__).parent / "fixtures" / "r_smooths"
-CHAINS, DRAWS = 2, 400
+CHAINS, DRAWS = 2, 300
 
 
 def _reference_f(u, sdgp, lscale, z, jitter=GP_EXACT_JITTER):
