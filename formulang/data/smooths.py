@@ -1,6 +1,6 @@
-"""Penalised smooths ``s(x)`` and approximate Gaussian processes ``gp(x, k =)``, as brms builds
-them: the basis math in numpy (no R at run time), learned from the training data and reused
-on new data.
+"""Penalised smooths ``s(x)`` and Gaussian processes ``gp(x, k =)`` (approximate) and ``gp(x)``
+(exact: :mod:`formulang.data.gp_exact`), as brms builds them: the basis math in numpy (no R
+at run time), learned from the training data and reused on new data.
 
 ``s(x, k = 10, bs = "cr")``: mgcv's cubic regression spline (knots evenly spaced in rank
 through the unique values, the spline parameterised by its values there, linear beyond the
@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from .gp_exact import GP_EXACT_MAX, gp_exact_arrays, gp_exact_index
 from .smooths_t2 import T2_BS, T2_K, evaluate_t2, learn_t2, t2_blocks
 
 DEFAULT_K = 10  # mgcv's default basis dimension of a one-variable s()
@@ -182,13 +183,17 @@ def _cr_basis(knots: np.ndarray, F: np.ndarray, x: np.ndarray) -> np.ndarray:
 def learn_smooth(kind: str, x, k: int | None = None, bs: str = "tp", c: float = 1.25,
                  first=None) -> SmoothState:
     """Learn smooth ``kind`` (``"s"``, ``"t2"``, ``"gp"``) of the training values ``x`` (of a
-    ``t2``: a list of arrays, ``k`` and ``bs`` one per margin). ``first``: the 0/1 indicator of
+    ``t2``: a list of arrays, ``k`` and ``bs`` one per margin; a ``gp`` without ``k``: exact,
+    ``bs`` ``"exact"``, ``k`` its unique values). ``first``: the 0/1 indicator of
     the first level of a ``by`` factor (mgcv diagonalises the penalty on that level's columns
     and uses the same transform for every level)."""
     if kind == "t2":  # data/smooths_t2.py
         arrays = learn_t2(x, k, bs, _margin_raw)
         return SmoothState("t2", ",".join(bs), int(sum(t2_blocks_of(arrays))), arrays)
     x = np.asarray(x, dtype=float)
+    if kind == "gp" and k is None:  # exact (data/gp_exact.py)
+        arrays = gp_exact_arrays(x)
+        return SmoothState("gp", "exact", len(dict(arrays)["u"]), arrays)
     if kind == "gp":
         return _learn_gp(x, k, c)
     k = DEFAULT_K if k is None else int(k)
@@ -241,6 +246,8 @@ def evaluate_smooth(state: SmoothState, x) -> tuple[np.ndarray, np.ndarray]:
         Xf, blocks = evaluate_t2(state, x, _margin_basis)
         return Xf, np.column_stack(blocks)
     x = np.asarray(x, dtype=float)
+    if state.kind == "gp" and state.bs == "exact":  # data/gp_exact.py: the unique value's index
+        return np.zeros((len(x), 0)), gp_exact_index(state, x)[:, None].astype(float)
     if state.kind == "gp":
         return np.zeros((len(x), 0)), gp_basis(state, x)
     raw = _cr_basis(state.get("knots"), state.get("F"), x) if state.bs == "cr" else \
@@ -342,7 +349,9 @@ class SmoothSpec:
 @dataclass(frozen=True, eq=False)
 class SmoothData:
     """A smooth term on some rows: ``Xf`` (its population-level columns, also in the design
-    matrix) and ``Z``, the penalised basis (rows x ``spec.k``); ``x`` its variable's values."""
+    matrix) and ``Z``, the penalised basis (rows x ``spec.k``; an exact GP's: rows x 1, each
+    row's index among its unique values, -1 for a value it was not fitted on); ``x`` its
+    variable's values."""
 
     spec: SmoothSpec
     Xf: np.ndarray
@@ -400,16 +409,19 @@ def learn_smooths(formula, numeric, n: int, factor=None) -> tuple[tuple[SmoothSp
         n_unique = len(np.unique(x))
         k = term.kwarg("k")
         if term.func == "gp":
-            if k is None:
-                raise _refuse(formula, term, f"{term}: an exact Gaussian process costs O(n^3) "
-                              f"per step ({n} rows); write gp({term.args[0]}, k = 20) for "
-                              "brms's Hilbert-space approximation with 20 basis functions")
             if term.kwarg("scale") is False:
                 raise _refuse(formula, term, f"{term}: scale = FALSE is not supported yet "
                               "(brms's default, scale = TRUE, divides x by its range)")
-            state = learn_smooth("gp", x, int(k), c=float(term.kwarg("c", 1.25)))
             if n_unique < 2:
                 raise _refuse(formula, term, f"{term}: {term.args[0]} has a single value")
+            if k is None and n_unique > GP_EXACT_MAX:
+                raise _refuse(formula, term, f"{term}: an exact Gaussian process over "
+                              f"{n_unique} unique values of {term.args[0]} (more than "
+                              f"{GP_EXACT_MAX}) costs O(N^3) per step; write "
+                              f"gp({term.args[0]}, k = 20) for brms's Hilbert-space "
+                              "approximation with 20 basis functions")
+            state = learn_smooth("gp", x, None if k is None else int(k),
+                                 c=float(term.kwarg("c", 1.25)))
         else:
             k_eff = DEFAULT_K if k is None else int(k)
             if k_eff < 3:

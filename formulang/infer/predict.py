@@ -442,7 +442,7 @@ def linear_predictor(fit, bound, new_levels: str = "gaussian", rng=None,
             raise AssertionError("the rows lack the smooth terms' bases")
         flat = {k: _flat(samples[k]) for s in (sm.sites for sm in own)
                 for k in (s.sd, s.z, s.lscale) if k is not None}
-        eta += smooth_effects_draws(fit.plan, flat, bound.smooths, plan.dpar)
+        eta += smooth_effects_draws(fit.plan, flat, bound.smooths, plan.dpar, rng)
     return eta
 
 

@@ -132,7 +132,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {
                      "c(5, 6), bs = c(\"cr\", \"tp\")); one SD per penalty"),
         FunctionSpec("gp", "smooth", 1, (("k", float, None), ("c", float, None),
                                          ("cov", str, "exp_quad"), ("scale", bool, True)),
-                     "approximate Gaussian process (brms): gp(x, k = 15, c = 1.25)"),
+                     "Gaussian process (brms): gp(x) exact, gp(x, k = 15, c = 1.25) approximate"),
         FunctionSpec("p", "response", 2, (), "formulae: p(y, n), as y | trials(n)"),
         FunctionSpec("prop", "response", 2, (), "formulae: prop(y, n), as y | trials(n)"),
     ]

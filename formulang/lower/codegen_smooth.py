@@ -36,7 +36,9 @@ def smooth_arguments(plan, dpar: str) -> list[str]:
 def smooth_docs(plan, dpar: str) -> list[str]:
     """One docstring paragraph per smooth of formula ``dpar``: what its argument holds."""
     where = f" in {dpar}'s formula" if dpar else ""
-    return [f"{basis_argument(sm)}: the penalised basis of {sm.term}{where} per row, "
+    return [f"{basis_argument(sm)}: each row's index among the {sm.k} unique values of "
+            f"{sm.term}{where}, n x 1." if sm.exact else
+            f"{basis_argument(sm)}: the penalised basis of {sm.term}{where} per row, "
             f"n x {sm.k}." for sm in own_smooths(plan, dpar)]
 
 
@@ -55,7 +57,14 @@ def smooth_source(w: Writer, plan, dpar: str, add) -> None:
         sd_prior = plan.priors.lookup(s.sd_class, coef=sm.label, dpar=dpar)
         w.line()
         sd_key = s.prior_key(s.sd_class)
-        if sm.kind == "gp":
+        if sm.exact:
+            lscale_prior = plan.priors.lookup("lscale", coef=sm.label, dpar=dpar)
+            w.comment(f"{sm.term}: exact Gaussian process over its {sm.k} unique values "
+                      f"(brms's gp() without k): {s.gp_values} = {s.sd} * chol(C + "
+                      f"{sm.jitter:g} I) @ {s.z}, C their squared-exponential correlation; "
+                      f"a row takes its value's ({s.basis})")
+            w.comment(f"  {sd_key} ~ {sd_prior}; {s.prior_key('lscale')} ~ {lscale_prior}")
+        elif sm.kind == "gp":
             lscale_prior = plan.priors.lookup("lscale", coef=sm.label, dpar=dpar)
             w.comment(f"{sm.term}: Hilbert-space Gaussian process, {sm.k} basis functions "
                       "(brms's gp(k =)); its coefficients are the standardised ones scaled "
@@ -79,7 +88,14 @@ def smooth_source(w: Writer, plan, dpar: str, add) -> None:
                    f'{distribution(lscale_prior.distribution, params[s.lscale][:, 0])})')
         w.line(f'{s.z} = numpyro.sample("{s.z}", '
                f'dist.Normal(0.0, 1.0).expand([{sm.k}]).to_event(1))')
-        if sm.kind == "gp":
+        if sm.exact:
+            xgp, corr = s.unique_values, f"corr_{s.stem}"
+            w.line(f"{xgp} = {array(np.asarray(sm.xgp))}  # unique values / their range")
+            w.line(f"{corr} = jnp.exp(-0.5 * (({xgp}[:, None] - {xgp}[None, :]) / {s.lscale})"
+                   f" ** 2) + {sm.jitter!r} * jnp.eye({sm.k})")
+            w.line(f"{s.gp_values} = {s.sd} * (jnp.linalg.cholesky({corr}) @ {s.z})")
+            add(f"{s.gp_values}[{basis_argument(sm)}[:, 0].astype(jnp.int32)]")
+        elif sm.kind == "gp":
             slambda, spd = f"slambda_{s.stem}", f"spd_{s.stem}"
             w.line(f"{slambda} = {array(np.asarray(sm.slambda))}  # sqrt(eigenvalues)")
             w.line(f"{spd} = {s.sd} * jnp.sqrt(jnp.sqrt(2 * jnp.pi) * {s.lscale}) * "

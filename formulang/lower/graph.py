@@ -349,7 +349,8 @@ def _smooths(g: _Builder, model, dpar: str, target: str) -> list[str]:
     on = f" on {dpar}" if dpar else ""
     for sm in own_smooths(model.plan, dpar):
         s = sm.sites
-        g.node(s.basis, "data", _shape(n, sm.k), f"penalised basis of {sm.term}{on}")
+        g.node(s.basis, "data", _shape(n, 1) if sm.exact else _shape(n, sm.k),
+               f"{'unique-value index' if sm.exact else 'penalised basis'} of {sm.term}{on}")
         g.node(s.sd, "hyperparameter", "", f"SD of the smooth {sm.term}{on}")
         g.prior(s.sd, s.sd, s.prior_key(s.sd_class),
                 [(s.prior_key(s.sd_class), priors.lookup(s.sd_class, coef=sm.label,
@@ -361,10 +362,13 @@ def _smooths(g: _Builder, model, dpar: str, target: str) -> list[str]:
                     [(s.prior_key("lscale"), priors.lookup("lscale", coef=sm.label,
                                                            dpar=dpar))])
             g.node(s.z, "latent", _shape(sm.k), f"standardised coefficients of {sm.term}"
-                   f"{on}\nN(0, 1), scaled by the root of the spectral density")
+                   f"{on}\nN(0, 1), " + (f"times {s.sd} chol(C({s.lscale})) over its {sm.k} "
+                                          "unique values (exact GP)" if sm.exact else
+                                          "scaled by the root of the spectral density"))
             for source in (s.sd, s.lscale, s.z, s.basis):
                 g.edge(source, target)
-            parts.append(f"{s.basis} (sqrt(spd({s.sd}, {s.lscale})) {s.z})")
+            parts.append(f"({s.sd} chol(C({s.lscale})) {s.z})[{s.basis}]" if sm.exact else
+                         f"{s.basis} (sqrt(spd({s.sd}, {s.lscale})) {s.z})")
         else:
             sd = f"{s.sd}[block]" if sm.blocks else s.sd  # a t2: an SD per penalised block
             g.node(s.coefficients, "latent", _shape(sm.k), f"penalised coefficients of "

@@ -46,6 +46,7 @@ class SmoothSites:
     kind: str
     blocks: int = 1
     dpar: str = ""
+    exact: bool = False  # an exact GP (gp(x) without k): its rows index its unique values
 
     @property
     def stem(self) -> str:
@@ -95,8 +96,21 @@ class SmoothSites:
     @property
     def basis(self) -> str:
         """Its penalised basis's name in generated code (brms's standata: ``Zs``, ``Xgp``):
-        ``Zs_sx``, ``Zs_sigma_sx``, ``Xgp_gpx``."""
+        ``Zs_sx``, ``Zs_sigma_sx``, ``Xgp_gpx``; of an exact GP, each row's index among its
+        unique values, ``Jgp_gpx`` (as brms's ``Jgp``)."""
+        if self.exact:
+            return f"Jgp_{self.stem}"
         return f"Xgp_{self.stem}" if self.kind == "gp" else f"Zs_{self.stem}"
+
+    @property
+    def unique_values(self) -> str:
+        """An exact GP's scaled unique values in generated code (brms's ``Xgp``)."""
+        return f"Xgp_{self.stem}"
+
+    @property
+    def gp_values(self) -> str:
+        """An exact GP's values at its unique values in generated code (brms's ``gp_pred``)."""
+        return f"gp_pred_{self.stem}"
 
     @property
     def sd_class(self) -> str:

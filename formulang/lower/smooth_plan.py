@@ -5,7 +5,9 @@ A penalised smooth adds ``Zs @ (sds * zs)`` to the linear predictor, ``zs ~ N(0,
 its SD (brms's non-centred ``s = sds * zs``); an approximate GP adds ``Xgp @ (sqrt(spd) *
 zgp)``, ``spd`` the squared-exponential kernel's spectral density at the basis functions'
 frequencies, with ``sdgp`` its marginal SD and ``lscale`` its length-scale (on ``x`` divided by
-its range, as brms). A tensor-product smooth ``t2(x, z)`` has a block per penalty, each with
+its range, as brms); an exact GP (``gp(x)``, :mod:`formulang.data.gp_exact`) adds, to each
+row, ``f = sdgp chol(C + jitter I) zgp`` at its value's index, ``C`` the squared-exponential
+correlation of the unique values. A tensor-product smooth ``t2(x, z)`` has a block per penalty, each with
 its own SD: ``Z_i @ (sds_i * zs_i)``, the SDs sharing one prior (brms's ``sds`` of the term).
 Default priors, ``s`` the response scale: ``sds``, ``sdgp``
 ``half_student_t(3, 2.5 s)`` (brms: ``student_t(3, 0, 2.5 s)`` truncated at zero); ``lscale``
@@ -47,10 +49,19 @@ class SmoothPlan:
     fixed: tuple[str, ...] = ()  # its unpenalised population-level columns (stimes_1)
     blocks: tuple[int, ...] = ()  # t2: its penalised blocks' sizes
     dpar: str = ""  # the family parameter whose formula it is in ("": the response's)
+    xgp: tuple[float, ...] = ()  # an exact GP's unique values, scaled (data/gp_exact.py)
+    jitter: float = 0.0  # an exact GP's, on its correlation matrix's diagonal
+
+    @property
+    def exact(self) -> bool:
+        """An exact GP (``gp(x)`` without ``k``): ``f = sdgp chol(C + jitter I) zgp`` over its
+        ``k`` unique values, a row taking its value's."""
+        return self.kind == "gp" and bool(self.xgp)
 
     @property
     def sites(self) -> SmoothSites:
-        return SmoothSites(self.label, self.kind, max(1, len(self.blocks)), self.dpar)
+        return SmoothSites(self.label, self.kind, max(1, len(self.blocks)), self.dpar,
+                           self.exact)
 
     def block_index(self) -> np.ndarray:
         """Each penalised coefficient's block (a t2's; all 0 otherwise)."""
@@ -61,13 +72,15 @@ class SmoothPlan:
         return {"label": self.label, "kind": self.kind, "k": self.k, "term": self.term,
                 "slambda": list(self.slambda), "fixed": list(self.fixed),
                 **({"blocks": list(self.blocks)} if self.blocks else {}),
-                **({"dpar": self.dpar} if self.dpar else {})}
+                **({"dpar": self.dpar} if self.dpar else {}),
+                **({"xgp": list(self.xgp), "jitter": self.jitter} if self.xgp else {})}
 
     @classmethod
     def from_dict(cls, d: dict) -> "SmoothPlan":
         return cls(str(d["label"]), str(d["kind"]), int(d["k"]), str(d["term"]),
                    tuple(float(v) for v in d.get("slambda", ())), tuple(d.get("fixed", ())),
-                   tuple(int(v) for v in d.get("blocks", ())), str(d.get("dpar", "")))
+                   tuple(int(v) for v in d.get("blocks", ())), str(d.get("dpar", "")),
+                   tuple(float(v) for v in d.get("xgp", ())), float(d.get("jitter", 0.0)))
 
 
 def smooth_plans(bound, priors, params: dict) -> tuple[SmoothPlan, ...]:
@@ -81,12 +94,18 @@ def smooth_plans(bound, priors, params: dict) -> tuple[SmoothPlan, ...]:
         sites = SmoothSites(spec.label, spec.kind, dpar=dpar)  # (one prior for a t2's SDs)
         params[sites.sd] = _params(priors.lookup(sites.sd_class, coef=spec.label, dpar=dpar))
         slambda: tuple[float, ...] = ()
+        xgp: tuple[float, ...] = ()
+        jitter = 0.0
         if spec.kind == "gp":
             params[sites.lscale] = _params(priors.lookup("lscale", coef=spec.label, dpar=dpar))
+        if spec.kind == "gp" and spec.state.bs == "exact":
+            xgp = tuple(float(v) for v in spec.state.get("u"))
+            jitter = float(spec.state.get("jitter"))
+        elif spec.kind == "gp":
             slambda = tuple(float(v) for v in gp_slambda(spec.state))
         out.append(SmoothPlan(spec.label, spec.kind, spec.k, str(spec.term), slambda,
                               tuple(spec.fixed), spec.blocks if spec.kind == "t2" else (),
-                              dpar))
+                              dpar, xgp, jitter))
     return tuple(out)
 
 
@@ -111,6 +130,30 @@ def own_smooths(plan, dpar: str = "") -> tuple[SmoothPlan, ...]:
     return tuple(sm for sm in getattr(plan, "smooths", ()) if sm.dpar == dpar)
 
 
+def describe_smooths(plan) -> list[str]:
+    """``print(model)``'s line per smooth term: what it is and its size.
+
+    >>> import numpy as np, formulang as fl
+    >>> x = np.repeat(np.linspace(0, 1, 12), 2)
+    >>> describe_smooths(fl.Model("y ~ gp(x)", {"y": np.sin(6 * x), "x": x}).plan)
+    ['Smooth gp(x): exact GP over 12 unique values (sdgp_gpx, lscale_gpx, zgp_gpx)']
+    """
+    out = []
+    for sm in getattr(plan, "smooths", ()):
+        s, on = sm.sites, f" on {sm.dpar}" if sm.dpar else ""
+        if sm.exact:
+            what = f"exact GP over {sm.k} unique values"
+        elif sm.kind == "gp":
+            what = f"approximate GP (Hilbert space), {sm.k} basis functions"
+        elif sm.blocks:
+            what = f"tensor-product smooth, penalised blocks of {', '.join(map(str, sm.blocks))}"
+        else:
+            what = f"penalised smooth, {sm.k} penalised coefficients"
+        names = ", ".join(s.scalars() + s.vectors())
+        out.append(f"Smooth {sm.term}{on}: {what} ({names})")
+    return out
+
+
 def _params(prior) -> np.ndarray:
     return np.array([[v] for _, v in prior.params], dtype=float)
 
@@ -122,6 +165,7 @@ def smooth_effects(plan, data: dict, dpar: str = "", arrays: dict | None = None)
     import numpyro
     import numpyro.distributions as dist
 
+    from ..data.gp_exact import gp_exact_values
     from ..data.smooths import gp_spd_sqrt
     from ..ir.prior import DISTRIBUTIONS
 
@@ -143,6 +187,11 @@ def smooth_effects(plan, data: dict, dpar: str = "", arrays: dict | None = None)
             lscale = numpyro.sample(s.lscale, numpyro_distribution(
                 plan.priors.lookup("lscale", coef=sm.label, dpar=dpar).distribution,
                 params[s.lscale][:, 0]))
+        if sm.exact:  # f at the unique values; a row takes its value's (Z: the index)
+            f = gp_exact_values(jnp.asarray(sm.xgp), sd, lscale, z, sm.jitter, jnp)
+            total = total + jnp.take(f, jnp.asarray(Z)[:, 0].astype(jnp.int32), axis=-1)
+            continue
+        if sm.kind == "gp":
             beta = gp_spd_sqrt(jnp.asarray(sm.slambda), sd, lscale) * z
         elif sm.blocks:
             beta = sd[..., sm.block_index()] * z
@@ -152,10 +201,14 @@ def smooth_effects(plan, data: dict, dpar: str = "", arrays: dict | None = None)
     return total
 
 
-def smooth_effects_draws(plan, samples: dict, smooths, dpar: str = "") -> np.ndarray:
+def smooth_effects_draws(plan, samples: dict, smooths, dpar: str = "",
+                         rng=None) -> np.ndarray:
     """Formula ``dpar``'s smooth terms' sum per draw and row (``samples`` flat: draws first),
     for predictions; ``smooths`` the rows' :class:`~formulang.data.smooths.SmoothData` of
-    that formula."""
+    that formula. An exact GP at values it was not fitted on is drawn from its conditional
+    normal (brms's ``posterior_epred``; :mod:`formulang.data.gp_exact`), with ``rng``
+    (default: seed 0)."""
+    from ..data.gp_exact import gp_exact_draws
     from ..data.smooths import gp_spd_sqrt
 
     total = 0.0
@@ -163,6 +216,11 @@ def smooth_effects_draws(plan, samples: dict, smooths, dpar: str = "") -> np.nda
         s = sm.sites
         z = np.asarray(samples[s.z], dtype=float)
         sdv = np.asarray(samples[s.sd], dtype=float)
+        if sm.exact:
+            rng = np.random.default_rng(0) if rng is None else rng
+            total = total + gp_exact_draws(sd.spec.state, sdv, np.asarray(
+                samples[s.lscale], dtype=float), z, sd.x, rng)
+            continue
         if sm.kind == "gp":
             beta = gp_spd_sqrt(np.asarray(sm.slambda), sdv, np.asarray(samples[s.lscale],
                                                                       dtype=float)) * z

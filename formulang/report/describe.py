@@ -13,6 +13,7 @@ from __future__ import annotations
 from ..lower.collapsed import describe_collapse  # collapsed Gaussian path (issue 7)
 from ..lower.collapsed_crossed import partial_dense_mass  # crossed partial collapse (issue 20)
 from ..lower.compress import describe_compression  # merged rows (issue 7)
+from ..lower.smooth_plan import describe_smooths  # smooth terms (issue 19)
 
 
 def describe_formula(formula) -> str:
@@ -157,6 +158,7 @@ def describe_model(model, method: str | None = None) -> str:
         left, right, interval = plan.response.counts
         lines.append(f"Censored: {left} left, {right} right, {interval} interval "
                      f"(of {model.n} rows)")
+    lines += describe_smooths(plan)  # s(), t2(), gp() (lower/smooth_plan.py)
     if plan.aux:
         lines.append("Family parameters: " + ", ".join(plan.aux))
     lines.append("Priors:")

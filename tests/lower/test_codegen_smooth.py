@@ -1,7 +1,7 @@
 """``Model.code()`` of smooth terms (issue 19): the generated source's log density equals the
 compiled model's (tests/test_codegen.py's ``assert_equivalent``: same sites and shapes, same
 log density at random points, the reported ``s_<label>_1`` equal to formulang's) for ``s()``
-(thin plate, ``by =`` a factor), ``gp()``, ``t2()`` (an SD per block), and smooths in a family parameter's formula; and
+(thin plate, ``by =`` a factor), ``gp()`` (approximate and exact), ``t2()`` (an SD per block), and smooths in a family parameter's formula; and
 ``data_from(bound)`` reads the bases from bound data."""
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ def _data(n: int = 60, seed: int = 7) -> pd.DataFrame:
     ("y ~ x + s(x, k = 5); sigma ~ s(x, k = 5) + (1 | g)", "gaussian"),
     ("count ~ x; zi ~ gp(x, k = 6)", "zero_inflated_poisson"),
     ("y ~ t2(x, z, k = 4) + (1 | g)", "gaussian"),  # three SDs, one per penalised block
+    ("y ~ gp(x) + (1 | g)", "gaussian"),  # exact GP: each row indexes its unique values
+    ("y ~ gp(x); sigma ~ gp(x)", "gaussian"),  # exact, in a family parameter's formula too
 ])
 def test_generated_source_of_smooths_is_the_model(formula, family):
     model = fl.Model(formula, _data(), family=family)
@@ -36,7 +38,7 @@ def test_generated_source_of_smooths_is_the_model(formula, family):
     assert_readable(model.code())
     args = ns["data_from"](model.bound)
     for sm, (dpar, sd) in zip(model.plan.smooths, _smooths(model.bound)):
-        assert args[sm.sites.basis].shape == (60, sm.k)
+        assert args[sm.sites.basis].shape == (60, 1 if sm.exact else sm.k)
         np.testing.assert_array_equal(args[sm.sites.basis], sd.Z)
 
 
@@ -71,3 +73,13 @@ def test_the_graph_of_a_t2_gives_its_coefficients_an_sd_per_block():
     assert g.parents("s_t2xz") == ("sds_t2xz",)
     assert "s_t2xz = sds_t2xz[block] zs_t2xz" in g.node("s_t2xz").label
     assert {"s_t2xz", "Zs_t2xz"} <= set(g.parents("eta"))
+
+
+def test_the_graph_of_an_exact_gp_indexes_its_unique_values():
+    data = _data().assign(x=lambda d: np.round(d.x, 0))  # 11 unique values of 60 rows
+    g = fl.Model("y ~ gp(x)", data).graph()
+    assert g.node("Jgp_gpx").kind == "data" and g.node("Jgp_gpx").shape == "60 × 1"
+    assert g.node("zgp_gpx").shape == "11"
+    assert "over its 11 unique values (exact GP)" in g.node("zgp_gpx").label
+    assert {"sdgp_gpx", "lscale_gpx", "zgp_gpx", "Jgp_gpx"} <= set(g.parents("eta"))
+    assert "(sdgp_gpx chol(C(lscale_gpx)) zgp_gpx)[Jgp_gpx]" in g.node("eta").label

@@ -1,4 +1,5 @@
-"""A smooth term's fitted curve (``s(x)``, ``gp(x, k =)``) with its interval, over the data; of
+"""A smooth term's fitted curve (``s(x)``, ``gp(x, k =)``, ``gp(x)``) with its interval, over the
+data (an exact GP's at new values drawn from its conditional normal, as its predictions); of
 a tensor-product smooth ``t2(x, z)``, curves along ``x`` at three values of ``z``."""
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ def find_smooth(fit, term=None):
     :class:`~formulang.data.smooths.SmoothSpec`."""
     specs = fit.compiled.spec.smooths
     if not specs:
-        raise FormulangError("the smooth plot shows a smooth term (s(x), t2(x, z), gp(x, k = "
-                             "...)); "
+        raise FormulangError("the smooth plot shows a smooth term (s(x), t2(x, z), gp(x)); "
                              f"this model has none: {fit.compiled.formula}")
     if term is None:
         return specs[0]
