@@ -9,12 +9,15 @@ Data and model as ``bench/bench_laplace.py``: Bernoulli rows, a continuous ``x``
 differentiates: ``initialize_model``'s ``potential_fn`` on the unconstrained scale), started at
 the simulation's true values (effects too, for the full model): a typical posterior point.
 Each is ``jit(value_and_grad)``, compiled by a first call, then timed over ``--calls`` calls
-(median ms, ``block_until_ready``).
+(median ms, ``block_until_ready``). The sampler runs float32; ``JAX_ENABLE_X64=1`` in the
+environment measures everything in float64 (``dtype`` in the results).
 
-Also: the forward row passes per Laplace value at that point (Newton passes including step
-halvings, and the final pass at the mode), counted by a host callback in every call of
-``formulang.lower.laplace.block_pass`` (a separate, untimed run); and the effect draws'
-cost per posterior draw (``laplace_draws.draw_group_effects`` on ``--draw-sample`` copies of
+Also: the forward row passes per Laplace value at that point, counted by a host callback in
+every call of ``formulang.lower.laplace.block_pass`` (a separate, untimed run): the Newton
+passes including step halvings (before this script's commit also the two passes after the
+mode: gradient, then value and Hessian; since, the one pass at the mode, ``mode_pass``, is
+not counted); the same from ``v = 0`` where the pilot's Newton start is in use; and the
+effect draws' cost per posterior draw (``laplace_draws.draw_group_effects`` on ``--draw-sample`` copies of
 the point, after a compiling call).
 
 Per-gradient ratio ``laplace_ms / full_ms``: with ESS per gradient ``r_g`` times the full
@@ -98,8 +101,11 @@ def count_passes(model_fn, data, values) -> int:
 
     laplace.block_pass = counted
     try:
-        _, value, point = potential(model_fn, data, values)
+        _, value, point = potential(model_fn, data, values)  # runs the model: ticks
+        jax.effects_barrier()
+        ticks.clear()
         jax.block_until_ready(value(point))
+        jax.effects_barrier()
     finally:
         laplace.block_pass = original
     return len(ticks)
@@ -117,12 +123,16 @@ def one(rows: int, groups_per: int, calls: int, draw_sample: int) -> dict:
     data = simulate(rows, groups, 0)
     la = fl.Model(FORMULA, data, family="bernoulli", collapse="laplace")
     full = fl.Model(FORMULA, data, family="bernoulli", collapse=False)
-    sites = {k: np.asarray(v[0], dtype=np.float32)
+    sites = {k: np.asarray(v[0], dtype=jax.numpy.zeros(1).dtype)
              for k, v in to_sites(full.plan, true_values(full, data, 0)).items()}
-    out = {"rows": rows, "groups": groups}
+    out = {"rows": rows, "groups": groups, "dtype": str(jax.numpy.zeros(1).dtype)}
     full_fn, _, full_point = potential(*full._sampled_model, sites)
     layout = la.collapse_layout
-    la_data = laplace_data(la.plan, la.data, layout)
+    try:  # the Newton start from the pilot (laplace.start_statistics), where there is one
+        la_data = laplace_data(la.plan, la.data, layout, la.pilot)
+    except TypeError:
+        la_data = laplace_data(la.plan, la.data, layout)
+    out["newton_start"] = "pilot" if "start" in la_data else "zero"
     la_model = make_laplace_model(la.plan, layout)
     la_sites = {k: v for k, v in sites.items()
                 if k not in {s for g in la.plan.groups for s in (g.sites.z, g.sites.rc)}}
@@ -131,6 +141,11 @@ def one(rows: int, groups_per: int, calls: int, draw_sample: int) -> dict:
     out["laplace_ms"], out["laplace_compile_s"] = median_ms(la_fn, la_point, calls)
     out["laplace_value_ms"], _ = median_ms(la_value, la_point, calls)
     out["ratio"] = round(out["laplace_ms"] / out["full_ms"], 2)
+    if "start" in la_data:  # what the pilot's Newton start saves
+        zero = {k: v for k, v in la_data.items() if k != "start"}
+        fn0, _, point0 = potential(la_model, zero, la_sites)
+        out["laplace_ms_zero_start"], _ = median_ms(fn0, point0, calls)
+        out["row_passes_per_value_zero_start"] = count_passes(la_model, zero, la_sites)
     out["row_passes_per_value"] = count_passes(la_model, la_data, la_sites)
     if draw_sample:
         samples = {k: np.broadcast_to(v, (1, draw_sample) + np.shape(v)).copy()
