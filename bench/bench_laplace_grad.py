@@ -8,9 +8,10 @@ Data and model as ``bench/bench_laplace.py``: Bernoulli rows, a continuous ``x``
 ``y ~ x + (1 + x | g)``, ``rows / 100`` groups. Both potentials are NumPyro's (what NUTS
 differentiates: ``initialize_model``'s ``potential_fn`` on the unconstrained scale), started at
 the simulation's true values (effects too, for the full model): a typical posterior point.
-Each is ``jit(value_and_grad)``, compiled by a first call, then timed over ``--calls`` calls
-(median ms, ``block_until_ready``). The sampler runs float32; ``JAX_ENABLE_X64=1`` in the
-environment measures everything in float64 (``dtype`` in the results).
+Each is ``jit(value_and_grad)``, compiled by a first call, then timed over ``--calls`` calls,
+the potentials called in turn so that each sees the same load (median and min ms,
+``block_until_ready``; the min is the least disturbed). The sampler runs float32;
+``JAX_ENABLE_X64=1`` in the environment measures all in float64 (``dtype`` in the results).
 
 Also: the forward row passes per Laplace value at that point, counted by a host callback in
 every call of ``formulang.lower.laplace.block_pass`` (a separate, untimed run): the Newton
@@ -71,18 +72,24 @@ def potential(model_fn, data, values):
     return jax.jit(jax.value_and_grad(info.potential_fn)), jax.jit(info.potential_fn), point
 
 
-def median_ms(fn, point, calls: int) -> tuple[float, float]:
+def timed(fns: dict, calls: int) -> dict:
+    """Per name ``(median ms, min ms, compile s)`` of ``fn(point)`` for ``fns[name] = (fn,
+    point)``, each compiled by a first call, then called in turn (``calls`` rounds) so that
+    every one sees the same load: a shared machine's load changes within seconds."""
     import jax
 
-    start = time.perf_counter()
-    jax.block_until_ready(fn(point))
-    compile_s = time.perf_counter() - start
-    times = []
-    for _ in range(calls):
+    compile_s, times = {}, {name: [] for name in fns}
+    for name, (fn, point) in fns.items():
         start = time.perf_counter()
         jax.block_until_ready(fn(point))
-        times.append(1000 * (time.perf_counter() - start))
-    return round(statistics.median(times), 2), round(compile_s, 1)
+        compile_s[name] = round(time.perf_counter() - start, 1)
+    for _ in range(calls):
+        for name, (fn, point) in fns.items():
+            start = time.perf_counter()
+            jax.block_until_ready(fn(point))
+            times[name].append(1000 * (time.perf_counter() - start))
+    return {name: (round(statistics.median(t), 2), round(min(t), 2), compile_s[name])
+            for name, t in times.items()}
 
 
 def count_passes(model_fn, data, values) -> int:
@@ -137,15 +144,18 @@ def one(rows: int, groups_per: int, calls: int, draw_sample: int) -> dict:
     la_sites = {k: v for k, v in sites.items()
                 if k not in {s for g in la.plan.groups for s in (g.sites.z, g.sites.rc)}}
     la_fn, la_value, la_point = potential(la_model, la_data, la_sites)
-    out["full_ms"], out["full_compile_s"] = median_ms(full_fn, full_point, calls)
-    out["laplace_ms"], out["laplace_compile_s"] = median_ms(la_fn, la_point, calls)
-    out["laplace_value_ms"], _ = median_ms(la_value, la_point, calls)
-    out["ratio"] = round(out["laplace_ms"] / out["full_ms"], 2)
+    fns = {"full": (full_fn, full_point), "laplace": (la_fn, la_point),
+           "laplace_value": (la_value, la_point)}
     if "start" in la_data:  # what the pilot's Newton start saves
         zero = {k: v for k, v in la_data.items() if k != "start"}
         fn0, _, point0 = potential(la_model, zero, la_sites)
-        out["laplace_ms_zero_start"], _ = median_ms(fn0, point0, calls)
+        fns["laplace_zero_start"] = (fn0, point0)
         out["row_passes_per_value_zero_start"] = count_passes(la_model, zero, la_sites)
+    for name, (median, least, compile_s) in timed(fns, calls).items():
+        out[f"{name}_ms"], out[f"{name}_min_ms"] = median, least
+        out[f"{name}_compile_s"] = compile_s
+    out["ratio"] = round(out["laplace_ms"] / out["full_ms"], 2)
+    out["ratio_min"] = round(out["laplace_min_ms"] / out["full_min_ms"], 2)
     out["row_passes_per_value"] = count_passes(la_model, la_data, la_sites)
     if draw_sample:
         samples = {k: np.broadcast_to(v, (1, draw_sample) + np.shape(v)).copy()

@@ -90,7 +90,8 @@ def laplace_data(plan: ModelPlan, data: dict, layout: BlockLayout, pilot=None) -
     """The pytree the Laplace model takes: priors, and ``rows``: every row array shaped
     ``(chunks, rows per chunk, ...)``, sorted by block (:func:`chunk_rows`; every block has
     at least one chunk, so chunks are blocks exactly when there are as many), with ``Z`` in
-    block coordinates (``Z[c, r, j]``: the effect at slot ``j`` of the row's block),
+    block coordinates, ``(chunks, q, rows per chunk)`` (``Z[c, j, r]``: the effect at slot
+    ``j`` of the row's block),
     ``mask`` (1 for a row, 0 for padding: a copy of a row of the same block),
     ``chunk_block``, the population design, response, trials and the additions' arrays
     (rate()); ``T_index`` where blocks differ in layout; ``start`` (:func:`start_statistics`)
@@ -118,7 +119,8 @@ def laplace_data(plan: ModelPlan, data: dict, layout: BlockLayout, pilot=None) -
     pad = order[np.minimum(first_row, n - 1)][chunk_block]  # a row of the block (any if none)
     mask = source >= 0
     source = np.where(mask, source, pad[:, None])
-    rows = {"Z": Z[source], "X": np.asarray(data["X"], dtype=np.float64)[source],
+    rows = {"Z": np.moveaxis(Z[source], -1, 1),  # rows last: sums over them are contiguous
+            "X": np.asarray(data["X"], dtype=np.float64)[source],
             "offset": np.asarray(data["offset"], dtype=np.float64)[source],
             "y": np.asarray(data["y"])[source], "mask": mask.astype(np.float64),
             "chunk_block": chunk_block.astype(np.int32)}
@@ -180,12 +182,13 @@ def derivatives(loglik, eta, order: int) -> tuple:
 
 
 def block_sum(x, rows: dict, n_blocks: int):
-    """Per-block sums of per-row values ``x`` (``(chunks, rows per chunk, ...)``, padding
-    already masked): a reduction within each chunk, then over each block's chunks (none
-    where chunks are blocks)."""
+    """Per-block sums of per-row values ``x`` (``(chunks, ..., rows per chunk)``, padding
+    already masked): a reduction within each chunk (over the last, contiguous axis: a
+    middle one is several times slower on CPU), then over each block's chunks (none where
+    chunks are blocks)."""
     import jax
 
-    s = x.sum(axis=1)
+    s = x.sum(axis=-1)
     if s.shape[0] == n_blocks:
         return s
     return jax.ops.segment_sum(s, rows["chunk_block"], num_segments=n_blocks,
@@ -204,7 +207,7 @@ def row_eta(eta0, rows: dict, T, v, n_blocks: int):
     import jax.numpy as jnp
 
     u = per_chunk((T @ v[..., None])[..., 0], rows, n_blocks)
-    return eta0 + jnp.sum(rows["Z"] * u[:, None, :], axis=-1)
+    return eta0 + jnp.sum(rows["Z"] * u[:, :, None], axis=1)
 
 
 def block_value(loglik, eta0, rows: dict, T, v, n_blocks: int):
@@ -226,11 +229,10 @@ def block_pass(loglik, eta0, rows: dict, T, v, n_blocks: int, second: bool = Tru
     ll, d, *h = derivatives(loglik, eta, 2 if second else 1)
     Tt = jnp.swapaxes(T, -1, -2)
     f = block_sum(ll * m, rows, n_blocks) - 0.5 * jnp.sum(v * v, axis=-1)
-    grad = (Tt @ block_sum((d * m)[..., None] * Z, rows, n_blocks)[..., None])[..., 0] - v
+    grad = (Tt @ block_sum((d * m)[:, None] * Z, rows, n_blocks)[..., None])[..., 0] - v
     if not second:
         return f, grad, None
-    S = block_sum((-h[0] * m)[..., None, None] * Z[..., :, None] * Z[..., None, :], rows,
-                  n_blocks)
+    S = block_sum((-h[0] * m)[:, None, None] * Z[:, :, None] * Z[:, None], rows, n_blocks)
     return f, grad, jnp.eye(v.shape[-1]) + Tt @ S @ T
 
 
@@ -353,18 +355,18 @@ def mode_pass(loglik, eta0, rows: dict, T, v, n_blocks: int):
     eta = row_eta(eta0, rows, T, v, n_blocks)
     ll, d, h, d3 = (x * m for x in derivatives(loglik, eta, 3))
     Tt = jnp.swapaxes(T, -1, -2)
-    G = block_sum(d[..., None] * Z, rows, n_blocks)  # Z' l'
-    S = block_sum(-h[..., None, None] * Z[..., :, None] * Z[..., None, :], rows, n_blocks)
+    G = block_sum(d[:, None] * Z, rows, n_blocks)  # Z' l'
+    S = block_sum(-h[:, None, None] * Z[:, :, None] * Z[:, None], rows, n_blocks)
     H = jnp.eye(v.shape[-1]) + Tt @ S @ T
     L = cholesky(H)
     Hinv = chol_inverse(L)
-    A = jnp.sum(Z[..., :, None] * per_chunk(T, rows, n_blocks)[:, None], axis=-2)  # T' z_i
-    c = jnp.sum(A[..., :, None] * per_chunk(Hinv, rows, n_blocks)[:, None] * A[..., None, :],
-                axis=(-2, -1))
-    lam = (Hinv @ block_sum((0.5 * d3 * c)[..., None] * A, rows, n_blocks)[..., None])[..., 0]
-    la = jnp.sum(A * per_chunk(lam, rows, n_blocks)[:, None], axis=-1)
+    A = jnp.sum(per_chunk(T, rows, n_blocks)[..., None] * Z[:, :, None], axis=1)  # T' z_i
+    c = jnp.sum(A[:, :, None] * per_chunk(Hinv, rows, n_blocks)[..., None] * A[:, None],
+                axis=(1, 2))
+    lam = (Hinv @ block_sum((0.5 * d3 * c)[:, None] * A, rows, n_blocks)[..., None])[..., 0]
+    la = jnp.sum(A * per_chunk(lam, rows, n_blocks)[..., None], axis=1)
     d_eta = d + la * h + 0.5 * c * d3
-    E = block_sum(d_eta[..., None] * Z, rows, n_blocks)
+    E = block_sum(d_eta[:, None] * Z, rows, n_blocks)
     d_T = (-S @ T @ Hinv + G[..., :, None] * lam[..., None, :]
            + E[..., :, None] * v[..., None, :])
     f = block_sum(ll, rows, n_blocks) - 0.5 * jnp.sum(v * v, axis=-1)
@@ -426,13 +428,12 @@ def start_statistics(plan: ModelPlan, layout: BlockLayout, tree: dict, pilot) ->
         v, _ = find_mode(loglik, eta0, rows, T, B, q)
         eta = row_eta(eta0, rows, T, v, B)
         _, d, h = (x * rows["mask"] for x in derivatives(loglik, eta, 2))
-        Z, X = rows["Z"], rows["X"]
+        Z, X = rows["Z"], jnp.moveaxis(rows["X"], -1, 1)  # (chunks, q or p, rows)
         if plan.intercept:
-            X = jnp.concatenate([jnp.ones_like(X[..., :1]), X], axis=-1)
-        return {"a": block_sum((d + h * (rows["offset"] - eta))[..., None] * Z, rows, B),
-                "M": block_sum(h[..., None, None] * Z[..., :, None] * X[..., None, :], rows, B),
-                "S": block_sum(-h[..., None, None] * Z[..., :, None] * Z[..., None, :], rows,
-                               B)}
+            X = jnp.concatenate([jnp.ones_like(X[:, :1]), X], axis=1)
+        return {"a": block_sum((d + h * (rows["offset"] - eta))[:, None] * Z, rows, B),
+                "M": block_sum(h[:, None, None] * Z[:, :, None] * X[:, None], rows, B),
+                "S": block_sum(-h[:, None, None] * Z[:, :, None] * Z[:, None], rows, B)}
 
     out = {k: np.asarray(v, dtype=np.float64) for k, v in statistics(rows, theta, T, aux).items()}
     return out if all(np.all(np.isfinite(v)) for v in out.values()) else None
