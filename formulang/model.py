@@ -312,7 +312,7 @@ class Model:
 
         layout = self.collapse_layout
         if self._collapsed_data is None:
-            self._collapsed_data = laplace_data(self.plan, self.data, layout)
+            self._collapsed_data = laplace_data(self.plan, self.data, layout, self.pilot)
         key = ("laplace", settings)
         mcmc = self._samplers.get(key)
         if mcmc is None:

@@ -104,3 +104,109 @@ def test_simulate(fits):
     sim = model.simulate({"b": {"Intercept": 0.0, "x": 1.0}}, seed=2)
     assert set(np.unique(sim.data()["y"])) <= {0, 1}
     assert "laplace_draws" in model._samplers  # the compiled effect draws, kept for refits
+
+
+# ---- every Laplace family, and nested factors, against the full sampled model ----------------
+#
+# Small data (cheap: 2 chains x 300), one Laplace and one full fit per case, shared by module
+# fixture. With 20 rows per level of moderate counts (means about 5, or 12 trials) the
+# approximation's error is far below Monte Carlo error, so: posterior means within
+# 4 * sqrt(mcse_LA^2 + mcse_full^2), mcse = sd / sqrt(ess_bulk); posterior SDs within 4 of
+# their combined relative standard errors (sd_rel_se, from each posterior's kurtosis and the
+# smaller of its bulk and tail ESS); level effects' means as in
+# test_effects_agree_with_the_full_model. 4-sigma bounds on fixed seeds: ~6e-5 per
+# comparison for a false alarm.
+
+SMALL = dict(draws=300, tune=300, chains=2, seed=5, progress=False)
+
+
+def count_data(family: str, seed: int = 21) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(12), 20)
+    x = rng.normal(size=len(g))
+    u = rng.normal(size=(12, 2)) * [0.5, 0.25]
+    mu = np.exp(1.5 + 0.3 * x + u[g, 0] + u[g, 1] * x)
+    y = rng.poisson(mu if family == "poisson" else rng.gamma(5.0, mu / 5.0))
+    return pd.DataFrame({"y": y, "x": x, "g": [f"g{i:02d}" for i in g]})
+
+
+def nested_binomial_data(seed: int = 22) -> pd.DataFrame:
+    """6 levels of ``a``, 3 of ``b`` inside each (the same labels reused across ``a``: nested
+    by the formula), 10 rows of 12 trials per ``a:b``."""
+    rng = np.random.default_rng(seed)
+    a, b = np.repeat(np.arange(6), 30), np.tile(np.repeat(np.arange(3), 10), 6)
+    x = rng.normal(size=len(a))
+    eta = -0.4 + 0.5 * x + rng.normal(0, 0.6, 6)[a] + rng.normal(0, 0.4, 18)[3 * a + b]
+    y = rng.binomial(12, 1 / (1 + np.exp(-eta)))
+    return pd.DataFrame({"y": y, "n": 12, "x": x, "a": [f"a{i}" for i in a],
+                         "b": [f"b{i}" for i in b]})
+
+
+CASES = {
+    "poisson": lambda: ("y ~ x + (1 + x | g)", count_data("poisson"), "poisson"),
+    "negative_binomial": lambda: ("y ~ x + (1 | g)", count_data("negative_binomial"),
+                                  "negative_binomial"),
+    "binomial_nested": lambda: ("y | trials(n) ~ x + (1 | a/b)", nested_binomial_data(),
+                                "binomial"),
+}
+
+
+@pytest.fixture(scope="module", params=list(CASES))
+def pair(request):
+    formula, data, family = CASES[request.param]()
+    model = fl.Model(formula, data, family=family, collapse="laplace")
+    full = fl.Model(formula, data, family=family, collapse=False)
+    return model, model.fit(**SMALL), full.fit(**SMALL)
+
+
+def reported(fit) -> dict:
+    """The population, SD, correlation and family parameters' draws (chains, draws), by name."""
+    from formulang.lower.sites import flat_parameters
+    from formulang.report.idata import posterior_variables
+
+    variables = posterior_variables(fit.plan, fit.samples)[0]
+    return {p.name: np.asarray(variables[p.variable]) if p.index is None else
+            np.asarray(variables[p.variable])[..., p.index]
+            for p in flat_parameters(fit.plan) if p.kind in ("b", "sd", "cor", "family")}
+
+
+def sd_rel_se(draws, ess):
+    """Relative standard error of a posterior SD estimated from ``ess`` effective draws:
+    ``Var(s) / s^2 ~ (kurtosis - 1) / (4 ess)`` (the delta method on ``s^2``; 1 / (2 ess)
+    for a normal posterior), so skewed SD and correlation posteriors get their wider error."""
+    from scipy.stats import kurtosis
+
+    return np.sqrt((kurtosis(np.ravel(draws), fisher=False) - 1) / (4 * ess))
+
+
+def test_families_posteriors_agree_with_the_full_model(pair):
+    model, la, full = pair
+    assert model.compiled.laplace and not full.collapsed
+    d_la, d_full = reported(la), reported(full)
+    names = list(d_la)
+    assert len(names) >= 4 and set(d_full) == set(names)
+    s_la, s_full = la.summary().loc[names], full.summary().loc[names]
+    z = (s_la["mean"] - s_full["mean"]) / np.hypot(mcse(s_la), mcse(s_full))
+    assert (z.abs() < 4).all(), z
+    ess_la = np.minimum(s_la["ess_bulk"], s_la["ess_tail"])
+    ess_full = np.minimum(s_full["ess_bulk"], s_full["ess_tail"])
+    for name in names:
+        rel = np.hypot(sd_rel_se(d_la[name], ess_la[name]), sd_rel_se(d_full[name],
+                                                                       ess_full[name]))
+        assert abs(s_la["sd"][name] / s_full["sd"][name] - 1) < 4 * rel, \
+            (name, s_la["sd"][name], s_full["sd"][name], rel)
+    assert (s_la["rhat"] < 1.02).all() and int(np.sum(la.stats["diverging"])) == 0
+
+
+def test_families_effects_agree_with_the_full_model(pair):
+    """Every term's level effects (both terms of ``a/b``), drawn from N(v*, H^-1) per draw:
+    the full model's sites, and their means within MC error of the sampled ones."""
+    _, la, full = pair
+    effects = [g.sites.r for g in la.plan.groups]
+    assert set(la.samples) == set(full.samples)
+    for r in effects:
+        r_la, r_full = la.samples[r], full.samples[r]
+        assert r_la.shape == r_full.shape == (2, 300) + r_full.shape[2:]
+        sd = r_full.std(axis=(0, 1))
+        assert np.all(np.abs(r_la.mean(axis=(0, 1)) - r_full.mean(axis=(0, 1)))
+                      < 4 * sd * np.sqrt(2 / 100)), r

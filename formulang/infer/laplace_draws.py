@@ -6,6 +6,9 @@ approximation of their conditional, block by block::
 
     v_s = v* + L'^-1 e,   e ~ N(0, I),   H(v*) = L L',   u_s = T v_s
 
+(one compiled program over all draws, a few draws at a time: the mode by Newton steps, one
+pass at it, and :data:`WEIGHT_DRAWS` value-only passes for the weights below)
+
 and stored as the full model's sites (``z_<g>``, ``rc_<g>``, as
 :mod:`formulang.infer.collapsed_draws` stores the exact Gaussian draws), so predictions, LOO,
 save/load and simulation read the fit as if the full model had been sampled.
@@ -32,8 +35,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..lower.collapsed import block_scale
-from ..lower.laplace import block_pass, cholesky, chol_solve, find_mode, population_eta, \
-    row_loglik
+from ..lower.laplace import block_pass, block_value, chol_solve, cholesky, find_mode, \
+    population_eta, row_loglik, start_point
 from ..lower.plan import ModelPlan
 from .collapsed_draws import _store, scale_tril_draws, theta_draws
 
@@ -41,46 +44,50 @@ SEED_STREAM = 23  # second word of the seed: keeps these draws apart from other 
 WEIGHT_DRAWS = 8  # effect draws per block and posterior draw for the parameters' weights
 JOINT = "laplace_log_weight"  # stats key: log weights of (parameters, effects) jointly
 PARAMETERS = "laplace_log_weight_theta"  # stats key: log weights of the parameters alone
-_BATCH_ROWS = 1 << 21  # rows x draws evaluated at once: bounds memory
+_BATCH_ROWS = 1 << 18  # rows x draws evaluated at once: larger batches gain nothing on CPU
 
 
-def mode_draws(plan: ModelPlan, layout, data: dict, theta, trils, aux, eps):
-    """Per draw (leading axis of every argument; ``eps`` ``(D, K, B, q)`` standard normal):
-    the effects ``v`` (``(D, B, q)``) drawn from ``N(v*, H^-1)`` with ``eps[:, 0]``, their
-    log importance weights on the joint (``(D,)``), and the log weights of the parameters
-    alone (``(D,)``): per block the mean of ``K`` joint weights (an unbiased estimate of
-    ``p(y_o | theta) / p_LA(y_o | theta)``), multiplied over blocks. JAX; run it under
-    ``jit``."""
+def mode_draws(plan: ModelPlan, layout, data: dict, theta, trils, aux, keys):
+    """Per draw (leading axis of every argument; ``keys``: one PRNG key per draw): the
+    effects ``v`` (``(D, B, q)``) drawn from ``N(v*, H^-1)``, their log importance weights
+    on the joint (``(D,)``), and the log weights of the parameters alone (``(D,)``): per
+    block the mean of :data:`WEIGHT_DRAWS` joint weights (an unbiased estimate of
+    ``p(y_o | theta) / p_LA(y_o | theta)``), multiplied over blocks. The standard normals
+    are drawn inside (none the size of draws x blocks held in memory). JAX; run it under
+    ``jit``: one compiled program for all draws."""
     import jax
     import jax.numpy as jnp
     from jax.scipy.special import logsumexp
 
     rows = data["rows"]
-    B, q = layout.n_blocks, layout.q
-    n, K = rows["Z"].shape[0], eps.shape[1]
+    B, q, K = layout.n_blocks, layout.q, WEIGHT_DRAWS
+    n = rows["mask"].size
 
     def one(args):
-        th, tr, ax, e = args
+        th, tr, ax, key = args
         T = block_scale(plan, layout, list(tr), data.get("T_index"))
         eta0 = population_eta(plan, rows, th)
         loglik = row_loglik(plan, rows, ax)
-        v_star, H = find_mode(loglik, eta0, rows, T, B, q)
-        f_star, _, _ = block_pass(loglik, eta0, rows, T, v_star, B, second=False)
-        L = jnp.broadcast_to(cholesky(H), (K, B, q, q))
+        v_star, _ = find_mode(loglik, eta0, rows, T, B, q,
+                              start_point(data.get("start"), th, T, B, q))
+        f_star, _, H = block_pass(loglik, eta0, rows, T, v_star, B)
+        L = cholesky(H)
+        e = jax.random.normal(key, (K, B, q), dtype=eta0.dtype)
         v = v_star + chol_solve(L, e, transpose=True)  # (K, B, q)
-        f = jax.vmap(lambda vk: block_pass(loglik, eta0, rows, T, vk, B, second=False)[0])(v)
+        f = jax.vmap(lambda vk: block_value(loglik, eta0, rows, T, vk, B))(v)
         lw = f - f_star + 0.5 * jnp.sum(e * e, axis=-1)  # (K, B)
         return v[0], jnp.sum(lw[0]), jnp.sum(logsumexp(lw, axis=0) - jnp.log(K))
 
-    batch = max(1, _BATCH_ROWS // max(n * K, 1))
-    return jax.lax.map(one, (theta, tuple(trils), aux, eps), batch_size=batch)
+    batch = _BATCH_ROWS // max(n * K, 1)  # a batch of one: a plain loop, no vmap
+    return jax.lax.map(one, (theta, tuple(trils), aux, keys),
+                       batch_size=batch if batch > 1 else None)
 
 
 def draw_runner(plan: ModelPlan, layout):
     """:func:`mode_draws` compiled for this model (a refit reuses it)."""
     import jax
 
-    return jax.jit(lambda d, th, tr, ax, e: mode_draws(plan, layout, d, th, tr, ax, e))
+    return jax.jit(lambda d, th, tr, ax, k: mode_draws(plan, layout, d, th, tr, ax, k))
 
 
 def draw_group_effects(plan: ModelPlan, layout, data: dict, samples: dict,
@@ -90,6 +97,7 @@ def draw_group_effects(plan: ModelPlan, layout, data: dict, samples: dict,
     importance weights (chains, draws) by name (:data:`JOINT`, :data:`PARAMETERS`: the
     fit's ``stats`` keys). Deterministic given ``seed``. ``runner``:
     :func:`draw_runner`'s, kept by the caller (default: compiled afresh)."""
+    import jax
     import jax.numpy as jnp
 
     chains, draws = np.shape(next(iter(samples.values())))[:2]
@@ -99,12 +107,12 @@ def draw_group_effects(plan: ModelPlan, layout, data: dict, samples: dict,
         else np.zeros((D, 0))
     trils = [scale_tril_draws(g, flat) for g in plan.groups]
     aux = {a: np.asarray(flat[a]) for a in plan.aux}
-    eps = np.random.default_rng([int(seed), SEED_STREAM]).standard_normal(
-        (D, WEIGHT_DRAWS, layout.n_blocks, layout.q))
+    key = int(np.random.default_rng([int(seed), SEED_STREAM]).integers(2**31))
+    keys = jax.random.split(jax.random.PRNGKey(key), D)
     f32 = lambda a: jnp.asarray(a, dtype=jnp.float32)  # noqa: E731: the sampler's precision
     run = draw_runner(plan, layout) if runner is None else runner
     v, log_w, log_w_theta = run(data, f32(theta), [f32(t) for t in trils],
-                                {k: f32(a) for k, a in aux.items()}, f32(eps))
+                                {k: f32(a) for k, a in aux.items()}, keys)
     v = np.asarray(v, dtype=np.float64)
     T = block_scale(plan, layout, trils, data.get("T_index"), xp=np)
     u = v @ np.swapaxes(T[:, 0], -1, -2) if layout.shared else (T @ v[..., None])[..., 0]

@@ -20,15 +20,26 @@ from formulang.lower.laplace import (block_pass, find_mode, laplace_data, laplac
                                      population_eta, row_loglik)
 
 
-def poisson_data(groups: int = 5, n: int = 30, seed: int = 0, k: int = 1) -> pd.DataFrame:
-    """Moderate counts (mean about 5): the Laplace approximation's regime."""
+def poisson_data(groups: int = 5, n=30, seed: int = 0, k: int = 1) -> pd.DataFrame:
+    """Moderate counts (mean about 5): the Laplace approximation's regime. ``n``: rows per
+    group, or a list of them (unequal groups: the rows then lie in several chunks per block
+    for the largest, :func:`~formulang.lower.laplace.chunk_rows`)."""
     rng = np.random.default_rng(seed)
     g = np.repeat(np.arange(groups), n)
-    x = rng.normal(size=groups * n)
+    x = rng.normal(size=len(g))
     eta = 1.5 + 0.3 * x + rng.normal(0, 0.4, groups)[g] + (k > 1) * rng.normal(0, 0.2,
                                                                                groups)[g] * x
     return pd.DataFrame({"y": rng.poisson(np.exp(eta)), "x": x,
                          "g": [f"g{i}" for i in g]})
+
+
+def flat_rows(data: dict) -> dict:
+    """:func:`laplace_data`'s rows without the padding, and each row's block."""
+    rows = data["rows"]
+    mask = np.asarray(rows["mask"]) > 0
+    block = np.broadcast_to(np.asarray(rows["chunk_block"])[:, None], mask.shape)
+    return {k: np.asarray(rows[k])[mask] for k in ("y", "X", "offset")} | {
+        "block": block[mask], "mask": mask}
 
 
 def bernoulli_data(groups: int = 6, n: int = 25, seed: int = 1) -> pd.DataFrame:
@@ -58,15 +69,23 @@ def test_marginal_matches_quadrature_for_poisson():
     Gauss-Hermite is not, off by 1e-2, since the integrand is 5 times narrower than its
     weight). The Laplace approximation's known error is O(1/n_g) per group in the log; for 5
     groups of 30 Poisson rows with mean about 5 it measures 5e-4 per group (2.5e-3 in total,
-    1e-5 relative): asserted below 1e-3 per group, and far closer than the plug-in at v = 0."""
+    1e-5 relative): asserted below 1e-3 per group, and far closer than the plug-in at v = 0.
+    Also with unequal groups (one of 150 rows: rows in chunks, summed per block)."""
+    for n in (30, [30, 30, 30, 30, 150]):
+        check_quadrature(poisson_data(n=n), n)
+
+
+def check_quadrature(d, n):
     with jax.enable_x64(True):
-        m = fl.Model("y ~ x + (1 | g)", poisson_data(), family="poisson", collapse="laplace")
+        m = fl.Model("y ~ x + (1 | g)", d, family="poisson", collapse="laplace")
         fn, data = marginal_fn(m)
+        assert (np.shape(data["rows"]["mask"])[0] > m.collapse_layout.n_blocks) == \
+            isinstance(n, list)  # several chunks for one block: the segment sum runs
         theta, sd = np.array([1.5, 0.3]), 0.4
         la = float(fn(theta, np.array([sd]), np.eye(1)))
-        rows = data["rows"]
-        eta0 = np.asarray(population_eta(m.plan, rows, theta))
-        y, block = np.asarray(rows["y"], float), np.asarray(rows["block"])
+        rows = flat_rows(data)
+        eta0 = np.asarray(population_eta(m.plan, data["rows"], theta))[rows["mask"]]
+        y, block = np.asarray(rows["y"], float), rows["block"]
         grid = np.linspace(-10.0, 10.0, 20001)
         exact, B = 0.0, m.collapse_layout.n_blocks
         for b in range(B):
@@ -85,33 +104,49 @@ def test_marginal_matches_quadrature_for_poisson():
 
 @pytest.mark.parametrize("family, data, formula", [
     ("bernoulli", bernoulli_data(), "y ~ x + (1 + x + I(x^2) | g)"),  # q = 3: jnp.linalg
+    # a family parameter (phi), unequal groups (chunks summed per block), q = 2 by hand
+    ("negative_binomial", poisson_data(n=[30, 30, 30, 30, 150], k=2), "y ~ x + (1 + x | g)"),
 ])
 def test_gradient_matches_finite_differences(family, data, formula):
-    """The implicit-function gradient (no derivative through the Newton loop) agrees with
-    central differences of the marginal itself, in every population, SD and correlation
-    direction: the mode's own dependence on them is what log|H| needs."""
+    """The implicit-function gradient (its adjoint form: no derivative through the Newton
+    loop, none of a pass over the rows) agrees with central differences of the marginal
+    itself, in every population, SD, correlation and family-parameter direction: the mode's
+    own dependence on them is what log|H| needs."""
     with jax.enable_x64(True):
         m = fl.Model(formula, data, family=family, collapse="laplace")
-        k = m.plan.groups[0].k
+        k, aux = m.plan.groups[0].k, m.plan.aux
         rng = np.random.default_rng(3)
 
         def value(params):
-            theta, log_sd, a = params[:2], params[2:2 + k], params[2 + k:]
+            theta, log_sd = params[:2], params[2:2 + k]
+            a, log_aux = params[2 + k:len(params) - len(aux)], params[len(params) - len(aux):]
             L = np.eye(k) + 0.0 * params[0]
             L = L.at[np.tril_indices(k, -1)].set(a) if k > 1 else L
             L = L / jax.numpy.linalg.norm(L, axis=1, keepdims=True)  # unit rows: a Cholesky
             return laplace_marginal(m.plan, m.collapse_layout, data_, theta, [
-                jax.numpy.exp(log_sd)[:, None] * L], {})
+                jax.numpy.exp(log_sd)[:, None] * L],
+                {name: jax.numpy.exp(log_aux[j]) for j, name in enumerate(aux)})
 
         data_ = laplace_data(m.plan, m.data, m.collapse_layout)
-        point = np.concatenate([[0.2, 0.5], np.log([0.9, 0.4, 0.3][:k]),
-                                rng.normal(0, 0.5, k * (k - 1) // 2)])
+        point = np.concatenate([[0.2, 0.5] if family == "bernoulli" else [1.4, 0.3],
+                                np.log([0.9, 0.4, 0.3][:k]),
+                                rng.normal(0, 0.5, k * (k - 1) // 2), np.log([5.0] * len(aux))])
         h, steps = 1e-5, np.eye(len(point))
-        points = np.concatenate([point[None], point + h * steps, point - h * steps])
-        values, grads = jax.jit(jax.vmap(jax.value_and_grad(value)))(points)  # one compile
-        values, n = np.asarray(values), len(point)
-        fd = (values[1:1 + n] - values[1 + n:]) / (2 * h)
-        np.testing.assert_allclose(np.asarray(grads[0]), fd, rtol=1e-5, atol=1e-5)
+        far = point + np.concatenate([[1.0, -0.5], np.full(len(point) - 2, 0.3)])
+        points = np.concatenate([point[None], point + h * steps, point - h * steps, far[None]])
+        run = lambda: jax.jit(jax.vmap(jax.value_and_grad(value)))(points)  # noqa: E731
+        values, grads = run()  # one compile
+        values, grads, n = np.asarray(values), np.asarray(grads), len(point)
+        fd = (values[1:1 + n] - values[1 + n:-1]) / (2 * h)
+        np.testing.assert_allclose(grads[0], fd, rtol=1e-5, atol=1e-5)
+        # Newton started from the pilot's quadratic model instead of 0: the same modes, so
+        # the same values and gradients (to the Newton tolerance's square), here and far
+        # from the pilot's estimates
+        data_ = laplace_data(m.plan, m.data, m.collapse_layout, m.pilot)
+        assert "start" in data_
+        started, started_grads = run()
+        np.testing.assert_allclose(np.asarray(started), values, rtol=1e-10)
+        np.testing.assert_allclose(np.asarray(started_grads), grads, rtol=1e-6, atol=1e-6)
 
 
 def test_mode_is_stationary_and_unique_under_large_sds():
