@@ -121,7 +121,7 @@ def draw_group_effects(plan: ModelPlan, layout, stats: dict, samples: dict,
             u = v @ np.swapaxes(T[:, 0], -1, -2)
         else:
             u = (T @ v[..., None])[..., 0]
-        _store(plan, layout, v, u, part, chunk, sites, effects)  # disjoint slices
+        store_effects(plan, layout, v, u, part, chunk, sites, effects)  # disjoint slices
 
     starts = range(0, D, step)
     if len(starts) == 1:
@@ -134,7 +134,7 @@ def draw_group_effects(plan: ModelPlan, layout, stats: dict, samples: dict,
             {k: reshape(v) for k, v in effects.items()})
 
 
-def _store(plan, layout, v, u, part, chunk, sites, effects) -> None:
+def store_effects(plan, layout, v, u, part, chunk, sites, effects) -> None:
     """Write one chunk of block vectors into the full model's per-term sites (``chunk``: the
     chunk's sampled parameters)."""
     for gi, g in enumerate(plan.groups):
@@ -232,7 +232,7 @@ def draw_partial_effects(plan: ModelPlan, part, data: dict, samples: dict,
         rng = np.random.default_rng([int(seed), SEED_STREAM, start])
         v = conditional_standardized(A, c, rng.standard_normal((w.shape[0], B, q)))
         u = v @ np.swapaxes(T[:, 0], -1, -2) if layout.shared else (T @ v[..., None])[..., 0]
-        _store(collapsed, layout, v, u, part_, chunk, sites, effects)
+        store_effects(collapsed, layout, v, u, part_, chunk, sites, effects)
     return {k: v.reshape((chains, draws) + v.shape[1:]) for k, v in sites.items()}
 
 

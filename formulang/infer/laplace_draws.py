@@ -38,7 +38,7 @@ from ..lower.collapsed import block_scale
 from ..lower.laplace import block_pass, block_value, chol_solve, cholesky, find_mode, \
     population_eta, row_loglik, start_point
 from ..lower.plan import ModelPlan
-from .collapsed_draws import _store, scale_tril_draws, theta_draws
+from .collapsed_draws import store_effects, scale_tril_draws, theta_draws
 
 SEED_STREAM = 23  # second word of the seed: keeps these draws apart from other uses of it
 WEIGHT_DRAWS = 8  # effect draws per block and posterior draw for the parameters' weights
@@ -125,7 +125,7 @@ def draw_group_effects(plan: ModelPlan, layout, data: dict, samples: dict,
         if centered.any():
             sites[s.rc] = np.empty((D, int(centered.sum()), g.k), dtype)
         effects[s.r] = np.empty((D, len(g.levels), g.k), dtype)
-    _store(plan, layout, v, u, slice(0, D), flat, sites, effects)
+    store_effects(plan, layout, v, u, slice(0, D), flat, sites, effects)
     reshape = lambda a: a.reshape((chains, draws) + a.shape[1:])  # noqa: E731
     weights = {name: np.asarray(w, dtype=np.float64).reshape(chains, draws)
                for name, w in ((JOINT, log_w), (PARAMETERS, log_w_theta))}
