@@ -49,6 +49,9 @@ def _commit() -> str:
         return "unknown"
 
 
+COMMIT = _commit()  # the parser fuzzed is the one imported now, at the start
+
+
 def _stream(seed: int, worker: int) -> random.Random:
     # Worker 0 of any run draws the same formulas as a one-process run with that seed.
     return random.Random(seed if worker == 0 else f"{seed}/{worker}")
@@ -145,7 +148,7 @@ def summarise(parts: list[dict], n: int, seed: int, jobs: int, seconds: float) -
         "examples_of_other_exceptions": [c for p in parts for c in p["crashes"]][:20],
         "examples_of_slow_parses": [s for p in parts for s in p["slow"]][:20],
         "formulang": formulang.__version__,
-        "commit": _commit(),
+        "commit": COMMIT,
         "python": platform.python_version(),
         "machine": platform.machine(),
     }
