@@ -51,6 +51,25 @@ def brms_priors(ref: dict) -> dict[str, str]:
     return out
 
 
+SMOOTH_FIXTURES = Path(__file__).parent / "fixtures" / "r_smooths"
+
+
+def smooth_reference(name: str) -> tuple[dict, pd.DataFrame]:
+    """A smooth-term brms fixture (``tests/fixtures/r_smooths``): its JSON and its data."""
+    ref = json.loads((SMOOTH_FIXTURES / f"{name}.json").read_text())
+    return ref, pd.read_csv(SMOOTH_FIXTURES / ref["data"])
+
+
+def prior_summary_keys(ref: dict) -> dict[str, str]:
+    """brms's ``prior_summary`` rows (other than ``b``) as formulang's prior keys, ``class`` or
+    ``class[coef]`` (brms's student_t on an SD folds to the half-t, as brms truncates it)."""
+    out = {}
+    for row in ref["prior_summary"]:
+        if row["prior"] and row["class"] != "b":
+            out[row["class"] + (f"[{row['coef']}]" if row["coef"] else "")] = row["prior"]
+    return out
+
+
 def fit_like_brms(name: str, draws: int = 1000, chains: int = 4, seed: int = 1):
     """(fixture, fit): the fixture's formula, family and priors, fitted by NUTS."""
     ref, data = reference(name)

@@ -14,7 +14,6 @@ a white-noise part of SD 0.003 sdgp to the GP's values: against sigma ~0.3 and a
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,8 @@ import pandas as pd
 import pytest
 
 import formulang as fl
-from brms_agreement import check_draws, check_summary_row
+from brms_agreement import (check_draws, check_summary_row, prior_summary_keys,
+                             smooth_reference)
 from formulang.data import bind
 from formulang.data.gp_exact import (GP_EXACT_JITTER, GP_EXACT_MAX, exp_quad_corr,
                                      gp_exact_draws, gp_exact_index, gp_exact_values)
@@ -138,19 +138,6 @@ def test_print_and_names_of_an_exact_gp():
 
 # ---- against brms ---------------------------------------------------------------------------
 
-def _fixture():
-    ref = json.loads((FIXTURES / "brms_gp_exact.json").read_text())
-    return ref, pd.read_csv(FIXTURES / ref["data"])
-
-
-def _brms_priors(ref: dict) -> dict[str, str]:
-    out = {}
-    for row in ref["prior_summary"]:
-        if row["prior"] and row["class"] != "b":
-            out[row["class"] + (f"[{row['coef']}]" if row["coef"] else "")] = row["prior"]
-    return out
-
-
 def _check_sd(what: str, draws: np.ndarray, theirs: dict) -> None:
     """The SD of one quantity's draws against brms's: within Z = 4.5 combined standard errors
     of an SD, ``sd / sqrt(2 ess)`` each (tests/brms_agreement.py's rule); at new x the SD
@@ -164,15 +151,15 @@ def _check_sd(what: str, draws: np.ndarray, theirs: dict) -> None:
 
 @pytest.fixture(scope="module")
 def gp_exact_fit():
-    ref, data = _fixture()
-    model = fl.Model("y ~ gp(x)", data, priors=_brms_priors(ref))
+    ref, data = smooth_reference("brms_gp_exact")
+    model = fl.Model("y ~ gp(x)", data, priors=prior_summary_keys(ref))
     return ref, model.fit(draws=DRAWS, tune=DRAWS, chains=CHAINS, seed=3, progress=False,
                           target_accept=0.95)
 
 
 def test_the_data_and_default_priors_are_brms(gp_exact_fit):
     ref, fit = gp_exact_fit
-    _, data = _fixture()
+    _, data = smooth_reference("brms_gp_exact")
     spec = fit.bound.smooths[0].spec
     # brms's Xgp (unique values over the largest distance, in the order of its zgp) and Jgp
     np.testing.assert_allclose(spec.state.get("u"), ref["standata"]["Xgp_1"], rtol=1e-12)
@@ -181,7 +168,7 @@ def test_the_data_and_default_priors_are_brms(gp_exact_fit):
     # solution, kept to 4 significant digits by the prior table
     ours = fl.Model("y ~ gp(x)", data).priors.lookup("lscale", coef="gpx")
     assert ours.distribution == "inv_gamma"
-    theirs = _brms_priors(ref)["lscale[gpx]"]
+    theirs = prior_summary_keys(ref)["lscale[gpx]"]
     np.testing.assert_allclose([v for _, v in ours.params],
                                [float(v) for v in theirs[10:-1].split(",")], rtol=5e-4)
 
@@ -209,7 +196,7 @@ def test_the_fitted_curve_agrees_with_brms_on_the_rows_and_at_new_x(gp_exact_fit
         check_draws(f"mu at x = {ref['grid'][i]}", curve[:, i], theirs, CHAINS)
         _check_sd(f"mu at x = {ref['grid'][i]}", curve[:, i], theirs)
     # training values as new data: the fit's values, exactly
-    _, data = _fixture()
+    _, data = smooth_reference("brms_gp_exact")
     np.testing.assert_array_equal(fit.predict(data[["x"]], kind="mean"), train)
 
 

@@ -11,7 +11,6 @@ posterior SD of ~290 that moves the posterior by ~0.1% of an SD. The penalised c
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -19,38 +18,25 @@ import pandas as pd
 import pytest
 
 import formulang as fl
-from brms_agreement import check_draws, check_summary_row
+from brms_agreement import (check_draws, check_summary_row, prior_summary_keys,
+                             smooth_reference)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "r_smooths"
 CHAINS, DRAWS = 4, 500
 
 
-def _fixture(name: str) -> tuple[dict, pd.DataFrame]:
-    ref = json.loads((FIXTURES / f"{name}.json").read_text())
-    return ref, pd.read_csv(FIXTURES / ref["data"])
-
-
-def _brms_priors(ref: dict) -> dict[str, str]:
-    """brms's priors as our keys (a class-wide row; brms's student_t on an SD folds)."""
-    out = {}
-    for row in ref["prior_summary"]:
-        if row["prior"] and row["class"] != "b":
-            out[row["class"] + (f"[{row['coef']}]" if row["coef"] else "")] = row["prior"]
-    return out
-
-
 @pytest.fixture(scope="module")
 def mcycle_fit():
-    ref, data = _fixture("brms_s_mcycle")
-    priors = {**_brms_priors(ref), "b": "normal(0, 10000)"}
+    ref, data = smooth_reference("brms_s_mcycle")
+    priors = {**prior_summary_keys(ref), "b": "normal(0, 10000)"}
     model = fl.Model("accel ~ s(times)", data, priors=priors)
     return ref, model.fit(draws=DRAWS, tune=DRAWS, chains=CHAINS, seed=3, progress=False)
 
 
 @pytest.fixture(scope="module")
 def gp_fit():
-    ref, data = _fixture("brms_gp")
-    model = fl.Model("y ~ gp(x, k = 15, c = 1.25)", data, priors=_brms_priors(ref))
+    ref, data = smooth_reference("brms_gp")
+    model = fl.Model("y ~ gp(x, k = 15, c = 1.25)", data, priors=prior_summary_keys(ref))
     return ref, model.fit(draws=DRAWS, tune=DRAWS, chains=CHAINS, seed=3, progress=False,
                           target_accept=0.95)
 
