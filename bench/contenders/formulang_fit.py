@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import time
 
-from common import arguments, report, rerun_figures, sampler_figures, since_start
+from common import arguments, report, rerun_figures, sampler_figures, since_start, timed_fits
 
 model_name, variant, cache, draws, reruns = arguments()
 os.environ["FORMULANG_CACHE_DIR"] = cache
@@ -66,30 +66,7 @@ def fit_figures(fit) -> dict:
                            names)
 
 
-t0 = time.perf_counter()
-fit = model.fit(draws=draws, tune=draws, chains=4, seed=1, progress=False)
-stages["first fit"] = time.perf_counter() - t0
-effect_draws = getattr(fit.run, "timings", {}).get("conditional_draws_s")
-if effect_draws is not None:  # collapsed: the effects drawn after NUTS, inside the first fit
-    stages["first fit"] -= effect_draws
-    stages["effect draws"] = effect_draws
-t0 = time.perf_counter()
-text = str(fit)
-stages["summary"] = time.perf_counter() - t0
-# formulang builds ArviZ data only when asked (the summary does not need it); bambi always
-# does, so the wall includes it here too: one definition of the wall for every contender
-t0 = time.perf_counter()
-fit.posterior
-stages["to ArviZ"] = time.perf_counter() - t0
-wall = since_start()
-first = fit_figures(fit)
-
-runs = []
-for seed in range(2, 2 + reruns):
-    t0 = time.perf_counter()
-    refit = model.fit(draws=draws, tune=draws, chains=4, seed=seed, progress=False)
-    seconds = time.perf_counter() - t0
-    runs.append({"seed": seed, "seconds": seconds, **fit_figures(refit)})
+fit, wall, first, runs = timed_fits(model, fit_figures, draws, 4, reruns, stages)
 
 
 def split_fit(rerun_seconds: float) -> dict:
