@@ -13,7 +13,8 @@ user's would).
 
 Figures per fit: wall seconds of ``model.fit`` (the Laplace one includes drawing the effects
 and the importance weights), sampling seconds, min bulk ESS over the population, SD and
-correlation parameters, ESS per wall second and per 1,000 sampling gradients, leapfrog steps
+correlation parameters (the Laplace fit's summary is importance-weighted toward the full
+model, and its ESS is the chains' times the weights' efficiency, ``weights_efficiency``), ESS per wall second and per 1,000 sampling gradients, leapfrog steps
 per draw, max R-hat, divergences; for the Laplace fit the PSIS k-hats of its importance
 weights (joint; parameters alone). Agreement: per parameter ``z = (mean_LA - mean_full) /
 sqrt(mcse_LA^2 + mcse_full^2)`` with ``mcse = sd / sqrt(ess_bulk)``; "within MC error" is
@@ -69,6 +70,10 @@ def figures(fit, seconds: float) -> dict:
     if "laplace_log_weight" in fit.stats:
         from formulang.infer.laplace_draws import pareto_khat
 
+        w = fit.importance_weights  # the summary's means are weighted by these (None: not)
+        out["weighted"] = w is not None
+        if w is not None:
+            out["weights_efficiency"] = round(float(1 / (w.size * np.sum(w ** 2))), 3)
         out["khat"] = round(pareto_khat(fit.stats["laplace_log_weight"]), 3)
         out["khat_parameters"] = round(pareto_khat(fit.stats["laplace_log_weight_theta"]), 3)
         out["effect_draws_s"] = round(float(fit.run.timings.get("conditional_draws_s", 0)), 1)

@@ -62,6 +62,22 @@ class Fit:
         return self.compiled.plan
 
     @functools.cached_property
+    def importance_weights(self) -> np.ndarray | None:
+        """An embedded-Laplace fit's (``collapse="laplace"``) Pareto-smoothed importance
+        weights of its draws, (chains, draws), summing to 1: they correct the approximation
+        toward the full model's posterior, and the summaries (``summary``, ``fixef``,
+        ``ranef``, ``coef``, ``hypothesis``) use them. ``None`` for other fits, and where the
+        weights' k-hat exceeds 0.7 (unreliable: ``fit.diagnostics()`` says so and the
+        summaries are of the plain draws); see :mod:`formulang.infer.laplace_draws`."""
+        from .infer.laplace_draws import PARAMETERS, psis_weights
+        from .report.diagnostics import KHAT_MAX
+
+        if not self.compiled.laplace or PARAMETERS not in self.stats:
+            return None
+        weights, khat = psis_weights(self.stats[PARAMETERS])
+        return weights if khat <= KHAT_MAX else None
+
+    @functools.cached_property
     def posterior(self):
         """ArviZ data with the posterior and sampler statistics (no log-likelihood)."""
         return to_inference_data(self.plan, self.samples, self.stats, observed=self.observed)
@@ -95,7 +111,7 @@ class Fit:
         from .report.idata import posterior_variables
 
         return summary_table(self.plan, posterior_variables(self.plan, self.samples)[0],
-                             method=self.method, prob=prob)
+                             method=self.method, prob=prob, weights=self.importance_weights)
 
     # ---- brms's tables (formulang.report.tables, formulang.report.hypothesis) -------------
 
@@ -103,21 +119,23 @@ class Fit:
         """brms's ``fixef``: Estimate, Est.Error, Q2.5, Q97.5 per population coefficient."""
         from .report.tables import fixef
 
-        return fixef(self.plan, self.samples, prob=prob)
+        return fixef(self.plan, self.samples, prob=prob, weights=self.importance_weights)
 
     def ranef(self, prob: float = 0.95, group: str | None = None) -> dict:
         """brms's ``ranef``: per grouping factor, levels x (effect, statistic)
         (``fit.ranef()["Subject"]["Days"]`` is brms's ``ranef(fit)$Subject[, , "Days"]``)."""
         from .report.tables import ranef
 
-        return ranef(self.plan, self.samples, prob=prob, group=group)
+        return ranef(self.plan, self.samples, prob=prob, group=group,
+                     weights=self.importance_weights)
 
     def coef(self, prob: float = 0.95, group: str | None = None) -> dict:
         """brms's ``coef``: each level's coefficients (population plus group effect), shaped
         as :meth:`ranef`."""
         from .report.tables import coef
 
-        return coef(self.plan, self.samples, prob=prob, group=group)
+        return coef(self.plan, self.samples, prob=prob, group=group,
+                    weights=self.importance_weights)
 
     def hypothesis(self, hypothesis, prob: float = 0.95) -> pd.DataFrame:
         """brms's ``hypothesis``: ``"floor < 0"``, ``"Days - 10 = 0"`` (one or a list), read
@@ -125,7 +143,8 @@ class Fit:
         interval, Evid.Ratio and Post.Prob (:mod:`formulang.report.hypothesis`)."""
         from .report.hypothesis import hypothesis_table
 
-        return hypothesis_table(self.plan, self.samples, hypothesis, prob=prob)
+        return hypothesis_table(self.plan, self.samples, hypothesis, prob=prob,
+                                weights=self.importance_weights)
 
     def bayes_r2(self, prob: float = 0.95, summary: bool = True):
         """Bayesian R² (Gelman, Goodrich, Gabry & Vehtari 2019), as brms's ``bayes_R2``: a

@@ -58,9 +58,12 @@ class Model:
     exact conditional afterwards), ``True`` insists (an error says why it cannot), ``False``
     samples the effects. For bernoulli, binomial, poisson and negative_binomial,
     ``collapse="laplace"`` (or ``True``) integrates them out by the embedded Laplace
-    approximation (:mod:`formulang.lower.laplace`; ``"auto"`` samples them): NUTS over the same
-    non-effect parameters, the effects drawn afterwards with PSIS importance weights reported by
-    ``fit.diagnostics()``. ``model.collapsed`` and ``model.collapse_reason`` say what was
+    approximation (:mod:`formulang.lower.laplace`): NUTS over the same non-effect parameters,
+    the effects drawn afterwards, the summaries importance-weighted toward the full model, the
+    weights' PSIS k-hat reported by ``fit.diagnostics()``; ``"auto"`` chooses it for 20,000
+    rows or more where the pilot finds enough rows per level for it to be accurate
+    (:mod:`formulang.lower.laplace_choice`), and samples the effects otherwise.
+    ``model.collapsed`` and ``model.collapse_reason`` say what was
     chosen (``model.compiled.laplace``: by the approximation).
     ``compress`` (bernoulli, binomial, poisson): ``"auto"`` lets NUTS run on identical rows
     merged into counts, exactly (:mod:`formulang.lower.compress`), when that removes at least
@@ -97,17 +100,19 @@ class Model:
         plan: ModelPlan = build_plan(self.bound, fam, table, parameterization)
         self.data = model_data(plan, self.bound)
         self._samplers: dict = {}
+        # exact row compression (issue 7): the sampler's rows; everything else uses all rows
+        rows = choose_compression(plan, self.data, compress)
+        self.compression = rows.compressed
         # -- collapsed Gaussian fast path (issue 7) --
-        choice, self.partial = choose_collapse(self.bound, fam, plan, collapse, reparam)
+        choice, self.partial = choose_collapse(
+            self.bound, fam, plan, collapse, reparam, parameterization, self.pilot,
+            sampler_rows=self.bound.n if rows.compressed is None else rows.compressed.kept)
         self.collapse_layout = choice.layout if choice.collapsed else None
         self._collapsed_data = None  # sufficient statistics: computed at the first fit
         # crossed factors (issue 20): one factor's effects integrated out, the rest sampled
         collapsed_terms = () if self.partial is None else \
             tuple(plan.groups[i].name for i in self.partial.collapsed)
         # -- end collapsed --
-        # exact row compression (issue 7): the sampler's rows; everything else uses all rows
-        rows = choose_compression(plan, self.data, compress)
-        self.compression = rows.compressed
         self.compiled = CompiledModel(
             formula, fam, self.bound.spec, int(self.bound.n), int(self.bound.n_input), table,
             tuple(parameterization), plan, choice.collapsed, choice.reason,

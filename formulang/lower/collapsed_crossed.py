@@ -40,6 +40,7 @@ from .collapsed import (BlockLayout, CollapseChoice, Ineligible, block_scale,
                         check_collapsible, choose_collapse, group_scale,
                         marginal_log_likelihood, nested_layout, population_design_chunk,
                         population_sites, scatter_index)
+from .laplace_choice import auto_laplace
 from .plan import ModelPlan, dense_mass
 from .units import response_unit_sites, standardize_sites
 
@@ -58,12 +59,16 @@ class PartialCollapse:
     n_levels: int  # levels of the collapsed set's outer factor
 
 
-def choose(bound, fam, plan: ModelPlan, collapse="auto",
-           reparam="auto") -> tuple[CollapseChoice, PartialCollapse | None]:
+def choose(bound, fam, plan: ModelPlan, collapse="auto", reparam="auto",
+           parameterization=(), pilot=None,
+           sampler_rows: int | None = None) -> tuple[CollapseChoice, PartialCollapse | None]:
     """The full collapse where every factor nests in the coarsest
     (:func:`~formulang.lower.collapsed.choose_collapse`, unchanged); else, for crossed
     factors, the partial collapse (``collapse="auto"`` with ``reparam="auto"``, or
-    ``collapse=True``); else neither, with the reason.
+    ``collapse=True``); else neither, with the reason. A family with no closed-form integral
+    under ``collapse="auto"`` (and ``reparam="auto"``): the embedded Laplace path where the
+    pilot says it is accurate and ``sampler_rows`` (the rows NUTS would see, after exact
+    compression) are many (:func:`formulang.lower.laplace_choice.auto_laplace`).
 
     >>> import formulang as fl
     >>> from formulang.lower.families import family
@@ -72,6 +77,10 @@ def choose(bound, fam, plan: ModelPlan, collapse="auto",
     >>> c.collapsed, p
     (False, None)
     """
+    if collapse == "auto" and isinstance(reparam, str) and reparam == "auto":
+        auto = auto_laplace(bound, fam, parameterization, pilot, sampler_rows)
+        if auto is not None:
+            return auto, None
     try:
         full = choose_collapse(bound, fam, collapse, reparam)
     except FormulangError as refused:  # collapse=True on a crossed model: try the partial one

@@ -12,9 +12,11 @@ tree depth             any draw whose trajectory hit ``max_tree_depth`` (``2^dep
 R-hat                  rank-normalised split R-hat > 1.01 (Vehtari et al. 2021)
 bulk / tail ESS        < 100 per chain (400 for 4 chains)
 E-BFMI                 < 0.3 in any chain (Betancourt 2016)
-Laplace k-hat          > 0.7: an embedded-Laplace fit's importance weights (of the
-                       parameters alone, or with the effects: :mod:`formulang.infer.
-                       laplace_draws`) have a heavy tail
+Laplace k-hat          > 0.7: an embedded-Laplace fit's importance weights of the
+                       parameters (:mod:`formulang.infer.laplace_draws`) have a heavy tail,
+                       so they cannot correct the approximation (the joint weights, with
+                       the effects, are reported, not judged: they multiply every level's
+                       error and grow with the levels)
 =====================  ===================================================================
 
 R-hat and ESS cover every reported parameter (``b_*``, ``sd_*``, ``cor_*``, family
@@ -141,8 +143,10 @@ class Diagnostics:
             low = min(self.bfmi)
             parts.append(f"E-BFMI ≥ {math.floor(low * 100) / 100:.2f}")
         if self.laplace_khat is not None:
-            parts.append(f"Laplace PSIS k-hat {self.laplace_khat:.2f} (with the effects), "
-                         f"{self.laplace_khat_parameters:.2f} (parameters alone)")
+            weighted = self.laplace_khat_parameters <= KHAT_MAX
+            parts.append(f"Laplace PSIS k-hat {self.laplace_khat_parameters:.2f} (parameters: "
+                         f"{'summaries weighted' if weighted else 'too high to weight'}), "
+                         f"{self.laplace_khat:.2f} (with the effects)")
         return ", ".join(parts)
 
     def __str__(self) -> str:
@@ -240,20 +244,20 @@ def diagnose(fit) -> Diagnostics:
         if low:
             problems.append(_bfmi_problem(terms, bfmi, low))
 
-    # the embedded Laplace approximation: Pareto k of its importance weights
+    # the embedded Laplace approximation: Pareto k of its importance weights. The
+    # parameters' decides (the summaries are weighted by them below KHAT_MAX); the joint
+    # one, a product of every level's error, grows with the levels and is only reported
     khat = khat_theta = None
     if fit.compiled.laplace and JOINT in stats and PARAMETERS in stats:
         khat, khat_theta = pareto_khat(stats[JOINT]), pareto_khat(stats[PARAMETERS])
-        for k, what in ((khat_theta, "of the parameters"),
-                        (khat, "of the parameters and group effects jointly")):
-            if k > KHAT_MAX:
-                problems.append(Problem(
-                    "warning", "laplace", f"the Laplace approximation's importance weights "
-                    f"{what} have Pareto k-hat {k:.2f} (> {KHAT_MAX}): the approximation may "
-                    f"be off for this model and data (summaries are of unweighted draws)",
-                    advice=f"refit with {option('collapse', False)} to sample the group "
-                           f"effects exactly, or compare the two fits"))
-                break
+        if khat_theta > KHAT_MAX:
+            problems.append(Problem(
+                "warning", "laplace", f"the Laplace approximation's importance weights of "
+                f"the parameters have Pareto k-hat {khat_theta:.2f} (> {KHAT_MAX}): the "
+                f"approximation may be off for this model and data, and the weights cannot "
+                f"correct it (summaries are of unweighted draws)",
+                advice=f"refit with {option('collapse', False)} to sample the group "
+                       f"effects exactly, or compare the two fits"))
 
     return Diagnostics(
         method="nuts", chains=chains, draws=draws, divergences=n_div, divergence_share=share,

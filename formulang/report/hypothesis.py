@@ -210,9 +210,11 @@ def _evaluate(node: Node, draws: dict, text: str) -> np.ndarray:
     return {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide}[node.kind](a, b)
 
 
-def hypothesis_table(plan, samples: dict, hypotheses, prob: float = 0.95) -> pd.DataFrame:
-    """brms's ``hypothesis(fit, ...)$hypothesis``: one row per hypothesis text."""
-    from .tables import check_prob
+def hypothesis_table(plan, samples: dict, hypotheses, prob: float = 0.95,
+                     weights=None) -> pd.DataFrame:
+    """brms's ``hypothesis(fit, ...)$hypothesis``: one row per hypothesis text; ``weights``:
+    importance weights of the draws (:func:`formulang.report.tables.moments`)."""
+    from .tables import check_prob, moments, quantiles
 
     check_prob(prob)
     if isinstance(hypotheses, str):
@@ -226,17 +228,19 @@ def hypothesis_table(plan, samples: dict, hypotheses, prob: float = 0.95) -> pd.
                             (n,)).astype(float)
         alpha = 1 - prob
         qs = (alpha / 2, 1 - alpha / 2) if h.op == "=" else (alpha, 1 - alpha)
-        lo, hi = np.quantile(x, qs)
+        mean, sd = (float(a[0]) for a in moments(x[:, None], prob, weights)[:2])
+        lo, hi = quantiles(x[:, None], qs, weights)[:, 0]
         if h.op == "=":
             ratio = post = np.nan  # Savage-Dickey needs prior draws (brms: NA without them)
             star = not (lo <= 0 <= hi)
         else:
-            hits = int(np.sum(x < 0) if h.op == "<" else np.sum(x > 0))
-            ratio = np.inf if hits == n else hits / (n - hits)
+            hit = x < 0 if h.op == "<" else x > 0
+            hits = float(np.mean(hit) if weights is None else np.reshape(weights, n) @ hit)
+            ratio = np.inf if hits >= 1.0 else hits / (1.0 - hits)
             post = 1.0 if np.isinf(ratio) else ratio / (1 + ratio)
             star = post > prob
-        rows.append({"Hypothesis": f"{text.strip()}", "Estimate": x.mean(),
-                     "Est.Error": x.std(ddof=1), "CI.Lower": lo, "CI.Upper": hi,
+        rows.append({"Hypothesis": f"{text.strip()}", "Estimate": mean,
+                     "Est.Error": sd, "CI.Lower": lo, "CI.Upper": hi,
                      "Evid.Ratio": ratio, "Post.Prob": post, "Star": "*" if star else ""})
     table = pd.DataFrame(rows)
     table.attrs["prob"] = prob

@@ -12,13 +12,13 @@ import pandas as pd
 from ..lower.plan import ModelPlan
 from ..lower.sites import flat_parameters, parse_flat, predictors
 from .convergence import convergence
-from .tables import interval, quantile_names
+from .tables import moments, quantile_names
 
 COLUMNS = ["mean", "sd", "q2.5", "q97.5", "rhat", "ess_bulk", "ess_tail"]
 
 
 def summary_table(plan: ModelPlan, posterior, method: str = "nuts",
-                  prob: float = 0.95) -> pd.DataFrame:
+                  prob: float = 0.95, weights=None) -> pd.DataFrame:
     """One row per reported parameter; ``section`` says which block it belongs to.
 
     ``prob``: the central interval's probability; its columns are named by their quantiles
@@ -28,7 +28,14 @@ def summary_table(plan: ModelPlan, posterior, method: str = "nuts",
     parameters) to draws shaped (chains, draws, ...): NumPy arrays or xarray variables.
     ``method``: how they were drawn. R-hat and ESS describe Markov chains: for ``"map"`` (one
     point) and ``"vi"`` (independent draws from an approximation, whose ESS would be the
-    number of draws whatever the fit's quality) they are NaN, shown as "—"."""
+    number of draws whatever the fit's quality) they are NaN, shown as "—".
+
+    ``weights``: importance weights of the draws ((chains, draws), summing to 1; an
+    embedded-Laplace fit's ``fit.importance_weights``): mean, sd and quantiles are then of
+    the weighted draws, and the ESS columns are the chains' ESS times the weights' relative
+    efficiency ``1 / (n sum w^2)`` (Kish's effective sample size over ``n``): the Monte Carlo
+    error of a weighted mean is about ``sd / sqrt(ess_bulk)`` as for plain draws. R-hat is
+    the chains' own."""
     names, sections, columns = [], [], []
 
     def add(name: str, section: str, draws) -> None:
@@ -55,14 +62,16 @@ def summary_table(plan: ModelPlan, posterior, method: str = "nuts",
         rhat = np.full_like(rhat, np.nan)
     if method in ("map", "vi"):  # no Markov chain: no effective sample size either
         ess_bulk, ess_tail = np.full_like(rhat, np.nan), np.full_like(rhat, np.nan)
+    mean, sd, lo, hi = moments(flat, prob, None if weights is None else np.ravel(weights))
+    if weights is not None:
+        efficiency = 1.0 / (flat.shape[0] * float(np.sum(np.square(weights))))
+        ess_bulk, ess_tail = ess_bulk * efficiency, ess_tail * efficiency
     table = pd.DataFrame({
-        "section": sections, "mean": flat.mean(axis=0),
-        "sd": flat.std(axis=0, ddof=1) if flat.shape[0] > 1 else np.nan,
-        lo_name: np.quantile(flat, interval(prob)[0], axis=0),
-        hi_name: np.quantile(flat, interval(prob)[1], axis=0),
+        "section": sections, "mean": mean, "sd": sd, lo_name: lo, hi_name: hi,
         "rhat": rhat, "ess_bulk": ess_bulk, "ess_tail": ess_tail}, index=names)
     table = table[["section"] + header]
     table.attrs["method"] = method
+    table.attrs["weighted"] = weights is not None
     return table
 
 
@@ -87,6 +96,9 @@ def format_summary(plan: ModelPlan, table: pd.DataFrame, header: list[str]) -> s
     block("Smooth terms:", table["section"] == "smooth")  # s(), gp() (lower/sites_smooth.py)
     block("Family parameters:", table["section"] == "family")
     method = table.attrs.get("method", "nuts")
+    if table.attrs.get("weighted") and len(table):
+        lines += ["", "mean, sd, quantiles: of the draws importance-weighted to the full "
+                      "model (embedded Laplace; ess: times the weights' efficiency)"]
     if method in ("map", "vi") and len(table):
         lines += ["", f"rhat, ess: — (method='{method}' draws no Markov chains; "
                       f"they do not apply)"]

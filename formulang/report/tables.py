@@ -37,14 +37,51 @@ def quantile_names(prob: float) -> list[str]:
     return [f"Q{round(100 * q, 8):g}" for q in interval(prob)]
 
 
-def describe(draws: np.ndarray, prob: float = 0.95) -> pd.DataFrame:
-    """Estimate, Est.Error and quantiles of each column of ``draws`` (draws x quantities)."""
+def quantiles(draws: np.ndarray, q, weights=None) -> np.ndarray:
+    """Quantiles ``q`` (len(q) x quantities) of each column of ``draws`` (draws x
+    quantities). With ``weights`` (one per draw, summing to 1): the inverse of the weighted
+    empirical CDF, interpolated between draws at the midpoints of their weights (equal
+    weights give NumPy's default quantiles, but for the outer half-draws).
+
+    >>> x = np.arange(5.0)[:, None]
+    >>> w = np.array([0.1, 0.1, 0.1, 0.1, 0.6])  # most weight on the largest draw
+    >>> quantiles(x, [0.5])[0, 0], round(float(quantiles(x, [0.5], w)[0, 0]), 3)
+    (2.0, 4.0)
+    """
     draws = np.asarray(draws, dtype=float)
-    lo, hi = np.quantile(draws, interval(prob), axis=0)
+    if weights is None:
+        return np.quantile(draws, q, axis=0)
+    order = np.argsort(draws, axis=0)
+    x = np.take_along_axis(draws, order, axis=0)
+    w = np.asarray(weights, dtype=float).reshape(len(draws))[order]
+    mid = np.cumsum(w, axis=0) - 0.5 * w
+    return np.stack([[np.interp(qk, mid[:, j], x[:, j]) for j in range(x.shape[1])]
+                     for qk in np.atleast_1d(q)])
+
+
+def moments(draws: np.ndarray, prob: float, weights=None) -> tuple:
+    """``(mean, sd, lower, upper)`` of each column of ``draws`` (draws x quantities), the
+    interval central with probability ``prob``; with ``weights`` (one per draw, summing to
+    1: an embedded-Laplace fit's importance weights, ``fit.importance_weights``), of the
+    weighted draws."""
+    draws = np.asarray(draws, dtype=float)
+    n = draws.shape[0]
+    lo, hi = quantiles(draws, interval(prob), weights)
+    if weights is None:
+        sd = draws.std(axis=0, ddof=1) if n > 1 else np.full(draws.shape[1], np.nan)
+        return draws.mean(axis=0), sd, lo, hi
+    w = np.asarray(weights, dtype=float).reshape(n)
+    mean = w @ draws
+    sd = np.sqrt(np.maximum(w @ (draws - mean) ** 2, 0.0) / max(1.0 - float(w @ w), 1e-12))
+    return mean, sd, lo, hi
+
+
+def describe(draws: np.ndarray, prob: float = 0.95, weights=None) -> pd.DataFrame:
+    """Estimate, Est.Error and quantiles of each column of ``draws`` (draws x quantities);
+    ``weights``: see :func:`moments`."""
+    mean, sd, lo, hi = moments(draws, prob, weights)
     names = quantile_names(prob)
-    sd = draws.std(axis=0, ddof=1) if draws.shape[0] > 1 else np.full(draws.shape[1], np.nan)
-    return pd.DataFrame({"Estimate": draws.mean(axis=0), "Est.Error": sd, names[0]: lo,
-                         names[1]: hi})
+    return pd.DataFrame({"Estimate": mean, "Est.Error": sd, names[0]: lo, names[1]: hi})
 
 
 def _flat(a) -> np.ndarray:
@@ -85,19 +122,20 @@ def _coefficients(plan, samples: dict) -> tuple[list[str], np.ndarray]:
     return names, np.concatenate(draws, axis=-1)
 
 
-def fixef(plan, samples: dict, prob: float = 0.95) -> pd.DataFrame:
+def fixef(plan, samples: dict, prob: float = 0.95, weights=None) -> pd.DataFrame:
     """brms's ``fixef``: one row per population-level coefficient (``Intercept``, ``Days``;
     an ordinal model's thresholds ``Intercept[1]``... first), a family parameter's formula's
     after the response's (``sigma_Intercept``, ``sigma_x``)."""
     names, draws = _coefficients(plan, samples)
-    table = describe(draws, prob)
+    table = describe(draws, prob, weights)
     table.index = names
     return table
 
 
-def _stack(per_effect: dict, levels, prob: float) -> pd.DataFrame:
+def _stack(per_effect: dict, levels, prob: float, weights=None) -> pd.DataFrame:
     """levels x (effect, statistic): ``table["Days"]`` is brms's ``ranef(fit)$g[, , "Days"]``."""
-    parts = {col: describe(d, prob).set_axis(list(levels)) for col, d in per_effect.items()}
+    parts = {col: describe(d, prob, weights).set_axis(list(levels))
+             for col, d in per_effect.items()}
     return pd.concat(parts, axis=1)
 
 
@@ -122,14 +160,16 @@ def _effects(plan, samples: dict, name: str | None) -> dict:
     return {k: v for k, v in factors.items() if name is None or k == name}
 
 
-def ranef(plan, samples: dict, prob: float = 0.95, group: str | None = None) -> dict:
+def ranef(plan, samples: dict, prob: float = 0.95, group: str | None = None,
+          weights=None) -> dict:
     """brms's ``ranef``: per grouping factor, a DataFrame of levels x (effect, statistic); a
     family parameter's formula's effects on the factor are there too (``sigma_Intercept``)."""
-    return {factor: _stack(effects, levels, prob)
+    return {factor: _stack(effects, levels, prob, weights)
             for factor, (levels, effects) in _effects(plan, samples, group).items()}
 
 
-def coef(plan, samples: dict, prob: float = 0.95, group: str | None = None) -> dict:
+def coef(plan, samples: dict, prob: float = 0.95, group: str | None = None,
+         weights=None) -> dict:
     """brms's ``coef``: per grouping factor, each level's coefficients (population-level
     coefficient plus the level's effect, per draw); every population coefficient is listed
     (a family parameter's formula's too: ``sigma_x``), an effect the term lacks counting as
@@ -153,7 +193,7 @@ def coef(plan, samples: dict, prob: float = 0.95, group: str | None = None) -> d
             elif shifted and col in thresholds:
                 value = value - effects[intercept]
             per[col] = value
-        out[factor] = _stack(per, levels, prob)
+        out[factor] = _stack(per, levels, prob, weights)
     return out
 
 
