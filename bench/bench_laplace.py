@@ -14,21 +14,30 @@ user's would).
 Figures per fit: wall seconds of ``model.fit`` (the Laplace one includes drawing the effects
 and the importance weights), sampling seconds, min bulk ESS over the population, SD and
 correlation parameters (the Laplace fit's summary is importance-weighted toward the full
-model, and its ESS is the chains' times the weights' efficiency, ``weights_efficiency``), ESS per wall second and per 1,000 sampling gradients, leapfrog steps
-per draw, max R-hat, divergences; for the Laplace fit the PSIS k-hats of its importance
-weights (joint; parameters alone). Agreement: per parameter ``z = (mean_LA - mean_full) /
-sqrt(mcse_LA^2 + mcse_full^2)`` with ``mcse = sd / sqrt(ess_bulk)``; "within MC error" is
-``|z| < 3`` for each. ``--only laplace`` fits one side (no ratio), for a machine too busy.
+model, and its ESS is the chains' times the weights' efficiency, ``weights_efficiency``), ESS per
+wall second and per 1,000 sampling gradients, leapfrog steps per draw, max R-hat, divergences; for
+the Laplace fit the PSIS k-hats of its importance weights (joint; parameters alone). Agreement: per
+parameter ``z = (mean_LA - mean_full) / sqrt(mcse_LA^2 + mcse_full^2)`` with ``mcse = sd /
+sqrt(ess_bulk)``; "within MC error" is ``|z| < 3`` for each. ``--only laplace`` fits one side (no
+ratio), for a machine too busy.
 
-Results merge into ``bench/results/laplace.json`` under ``--label`` (default: the settings).
+Results merge into ``bench/results/laplace.json`` under ``--label`` (default: the settings),
+with the whole process's seconds (imports, simulation and every fit) and peak memory, the
+date and the commit.
 The machine is often shared: compare only within one run (the ratio), never across runs.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
+
+_START = time.perf_counter()  # whole-process seconds count from here (imports included)
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import resource  # noqa: E402
+import subprocess  # noqa: E402
 from pathlib import Path
 
 import numpy as np
@@ -105,7 +114,13 @@ def main() -> None:
         fit = fl.Model(FORMULA, data, family="bernoulli", collapse=collapse).fit(**settings)
         out[name] = figures(fit, time.perf_counter() - start)
         print(name, json.dumps(out[name]), flush=True)
-    out["machine"] = "2 cores shared with other jobs: compare only within this run"
+    out["whole_process_s"] = round(time.perf_counter() - _START, 1)
+    out["peak_rss_gb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
+    out["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    out["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE,
+                                   capture_output=True, text=True).stdout.strip()
+    out["machine"] = (f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the "
+                      f"end: compare only within this run")
     if a.only is None:
         compare(out)
     label = a.label or f"rows={a.rows} groups={a.groups} chains={a.chains} " \

@@ -19,17 +19,17 @@ per-block sums are reductions over the chunk axis (then a sum of each block's fe
 not scatter-adds over every row (:func:`laplace_data`, :func:`chunk_rows`): blocks of equal
 size are one chunk each and need no scatter at all.
 
-Per gradient: one pass over the rows at the start and one per Newton step. The start is the
-maximum of a quadratic model of ``f`` built once, at the data, from every row's
-log-likelihood expanded at the mode's ``eta`` at the pilot fit's estimates
-(:func:`start_statistics`): per gradient it costs a ``q x q`` solve per block, no pass, and
-near the posterior it is within about the square of the posterior spread of the mode (``v =
-0`` without a pilot; the previous gradient's mode is no option: a potential is a pure
-function of the position, NUTS keeps no state for it). The loop stops
-*before* a step once no block's Newton step exceeds :data:`STEP_TOL` (prior SDs), and that
-last step is taken without a pass (Newton's error after it is of order ``STEP_TOL^2``, about
-the precision's rounding). Then
-one pass at the mode (:func:`mode_pass`) gives the value and, by the adjoint form of the
+Per gradient the Newton start is the maximum of a quadratic model of ``f`` built once, at
+the data, from every row's log-likelihood expanded at the mode's ``eta`` at the pilot fit's
+estimates (:func:`start_statistics`): it costs a ``q x q`` solve per block, no pass, and
+near the posterior it is within about the square of the posterior spread of the mode (a few
+1e-5 prior SDs on the 100,000-row benchmark; ``v = 0`` without a pilot; the previous
+gradient's mode is no option: a potential is a pure function of the position, NUTS keeps no
+state for it). The pass at the mode is taken there first; where no block's next Newton step
+exceeds :data:`SAMPLER_STEP_TOL` it is the only pass, its value corrected to second order in
+that step. Otherwise damped Newton steps (a pass each) run from there until no step exceeds
+it (:func:`find_mode`), and the pass is taken again. The pass at the mode
+(:func:`mode_pass`) gives the value and, by the adjoint form of the
 implicit function theorem (Margossian et al. 2020), the whole gradient, with no derivative
 through the Newton loop and no differentiated pass. With ``a_i = T' z_i``,
 ``c_i = a_i' H^-1 a_i``, ``d3_i`` the third derivative of ``l_i``, ``r = 1/2 sum_i d3_i c_i
@@ -70,6 +70,10 @@ MAX_HALVINGS = 12  # step halvings per Newton step, for blocks whose objective w
 # stop once no block's Newton step (unit: prior SDs) is larger, and take it without a pass:
 # Newton's error after it is ~ STEP_TOL^2, below the precision's rounding (by itemsize)
 STEP_TOL = {4: 1e-3, 8: 1e-6}
+# inside the sampler: the pass at the mode is the last once no block's next Newton step
+# exceeds this; it corrects its value to second order in that step (mode_pass), so from the
+# pilot's start it is usually the only pass (was 2-3 per gradient)
+SAMPLER_STEP_TOL = {4: 1e-2, 8: 1e-4}
 CHUNK_COST = 8  # padded rows one chunk costs beyond its rows (its sum and scatter entry)
 
 
@@ -288,13 +292,14 @@ def chol_inverse(L):
     return jnp.stack(cols, -1)
 
 
-def find_mode(loglik, eta0, rows: dict, T, n_blocks: int, q: int, v0=None):
+def find_mode(loglik, eta0, rows: dict, T, n_blocks: int, q: int, v0=None, tol=None):
     """``(v*, passes)``: the mode per block by damped Newton from ``v0`` (default 0), and
     the passes over the rows it took (forward only: call it on stopped inputs). Each block
     halves its own step while its objective would fall (a Bernoulli block with a large SD
     can overshoot); the loop stops before a step once no block's Newton step exceeds
     :data:`STEP_TOL`, and takes that step without a pass, or after :data:`MAX_NEWTON`
-    steps. A block that cannot improve keeps its point."""
+    steps. A block that cannot improve keeps its point. ``tol``: that bound (default
+    :data:`STEP_TOL` for the precision)."""
     import jax.numpy as jnp
     from jax import lax
 
@@ -332,7 +337,7 @@ def find_mode(loglik, eta0, rows: dict, T, n_blocks: int, q: int, v0=None):
         step_new = jnp.where(ok[:, None], finite_step(H_new, g_new), 0.0)  # stuck: stops
         return v_new, f_new, step_new, it + 1, passes + k + 1
 
-    tol = STEP_TOL[jnp.dtype(eta0.dtype).itemsize]
+    tol = STEP_TOL[jnp.dtype(eta0.dtype).itemsize] if tol is None else tol
 
     def cond(state):
         return (state[3] < MAX_NEWTON) & (jnp.max(jnp.abs(state[2])) > tol)
@@ -347,8 +352,16 @@ def mode_pass(loglik, eta0, rows: dict, T, v, n_blocks: int):
     """At the mode ``v`` (forward only, stopped inputs): the Laplace marginal's value and
     what its derivative needs (module docstring): per row ``d/d eta_i`` and the weights
     ``(lambda' a_i, c_i / 2)`` of ``l'`` and ``l''`` in the family parameters' derivative,
-    per block the direct derivative in ``T``, and ``H``'s Cholesky factors. One pass over
-    the rows."""
+    per block the direct derivative in ``T``, ``H``'s Cholesky factors, and the next Newton
+    step ``s`` per block. One pass over the rows.
+
+    ``v`` need not be the mode exactly: with ``g`` the gradient there and ``s = H^-1 g`` the
+    next Newton step, the value is corrected to ``f(v + s) - 1/2 log|H(v + s)|`` to second
+    order in ``s``, ``+ g's / 2 + lambda'g`` (``lambda'g = r's``, ``r`` minus half the
+    derivative of ``log|H|``), so the loop may stop a step early
+    (:data:`SAMPLER_STEP_TOL`), or be skipped. The derivative's terms assume ``g = 0``: off
+    by ``O(s)``, which leaves HMC exact (the value decides acceptance; any deterministic gradient
+    keeps the leapfrog reversible and volume-preserving)."""
     import jax.numpy as jnp
 
     Z, m = rows["Z"], rows["mask"]
@@ -371,7 +384,11 @@ def mode_pass(loglik, eta0, rows: dict, T, v, n_blocks: int):
            + E[..., :, None] * v[..., None, :])
     f = block_sum(ll, rows, n_blocks) - 0.5 * jnp.sum(v * v, axis=-1)
     logdet = 2.0 * jnp.sum(jnp.log(jnp.diagonal(L, axis1=-2, axis2=-1)), axis=-1)
-    return jnp.sum(f - 0.5 * logdet), d_eta, (la, 0.5 * c), d_T, L
+    g = (Tt @ G[..., None])[..., 0] - v  # the gradient at v: 0 at the mode
+    step = chol_solve(L, chol_solve(L, g), transpose=True)
+    ahead = jnp.sum(g * (0.5 * step + lam), axis=-1)  # to the mode, second order
+    step = jnp.where(jnp.isfinite(step), step, 0.0)
+    return jnp.sum(f - 0.5 * logdet + ahead), d_eta, (la, 0.5 * c), d_T, L, step
 
 
 # ---- a start near the mode, from the pilot ---------------------------------------------------
@@ -456,7 +473,8 @@ def laplace_marginal(plan: ModelPlan, layout: BlockLayout, data: dict, theta, tr
                      with_mode: bool = False):
     """``log p(y | theta, T, aux)`` with the group effects integrated out by the Laplace
     approximation, differentiable once (the implicit function theorem's adjoint, module
-    docstring). ``with_mode``: also return ``v*`` and the Cholesky factor of ``H(v*)``."""
+    docstring). ``with_mode``: also return the point of the pass at the mode (within
+    :data:`SAMPLER_STEP_TOL` of it) and the Cholesky factor of ``H`` there."""
     import jax
     import jax.numpy as jnp
 
@@ -466,10 +484,22 @@ def laplace_marginal(plan: ModelPlan, layout: BlockLayout, data: dict, theta, tr
     eta0 = population_eta(plan, rows, theta)
     B, q = layout.n_blocks, layout.q
     loglik = row_loglik(plan, rows, sg(aux))
+    tol = SAMPLER_STEP_TOL[jnp.dtype(eta0.dtype).itemsize]
     v0 = start_point(data.get("start"), sg(theta), sg(T), B, q)
-    v_star, _ = find_mode(loglik, sg(eta0), rows, sg(T), B, q, v0)
+
+    def at(v):
+        return (v, *mode_pass(loglik, sg(eta0), rows, sg(T), v, B))
+
+    def newton(first):  # the start was not close enough: Newton steps, then the pass again
+        v, _ = find_mode(loglik, sg(eta0), rows, sg(T), B, q, first[0] + first[-1], tol)
+        return at(v)
+
+    # the pilot's start is usually within a few 1e-5 of the mode near the posterior, so
+    # the pass at the mode is taken there first, and is the only pass when its step is small
+    first = at(v0)
+    v_star, value, d_eta, (c1, c2), d_T, L, _ = jax.lax.cond(
+        jnp.max(jnp.abs(first[-1])) <= tol, lambda f: f, newton, first)
     v_star = sg(v_star)
-    value, d_eta, (c1, c2), d_T, L = mode_pass(loglik, sg(eta0), rows, sg(T), v_star, B)
     d_eta, c1, c2, d_T = sg(d_eta), sg(c1), sg(c2), sg(d_T)
     value = sg(value) + jnp.sum(d_eta * (eta0 - sg(eta0))) + jnp.sum(d_T * (T - sg(T)))
     if aux:  # the family parameters: l, l', l'' at the mode's eta, weighted as in d_eta
