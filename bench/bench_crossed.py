@@ -34,8 +34,9 @@ Target (issue 20): >= 10x the hand-written ESS per wall second. Results under
 ``--design insteval``: ``y ~ service + (1 | s) + (1 | d) + (1 | dept:service)`` on lme4's
 InstEval (``../shared/data/InstEval.csv``, 73,421 rows; ``service`` a factor), every default
 (4 chains x (1000 + 1000); crossed: ``s``'s 2,972 effects integrated out, ``lower/
-collapsed_crossed.py``). The fit runs in a fresh child process with an empty compilation cache
-(``FORMULANG_CACHE_DIR`` a new temporary folder): its whole-process wall seconds (import, read,
+collapsed_crossed.py``), or ``--chains``, ``--draws``, ``--tune`` as given (on 2 cores, 4
+chains run vectorised in lockstep, 2 run one per core). The fit runs in a fresh child
+process with an empty compilation cache (``FORMULANG_CACHE_DIR`` a new temporary folder): its whole-process wall seconds (import, read,
 build, compile, sample, draw the effects), CPU seconds and peak resident memory (``getrusage``
 of the child), then min bulk ESS and max R-hat over the intercept, service, the three SDs and
 sigma, and each one's distance from lme4's REML value in posterior SDs. ``--collapse False``
@@ -291,8 +292,9 @@ LME4 = {"b_Intercept": 3.28067, "b_service1": -0.0535, "sd_s__Intercept": 0.3247
         "sd_d__Intercept": 0.5124, "sd_dept:service__Intercept": 0.1097, "sigma": 1.1768}
 
 
-def insteval_child(collapse) -> dict:
-    """The fit itself (run in the child process): figures against lme4."""
+def insteval_child(collapse, settings: dict | None = None) -> dict:
+    """The fit itself (run in the child process): figures against lme4. ``settings``:
+    ``fit``'s chains/draws/tune where given (default: formulang's)."""
     import pandas as pd
 
     import formulang as fl
@@ -302,14 +304,16 @@ def insteval_child(collapse) -> dict:
     frame["service"] = frame["service"].astype(str)
     model = fl.Model(IE_FORMULA, frame, collapse=collapse)
     built = time.perf_counter() - start
-    fit = model.fit(progress=False)
+    fit = model.fit(progress=False, **(settings or {}))
     table = fit.summary()
     rows = {k: {"mean": float(table.loc[k, "mean"]), "sd": float(table.loc[k, "sd"]),
                 "rhat": float(table.loc[k, "rhat"]), "ess_bulk": float(table.loc[k, "ess_bulk"]),
                 "lme4": v, "z_vs_lme4": (float(table.loc[k, "mean"]) - v)
                 / float(table.loc[k, "sd"])} for k, v in LME4.items()}
     steps = np.asarray(fit.stats["num_steps"])
-    return {"collapse": model.collapse_reason, "build_s": built,
+    chains, draws = np.shape(steps)[:2]
+    return {"collapse": model.collapse_reason, "build_s": built, "chains": int(chains),
+            "draws": int(draws), "chain_method": fit.run.chain_method,
             "sampling_s": float(fit.run.seconds),
             "conditional_draws_s": float(fit.run.timings.get("conditional_draws_s", 0.0)),
             "steps_per_draw": float(steps.mean()),
@@ -319,14 +323,16 @@ def insteval_child(collapse) -> dict:
             "parameters": rows}
 
 
-def insteval(collapse: str) -> dict:
-    """Run :func:`insteval_child` in a fresh process with an empty compilation cache."""
+def insteval(collapse: str, settings: list[str] = ()) -> dict:
+    """Run :func:`insteval_child` in a fresh process with an empty compilation cache
+    (``settings``: ``--chains N``... passed on)."""
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, FORMULANG_CACHE_DIR=cache)
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         out = subprocess.run([sys.executable, __file__, "--design", "insteval", "--child",
-                              "--collapse", collapse], env=env, capture_output=True, text=True)
+                              "--collapse", collapse, *settings], env=env,
+                             capture_output=True, text=True)
         wall = time.perf_counter() - start
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if out.returncode:
@@ -360,14 +366,19 @@ def main() -> None:
     parser.add_argument("--families", default="gaussian,bernoulli")
     parser.add_argument("--collapse", default="auto", choices=("auto", "False"))
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    for name in ("chains", "draws", "tune"):  # insteval: fit settings (default formulang's)
+        parser.add_argument(f"--{name}", type=int, default=None)
     args = parser.parse_args()
     collapse = False if args.collapse == "False" else "auto"
+    given = {k: getattr(args, k) for k in ("chains", "draws", "tune")
+             if getattr(args, k) is not None}
     if args.child:
-        print(json.dumps(insteval_child(collapse)))
+        print(json.dumps(insteval_child(collapse, given)))
         return
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     if args.design == "insteval" and not args.markdown:
-        row = insteval(args.collapse)
+        row = insteval(args.collapse, [a for k, v in given.items()
+                                       for a in (f"--{k}", str(v))])
         print(json.dumps(row, indent=1), flush=True)
         results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
         results.setdefault("insteval", {})[args.label] = row
