@@ -86,8 +86,8 @@ def test_downstream_predict_loo_save_load(fits, tmp_path):
 
 def test_diagnostics_report_the_importance_weights(fits):
     """PSIS k-hat of the importance weights, joint and of the parameters alone: below 0.7
-    here (60 rows per level); the parameters' weights average 8 effect draws per level, so
-    they vary less than the joint ones."""
+    here (60 rows per level); the parameters' weights (the closed-form second-order
+    correction, no draws of the effects) vary less than the joint ones."""
     _, la, full = fits
     d = la.diagnostics()
     assert d.laplace_khat is not None and d.laplace_khat < 0.7
