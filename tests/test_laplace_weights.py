@@ -6,9 +6,9 @@ Data: Bernoulli ``y ~ x + (1 | g)``, 200 levels x 8 rows, level SD 1.5: few bina
 level, where the Laplace approximation of each level's marginal is known to understate the
 SD (as lme4's ``glmer`` does). Both fits use 2 chains x 1000 draws on fixed seeds. Measured on
 these seeds: the unweighted ``sd_g__Intercept`` is 8 combined MCSEs below the full model's; the
-weighted one (the closed-form second-order correction) within 0.4. The bounds: the unweighted gap beyond 4 combined MCSEs (the weights
-are needed: a test that breaks if they stop mattering), the weighted within 4 (a 4-sigma
-bound, false alarm ~6e-5 per comparison). A weighted MCSE is ``sd / sqrt(ess_bulk)`` with the
+weighted one (the closed-form second-order correction) within 0.4. The bounds: the
+unweighted gap beyond 4 combined MCSEs (the weights are needed: a test that breaks if they
+stop mattering), the weighted within 4 (a 4-sigma bound, false alarm ~6e-5 per comparison). A weighted MCSE is ``sd / sqrt(ess_bulk)`` with the
 summary's ESS already scaled by the weights' efficiency.
 
 The correction (:func:`formulang.infer.laplace_draws.expansion`) is checked on its own: its
