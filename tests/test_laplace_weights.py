@@ -8,8 +8,9 @@ SD (as lme4's ``glmer`` does). Both fits use 2 chains x 1000 draws on fixed seed
 these seeds: the unweighted ``sd_g__Intercept`` is 8 combined MCSEs below the full model's; the
 weighted one (the closed-form second-order correction) within 0.4. The bounds: the
 unweighted gap beyond 4 combined MCSEs (the weights are needed: a test that breaks if they
-stop mattering), the weighted within 4 (a 4-sigma bound, false alarm ~6e-5 per comparison). A weighted MCSE is ``sd / sqrt(ess_bulk)`` with the
-summary's ESS already scaled by the weights' efficiency.
+stop mattering), the weighted within 4 (a 4-sigma bound, false alarm ~6e-5 per
+comparison). A weighted MCSE is ``sd / sqrt(ess_bulk)`` with the summary's ESS already scaled
+by the weights' efficiency.
 
 The correction (:func:`formulang.infer.laplace_draws.expansion`) is checked on its own: its
 closed-form second-order term agrees with a brute-force Monte Carlo estimate of each level's
