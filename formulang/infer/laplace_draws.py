@@ -38,8 +38,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..lower.collapsed import block_scale
-from ..lower.laplace import block_pass, block_value, chol_solve, cholesky, find_mode, \
-    population_eta, row_loglik, start_point
+from ..lower.laplace import block_pass, block_sum, block_value, chol_solve, cholesky, \
+    derivatives, find_mode, per_chunk, population_eta, row_eta, row_loglik, start_point
 from ..lower.plan import ModelPlan
 from .collapsed_draws import store_effects, scale_tril_draws, theta_draws
 
@@ -61,8 +61,6 @@ def expansion(loglik, eta0, rows: dict, T, v_star, L, n_blocks: int):
     ``e ~ N(0, I)``, where ``R3 = 1/6 sum_i t_i (b_i'e)^3`` and ``R4 = 1/24 sum_i s_i
     (b_i'e)^4`` are the Taylor terms of ``R(e) = f(v* + L'^-1 e) - f(v*) + |e|^2 / 2``."""
     import jax.numpy as jnp
-
-    from ..lower.laplace import block_sum, derivatives, per_chunk, row_eta
 
     m = rows["mask"]
     eta = row_eta(eta0, rows, T, v_star, n_blocks)
