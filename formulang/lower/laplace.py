@@ -26,9 +26,10 @@ near the posterior it is within about the square of the posterior spread of the 
 1e-5 prior SDs on the 100,000-row benchmark; ``v = 0`` without a pilot; the previous
 gradient's mode is no option: a potential is a pure function of the position, NUTS keeps no
 state for it). The pass at the mode is taken there first; where no block's next Newton step
-exceeds :data:`SAMPLER_STEP_TOL` it is the only pass, its value corrected to second order in
-that step. Otherwise damped Newton steps (a pass each) run from there until no step exceeds
-it (:func:`find_mode`), and the pass is taken again. The pass at the mode
+exceeds :data:`SAMPLER_STEP_TOL` and no block's value moves by more than :data:`AHEAD_MAX`
+toward the mode it is the only pass, its value corrected to second order in that step.
+Otherwise damped Newton steps (a pass each) run from there to :data:`STEP_TOL`
+(:func:`find_mode`), and the pass is taken again. The pass at the mode
 (:func:`mode_pass`) gives the value and, by the adjoint form of the
 implicit function theorem (Margossian et al. 2020), the whole gradient, with no derivative
 through the Newton loop and no differentiated pass. With ``a_i = T' z_i``,
@@ -74,6 +75,7 @@ STEP_TOL = {4: 1e-3, 8: 1e-6}
 # exceeds this; it corrects its value to second order in that step (mode_pass), so from the
 # pilot's start it is usually the only pass (was 2-3 per gradient)
 SAMPLER_STEP_TOL = {4: 1e-2, 8: 1e-4}
+AHEAD_MAX = {4: 1e-3, 8: 1e-6}  # largest correction per block the value takes (nats)
 CHUNK_COST = 8  # padded rows one chunk costs beyond its rows (its sum and scatter entry)
 
 
@@ -352,16 +354,17 @@ def mode_pass(loglik, eta0, rows: dict, T, v, n_blocks: int):
     """At the mode ``v`` (forward only, stopped inputs): the Laplace marginal's value and
     what its derivative needs (module docstring): per row ``d/d eta_i`` and the weights
     ``(lambda' a_i, c_i / 2)`` of ``l'`` and ``l''`` in the family parameters' derivative,
-    per block the direct derivative in ``T``, ``H``'s Cholesky factors, and the next Newton
-    step ``s`` per block. One pass over the rows.
+    per block the direct derivative in ``T``, ``H``'s Cholesky factors, the next Newton step
+    ``s`` and the value's correction toward the mode (below), per block. One pass over the
+    rows.
 
     ``v`` need not be the mode exactly: with ``g`` the gradient there and ``s = H^-1 g`` the
-    next Newton step, the value is corrected to ``f(v + s) - 1/2 log|H(v + s)|`` to second
-    order in ``s``, ``+ g's / 2 + lambda'g`` (``lambda'g = r's``, ``r`` minus half the
-    derivative of ``log|H|``), so the loop may stop a step early
-    (:data:`SAMPLER_STEP_TOL`), or be skipped. The derivative's terms assume ``g = 0``: off
-    by ``O(s)``, which leaves HMC exact (the value decides acceptance; any deterministic gradient
-    keeps the leapfrog reversible and volume-preserving)."""
+    next Newton step, the value plus the correction ``g's / 2 + lambda'g`` (``lambda'g =
+    r's``, ``r`` minus half the derivative of ``log|H|``) is ``f(v + s) - 1/2 log|H(v + s)|``
+    to second order in ``s``, so the Newton loop may be skipped (:data:`SAMPLER_STEP_TOL`,
+    :data:`AHEAD_MAX`). The derivative's terms assume ``g = 0``: off by ``O(s)``, which leaves
+    HMC exact (the value decides acceptance; any deterministic gradient keeps the leapfrog
+    reversible and volume-preserving)."""
     import jax.numpy as jnp
 
     Z, m = rows["Z"], rows["mask"]
@@ -388,7 +391,7 @@ def mode_pass(loglik, eta0, rows: dict, T, v, n_blocks: int):
     step = chol_solve(L, chol_solve(L, g), transpose=True)
     ahead = jnp.sum(g * (0.5 * step + lam), axis=-1)  # to the mode, second order
     step = jnp.where(jnp.isfinite(step), step, 0.0)
-    return jnp.sum(f - 0.5 * logdet + ahead), d_eta, (la, 0.5 * c), d_T, L, step
+    return jnp.sum(f - 0.5 * logdet), d_eta, (la, 0.5 * c), d_T, L, step, ahead
 
 
 # ---- a start near the mode, from the pilot ---------------------------------------------------
@@ -491,14 +494,20 @@ def laplace_marginal(plan: ModelPlan, layout: BlockLayout, data: dict, theta, tr
         return (v, *mode_pass(loglik, sg(eta0), rows, sg(T), v, B))
 
     def newton(first):  # the start was not close enough: Newton steps, then the pass again
-        v, _ = find_mode(loglik, sg(eta0), rows, sg(T), B, q, first[0] + first[-1], tol)
+        v, _ = find_mode(loglik, sg(eta0), rows, sg(T), B, q, first[0])  # STEP_TOL
         return at(v)
 
     # the pilot's start is usually within a few 1e-5 of the mode near the posterior, so
-    # the pass at the mode is taken there first, and is the only pass when its step is small
+    # the pass at the mode is taken there first, and is the only pass when its next step and
+    # the value's correction are small (a step small in prior SDs can still move the value a
+    # lot where H is huge: an SD of 1,856 with a correlation of -0.999995 gave +8e8)
+    small = AHEAD_MAX[jnp.dtype(eta0.dtype).itemsize]
     first = at(v0)
-    v_star, value, d_eta, (c1, c2), d_T, L, _ = jax.lax.cond(
-        jnp.max(jnp.abs(first[-1])) <= tol, lambda f: f, newton, first)
+    close = (jnp.max(jnp.abs(first[-2])) <= tol) & (jnp.max(jnp.abs(first[-1])) <= small)
+    v_star, value, d_eta, (c1, c2), d_T, L, _, ahead = jax.lax.cond(
+        close, lambda f: f, newton, first)
+    # after Newton steps the correction is kept where it is small (it is then second order)
+    value = value + jnp.sum(jnp.where(jnp.abs(ahead) <= small, ahead, 0.0))
     v_star = sg(v_star)
     d_eta, c1, c2, d_T = sg(d_eta), sg(c1), sg(c2), sg(d_T)
     value = sg(value) + jnp.sum(d_eta * (eta0 - sg(eta0))) + jnp.sum(d_T * (T - sg(T)))

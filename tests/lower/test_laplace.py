@@ -191,3 +191,32 @@ def test_which_models_take_the_laplace_path():
         fl.Model("x ~ 1 + (1 | g)", d, collapse="laplace")
     with pytest.raises(FormulangError, match="'laplace'"):
         fl.Model("y ~ x + (1 | g)", d, family="bernoulli", collapse="yes")
+
+
+def test_shortcut_pass_keeps_the_value_bounded_far_in_the_tails():
+    """In the sampler the pass at the mode is taken first at the pilot's start and its value
+    corrected toward the mode; far in the tails (an SD of 1,856, a correlation of -0.999995:
+    where an SBC chain of ``bench/sbc_laplace.py`` stuck) ``H`` is huge, and a step small in
+    prior SDs moved that correction to +8e8. The value must stay a Bernoulli log likelihood
+    (<= 0) and equal the value after Newton steps to the mode (float32, as sampled)."""
+    import jax.numpy as jnp
+
+    from formulang.lower.collapsed import block_scale
+    from formulang.lower.laplace import mode_pass, start_point
+
+    model = fl.Model("y ~ x + (1 + x | g)", bernoulli_data(groups=12, n=50),
+                     family="bernoulli", collapse="laplace")
+    plan, layout = model.plan, model.collapse_layout
+    tree = jax.tree.map(lambda a: jnp.asarray(a, jnp.float32) if np.asarray(a).dtype.kind == "f"
+                        else jnp.asarray(a), laplace_data(plan, model.data, layout, model.pilot))
+    theta = jnp.array([15.5, 14.3], jnp.float32)
+    L = jnp.array([[1.0, 0.0], [-0.999995, 0.0031455]], jnp.float32)
+    tril = jnp.array([0.13, 1856.0], jnp.float32)[:, None] * L
+    value = float(jax.jit(lambda d: laplace_marginal(plan, layout, d, theta, [tril], {}))(tree))
+    rows, B, q = tree["rows"], layout.n_blocks, layout.q
+    T = block_scale(plan, layout, [tril], None)
+    eta0, loglik = population_eta(plan, rows, theta), row_loglik(plan, rows, {})
+    v, _ = find_mode(loglik, eta0, rows, T, B, q, start_point(tree["start"], theta, T, B, q))
+    reference = float(mode_pass(loglik, eta0, rows, T, v, B)[0])
+    assert np.isfinite(value) and value <= 0.0
+    assert value == pytest.approx(reference, rel=1e-3)
