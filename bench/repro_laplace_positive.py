@@ -18,6 +18,10 @@ at a typical posterior point:
 
     stuck    log density 8.05308e+08   y_marginal 8.0703e+08
     typical  log density -216.529   y_marginal -209.963
+
+Fixed since: the cause was the sampler's one-pass shortcut (``laplace_marginal``), whose
+value correction toward the mode was +8e8 where ``H`` is huge; it now requires each block's
+correction below ``AHEAD_MAX``. The script now prints ``stuck ... y_marginal -6661.73``.
 """
 
 from __future__ import annotations
