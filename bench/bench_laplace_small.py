@@ -43,7 +43,6 @@ import argparse
 import datetime
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -51,6 +50,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from provenance import commit  # bench/: the script's own folder is on sys.path
 
 RESULTS = Path(__file__).parent / "results" / "laplace_small.json"
 CASES = {
@@ -169,14 +170,6 @@ def run_case(case: str, settings: dict, seed: int, reruns: int = 5) -> dict:
                                                 "ess_per_s_ratio_laplace_over_default_cold")}),
           flush=True)
     return out
-
-
-def commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, cwd=Path(__file__).parent, check=True).stdout.strip()
-    except Exception:  # noqa: BLE001 - not a checkout
-        return "unknown"
 
 
 def main(argv=None) -> None:

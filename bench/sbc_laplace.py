@@ -63,7 +63,6 @@ import argparse
 import datetime
 import json
 import platform
-import subprocess
 import sys
 import time
 import warnings
@@ -74,6 +73,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
+from provenance import commit  # noqa: E402 (bench/ on sys.path)
 from sbc import scalars, uniformity  # bench/sbc.py's conventions
 
 RESULTS = Path(__file__).parent / "results"
@@ -245,14 +245,6 @@ def compare_with_model_fit(model, fit, draws, tune, chains, seed) -> dict:
             "weights_max_abs_diff": float(np.max(np.abs(ref.stats[PARAMETERS]
                                                         - fit.stats[PARAMETERS]))),
             "model_fit_seconds_with_compile": round(seconds, 1)}
-
-
-def commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, cwd=Path(__file__).parent, check=True).stdout.strip()
-    except Exception:  # noqa: BLE001 - not a checkout
-        return "unknown"
 
 
 def plot(ranks: dict, thin_to: int, bins: int, path: Path, title: str) -> None:
