@@ -294,14 +294,13 @@ def chol_inverse(L):
     return jnp.stack(cols, -1)
 
 
-def find_mode(loglik, eta0, rows: dict, T, n_blocks: int, q: int, v0=None, tol=None):
+def find_mode(loglik, eta0, rows: dict, T, n_blocks: int, q: int, v0=None):
     """``(v*, passes)``: the mode per block by damped Newton from ``v0`` (default 0), and
     the passes over the rows it took (forward only: call it on stopped inputs). Each block
     halves its own step while its objective would fall (a Bernoulli block with a large SD
     can overshoot); the loop stops before a step once no block's Newton step exceeds
     :data:`STEP_TOL`, and takes that step without a pass, or after :data:`MAX_NEWTON`
-    steps. A block that cannot improve keeps its point. ``tol``: that bound (default
-    :data:`STEP_TOL` for the precision)."""
+    steps. A block that cannot improve keeps its point."""
     import jax.numpy as jnp
     from jax import lax
 
@@ -339,7 +338,7 @@ def find_mode(loglik, eta0, rows: dict, T, n_blocks: int, q: int, v0=None, tol=N
         step_new = jnp.where(ok[:, None], finite_step(H_new, g_new), 0.0)  # stuck: stops
         return v_new, f_new, step_new, it + 1, passes + k + 1
 
-    tol = STEP_TOL[jnp.dtype(eta0.dtype).itemsize] if tol is None else tol
+    tol = STEP_TOL[jnp.dtype(eta0.dtype).itemsize]
 
     def cond(state):
         return (state[3] < MAX_NEWTON) & (jnp.max(jnp.abs(state[2])) > tol)
@@ -494,7 +493,7 @@ def laplace_marginal(plan: ModelPlan, layout: BlockLayout, data: dict, theta, tr
         return (v, *mode_pass(loglik, sg(eta0), rows, sg(T), v, B))
 
     def newton(first):  # the start was not close enough: Newton steps, then the pass again
-        v, _ = find_mode(loglik, sg(eta0), rows, sg(T), B, q, first[0])  # STEP_TOL
+        v, _ = find_mode(loglik, sg(eta0), rows, sg(T), B, q, first[0])
         return at(v)
 
     # the pilot's start is usually within a few 1e-5 of the mode near the posterior, so
