@@ -101,8 +101,9 @@ def test_second_order_term_matches_monte_carlo():
 
     from formulang.infer.laplace_draws import expansion
     from formulang.lower.collapsed import block_scale
-    from formulang.lower.laplace import (block_pass, block_value, chol_solve, cholesky,
-                                         find_mode, laplace_data, population_eta, row_loglik)
+    from formulang.lower.laplace import (block_value, chol_solve, cholesky, find_mode,
+                                         laplace_data, pass_statistics, population_eta,
+                                         row_loglik)
 
     m = fl.Model("y ~ x + (1 | g)", few_rows_per_level(groups=20), family="bernoulli",
                  collapse="laplace")
@@ -115,9 +116,10 @@ def test_second_order_term_matches_monte_carlo():
     eta0 = population_eta(plan, rows, jnp.array([-1.0, 0.5]))
     loglik = row_loglik(plan, rows, {})
     v, _ = find_mode(loglik, eta0, rows, T, B, q)
-    f_star, _, H = block_pass(loglik, eta0, rows, T, v, B)
-    L = cholesky(H)
-    eps = np.asarray(expansion(loglik, eta0, rows, T, v, L, B))
+    stats = pass_statistics(loglik, eta0, rows, T, v, B, order=4)
+    f_star = stats["f"]
+    L = cholesky(jnp.eye(q) + jnp.swapaxes(T, -1, -2) @ stats["S"] @ T)
+    eps = np.asarray(expansion(stats, T, L))
     e = jax.random.normal(jax.random.PRNGKey(0), (20_000, B, q))
     lw = jax.vmap(lambda ek: block_value(loglik, eta0, rows, T,
                                          v + chol_solve(L, ek, transpose=True), B)

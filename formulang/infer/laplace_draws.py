@@ -6,8 +6,9 @@ approximation of their conditional, block by block::
 
     v_s = v* + L'^-1 e,   e ~ N(0, I),   H(v*) = L L',   u_s = T v_s
 
-(one compiled program over all draws, split over the devices: the mode by Newton steps, one
-pass at it for ``H`` and one for the expansion below, one value pass for the weight)
+(one compiled program over all draws, split over the devices: usually two passes over the
+rows per draw, one at the pilot's Newton start for the mode, ``H`` and the expansion below
+(:func:`at_mode`), one at ``v_s`` for the joint weight)
 and stored as the full model's sites (``z_<g>``, ``rc_<g>``, as
 :mod:`formulang.infer.collapsed_draws` stores the exact Gaussian draws), so predictions, LOO,
 save/load and simulation read the fit as if the full model had been sampled.
@@ -38,8 +39,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..lower.collapsed import block_scale
-from ..lower.laplace import block_pass, block_sum, block_value, chol_solve, cholesky, \
-    derivatives, find_mode, per_chunk, population_eta, row_eta, row_loglik, start_point
+from ..lower.laplace import STEP_TOL, block_value, chol_solve, cholesky, find_mode, \
+    newton_step, pass_statistics, population_eta, row_loglik, start_point
 from ..lower.plan import ModelPlan
 from .collapsed_draws import store_effects, scale_tril_draws, theta_draws
 
@@ -49,35 +50,64 @@ PARAMETERS = "laplace_log_weight_theta"  # stats key: log weights of the paramet
 _BATCH_ROWS = 1 << 18  # rows x draws evaluated at once: larger batches gain nothing on CPU
 
 
-def expansion(loglik, eta0, rows: dict, T, v_star, L, n_blocks: int):
-    """At the mode ``v*`` (``H(v*) = L L'``), per block the second-order term of
-    ``log E[exp R(e)]``, the Laplace approximation's error (``R`` below; Tierney and Kadane
-    1986), from per row ``b_i = L^-1 T' z_i`` and the third and fourth derivatives ``t_i``,
-    ``s_i`` of ``l_i``::
+def expansion(stats: dict, T, L):
+    """Per block the second-order term of ``log E[exp R(e)]``, the Laplace approximation's
+    error (``R`` below; Tierney and Kadane 1986), from the moments at the mode ``v*``
+    (:func:`formulang.lower.laplace.pass_statistics` of order 4: ``K3``, ``K4`` of the third
+    and fourth derivatives ``t_i``, ``s_i`` of ``l_i``) and ``H(v*) = L L'``. With ``b_i =
+    P z_i``, ``P = L^-1 T'``::
 
         eps = 1/8 sum_i s_i c_i^2 + 1/12 |sum_i t_i b_i b_i b_i|^2 + 1/8 |sum_i t_i c_i b_i|^2
 
-    with ``c_i = |b_i|^2``: the expectation of ``P(e) = R3(e) + R4(e) + R3(e)^2 / 2`` under
-    ``e ~ N(0, I)``, where ``R3 = 1/6 sum_i t_i (b_i'e)^3`` and ``R4 = 1/24 sum_i s_i
-    (b_i'e)^4`` are the Taylor terms of ``R(e) = f(v* + L'^-1 e) - f(v*) + |e|^2 / 2``."""
+    and ``c_i = |b_i|^2 = z_i' M z_i``, ``M = P'P``: the expectation of ``P(e) = R3(e) + R4(e)
+    + R3(e)^2 / 2`` under ``e ~ N(0, I)``, where ``R3 = 1/6 sum_i t_i (b_i'e)^3`` and ``R4 =
+    1/24 sum_i s_i (b_i'e)^4`` are the Taylor terms of ``R(e) = f(v* + L'^-1 e) - f(v*) +
+    |e|^2 / 2``. The sums over rows are contractions of ``K3``, ``K4`` with ``P`` and ``M``."""
     import jax.numpy as jnp
 
-    m = rows["mask"]
-    eta = row_eta(eta0, rows, T, v_star, n_blocks)
-    _, _, _, t, s = (x * m for x in derivatives(loglik, eta, 4))
-    A = jnp.sum(per_chunk(T, rows, n_blocks)[..., None] * rows["Z"][:, :, None], axis=1)
+    K3, K4 = stats["K3"], stats["K4"]
     eye = jnp.eye(L.shape[-1], dtype=L.dtype)
     Linv = jnp.stack([chol_solve(L, jnp.broadcast_to(col, L.shape[:-1])) for col in eye], -1)
-    b = jnp.einsum("cjk,ckr->crj", per_chunk(Linv, rows, n_blocks), A)  # no per-row solve
-    c = jnp.sum(b * b, axis=-1)  # (chunks, rows)
-    bt = jnp.swapaxes(b, 1, 2)  # (chunks, q, rows): sums over rows are contiguous
-    tb = t[:, None] * bt
-    cube = block_sum(tb[:, :, None, None] * bt[:, None, :, None] * bt[:, None, None],
-                     rows, n_blocks)
-    lin = block_sum(c[:, None] * tb, rows, n_blocks)
-    eps = (block_sum(s * c * c, rows, n_blocks) / 8.0
-           + jnp.sum(cube * cube, axis=(1, 2, 3)) / 12.0 + jnp.sum(lin * lin, axis=-1) / 8.0)
-    return eps
+    P = Linv @ jnp.swapaxes(T, -1, -2)
+    M = jnp.swapaxes(P, -1, -2) @ P
+    quartic = jnp.einsum("...jklm,...jk,...lm->...", K4, M, M)
+    cube = jnp.einsum("...aj,...bk,...cl,...jkl->...abc", P, P, P, K3)
+    lin = (P @ jnp.einsum("...jkl,...kl->...j", K3, M)[..., None])[..., 0]
+    return quartic / 8.0 + jnp.sum(cube * cube, axis=(-3, -2, -1)) / 12.0 \
+        + jnp.sum(lin * lin, axis=-1) / 8.0
+
+
+def at_mode(loglik, eta0, rows: dict, T, v0, n_blocks: int, q: int):
+    """``(v*, stats)``: the mode per block and :func:`~formulang.lower.laplace.pass_statistics`
+    of order 4 there, usually from one pass: at the start ``v0``, where no block's Newton
+    step ``s`` exceeds :data:`~formulang.lower.laplace.STEP_TOL`, ``v* = v0 + s`` and the
+    statistics move there to first order in ``s`` (``f`` by ``g's / 2``, ``S`` by ``-K3 u``,
+    ``K3`` by ``K4 u``, ``u = T s``: errors of order ``|s|^2``, below float32's rounding);
+    otherwise Newton steps (:func:`~formulang.lower.laplace.find_mode`) and a pass at the
+    mode."""
+    import jax
+    import jax.numpy as jnp
+
+    first = pass_statistics(loglik, eta0, rows, T, v0, n_blocks, order=4)
+    Tt = jnp.swapaxes(T, -1, -2)
+    g = (Tt @ first["G"][..., None])[..., 0] - v0
+    step = newton_step(jnp.eye(q) + Tt @ first["S"] @ T, g)
+    step = jnp.where(jnp.isfinite(step), step, 0.0)
+    close = jnp.max(jnp.abs(step)) <= STEP_TOL[jnp.dtype(eta0.dtype).itemsize]
+
+    def near(_):
+        u = (T @ step[..., None])[..., 0]
+        return v0 + step, {"f": first["f"] + 0.5 * jnp.sum(g * step, axis=-1),
+                           "S": first["S"] - jnp.einsum("...jkl,...l->...jk", first["K3"], u),
+                           "K3": first["K3"] + jnp.einsum("...jklm,...m->...jkl", first["K4"], u),
+                           "K4": first["K4"]}
+
+    def far(_):
+        v, _ = find_mode(loglik, eta0, rows, T, n_blocks, q, v0)
+        stats = pass_statistics(loglik, eta0, rows, T, v, n_blocks, order=4)
+        return v, {k: stats[k] for k in ("f", "S", "K3", "K4")}  # near's (G: not needed)
+
+    return jax.lax.cond(close, near, far, None)
 
 
 def mode_draws(plan: ModelPlan, layout, data: dict, theta, trils, aux, keys):
@@ -108,14 +138,14 @@ def mode_draws(plan: ModelPlan, layout, data: dict, theta, trils, aux, keys):
         T = block_scale(plan, layout, list(tr), data.get("T_index"))
         eta0 = population_eta(plan, rows, th)
         loglik = row_loglik(plan, rows, ax)
-        v_star, _ = find_mode(loglik, eta0, rows, T, B, q,
-                              start_point(data.get("start"), th, T, B, q))
-        f_star, _, H = block_pass(loglik, eta0, rows, T, v_star, B)
-        L = cholesky(H)
-        eps = expansion(loglik, eta0, rows, T, v_star, L, B)
+        v_star, stats = at_mode(loglik, eta0, rows, T,
+                                start_point(data.get("start"), th, T, B, q), B, q)
+        Tt = jnp.swapaxes(T, -1, -2)
+        L = cholesky(jnp.eye(q) + Tt @ stats["S"] @ T)
+        eps = expansion(stats, T, L)
         e = jax.random.normal(key, (B, q), dtype=eta0.dtype)
         v = v_star + chol_solve(L, e, transpose=True)
-        lw = block_value(loglik, eta0, rows, T, v, B) - f_star + 0.5 * jnp.sum(e * e, -1)
+        lw = block_value(loglik, eta0, rows, T, v, B) - stats["f"] + 0.5 * jnp.sum(e * e, -1)
         return v, jnp.sum(lw), jnp.sum(eps)
 
     batch = _BATCH_ROWS // max(n, 1)  # a batch of one: a plain loop, no vmap

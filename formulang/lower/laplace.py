@@ -30,9 +30,11 @@ exceeds :data:`SAMPLER_STEP_TOL` and no block's value moves by more than :data:`
 toward the mode it is the only pass, its value corrected to second order in that step.
 Otherwise damped Newton steps (a pass each) run from there to :data:`STEP_TOL`
 (:func:`find_mode`), and the pass is taken again. The pass at the mode
-(:func:`mode_pass`) gives the value and, by the adjoint form of the
-implicit function theorem (Margossian et al. 2020), the whole gradient, with no derivative
-through the Newton loop and no differentiated pass. With ``a_i = T' z_i``,
+(:func:`pass_statistics`: per block the moments in ``z`` of the rows' first three
+derivatives) gives the value and, by the adjoint form of the implicit function theorem
+(Margossian et al. 2020), the whole gradient by algebra per block (:func:`laplace_terms`),
+with no derivative through the Newton loop and no differentiated pass; a second, forward
+pass (:func:`row_adjoint`) spreads it over the rows. With ``a_i = T' z_i``,
 ``c_i = a_i' H^-1 a_i``, ``d3_i`` the third derivative of ``l_i``, ``r = 1/2 sum_i d3_i c_i
 a_i`` (minus half the derivative of ``log|H|`` in ``v``) and ``lambda = H^-1 r``, the
 derivative in every parameter is that of ``f - 1/2 log|H| + lambda' grad f`` at fixed ``v*``:
@@ -72,8 +74,8 @@ MAX_HALVINGS = 12  # step halvings per Newton step, for blocks whose objective w
 # Newton's error after it is ~ STEP_TOL^2, below the precision's rounding (by itemsize)
 STEP_TOL = {4: 1e-3, 8: 1e-6}
 # inside the sampler: the pass at the mode is the last once no block's next Newton step
-# exceeds this; it corrects its value to second order in that step (mode_pass), so from the
-# pilot's start it is usually the only pass (was 2-3 per gradient)
+# exceeds this; it corrects its value to second order in that step (laplace_terms), so from
+# the pilot's start it is usually the only pass to the mode (was 2-3 per gradient)
 SAMPLER_STEP_TOL = {4: 1e-2, 8: 1e-4}
 AHEAD_MAX = {4: 1e-3, 8: 1e-6}  # largest correction per block the value takes (nats)
 CHUNK_COST = 8  # padded rows one chunk costs beyond its rows (its sum and scatter entry)
@@ -349,48 +351,97 @@ def find_mode(loglik, eta0, rows: dict, T, n_blocks: int, q: int, v0=None):
     return v + jnp.where(small, step, 0.0), passes
 
 
-def mode_pass(loglik, eta0, rows: dict, T, v, n_blocks: int):
-    """At the mode ``v`` (forward only, stopped inputs): the Laplace marginal's value and
-    what its derivative needs (module docstring): per row ``d/d eta_i`` and the weights
-    ``(lambda' a_i, c_i / 2)`` of ``l'`` and ``l''`` in the family parameters' derivative,
-    per block the direct derivative in ``T``, ``H``'s Cholesky factors, the next Newton step
-    ``s`` and the value's correction toward the mode (below), per block. One pass over the
-    rows.
+def moments(w, Z, order: int, rows: dict, n_blocks: int):
+    """Per block ``sum_i w_i z_i (x) ... (x) z_i`` (``order`` factors; ``(B, q, ..., q)``;
+    padding masked in ``w``), each distinct entry of the symmetric tensor summed once
+    (``q = 2``: 4 of the 8 third moments, 5 of the 16 fourth)."""
+    import itertools
 
-    ``v`` need not be the mode exactly: with ``g`` the gradient there and ``s = H^-1 g`` the
-    next Newton step, the value plus the correction ``g's / 2 + lambda'g`` (``lambda'g =
-    r's``, ``r`` minus half the derivative of ``log|H|``) is ``f(v + s) - 1/2 log|H(v + s)|``
-    to second order in ``s``, so the Newton loop may be skipped (:data:`SAMPLER_STEP_TOL`,
-    :data:`AHEAD_MAX`). The derivative's terms assume ``g = 0``: off by ``O(s)``, which leaves
-    HMC exact (the value decides acceptance; any deterministic gradient keeps the leapfrog
-    reversible and volume-preserving)."""
+    import jax.numpy as jnp
+
+    q = Z.shape[1]
+    combos = list(itertools.combinations_with_replacement(range(q), order))
+    sums = []
+    for combo in combos:
+        x = w
+        for j in combo:
+            x = x * Z[:, j]
+        sums.append(block_sum(x, rows, n_blocks))
+    where = {c: k for k, c in enumerate(combos)}
+    index = [where[tuple(sorted(i))] for i in itertools.product(range(q), repeat=order)]
+    flat = jnp.stack(sums, -1)
+    return flat[..., np.array(index)].reshape(flat.shape[:-1] + (q,) * order)
+
+
+def pass_statistics(loglik, eta0, rows: dict, T, v, n_blocks: int, order: int = 3) -> dict:
+    """One pass over the rows at standardised effects ``v`` (forward only, stopped inputs):
+    per block the objective ``f`` and the moments in ``z`` of the rows' derivatives of ``l``:
+    ``G = sum l' z``, ``S = -sum l'' z z'``, ``K3 = sum l''' z z z`` (and ``K4``, of the
+    fourth, for ``order`` 4). The Laplace value, its derivative (:func:`laplace_terms`) and
+    the approximation's error (:func:`formulang.infer.laplace_draws.expansion`) are algebra
+    on these per block, so the rows are read once."""
     import jax.numpy as jnp
 
     Z, m = rows["Z"], rows["mask"]
     eta = row_eta(eta0, rows, T, v, n_blocks)
-    ll, d, h, d3 = (x * m for x in derivatives(loglik, eta, 3))
+    ll, d, h, *higher = (x * m for x in derivatives(loglik, eta, order))
+    out = {"f": block_sum(ll, rows, n_blocks) - 0.5 * jnp.sum(v * v, axis=-1),
+           "G": moments(d, Z, 1, rows, n_blocks), "S": -moments(h, Z, 2, rows, n_blocks)}
+    for k, w in enumerate(higher, start=3):
+        out[f"K{k}"] = moments(w, Z, k, rows, n_blocks)
+    return out
+
+
+def laplace_terms(stats: dict, T, v):
+    """From :func:`pass_statistics` at ``v`` (module docstring): the Laplace marginal's value,
+    the next Newton step ``s`` and the value's correction toward the mode per block (below),
+    ``H``'s Cholesky factors, and what the derivative needs: per block ``u_lam = T lambda``,
+    ``M = T H^-1 T'`` (per row ``d/d eta_i = l' + (z_i' u_lam) l'' + (z_i' M z_i / 2) l'''``,
+    :func:`row_adjoint`) and the direct derivative in ``T``. No pass over the rows: with
+    ``a_i = T' z_i``, ``sum_i l'''_i c_i a_i = T' (K3 : M)`` and ``sum_i d_eta_i z_i =
+    G - S u_lam + (K3 : M) / 2``.
+
+    ``v`` need not be the mode exactly: with ``g`` the gradient there and ``s = H^-1 g`` the
+    next Newton step, the value plus the correction ``g's / 2 + lambda'g`` is
+    ``f(v + s) - 1/2 log|H(v + s)|`` to second order in ``s``, so the Newton loop may be
+    skipped (:data:`SAMPLER_STEP_TOL`, :data:`AHEAD_MAX`). The derivative's terms assume
+    ``g = 0``: off by ``O(s)``, which leaves HMC exact (the value decides acceptance; any
+    deterministic gradient keeps the leapfrog reversible and volume-preserving)."""
+    import jax.numpy as jnp
+
+    G, S, K3 = stats["G"], stats["S"], stats["K3"]
     Tt = jnp.swapaxes(T, -1, -2)
-    G = block_sum(d[:, None] * Z, rows, n_blocks)  # Z' l'
-    S = block_sum(-h[:, None, None] * Z[:, :, None] * Z[:, None], rows, n_blocks)
     H = jnp.eye(v.shape[-1]) + Tt @ S @ T
     L = cholesky(H)
     Hinv = chol_inverse(L)
-    A = jnp.sum(per_chunk(T, rows, n_blocks)[..., None] * Z[:, :, None], axis=1)  # T' z_i
-    c = jnp.sum(A[:, :, None] * per_chunk(Hinv, rows, n_blocks)[..., None] * A[:, None],
-                axis=(1, 2))
-    lam = (Hinv @ block_sum((0.5 * d3 * c)[:, None] * A, rows, n_blocks)[..., None])[..., 0]
-    la = jnp.sum(A * per_chunk(lam, rows, n_blocks)[..., None], axis=1)
-    d_eta = d + la * h + 0.5 * c * d3
-    E = block_sum(d_eta[:, None] * Z, rows, n_blocks)
+    M = T @ Hinv @ Tt
+    KM = jnp.einsum("...jkl,...kl->...j", K3, M)  # sum_i l'''_i z_i (z_i' M z_i)
+    lam = (Hinv @ (Tt @ (0.5 * KM)[..., None]))[..., 0]
+    u_lam = (T @ lam[..., None])[..., 0]
+    E = G - (S @ u_lam[..., None])[..., 0] + 0.5 * KM  # sum_i d_eta_i z_i
     d_T = (-S @ T @ Hinv + G[..., :, None] * lam[..., None, :]
            + E[..., :, None] * v[..., None, :])
-    f = block_sum(ll, rows, n_blocks) - 0.5 * jnp.sum(v * v, axis=-1)
     logdet = 2.0 * jnp.sum(jnp.log(jnp.diagonal(L, axis1=-2, axis2=-1)), axis=-1)
     g = (Tt @ G[..., None])[..., 0] - v  # the gradient at v: 0 at the mode
     step = chol_solve(L, chol_solve(L, g), transpose=True)
     ahead = jnp.sum(g * (0.5 * step + lam), axis=-1)  # to the mode, second order
     step = jnp.where(jnp.isfinite(step), step, 0.0)
-    return jnp.sum(f - 0.5 * logdet), d_eta, (la, 0.5 * c), d_T, L, step, ahead
+    return jnp.sum(stats["f"] - 0.5 * logdet), step, ahead, L, u_lam, M, d_T
+
+
+def row_adjoint(loglik, eta0, rows: dict, T, v, u_lam, M, n_blocks: int):
+    """Per row ``d/d eta_i`` of the Laplace marginal at ``v`` (:func:`laplace_terms`), and the
+    weights ``(z_i' u_lam, z_i' M z_i / 2)`` of ``l'`` and ``l''`` in the family parameters'
+    derivative (padding: 0). One pass over the rows, forward only."""
+    import jax.numpy as jnp
+
+    Z, m = rows["Z"], rows["mask"]
+    eta = row_eta(eta0, rows, T, v, n_blocks)
+    _, d, h, d3 = (x * m for x in derivatives(loglik, eta, 3))
+    c1 = jnp.sum(Z * per_chunk(u_lam, rows, n_blocks)[:, :, None], axis=1)
+    c2 = 0.5 * jnp.sum(Z[:, :, None] * per_chunk(M, rows, n_blocks)[..., None] * Z[:, None],
+                       axis=(1, 2))
+    return d + c1 * h + c2 * d3, (c1, c2)
 
 
 # ---- a start near the mode, from the pilot ---------------------------------------------------
@@ -490,7 +541,8 @@ def laplace_marginal(plan: ModelPlan, layout: BlockLayout, data: dict, theta, tr
     v0 = start_point(data.get("start"), sg(theta), sg(T), B, q)
 
     def at(v):
-        return (v, *mode_pass(loglik, sg(eta0), rows, sg(T), v, B))
+        stats = pass_statistics(loglik, sg(eta0), rows, sg(T), v, B)
+        return (v, *laplace_terms(stats, sg(T), v))
 
     def newton(first):  # the start was not close enough: Newton steps, then the pass again
         v, _ = find_mode(loglik, sg(eta0), rows, sg(T), B, q, first[0])
@@ -502,13 +554,13 @@ def laplace_marginal(plan: ModelPlan, layout: BlockLayout, data: dict, theta, tr
     # lot where H is huge: an SD of 1,856 with a correlation of -0.999995 gave +8e8)
     small = AHEAD_MAX[jnp.dtype(eta0.dtype).itemsize]
     first = at(v0)
-    close = (jnp.max(jnp.abs(first[-2])) <= tol) & (jnp.max(jnp.abs(first[-1])) <= small)
-    v_star, value, d_eta, (c1, c2), d_T, L, _, ahead = jax.lax.cond(
-        close, lambda f: f, newton, first)
+    close = (jnp.max(jnp.abs(first[2])) <= tol) & (jnp.max(jnp.abs(first[3])) <= small)
+    v_star, value, _, ahead, L, u_lam, M, d_T = jax.lax.cond(close, lambda f: f, newton, first)
     # after Newton steps the correction is kept where it is small (it is then second order)
     value = value + jnp.sum(jnp.where(jnp.abs(ahead) <= small, ahead, 0.0))
-    v_star = sg(v_star)
-    d_eta, c1, c2, d_T = sg(d_eta), sg(c1), sg(c2), sg(d_T)
+    v_star, u_lam, M, d_T = sg(v_star), sg(u_lam), sg(M), sg(d_T)
+    # per row, outside the branch, so that the branch returns per-block values only
+    d_eta, (c1, c2) = row_adjoint(loglik, sg(eta0), rows, sg(T), v_star, u_lam, M, B)
     value = sg(value) + jnp.sum(d_eta * (eta0 - sg(eta0))) + jnp.sum(d_T * (T - sg(T)))
     if aux:  # the family parameters: l, l', l'' at the mode's eta, weighted as in d_eta
         eta = sg(row_eta(eta0, rows, T, v_star, B))
@@ -539,5 +591,6 @@ def make_laplace_model(plan: ModelPlan, layout: BlockLayout):
 
 
 __all__ = ["block_pass", "block_value", "chunk_rows", "find_mode", "laplace_data",
-           "laplace_marginal", "make_laplace_model", "mode_pass", "pilot_reference",
-           "population_eta", "row_loglik", "start_point", "start_statistics"]
+           "laplace_marginal", "laplace_terms", "make_laplace_model", "moments",
+           "pass_statistics", "pilot_reference", "population_eta", "row_adjoint", "row_loglik",
+           "start_point", "start_statistics"]
