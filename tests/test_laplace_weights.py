@@ -101,9 +101,9 @@ def test_second_order_term_matches_monte_carlo():
 
     from formulang.infer.laplace_draws import expansion
     from formulang.lower.collapsed import block_scale
-    from formulang.lower.laplace import (block_value, chol_solve, cholesky, find_mode,
-                                         laplace_data, pass_statistics, population_eta,
-                                         row_loglik)
+    from formulang.lower.block_linalg import chol_solve, cholesky
+    from formulang.lower.laplace import (block_value, find_mode, laplace_data, pass_statistics,
+                                         population_eta, row_loglik)
 
     m = fl.Model("y ~ x + (1 | g)", few_rows_per_level(groups=20), family="bernoulli",
                  collapse="laplace")
@@ -126,3 +126,39 @@ def test_second_order_term_matches_monte_carlo():
                   - f_star + 0.5 * jnp.sum(ek * ek, -1))(e)
     mc = np.asarray(jax.scipy.special.logsumexp(lw, axis=0) - np.log(len(e)))
     assert np.all(eps > 0.005) and np.max(np.abs(eps - mc)) < 0.01, (eps, mc)
+
+
+def test_statistics_move_with_the_last_newton_step():
+    """The effect draws take one pass to the mode: at a start whose Newton step ``s`` is below
+    the tolerance, the moments move to ``v0 + s`` to first order (``S`` by ``-K3 u``, ``K3``
+    by ``K4 u``, ``f`` by ``g's / 2``). Against a pass at that point (float64, ``|s|`` about
+    5e-7): within 1e-9 relative (the error is ``O(|s|^2)``), where leaving out a shift or
+    flipping its sign is off by ~1e-6."""
+    import jax
+    import jax.numpy as jnp
+
+    from formulang.infer.laplace_draws import at_mode
+    from formulang.lower.collapsed import block_scale
+    from formulang.lower.laplace import (find_mode, laplace_data, pass_statistics,
+                                         population_eta, row_loglik)
+
+    m = fl.Model("y ~ x + (1 + x | g)", few_rows_per_level(groups=20, n=30),
+                 family="bernoulli", collapse="laplace")
+    plan, layout = m.plan, m.collapse_layout
+    B, q = layout.n_blocks, layout.q
+    with jax.enable_x64(True):
+        rows = jax.tree.map(jnp.asarray, laplace_data(plan, m.data, layout)["rows"])
+        tril = jnp.array([[1.5, 0.0], [0.2, 0.5]])
+        T = block_scale(plan, layout, [tril], None)
+        eta0 = population_eta(plan, rows, jnp.array([-1.0, 0.5]))
+        loglik = row_loglik(plan, rows, {})
+        v, _ = find_mode(loglik, eta0, rows, T, B, q)
+        v0 = v + 5e-7 * jax.random.normal(jax.random.PRNGKey(0), v.shape, dtype=v.dtype)
+        v_near, near = at_mode(loglik, eta0, rows, T, v0, B, q)
+        there = pass_statistics(loglik, eta0, rows, T, v_near, B, order=4)
+        np.testing.assert_allclose(v_near, v, atol=1e-11)
+        # K4 stays (its shift is a fifth derivative's): off by O(|s|), in a second-order term
+        for key, tol in (("f", 1e-9), ("S", 1e-9), ("K3", 1e-9), ("K4", 1e-5)):
+            scale = float(jnp.max(jnp.abs(there[key])))
+            np.testing.assert_allclose(near[key], there[key], rtol=0, atol=tol * scale,
+                                       err_msg=key)

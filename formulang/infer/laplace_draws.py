@@ -39,8 +39,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..lower.collapsed import block_scale
-from ..lower.laplace import STEP_TOL, block_value, chol_solve, cholesky, find_mode, \
-    newton_step, pass_statistics, population_eta, row_loglik, start_point
+from ..lower.block_linalg import chol_solve, cholesky, newton_step
+from ..lower.laplace import STEP_TOL, block_value, find_mode, pass_statistics, population_eta, \
+    row_loglik, start_point
 from ..lower.plan import ModelPlan
 from .collapsed_draws import store_effects, scale_tril_draws, theta_draws
 
@@ -131,7 +132,7 @@ def mode_draws(plan: ModelPlan, layout, data: dict, theta, trils, aux, keys):
 
     rows = data["rows"]
     B, q = layout.n_blocks, layout.q
-    n = rows["mask"].size
+    n = rows["y"].size
 
     def one(args):
         th, tr, ax, key = args

@@ -31,10 +31,10 @@ toward the mode it is the only pass, its value corrected to second order in that
 Otherwise damped Newton steps (a pass each) run from there to :data:`STEP_TOL`
 (:func:`find_mode`), and the pass is taken again. The pass at the mode
 (:func:`pass_statistics`: per block the moments in ``z`` of the rows' first three
-derivatives) gives the value and, by the adjoint form of the implicit function theorem
-(Margossian et al. 2020), the whole gradient by algebra per block (:func:`laplace_terms`),
-with no derivative through the Newton loop and no differentiated pass; a second, forward
-pass (:func:`row_adjoint`) spreads it over the rows. With ``a_i = T' z_i``,
+derivatives, also with a population column as a factor) gives the value and, by the adjoint
+form of the implicit function theorem (Margossian et al. 2020), the whole gradient by algebra
+per block (:func:`laplace_terms`), with no derivative through the Newton loop, no
+differentiated pass and no per-row array kept. With ``a_i = T' z_i``,
 ``c_i = a_i' H^-1 a_i``, ``d3_i`` the third derivative of ``l_i``, ``r = 1/2 sum_i d3_i c_i
 a_i`` (minus half the derivative of ``log|H|`` in ``v``) and ``lambda = H^-1 r``, the
 derivative in every parameter is that of ``f - 1/2 log|H| + lambda' grad f`` at fixed ``v*``:
@@ -65,6 +65,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .block_linalg import chol_inverse, chol_solve, cholesky, newton_step
 from .collapsed import BlockLayout, block_scale, group_scale, population_sites, scatter_index
 from .plan import ModelPlan
 
@@ -100,7 +101,8 @@ def laplace_data(plan: ModelPlan, data: dict, layout: BlockLayout, pilot=None) -
     at least one chunk, so chunks are blocks exactly when there are as many), with ``Z`` in
     block coordinates, ``(chunks, q, rows per chunk)`` (``Z[c, j, r]``: the effect at slot
     ``j`` of the row's block),
-    ``mask`` (1 for a row, 0 for padding: a copy of a row of the same block),
+    ``mask`` (1 for a row, 0 for padding: a copy of a row of the same block; absent where
+    no chunk is padded), ``offset`` (absent where it is 0),
     ``chunk_block``, the population design, response, trials and the additions' arrays
     (rate()); ``T_index`` where blocks differ in layout; ``start`` (:func:`start_statistics`)
     given the ``pilot`` fit."""
@@ -129,9 +131,13 @@ def laplace_data(plan: ModelPlan, data: dict, layout: BlockLayout, pilot=None) -
     source = np.where(mask, source, pad[:, None])
     rows = {"Z": np.moveaxis(Z[source], -1, 1),  # rows last: sums over them are contiguous
             "X": np.asarray(data["X"], dtype=np.float64)[source],
-            "offset": np.asarray(data["offset"], dtype=np.float64)[source],
-            "y": np.asarray(data["y"])[source], "mask": mask.astype(np.float64),
-            "chunk_block": chunk_block.astype(np.int32)}
+            "y": np.asarray(data["y"])[source], "chunk_block": chunk_block.astype(np.int32)}
+    # each pass is bound by memory bandwidth: no array of zeros (offset) or ones (mask) read
+    offset = np.asarray(data["offset"], dtype=np.float64)
+    if np.any(offset != 0.0):
+        rows["offset"] = offset[source]
+    if not mask.all():
+        rows["mask"] = mask.astype(np.float64)
     for key in ("trials", *plan.response.data_keys()):
         if data.get(key) is not None:
             rows[key] = np.asarray(data[key])[source]
@@ -160,7 +166,9 @@ def row_loglik(plan: ModelPlan, rows: dict, aux: dict):
 
 def population_eta(plan: ModelPlan, rows: dict, theta):
     """``eta0 = offset + X_c theta`` (``theta``: the intercept first, then the slopes)."""
-    eta = rows["offset"]
+    import jax.numpy as jnp
+
+    eta = rows["offset"] if "offset" in rows else jnp.zeros(rows["y"].shape, rows["X"].dtype)
     if plan.intercept:
         eta = eta + theta[0]
         theta = theta[1:]
@@ -187,6 +195,11 @@ def derivatives(loglik, eta, order: int) -> tuple:
     for _ in range(order):
         fn = up(fn)
     return fn(eta)
+
+
+def masked(x, rows: dict):
+    """Per-row values ``x`` with the padding's set to 0 (none is where ``rows`` has no mask)."""
+    return x * rows["mask"] if "mask" in rows else x
 
 
 def block_sum(x, rows: dict, n_blocks: int):
@@ -223,7 +236,7 @@ def block_value(loglik, eta0, rows: dict, T, v, n_blocks: int):
     import jax.numpy as jnp
 
     eta = row_eta(eta0, rows, T, v, n_blocks)
-    return block_sum(loglik(eta) * rows["mask"], rows, n_blocks) - 0.5 * jnp.sum(v * v, -1)
+    return block_sum(masked(loglik(eta), rows), rows, n_blocks) - 0.5 * jnp.sum(v * v, -1)
 
 
 def block_pass(loglik, eta0, rows: dict, T, v, n_blocks: int, second: bool = True):
@@ -232,68 +245,16 @@ def block_pass(loglik, eta0, rows: dict, T, v, n_blocks: int, second: bool = Tru
     ``W = diag(-l'')`` (None otherwise). One pass over the rows."""
     import jax.numpy as jnp
 
-    Z, m = rows["Z"], rows["mask"]
+    Z = rows["Z"]
     eta = row_eta(eta0, rows, T, v, n_blocks)
-    ll, d, *h = derivatives(loglik, eta, 2 if second else 1)
+    ll, d, *h = (masked(x, rows) for x in derivatives(loglik, eta, 2 if second else 1))
     Tt = jnp.swapaxes(T, -1, -2)
-    f = block_sum(ll * m, rows, n_blocks) - 0.5 * jnp.sum(v * v, axis=-1)
-    grad = (Tt @ block_sum((d * m)[:, None] * Z, rows, n_blocks)[..., None])[..., 0] - v
+    f = block_sum(ll, rows, n_blocks) - 0.5 * jnp.sum(v * v, axis=-1)
+    grad = (Tt @ block_sum(d[:, None] * Z, rows, n_blocks)[..., None])[..., 0] - v
     if not second:
         return f, grad, None
-    S = block_sum((-h[0] * m)[:, None, None] * Z[:, :, None] * Z[:, None], rows, n_blocks)
+    S = block_sum(-h[0][:, None, None] * Z[:, :, None] * Z[:, None], rows, n_blocks)
     return f, grad, jnp.eye(v.shape[-1]) + Tt @ S @ T
-
-
-def cholesky(H):
-    """Lower Cholesky factors of ``(..., q, q)`` positive definite matrices (``q <= 2`` by
-    hand: tiny batched LAPACK calls are slow on CPU)."""
-    import jax.numpy as jnp
-
-    q = H.shape[-1]
-    if q == 1:
-        return jnp.sqrt(H)
-    if q == 2:
-        l00 = jnp.sqrt(H[..., 0, 0])
-        l10 = H[..., 1, 0] / l00
-        l11 = jnp.sqrt(jnp.maximum(H[..., 1, 1] - l10 * l10, 1e-12))
-        zero = jnp.zeros_like(l00)
-        return jnp.stack([jnp.stack([l00, zero], -1), jnp.stack([l10, l11], -1)], -2)
-    return jnp.linalg.cholesky(H)
-
-
-def chol_solve(L, b, transpose: bool = False):
-    """``L^-1 b`` (``transpose``: ``L'^-1 b``) per block, ``b`` ``(..., q)``."""
-    import jax.numpy as jnp
-    import jax.scipy.linalg as jsl
-
-    q = L.shape[-1]
-    if q == 1:
-        return b / L[..., 0]
-    if q == 2:
-        l00, l10, l11 = L[..., 0, 0], L[..., 1, 0], L[..., 1, 1]
-        if transpose:
-            x1 = b[..., 1] / l11
-            return jnp.stack([(b[..., 0] - l10 * x1) / l00, x1], -1)
-        x0 = b[..., 0] / l00
-        return jnp.stack([x0, (b[..., 1] - l10 * x0) / l11], -1)
-    L = jnp.broadcast_to(L, b.shape[:-1] + L.shape[-2:])
-    return jsl.solve_triangular(L, b[..., None], lower=True, trans=int(transpose))[..., 0]
-
-
-def newton_step(H, grad):
-    """``H^-1 grad`` per block."""
-    L = cholesky(H)
-    return chol_solve(L, chol_solve(L, grad), transpose=True)
-
-
-def chol_inverse(L):
-    """``H^-1`` from ``H``'s Cholesky factors ``L`` (``(..., q, q)``), column by column."""
-    import jax.numpy as jnp
-
-    eye = jnp.eye(L.shape[-1], dtype=L.dtype)
-    cols = [chol_solve(L, chol_solve(L, jnp.broadcast_to(e, L.shape[:-1])), transpose=True)
-            for e in eye]
-    return jnp.stack(cols, -1)
 
 
 def find_mode(loglik, eta0, rows: dict, T, n_blocks: int, q: int, v0=None):
@@ -351,10 +312,11 @@ def find_mode(loglik, eta0, rows: dict, T, n_blocks: int, q: int, v0=None):
     return v + jnp.where(small, step, 0.0), passes
 
 
-def moments(w, Z, order: int, rows: dict, n_blocks: int):
+def moments(w, Z, order: int, rows: dict, n_blocks: int, left=None):
     """Per block ``sum_i w_i z_i (x) ... (x) z_i`` (``order`` factors; ``(B, q, ..., q)``;
     padding masked in ``w``), each distinct entry of the symmetric tensor summed once
-    (``q = 2``: 4 of the 8 third moments, 5 of the 16 fourth)."""
+    (``q = 2``: 4 of the 8 third moments, 5 of the 16 fourth). ``left``: per-row columns
+    (None for a column of ones), each a further factor: ``(B, len(left), q, ..., q)``."""
     import itertools
 
     import jax.numpy as jnp
@@ -362,44 +324,60 @@ def moments(w, Z, order: int, rows: dict, n_blocks: int):
     q = Z.shape[1]
     combos = list(itertools.combinations_with_replacement(range(q), order))
     sums = []
-    for combo in combos:
-        x = w
-        for j in combo:
-            x = x * Z[:, j]
-        sums.append(block_sum(x, rows, n_blocks))
+    for col in ([None] if left is None else left):
+        for combo in combos:
+            x = w if col is None else w * col
+            for j in combo:
+                x = x * Z[:, j]
+            sums.append(block_sum(x, rows, n_blocks))
     where = {c: k for k, c in enumerate(combos)}
     index = [where[tuple(sorted(i))] for i in itertools.product(range(q), repeat=order)]
-    flat = jnp.stack(sums, -1)
-    return flat[..., np.array(index)].reshape(flat.shape[:-1] + (q,) * order)
+    flat = jnp.stack(sums, -1).reshape((-1, len(sums) // len(combos), len(combos)))
+    out = flat[..., np.array(index)].reshape(flat.shape[:-1] + (q,) * order)
+    return out[:, 0] if left is None else out
 
 
-def pass_statistics(loglik, eta0, rows: dict, T, v, n_blocks: int, order: int = 3) -> dict:
+def population_columns(plan: ModelPlan, rows: dict) -> list:
+    """The population design per row, as :func:`population_eta` multiplies it by ``theta``:
+    None for the intercept (a column of ones), then each column of ``X``."""
+    X = rows["X"]
+    return [None] * bool(plan.intercept) + [X[..., k] for k in range(X.shape[-1])]
+
+
+def pass_statistics(loglik, eta0, rows: dict, T, v, n_blocks: int, order: int = 3,
+                    design=None) -> dict:
     """One pass over the rows at standardised effects ``v`` (forward only, stopped inputs):
     per block the objective ``f`` and the moments in ``z`` of the rows' derivatives of ``l``:
     ``G = sum l' z``, ``S = -sum l'' z z'``, ``K3 = sum l''' z z z`` (and ``K4``, of the
-    fourth, for ``order`` 4). The Laplace value, its derivative (:func:`laplace_terms`) and
-    the approximation's error (:func:`formulang.infer.laplace_draws.expansion`) are algebra
-    on these per block, so the rows are read once."""
+    fourth, for ``order`` 4); with ``design`` (:func:`population_columns`) also those with
+    a population column ``x`` as a further factor, for the derivative in ``theta``:
+    ``Dx = sum l' x``, ``HXZ = sum l'' x z'``, ``D3XZZ = sum l''' x z z'``. The Laplace value,
+    its whole derivative (:func:`laplace_terms`) and the approximation's error
+    (:func:`formulang.infer.laplace_draws.expansion`) are algebra on these per block, so the
+    rows are read once."""
     import jax.numpy as jnp
 
-    Z, m = rows["Z"], rows["mask"]
+    Z = rows["Z"]
     eta = row_eta(eta0, rows, T, v, n_blocks)
-    ll, d, h, *higher = (x * m for x in derivatives(loglik, eta, order))
+    ll, d, h, *higher = (masked(x, rows) for x in derivatives(loglik, eta, order))
     out = {"f": block_sum(ll, rows, n_blocks) - 0.5 * jnp.sum(v * v, axis=-1),
            "G": moments(d, Z, 1, rows, n_blocks), "S": -moments(h, Z, 2, rows, n_blocks)}
     for k, w in enumerate(higher, start=3):
         out[f"K{k}"] = moments(w, Z, k, rows, n_blocks)
+    if design:
+        for key, w, k in (("Dx", d, 0), ("HXZ", h, 1), ("D3XZZ", higher[0], 2)):
+            out[key] = moments(w, Z, k, rows, n_blocks, left=design)
     return out
 
 
 def laplace_terms(stats: dict, T, v):
     """From :func:`pass_statistics` at ``v`` (module docstring): the Laplace marginal's value,
     the next Newton step ``s`` and the value's correction toward the mode per block (below),
-    ``H``'s Cholesky factors, and what the derivative needs: per block ``u_lam = T lambda``,
-    ``M = T H^-1 T'`` (per row ``d/d eta_i = l' + (z_i' u_lam) l'' + (z_i' M z_i / 2) l'''``,
-    :func:`row_adjoint`) and the direct derivative in ``T``. No pass over the rows: with
-    ``a_i = T' z_i``, ``sum_i l'''_i c_i a_i = T' (K3 : M)`` and ``sum_i d_eta_i z_i =
-    G - S u_lam + (K3 : M) / 2``.
+    ``H``'s Cholesky factors, per block ``u_lam = T lambda`` and ``M = T H^-1 T'`` (per row
+    ``d/d eta_i = l' + (z_i' u_lam) l'' + (z_i' M z_i / 2) l'''``), the derivative in ``T``
+    directly, and that in ``theta`` (None without the design's moments). No pass over the
+    rows: with ``a_i = T' z_i``, ``sum_i l'''_i c_i a_i = T' (K3 : M)``, ``sum_i d_eta_i z_i
+    = G - S u_lam + (K3 : M) / 2`` and ``sum_i d_eta_i x_i = Dx + HXZ u_lam + (D3XZZ : M) / 2``.
 
     ``v`` need not be the mode exactly: with ``g`` the gradient there and ``s = H^-1 g`` the
     next Newton step, the value plus the correction ``g's / 2 + lambda'g`` is
@@ -421,27 +399,28 @@ def laplace_terms(stats: dict, T, v):
     E = G - (S @ u_lam[..., None])[..., 0] + 0.5 * KM  # sum_i d_eta_i z_i
     d_T = (-S @ T @ Hinv + G[..., :, None] * lam[..., None, :]
            + E[..., :, None] * v[..., None, :])
+    d_theta = None
+    if "Dx" in stats:  # sum_i d_eta_i x_i, summed over blocks
+        d_theta = jnp.sum(stats["Dx"] + (stats["HXZ"] @ u_lam[..., None])[..., 0]
+                          + 0.5 * jnp.einsum("bpjk,bjk->bp", stats["D3XZZ"], M), axis=0)
     logdet = 2.0 * jnp.sum(jnp.log(jnp.diagonal(L, axis1=-2, axis2=-1)), axis=-1)
     g = (Tt @ G[..., None])[..., 0] - v  # the gradient at v: 0 at the mode
     step = chol_solve(L, chol_solve(L, g), transpose=True)
     ahead = jnp.sum(g * (0.5 * step + lam), axis=-1)  # to the mode, second order
     step = jnp.where(jnp.isfinite(step), step, 0.0)
-    return jnp.sum(stats["f"] - 0.5 * logdet), step, ahead, L, u_lam, M, d_T
+    return jnp.sum(stats["f"] - 0.5 * logdet), step, ahead, L, u_lam, M, d_T, d_theta
 
 
-def row_adjoint(loglik, eta0, rows: dict, T, v, u_lam, M, n_blocks: int):
-    """Per row ``d/d eta_i`` of the Laplace marginal at ``v`` (:func:`laplace_terms`), and the
-    weights ``(z_i' u_lam, z_i' M z_i / 2)`` of ``l'`` and ``l''`` in the family parameters'
-    derivative (padding: 0). One pass over the rows, forward only."""
+def row_weights(rows: dict, u_lam, M, n_blocks: int):
+    """Per row the weights ``(z_i' u_lam, z_i' M z_i / 2)`` of ``l'`` and ``l''`` in the
+    derivative in the family parameters (:func:`laplace_terms`)."""
     import jax.numpy as jnp
 
-    Z, m = rows["Z"], rows["mask"]
-    eta = row_eta(eta0, rows, T, v, n_blocks)
-    _, d, h, d3 = (x * m for x in derivatives(loglik, eta, 3))
+    Z = rows["Z"]
     c1 = jnp.sum(Z * per_chunk(u_lam, rows, n_blocks)[:, :, None], axis=1)
     c2 = 0.5 * jnp.sum(Z[:, :, None] * per_chunk(M, rows, n_blocks)[..., None] * Z[:, None],
                        axis=(1, 2))
-    return d + c1 * h + c2 * d3, (c1, c2)
+    return c1, c2
 
 
 # ---- a start near the mode, from the pilot ---------------------------------------------------
@@ -497,11 +476,11 @@ def start_statistics(plan: ModelPlan, layout: BlockLayout, tree: dict, pilot) ->
         eta0 = population_eta(plan, rows, theta)
         v, _ = find_mode(loglik, eta0, rows, T, B, q)
         eta = row_eta(eta0, rows, T, v, B)
-        _, d, h = (x * rows["mask"] for x in derivatives(loglik, eta, 2))
+        _, d, h = (masked(x, rows) for x in derivatives(loglik, eta, 2))
         Z, X = rows["Z"], jnp.moveaxis(rows["X"], -1, 1)  # (chunks, q or p, rows)
         if plan.intercept:
             X = jnp.concatenate([jnp.ones_like(X[:, :1]), X], axis=1)
-        return {"a": block_sum((d + h * (rows["offset"] - eta))[:, None] * Z, rows, B),
+        return {"a": block_sum((d + h * (rows.get("offset", 0.0) - eta))[:, None] * Z, rows, B),
                 "M": block_sum(h[:, None, None] * Z[:, :, None] * X[:, None], rows, B),
                 "S": block_sum(-h[:, None, None] * Z[:, :, None] * Z[:, None], rows, B)}
 
@@ -534,18 +513,19 @@ def laplace_marginal(plan: ModelPlan, layout: BlockLayout, data: dict, theta, tr
     rows = data["rows"]
     sg = jax.lax.stop_gradient
     T = block_scale(plan, layout, trils, data.get("T_index"))
-    eta0 = population_eta(plan, rows, theta)
+    eta0 = population_eta(plan, rows, sg(theta))  # its derivative: d_theta below
     B, q = layout.n_blocks, layout.q
     loglik = row_loglik(plan, rows, sg(aux))
     tol = SAMPLER_STEP_TOL[jnp.dtype(eta0.dtype).itemsize]
     v0 = start_point(data.get("start"), sg(theta), sg(T), B, q)
+    design = population_columns(plan, rows)
 
     def at(v):
-        stats = pass_statistics(loglik, sg(eta0), rows, sg(T), v, B)
+        stats = pass_statistics(loglik, eta0, rows, sg(T), v, B, design=design)
         return (v, *laplace_terms(stats, sg(T), v))
 
     def newton(first):  # the start was not close enough: Newton steps, then the pass again
-        v, _ = find_mode(loglik, sg(eta0), rows, sg(T), B, q, first[0])
+        v, _ = find_mode(loglik, eta0, rows, sg(T), B, q, first[0])
         return at(v)
 
     # the pilot's start is usually within a few 1e-5 of the mode near the posterior, so
@@ -555,17 +535,19 @@ def laplace_marginal(plan: ModelPlan, layout: BlockLayout, data: dict, theta, tr
     small = AHEAD_MAX[jnp.dtype(eta0.dtype).itemsize]
     first = at(v0)
     close = (jnp.max(jnp.abs(first[2])) <= tol) & (jnp.max(jnp.abs(first[3])) <= small)
-    v_star, value, _, ahead, L, u_lam, M, d_T = jax.lax.cond(close, lambda f: f, newton, first)
+    v_star, value, _, ahead, L, u_lam, M, d_T, d_theta = jax.lax.cond(
+        close, lambda f: f, newton, first)
     # after Newton steps the correction is kept where it is small (it is then second order)
     value = value + jnp.sum(jnp.where(jnp.abs(ahead) <= small, ahead, 0.0))
-    v_star, u_lam, M, d_T = sg(v_star), sg(u_lam), sg(M), sg(d_T)
-    # per row, outside the branch, so that the branch returns per-block values only
-    d_eta, (c1, c2) = row_adjoint(loglik, sg(eta0), rows, sg(T), v_star, u_lam, M, B)
-    value = sg(value) + jnp.sum(d_eta * (eta0 - sg(eta0))) + jnp.sum(d_T * (T - sg(T)))
+    value = sg(value) + jnp.sum(sg(d_T) * (T - sg(T)))
+    if d_theta is not None:  # eta0 = offset + [1, X] theta: its derivative, per block summed
+        value = value + jnp.sum(sg(d_theta) * (theta - sg(theta)))
+    v_star = sg(v_star)
     if aux:  # the family parameters: l, l', l'' at the mode's eta, weighted as in d_eta
-        eta = sg(row_eta(eta0, rows, T, v_star, B))
+        c1, c2 = row_weights(rows, sg(u_lam), sg(M), B)
+        eta = row_eta(eta0, rows, sg(T), v_star, B)
         ll, d, h = derivatives(row_loglik(plan, rows, aux), eta, 2)
-        part = jnp.sum(rows["mask"] * (ll + c1 * d + c2 * h))
+        part = jnp.sum(masked(ll + c1 * d + c2 * h, rows))
         value = value + part - sg(part)
     return (value, v_star, sg(L)) if with_mode else value
 
@@ -592,5 +574,6 @@ def make_laplace_model(plan: ModelPlan, layout: BlockLayout):
 
 __all__ = ["block_pass", "block_value", "chunk_rows", "find_mode", "laplace_data",
            "laplace_marginal", "laplace_terms", "make_laplace_model", "moments",
-           "pass_statistics", "pilot_reference", "population_eta", "row_adjoint", "row_loglik",
+           "pass_statistics", "pilot_reference", "population_columns", "population_eta",
+           "row_loglik", "row_weights",
            "start_point", "start_statistics"]

@@ -9,9 +9,12 @@ float32). The posterior agreement with the sampled model is in ``tests/test_lapl
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.special import gammaln, logsumexp
 
 import formulang as fl
@@ -36,9 +39,9 @@ def poisson_data(groups: int = 5, n=30, seed: int = 0, k: int = 1) -> pd.DataFra
 def flat_rows(data: dict) -> dict:
     """:func:`laplace_data`'s rows without the padding, and each row's block."""
     rows = data["rows"]
-    mask = np.asarray(rows["mask"]) > 0
+    mask = np.asarray(rows["mask"]) > 0 if "mask" in rows else np.ones(np.shape(rows["y"]), bool)
     block = np.broadcast_to(np.asarray(rows["chunk_block"])[:, None], mask.shape)
-    return {k: np.asarray(rows[k])[mask] for k in ("y", "X", "offset")} | {
+    return {k: np.asarray(rows[k])[mask] for k in ("y", "X")} | {
         "block": block[mask], "mask": mask}
 
 
@@ -70,21 +73,29 @@ def test_marginal_matches_quadrature_for_poisson():
     weight). The Laplace approximation's known error is O(1/n_g) per group in the log; for 5
     groups of 30 Poisson rows with mean about 5 it measures 5e-4 per group (2.5e-3 in total,
     1e-5 relative): asserted below 1e-3 per group, and far closer than the plug-in at v = 0.
-    Also with unequal groups (one of 150 rows: rows in chunks, summed per block)."""
+    Also with unequal groups (one of 150 rows: rows in chunks, summed per block), and with an
+    offset (stored only where it is not 0)."""
     for n in (30, [30, 30, 30, 30, 150]):
         check_quadrature(poisson_data(n=n), n)
+    d = poisson_data()
+    d["o"] = np.random.default_rng(5).normal(0.0, 0.3, len(d))
+    check_quadrature(d, 30, "y ~ x + offset(o) + (1 | g)")
 
 
-def check_quadrature(d, n):
+def check_quadrature(d, n, formula="y ~ x + (1 | g)"):
     with jax.enable_x64(True):
-        m = fl.Model("y ~ x + (1 | g)", d, family="poisson", collapse="laplace")
+        m = fl.Model(formula, d, family="poisson", collapse="laplace")
         fn, data = marginal_fn(m)
-        assert (np.shape(data["rows"]["mask"])[0] > m.collapse_layout.n_blocks) == \
+        assert ("offset" in data["rows"]) == ("offset" in formula)
+        assert (np.shape(data["rows"]["y"])[0] > m.collapse_layout.n_blocks) == \
             isinstance(n, list)  # several chunks for one block: the segment sum runs
+        assert ("mask" in data["rows"]) == isinstance(n, list)  # padded chunks only then
         theta, sd = np.array([1.5, 0.3]), 0.4
         la = float(fn(theta, np.array([sd]), np.eye(1)))
         rows = flat_rows(data)
         eta0 = np.asarray(population_eta(m.plan, data["rows"], theta))[rows["mask"]]
+        want = theta[0] + (d["x"] - m.plan.x_means[0]) * theta[1] + d.get("o", 0.0)
+        np.testing.assert_allclose(np.sort(eta0), np.sort(want))  # the rows' own eta0
         y, block = np.asarray(rows["y"], float), rows["block"]
         grid = np.linspace(-10.0, 10.0, 20001)
         exact, B = 0.0, m.collapse_layout.n_blocks
@@ -220,3 +231,27 @@ def test_shortcut_pass_keeps_the_value_bounded_far_in_the_tails():
     reference = float(laplace_terms(pass_statistics(loglik, eta0, rows, T, v, B), T, v)[0])
     assert np.isfinite(value) and value <= 0.0
     assert value == pytest.approx(reference, rel=1e-3)
+
+
+@settings(max_examples=25, deadline=None)
+@given(q=st.integers(1, 3), order=st.integers(1, 4), sizes=st.lists(st.integers(1, 9),
+                                                                      min_size=1, max_size=4),
+       seed=st.integers(0, 2**16))
+def test_moments_are_the_symmetric_sums(q, order, sizes, seed):
+    """Per block ``sum_i w_i z_i^(x order)``, built from the distinct entries of the
+    symmetric tensor, equals the full outer products summed over the block's rows, whether a
+    block is one chunk or several (``chunk_block``)."""
+    from formulang.lower.laplace import moments
+
+    rng = np.random.default_rng(seed)
+    chunk_block = np.repeat(np.arange(len(sizes)), sizes)  # block b: sizes[b] chunks
+    C, R = len(chunk_block), 3
+    w, Z = rng.normal(size=(C, R)), rng.normal(size=(C, q, R))
+    rows = {"chunk_block": jnp.asarray(chunk_block, dtype=jnp.int32)}
+    with jax.enable_x64(True):
+        got = np.asarray(moments(jnp.asarray(w), jnp.asarray(Z), order, rows, len(sizes)))
+    letters = "jklm"[:order]
+    outer = np.einsum(",".join(["cr"] + [f"c{a}r" for a in letters]) + f"->c{letters}r",
+                      w, *[Z] * order).sum(-1)
+    want = np.stack([outer[chunk_block == b].sum(0) for b in range(len(sizes))])
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
