@@ -84,8 +84,8 @@ def at_mode(loglik, eta0, rows: dict, T, v0, n_blocks: int, q: int):
     step ``s`` exceeds :data:`~formulang.lower.laplace.STEP_TOL`, ``v* = v0 + s`` and the
     statistics move there to first order in ``s`` (``f`` by ``g's / 2``, ``S`` by ``-K3 u``,
     ``K3`` by ``K4 u``, ``u = T s``: errors of order ``|s|^2``, below float32's rounding);
-    otherwise Newton steps (:func:`~formulang.lower.laplace.find_mode`) and a pass at the
-    mode."""
+    otherwise Newton steps from ``v0 + s`` (:func:`~formulang.lower.laplace.find_mode`) and a
+    pass at the mode. (Under ``vmap``, for small data, both branches run.)"""
     import jax
     import jax.numpy as jnp
 
@@ -103,8 +103,8 @@ def at_mode(loglik, eta0, rows: dict, T, v0, n_blocks: int, q: int):
                            "K3": first["K3"] + jnp.einsum("...jklm,...m->...jkl", first["K4"], u),
                            "K4": first["K4"]}
 
-    def far(_):
-        v, _ = find_mode(loglik, eta0, rows, T, n_blocks, q, v0)
+    def far(_):  # from the first Newton step (a block that overshoots halves its own)
+        v, _ = find_mode(loglik, eta0, rows, T, n_blocks, q, v0 + step)
         stats = pass_statistics(loglik, eta0, rows, T, v, n_blocks, order=4)
         return v, {k: stats[k] for k in ("f", "S", "K3", "K4")}  # near's (G: not needed)
 
