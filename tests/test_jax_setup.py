@@ -1,5 +1,5 @@
-"""JAX set-up: how many host devices ``import formulang`` asks for, and that a user's own
-choice wins."""
+"""JAX set-up: how many host devices ``import formulang`` asks for, that a user's own
+choice wins, and the heap trimmed after long compiles."""
 
 import os
 import subprocess
@@ -89,3 +89,30 @@ def test_the_cache_is_bounded_and_locked_across_processes(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     size, eviction, lock = proc.stdout.split()
     assert (int(size), eviction, lock) == (CACHE_MAX_BYTES, "True", "filelock")
+
+
+def test_the_heap_is_trimmed_after_long_compiles(monkeypatch):
+    """``configure()`` registers one JAX listener that hands freed heap back to the OS after a
+    long XLA compile (glibc's ``malloc_trim``: on Linux, where CI runs, it must be found)."""
+    import ctypes
+
+    import jax
+
+    from formulang.infer import jax_setup
+
+    captured, trims = [], []
+    monkeypatch.setattr(jax.monitoring, "register_event_duration_secs_listener",
+                        captured.append)
+    jax_setup.return_memory_after_compiles.cache_clear()
+    try:
+        jax_setup.return_memory_after_compiles()
+        jax_setup.return_memory_after_compiles()  # once only
+    finally:
+        jax_setup.return_memory_after_compiles.cache_clear()
+    assert len(captured) == 1
+    assert hasattr(ctypes.CDLL(None), "malloc_trim")
+    captured[0](jax_setup.BACKEND_COMPILE_EVENT, 3.0)  # the real trim: returns, no error
+    listener = jax_setup.trim_listener(trims.append)
+    listener(jax_setup.BACKEND_COMPILE_EVENT, jax_setup.TRIM_AFTER_COMPILE_S)
+    listener(jax_setup.BACKEND_COMPILE_EVENT, 0.01)
+    assert trims == [0]

@@ -12,6 +12,9 @@ compilation cache.
   it across processes: unbounded, JAX writes an entry without a lock, and a second process
   reading it half-written crashed (a segmentation fault in ``deserialize_executable``; seen
   twice when test runs shared the cache).
+- After each long compile the C heap's freed pages go back to the OS (glibc's ``malloc_trim``,
+  :func:`trim_listener`): compiling a sampler frees hundreds of MB that would otherwise stay
+  with the process.
 """
 
 from __future__ import annotations
@@ -78,12 +81,52 @@ def request_devices() -> None:
                                        f"{wanted}").strip()
 
 
+BACKEND_COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"  # JAX's monitoring event
+TRIM_AFTER_COMPILE_S = 0.5  # compiles at least this long: a sampler's (tiny ones free little)
+
+
+def trim_listener(trim):
+    """A JAX event listener that calls ``trim(0)`` (glibc's ``malloc_trim``) after each XLA
+    compile of at least :data:`TRIM_AFTER_COMPILE_S`: compiling a sampler frees hundreds of
+    MB that the C heap otherwise keeps for the life of the process (InstEval: 963 MB right
+    after compiling, 541 MB after the trim; the fit's peak 1,034 -> 963 MB, its steady
+    memory 400 MB lower).
+
+    >>> calls = []
+    >>> listener = trim_listener(calls.append)
+    >>> listener(BACKEND_COMPILE_EVENT, 2.0); listener(BACKEND_COMPILE_EVENT, 0.1)
+    >>> listener("/jax/other", 5.0); calls
+    [0]
+    """
+    def listener(event, duration, **_):
+        if event == BACKEND_COMPILE_EVENT and duration >= TRIM_AFTER_COMPILE_S:
+            trim(0)
+
+    return listener
+
+
+@functools.lru_cache(maxsize=1)
+def return_memory_after_compiles() -> None:
+    """Register :func:`trim_listener` once, where the C library has ``malloc_trim``
+    (glibc; elsewhere nothing changes)."""
+    import ctypes
+
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return
+    import jax
+
+    jax.monitoring.register_event_duration_secs_listener(trim_listener(trim))
+
+
 @functools.lru_cache(maxsize=1)
 def configure() -> None:
     """Idempotent; call before anything imports jax for real work."""
     request_devices()
     import jax
 
+    return_memory_after_compiles()
     if os.environ.get("FORMULANG_COMPILATION_CACHE", "1") != "0":
         path = cache_dir()
         try:
