@@ -13,7 +13,7 @@ three levels of each ``r``) the posterior means and SDs must agree within Monte 
 for the effective number of draws). ``Z = 4``: about 100 comparisons in this file, and a
 two-sided 4-sigma bound fails by chance with probability 6e-5 each (0.6% for the file), while a
 wrong likelihood, prior or effect draw moves a mean by many MCSEs (an MCSE is 2-5% of a
-posterior SD with 4 x 300 draws).
+posterior SD with 4 x 500 draws).
 
 **A floor under the tolerance.** The bound grows with the MCSEs, so a fit that failed (a stuck
 chain: ESS near the chain count) would widen its own tolerance until anything passes. Every
@@ -36,7 +36,7 @@ import formulang as fl
 from formulang.report.idata import import_arviz
 
 Z = 4.0
-SETTINGS = dict(chains=4, tune=500, draws=300, progress=False)
+SETTINGS = dict(chains=4, tune=500, draws=500, progress=False)
 
 
 def simulated() -> pd.DataFrame:

@@ -322,7 +322,13 @@ def test_conditional_effects_agree_with_brms(name):
             bound = Z * mc_factor * mc + slack * sd
             assert (gap < bound).all(), (name, want["effect"], column, gap.max(),
                                          bound[gap.argmax()])
-        np.testing.assert_allclose(d["se__"], want["se__"], rtol=0.1)
+        # se__ is a MAD (x 1.4826) on both sides: its relative Monte Carlo error is about
+        # 1.16 / sqrt(ESS) (the MAD's efficiency for a normal is 37%), ours and brms's
+        # combined; was a fixed 10%, which a machine whose rounding took other draws missed
+        # by 11.2% (cbpp, period 4, where 1.16 * sqrt(1/ESS_ours + 1/ESS_brms) is 3.9%)
+        rel_mc = 1.16 * np.sqrt(1.0 / _ess(ce.draws) + 1.0 / np.asarray(want["ess"]))
+        gap = np.abs(d["se__"].to_numpy() / np.asarray(want["se__"]) - 1.0)
+        assert (gap < Z * rel_mc).all(), (name, "se__", gap.max(), (Z * rel_mc)[gap.argmax()])
 
 
 def test_a_loaded_fit_reads_its_columns_back_from_the_encoded_rows(gauss, tmp_path):
