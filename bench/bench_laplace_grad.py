@@ -16,8 +16,8 @@ the potentials called in turn so that each sees the same load (median and min ms
 Also: the forward row passes per Laplace value at that point, counted by a host callback in
 every call of ``formulang.lower.laplace.block_pass`` (a separate, untimed run): the Newton
 passes including step halvings (before this script's commit also the two passes after the
-mode: gradient, then value and Hessian; since, the one pass at the mode, ``mode_pass``, is
-not counted); the same from ``v = 0`` where the pilot's Newton start is in use; and the
+mode: gradient, then value and Hessian; since, the one pass at the mode, ``mode_pass``,
+now ``pass_statistics``, is not counted); the same from ``v = 0`` where the pilot's Newton start is in use; and the
 effect draws' cost per posterior draw (``laplace_draws.draw_group_effects`` on ``--draw-sample`` copies of
 the point, after a compiling call).
 
