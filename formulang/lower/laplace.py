@@ -166,9 +166,13 @@ def row_loglik(plan: ModelPlan, rows: dict, aux: dict):
 
 def population_eta(plan: ModelPlan, rows: dict, theta):
     """``eta0 = offset + X_c theta`` (``theta``: the intercept first, then the slopes)."""
+    import jax
     import jax.numpy as jnp
 
-    eta = rows["offset"] if "offset" in rows else jnp.zeros(rows["y"].shape, rows["X"].dtype)
+    if "offset" in rows:
+        eta = rows["offset"]
+    else:  # X's precision as JAX runs it (float32 unless x64 is on: numpy's X is float64)
+        eta = jnp.zeros(rows["y"].shape, jax.dtypes.canonicalize_dtype(rows["X"].dtype))
     if plan.intercept:
         eta = eta + theta[0]
         theta = theta[1:]
