@@ -110,8 +110,9 @@ class Model:
         self.collapse_layout = choice.layout if choice.collapsed else None
         self._collapsed_data = None  # sufficient statistics: computed at the first fit
         # crossed factors (issue 20): one factor's effects integrated out, the rest sampled
-        collapsed_terms = () if self.partial is None else \
-            tuple(plan.groups[i].name for i in self.partial.collapsed)
+        collapsed_terms = () if self.partial is None else tuple(
+            plan.groups[i].name for i in self.partial.collapsed
+            + (self.partial.sampled if self.partial.schur else ()))
         # -- end collapsed --
         self.compiled = CompiledModel(
             formula, fam, self.bound.spec, int(self.bound.n), int(self.bound.n_input), table,
@@ -275,25 +276,31 @@ class Model:
         return samples, run.stats, run
 
     def _sample_partial(self, settings, seed: int, progress) -> tuple[dict, dict, object]:
-        """NUTS with one crossed factor's effects integrated out, then exact conditional
-        draws of them (:mod:`formulang.lower.collapsed_crossed`)."""
+        """NUTS with one crossed factor's effects integrated out
+        (:mod:`formulang.lower.collapsed_crossed`), or every effect where the other terms'
+        are few (:mod:`formulang.lower.collapsed_schur`), then exact conditional draws of
+        them."""
         import time
 
         from .infer.collapsed_draws import draw_partial_effects
         from .infer.mass_matrix import initial_inverse_mass
         from .infer.nuts import make_mcmc, run_nuts
         from .lower import collapsed_crossed as cc
+        from .lower.collapsed_schur import make_schur_model, schur_data
 
         part = self.partial
         if self._collapsed_data is None:
             self._collapsed_data = cc.partial_data(self.plan, self.data, part, self._unit)
+            if part.schur:  # every effect integrated out (lower/collapsed_schur.py)
+                self._collapsed_data = schur_data(self.plan, self._collapsed_data)
         key = ("partial", settings)
         mcmc = self._samplers.get(key)
         if mcmc is None:
-            mcmc = self._samplers[key] = make_mcmc(cc.make_partial_model(self.plan, part),
-                                                   settings, progress,
-                                                   cc.partial_dense_mass(self.plan,
-                                                                         self.compiled.collapsed_terms))
+            model_fn = (make_schur_model if part.schur else cc.make_partial_model)(self.plan,
+                                                                                   part)
+            mcmc = self._samplers[key] = make_mcmc(
+                model_fn, settings, progress,
+                cc.partial_dense_mass(self.plan, self.compiled.collapsed_terms))
         run = run_nuts(mcmc, self._collapsed_data, settings, seed, cc.partial_inverse_mass(
             self.plan, part, initial_inverse_mass(self.plan, self.pilot, scale=self._unit)))
         samples = restore_units(run.samples, sampled_unit_sites(self.plan), self._unit)

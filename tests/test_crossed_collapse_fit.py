@@ -1,9 +1,11 @@
-"""A partially collapsed crossed fit samples the full model's posterior and is a normal Fit
-(issue 20).
+"""A collapsed crossed fit samples the full model's posterior and is a normal Fit (issue 20).
 
 Penicillin, ``diameter ~ 1 + (1 | plate) + (1 | sample)``: by default plate's 24 effects are
-integrated out given sample's (:mod:`formulang.lower.collapsed_crossed`), then drawn exactly;
-``collapse=False`` samples everything. For every scalar compared (``b``, both SDs, ``sigma``,
+integrated out by blocks and sample's 6 through the dense Schur complement
+(:mod:`formulang.lower.collapsed_schur`), then all drawn exactly; with the Schur part off
+(``SCHUR_MAX_COST = 0``, as for a large second factor) plate's are integrated out given
+sample's sampled ones (:mod:`formulang.lower.collapsed_crossed`). ``collapse=False`` samples
+everything. For every scalar compared (``b``, both SDs, ``sigma``,
 the first three levels of each ``r``) the posterior means and SDs must agree within
 ``Z * sqrt(MCSE_1^2 + MCSE_2^2)`` (MCSE(mean) = sd / sqrt(ESS_bulk); MCSE(sd) = sd *
 sqrt((kurtosis - 1) / (4 ESS_bulk)), the delta-method SE of a sample SD). ``Z = 4``: 20
@@ -21,6 +23,7 @@ import pytest
 import scipy.stats as st
 
 import formulang as fl
+from formulang.lower import collapsed_schur
 from formulang.report.idata import import_arviz
 
 FORMULA = "diameter ~ 1 + (1 | plate) + (1 | sample)"
@@ -29,11 +32,19 @@ Z = 4.0
 
 
 @pytest.fixture(scope="module")
-def fits():
+def full_fit():
+    return fl.Model(FORMULA, fl.datasets.load("Penicillin"), collapse=False).fit(**SETTINGS)
+
+
+@pytest.fixture(scope="module", params=["schur", "blocks"])
+def fits(request, full_fit):
     data = fl.datasets.load("Penicillin")
-    model = fl.Model(FORMULA, data)
-    assert model.partial is not None
-    return model, model.fit(**SETTINGS), fl.Model(FORMULA, data, collapse=False).fit(**SETTINGS)
+    with pytest.MonkeyPatch.context() as patch:
+        if request.param == "blocks":
+            patch.setattr(collapsed_schur, "SCHUR_MAX_COST", 0.0)
+        model = fl.Model(FORMULA, data)
+    assert model.partial is not None and model.partial.schur == (request.param == "schur")
+    return model, model.fit(**SETTINGS), full_fit
 
 
 def scalars(fit) -> dict[str, np.ndarray]:
@@ -91,9 +102,15 @@ def test_partial_fit_is_a_full_fit(fits, tmp_path):
     path = tmp_path / "fit.nc"
     partial.save(path)
     loaded = fl.load(path)
-    assert loaded.model.collapsed_terms == ("plate",) and loaded.model == model.compiled
-    assert "collapsed: plate (24 levels) integrated out exactly; sample sampled" in \
-        str(loaded.model)
+    if model.partial.schur:
+        assert loaded.model.collapsed_terms == ("plate", "sample")
+        assert "plate (24 levels) by blocks, sample through a dense Schur complement" in \
+            str(loaded.model)
+    else:
+        assert loaded.model.collapsed_terms == ("plate",)
+        assert "collapsed: plate (24 levels) integrated out exactly; sample sampled" in \
+            str(loaded.model)
+    assert loaded.model == model.compiled
     np.testing.assert_allclose(loaded.predict(new, kind="mean", seed=1),
                                partial.predict(new, kind="mean", seed=1))
     sim = model.simulate({"b": {"Intercept": 23.0}, "sigma": 0.5}, seed=1)

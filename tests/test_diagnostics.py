@@ -153,11 +153,17 @@ def test_collapsed_fits_never_advise_reparameterising(sleep_model):
     assert "centered" not in text and "reparam=" not in text
 
 
-def test_partially_collapsed_fits_blame_only_the_sampled_terms():
-    # Penicillin's crossed model integrates plate's effects out and samples sample's: trouble
-    # in plate's SD points at its prior (no centring to change), while sample's term keeps
-    # the usual centring advice (it was sampled)
-    model = fl.Model("diameter ~ 1 + (1 | plate) + (1 | sample)", fl.datasets.load("Penicillin"))
+def test_partially_collapsed_fits_blame_only_the_sampled_terms(monkeypatch):
+    # Penicillin's crossed model, its Schur part off (as for a large second factor), integrates
+    # plate's effects out and samples sample's: trouble in plate's SD points at its prior (no
+    # centring to change), while sample's term keeps the usual centring advice (it was sampled)
+    from formulang.lower import collapsed_schur
+
+    data = fl.datasets.load("Penicillin")
+    both = fl.Model("diameter ~ 1 + (1 | plate) + (1 | sample)", data)
+    assert both.compiled.collapsed_terms == ("plate", "sample")  # by default: nothing sampled
+    monkeypatch.setattr(collapsed_schur, "SCHUR_MAX_COST", 0.0)
+    model = fl.Model("diameter ~ 1 + (1 | plate) + (1 | sample)", data)
     assert model.compiled.collapsed_terms == ("plate",) and not model.collapsed
     fit = synthetic_fit(model, chains=2, draws=500)
     assert not fit.collapsed

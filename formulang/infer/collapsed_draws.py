@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ..lower.collapsed import block_scale, block_terms, chol2, scatter_index
-from ..lower.plan import GroupPlan, ModelPlan
+from ..lower.plan import GroupPlan, ModelPlan, subplan
 from ..lower.sites import centred_loc, correlation_cholesky, vector
 from ..lower.units import response_unit_sites, restore_units
 
@@ -187,7 +187,6 @@ def draw_partial_effects(plan: ModelPlan, part, data: dict, samples: dict,
     Deterministic given ``seed``."""
     from scipy import sparse
 
-    from ..lower.collapsed_crossed import subplan
     from ..lower.sites import group_effects
 
     collapsed = subplan(plan, part.collapsed)
@@ -208,17 +207,24 @@ def draw_partial_effects(plan: ModelPlan, part, data: dict, samples: dict,
     theta0 = np.asarray(data["theta0"], np.float64) * unit
     index = None if layout.shared else scatter_index(collapsed, layout)
     sites, effects = {}, {}
-    for g in collapsed.groups:
+    dense = [plan.groups[i] for i in part.sampled] if part.schur else []
+    for g in list(collapsed.groups) + dense:
         centered = np.asarray(g.centered, dtype=bool)
         if (~centered).any():
             sites[g.sites.z] = np.empty((D, int((~centered).sum()), g.k), dtype)
         if centered.any():
             sites[g.sites.rc] = np.empty((D, int(centered.sum()), g.k), dtype)
         effects[g.sites.r] = np.empty((D, len(g.levels), g.k), dtype)
-    step = max(1, _CHUNK_FLOATS // max(P, B * q * max(q, 2)))
+    n_dense = sum(len(g.levels) * g.k for g in dense)
+    step = max(1, _CHUNK_FLOATS // max(P, B * q * max(q, 2),
+                                       B * q * (n_dense + 1) + n_dense * n_dense))
     for start in range(0, D, step):
         part_ = slice(start, min(start + step, D))
         chunk = {k: np.asarray(v[part_], dtype=np.float64) for k, v in flat.items()}
+        rng = np.random.default_rng([int(seed), SEED_STREAM, start])
+        if dense:  # every effect integrated out: the d terms' first, then the blocks' given them
+            for name, value in schur_sites(plan, part, data, chunk, rng).items():
+                sites[name][part_] = chunk[name] = value
         w, own = [theta_draws(plan, chunk) - theta0], {}
         for i in part.sampled:
             g = plan.groups[i]
@@ -230,13 +236,50 @@ def draw_partial_effects(plan: ModelPlan, part, data: dict, samples: dict,
         T = block_scale(collapsed, layout, trils, index, xp=np)
         _, A, c = block_terms({**stats, "Zty": Ztr}, np.zeros((w.shape[0], 0)),
                               chunk["sigma"], T, xp=np)
-        rng = np.random.default_rng([int(seed), SEED_STREAM, start])
         v = conditional_standardized(A, c, rng.standard_normal((w.shape[0], B, q)))
         u = v @ np.swapaxes(T[:, 0], -1, -2) if layout.shared else (T @ v[..., None])[..., 0]
         store_effects(collapsed, layout, v, u, part_, chunk, sites, effects)
     return {k: v.reshape((chains, draws) + v.shape[1:]) for k, v in sites.items()}
 
 
+def schur_sites(plan: ModelPlan, part, data: dict, flat: dict, rng) -> dict:
+    """Exact draws ``v_d ~ N(S^-1 h_v, S^-1)`` of the dense (``part.sampled``) terms'
+    standardised effects when every crossed effect is integrated out
+    (:mod:`formulang.lower.collapsed_schur`), one per draw in ``flat`` (sites in the
+    response's unit, a leading draw axis, float64), as the full model's sites: ``z_<g>``, and
+    ``rc_<g>`` (the effect plus its centring location) for centred levels."""
+    from ..lower.collapsed_schur import dense_shapes, schur_terms
+
+    unit = float(data["unit"])
+    stats = {k: np.asarray(v, np.float64) for k, v in data.items()
+             if k not in ("priors", "T_index", "K")}
+    collapsed = subplan(plan, part.collapsed)
+    shapes = dense_shapes(plan, part)
+    scaled = {**flat, "sigma": np.asarray(flat["sigma"], np.float64) / unit}
+    trils = [scale_tril_draws(g, flat) / unit for g in collapsed.groups]
+    trils_d = [scale_tril_draws(plan.groups[i], flat) / unit for i in part.sampled]
+    T = block_scale(collapsed, part.layout, trils, data.get("T_index"), xp=np)
+    t = theta_draws(plan, flat) / unit - stats["theta0"]
+    _, S, h_v = schur_terms(stats, t, scaled["sigma"], T, trils_d, shapes, xp=np)
+    R = np.linalg.cholesky(S)
+    e = np.linalg.solve(R, h_v[..., None])[..., 0] + rng.standard_normal(h_v.shape)
+    v = np.linalg.solve(np.swapaxes(R, -1, -2), e[..., None])[..., 0]
+    sites, start = {}, 0
+    for i, Tg, (J, k) in zip(part.sampled, trils_d, shapes):
+        g = plan.groups[i]
+        vg = v[:, start:start + J * k].reshape(-1, J, k)
+        start += J * k
+        centered = np.asarray(g.centered, dtype=bool)
+        if (~centered).any():
+            sites[g.sites.z] = vg[:, ~centered]
+        if centered.any():
+            r = (vg @ np.swapaxes(Tg, -1, -2))[:, centered] * unit
+            loc = centred_loc(g, None, None if g.intercept_loc is None
+                              else np.asarray(flat[plan.sites.intercept], np.float64))
+            sites[g.sites.rc] = r if loc is None else r + loc
+    return sites
+
+
 __all__ = ["complete_samples", "conditional_standardized", "draw_group_effects",
-           "draw_partial_effects",
+           "draw_partial_effects", "schur_sites",
            "scale_tril_draws", "theta_draws"]

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import FormulangError
+from .jax_setup import sampling_threads
 
 WAYS = ("auto", "sequential", "devices", "vectorized")
 ALIASES = {"folds": "devices"}
@@ -118,8 +119,9 @@ class FoldsSampler:
         import jax
         import jax.numpy as jnp
 
-        return jax.block_until_ready(
-            self.program(keys, data, jnp.asarray(weights), inverse_mass or {}))
+        with sampling_threads():
+            return jax.block_until_ready(
+                self.program(keys, data, jnp.asarray(weights), inverse_mass or {}))
 
 
 def folds_sampler(one_chain, way: str, K: int, dense: tuple[str, ...] = ()) -> FoldsSampler:

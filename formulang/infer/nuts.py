@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .init import init_near_prior_centre
-from .jax_setup import configure, device_count
+from .jax_setup import configure, device_count, sampling_threads
 from .sharding import fetch
 
 STAT_FIELDS = ("diverging", "energy", "num_steps", "accept_prob", "potential_energy")
@@ -200,7 +200,8 @@ class NutsSampler:
             _PROGRESS.bar = tqdm(total=chains * self.iterations, desc="compiling", unit="it",
                                  file=sys.stderr, leave=False)
         try:
-            out = jax.block_until_ready(self._run(keys, data, inverse_mass))
+            with sampling_threads():
+                out = jax.block_until_ready(self._run(keys, data, inverse_mass))
         finally:
             if _PROGRESS.bar is not None:
                 _PROGRESS.bar.close()

@@ -31,7 +31,7 @@ names, so predictions, LOO, save/load and simulation read the fit as the full mo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -40,8 +40,9 @@ from .collapsed import (BlockLayout, CollapseChoice, Ineligible, block_scale,
                         check_collapsible, choose_collapse, group_scale,
                         marginal_log_likelihood, nested_layout, population_design_chunk,
                         population_sites, scatter_index)
+from .collapsed_schur import schur_eligible
 from .laplace_choice import auto_laplace
-from .plan import ModelPlan, dense_mass
+from .plan import ModelPlan, dense_mass, subplan
 from .units import response_unit_sites, standardize_sites
 
 
@@ -57,6 +58,9 @@ class PartialCollapse:
     collapsed_labels: tuple[str, ...]
     sampled_labels: tuple[str, ...]
     n_levels: int  # levels of the collapsed set's outer factor
+    # the other terms' effects integrated out too, through a dense Schur complement
+    # (lower/collapsed_schur.py), where that is cheap: then NUTS samples no effect at all
+    schur: bool = False
 
 
 def choose(bound, fam, plan: ModelPlan, collapse="auto", reparam="auto",
@@ -105,6 +109,11 @@ def choose(bound, fam, plan: ModelPlan, collapse="auto", reparam="auto",
 
 def partial_reason(part: PartialCollapse) -> str:
     """What was integrated out and why, in words (``print(model)``'s line)."""
+    if part.schur:
+        return (f"collapsed: every effect integrated out exactly: "
+                f"{', '.join(part.collapsed_labels)} ({part.n_levels:,} levels) by blocks, "
+                f"{', '.join(part.sampled_labels)} through a dense Schur complement "
+                f"(crossed factors; collapse=False samples everything)")
     return (f"collapsed: {', '.join(part.collapsed_labels)} ({part.n_levels:,} "
             f"levels) integrated out exactly; {', '.join(part.sampled_labels)} sampled "
             f"(crossed factors: the set with the most effects is integrated out given the "
@@ -120,9 +129,11 @@ def _nests(inner, outer) -> bool:
     return bool(np.array_equal(inside[codes], outer_codes))
 
 
-def partial_layout(bound, plan: ModelPlan) -> PartialCollapse:
+def partial_layout(bound, plan: ModelPlan, schur: bool = True) -> PartialCollapse:
     """The collapsed set of the most effects (see the module docstring); raises
-    ``Ineligible`` when no set qualifies."""
+    ``Ineligible`` when no set qualifies. ``schur``: integrate the other terms' effects out
+    too where :func:`~formulang.lower.collapsed_schur.schur_eligible` allows (False: they
+    are sampled)."""
     groups = bound.groups
     if len(groups) != len(plan.groups) or len(groups) < 2:
         raise Ineligible("no crossed group terms to integrate out one at a time")
@@ -148,15 +159,9 @@ def partial_layout(bound, plan: ModelPlan) -> PartialCollapse:
     sampled = tuple(i for i in range(len(groups)) if i not in members)
     return PartialCollapse(members, sampled, layout,
                            tuple(plan.groups[i].label for i in members),
-                           tuple(plan.groups[i].label for i in sampled), outer.n_levels)
-
-
-def subplan(plan: ModelPlan, terms) -> ModelPlan:
-    """``plan`` with only the group terms ``terms`` (indices; parents re-indexed)."""
-    where = {old: new for new, old in enumerate(terms)}
-    groups = tuple(replace(plan.groups[i], parent=None if plan.groups[i].parent is None
-                           else where[plan.groups[i].parent]) for i in terms)
-    return replace(plan, groups=groups)
+                           tuple(plan.groups[i].label for i in sampled), outer.n_levels,
+                           schur_eligible(plan, members, sampled,
+                                          layout.n_blocks * layout.q) and schur)
 
 
 def partial_dense_mass(plan: ModelPlan, collapsed_terms) -> tuple[str, ...]:
@@ -305,9 +310,10 @@ def make_partial_model(plan: ModelPlan, part: PartialCollapse):
 
 def partial_inverse_mass(plan: ModelPlan, part: PartialCollapse, full: dict) -> dict:
     """The full model's starting inverse mass matrix (:mod:`formulang.infer.mass_matrix`)
-    less the collapsed set's effect sites, which the partial model does not sample."""
+    less the effect sites the partial model does not sample (the collapsed set's; every
+    term's with ``part.schur``)."""
     gone = set()
-    for i in part.collapsed:
+    for i in part.collapsed + (part.sampled if part.schur else ()):
         gone.update((plan.groups[i].sites.z, plan.groups[i].sites.rc))
     return {k: v for k, v in full.items() if k not in gone}
 

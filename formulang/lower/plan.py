@@ -457,7 +457,8 @@ def dense_mass(plan: ModelPlan, excluded=()) -> tuple[str, ...]:
             if n:
                 sites.append(site)
                 size += n * g.k
-    return tuple(sites) if size <= DENSE_MASS_MAX else ()
+    # every effect excluded (all integrated out): the intercept alone needs no block
+    return tuple(sites) if 1 < len(sites) and size <= DENSE_MASS_MAX else ()
 
 
 def _params(prior: Prior) -> np.ndarray:
@@ -529,3 +530,11 @@ def addition_data(plan: ModelPlan, bound) -> dict:
             value = np.where(np.isfinite(value), value, y + np.maximum(1.0, np.abs(y)))
         out[key] = value
     return out
+
+
+def subplan(plan: ModelPlan, terms) -> ModelPlan:
+    """``plan`` with only the group terms ``terms`` (indices; parents re-indexed)."""
+    where = {old: new for new, old in enumerate(terms)}
+    groups = tuple(replace(plan.groups[i], parent=None if plan.groups[i].parent is None
+                           else where[plan.groups[i].parent]) for i in terms)
+    return replace(plan, groups=groups)
