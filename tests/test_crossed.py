@@ -23,7 +23,8 @@ def test_crossed_intercepts_get_one_dense_block():
     penicillin = fl.Model(PENICILLIN, fl.datasets.load("Penicillin"), collapse=False)
     assert penicillin.plan.dense_mass == ("Intercept_c", "rc_plate", "rc_sample")
     text = str(penicillin)
-    assert "Mass matrix (NUTS): dense over the intercept and the effects of plate, sample" in text
+    assert ("Mass matrix (NUTS): dense over the population coefficients and the effects of "
+            "plate, sample") in text
     assert "Mass matrix" not in describe_model(penicillin.compiled, "map")
 
 
@@ -42,6 +43,11 @@ def test_one_term_nested_terms_and_large_blocks_stay_diagonal():
     assert small.plan.dense_mass[0] == "Intercept_c" and len(small.plan.dense_mass) >= 3
     no_intercept = fl.Model("y ~ 0 + (1 | a) + (1 | b)", frame)
     assert no_intercept.plan.dense_mass == ()
+    # the effects do not fit, the population coefficients do: they get the block alone
+    frame["x"] = rng.normal(size=n)
+    slopes = fl.Model("y ~ 1 + x + (1 | a) + (1 | b)", frame, collapse=False)
+    assert slopes.plan.dense_mass == ("Intercept_c", "b_c")
+    assert "dense over the population coefficients (crossed" in str(slopes)
 
 
 def test_penicillin_mixes(penicillin):

@@ -424,11 +424,12 @@ DENSE_MASS_MAX = 64
 
 
 def dense_mass(plan: ModelPlan, excluded=()) -> tuple[str, ...]:
-    """The sites of one dense mass-matrix block: the intercept and every effect of the
-    response's group terms, when two or more top-level terms have an intercept effect
-    (crossed factors: plates x samples), and the block has at most :data:`DENSE_MASS_MAX`
-    entries; () otherwise (a diagonal matrix). ``excluded``: names of terms whose effects
-    are not sampled (a crossed factor integrated out, :mod:`formulang.lower.collapsed_crossed`).
+    """The sites of one dense mass-matrix block: the population coefficients (intercept and
+    ``b_c``) and every effect of the response's group terms, when two or more top-level terms
+    have an intercept effect (crossed factors: plates x samples), and the block has at most
+    :data:`DENSE_MASS_MAX` entries; where the effects do not fit, the population coefficients
+    alone (two or more of them); () otherwise (a diagonal matrix). ``excluded``: names of terms
+    whose effects are not sampled (integrated out, :mod:`formulang.lower.collapsed_crossed`).
 
     Crossed intercepts leave a ridge no centring removes: adding c to the intercept and to
     the levels of one factor and subtracting it from the other's leaves the likelihood as it
@@ -436,7 +437,11 @@ def dense_mass(plan: ModelPlan, excluded=()) -> tuple[str, ...]:
     about 8x the next widest direction's). A diagonal mass matrix cannot follow a direction
     across 31 coordinates (intercept R-hat 1.03-1.05, bulk ESS 120-200 of 4,000); a dense
     block learns it in warm-up. The posterior is the same either way: only the sampler's
-    metric changes.
+    metric changes. Without the effects, the block still follows the population
+    coefficients' correlations (an intercept moved against both factors' means, interactions'
+    columns): VerbAgg's 15 (316 x 24 crossed, Bernoulli) took 63 leapfrog steps a draw with a
+    diagonal matrix and 31 with the block, min bulk ESS 624-670 against 1,036-1,122, 3.1x the
+    ESS per second.
 
     >>> import formulang as fl
     >>> m = fl.Model("diameter ~ 1 + (1 | plate) + (1 | sample)", fl.datasets.load("Penicillin"))
@@ -448,7 +453,10 @@ def dense_mass(plan: ModelPlan, excluded=()) -> tuple[str, ...]:
     terms = [g for g in plan.groups if not g.column_dpars and not g.dpar]
     if sum(g.parent is None and "Intercept" in g.columns for g in terms) < 2:
         return ()
-    sites, size = [plan.sites.intercept], 1
+    population = [plan.sites.intercept] + ([plan.b.name] if plan.b is not None else [])
+    sites, size = list(population), 1 + (plan.b.size if plan.b is not None else 0)
+    if size > DENSE_MASS_MAX:
+        return ()
     for g in terms:
         if g.name in excluded:
             continue
@@ -457,8 +465,9 @@ def dense_mass(plan: ModelPlan, excluded=()) -> tuple[str, ...]:
             if n:
                 sites.append(site)
                 size += n * g.k
-    # every effect excluded (all integrated out): the intercept alone needs no block
-    return tuple(sites) if 1 < len(sites) and size <= DENSE_MASS_MAX else ()
+    if size > DENSE_MASS_MAX:  # the effects do not fit: the population coefficients alone
+        sites = population
+    return tuple(sites) if len(sites) > 1 else ()  # the intercept alone needs no block
 
 
 def _params(prior: Prior) -> np.ndarray:

@@ -150,10 +150,10 @@ def describe_model(model, method: str | None = None) -> str:
         else plan.dense_mass
     if dense and not model.collapsed and method in (None, "nuts"):
         terms = ", ".join(g.name for g in plan.groups
-                          if not g.column_dpars and not g.dpar and g.name not in gone)
-        lines.append(f"Mass matrix (NUTS): dense over the intercept and the effects of {terms} "
-                     f"(crossed intercepts leave a ridge a diagonal one cannot follow); "
-                     f"diagonal elsewhere")
+                          if {g.sites.rc, g.sites.z} & set(dense))
+        over = "the population coefficients" + (f" and the effects of {terms}" if terms else "")
+        lines.append(f"Mass matrix (NUTS): dense over {over} (crossed intercepts leave a "
+                     f"ridge a diagonal one cannot follow); diagonal elsewhere")
     if plan.response.censored:
         left, right, interval = plan.response.counts
         lines.append(f"Censored: {left} left, {right} right, {interval} interval "
