@@ -43,6 +43,13 @@ sigma, and each one's distance from lme4's REML value in posterior SDs. ``--coll
 runs the full model (every effect sampled) the same way. Target (issue 20): <= 45 s, <= 1 GB,
 R-hat < 1.01, bulk ESS >= 400, every value within 2 posterior SD of lme4's. Results under
 ``insteval`` in ``crossed.json`` by ``--label``.
+
+``--design verbagg``: lme4's VerbAgg, Bernoulli ``r2 ~ (Anger + Gender + btype + situ)^2 + (1 |
+id) + (1 | item)`` (7,584 rows, 316 x 24 crossed), every default, in a fresh process with an
+empty compilation cache: a first fit (compiles) and a compiled rerun, min bulk ESS and max
+R-hat over every parameter but the effects, ESS per wall second. Target (issue 20): 2x the
+ESS per second the issue measured (41 s, min ESS 568). "before" rows: ``PYTHONPATH`` at an
+earlier commit (``git archive``, as for Penicillin). Results under ``verbagg``.
 """
 
 from __future__ import annotations
@@ -323,14 +330,60 @@ def insteval_child(collapse, settings: dict | None = None) -> dict:
             "parameters": rows}
 
 
-def insteval(collapse: str, settings: list[str] = ()) -> dict:
-    """Run :func:`insteval_child` in a fresh process with an empty compilation cache
-    (``settings``: ``--chains N``... passed on)."""
+# ---- VerbAgg --------------------------------------------------------------------------------
+VA_FORMULA = "r2 ~ (Anger + Gender + btype + situ)^2 + (1 | id) + (1 | item)"
+
+
+def verbagg_child() -> dict:
+    """VerbAgg's Bernoulli fit at every default (run in the child process), twice: the first
+    fit compiles, the second (seed 1) reuses the sampler. Min bulk ESS and max R-hat over every
+    parameter but the effects ``r_`` (population coefficients and both SDs)."""
+    import formulang as fl
+
+    start = time.perf_counter()
+    model = fl.Model(VA_FORMULA, fl.datasets.load("VerbAgg"), family="bernoulli")
+    out = {"build_s": time.perf_counter() - start, "dense_mass": list(model.plan.dense_mass)}
+    for run, seed in (("first fit (compiles)", 0), ("compiled rerun", 1)):
+        start = time.perf_counter()
+        fit = model.fit(seed=seed, progress=False)
+        seconds = time.perf_counter() - start
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=FutureWarning)
+            import arviz as az
+        post = fit.idata.posterior
+        keep = [k for k in post.data_vars if not k.startswith("r_")]
+        ess, rhat = az.ess(post[keep], method="bulk"), az.rhat(post[keep])
+        min_ess = min(float(ess[k].min()) for k in keep)
+        steps = np.asarray(fit.stats["num_steps"])
+        out[run] = {"seconds": seconds, "min_bulk_ess": min_ess,
+                    "max_rhat": max(float(rhat[k].max()) for k in keep),
+                    "steps_per_draw": float(steps.mean()),
+                    "warmup_gradients": int(np.sum(fit.run.warmup_gradients)),
+                    "ess_per_second": min_ess / seconds}
+    return out
+
+
+def va_markdown(results: dict) -> str:
+    lines = ["| run | whole process s | first fit s | min bulk ESS | ESS/s | rerun s | "
+             "min bulk ESS | ESS/s | steps/draw | max R-hat |", "|---" * 10 + "|"]
+    for label, r in results.get("verbagg", {}).items():
+        f, c = r["first fit (compiles)"], r["compiled rerun"]
+        lines.append(f"| {label} | {r['whole_process_s']:.0f} | {f['seconds']:.1f} | "
+                     f"{f['min_bulk_ess']:.0f} | {f['ess_per_second']:.1f} | "
+                     f"{c['seconds']:.1f} | {c['min_bulk_ess']:.0f} | "
+                     f"{c['ess_per_second']:.1f} | {c['steps_per_draw']:.1f} | "
+                     f"{max(f['max_rhat'], c['max_rhat']):.3f} |")
+    return "\n".join(lines)
+
+
+def insteval(collapse: str, settings: list[str] = (), design: str = "insteval") -> dict:
+    """Run :func:`insteval_child` (or ``design``'s child) in a fresh process with an empty
+    compilation cache (``settings``: ``--chains N``... passed on)."""
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, FORMULANG_CACHE_DIR=cache)
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
-        out = subprocess.run([sys.executable, __file__, "--design", "insteval", "--child",
+        out = subprocess.run([sys.executable, __file__, "--design", design, "--child",
                               "--collapse", collapse, *settings], env=env,
                              capture_output=True, text=True)
         wall = time.perf_counter() - start
@@ -362,7 +415,8 @@ def main() -> None:
     parser.add_argument("--markdown", action="store_true", help="print the table and stop")
     parser.add_argument("--design", default="penicillin", choices=("penicillin",
                                                                    "subjects_items",
-                                                                   "insteval"))
+                                                                   "insteval",
+                                                                   "verbagg"))
     parser.add_argument("--families", default="gaussian,bernoulli")
     parser.add_argument("--collapse", default="auto", choices=("auto", "False"))
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -373,7 +427,8 @@ def main() -> None:
     given = {k: getattr(args, k) for k in ("chains", "draws", "tune")
              if getattr(args, k) is not None}
     if args.child:
-        print(json.dumps(insteval_child(collapse, given)))
+        print(json.dumps(verbagg_child() if args.design == "verbagg"
+                         else insteval_child(collapse, given)))
         return
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     if args.design == "insteval" and not args.markdown:
@@ -382,6 +437,12 @@ def main() -> None:
         print(json.dumps(row, indent=1), flush=True)
         results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
         results.setdefault("insteval", {})[args.label] = row
+        RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+    elif args.design == "verbagg" and not args.markdown:
+        row = insteval("auto", design="verbagg")
+        print(json.dumps(row, indent=1), flush=True)
+        results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+        results.setdefault("verbagg", {})[args.label] = row
         RESULTS.write_text(json.dumps(results, indent=1) + "\n")
     elif args.design == "subjects_items" and not args.markdown:
         from formulang.infer.jax_setup import configure
@@ -400,6 +461,8 @@ def main() -> None:
     print(si_markdown(results))
     print()
     print(ie_markdown(results))
+    print()
+    print(va_markdown(results))
 
 
 if __name__ == "__main__":
