@@ -44,10 +44,12 @@ def test_one_term_nested_terms_and_large_blocks_stay_diagonal():
     no_intercept = fl.Model("y ~ 0 + (1 | a) + (1 | b)", frame)
     assert no_intercept.plan.dense_mass == ()
     # the effects do not fit, the population coefficients do: they get the block alone
-    frame["x"] = rng.normal(size=n)
-    slopes = fl.Model("y ~ 1 + x + (1 | a) + (1 | b)", frame, collapse=False)
+    frame["x"], frame["w"] = rng.normal(size=n), rng.normal(size=n)
+    slopes = fl.Model("y ~ 1 + x * w + (1 | a) + (1 | b)", frame, collapse=False)
     assert slopes.plan.dense_mass == ("Intercept_c", "b_c")
     assert "dense over the population coefficients (crossed" in str(slopes)
+    one = fl.Model("y ~ 1 + x + (1 | a) + (1 | b)", frame, collapse=False)
+    assert one.plan.dense_mass == ()  # an intercept and one centred column: nothing to gain
 
 
 def test_penicillin_mixes(penicillin):
