@@ -90,8 +90,8 @@ def trim_listener(trim):
     """A JAX event listener that calls ``trim(0)`` (glibc's ``malloc_trim``) after each XLA
     compile of at least :data:`TRIM_AFTER_COMPILE_S`: compiling a sampler frees hundreds of
     MB that the C heap otherwise keeps for the life of the process (InstEval: 963 MB right
-    after compiling, 541 MB after the trim; the fit's peak 1,034 -> 963 MB, its steady
-    memory 400 MB lower).
+    after compiling, 541 MB after the trim in a probe; ``bench_crossed.py --design
+    insteval``'s peak 1,034 -> 932 MB, its steady memory 400 MB lower).
 
     >>> calls = []
     >>> listener = trim_listener(calls.append)
