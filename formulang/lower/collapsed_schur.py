@@ -21,7 +21,9 @@ both). NUTS then runs over the population, SD, correlation and sigma sites alone
 subjects x items it needs about a quarter of the gradients the effects' ridge costs otherwise.
 A gradient costs ``O(B q K_d^2 + K_d^3)`` (``K_d`` the effects of the ``d`` terms), nothing per
 row, so it runs only where that is small (:data:`SCHUR_MAX_COST`); InstEval's 1,156 ``d``
-effects stay sampled. The effects come out as exact draws: ``v_d ~ N(S^-1 h_v, S^-1)`` per
+effects stay sampled. Where blocks are alike (a balanced design) ``F'F`` comes from fixed
+products per class of blocks (:func:`block_classes`), and the last step's gradient is written
+out (:func:`_gaussian_integral`): 306 -> 151 us a gradient on 60 subjects x 40 items. The effects come out as exact draws: ``v_d ~ N(S^-1 h_v, S^-1)`` per
 posterior draw (:func:`formulang.infer.collapsed_draws.schur_sites`), then the collapsed set given them, as the partial
 collapse draws it.
 
