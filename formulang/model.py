@@ -110,6 +110,7 @@ class Model:
         self.collapse_layout = choice.layout if choice.collapsed else None
         self._collapsed_data = None  # sufficient statistics: computed at the first fit
         # crossed factors (issue 20): one factor's effects integrated out, the rest sampled
+        # or, where they are few, integrated out too (lower/collapsed_schur.py)
         collapsed_terms = () if self.partial is None else tuple(
             plan.groups[i].name for i in self.partial.collapsed
             + (self.partial.sampled if self.partial.schur else ()))

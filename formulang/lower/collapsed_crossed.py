@@ -129,11 +129,10 @@ def _nests(inner, outer) -> bool:
     return bool(np.array_equal(inside[codes], outer_codes))
 
 
-def partial_layout(bound, plan: ModelPlan, schur: bool = True) -> PartialCollapse:
-    """The collapsed set of the most effects (see the module docstring); raises
-    ``Ineligible`` when no set qualifies. ``schur``: integrate the other terms' effects out
-    too where :func:`~formulang.lower.collapsed_schur.schur_eligible` allows (False: they
-    are sampled)."""
+def partial_layout(bound, plan: ModelPlan) -> PartialCollapse:
+    """The collapsed set of the most effects (see the module docstring), the other terms'
+    effects integrated out too where :func:`~formulang.lower.collapsed_schur.schur_eligible`
+    allows; raises ``Ineligible`` when no set qualifies."""
     groups = bound.groups
     if len(groups) != len(plan.groups) or len(groups) < 2:
         raise Ineligible("no crossed group terms to integrate out one at a time")
@@ -160,8 +159,7 @@ def partial_layout(bound, plan: ModelPlan, schur: bool = True) -> PartialCollaps
     return PartialCollapse(members, sampled, layout,
                            tuple(plan.groups[i].label for i in members),
                            tuple(plan.groups[i].label for i in sampled), outer.n_levels,
-                           schur_eligible(plan, members, sampled,
-                                          layout.n_blocks * layout.q) and schur)
+                           schur_eligible(plan, sampled, layout.n_blocks * layout.q))
 
 
 def partial_dense_mass(plan: ModelPlan, collapsed_terms) -> tuple[str, ...]:

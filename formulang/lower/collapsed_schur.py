@@ -17,15 +17,17 @@ linear term at ``u_d = 0`` and ``Lam = blockdiag(I_J (x) T_g)`` the ``d`` terms'
     log p(y | theta, sigma, T) = partial(t, u_d = 0) - 1/2 log|S| + 1/2 h_v' S^-1 h_v
 
 exactly (no approximation; Lai, Domke & Sheldon 2024 integrate one factor, this integrates
-both). NUTS then runs over the population, SD, correlation and sigma sites alone: on crossed
-subjects x items it needs about a quarter of the gradients the effects' ridge costs otherwise.
-A gradient costs ``O(B q K_d^2 + K_d^3)`` (``K_d`` the effects of the ``d`` terms), nothing per
-row, so it runs only where that is small (:data:`SCHUR_MAX_COST`); InstEval's 1,156 ``d``
-effects stay sampled. Where blocks are alike (a balanced design) ``F'F`` comes from fixed
-products per class of blocks (:func:`block_classes`), and the last step's gradient is written
-out (:func:`_gaussian_integral`): 306 -> 151 us a gradient on 60 subjects x 40 items. The effects come out as exact draws: ``v_d ~ N(S^-1 h_v, S^-1)`` per
-posterior draw (:func:`formulang.infer.collapsed_draws.schur_sites`), then the collapsed set given them, as the partial
-collapse draws it.
+both). NUTS then runs over the population, SD, correlation and sigma sites alone: on
+simulated subjects x items it needs a tenth to a twentieth of the gradients per effective
+draw that the hand-written model, effects sampled, needs. A gradient costs ``O(B q K_d^2 +
+K_d^3)`` (``K_d`` the effects of the ``d`` terms), nothing per row, so it runs only where
+that is small (:data:`SCHUR_MAX_COST`); InstEval's 1,156 ``d`` effects stay sampled. Where
+blocks are alike (a balanced design) ``F'F`` comes from fixed products per class of blocks
+(:func:`block_classes`), and the last step's gradient is written out
+(:func:`_gaussian_integral`): 306 -> 151 us a gradient on 60 subjects x 40 items. The
+effects come out as exact draws: ``v_d ~ N(S^-1 h_v, S^-1)`` per posterior draw
+(:func:`formulang.infer.collapsed_draws.schur_sites`), then the collapsed set given them, as
+the partial collapse draws it.
 
 >>> import formulang as fl
 >>> m = fl.Model("diameter ~ 1 + (1 | plate) + (1 | sample)", fl.datasets.load("Penicillin"))
@@ -51,10 +53,10 @@ def schur_cost(n_block_effects: int, n_dense: int) -> float:
     return float(n_block_effects) * n_dense**2 + float(n_dense) ** 3
 
 
-def schur_eligible(plan: ModelPlan, collapsed, sampled, block_effects: int) -> bool:
-    """Whether the ``sampled`` terms' effects can go through the Schur complement: no term
-    of theirs nests in another (a parent would centre them on sampled effects) and the dense
-    part is cheap."""
+def schur_eligible(plan: ModelPlan, sampled, block_effects: int) -> bool:
+    """Whether the ``sampled`` terms' effects can go through the Schur complement, next to
+    blocks of ``block_effects`` effects in all: no term of theirs nests in another (a parent
+    would centre them on sampled effects) and the dense part is cheap."""
     if any(plan.groups[i].parent is not None for i in sampled):
         return False
     n_dense = sum(len(plan.groups[i].levels) * plan.groups[i].k for i in sampled)

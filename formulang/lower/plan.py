@@ -430,8 +430,8 @@ def dense_mass(plan: ModelPlan, excluded=()) -> tuple[str, ...]:
     :data:`DENSE_MASS_MAX` entries; where the effects do not fit, the population coefficients
     alone (an intercept and two or more columns); () otherwise (a diagonal matrix), and
     where every effect is integrated out (the block then only added estimation noise:
-    subjects x items' min bulk ESS fell 2,392 -> 1,588). ``excluded``: names of terms whose effects are not sampled
-    (integrated out, :mod:`formulang.lower.collapsed_crossed`).
+    subjects x items' min bulk ESS fell 2,392 -> 1,588). ``excluded``: names of terms whose
+    effects are not sampled (integrated out, :mod:`formulang.lower.collapsed_crossed`).
 
     Crossed intercepts leave a ridge no centring removes: adding c to the intercept and to
     the levels of one factor and subtracting it from the other's leaves the likelihood as it
@@ -441,9 +441,9 @@ def dense_mass(plan: ModelPlan, excluded=()) -> tuple[str, ...]:
     block learns it in warm-up. The posterior is the same either way: only the sampler's
     metric changes. Without the effects, the block still follows the population
     coefficients' correlations (an intercept moved against both factors' means, interactions'
-    columns): VerbAgg's 15 (316 x 24 crossed, Bernoulli) took 63 leapfrog steps a draw with a
-    diagonal matrix and 31 with the block, min bulk ESS 624-670 against 1,036-1,122, 3.1x the
-    ESS per second.
+    columns): VerbAgg's 15 (316 x 24 crossed, Bernoulli) took 67 leapfrog steps a draw with a
+    diagonal matrix and 31 with the block, min bulk ESS 624-670 against 1,036-1,122, 3.0x the
+    ESS per second (``bench/bench_crossed.py --design verbagg``).
 
     >>> import formulang as fl
     >>> m = fl.Model("diameter ~ 1 + (1 | plate) + (1 | sample)", fl.datasets.load("Penicillin"))
