@@ -134,6 +134,18 @@ def sampled_mean(model, params: dict, part) -> np.ndarray:
     return mean
 
 
+def expected_joint(model, params: dict, integrated, part, full_sites, gone) -> float:
+    """The full model's priors on every site but ``gone`` plus ``N(y*; X theta + the
+    sampled terms' Z u, sigma^2 I + Z Sigma Z')``, ``Z`` and ``Sigma`` over the ``integrated``
+    terms (indices), by scipy."""
+    y = np.asarray(model.data["y"], float)
+    priors = full_sites(model.data, params)
+    prior_part = sum(v for k, v in priors.items() if k != "y" and k not in gone)
+    Z, Sigma = dense_design(model, params, integrated)
+    cov = params["sigma"] ** 2 * np.eye(len(y)) + Z @ Sigma @ Z.T
+    return prior_part + st.multivariate_normal(sampled_mean(model, params, part), cov).logpdf(y)
+
+
 def model_for(formula: str, reparam="noncentered"):
     model = fl.Model(formula, crossed_data(), reparam=reparam, collapse=True)
     assert model.partial is not None and not model.collapsed
@@ -156,17 +168,11 @@ def test_partial_marginal_equals_dense_gaussian(case, reparam):
         full_sites = site_log_probs(model.numpyro_model)
         gone = {s for i in part.collapsed for s in (model.plan.groups[i].sites.z,
                                                      model.plan.groups[i].sites.rc)}
-        y = np.asarray(model.data["y"], float)
         for seed in (1, 2):
             params = random_point(model, seed)
             kept = {k: v for k, v in params.items() if k not in gone}
-            priors = full_sites(model.data, params)
-            prior_part = sum(v for k, v in priors.items() if k != "y" and k not in gone)
-            Z, Sigma = dense_design(model, params, part.collapsed)
-            cov = params["sigma"] ** 2 * np.eye(len(y)) + Z @ Sigma @ Z.T
-            expected = st.multivariate_normal(sampled_mean(model, params, part), cov).logpdf(y)
-            got = partial(data, kept)
-            assert got == pytest.approx(prior_part + expected, rel=RTOL, abs=1e-9)
+            expected = expected_joint(model, params, part.collapsed, part, full_sites, gone)
+            assert partial(data, kept) == pytest.approx(expected, rel=RTOL, abs=1e-9)
 
 
 def test_standardised_unit():

@@ -17,9 +17,9 @@ import jax
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.stats as st
-from test_collapsed_crossed import (CASES, EXACT, crossed_data, dense_design, log_joint,
-                                    model_for, random_point, sampled_mean, site_log_probs)
+from test_collapsed_crossed import (CASES, EXACT, crossed_data, dense_design, expected_joint,
+                                    log_joint, model_for, random_point, sampled_mean,
+                                    site_log_probs)
 
 import formulang as fl
 from formulang.infer.collapsed_draws import draw_partial_effects
@@ -33,6 +33,13 @@ RTOL = 1e-8  # float64 throughout: only rounding separates the two computations
 
 def every_effect_site(model) -> set[str]:
     return {s for g in model.plan.groups for s in (g.sites.z, g.sites.rc)}
+
+
+def every_effect_joint(model, params: dict, full_sites) -> float:
+    """The log joint with every effect integrated out, by dense brute force."""
+    everything = tuple(range(len(model.plan.groups)))
+    return expected_joint(model, params, everything, replace(model.partial, sampled=()),
+                          full_sites, every_effect_site(model))
 
 
 def schur_data(model, unit: float = 1.0) -> dict:
@@ -50,19 +57,11 @@ def test_schur_marginal_equals_dense_gaussian(case, reparam):
         marginal = log_joint(cs.make_schur_model(model.plan, part))
         full_sites = site_log_probs(model.numpyro_model)
         gone = every_effect_site(model)
-        y = np.asarray(model.data["y"], float)
-        everything = tuple(range(len(model.plan.groups)))
         for seed in (1, 2):
             params = random_point(model, seed)
             kept = {k: v for k, v in params.items() if k not in gone}
-            priors = full_sites(model.data, params)
-            prior_part = sum(v for k, v in priors.items() if k != "y" and k not in gone)
-            Z, Sigma = dense_design(model, params, everything)
-            cov = params["sigma"] ** 2 * np.eye(len(y)) + Z @ Sigma @ Z.T
-            mean = sampled_mean(model, params, replace(part, sampled=()))
-            expected = st.multivariate_normal(mean, cov).logpdf(y)
-            assert marginal(data, kept) == pytest.approx(prior_part + expected, rel=RTOL,
-                                                         abs=1e-9)
+            expected = every_effect_joint(model, params, full_sites)
+            assert marginal(data, kept) == pytest.approx(expected, rel=RTOL, abs=1e-9)
 
 
 def test_schur_standardised_unit():
@@ -175,12 +174,7 @@ def test_blocks_alike_share_one_class_and_give_the_same_density():
         for seed in (1, 2):
             params = random_point(model, seed)
             kept = {k: v for k, v in params.items() if k not in gone}
-            priors = full_sites(model.data, params)
-            prior_part = sum(v for k, v in priors.items() if k != "y" and k not in gone)
-            Z, Sigma = dense_design(model, params, (0, 1))
-            cov = params["sigma"] ** 2 * np.eye(len(y)) + Z @ Sigma @ Z.T
-            mean = sampled_mean(model, params, replace(part, sampled=()))
-            expected = prior_part + st.multivariate_normal(mean, cov).logpdf(y)
+            expected = every_effect_joint(model, params, full_sites)
             assert marginal(data, kept) == pytest.approx(expected, rel=RTOL, abs=1e-9)
             assert marginal(general, kept) == pytest.approx(expected, rel=RTOL, abs=1e-9)
     params = {k: v for k, v in random_point(model, 3).items() if k not in gone}
