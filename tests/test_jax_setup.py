@@ -116,3 +116,37 @@ def test_the_heap_is_trimmed_after_long_compiles(monkeypatch):
     listener(jax_setup.BACKEND_COMPILE_EVENT, jax_setup.TRIM_AFTER_COMPILE_S)
     listener(jax_setup.BACKEND_COMPILE_EVENT, 0.01)
     assert trims == [0]
+
+
+# ---- compiler options: formulang's programs compile without YNNPACK fusions ------------------
+
+def test_formulangs_programs_compile_without_ynn_fusions_and_the_users_keep_xlas_defaults():
+    import jax
+    import jax.numpy as jnp
+
+    from formulang.infer.jax_setup import CPU_COMPILER_OPTIONS, compiler_options, jit
+
+    assert compiler_options() == CPU_COMPILER_OPTIONS  # this project's CPU jaxlib knows it
+
+    def row_sums(x, g):  # the shapes that were slow: a sum over 2 columns, and X'g
+        return jnp.sum(x * 2.0, axis=-1), x.T @ g
+
+    x, g = jnp.ones((4800, 2)), jnp.ones(4800)
+    ours = jit(row_sums).lower(x, g).compile().as_text()
+    assert "__ynn_fusion" not in ours
+    assert [float(v[0]) for v in jit(row_sums)(x, g)] == [4.0, 4800.0]
+    # the option is formulang's alone: a plain jax.jit is compiled as XLA chooses (with this
+    # jaxlib, YNNPACK fusions), so the check above is not vacuous
+    assert "__ynn_fusion" in jax.jit(row_sums).lower(x, g).compile().as_text()
+
+
+def test_an_option_the_jaxlib_does_not_know_leaves_the_defaults(monkeypatch):
+    from formulang.infer import jax_setup
+
+    monkeypatch.setattr(jax_setup, "CPU_COMPILER_OPTIONS", {"xla_cpu_no_such_option": "1"})
+    jax_setup.compiler_options.cache_clear()
+    try:
+        assert jax_setup.compiler_options() == {}
+        assert float(jax_setup.jit(lambda x: x + 1)(1.0)) == 2.0
+    finally:
+        jax_setup.compiler_options.cache_clear()

@@ -40,7 +40,7 @@ import numpy as np
 from ..data.notices import FormulangWarning
 from ..errors import FormulangError
 from ..lower.sites import standardized_site
-from .jax_setup import configure
+from .jax_setup import configure, jit
 
 FULL_RANK_MAX = 200  # unconstrained dimensions up to which VI uses a full covariance
 
@@ -291,7 +291,7 @@ def _init_state(svi, key, data):
     import jax
 
     try:
-        return jax.jit(svi.init)(key, data)
+        return jit(svi.init)(key, data)
     except jax.errors.JAXTypeError:  # pragma: no cover - a guide that cannot be traced
         svi.guide.prototype_trace = None  # set up again, outside the trace
         return svi.init(key, data)
@@ -310,7 +310,7 @@ def _optimise(svi, data, settings: ApproximationSettings, seed: int, progress: b
 
     state = _init_state(svi, jax.random.PRNGKey(seed), data)
 
-    @jax.jit
+    @jit
     def block(state, data):
         def step(carry, _):
             state, total = carry
@@ -350,8 +350,8 @@ def _optimise(svi, data, settings: ApproximationSettings, seed: int, progress: b
     finally:
         if bar is not None:
             bar.close()
-    params = jax.jit(svi.constrain_fn)(mean_params) if stochastic else \
-        jax.jit(svi.get_params)(state)
+    params = jit(svi.constrain_fn)(mean_params) if stochastic else \
+        jit(svi.get_params)(state)
     return params, np.concatenate(losses), converged
 
 
@@ -408,7 +408,7 @@ def fit_approximation(compiled, data: dict, method: str, draws: int = 1000, seed
     n = 1 if method == "map" else int(draws)
     predictive = Predictive(model_fn, guide=guide, params=params, num_samples=n,
                             return_sites=_return_sites(compiled.numpyro_model, data))
-    out = jax.jit(predictive)(jax.random.PRNGKey(seed + 1), data)
+    out = jit(predictive)(jax.random.PRNGKey(seed + 1), data)
     samples = {k: np.asarray(v)[None] for k, v in out.items() if k != "y"}
     run = ApproximationRun(method, kind, losses, len(losses), converged,
                            time.perf_counter() - start, seed,

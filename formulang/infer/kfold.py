@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import FormulangError
+from .jax_setup import jit
 
 FOLDS = ("random", "grouped")
 
@@ -384,12 +385,11 @@ def _log_likelihood(model, plan):
     key = ("kfold log-likelihood", id(plan))  # plans are cached on the model, so ids last
     function = model._samplers.get(key)
     if function is None:
-        import jax
         from numpyro.infer import log_likelihood
 
         from ..lower.numpyro_model import make_model
 
         model_fn = model.numpyro_model if plan is model.plan else make_model(plan)
-        function = model._samplers[key] = jax.jit(
+        function = model._samplers[key] = jit(
             lambda draws, data: log_likelihood(model_fn, draws, data)["y"])
     return function

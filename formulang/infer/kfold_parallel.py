@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import FormulangError
-from .jax_setup import sampling_threads
+from .jax_setup import jit, sampling_threads
 
 WAYS = ("auto", "sequential", "devices", "vectorized")
 ALIASES = {"folds": "devices"}
@@ -142,7 +142,7 @@ def folds_sampler(one_chain, way: str, K: int, dense: tuple[str, ...] = ()) -> F
         return chains(keys, dict(data, weights=weights), inverse_mass)
 
     if way == "vectorized":
-        return FoldsSampler(way, K, jax.jit(jax.vmap(one_fold, in_axes=(0, None, 0, None))),
+        return FoldsSampler(way, K, jit(jax.vmap(one_fold, in_axes=(0, None, 0, None))),
                             tuple(dense))
     if way != "devices":
         raise FormulangError(f"no program runs folds {way!r} at once")
@@ -154,7 +154,7 @@ def folds_sampler(one_chain, way: str, K: int, dense: tuple[str, ...] = ()) -> F
         return jax.tree.map(lambda x: x[None], out)
 
     fold, whole = PartitionSpec("fold"), PartitionSpec()
-    program = jax.jit(jax.shard_map(on_one_device, mesh=mesh,
+    program = jit(jax.shard_map(on_one_device, mesh=mesh,
                                     in_specs=(fold, whole, fold, whole), out_specs=fold,
                                     check_vma=False))
     return FoldsSampler(way, width, program, tuple(dense))

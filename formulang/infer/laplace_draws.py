@@ -44,6 +44,7 @@ from ..lower.laplace import STEP_TOL, block_value, find_mode, pass_statistics, p
     row_loglik, start_point
 from ..lower.plan import ModelPlan
 from .collapsed_draws import store_effects, scale_tril_draws, theta_draws
+from .jax_setup import jit
 
 SEED_STREAM = 23  # second word of the seed: keeps these draws apart from other uses of it
 JOINT = "laplace_log_weight"  # stats key: log weights of (parameters, effects) jointly
@@ -168,9 +169,9 @@ def draw_runner(plan: ModelPlan, layout):
 
     devices = jax.local_devices()
     if len(devices) == 1:
-        return jax.jit(draws)
+        return jit(draws)
     split, whole = PartitionSpec("draws"), PartitionSpec()
-    sharded = jax.jit(jax.shard_map(
+    sharded = jit(jax.shard_map(
         draws, mesh=Mesh(np.array(devices), ("draws",)),
         in_specs=(whole, split, split, split, split), out_specs=split, check_vma=False))
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .init import init_near_prior_centre
-from .jax_setup import configure, device_count, sampling_threads
+from .jax_setup import configure, device_count, jit, sampling_threads
 from .sharding import fetch
 
 STAT_FIELDS = ("diverging", "energy", "num_steps", "accept_prob", "potential_energy")
@@ -176,7 +176,7 @@ class NutsSampler:
         if self.chain_method == "parallel":
             return one_chain_per_device(self.one_chain, self.settings.chains)
         # vectorised chains, or one chain as a batch of 1
-        return jax.jit(jax.vmap(self.one_chain, in_axes=(0, None, None)))
+        return jit(jax.vmap(self.one_chain, in_axes=(0, None, None)))
 
     def run(self, data: dict, seed: int, inverse_mass: dict | None = None):
         """Draws, sampler statistics and the warm-up's leapfrog steps per chain.
@@ -230,7 +230,7 @@ def one_chain_per_device(one_chain, chains: int):
         return jax.tree.map(lambda x: x[None], out)
 
     chain, whole = PartitionSpec("chain"), PartitionSpec()
-    return jax.jit(jax.shard_map(on_one_device, mesh=mesh, in_specs=(chain, whole, whole),
+    return jit(jax.shard_map(on_one_device, mesh=mesh, in_specs=(chain, whole, whole),
                                  out_specs=chain, check_vma=False))
 
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import FormulangError
+from .jax_setup import jit
 from .predict import _integer_trials, predict
+
 
 def posterior_predictive(fit, seed: int = 0):
     """``fit.idata`` plus a ``posterior_predictive`` group: replicated ``y`` for the training
@@ -58,7 +60,7 @@ def prior_predictive(compiled, data: dict, observed=None, draws: int = 500, seed
     # jitted: run eagerly, each primitive is compiled into JAX's process-wide cache, which
     # kept ~400 memory mappings of XLA code per model called (tests/test_nuts.py says why
     # that matters); a jitted function's program goes with the function
-    draw = jax.jit(Predictive(compiled.numpyro_model, num_samples=int(draws)))
+    draw = jit(Predictive(compiled.numpyro_model, num_samples=int(draws)))
     raw = draw(jax.random.PRNGKey(seed), data)
     samples = derive(compiled.plan, {k: np.asarray(v)[None] for k, v in raw.items()})
     y = samples.pop("y")

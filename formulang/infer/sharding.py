@@ -38,6 +38,7 @@ import numpy as np
 
 from ..errors import FormulangError
 from ..phrasing import option as spelt
+from .jax_setup import jit
 
 SHARD_CHOICES = ("auto", True, False)
 """``shard_rows``'s words; a whole number of devices per chain group is accepted too."""
@@ -269,7 +270,7 @@ def sharded_runner(one_chain, mesh):
     lockstep, as vectorised chains always do."""
     import jax
 
-    return jax.jit(jax.vmap(one_chain, in_axes=(0, None, None), spmd_axis_name=CHAIN_AXIS))
+    return jit(jax.vmap(one_chain, in_axes=(0, None, None), spmd_axis_name=CHAIN_AXIS))
 
 
 def potential_and_gradient(model_fn):
@@ -283,7 +284,7 @@ def potential_and_gradient(model_fn):
     def potential(z, data):
         return potential_energy(model_fn, (data,), {}, z)
 
-    return jax.jit(jax.value_and_grad(potential))
+    return jit(jax.value_and_grad(potential))
 
 
 __all__ = ["AUTO_MIN_ROWS_PER_SHARD", "CHAIN_AXIS", "NOT_ROWS", "ROW_AXIS", "SHARD_CHOICES",

@@ -43,6 +43,7 @@ from .collapsed import (BlockLayout, CollapseChoice, Ineligible, block_scale,
 from .collapsed_schur import schur_eligible
 from .laplace_choice import auto_laplace
 from .plan import ModelPlan, dense_mass, subplan
+from .sparse_product import matvec, triples
 from .units import response_unit_sites, standardize_sites
 
 
@@ -220,7 +221,8 @@ def partial_data(plan: ModelPlan, data: dict, part: PartialCollapse, unit: float
         Z'r = Zc'y0 - (Zc'W) w          r'r = y0'y0 - 2 (W'y0)'w + w'(W'W) w
 
     ``K = Zc'W`` and ``W'W`` are sparse (their nonzeros: the pairs of levels that share rows)
-    and stored as (row, column, value) triples; ``Zc'Zc`` as the blocks ``ZtZ (B, q, q)``.
+    and stored as (row, column, value) triples (:func:`~formulang.lower.sparse_product.triples`,
+    in the order a CPU scatters fastest); ``Zc'Zc`` as the blocks ``ZtZ (B, q, q)``.
     Everything in the response's unit is divided by ``unit`` (the sampler's unit,
     :mod:`formulang.lower.units`)."""
     layout = part.layout
@@ -235,13 +237,11 @@ def partial_data(plan: ModelPlan, data: dict, part: PartialCollapse, unit: float
     ZtZ = (Zc.T @ Zc).tocoo()
     blocks = np.zeros((B, q, q))
     blocks[ZtZ.row // q, ZtZ.row % q, ZtZ.col % q] = ZtZ.data  # block-diagonal by design
-    K, WtW = (Zc.T @ W).tocoo(), (W.T @ W).tocoo()
     u = float(unit)
     out = {"priors": data["priors"], "ZtZ": blocks, "unit": np.float64(u),
            "theta0": theta0 / u, "Zty": (Zc.T @ y0) / u, "Wty": (W.T @ y0) / u,
            "yty": np.float64(y0 @ y0 / u**2), "n": np.float64(len(y)),
-           "K": (K.row.astype(np.int32), K.col.astype(np.int32), K.data),
-           "WtW": (WtW.row.astype(np.int32), WtW.col.astype(np.int32), WtW.data)}
+           "K": triples(Zc.T @ W), "WtW": triples(W.T @ W)}
     if not layout.shared:
         out["T_index"] = scatter_index(subplan(plan, part.collapsed), layout)
     return out
@@ -280,7 +280,6 @@ def make_partial_model(plan: ModelPlan, part: PartialCollapse):
     B, q = layout.n_blocks, layout.q
 
     def model(data):
-        import jax
         import jax.numpy as jnp
         import numpyro
 
@@ -292,11 +291,8 @@ def make_partial_model(plan: ModelPlan, part: PartialCollapse):
             trils = [group_scale(g, params) for g in collapsed.groups]
             sigma = family_parameters(plan, data)["sigma"]
         w = w.at[:p].add(-data["theta0"]) if p else w
-        Kr, Kc, Kv = data["K"]
-        Ztr = data["Zty"] - jax.ops.segment_sum(Kv * w[Kc], Kr, num_segments=B * q,
-                                                indices_are_sorted=True)
-        Wr, Wc, Wv = data["WtW"]
-        rr = data["yty"] - 2.0 * data["Wty"] @ w + jnp.sum(Wv * w[Wr] * w[Wc])
+        Ztr = data["Zty"] - matvec(data["K"], w, B * q)
+        rr = data["yty"] - 2.0 * data["Wty"] @ w + w @ matvec(data["WtW"], w, w.shape[0])
         stats = {"ZtZ": data["ZtZ"], "ZtX": jnp.zeros((B, q, 0)), "Zty": Ztr.reshape(B, q),
                  "yty": rr, "Xty": jnp.zeros(0), "XtX": jnp.zeros((0, 0)), "n": data["n"]}
         T = block_scale(collapsed, layout, trils, data.get("T_index"))
