@@ -155,8 +155,8 @@ def folds_sampler(one_chain, way: str, K: int, dense: tuple[str, ...] = ()) -> F
 
     fold, whole = PartitionSpec("fold"), PartitionSpec()
     program = jit(jax.shard_map(on_one_device, mesh=mesh,
-                                    in_specs=(fold, whole, fold, whole), out_specs=fold,
-                                    check_vma=False))
+                                in_specs=(fold, whole, fold, whole), out_specs=fold,
+                                check_vma=False))
     return FoldsSampler(way, width, program, tuple(dense))
 
 

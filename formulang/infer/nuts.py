@@ -231,7 +231,7 @@ def one_chain_per_device(one_chain, chains: int):
 
     chain, whole = PartitionSpec("chain"), PartitionSpec()
     return jit(jax.shard_map(on_one_device, mesh=mesh, in_specs=(chain, whole, whole),
-                                 out_specs=chain, check_vma=False))
+                             out_specs=chain, check_vma=False))
 
 
 def make_mcmc(model_fn, settings: SamplerSettings, progress: bool | None = None,
