@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..lower.numpyro_model import with_transposed_design
 from .init import init_near_prior_centre
 from .jax_setup import configure, device_count, jit, sampling_threads
 from .sharding import fetch
@@ -137,6 +138,7 @@ class NutsSampler:
                      for sites in (dense, rest) if sites}
         # built here, in the trace, so that NumPyro's first step-size search already uses it
         kernel = self._kernel(block)
+        data = with_transposed_design(data)  # once, outside the loop: see its docstring
         state = kernel.init(rng_key, s.tune, None, model_args=(data,), model_kwargs={})
 
         def draw(i, carry):

@@ -75,6 +75,36 @@ def test_log_density_equals_hand_written_model(sleep):
     np.testing.assert_allclose(float(ours), float(theirs), rtol=1e-5)
 
 
+def test_the_transposed_design_gives_the_same_density_and_is_the_one_read():
+    """``with_transposed_design`` (what the sampler passes its model): ``X b`` read from the
+    transposed copy, the same density; with ``X`` itself zeroed, still the same, so the copy
+    is what the model reads."""
+    import jax.numpy as jnp
+    from numpyro.infer.util import log_density
+
+    from formulang.lower.numpyro_model import TRANSPOSED_DESIGN, with_transposed_design
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"x1": rng.normal(size=40), "x2": rng.normal(size=40),
+                          "g": np.repeat(list("abcd"), 10)})
+    frame["y"] = 1.0 + frame.x1 - 0.5 * frame.x2 + rng.normal(size=40)
+    m = fl.Model("y ~ x1 * x2 + (1 | g)", frame)
+    tr = trace(m)
+    params = {k: v["value"] for k, v in tr.items()
+              if v["type"] == "sample" and not v["is_observed"]}
+    data = {k: (jnp.asarray(v) if k == "X" else v) for k, v in m.data.items()}
+    transposed = with_transposed_design(data)
+    assert transposed[TRANSPOSED_DESIGN].shape == data["X"].shape[::-1]
+    plain, _ = log_density(m.numpyro_model, (data,), {}, params)
+    ours, _ = log_density(m.numpyro_model, (transposed,), {}, params)
+    zeroed, _ = log_density(m.numpyro_model, ({**transposed, "X": 0 * data["X"]},), {}, params)
+    np.testing.assert_allclose(float(ours), float(plain), rtol=1e-6)
+    np.testing.assert_allclose(float(zeroed), float(plain), rtol=1e-6)
+    # one column: nothing to gain, nothing added
+    one = fl.Model("y ~ x1 + (1 | g)", frame)
+    assert TRANSPOSED_DESIGN not in with_transposed_design(dict(one.data))
+
+
 def test_mixed_parameterisation_splits_levels():
     m = fl.Model("log_radon ~ floor + (1 | county)", fl.datasets.load("radon"))
     g = m.plan.groups[0]
