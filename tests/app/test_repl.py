@@ -418,6 +418,9 @@ def test_console_fit_summary_plot(tmp_path):
         # Ctrl-C while a new model compiles (seconds of tracing): the previous fit stays
         child.sendline("fit log_radon ~ floor + (1 + floor | county) --draws 100 --tune 100")
         child.expect("Priors:", timeout=120)
+        # the progress bar's first words: the fit has begun (a Ctrl-C sent on "Priors:" alone
+        # once landed while the model's description was still being written, before the fit)
+        child.expect("compiling", timeout=120)
         child.sendintr()
         child.expect("fit interrupted; the previous fit \\(log_radon ~ 1 \\+ floor \\+ "
                      "\\(1 \\| county\\)\\) is kept", timeout=120)
