@@ -139,3 +139,21 @@ def test_a_dropped_sampler_releases_its_compiled_program(model):
         run(model, tune=tune, draws=5, chains=chains)  # in), across devices and on one
         gc.collect()
     assert _mappings() - before < 300  # leaking, each program alone added ~700-1,000
+
+
+@pytest.mark.parametrize("chains", [1, 2])
+def test_one_chain_per_program_is_traced_unbatched(model, monkeypatch, chains):
+    # vmap over NumPyro's nested while loops took 7 s to trace for one chain of a crossed
+    # model (a batch of 1): one chain, like one chain per device, runs the chain as it is
+    seen = []
+    original = nuts.NutsSampler.one_chain
+
+    def recording(self, rng_key, data, inverse_mass):
+        seen.append(type(rng_key).__name__ == "BatchTracer")  # vmap's tracer
+        return original(self, rng_key, data, inverse_mass)
+
+    monkeypatch.setattr(nuts.NutsSampler, "one_chain", recording)
+    result = run(model, tune=5, draws=4, chains=chains)
+    assert seen == [False]
+    assert result.samples["Intercept_c"].shape[:2] == (chains, 4)
+    assert result.chain_method == ("sequential" if chains == 1 else "parallel")
