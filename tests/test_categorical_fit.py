@@ -36,12 +36,14 @@ def fit(data):
 
 def test_recovers_the_truth(fit):
     """Each true value within 3.5 posterior SDs of the posterior mean (one fixed simulated
-    data set and seed: a recovery check, not a coverage claim); the sampler converged."""
+    data set and seed: a recovery check, not a coverage claim); the sampler converged: R-hat
+    under 1.05 (2 chains x 400 draws: converged chains' R-hat varies by 0.01-0.02 around 1,
+    measured up to 1.022 here; a chain stuck elsewhere gives well over 1.1)."""
     s = fit.summary()
     names = {k.replace("mu2", "musome").replace("mu3", "mumany"): v for k, v in TRUTH.items()}
     for name, true in names.items():
         assert abs(s.loc[name, "mean"] - true) < 3.5 * s.loc[name, "sd"], (name, s.loc[name])
-    assert (s["rhat"] < 1.02).all()
+    assert (s["rhat"] < 1.05).all()
     assert fit.posterior.posterior["r_g__musome"].shape == (CHAINS, DRAWS, 12, 1)
 
 
