@@ -262,8 +262,8 @@ def schur_sites(plan: ModelPlan, part, data: dict, flat: dict, rng) -> dict:
     t = theta_draws(plan, flat) / unit - stats["theta0"]
     _, S, h_v = schur_terms(stats, t, scaled["sigma"], T, trils_d, shapes, xp=np)
     R = np.linalg.cholesky(S)
-    e = np.linalg.solve(R, h_v[..., None])[..., 0] + rng.standard_normal(h_v.shape)
-    v = np.linalg.solve(np.swapaxes(R, -1, -2), e[..., None])[..., 0]
+    e = triangular_solve_each(R, h_v) + rng.standard_normal(h_v.shape)
+    v = triangular_solve_each(R, e, transposed=True)
     sites, start = {}, 0
     for i, Tg, (J, k) in zip(part.sampled, trils_d, shapes):
         g = plan.groups[i]
@@ -280,6 +280,28 @@ def schur_sites(plan: ModelPlan, part, data: dict, flat: dict, rng) -> dict:
     return sites
 
 
+def triangular_solve_each(R, b, transposed: bool = False) -> np.ndarray:
+    """``R_i^-1 b_i`` (or ``R_i'^-1 b_i``) for each lower-triangular ``R_i`` of ``R`` (D, K,
+    K) and ``b_i`` of ``b`` (D, K). A loop of LAPACK triangular solves: ``np.linalg.solve``
+    would factor each ``R_i`` again (LU), 4x the time for 80 x 80 factors.
+
+    >>> R = np.array([[[2.0, 0.0], [1.0, 1.0]]])
+    >>> triangular_solve_each(R, np.array([[2.0, 3.0]])), triangular_solve_each(
+    ...     R, np.array([[2.0, 3.0]]), transposed=True)
+    (array([[1., 2.]]), array([[-0.5,  3. ]]))
+    """
+    from scipy.linalg import get_lapack_funcs
+
+    out = np.empty(np.shape(b), np.result_type(R, b))
+    R, b = np.asarray(R, out.dtype), np.asarray(b, out.dtype)
+    trtrs, = get_lapack_funcs(("trtrs",), (R,))  # scipy's solve_triangular, minus its checks
+    for i in range(len(out)):
+        out[i], info = trtrs(R[i], b[i], lower=1, trans=int(transposed))
+        if info != 0:  # a zero on the diagonal: a singular factor
+            raise np.linalg.LinAlgError(f"singular triangular factor (draw {i})")
+    return out
+
+
 __all__ = ["complete_samples", "conditional_standardized", "draw_group_effects",
            "draw_partial_effects", "schur_sites",
-           "scale_tril_draws", "theta_draws"]
+           "scale_tril_draws", "theta_draws", "triangular_solve_each"]
