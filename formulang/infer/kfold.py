@@ -254,6 +254,7 @@ def _sequential(model, plan, folds, settings, way, fold, weights, base, seed, sh
     """Fold after fold: ``(k, samples, stats, seconds, 1)``."""
     from .mass_matrix import initial_inverse_mass
     from .nuts import run_nuts
+    from .row_order import sampler_rows
 
     sampler = _nuts(model, plan, folds, settings, show)
     inverse_mass = initial_inverse_mass(plan, model.pilot)
@@ -264,7 +265,7 @@ def _sequential(model, plan, folds, settings, way, fold, weights, base, seed, sh
             print(f"fold {k + 1}/{K}: refitting without {int(held.sum())} rows",
                   file=sys.stderr, flush=True)
         data = dict(base, weights=np.where(held, 0.0, weights))
-        run = run_nuts(sampler, data, settings, seed + k, inverse_mass)
+        run = run_nuts(sampler, sampler_rows(data), settings, seed + k, inverse_mass)
         yield k, run.samples, run.stats, run.seconds, 1
 
 
@@ -273,6 +274,7 @@ def _at_once(model, plan, folds, settings, way, fold, weights, base, seed, show)
     samples, stats, seconds of its round or None after the round's first fold, width)``."""
     from .kfold_parallel import fold_keys, folds_sampler, rounds
     from .mass_matrix import initial_inverse_mass
+    from .row_order import sampler_order, sampler_rows
 
     K = int(fold.max()) + 1
     key = ("kfold", folds, settings, way)
@@ -285,7 +287,10 @@ def _at_once(model, plan, folds, settings, way, fold, weights, base, seed, show)
         one_chain = make_mcmc(make_model(plan), settings, False, plan.dense_mass).one_chain
         runner = model._samplers[key] = folds_sampler(one_chain, way, K, plan.dense_mass)
     inverse_mass = initial_inverse_mass(plan, model.pilot)
-    data = {k: v for k, v in base.items() if k != "weights"}
+    # the rows in the sampler's order (row_order.py), each fold's weights with them
+    order = sampler_order(base)
+    data = sampler_rows({k: v for k, v in base.items() if k != "weights"}, order)
+    rows = slice(None) if order is None else order
     for ks in rounds(K, runner.width):
         real = sorted(set(ks))
         if show:
@@ -296,7 +301,7 @@ def _at_once(model, plan, folds, settings, way, fold, weights, base, seed, show)
             print(f"{which} of {K}: refitting {len(real)} at once, {where}",
                   file=sys.stderr, flush=True)
         start = time.perf_counter()
-        w = np.stack([np.where(fold == k, 0.0, weights) for k in ks])
+        w = np.stack([np.where(fold == k, 0.0, weights)[rows] for k in ks])
         samples, stats, _ = runner.run(fold_keys(seed, ks, settings.chains), data, w,
                                        inverse_mass)
         samples = {name: np.asarray(v) for name, v in samples.items()}

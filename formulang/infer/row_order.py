@@ -10,7 +10,8 @@ Bernoulli design (4,800 rows, sorted by subject).
 
 The log density is a sum over rows, so the order changes nothing but the rounding of that
 sum. The permutation is fixed (not the fit's seed), so a seed still gives the same draws. Only
-the sampler reads the shuffled rows; predictions, LOO and saving use the model's own order.
+the sampler reads the shuffled rows (a fit's, and each k-fold refit's, with its weights);
+predictions, LOO and saving use the model's own order.
 
 >>> d = sampler_rows({"y": np.arange(5.0), "X": np.arange(10.0).reshape(5, 2),
 ...                   "codes": (np.arange(5),), "priors": {"a": np.ones(3)}})
@@ -40,23 +41,33 @@ def row_permutation(n: int) -> np.ndarray:
     return np.random.default_rng(PERMUTATION_SEED).permutation(n)
 
 
-def sampler_rows(data: dict) -> dict:
-    """``data`` (a model's arrays, :func:`~formulang.lower.plan.model_data`) with every per-row
-    array in :func:`row_permutation`'s order; the entries that are not per row
-    (:data:`~formulang.infer.sharding.NOT_ROWS`) as they are. ``data`` unchanged where it has
-    no response, or an entry that is not one value per row."""
+def sampler_order(data: dict) -> np.ndarray | None:
+    """The order the sampler reads ``data``'s rows in (a model's arrays,
+    :func:`~formulang.lower.plan.model_data`): :func:`row_permutation`, or None (their own
+    order) where ``data`` has no response or an entry other than
+    :data:`~formulang.infer.sharding.NOT_ROWS` that is not one value per row."""
     import jax
 
     if data.get("y") is None:
-        return data
+        return None
     n = int(np.shape(data["y"])[0])
-    rows = {k: v for k, v in data.items() if k not in NOT_ROWS}
-    leaves = jax.tree.leaves(rows)
+    leaves = jax.tree.leaves({k: v for k, v in data.items() if k not in NOT_ROWS})
     if n < 2 or any(np.ndim(x) == 0 or np.shape(x)[0] != n for x in leaves):
+        return None
+    return row_permutation(n)
+
+
+def sampler_rows(data: dict, order: np.ndarray | None = None) -> dict:
+    """``data`` with every per-row array in ``order`` (default :func:`sampler_order`'s), the
+    entries that are not per row as they are; ``data`` itself where the order is None."""
+    import jax
+
+    order = sampler_order(data) if order is None else order
+    if order is None:
         return data
-    order = row_permutation(n)
+    rows = {k: v for k, v in data.items() if k not in NOT_ROWS}
     shuffled = jax.tree.map(lambda x: np.asarray(x)[order], rows)
     return {**shuffled, **{k: data[k] for k in NOT_ROWS if k in data}}
 
 
-__all__ = ["PERMUTATION_SEED", "row_permutation", "sampler_rows"]
+__all__ = ["PERMUTATION_SEED", "row_permutation", "sampler_order", "sampler_rows"]

@@ -77,3 +77,38 @@ def test_the_full_model_is_sampled_from_the_shuffled_rows(grouped, monkeypatch):
     grouped.fit(chains=1, tune=5, draws=5, progress=False)
     y = grouped._sampled_model[1]["y"]
     np.testing.assert_array_equal(seen[0]["y"], y[row_permutation(len(y))])
+
+
+@pytest.mark.parametrize("parallel", ["sequential", "devices"])
+def test_k_fold_refits_read_the_shuffled_rows_with_their_weights(grouped, monkeypatch,
+                                                                 parallel):
+    # each refit's held-out rows (weight 0) move with their rows: the refit reads the
+    # permuted data, and the weights of the same rows
+    from formulang.infer import kfold, kfold_parallel, nuts
+
+    seen = []
+    if parallel == "sequential":
+        original = nuts.run_nuts
+
+        def recording(sampler, data, *args, **kwargs):
+            seen.append((data["y"], data["weights"]))
+            return original(sampler, data, *args, **kwargs)
+
+        monkeypatch.setattr(nuts, "run_nuts", recording)
+    else:
+        original = kfold_parallel.FoldsSampler.run
+
+        def recording(self, keys, data, weights, inverse_mass):
+            seen.extend((data["y"], w) for w in np.asarray(weights))
+            return original(self, keys, data, weights, inverse_mass)
+
+        monkeypatch.setattr(kfold_parallel.FoldsSampler, "run", recording)
+    settings = nuts.SamplerSettings(draws=5, tune=5, chains=1)
+    result = kfold.kfold(grouped, K=2, settings=settings, progress=False, parallel=parallel)
+    y = grouped.data["y"]
+    order = row_permutation(len(y))
+    fold = np.asarray(result.fold)
+    assert len(seen) >= 2
+    for k, (ys, w) in enumerate(seen[:2]):
+        np.testing.assert_array_equal(ys, y[order])
+        np.testing.assert_array_equal(w, np.where(fold == k, 0.0, 1.0)[order])
