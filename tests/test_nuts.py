@@ -141,10 +141,12 @@ def test_a_dropped_sampler_releases_its_compiled_program(model):
     assert _mappings() - before < 300  # leaking, each program alone added ~700-1,000
 
 
-@pytest.mark.parametrize("chains", [1, 2])
+@pytest.mark.parametrize("chains", [1, 2, 6])
 def test_one_chain_per_program_is_traced_unbatched(model, monkeypatch, chains):
     # vmap over NumPyro's nested while loops took 7 s to trace for one chain of a crossed
-    # model (a batch of 1): one chain, like one chain per device, runs the chain as it is
+    # model (a batch of 1): one chain, one chain per device, and on CPU more chains than
+    # devices (6 on the tests' 4 host devices: 3 devices, 2 chains each) run the chain as
+    # it is
     seen = []
     original = nuts.NutsSampler.one_chain
 
@@ -155,5 +157,7 @@ def test_one_chain_per_program_is_traced_unbatched(model, monkeypatch, chains):
     monkeypatch.setattr(nuts.NutsSampler, "one_chain", recording)
     result = run(model, tune=5, draws=4, chains=chains)
     assert seen == [False]
-    assert result.samples["Intercept_c"].shape[:2] == (chains, 4)
+    draws = result.samples["Intercept_c"]
+    assert draws.shape[:2] == (chains, 4)
     assert result.chain_method == ("sequential" if chains == 1 else "parallel")
+    assert len({tuple(np.ravel(c)) for c in draws}) == chains  # each chain its own key

@@ -4,7 +4,7 @@ compilation cache.
 - Parallel chains need one XLA device per chain. On CPU, JAX shows one device unless told
   otherwise before it starts, so formulang asks for ``max(cores, 4)`` host devices: one per
   core, and at least one per chain of a default fit (4). If JAX already started with fewer,
-  chains run vectorised instead.
+  the chains share the devices there are (:func:`formulang.infer.nuts.chain_devices`).
 - Compiling dominates small fits, so compiled programs are cached on disk in
   ``$FORMULANG_CACHE_DIR`` (default ``~/.cache/formulang/jax``, or under ``$XDG_CACHE_HOME``).
   Set ``FORMULANG_COMPILATION_CACHE=0`` to turn the cache off. The cache is bounded
