@@ -254,10 +254,11 @@ def _sequential(model, plan, folds, settings, way, fold, weights, base, seed, sh
     """Fold after fold: ``(k, samples, stats, seconds, 1)``."""
     from .mass_matrix import initial_inverse_mass
     from .nuts import run_nuts
-    from .row_order import sampler_rows
+    from .row_order import sampler_order, sampler_rows
 
     sampler = _nuts(model, plan, folds, settings, show)
     inverse_mass = initial_inverse_mass(plan, model.pilot)
+    order = sampler_order(dict(base, weights=weights))  # the same for every fold
     K = int(fold.max()) + 1
     for k in range(K):
         held = fold == k
@@ -265,7 +266,7 @@ def _sequential(model, plan, folds, settings, way, fold, weights, base, seed, sh
             print(f"fold {k + 1}/{K}: refitting without {int(held.sum())} rows",
                   file=sys.stderr, flush=True)
         data = dict(base, weights=np.where(held, 0.0, weights))
-        run = run_nuts(sampler, sampler_rows(data), settings, seed + k, inverse_mass)
+        run = run_nuts(sampler, sampler_rows(data, order), settings, seed + k, inverse_mass)
         yield k, run.samples, run.stats, run.seconds, 1
 
 
