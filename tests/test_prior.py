@@ -245,3 +245,20 @@ def test_prior_round_trip(case):
     printed = str(prior)
     assert parse_prior(printed) == prior
     assert str(parse_prior(printed)) == printed
+
+
+@pytest.mark.parametrize("name", sorted(n for n in DISTRIBUTIONS if DISTRIBUTIONS[n].build))
+def test_a_rows_support_and_spread_are_its_numpyro_distributions(name):
+    # the mass matrix reads a prior's spread from its row, without building the distribution
+    # (formulang.infer.mass_matrix._with_prior): the row must say what the distribution does
+    from numpyro.distributions import constraints
+
+    from formulang.infer.init import prior_centre
+
+    spec = DISTRIBUTIONS[name]
+    params = [2.5 + i for i in range(len(spec.params))]  # valid for every row's constraints
+    fn = spec.numpyro(params)
+    assert (spec.support == "real") == (fn.support is constraints.real)
+    if spec.support == "real":
+        assert float(prior_centre(fn)[1]) == pytest.approx(float(spec.scale(params)))
+        assert float(prior_centre(fn)[1]) == pytest.approx(float(fn.scale))

@@ -39,6 +39,7 @@ import numpy as np
 
 from ..errors import FormulangError
 from .jax_setup import jit, sampling_threads
+from .nuts import as_batch_of_one
 
 WAYS = ("auto", "sequential", "devices", "vectorized")
 ALIASES = {"folds": "devices"}
@@ -149,11 +150,8 @@ def folds_sampler(one_chain, way: str, K: int, dense: tuple[str, ...] = ()) -> F
     width = min(K, jax.local_device_count())
     mesh = Mesh(np.array(jax.local_devices()[:width]), ("fold",))
 
-    def on_one_device(keys, data, weights, inverse_mass):
-        out = one_fold(keys[0], data, weights[0], inverse_mass)
-        return jax.tree.map(lambda x: x[None], out)
-
     fold, whole = PartitionSpec("fold"), PartitionSpec()
+    on_one_device = as_batch_of_one(one_fold, batched=(0, 2))  # (keys, data, weights, mass)
     program = jit(jax.shard_map(on_one_device, mesh=mesh,
                                 in_specs=(fold, whole, fold, whole), out_specs=fold,
                                 check_vma=False))

@@ -111,19 +111,15 @@ def _population(plan: ModelPlan, pilot: PilotFit, out: dict) -> None:
 
 def _with_prior(var: np.ndarray, dist_name: str, params) -> np.ndarray | None:
     """The data's variance combined with a real-valued prior's, or None when the prior lives
-    on a constrained support (the unconstrained scale is then not the coefficient's)."""
-    from numpyro.distributions import constraints
+    on a constrained support (the unconstrained scale is then not the coefficient's). The
+    prior's row (:data:`formulang.ir.prior.DISTRIBUTIONS`) gives its spread, so no NumPyro
+    distribution is built (each costs small JAX compiles on a process's first fit)."""
+    from ..ir.prior import DISTRIBUTIONS
 
-    from ..lower.priors import numpyro_distribution
-    from .init import prior_centre
-
-    fn = numpyro_distribution(dist_name, params)
-    if fn.support is not constraints.real:
+    spec = DISTRIBUTIONS[dist_name]
+    if spec.support != "real":
         return None
-    known = prior_centre(fn)
-    if known is None:
-        return np.where(np.isinf(var), 1.0, var)
-    spread = np.broadcast_to(np.asarray(known[1], dtype=float), np.shape(var))
+    spread = np.broadcast_to(np.asarray(spec.scale(params), dtype=float), np.shape(var))
     return 1.0 / (1.0 / var + 1.0 / spread**2)
 
 

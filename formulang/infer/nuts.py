@@ -230,15 +230,23 @@ class NutsSampler:
         return out
 
 
-def as_batch_of_one(one_chain):
-    """``(keys, data, inverse_mass) -> draws``: ``one_chain(keys[0], data, inverse_mass)``
-    with a leading chain axis of 1 on every output."""
+def as_batch_of_one(fn, batched: tuple[int, ...] = (0,)):
+    """``fn`` on the first entry along the leading axis of each argument at the positions
+    ``batched`` (by default the chains' keys), with a leading axis of 1 on every output: one
+    chain, or one fold, per device under ``shard_map``, traced as it is, not under ``vmap``.
+
+    >>> import jax.numpy as jnp
+    >>> as_batch_of_one(lambda k, d: {"x": k + d})(jnp.arange(1.0, 2.0), 10.0)["x"].tolist()
+    [11.0]
+    """
     import jax
 
-    def first_chain(keys, data, inverse_mass):
-        return jax.tree.map(lambda x: x[None], one_chain(keys[0], data, inverse_mass))
+    def first(*args):
+        args = [jax.tree.map(lambda x: x[0], a) if i in batched else a
+                for i, a in enumerate(args)]
+        return jax.tree.map(lambda x: x[None], fn(*args))
 
-    return first_chain
+    return first
 
 
 def one_chain_per_device(one_chain, chains: int):
