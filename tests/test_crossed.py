@@ -33,13 +33,14 @@ def test_one_term_nested_terms_and_large_blocks_stay_diagonal():
                      collapse=False)
     assert sleep.plan.dense_mass == ()
     rng = np.random.default_rng(1)
-    n = 400
-    frame = pd.DataFrame({"y": rng.normal(size=n), "a": rng.integers(0, 40, n).astype(str),
-                          "b": rng.integers(0, 30, n).astype(str)})
-    big = fl.Model("y ~ 1 + (1 | a) + (1 | b)", frame)  # 1 + 40 + 30 entries
-    assert 1 + 40 + 30 > DENSE_MASS_MAX and big.plan.dense_mass == ()
-    small = fl.Model("y ~ 1 + (1 | a) + (1 | b)", frame[frame.a.isin(list("0123456789"))
-                                                         & frame.b.isin(list("01234"))])
+    n = 800
+    frame = pd.DataFrame({"y": rng.normal(size=n), "a": rng.integers(0, 200, n).astype(str),
+                          "b": rng.integers(0, 80, n).astype(str)})
+    big = fl.Model("y ~ 1 + (1 | a) + (1 | b)", frame)
+    assert 1 + frame.a.nunique() + frame.b.nunique() > DENSE_MASS_MAX
+    assert big.plan.dense_mass == ()
+    small = fl.Model("y ~ 1 + (1 | a) + (1 | b)", frame.assign(a=rng.integers(0, 10, n),
+                                                                b=rng.integers(0, 5, n)))
     assert small.plan.dense_mass[0] == "Intercept_c" and len(small.plan.dense_mass) >= 3
     no_intercept = fl.Model("y ~ 0 + (1 | a) + (1 | b)", frame)
     assert no_intercept.plan.dense_mass == ()
@@ -69,3 +70,23 @@ def test_penicillin_mixes(penicillin):
     # the same posterior: lme4's REML intercept is 22.972 (se 0.809); MC error of the mean
     # here ~0.04
     assert abs(float(post["b"].mean()) - 22.972) < 0.3
+
+
+def test_a_crossed_poisson_beyond_the_old_cap_gets_the_block_and_mixes():
+    # 60 x 25 crossed levels and a slope: a block of 87 entries, over the 64 the block had at
+    # most before its warm-up shrank toward the diagonal (infer/dense_adaptation.py). 2 chains
+    # x (500 + 500), seeds 0-2: intercept bulk ESS 1,024-1,432 and 8,800-10,500 warm-up
+    # gradients a chain; with a diagonal matrix ESS 104-151; with NumPyro's own adaptation of
+    # the block 51,000-57,000 warm-up gradients. The gates sit between (ESS's relative error
+    # near 1,000 is ~10%).
+    rng = np.random.default_rng(5)
+    n, A, B = 800, 60, 25
+    a, b, x = rng.integers(0, A, n), rng.integers(0, B, n), rng.normal(size=n)
+    mu = np.exp(0.5 + 0.4 * x + rng.normal(0, 0.5, A)[a] + rng.normal(0, 0.3, B)[b])
+    frame = pd.DataFrame({"y": rng.poisson(mu), "x": x, "a": [f"a{i}" for i in a],
+                          "b": [f"b{i}" for i in b]})
+    model = fl.Model("y ~ x + (1 | a) + (1 | b)", frame, family="poisson")
+    assert model.plan.dense_mass[:2] == ("Intercept_c", "b_c") and len(model.plan.dense_mass) > 2
+    fit = model.fit(seed=0, chains=2, tune=500, draws=500, progress=False)
+    assert fit.summary().loc["b_Intercept", "ess_bulk"] >= 500
+    assert np.all(fit.run.warmup_gradients <= 25_000)

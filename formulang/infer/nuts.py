@@ -134,7 +134,9 @@ class NutsSampler:
         return NUTS(self.model_fn, target_accept_prob=s.target_accept,
                     max_tree_depth=s.max_tree_depth, init_strategy=init_near_prior_centre,
                     inverse_mass_matrix=inverse_mass,
-                    dense_mass=[self.dense] if self.dense else False)
+                    dense_mass=[self.dense] if self.dense else False,
+                    # a dense block's adaptation is formulang's (dense_adaptation.py)
+                    adapt_mass_matrix=not self.dense)
 
     def one_chain(self, rng_key, data, inverse_mass):
         """One chain's warm-up and draws from ``rng_key``, unjitted: callers vectorise it over
@@ -157,10 +159,19 @@ class NutsSampler:
         kernel = self._kernel(block)
         data = with_transposed_design(data)  # once, outside the loop: see its docstring
         state = kernel.init(rng_key, s.tune, None, model_args=(data,), model_kwargs={})
+        if self.dense:
+            from .dense_adaptation import adapter
+
+            init_moments, before, after = adapter(s.tune)
+        else:  # NumPyro adapts the (diagonal) matrix itself
+            init_moments, before, after = (lambda st: (), lambda i, st, m: (st, m),
+                                           lambda i, st, m: m)
 
         def draw(i, carry):
-            state, z, stats, warmup = carry
+            state, z, stats, warmup, moments = carry
+            state, moments = before(i, state, moments)
             state = kernel.sample(state, (data,), {})
+            moments = after(i, state, moments)
             warmup = warmup + jnp.where(i < s.tune, state.num_steps, 0).astype(jnp.int32)
             if self.progress:
                 every = self.progress_every
@@ -175,13 +186,14 @@ class NutsSampler:
             slot = jnp.maximum(i - s.tune, 0)
             z = jax.tree.map(lambda buf, x: buf.at[slot].set(x), z, state.z)
             stats = {name: stats[name].at[slot].set(getattr(state, name)) for name in stats}
-            return state, z, stats, warmup
+            return state, z, stats, warmup, moments
 
         buffers = lambda x: jnp.zeros((s.draws,) + jnp.shape(x), jnp.result_type(x))  # noqa: E731
         z = jax.tree.map(buffers, state.z)
         stats = {name: buffers(getattr(state, name)) for name in STAT_FIELDS}
         warmup = jnp.zeros((), jnp.int32)
-        _, z, stats, warmup = lax.fori_loop(0, self.iterations, draw, (state, z, stats, warmup))
+        _, z, stats, warmup, _ = lax.fori_loop(0, self.iterations, draw,
+                                               (state, z, stats, warmup, init_moments(state)))
         samples = jax.vmap(kernel.postprocess_fn((data,), {}))(z)
         return samples, stats, warmup
 
