@@ -220,3 +220,27 @@ def test_a_sigma_formula_with_a_group_term_fits_and_simulates():
     # code() and graph() cover sub-formulas (tests/test_codegen.py, tests/test_graph.py)
     assert "sigma = jnp.exp(eta_sigma)" in m.code()
     assert "r_g__sigma" in m.graph().parents("sigma")
+
+
+def test_a_parameters_predictions_report_only_its_own_new_levels():
+    # sigma ~ x + (1 | h): a new level of the response's g does not reach sigma; one of h
+    # does, and the warning points at the caller's line
+    rng = np.random.default_rng(4)
+    n = 120
+    frame = pd.DataFrame({"x": rng.normal(size=n), "g": rng.integers(0, 6, n).astype(str),
+                          "h": rng.integers(0, 4, n).astype(str)})
+    frame["y"] = frame.x + rng.normal(size=n) * np.exp(0.2 * frame.x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = fl.Model("y ~ x + (1 | g); sigma ~ x + (1 | h)", frame).fit(
+            draws=50, tune=50, chains=1, seed=0, progress=False)
+    new_g = pd.DataFrame({"x": [0.0], "g": ["new"], "h": ["0"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", fl.NewLevelsWarning)
+        assert fit.predict(new_g, dpar="sigma").shape == (50, 1)
+    with pytest.warns(fl.NewLevelsWarning, match="'h': 'new'") as told:
+        fit.predict(new_g.assign(h="new"), dpar="sigma")
+    assert told[0].filename == __file__
+    with pytest.warns(fl.NewLevelsWarning, match="'g': 'new'") as told:
+        fit.predict(new_g)
+    assert told[0].filename == __file__

@@ -53,6 +53,9 @@ ERRORS = [
     ("missing_grouping_factor", "y ~ x + (1 ⟨|⟩)", r"grouping factor"),
     ("missing_grouping_factor_double_bar", "y ~ x + (x ⟨||⟩)", r"grouping factor"),
     ("split_double_bar", "y ~ x + (x ⟨| |⟩ g)", r"'\|\|'"),
+    # a term in parentheses with no bar yet may be a group term missing its '|'
+    ("group_term_missing_bar", "y ~ x + (1 ⟨subj⟩)", r"did you mean '\+' or '\|'"),
+    ("call_missing_operator", "y ~ log(x ⟨z⟩)", r"did you mean '\+'\?"),
     # lme4 reads y ~ x | g as y ~ (x | g) (tests/parse/test_hostile.py); a second bar has no
     # reading, and neither has a group term inside one
     ("second_bar_outside_parentheses", "y ~ x | g ⟨|⟩ h", r"parenthes"),

@@ -172,6 +172,17 @@ def test_correlation_as_matrix_or_array(model):
     assert sim.params["cor_g"].tolist() == [-0.3]
     sim = model.simulate(given(cor_g=np.array([0.2])), seed=9)
     assert sim.params["cor_g"].tolist() == [0.2]
+    # a parameter of one entry takes a plain number (as sigma does), or one per draw
+    sim = model.simulate(given(cor_g=0.2), seed=9)
+    assert sim.params["cor_g"].tolist() == [0.2]
+    sim = model.simulate(given(cor_g=[0.2, -0.1, 0.0]), seed=9, draws=3)
+    assert sim.params["cor_g"].tolist() == [[0.2], [-0.1], [0.0]]
+
+
+def test_a_one_entry_sd_takes_a_plain_number():
+    frame = pd.DataFrame({"y": np.arange(12.0), "g": list("abcdef") * 2})
+    sim = fl.Model("y ~ 1 + (1 | g)", frame).simulate({"sd_g": 0.4, "b": 1.0}, seed=0)
+    assert sim.params["sd_g"].tolist() == [0.4] and sim.params["b"].tolist() == [1.0]
 
 
 # ---- errors -----------------------------------------------------------------------------------

@@ -173,7 +173,8 @@ def _predict_dpar(fit, newdata, dpar: str, kind: str, new_levels: str, seed: int
         raise FormulangError(f"unknown new_levels {new_levels!r}; choose one of: "
                              f"{', '.join(NEW_LEVELS)}")
     bound = _bind(fit, newdata)
-    report_new_levels(bound, new_levels)
+    # the parameter's own terms: the response's new levels do not reach it
+    report_new_levels(dict(bound.dpars)[dpar], new_levels, stacklevel=5)
     out = dpar_values(fit, bound, new_levels, np.random.default_rng(seed),
                       linear=kind == "linpred")[dpar]
     return out if newdata is None else _aligned(out, bound)
@@ -262,9 +263,10 @@ def _aligned(out: np.ndarray, bound) -> np.ndarray:
     return full
 
 
-def report_new_levels(bound, new_levels: str) -> None:
+def report_new_levels(bound, new_levels: str, stacklevel: int = 4) -> None:
     """Warn (:class:`~formulang.data.NewLevelsWarning`) or, for ``new_levels="error"``, raise
-    about group levels not seen in training, per grouping factor, with close known ones."""
+    about group levels not seen in training, per grouping factor, with close known ones
+    (``stacklevel``: the user's call, counted from here)."""
     lines, seen = [], set()
     for gd in bound.groups:
         if not gd.new_levels or gd.label in seen:
@@ -283,7 +285,7 @@ def report_new_levels(bound, new_levels: str) -> None:
                              f"correct them, or use " + "; ".join(told))
     warnings.warn(NewLevelsWarning(
         head + f"They get {_NEW_LEVEL_RULES[new_levels]} ({option('new_levels', new_levels)})"
-        f"; " + "; ".join(told)), stacklevel=4)
+        f"; " + "; ".join(told)), stacklevel=stacklevel)
 
 
 _NEW_LEVEL_RULES = {"gaussian": "effects drawn from the fitted population, N(0, Sigma) per draw",

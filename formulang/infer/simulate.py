@@ -165,11 +165,14 @@ def _needs_prior(plan, params: dict) -> bool:
 
 
 def _given_array(value, name: str, shape: tuple, draws: int, what: str) -> np.ndarray:
-    """``value`` as float64 (draws, *shape): one value broadcast, or one per draw."""
+    """``value`` as float64 (draws, *shape): one value broadcast, or one per draw; a
+    parameter of one entry (an SD, a correlation) also takes a plain number, or one per draw."""
     try:
         a = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
         raise FormulangError(f"{name} must be numbers ({what}), not {value!r}") from None
+    if int(np.prod(shape)) == 1 and a.shape in ((), (draws,)) and a.shape != shape:
+        a = a.reshape(a.shape + shape)  # one entry (an SD, a correlation): a plain number
     if a.shape == shape:
         a = np.broadcast_to(a, (draws,) + shape)
     elif a.shape != (draws,) + shape:

@@ -104,7 +104,7 @@ def choose(bound, fam, plan: ModelPlan, collapse="auto", reparam="auto",
     if collapse == "auto" and not (isinstance(reparam, str) and reparam == "auto"):
         return CollapseChoice(False, f"not collapsed: reparam={reparam!r} was given, so the "
                                      f"group effects are sampled that way (collapse=True "
-                                     f"integrates one crossed factor's effects out)"), None
+                                     f"integrates crossed factors' effects out)"), None
     return CollapseChoice(False, partial_reason(part)), part
 
 

@@ -282,12 +282,30 @@ def translate(exc: UnexpectedInput, text: str, start: str) -> FormulaError:
         return cls("only whitelisted functions can be called, by their plain name",
                    text, *tok_span)
     if prev is not None and prev.type in OPERAND_END and tok.type in OPERAND_START:
+        bar = " or '|' (a group term: (1 | g))" if _in_group_without_bar(before) else ""
         return cls(f"missing operator between {_show(prev)} and {_show(tok)}: "
-                   "did you mean '+'?", text, *tok_span)
+                   f"did you mean '+'{bar}?", text, *tok_span)
     if tok.type == "$END":
         return cls(f"the formula ends too early: expected {_expected(exc.expected)}",
                    text, *tok_span)
     return cls(f"unexpected {_show(tok)}: expected {_expected(exc.expected)}", text, *tok_span)
+
+
+def _in_group_without_bar(before) -> bool:
+    """Whether the innermost open parenthesis is a term's (not a call's) with no bar yet:
+    ``(1 subj`` may be a group term missing its '|'."""
+    level = 0
+    for i in range(len(before) - 1, -1, -1):
+        kind = before[i].type
+        if kind == "RPAR":
+            level += 1
+        elif kind == "LPAR":
+            if level == 0:
+                return i == 0 or before[i - 1].type not in ("NAME", "QUOTED_NAME")
+            level -= 1
+        elif level == 0 and kind in ("BAR", "DOUBLE_BAR", "ID_BAR"):
+            return False
+    return False
 
 
 def _unknown_function(text: str) -> FormulaError | None:

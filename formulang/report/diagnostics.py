@@ -428,7 +428,8 @@ class _Terms:
         trouble is in its SDs or correlations, which reparameterising cannot change."""
         what = (f"Group term {_term(g)} is integrated out (collapsed: no funnel to "
                 f"reparameterise), so its SD{'s' if g.k > 1 else ''}"
-                f"{' and correlations' if g.correlated_pairs else ''} mix slowly")
+                f"{' and correlations' if g.correlated_pairs else ''} "
+                f"mix{'es' if g.k == 1 and not g.correlated_pairs else ''} slowly")
         if n <= FEW_LEVELS:
             return (f"{what}: with only {n} levels the data say little about them; a tighter "
                     f"prior on {_sd_key(g)} helps")
