@@ -105,11 +105,11 @@ class CompiledModel:
 
         return make_model(self.plan)
 
-    def apply(self, data, *, na_action: str | None = None):
+    def apply(self, data, *, na_action: str | None = None, keep_empty: bool = False):
         """Encode new rows with the training encodings (:func:`formulang.data.bind.apply_spec`)."""
         from .data.bind import apply_spec
 
-        return apply_spec(self.spec, data, na_action=na_action)
+        return apply_spec(self.spec, data, na_action=na_action, keep_empty=keep_empty)
 
     def code(self) -> str:
         """Standalone, readable NumPyro source equivalent to this model."""

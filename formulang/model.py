@@ -88,8 +88,8 @@ class Model:
         check_dpars(formula, fam, text)  # sigma ~ x: a parameter the family has
         if isinstance(data, (str, os.PathLike)):  # "radon", "data.csv": read once, here
             data = load_data(data)
-        self.bound: BoundData = bind(formula, data, na_action=na_action,
-                                     response=fam.spec.response_levels)
+        self.bound: BoundData = _bind_told_at_caller(formula, data, na_action,
+                                                     fam.spec.response_levels)
         self.bound, fam = prepare_categories(self.bound, fam, text)  # categorical: mu2, ...
         self._frame = data  # kept (not copied) for simulate(...).data()
         _check_response(formula, fam, self.bound)
@@ -437,3 +437,29 @@ def _warn_one_row_per_level(family: Family, bound: BoundData) -> None:
                 f"describe the same variation, so only their priors tell them apart and the "
                 f"sampler mixes badly. Drop the term (lme4 refuses this model), or give the "
                 f"rows known standard errors with se()"), stacklevel=3)
+
+
+def _bind_told_at_caller(formula: Formula, data, na_action: str, response) -> BoundData:
+    """:func:`~formulang.data.bind.bind`, its warnings (dropped rows, rank, grouping) told at
+    the line that built the model, as a warning from ``bind`` itself is, not at this module's
+    (two frames up: the caller of ``Model(...)``); others keep their own place."""
+    import sys
+    import warnings
+
+    from .data.notices import FormulangWarning
+
+    caller = sys._getframe(2)
+    caught: list = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            return bind(formula, data, na_action=na_action, response=response)
+    finally:  # also when bind raises: the dropped rows explain a "no rows left"
+        for w in caught:
+            if issubclass(w.category, FormulangWarning):
+                warnings.warn_explicit(
+                    w.message, w.category, caller.f_code.co_filename, caller.f_lineno,
+                    module=caller.f_globals.get("__name__"),
+                    registry=caller.f_globals.setdefault("__warningregistry__", {}))
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)

@@ -32,3 +32,25 @@ def test_error_hierarchy():
     assert issubclass(PriorError, FormulaError)
     assert issubclass(DataError, FormulangError)
     assert issubclass(FormulangError, ValueError)
+
+
+def test_a_models_data_warnings_point_at_the_line_that_built_it():
+    # not at formulang/model.py: a notebook shows the user's cell line; also when the
+    # dropped rows leave none and the build fails
+    import numpy as np
+    import pandas as pd
+    import pytest
+
+    import formulang as fl
+
+    frame = pd.DataFrame({"y": [1.0, 2.0, np.nan, 4.0, 5.0], "x": [1.0, 2.0, 3.0, 4.0, 6.0],
+                          "g": ["a", "a", "a", "a", "a"]})
+    with pytest.warns(fl.MissingValuesWarning) as told:
+        fl.Model("y ~ x", frame)
+    assert [w.filename for w in told] == [__file__]
+    with pytest.warns(fl.GroupingWarning) as told:
+        fl.Model("y ~ x + (1 | g)", frame.dropna())
+    assert {w.filename for w in told} == {__file__}
+    with pytest.warns(fl.MissingValuesWarning) as told, pytest.raises(DataError):
+        fl.Model("y ~ x", frame.assign(y=np.nan))
+    assert [w.filename for w in told] == [__file__]

@@ -371,6 +371,10 @@ def test_missing_grouping_level_is_a_nan_row_too(radon_fit):
     with pytest.warns(MissingValuesWarning, match="county.*row position 0"):
         out = radon_fit.predict(new)
     assert np.isnan(out[:, 0]).all() and np.isfinite(out[:, 1]).all()
+    # every row missing: every column NaN, as for some of them (was "no rows left")
+    with pytest.warns(MissingValuesWarning, match="1 of 1 newdata rows"):
+        out = radon_fit.predict(new.iloc[[0]])
+    assert out.shape[1] == 1 and np.isnan(out).all()
 
 
 def test_a_model_that_refuses_missing_values_refuses_them_in_new_rows(sleep):

@@ -304,8 +304,9 @@ def _learn_predictor(formula: Formula, frame: Frame, variables: dict, values: di
     return fixed, X, group_specs, group_data
 
 
-def apply_spec(spec: DataSpec, data, *, na_action: str | None = None) -> BoundData:
-    """Encode ``data`` with a :class:`DataSpec` learned from training data."""
+def apply_spec(spec: DataSpec, data, *, na_action: str | None = None,
+               keep_empty: bool = False) -> BoundData:
+    """Encode ``data`` with a training :class:`DataSpec` (``keep_empty``: even no rows left)."""
     formula = spec.formula
     na_action = spec.na_action if na_action is None else na_action
     frame = as_frame(data)
@@ -314,7 +315,7 @@ def apply_spec(spec: DataSpec, data, *, na_action: str | None = None) -> BoundDa
     needed = _columns(formula, parts) + (columns_of(rate) if rate is not None else ())
     require_columns(frame, needed, what="the formula")
     frame = handle_missing(frame, needed, na_action, stacklevel=4)
-    _require_rows(frame)
+    _require_rows(frame, keep_empty)
     ctx = Context(frame, transforms=spec.transform_stats(), learn=False, text=str(formula))
 
     coded, _ = bind_response(parts.value, ctx, None, spec.response_levels)
@@ -487,10 +488,10 @@ def _factors(formula: Formula) -> list[Expr]:
     return list(seen)
 
 
-def _require_rows(frame: Frame) -> None:
-    if frame.n == 0:
-        if frame.n_input == 0:
-            raise DataError("the data has no rows")
+def _require_rows(frame: Frame, keep_empty: bool = False) -> None:
+    if frame.n == 0 and frame.n_input == 0:
+        raise DataError("the data has no rows")
+    if frame.n == 0 and not keep_empty:
         raise DataError(f"no rows left: all {frame.n_input} rows have a missing value in a "
                         f"column the formula uses")
 

@@ -226,7 +226,7 @@ def _bind(fit, newdata):
         return fit.bound
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", MissingValuesWarning)
-        bound = fit.compiled.apply(newdata)
+        bound = fit.compiled.apply(newdata, keep_empty=True)  # all rows missing: all NaN
     for w in caught:  # others go on to the user; dropped rows are told below, as NaN columns
         if not issubclass(w.category, MissingValuesWarning):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
