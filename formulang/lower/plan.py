@@ -419,10 +419,10 @@ def _centred_on_intercept(bound, parents, parameterization) -> set[int]:
 
 # Entries of the dense block at most. Warm-up estimates it from each window's draws, shrunk
 # toward its diagonal by d / (n + d) (formulang.infer.dense_adaptation), and each leapfrog step
-# multiplies by the d x d factor. A negative binomial with 1,500 rows and crossed factors of
-# 200 x 25 levels (a block of 227): min bulk ESS 3,162 in 19.1 s against 1,199 in 17.9 s with
-# a diagonal matrix; 400 x 25 (427): 1,500 in 29.3 s against 634 in 18.3 s, the block's cost
-# per step growing as d^2. Penicillin's block has 31.
+# multiplies by the d x d factor. bench/bench_dense_block.py (a negative binomial, 1,500 rows):
+# 200 x 25 crossed levels (a block of 227), min bulk ESS 3,162 in 20.7 s against 1,199 in 17.5 s
+# with a diagonal matrix; 400 x 25 (418): 1,500 in 29.0 s against 634 in 18.7 s, the block's
+# cost per step growing as d^2. Penicillin's block has 31.
 DENSE_MASS_MAX = 256
 
 
