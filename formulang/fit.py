@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import FormulangError
+from .phrasing import knows_other_names
 from .report.idata import to_inference_data
 from .report.summary import format_summary, summary_table
 
@@ -167,6 +168,7 @@ class Fit:
 
         return diagnose(self)
 
+    @knows_other_names
     def predict(self, newdata=None, kind: str = "mean", new_levels: str = "gaussian",
                 seed: int = 0, trials=None, dpar: str | None = None):
         """Predictions per draw for ``newdata`` (default: the training data), one column per
@@ -179,8 +181,9 @@ class Fit:
         naming it): ``"gaussian"`` (new effects drawn from the fitted population, with its
         correlation), ``"population"`` (effect 0, as lme4) or ``"error"``. ``trials``: a
         binomial model's trials when ``newdata`` lacks them (a column name, a number, or one
-        per row). ``dpar``: a family parameter with its own formula (``"sigma"``): its values
-        (``kind="mean"``) or linear predictor (``"linpred"``) per draw and row. See
+        per row). ``dpar``: a family parameter (``"sigma"``, ``"zi"``): its values
+        (``kind="mean"``) or linear predictor (``"linpred"``) per draw and row, from its own
+        formula, or its one value per draw on every row where it has none. See
         :mod:`formulang.infer.predict`.
         """
         from .infer.predict import predict

@@ -19,6 +19,7 @@ from .compiled import CompiledModel
 from .data.bind import BoundData, bind
 from .data.frame import load_data
 from .errors import FormulangError
+from .phrasing import knows_other_names
 from .ir.formula import Formula
 from .lower.collapsed_crossed import choose as choose_collapse
 from .lower.compress import choose_compression
@@ -86,10 +87,14 @@ class Model:
             family = "binomial" if formula.response.is_binomial else "gaussian"
         fam: Family = lookup_family(family, link)
         check_dpars(formula, fam, text)  # sigma ~ x: a parameter the family has
+        # additions the family cannot take, refused before binding checks their values (an
+        # ordinal response's bounds would be compared with its category codes)
+        response_plan(formula.response, fam)
         if isinstance(data, (str, os.PathLike)):  # "radon", "data.csv": read once, here
             data = load_data(data)
-        self.bound: BoundData = _bind_told_at_caller(formula, data, na_action,
-                                                     fam.spec.response_levels)
+        # its warnings (dropped rows, rank, grouping) are told at the caller's line
+        self.bound: BoundData = bind(formula, data, na_action=na_action,
+                                     response=fam.spec.response_levels)
         self.bound, fam = prepare_categories(self.bound, fam, text)  # categorical: mu2, ...
         self._frame = data  # kept (not copied) for simulate(...).data()
         _check_response(formula, fam, self.bound)
@@ -168,6 +173,7 @@ class Model:
         return self.compiled.numpyro_model
 
     # ---- fitting ----------------------------------------------------------------------------
+    @knows_other_names
     def fit(self, draws: int = 1000, tune: int = 1000, chains: int = 4, seed: int = 0,
             target_accept: float = 0.8, max_tree_depth: int = 10, method: str = "nuts",
             progress: bool | None = None, shard_rows=False):
@@ -401,7 +407,6 @@ def _formula_text(formula) -> str | None:
 
 
 def _check_response(formula: Formula, family: Family, bound: BoundData) -> None:
-    response_plan(formula.response, family)  # additions the family cannot take: refused
     binomial_response = formula.response.is_binomial
     if family.spec.trials and not binomial_response:
         raise FormulangError(f"the {family.name} family needs trials: write cbind(successes, "
@@ -420,9 +425,8 @@ def _warn_one_row_per_level(family: Family, bound: BoundData) -> None:
     ``(1 | plate:sample)``: R-hat 1.8, 18% divergences). lme4 refuses such a model. Known
     standard errors (``se()``) leave the residual out, as in a random-effects meta-analysis,
     and count families take observation-level effects as overdispersion: no warning then."""
-    import warnings
 
-    from .data.notices import GroupingWarning
+    from .data.notices import GroupingWarning, tell
 
     if not family.spec.gaussian_like or bound.additions.se is not None:
         return
@@ -431,35 +435,10 @@ def _warn_one_row_per_level(family: Family, bound: BoundData) -> None:
         if levels < 2 or "Intercept" not in group.spec.columns:
             continue
         if np.all(np.bincount(np.asarray(group.codes), minlength=levels) == 1):
-            warnings.warn(GroupingWarning(
+            tell(GroupingWarning(
                 f"grouping factor {group.spec.label!r} has one row per level ({levels} "
                 f"levels, {bound.n} rows): in a {family.name} model its effects and sigma "
                 f"describe the same variation, so only their priors tell them apart and the "
                 f"sampler mixes badly. Drop the term (lme4 refuses this model), or give the "
-                f"rows known standard errors with se()"), stacklevel=3)
+                f"rows known standard errors with se()"))
 
-
-def _bind_told_at_caller(formula: Formula, data, na_action: str, response) -> BoundData:
-    """:func:`~formulang.data.bind.bind`, its warnings (dropped rows, rank, grouping) told at
-    the line that built the model, as a warning from ``bind`` itself is, not at this module's
-    (two frames up: the caller of ``Model(...)``); others keep their own place."""
-    import sys
-    import warnings
-
-    from .data.notices import FormulangWarning
-
-    caller = sys._getframe(2)
-    caught: list = []
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            return bind(formula, data, na_action=na_action, response=response)
-    finally:  # also when bind raises: the dropped rows explain a "no rows left"
-        for w in caught:
-            if issubclass(w.category, FormulangWarning):
-                warnings.warn_explicit(
-                    w.message, w.category, caller.f_code.co_filename, caller.f_lineno,
-                    module=caller.f_globals.get("__name__"),
-                    registry=caller.f_globals.setdefault("__warningregistry__", {}))
-            else:
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)

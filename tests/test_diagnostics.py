@@ -116,8 +116,8 @@ def test_divergences_at_small_sd_blame_the_centered_term(radon_centered):
                              "sampler cannot follow")
     assert "Divergent draws sit at small sd_county__floor" in p.advice
     assert (f"Group term ~county is centered on {weakly_informed(radon_centered)}, which have "
-            "little data: refit with reparam='noncentered' (or {'county': 'noncentered'}), or raise "
-            "target_accept to 0.95") in p.advice
+            "little data: refit with reparam='noncentered' (or reparam={'county': "
+            "'noncentered'}), or refit with target_accept=0.95") in p.advice
     assert d.suspects == ("~county",)
     assert str(d).startswith("1 problem in 2 chains x 500 draws (nuts):\n- [error] 12 divergent")
 
@@ -129,8 +129,8 @@ def test_divergences_at_large_sd_blame_noncentered_levels(radon_noncentered):
     p = problem(diagnose(fit), "divergences")
     assert "Divergent draws sit at large sd_county__Intercept" in p.advice
     assert "Group term ~county is non-centered on" in p.advice
-    assert "refit with {'county': 'centered'}" in p.advice
-    assert "raise target_accept to 0.99" in p.advice  # already 0.95: go further
+    assert "refit with reparam={'county': 'centered'}" in p.advice
+    assert "refit with target_accept=0.99" in p.advice  # already 0.95: go further
 
 
 def test_collapsed_fits_never_advise_reparameterising(sleep_model):
@@ -184,13 +184,13 @@ def test_divergences_without_a_signal_fall_back_on_the_plan(radon_centered, slee
     fit.stats["diverging"][0, [10, 300]] = True
     p = problem(diagnose(fit), "divergences")
     assert p.where == ("~county",) and "Divergent draws sit" not in p.advice
-    assert "reparam='noncentered' (or {'county': 'noncentered'})" in p.advice
+    assert "reparam='noncentered' (or reparam={'county': 'noncentered'})" in p.advice
     # sleepstudy: every level is well informed and the draws say nothing: generic advice
     fit = synthetic_fit(sleep_model)
     fit.stats["diverging"][1, 7] = True
     p = problem(diagnose(fit), "divergences")
     assert p.where == () and p.what.startswith("1 divergent transition (0.05%)")
-    assert p.advice.startswith("Raise target_accept to 0.95")
+    assert p.advice.startswith("Refit with target_accept=0.95")
 
 
 def test_tree_depth_hits_follow_numpyro_num_steps(sleep_model):
@@ -203,7 +203,7 @@ def test_tree_depth_hits_follow_numpyro_num_steps(sleep_model):
     p = problem(d, "tree_depth")
     assert p.severity == "warning"
     assert p.what.startswith("7 draws (0.4%) hit the maximum tree depth 10")
-    assert "Raise max_tree_depth (e.g. to 12) or reparameterise" in p.advice
+    assert "Refit with max_tree_depth=12, or reparameterise" in p.advice
     # the limit comes from the run's settings
     fit = synthetic_fit(sleep_model, max_tree_depth=6)
     fit.stats["num_steps"][2, 3] = 63
@@ -231,7 +231,7 @@ def test_rhat_of_a_group_sd_points_at_its_term(radon_centered):
     assert 1.01 < d.max_rhat < 1.05
     assert p.advice.startswith(f"Group term ~county is centered on "
                                f"{weakly_informed(radon_centered)}, which have little data: refit with reparam='noncentered'")
-    assert p.advice.endswith("Otherwise run longer chains (more tune and draws).")
+    assert p.advice.endswith("Longer chains (more tune and draws) help too.")
     assert d.suspects == ("~county",)
 
 
@@ -342,7 +342,7 @@ def test_centered_radon_slopes_are_flagged_and_county_named(radon_centered):
     assert "~county" in d.suspects
     advice = " ".join(p.advice for p in d.problems)
     assert "Group term ~county is centered on" in advice
-    assert "reparam='noncentered' (or {'county': 'noncentered'})" in advice
+    assert "reparam='noncentered' (or reparam={'county': 'noncentered'})" in advice
     # deterministic under the seed: the same draws, the same report
     again = radon_centered.fit(draws=500, tune=500, chains=2, seed=0)
     np.testing.assert_array_equal(again.samples["sd_county"], fit.samples["sd_county"])

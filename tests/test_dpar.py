@@ -186,10 +186,28 @@ def test_predictions_use_the_per_row_sigma(fit):
     spread = draws.std(axis=1).mean()
     assert 0.5 * s[0] < spread < 2 * s[0]
     assert fit.log_likelihood().shape == (2, 300, n)
-    with pytest.raises(FormulangError, match="dpar='nu'.*those with one: sigma"):
+    with pytest.raises(FormulangError, match="dpar='nu'.*gaussian family's parameters are "
+                                             "sigma$"):
         fit.predict(dpar="nu")
     with pytest.raises(FormulangError, match="takes kind='mean'"):
         fit.predict(dpar="sigma", kind="response")
+
+
+def test_a_parameter_without_a_formula_predicts_its_draw_on_every_row():
+    from fit_support import prior_fit
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"x": rng.normal(size=30), "c": rng.poisson(2.0, 30)})
+    fit = prior_fit(fl.Model("c ~ x", frame, family="zero_inflated_poisson"), draws=10)
+    zi = fit.samples["zi"].reshape(-1)
+    np.testing.assert_array_equal(fit.predict(dpar="zi"), np.repeat(zi[:, None], 30, axis=1))
+    new = pd.DataFrame({"x": [0.0, np.nan, 1.0]})  # a row that cannot be predicted: NaN
+    linpred = fit.predict(new, dpar="zi", kind="linpred")
+    np.testing.assert_allclose(linpred[:, 0], np.log(zi / (1 - zi)), rtol=1e-6)
+    assert np.isnan(linpred[:, 1]).all()
+    with pytest.raises(FormulangError, match="dpar='hu'.*zero_inflated_poisson family's "
+                                             "parameters are zi$"):
+        fit.predict(dpar="hu")
 
 
 def test_save_and_load_keep_the_sub_formula(fit, tmp_path):

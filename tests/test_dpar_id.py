@@ -136,6 +136,22 @@ def test_blocks_without_the_id_stay_apart():
         "cor_g__Intercept__sigma_Intercept"]
 
 
+def test_centring_a_term_that_spans_formulas_is_refused_and_never_advised(model):
+    from fit_support import prior_fit
+    from formulang.errors import FormulangError
+    from formulang.report.diagnostics import _Terms
+
+    with pytest.raises(FormulangError, match=r"reparam\['g'\] = 'centered'.*span formulas"):
+        fl.Model(JOINT, correlated(6, 5), reparam={"g": "centered"})
+    assert fl.Model(JOINT, correlated(6, 5), reparam={"g": "noncentered"}).plan.groups[0] \
+        .mode == "noncentered"
+    # 20 rows a level pin the response's intercepts down (pilot weights near 1), which made
+    # the diagnostics advise centring a term that is always non-centred
+    assert min(model.compiled.parameterization[0].weights) > 0.8
+    terms = _Terms(prior_fit(model, draws=5))
+    assert terms.noncentered_strong(model.plan.groups[0]) == 0
+
+
 def test_a_block_owned_by_a_sub_formula():
     d = correlated(6, 5).assign(h=lambda f: f.g)
     m = fl.Model("y ~ x + (1 | g); sigma ~ 1 + (1 |q| h); nu ~ 1 + (1 |q| h)", d,

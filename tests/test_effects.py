@@ -264,6 +264,38 @@ def test_comparisons_of_a_poisson_model_by_hand(frame):
     np.testing.assert_allclose(pop, want, rtol=1e-9)
 
 
+def _population(fit, rows, **kw):
+    """Predictions with every grouping factor at a level no training row has (effect 0)."""
+    rows = rows.assign(g="no such level")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return np.asarray(fit.predict(rows, new_levels="population", **kw), dtype=float)
+
+
+@pytest.mark.parametrize("formula, family", [("c ~ x; zi ~ 1 + (1 | g)",
+                                              "zero_inflated_poisson"),
+                                             ("k ~ x + (1 | g)", "categorical")])
+def test_group_effects_are_left_out_of_every_formula(frame, formula, family):
+    # the grouping factor is in a family parameter's formula only (zi; a categorical model's
+    # mub, muc): it was kept at its first level, so the "population" curve was that level's
+    fit = prior_fit(fl.Model(formula, frame, family=family), draws=30)
+    categorical = family == "categorical"
+    ce = fit.conditional_effects("x", resolution=4, categorical=categorical)
+    grid = pd.DataFrame({"x": np.linspace(frame.x.min(), frame.x.max(), 4)})
+    if categorical:  # rows: category-major, 4 grid rows each
+        want = _population(fit, grid, kind="prob")
+        want = np.concatenate([want[..., k] for k in range(want.shape[-1])], axis=1)
+    else:
+        want = _population(fit, grid, kind="mean")
+    np.testing.assert_allclose(ce.draws, want, rtol=1e-6)
+    if not categorical:
+        pop = fit.predictions(by=True, group_effects=False, return_draws=True)[1][:, 0]
+        np.testing.assert_allclose(pop, _population(fit, frame[["x"]], kind="mean").mean(1),
+                                   rtol=1e-6)
+        with_g = fit.predictions(by=True, return_draws=True)[1][:, 0]
+        assert np.abs(with_g - pop).max() > 1e-3  # the level's effects do matter here
+
+
 def test_verbs_refuse_clearly(gauss):
     with pytest.raises(FormulangError, match="slopes are of numeric predictors"):
         gauss.slopes("f")

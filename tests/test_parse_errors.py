@@ -76,6 +76,8 @@ ERRORS = [
     ("duplicate_tilde", "y ~ x ⟨~⟩ z", r"~"),
     ("duplicate_tilde_later", "y ~ x + z ⟨~⟩ w", r"~"),
     ("tilde_inside_I", "y ~ I(x ⟨~⟩ z)", r"~"),
+    # brms's bf(y ~ x, sigma ~ z): formulang separates the formulas with ';'
+    ("formulas_separated_by_comma", "y ~ x, sigma ⟨~⟩ z", r"after ';'.* is y ~ x; sigma ~ z"),
     ("response_on_rhs", "y ~ ⟨y⟩ + x", r"response"),
     ("cbind_on_rhs", "y ~ ⟪cbind⟫(a, b)", r"cbind"),
     ("trials_on_rhs", "y ~ x + ⟪trials⟫(n)", r"trials"),
@@ -98,6 +100,10 @@ ERRORS = [
     ("equality_outside_I", "y ~ x ⟨==⟩ 1", r"I\(|comparison"),
     ("assignment", "y ~ x ⟨=⟩ z", r"'='|unexpected|expected"),
     ("comma_at_top_level", "y ~ x⟨,⟩ z", r"','|unexpected|expected"),
+    ("keyword_without_value", "y ~ s(x, k = ⟨)⟩", r"expected a value, a term"),
+    ("contrast_by_position", "y ~ ⟪C⟫(g, Treatment('b'))", r"settings go by name: ref = \.\.\., "
+                                                           r"levels = \.\.\."),
+    ("smooth_of_two_variables", "y ~ ⟪s⟫(x, z)", r"a smooth of two variables is t2\(x, z\)"),
     # ---- functions ------------------------------------------------------------------------------
     ("unknown_function_lo", "y ~ ⟨lo⟩(x, 2)", r"\blo\b"),
     ("unknown_function_cr", "y ~ x + ⟨cr⟩(age, df = 3)", r"\bcr\b"),

@@ -257,6 +257,29 @@ def test_group_lines_errors(synthetic, sleep_fit):
         plots.plot_group_lines(sleep_fit, at={"Days2": 1})
 
 
+def test_names_the_formula_quotes_work_as_themselves():
+    # `x var` (a name with a space): its label keeps the backquotes, its column has none;
+    # the lines plot found no covariate, hypothesis and conditional_effects no name for it
+    rng = np.random.default_rng(2)
+    frame = pd.DataFrame({"x var": rng.normal(size=40), "g": rng.choice(list("abcd"), 40),
+                          "other x": rng.normal(size=40)})
+    frame["log radon"] = frame["x var"] + rng.normal(size=40)
+    fit = prior_fit(fl.Model("`log radon` ~ `x var` + `other x` + (1 | g)", frame), draws=10,
+                    chains=1)
+    assert isinstance(plots.plot_group_lines(fit, n_groups=2), Figure)
+    for x in ("other x", "`other x`"):
+        assert isinstance(plots.plot_group_lines(fit, x=x, n_groups=2), Figure)
+    slope = fit.samples["b"].reshape(10, -1)[:, 1].astype(float)
+    for text in ("`x var` > 0", "`b_x var` > 0", "b_`x var` > 0"):
+        if text.startswith("b_`"):  # brms's parser refuses it too: the name is one token
+            with pytest.raises(FormulangError):
+                fit.hypothesis(text)
+            continue
+        assert fit.hypothesis(text)["Post.Prob"][0] == pytest.approx(np.mean(slope > 0))
+    np.testing.assert_array_equal(fit.conditional_effects("`x var`", resolution=3).draws,
+                                  fit.conditional_effects("x var", resolution=3).draws)
+
+
 def test_sample_levels_keeps_the_extremes():
     counts = [5, 1, 9, 3, 7, 2, 8]
     for seed in range(5):

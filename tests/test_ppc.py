@@ -165,3 +165,23 @@ def test_bad_requests_are_errors_that_list_the_choices(gauss):
         gauss.plot("ppc", group="nope")
     with pytest.raises(FormulangError, match="loo_pit check uses every draw"):
         gauss.plot("ppc", type="loo_pit", ndraws=5)
+
+
+def test_a_loaded_fit_groups_by_a_factor_read_back_from_its_design(tmp_path):
+    # its rows are the encoded design: a factor column is read back from its dummies (the
+    # command line's ppc --group period on a saved cbpp fit was refused)
+    from matplotlib.figure import Figure
+
+    from fit_support import prior_fit
+    from formulang.report.plots.ppc import group_values
+
+    cbpp = fl.datasets.load("cbpp")
+    fit = prior_fit(fl.Model("incidence | trials(size) ~ period + (1 | herd)", cbpp), draws=5)
+    fit.save(tmp_path / "cbpp.nc")
+    loaded = fl.load(tmp_path / "cbpp.nc")
+    np.testing.assert_array_equal(group_values(loaded, "period").astype(str),
+                                  cbpp["period"].astype(str))
+    assert isinstance(loaded.plot("ppc", type="stat", group="period"), Figure)
+    with pytest.raises(FormulangError, match="grouping factors and the columns its design "
+                                             "holds: herd, period"):
+        group_values(loaded, "size")

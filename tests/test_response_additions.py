@@ -171,13 +171,18 @@ def test_rate_is_a_log_offset_and_must_be_positive():
     ("y | cens(c) ~ 1", "bernoulli", "censoring \\(cens\\(\\)\\) is not available for the "
                                      "bernoulli family; families that take it: gaussian"),
     ("y | trunc(ub = 1) ~ 1", "beta", "truncation \\(trunc\\(\\)\\) is not available"),
+    # refused before binding compared the bound with the category codes (0-based: "y = 0 is
+    # outside the truncation bounds (lb = 1)")
+    ("k | trunc(lb = 1) ~ 1", "cumulative", "truncation \\(trunc\\(\\)\\) is not available "
+                                            "for the cumulative family"),
     ("y | se(s) ~ 1", "poisson", "se\\(\\) gives known standard errors.*take it: gaussian, "
                                  "student_t"),
     ("y | rate(s) ~ 1", "gaussian", "rate\\(\\) is for counts.*take it: poisson, "
                                     "negative_binomial"),
 ])
 def test_families_refuse_additions_they_cannot_take(text, fam, message):
-    data = pd.DataFrame({"y": [0.0, 1, 1, 0], "c": [0, 1, 0, 0], "s": [1.0, 1, 1, 1]})
+    data = pd.DataFrame({"y": [0.0, 1, 1, 0], "c": [0, 1, 0, 0], "s": [1.0, 1, 1, 1],
+                         "k": [1, 2, 3, 2]})
     if fam == "beta":
         data["y"] = [0.2, 0.4, 0.5, 0.7]
     with pytest.raises(FormulangError, match=message):

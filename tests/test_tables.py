@@ -23,6 +23,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import formulang as fl
@@ -111,6 +112,31 @@ def test_bad_hypotheses_name_the_place(sleep_prior, text, message, column):
         sleep_prior.hypothesis(text)
     assert err.value.start == column
     assert "^" in str(err.value)
+
+
+def test_hypothesis_knows_the_names_fixef_and_ranef_print():
+    # brms's hypothesis takes fixef()'s row names (sigma_x, Intercept[2], mu3_x) and the
+    # sub-formulas' group effects (r_g__sigma[level,Intercept]); only the response formula's
+    # were known
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"x": rng.normal(size=40), "g": rng.choice(list("pqrs"), 40),
+                       "k": rng.integers(1, 4, 40)})
+    df["y"] = df.x + rng.normal(size=40)
+    dist = prior_fit(fl.Model("y ~ x + (1 | g); sigma ~ x + (1 | g)", df), draws=20)
+    b_sigma = dist.samples["b_sigma"].reshape(-1, 2).astype(float)
+    r_sigma = dist.samples["r_g__sigma"].reshape(-1, 4).astype(float)
+    t = dist.hypothesis(["sigma_x > 0", "r_g__sigma[q,Intercept] < 0.1"])
+    assert "sigma_x" in dist.fixef().index
+    np.testing.assert_allclose(t["Estimate"], [b_sigma[:, 1].mean(), r_sigma[:, 1].mean() - 0.1])
+    ordinal = prior_fit(fl.Model("k ~ x", df, family="cumulative"), draws=20)
+    cut = ordinal.samples["b_Intercept"].reshape(-1, 2).astype(float)
+    assert "Intercept[2]" in ordinal.fixef().index
+    np.testing.assert_allclose(ordinal.hypothesis("Intercept[2] - Intercept[1] > 1")["Estimate"],
+                               (cut[:, 1] - cut[:, 0]).mean() - 1)
+    cat = prior_fit(fl.Model("k ~ x", df, family="categorical"), draws=20)
+    b2, b3 = (cat.samples[f"b_mu{k}"].reshape(-1, 2).astype(float)[:, 1] for k in (2, 3))
+    assert {"mu2_x", "mu3_x"} <= set(cat.fixef().index)
+    np.testing.assert_allclose(cat.hypothesis("mu3_x > mu2_x")["Post.Prob"], np.mean(b3 > b2))
 
 
 def test_hypothesis_is_parsed_not_evaluated():

@@ -34,6 +34,7 @@ done by :mod:`formulang.app.commands`, which the console shares.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 
@@ -88,8 +89,9 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
     print(table.to_string(index=False, columns=["name", "rows", "columns", "description"]))
     if args.examples:
         print()
-        for name, example in zip(table["name"], table["example"]):
-            print(f"formulang fit \"{example}\" --data {name}")
+        for name, example, family in zip(table["name"], table["example"], table["family"]):
+            print(f"formulang fit \"{example}\" --data {name}"
+                  + (f" --family {family}" if family != "gaussian" else ""))
     return 0
 
 
@@ -290,6 +292,10 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # | head: the reader has what it wanted; no traceback, as a
+        # command killed by SIGPIPE. Python would flush stdout again at exit and fail anew
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -97,7 +97,8 @@ __all__ = ["CSV_FLOATS", "DEFAULT_NEW_LEVELS", "DEFAULT_PREDICT_KIND", "FAMILIES
 # ---- data and saved fits ----------------------------------------------------------------------
 
 def datasets_table() -> pd.DataFrame:
-    """The shipped datasets: name, rows, columns, description, an example formula.
+    """The shipped datasets: name, rows, columns, description, an example formula and its
+    family.
 
     >>> datasets_table().set_index("name").loc["sleepstudy", ["rows", "columns"]].tolist()
     [180, 3]
@@ -106,7 +107,8 @@ def datasets_table() -> pd.DataFrame:
     for name in datasets.names():
         df, meta = datasets.load(name), datasets.info(name)
         rows.append({"name": name, "rows": len(df), "columns": df.shape[1],
-                     "description": meta.description, "example": meta.example})
+                     "description": meta.description, "example": meta.example,
+                     "family": meta.family})
     return pd.DataFrame(rows)
 
 
@@ -146,8 +148,9 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--link", default=None, help="the family's link (default: its first)")
     p.add_argument("--prior", action="append", default=[], metavar="KEY=PRIOR",
                    help="e.g. 'sd=half_normal(1)' or 'b[floor]=normal(0, 0.5)'; repeatable")
-    p.add_argument("--reparam", default="auto", choices=REPARAMS,
-                   help="group effects centred, non-centred, or chosen from the data (auto)")
+    p.add_argument("--reparam", action="append", default=[], metavar="MODE|FACTOR=MODE",
+                   help=f"group effects {', '.join(REPARAMS)} (auto: chosen from the data, "
+                        f"the default); FACTOR=MODE for one grouping factor, repeatable")
 
 
 def add_sampler_options(p: argparse.ArgumentParser) -> None:
@@ -158,6 +161,7 @@ def add_sampler_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chains", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--target-accept", type=float, default=0.8)
+    p.add_argument("--max-tree-depth", type=int, default=10)
     p.add_argument("--shard-rows", default="no", metavar="N|" + "|".join(SHARD_WORDS),
                    help="split each chain's rows over N devices (CPU devices, GPUs, hosts); "
                         "all: the devices the chains leave; auto: that on GPUs for many rows")
@@ -184,9 +188,28 @@ def model_options(args: argparse.Namespace) -> dict:
     >>> p = argparse.ArgumentParser(); add_model_options(p)
     >>> model_options(p.parse_args(["--prior", "sd=half_normal(1)"]))
     {'family': None, 'link': None, 'priors': {'sd': 'half_normal(1)'}, 'reparam': 'auto'}
+    >>> model_options(p.parse_args(["--reparam", "Subject=centered"]))["reparam"]
+    {'Subject': 'centered'}
     """
     return {"family": args.family, "link": args.link, "priors": parse_priors(args.prior),
-            "reparam": args.reparam}
+            "reparam": parse_reparam(args.reparam)}
+
+
+def parse_reparam(items: list[str]):
+    """``--reparam`` as ``Model``'s ``reparam``: one mode for every term, or a dict
+    ``{factor: mode}`` from ``FACTOR=MODE`` items (the terms not named: auto)."""
+    if not items:
+        return "auto"
+    named = [item for item in items if "=" in item]
+    if not named:
+        if len(items) > 1:
+            raise FormulangError(f"--reparam takes one mode for every term, or FACTOR=MODE "
+                                 f"for each term, not {' and '.join(items)}")
+        return items[0].strip()
+    if len(named) != len(items):
+        raise FormulangError(f"--reparam takes one mode for every term, or FACTOR=MODE for "
+                             f"each term, not both ({', '.join(items)})")
+    return {k.strip(): v.strip() for k, v in (item.partition("=")[::2] for item in named)}
 
 
 def check_counts(args: argparse.Namespace) -> None:
@@ -194,6 +217,8 @@ def check_counts(args: argparse.Namespace) -> None:
     for name, low in (("draws", 1), ("tune", 0), ("chains", 1)):
         if getattr(args, name) < low:
             raise FormulangError(f"--{name} must be at least {low}, not {getattr(args, name)}")
+    if getattr(args, "max_tree_depth", 10) < 1:
+        raise FormulangError(f"--max-tree-depth must be at least 1, not {args.max_tree_depth}")
     if not 0 < args.target_accept < 1:
         raise FormulangError(f"--target-accept must be between 0 and 1, "
                              f"not {args.target_accept}")
@@ -215,6 +240,8 @@ def fit_options(args: argparse.Namespace) -> dict:
     check_counts(args)
     options = {"draws": args.draws, "tune": args.tune, "chains": args.chains,
                "seed": args.seed, "target_accept": args.target_accept, "method": args.method}
+    if getattr(args, "max_tree_depth", 10) != 10:  # the fit's default
+        options["max_tree_depth"] = args.max_tree_depth
     shard_rows = getattr(args, "shard_rows", "no")  # a parser without the option: none
     if shard_rows != "no":
         options["shard_rows"] = sharding.parse_shard_rows(shard_rows)

@@ -28,7 +28,6 @@ from a call and the training values, :func:`evaluate_basis` evaluates it on any 
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +35,7 @@ import numpy as np
 
 from ..errors import DataError, FormulaError
 from ..ir.expr import Call, columns_of
+from .notices import tell
 
 POLY, BS, NS = "poly", "bs", "ns"
 BASIS_FUNCTIONS = (POLY, BS, NS)
@@ -178,10 +178,10 @@ def evaluate_basis(state: BasisState, x: np.ndarray, label: str = "") -> np.ndar
     lo, hi = state.boundary
     left, right = x < lo, x > hi
     if state.kind == BS and (left.any() or right.any()):
-        warnings.warn(BasisWarning(
+        tell(BasisWarning(
             f"{label or 'bs()'}: {int(left.sum() + right.sum())} value(s) are beyond the "
             f"boundary knots ({lo:g} to {hi:g}; without Boundary.knots, the training range): "
-            f"the spline's end pieces are extrapolated, as R's bs() does"), stacklevel=4)
+            f"the spline's end pieces are extrapolated, as R's bs() does"))
     return _spline(state, x, left, right)
 
 

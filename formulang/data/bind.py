@@ -28,7 +28,6 @@ columns coded as written on its own. An effect in two terms on one factor is an 
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -38,14 +37,16 @@ from ..errors import DataError
 from ..ir.expr import BinOp, Column, Expr, columns_of
 from ..ir.formula import Formula, GroupTerm, Response, smooth_columns
 from ..parse import parse
+from ..phrasing import option
 from .additions import NONE, Additions, bind_additions, unchecked_columns
 from .design import dependent_columns, fill_design
 from .encoding import design_spec
 from .evaluate import (BASIS, CATEGORICAL, NUMERIC, Context, cells_text, not_numbers,
                        stray_text)
 from .frame import NA_ACTIONS, Frame, as_frame, handle_missing, require_columns
-from .groups import by_factor, encode_group, factor_design, learn_group
-from .notices import GroupingWarning, RankDeficiencyWarning
+from .groups import (by_factor, encode_group, factor_design, learn_group, outer_first,
+                     spec_group_terms)
+from .notices import GroupingWarning, RankDeficiencyWarning, tell
 from .response_levels import bind_response, ordinal_design
 from .smooths import (SmoothData, apply_smooths, by_codes, by_levels, learn_smooths,
                       smooth_values, with_smooths)
@@ -291,17 +292,18 @@ def _learn_predictor(formula: Formula, frame: Frame, variables: dict, values: di
         factor = terms[0].factor
         codes, levels = learn_group(frame, factor)
         if len(levels) < 2:
-            warnings.warn(GroupingWarning(
+            tell(GroupingWarning(
                 f"grouping factor {':'.join(factor)!r} has a single level "
                 f"({levels[0]!r}) in the rows used, so the variation between its groups "
-                f"cannot be learned from the data"), stacklevel=4)
+                f"cannot be learned from the data"))
         design, blocks, ids = factor_design(terms, variables)
         gspec = GroupSpec(factor, levels, design, blocks,
                           len(terms) == 1 and terms[0].correlated, ids if any(ids) else ())
         Z = fill_design(design, _lhs_terms(terms), values, n_levels, frame.n)
         group_specs.append(gspec)
         group_data.append(GroupData(gspec, _frozen(codes), _frozen(Z)))
-    return fixed, X, group_specs, group_data
+    order = outer_first([g.codes for g in group_data], [g.n_levels for g in group_data])
+    return fixed, X, [group_specs[i] for i in order], [group_data[i] for i in order]
 
 
 def apply_spec(spec: DataSpec, data, *, na_action: str | None = None,
@@ -314,7 +316,7 @@ def apply_spec(spec: DataSpec, data, *, na_action: str | None = None,
     rate = formula.response.rate if formula.response is not None else None
     needed = _columns(formula, parts) + (columns_of(rate) if rate is not None else ())
     require_columns(frame, needed, what="the formula")
-    frame = handle_missing(frame, needed, na_action, stacklevel=4)
+    frame = handle_missing(frame, needed, na_action)
     _require_rows(frame, keep_empty)
     ctx = Context(frame, transforms=spec.transform_stats(), learn=False, text=str(formula))
 
@@ -366,14 +368,6 @@ def _apply_predictor(spec: DataSpec, frame: Frame, values: dict, n_levels: dict,
         group_data.append(GroupData(gspec, _frozen(enc.codes), _frozen(Z), enc.new_levels,
                                     _frozen(enc.new_codes) if enc.new_levels else None))
     return X, group_data
-
-
-def spec_group_terms(spec: DataSpec) -> tuple[tuple[GroupTerm, ...], ...]:
-    """The formula's group terms that make up each of ``spec.groups``: those on its factor."""
-    gathered = by_factor(spec.formula.groups)
-    if len(gathered) != len(spec.groups):  # saved before terms on one factor were gathered
-        return tuple((g,) for g in spec.formula.groups)
-    return gathered
 
 
 # ---------------------------------------------------------------------------------------------
@@ -548,11 +542,16 @@ def _response_value(expr: Expr, ctx: Context, what: str) -> np.ndarray:
                                                        pd.CategoricalDtype):
             s = ctx.frame.get(name)
             bad = not_numbers(s)
-            if len(bad):  # name the cells, as for a predictor
+            if 0 < len(bad) < s.notna().sum():  # a few stray cells: named, as for a predictor
                 cells = f" ({len(bad)} of {len(s)} cells are not numbers: " \
                         f"{cells_text(ctx.frame, s, bad)})"
+        k = len(pd.unique(ctx.frame.get(name).dropna())) if isinstance(expr, Column) else 0
+        hint = "" if cells or not 2 <= k <= 20 else (  # a factor: a family for categories
+            f"; for its {k} categories use {option('family', 'bernoulli')}" if k == 2 else
+            f"; for its {k} categories use {option('family', 'cumulative')} (ordered) or "
+            f"{option('family', 'categorical')}")
         raise DataError(f"the response {what} must be numeric, but {name} is "
-                        f"categorical{cells}")
+                        f"categorical{cells}{hint}")
     return ctx.numeric(expr)
 
 
@@ -589,11 +588,11 @@ def _warn_rank(X: np.ndarray, columns: tuple[str, ...]) -> None:
     names = ", ".join(columns[j] for j in dependent[:20])
     more = f" and {len(dependent) - 20} more" if len(dependent) > 20 else ""
     verb = "is a linear combination" if len(dependent) == 1 else "are linear combinations"
-    warnings.warn(RankDeficiencyWarning(
+    tell(RankDeficiencyWarning(
         f"the fixed-effect design is rank deficient (rank {X.shape[1] - len(dependent)} of "
         f"{X.shape[1]} columns): {names}{more} {verb} of earlier columns, "
         f"so {'its coefficient is' if len(dependent) == 1 else 'their coefficients are'} "
-        f"identified only by the prior"), stacklevel=4)
+        f"identified only by the prior"))
 
 
 __all__ = ["BoundData", "GroupData", "NA_ACTIONS", "apply_spec", "bind", "spec_group_terms",

@@ -323,7 +323,8 @@ class Context:
         else:
             failing = not_numbers(s)
             cells = (f"{len(failing)} of {len(s)} cells are not numbers: "
-                     f"{cells_text(self.frame, s, failing)}")
+                     f"{cells_text(self.frame, s, failing)}" if len(failing) else
+                     "its cells are numbers written as text")  # new rows read as text
             what = "text" if pd.api.types.is_string_dtype(s.dtype) else f"{s.dtype}"
         return DataError(
             f"column {name!r} is {what}, not numbers, but the formula uses it as a number "

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import difflib
 import os
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +30,7 @@ import pandas as pd
 
 from ..errors import DataError, FormulangError
 from ..phrasing import option
-from .notices import MissingValuesWarning
+from .notices import MissingValuesWarning, tell
 
 NA_ACTIONS = ("drop", "raise")
 
@@ -281,8 +280,7 @@ def _rows_text(positions: np.ndarray, limit: int = 5) -> str:
     return shown + (", ..." if len(positions) > limit else "")
 
 
-def handle_missing(frame: Frame, names: Sequence[str], na_action: str = "drop",
-                   stacklevel: int = 3) -> Frame:
+def handle_missing(frame: Frame, names: Sequence[str], na_action: str = "drop") -> Frame:
     """Drop (with a :class:`MissingValuesWarning`) or refuse rows with a missing value.
 
     Missing means ``NaN``, ``None``, ``pd.NA`` or ``NaT`` in any of ``names``.
@@ -307,9 +305,8 @@ def handle_missing(frame: Frame, names: Sequence[str], na_action: str = "drop",
                         f"{len(bad)} row(s) in all, at row positions {_rows_text(bad)}. "
                         f"Use {option('na_action', 'drop')} to drop them")
     kept = np.flatnonzero(~missing)
-    warnings.warn(MissingValuesWarning(
-        f"dropped {len(bad)} of {frame.n_input} rows with missing values in {detail}"),
-        stacklevel=stacklevel)
+    tell(MissingValuesWarning(
+        f"dropped {len(bad)} of {frame.n_input} rows with missing values in {detail}"))
     return frame.subset(kept)
 
 

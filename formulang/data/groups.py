@@ -123,6 +123,32 @@ def nested_in(outer_codes, inner_codes, n_inner: int) -> np.ndarray | None:
     return parent if np.array_equal(parent[inner], outer) else None
 
 
+def spec_group_terms(spec) -> tuple[tuple[GroupTerm, ...], ...]:
+    """The formula's group terms that make up each of ``spec.groups``: those on its factor
+    (``spec.groups`` puts outer terms first: :func:`outer_first`)."""
+    gathered = by_factor(spec.formula.groups)
+    if len(gathered) != len(spec.groups):  # saved before terms on one factor were gathered
+        return tuple((g,) for g in spec.formula.groups)
+    on = {tuple(terms[0].factor): terms for terms in gathered}
+    return tuple(on[tuple(g.factor)] for g in spec.groups)
+
+
+def outer_first(codes: Sequence, n_levels: Sequence[int]) -> list[int]:
+    """The order of group terms (their rows' ``codes``, ``n_levels`` levels each) that puts
+    each term after every term it is nested in, otherwise as written: lme4 reads
+    ``(1 | brood) + (1 | location)`` as nested when each brood lies in one location, and so
+    does hierarchical centring (:func:`enclosing`: a term centres on an earlier one), which
+    written in that order it missed (grouseticks: 912 divergences of 4,000 draws; 0 so).
+
+    >>> outer_first([[0, 1, 2, 3], [0, 0, 1, 1], [0, 1, 0, 1]], [4, 2, 2])
+    [1, 2, 0]
+    """
+    depth = [sum(1 for h in range(len(codes)) if n_levels[h] < n_levels[g]
+                 and nested_in(codes[h], codes[g], n_levels[g]) is not None)
+             for g in range(len(codes))]
+    return sorted(range(len(codes)), key=lambda g: depth[g])
+
+
 def enclosing(bound) -> tuple[tuple[tuple[int, np.ndarray], ...], ...]:
     """For each group term, the coarser group terms it is nested in: ``(index into
     bound.groups, parent)`` pairs, ``parent[l]`` the enclosing term's level holding level
@@ -151,7 +177,7 @@ def enclosing(bound) -> tuple[tuple[tuple[int, np.ndarray], ...], ...]:
 
 
 __all__ = ["EncodedGroup", "by_factor", "encode_group", "enclosing", "learn_group",
-           "nested_in"]
+           "nested_in", "outer_first", "spec_group_terms"]
 
 
 def factor_design(terms: tuple[GroupTerm, ...], variables) -> tuple[DesignSpec, tuple, tuple]:

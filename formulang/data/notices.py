@@ -7,6 +7,12 @@ FormulangWarning)`` turns them all into errors, and each can be filtered on its 
 
 from __future__ import annotations
 
+import os
+import sys
+import warnings
+
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
 
 class FormulangWarning(UserWarning):
     """Base of every warning formulang gives about user data."""
@@ -29,5 +35,22 @@ class NewLevelsWarning(FormulangWarning):
     get the effect the ``new_levels`` rule gives (:mod:`formulang.infer.predict`)."""
 
 
+def tell(warning: Warning) -> None:
+    """Issue ``warning`` at the user's line: the first frame outside formulang, however deep
+    in formulang it arises (a count of frames, ``stacklevel``, broke whenever a call was
+    added between). Filters, ``once`` per place and ``catch_warnings`` work as for
+    ``warnings.warn``. Called from formulang alone (its command line), at this caller."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame = frame.f_back
+    if frame is None:
+        warnings.warn(warning, stacklevel=2)
+        return
+    scope = frame.f_globals
+    warnings.warn_explicit(warning, type(warning), frame.f_code.co_filename, frame.f_lineno,
+                           module=scope.get("__name__", "<string>"),
+                           registry=scope.setdefault("__warningregistry__", {}))
+
+
 __all__ = ["FormulangWarning", "GroupingWarning", "MissingValuesWarning", "NewLevelsWarning",
-           "RankDeficiencyWarning"]
+           "RankDeficiencyWarning", "tell"]

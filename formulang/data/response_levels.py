@@ -4,8 +4,9 @@ The family says what it takes (its row's ``response_levels``, passed to
 :func:`formulang.data.bind.bind` as ``response=``):
 
 - ``"ordinal"`` (``cumulative``): a pandas Categorical (ordered or not) keeps its categories in
-  their order; a text column gets its sorted levels, with a :class:`ResponseLevelsWarning`
-  saying so; whole numbers ``1..K`` are the categories in numeric order, as brms. ``K >= 2``,
+  their order; a text column gets its sorted levels (numbers written as text in numeric
+  order: ``"2" < "10"``), with a :class:`ResponseLevelsWarning` saying so; whole numbers
+  ``1..K`` are the categories in numeric order, as brms. ``K >= 2``,
   and every category needs rows: an empty one is a :class:`~formulang.DataError` naming it
   (brms would keep a threshold the data say nothing about).
 - ``"categorical"`` (``categorical``): as ``"ordinal"`` (the order only says which category is
@@ -31,7 +32,6 @@ into labels.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,7 +39,7 @@ import pandas as pd
 
 from ..errors import DataError
 from .evaluate import level_label
-from .notices import FormulangWarning
+from .notices import FormulangWarning, tell
 
 MODES = ("ordinal", "categorical", "binary")
 
@@ -128,12 +128,26 @@ def _categories(series: pd.Series, name: str, mode: str) -> list[str]:
     if isinstance(series.dtype, pd.CategoricalDtype):
         return [level_label(c) for c in series.cat.categories]
     uniques = sorted({level_label(v) for v in series})
+    if mode == "ordinal" and _all_numbers(uniques):  # "1" < "2" < "10", not "1" < "10" < "2"
+        uniques.sort(key=float)
     if mode == "ordinal" and len(uniques) > 1:
-        warnings.warn(ResponseLevelsWarning(
+        tell(ResponseLevelsWarning(
             f"the ordinal response {name} is text: its categories are taken in sorted order "
             f"({' < '.join(uniques[:10])}{' ...' if len(uniques) > 10 else ''}); give it as "
-            f"an ordered pandas Categorical to set the order"), stacklevel=4)
+            f"an ordered pandas Categorical to set the order"))
     return uniques
+
+
+def _all_numbers(labels) -> bool:
+    """Whether every label reads as a number (``"2"``, ``"10"``, ``"-1.5"``).
+
+    >>> _all_numbers(["1", "10", "2"]), _all_numbers(["1", "low"])
+    (True, False)
+    """
+    try:
+        return all(np.isfinite(float(lab)) for lab in labels)
+    except ValueError:
+        return False
 
 
 def _check_ordinal(codes: np.ndarray, levels: ResponseLevels, name: str) -> None:

@@ -32,12 +32,11 @@ from __future__ import annotations
 
 import sys
 import time
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..data.notices import FormulangWarning
+from ..data.notices import FormulangWarning, tell
 from ..errors import FormulangError
 from ..lower.sites import standardized_site
 from .jax_setup import configure, jit
@@ -377,9 +376,9 @@ def fit_approximation(compiled, data: dict, method: str, draws: int = 1000, seed
 
     plan = compiled.plan
     if method == "map" and plan.groups:
-        warnings.warn(HierarchicalMAPWarning(
+        tell(HierarchicalMAPWarning(
             "hierarchical MAP drives group SDs towards zero (the joint mode of a hierarchical "
-            "model is degenerate); use it for a quick look, NUTS for inference"), stacklevel=3)
+            "model is degenerate); use it for a quick look, NUTS for inference"))
     if progress is None:
         progress = sys.stderr.isatty()
     settings = SETTINGS[method]
@@ -402,9 +401,9 @@ def fit_approximation(compiled, data: dict, method: str, draws: int = 1000, seed
         raise FormulangError(f"the {method.upper()} optimisation diverged (non-finite "
                              f"parameters); try NUTS")
     if method == "map" and not converged and not plan.groups:  # hierarchical: warned above
-        warnings.warn(ApproximationWarning(
+        tell(ApproximationWarning(
             f"MAP stopped at the step cap ({steps} steps) with the log density still "
-            f"changing; the estimate may be off the mode"), stacklevel=3)
+            f"changing; the estimate may be off the mode"))
     n = 1 if method == "map" else int(draws)
     predictive = Predictive(model_fn, guide=guide, params=params, num_samples=n,
                             return_sites=_return_sites(compiled.numpyro_model, data))

@@ -65,9 +65,10 @@ import numpy as np
 import pandas as pd
 
 from ..data.frame import as_frame
-from ..data.notices import MissingValuesWarning, NewLevelsWarning
+from ..data.notices import MissingValuesWarning, NewLevelsWarning, tell
 from ..errors import FormulangError
 from ..ir.expr import columns_of
+from ..lower.links import LINKS
 from ..lower.smooth_plan import own_smooths, smooth_effects_draws
 from ..phrasing import option
 
@@ -96,9 +97,10 @@ def predict(fit, newdata=None, *, kind: str = "mean", new_levels: str = "gaussia
     ``kind="linpred"`` every category's linear predictor ``(draws, rows, K)`` (the
     reference's 0), ``kind="response"`` labels.
 
-    ``dpar``: a family parameter with its own formula (``sigma`` of ``y ~ x; sigma ~ z``):
-    its values per draw and row (``kind="mean"``) or its linear predictor
-    (``kind="linpred"``), as brms's ``posterior_linpred(dpar = "sigma")``.
+    ``dpar``: a family parameter (``sigma`` of ``y ~ x; sigma ~ z``): its values per draw
+    and row (``kind="mean"``) or its linear predictor (``kind="linpred"``), as brms's
+    ``posterior_linpred(dpar = "sigma")``; one without a formula of its own (``zi`` of a
+    zero-inflated model) has its draw on every row.
     """
     if dpar is not None:
         return _predict_dpar(fit, newdata, dpar, kind, new_levels, seed)
@@ -161,10 +163,11 @@ def response_labels(compiled, codes: np.ndarray) -> np.ndarray:
 def _predict_dpar(fit, newdata, dpar: str, kind: str, new_levels: str, seed: int):
     plan = fit.plan
     names = [d.name for d in plan.dpars]
-    if dpar not in names:
-        has = f"those with one: {', '.join(names)}" if names else "this model has none"
-        raise FormulangError(f"{option('dpar', dpar)}: predictions by parameter are for family "
-                             f"parameters with their own formula; {has}")
+    constant = dpar not in names and dpar in plan.aux and dpar in fit.samples
+    if dpar not in names and not constant:
+        has = [*names, *(a for a in plan.aux if a in fit.samples)]
+        raise FormulangError(f"{option('dpar', dpar)}: the {plan.family.name} family's "
+                             f"parameters are {', '.join(has) or 'none'}")
     if kind not in ("linpred", "mean"):
         raise FormulangError(f"{option('dpar', dpar)} takes {option('kind', 'mean')} (its "
                              f"values) or {option('kind', 'linpred')} (its link scale), not "
@@ -173,8 +176,14 @@ def _predict_dpar(fit, newdata, dpar: str, kind: str, new_levels: str, seed: int
         raise FormulangError(f"unknown new_levels {new_levels!r}; choose one of: "
                              f"{', '.join(NEW_LEVELS)}")
     bound = _bind(fit, newdata)
+    if constant:  # no formula of its own: its draw on every row (brms's dpar = "zi")
+        value = _flat(fit.samples[dpar]).astype(float)
+        if kind == "linpred":
+            value = LINKS[plan.family.spec.dpar(dpar).link].forward(value)
+        out = np.repeat(value[:, None], bound.n, axis=1)
+        return out if newdata is None else _aligned(out, bound)
     # the parameter's own terms: the response's new levels do not reach it
-    report_new_levels(dict(bound.dpars)[dpar], new_levels, stacklevel=5)
+    report_new_levels(dict(bound.dpars)[dpar], new_levels)
     out = dpar_values(fit, bound, new_levels, np.random.default_rng(seed),
                       linear=kind == "linpred")[dpar]
     return out if newdata is None else _aligned(out, bound)
@@ -245,10 +254,10 @@ def _warn_unpredicted(fit, newdata, bound) -> None:
         if count:
             detail.append(f"{c} ({count} row{'s' if count != 1 else ''})")
     shown = ", ".join(str(int(i)) for i in lost[:10]) + (", ..." if len(lost) > 10 else "")
-    warnings.warn(MissingValuesWarning(
+    tell(MissingValuesWarning(
         f"{len(lost)} of {bound.n_input} newdata rows have missing values in "
         f"{', '.join(detail) or 'the columns the formula uses'}: their predictions are NaN "
-        f"(row position{'s' if len(lost) != 1 else ''} {shown})"), stacklevel=5)
+        f"(row position{'s' if len(lost) != 1 else ''} {shown})"))
 
 
 def _aligned(out: np.ndarray, bound) -> np.ndarray:
@@ -263,10 +272,10 @@ def _aligned(out: np.ndarray, bound) -> np.ndarray:
     return full
 
 
-def report_new_levels(bound, new_levels: str, stacklevel: int = 4) -> None:
-    """Warn (:class:`~formulang.data.NewLevelsWarning`) or, for ``new_levels="error"``, raise
-    about group levels not seen in training, per grouping factor, with close known ones
-    (``stacklevel``: the user's call, counted from here)."""
+def report_new_levels(bound, new_levels: str) -> None:
+    """Warn (:class:`~formulang.data.NewLevelsWarning`, at the user's line) or, for
+    ``new_levels="error"``, raise about group levels not seen in training, per grouping
+    factor, with close known ones."""
     lines, seen = [], set()
     for gd in bound.groups:
         if not gd.new_levels or gd.label in seen:
@@ -283,9 +292,9 @@ def report_new_levels(bound, new_levels: str, stacklevel: int = 4) -> None:
     if new_levels == "error":
         raise FormulangError(head + f"They are refused ({option('new_levels', 'error')}); "
                              f"correct them, or use " + "; ".join(told))
-    warnings.warn(NewLevelsWarning(
+    tell(NewLevelsWarning(
         head + f"They get {_NEW_LEVEL_RULES[new_levels]} ({option('new_levels', new_levels)})"
-        f"; " + "; ".join(told)), stacklevel=stacklevel)
+        f"; " + "; ".join(told)))
 
 
 _NEW_LEVEL_RULES = {"gaussian": "effects drawn from the fitted population, N(0, Sigma) per draw",
@@ -498,8 +507,6 @@ def correlation_cholesky(samples: dict, g) -> np.ndarray | None:
 
 def inverse_link(name: str, eta: np.ndarray) -> np.ndarray:
     """The inverse link in NumPy float64 (the family's own inverse is JAX, float32)."""
-    from ..lower.links import LINKS
-
     return LINKS[name].inverse(eta)
 
 

@@ -28,7 +28,7 @@ True
 from __future__ import annotations
 
 from .._version import __version__
-from ..data.bind import spec_group_terms
+from ..data.groups import spec_group_terms
 from .codegen_layout import (WIDTH, Writer, distribution, docstring, format_statement,
                              identifier, int_list, num)
 from .codegen_smooth import smooth_arguments, smooth_data_lines, smooth_docs

@@ -515,11 +515,33 @@ class Family:
                             f"{shown}{more}")
 
 
+FAMILY_ALIASES: dict[str, str] = {
+    "normal": "gaussian", "student": "student_t", "t": "student_t",  # brms, bambi
+    "negbinomial": "negative_binomial", "negativebinomial": "negative_binomial",
+    "zero_inflated_negative_binomial": "zero_inflated_negbinomial",
+    "zero_inflated_negativebinomial": "zero_inflated_negbinomial",
+    "hurdle_negative_binomial": "hurdle_negbinomial",
+    "hurdle_negativebinomial": "hurdle_negbinomial"}
+"""Other packages' names of a family (brms, bambi, R; any case: R's ``Gamma``): the same
+family, reported under formulang's name."""
+
+
 def family(name: str, link: str | None = None) -> Family:
-    """Look up a family and link by name, with errors that list the valid choices."""
-    spec = FAMILIES.get(name)
+    """Look up a family and link by name (or a name from :data:`FAMILY_ALIASES`), with errors
+    that list the valid choices.
+
+    >>> family("Gamma").spec.name, family("negbinomial").spec.name
+    ('gamma', 'negative_binomial')
+    """
+    import difflib
+
+    key = name.lower() if isinstance(name, str) else name
+    spec = FAMILIES.get(FAMILY_ALIASES.get(key, key))
     if spec is None:
-        raise FormulangError(f"unknown family '{name}'; families: {', '.join(FAMILIES)}")
+        close = difflib.get_close_matches(str(key), [*FAMILIES, *FAMILY_ALIASES], n=1)
+        hint = f"did you mean '{FAMILY_ALIASES.get(close[0], close[0])}'? " if close else ""
+        raise FormulangError(f"unknown family '{name}'; {hint}families: {', '.join(FAMILIES)}")
+    name = spec.name
     link = link or spec.default_link
     if link not in spec.links:
         raise FormulangError(f"the {name} family takes the link "
@@ -538,4 +560,4 @@ AUX_SUPPORTS: dict[str, str] = {
 """Each family parameter's support, ``"positive"`` or ``"unit"`` (a name means one thing)."""
 
 __all__ = ["AUX_NAMES", "AUX_SUPPORTS", "Aux", "CLIP", "FAMILIES", "Family", "FamilySpec",
-           "HU", "LINKS", "Link", "SUPPORTS", "Support", "ZI", "family"]
+           "FAMILY_ALIASES", "HU", "LINKS", "Link", "SUPPORTS", "Support", "ZI", "family"]

@@ -50,7 +50,9 @@ and ``cor_sigma[g]`` as for the response's formula with ``s = 1``.
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -278,6 +280,10 @@ def _check_support(key: str, cls: str, prior: Prior) -> Prior:
 def resolve_priors(bound, fam: Family, user: dict | None = None) -> PriorTable:
     """The full prior table: defaults, overridden by the user's most specific keys."""
     rows = _default_rows(bound, fam)
+    if user is not None and not isinstance(user, Mapping):  # brms's prior(...) string, a list
+        raise PriorSpecError(f"priors is a dict {{key: prior}}, e.g. {{'b': 'normal(0, 1)', "
+                             f"'sd[g]': 'half_normal(1)'}} (brms's prior(normal(0, 1), class = "
+                             f"b)), not a {type(user).__name__}")
     user = dict(user or {})
     valid = _valid_keys(rows)
     dpars = {r.dpar for r in rows if r.dpar}
@@ -289,7 +295,9 @@ def resolve_priors(bound, fam: Family, user: dict | None = None) -> PriorTable:
         target = _target(cls, a, b)
         target = None if target is None else target + (dpar,)
         if target is None or not any(_matches(target, r) for r in rows):
-            raise PriorSpecError(f"unknown prior key {key!r} for this model; valid keys: "
+            close = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}? " if close else ""  # b_Days: b[Days]
+            raise PriorSpecError(f"unknown prior key {key!r} for this model; {hint}valid keys: "
                                  f"{', '.join(valid)}")
         parsed[target] = (key, _check_support(key, cls, _as_prior(key, value)))
     out = []

@@ -235,9 +235,27 @@ def _modes(bound, reparam) -> list[str]:
                                  f"does not have; group terms: {valid}")
         for k, v in reparam.items():
             _check_mode(v, f"reparam[{k!r}]")
+        _refuse_centring_spanning_terms(bound, reparam)
         return [reparam.get(lab, "auto") for lab in labels]
     raise FormulangError(f"reparam must be one of {', '.join(repr(m) for m in MODES)} or a "
                          f"dict {{group label: mode}}, not {type(reparam).__name__}")
+
+
+def _refuse_centring_spanning_terms(bound, reparam: Mapping) -> None:
+    """A term spanning formulas (``(1 |p| g)`` in two of them: :mod:`~formulang.lower.joint`)
+    is always non-centred; a dict asking to centre one is refused, not ignored."""
+    from .joint import find
+
+    joined = {gi for j in find(bound) for d, gi in j.members if not d}  # response's terms
+    spanning = {g.label for gi, g in enumerate(bound.groups) if gi in joined}
+    own = {g.label for gi, g in enumerate(bound.groups) if gi not in joined}
+    for label, mode in reparam.items():
+        if mode == "centered" and label in spanning - own:
+            raise FormulangError(
+                f"reparam[{label!r}] = 'centered', but ~{label}'s effects span formulas "
+                f"(an ID shared with a family parameter's formula, |p|), and such terms are "
+                f"always non-centred: the pilot fits the response's formula only, so it "
+                f"cannot say whether the data identify their other effects")
 
 
 def _check_mode(value, what: str) -> None:

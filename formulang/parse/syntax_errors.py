@@ -32,6 +32,7 @@ _EXPECTED_WORDS = {
     "RPAR": "')'", "BAR": "'|'", "DOUBLE_BAR": "'||'", "ID_BAR": "'|ID|'", "TILDE": "'~'",
     "COMMA": "','",
     "EQUALS": "'='", "STRING": "a quoted string", "$END": "the end of the formula",
+    "LSQB": "a value",
 }
 
 _CHARACTER_HINTS = {
@@ -152,8 +153,9 @@ def precheck(text: str, start: str) -> None:
         raise cls("unclosed '(': add ')'", text, opens[-1], opens[-1] + 1)
     tildes = [i for i, ch in enumerate(plain) if ch == "~"]
     if start == "formula" and len(tildes) > 1:
-        raise cls("a formula has one '~': the response goes on its left, the terms on its right",
-                  text, tildes[1], tildes[1] + 1)
+        raise cls("a formula has one '~': the response goes on its left, the terms on its "
+                  "right; a family parameter's formula follows after ';' (brms's bf(y ~ x, "
+                  "sigma ~ z) is y ~ x; sigma ~ z)", text, tildes[1], tildes[1] + 1)
     if "__" in plain:
         for m in _NAME.finditer(plain):
             if is_dunder_name(m.group()):

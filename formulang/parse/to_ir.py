@@ -129,8 +129,14 @@ class _Reader:
             noun = "argument" if spec.nargs == 1 else "arguments"
             most = f" (and {', '.join(spec.extra)})" if spec.extra else ""
             got = len(positional) + len(by_position)
-            more = ("; t2() of more than two variables is not supported yet"
-                    if name == "t2" and got > spec.nargs else "")
+            more = ""
+            if name == "t2" and got > spec.nargs:
+                more = "; t2() of more than two variables is not supported yet"
+            elif name == "s" and got > spec.nargs:
+                more = "; a smooth of two variables is t2(x, z)"
+            elif spec.kwargs and got > spec.nargs:  # C(g, Treatment("b")), C(g, contr.sum)
+                more = "; its settings go by name: " + ", ".join(
+                    f"{key} = ..." for key, _, _ in spec.kwargs)
             raise self.fail(f"{name}() takes {spec.nargs} {noun}{most}, got {got}{more}", node)
         named = dict(kwargs)
         kwargs = {}

@@ -26,10 +26,10 @@ Advice names the group term responsible when it can: divergent draws are compare
 others on ``log sd`` of each group term (a funnel sends divergences to small SDs), and poorly
 mixing ``sd``/``cor``/``r`` parameters point at their term. Whether to suggest
 ``reparam='noncentered'`` or ``'centered'`` for that term follows the plan: a term centered on
-levels with little data (weight < 0.5, see :mod:`formulang.lower.reparam`) is the classic
-funnel. A collapsed fit (``fit.collapsed``: the group effects integrated out, then drawn
-exactly) sampled no effects, so its advice never suggests a reparameterisation; it points at the
-term's SDs and correlations, whose priors and levels decide how well they mix.
+levels with little data (weight < 0.5, :mod:`formulang.lower.reparam`) is the classic funnel.
+A collapsed fit (``fit.collapsed``: the group effects integrated out, then drawn exactly)
+sampled no effects: its advice points at the term's SDs and correlations, not a
+reparameterisation.
 
 Fits by ``method="map"`` or ``"vi"`` have no sampler to diagnose; the result says so (and, for
 MAP, that the joint mode of a hierarchical model pushes group SDs towards zero).
@@ -86,11 +86,9 @@ class Problem:
 
 @dataclass(frozen=True)
 class Diagnostics:
-    """The numbers, the problems found, and a short report (``str(d)``).
-
-    Numbers that do not apply (no sampler statistics, a MAP fit) are ``None``.
-    ``suspects`` lists the group terms (``~county``) the problems point at.
-    """
+    """The numbers, the problems found, and a short report (``str(d)``). Numbers that do not
+    apply (no sampler statistics, a MAP fit) are ``None``. ``suspects`` lists the group terms
+    (``~county``) the problems point at."""
 
     method: str
     chains: int
@@ -360,7 +358,8 @@ class _Terms:
         self.weights = {}
         for g, choice in zip(self.groups, fit.compiled.parameterization):
             w = np.asarray(choice.weights, dtype=float)
-            if len(w) == len(g.levels):
+            # a term spanning formulas is always non-centred: its weights advise nothing
+            if len(w) == len(g.levels) and not g.column_dpars:
                 self.weights[g.name] = w
 
     def of(self, param: str):
@@ -408,7 +407,8 @@ class _Terms:
                      else f"{blame_centered} of its {n} levels")
             little = ", which have little data" if weak and g.name in self.weights else ""
             return (f"Group term ~{g.label} is centered on {where}{little}: refit with "
-                    f"{option('reparam', 'noncentered')} (or {{'{g.label}': 'noncentered'}})")
+                    f"{option('reparam', 'noncentered')} (or "
+                    f"{option('reparam', {g.label: 'noncentered'})})")
         blame_noncentered = strong if prefer != "centered" else (strong or int((~centered)
                                                                                .sum()))
         if prefer != "noncentered" and blame_noncentered:
@@ -416,7 +416,7 @@ class _Terms:
                      else f"{blame_noncentered} of its {n} levels")
             pinned = ", which the data pin down" if strong else ""
             return (f"Group term ~{g.label} is non-centered on {where}{pinned}: refit with "
-                    f"{{'{g.label}': 'centered'}}")
+                    f"{option('reparam', {g.label: 'centered'})}")
         if (sd_poor or prefer) and n <= FEW_LEVELS:
             return (f"Group term {_term(g)} has only {n} levels, so the data say little about "
                     f"its SD: a tighter prior on {_sd_key(g)} helps")
@@ -486,10 +486,12 @@ def _divergence_problem(fit, terms: _Terms, div: np.ndarray, n_div: int, share: 
                      0.8)
     raise_to = 0.95 if target < 0.95 else 0.99
     if notes:
-        advice = ". ".join(notes) + f", or raise target_accept to {raise_to} (smaller steps)."
+        advice = ". ".join(notes) + (f", or refit with {option('target_accept', raise_to)} "
+                                     f"(smaller steps).")
     else:
-        advice = (f"Raise target_accept to {raise_to} (smaller steps); if divergences remain, "
-                  f"look for weakly identified parameters and give them tighter priors.")
+        advice = (f"Refit with {option('target_accept', raise_to)} (smaller steps); if "
+                  f"divergences remain, look for weakly identified parameters and give them "
+                  f"tighter priors.")
     return Problem("error", "divergences", what, tuple(culprits), advice), culprits
 
 
@@ -522,7 +524,7 @@ def _mixing_advice(terms: _Terms, bad: list[str]) -> tuple[str, list[str]]:
     longer = "run longer chains (more tune and draws)"
     if groups:
         cures = ". ".join(terms.cure(g, sd_poor=g.name in sd_poor) for g in groups)
-        return f"{cures}. Otherwise {longer}.", culprits
+        return f"{cures}. Longer chains (more tune and draws) help too.", culprits
     return (f"R{longer[1:]}; if that does not help, the posterior may be multimodal or "
             f"badly scaled (check the parameters named).", culprits)
 
@@ -531,7 +533,7 @@ def _tree_depth_problem(terms: _Terms, hits: int, total: int, depth: int) -> Pro
     what = (f"{hits} draw{'s' if hits != 1 else ''} ({_share(hits / total)}) hit the maximum "
             f"tree depth {depth} — trajectories were cut short, so sampling is inefficient")
     strong = [g for g in terms.groups if terms.noncentered_strong(g)]
-    advice = f"Raise max_tree_depth (e.g. to {depth + 2}) or reparameterise"
+    advice = f"Refit with {option('max_tree_depth', depth + 2)}, or reparameterise"
     if strong:
         advice += (". " + ". ".join(terms.cure(g, "centered") for g in strong))
     else:

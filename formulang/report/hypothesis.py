@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import FormulaError
-from ..lower.sites import b_name, flat_effects, flat_parameters
+from ..lower.sites import all_groups, b_name, flat_effects, flat_parameters
 
 _TOKEN = re.compile(r"\s*(?:(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)"
                     r"|(?P<name>[A-Za-z_.][A-Za-z0-9_.:]*(?:\[[^\]]*\])?)"
@@ -170,7 +170,8 @@ def parse_hypothesis(text: str) -> Hypothesis:
 
 def parameter_draws(plan, samples: dict) -> dict[str, np.ndarray]:
     """Flat (brms) name -> draws (flattened over chains) of every scalar of the fit, with the
-    coefficients also under their bare names (``Days`` for ``b_Days``)."""
+    coefficients also under their bare names, as brms's ``fixef()`` prints them (``Days`` for
+    ``b_Days``, ``sigma_x`` for ``b_sigma_x``, ``Intercept[1]`` for a threshold)."""
     out: dict[str, np.ndarray] = {}
 
     def flat(a) -> np.ndarray:
@@ -182,10 +183,16 @@ def parameter_draws(plan, samples: dict) -> dict[str, np.ndarray]:
             continue
         draws = flat(samples[p.variable])
         out[p.name] = draws if p.index is None else draws[..., p.index]
-    for col in plan.columns:
+    for col in plan.columns:  # the column as the formula has it (``poly(x, 2)1``)
         if b_name(col) in out:
             out.setdefault(col, out[b_name(col)])
-    for g in plan.groups:
+    for name in list(out):  # as brms's fixef() names them: sigma_x, Intercept[2], muc_x
+        if name.startswith("b_"):
+            out.setdefault(name[2:], out[name])
+    for name in list(out):  # a column quoted in the formula (`x var`): `b_x var`, `x var`
+        if "`" in name:
+            out.setdefault(name.replace("`", ""), out[name])
+    for g in all_groups(plan):  # the sub-formulas' too: r_g__sigma[level,Intercept]
         if g.sites.r in samples:
             r = flat(samples[g.sites.r]).reshape(-1, len(g.levels) * len(g.columns))
             out.update(zip(flat_effects(g), r.T))

@@ -7,6 +7,7 @@ the commands that read a saved fit.
 
 import io
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -58,6 +59,21 @@ def test_fit_errors_are_clean():
     proc = subprocess.run([sys.executable, "-m", "formulang", "fit", "Yield ~ 1",
                            "--data", "Dyestuff", "--prior", "sd"], capture_output=True, text=True)
     assert proc.returncode == 2 and "KEY=PRIOR" in proc.stderr
+
+
+def test_a_reader_that_stops_early_gets_no_traceback():
+    # formulang ... | head -1: the output (here ~150 kB, past any pipe's buffer) meets a
+    # closed pipe; once a BrokenPipeError traceback, or "internal error" in the console
+    script = "datasets\n" * 200
+    proc = subprocess.Popen([sys.executable, "-m", "formulang"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdin.write(script.encode())
+    proc.stdin.close()
+    assert proc.stdout.readline()
+    proc.stdout.close()
+    assert proc.wait(timeout=300) == 141
+    err = proc.stderr.read().decode()
+    assert "Traceback" not in err and "error" not in err, err
 
 
 # ---- summary, predict, datasets, plot on a saved fit ------------------------------------------
@@ -296,6 +312,12 @@ def test_datasets_lists_every_dataset_with_its_size(capsys):
         assert row.split()[1:3] == [str(len(df)), str(df.shape[1])]
         assert fl.datasets.info(name).description in row
         assert f'formulang fit "{fl.datasets.info(name).example}" --data {name}' in out
+    # each printed command builds its model: VerbAgg's needs --family bernoulli (its response
+    # is a factor), grouseticks's --family poisson (counts), which the lines once left out
+    for line in (line for line in lines if line.startswith("formulang fit ")):
+        words = shlex.split(line)[2:]
+        family = words[words.index("--family") + 1] if "--family" in words else None
+        fl.Model(words[0], words[words.index("--data") + 1], family=family)
 
 
 def test_plot_writes_a_png(saved_fit, tmp_path, capsys):
@@ -345,7 +367,7 @@ def test_ppc_of_a_saved_fit(saved_fit, tmp_path, capsys):
     assert "the hist check takes no group" in capsys.readouterr().err
     assert main(["ppc", str(saved_fit), "--group", "Reaction", "--out", str(out)]) == 2
     assert ("no grouping factor or predictor 'Reaction' in this fit (a loaded fit knows its "
-            "grouping factors and design columns: Subject, Intercept, Days)"
+            "grouping factors and the columns its design holds: Subject, Days)"
             in capsys.readouterr().err)
     with pytest.raises(SystemExit):  # argparse lists the types
         main(["ppc", str(saved_fit), "--type", "violin"])

@@ -47,7 +47,12 @@ def test_every_family_is_offered():
 
 @pytest.mark.parametrize("mode", MODES)
 def test_every_parameterisation_is_accepted(mode):
-    assert parse_fit("--reparam", mode).reparam == mode
+    assert commands.model_options(parse_fit("--reparam", mode))["reparam"] == mode
+    # per grouping factor, as the diagnostics' advice spells it in the command line
+    assert commands.model_options(parse_fit("--reparam", f"g={mode}", "--reparam",
+                                            "h=auto"))["reparam"] == {"g": mode, "h": "auto"}
+    with pytest.raises(FormulangError, match="one mode for every term, or FACTOR=MODE"):
+        commands.model_options(parse_fit("--reparam", mode, "--reparam", f"g={mode}"))
     assert mode in complete("fit y ~ x --reparam ")
     assert mode in Session(out=io.StringIO()).run_command("help fit")
 

@@ -93,8 +93,11 @@ def test_errors_name_what_is_missing():
     with pytest.raises(FormulangError, match="no dataset or file named 'nope'"):
         s.run_command("load nope")
     for command in ("model", "priors", "graph", "code"):
-        with pytest.raises(FormulangError, match="no model yet"):
+        with pytest.raises(FormulangError, match="no model yet.*or 'open fit.nc'"):
             s.run_command(command)
+    with pytest.raises(FormulangError) as err:  # k-fold refits: an opened fit cannot do
+        s.run_command("kfold")
+    assert "no model yet" in str(err.value) and "open" not in str(err.value)
     for command in ("summary", "save x.nc", "plot trace", "predict new.csv"):
         with pytest.raises(FormulangError, match="no fit yet|no file named"):
             s.run_command(command)
@@ -108,6 +111,10 @@ def test_errors_name_what_is_missing():
         s.run_command("y ~ x")
     assert "did you mean" not in str(err.value)
     assert "to fit this formula: fit y ~ x" in str(err.value)
+    with pytest.raises(FormulangError) as err:  # as typed (the command word is lower-cased),
+        s.run_command("Log_radon ~ floor")  # and no command near 'log_radon' ('load')
+    assert "did you mean" not in str(err.value)
+    assert "to fit this formula: fit Log_radon ~ floor" in str(err.value)
     with pytest.raises(FormulangError) as err:  # nothing close, no formula: the list
         s.run_command("frobnicate")
     assert "did you mean" not in str(err.value) and "commands: load" in str(err.value)

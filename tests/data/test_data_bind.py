@@ -66,7 +66,10 @@ def test_response_rows_after_missing_values():
      r"successes \(s\) must be whole numbers, but are not at row position 1"),
     ("y | weights(w) ~ 1", {"y": [1.0, 2.0, 3.0], "w": [1.0, 0.0, -1.0]},
      r"weights \(w\) are negative at row position 2"),
-    ("g ~ 1", {"g": ["a", "b"]}, r"response g must be numeric"),
+    ("g ~ 1", {"g": ["a", "b"]},
+     r"response g must be numeric.*for its 2 categories use family='bernoulli'$"),
+    ("g ~ 1", {"g": ["a", "b", "c", "a"]},
+     r"its 3 categories use family='cumulative' \(ordered\) or family='categorical'$"),
 ])
 def test_response_errors_name_rows(formula, data, message):
     with pytest.raises(DataError, match=message):

@@ -47,6 +47,21 @@ def test_pastes_nested_levels(load):
     assert b.group("batch:cask") is nested
 
 
+def test_a_nested_term_written_first_comes_after_its_enclosing_one(load):
+    # each brood lies in one location (lme4 reads it as nested): the enclosing term goes
+    # first, so a centred brood centres on its location (grouseticks' divergences)
+    ticks = load("grouseticks")
+    b = bind("TICKS ~ YEAR + (1 + YEAR | BROOD) + (1 | LOCATION) + (1 | YEAR)", ticks)
+    assert [g.label for g in b.groups] == ["LOCATION", "YEAR", "BROOD"]
+    assert b.groups[2].columns == ("Intercept", "YEAR96", "YEAR97")
+    new = apply_spec(b.spec, ticks.head(5))  # new rows: each term with its own design
+    assert [g.label for g in new.groups] == ["LOCATION", "YEAR", "BROOD"]
+    assert new.groups[2].values.shape == (5, 3)
+    np.testing.assert_array_equal(new.groups[0].codes, b.groups[0].codes[:5])
+    crossed = bind("TICKS ~ (1 | YEAR) + (1 | LOCATION)", ticks)  # not nested: as written
+    assert [g.label for g in crossed.groups] == ["YEAR", "LOCATION"]
+
+
 def test_combined_levels_only_present_combinations():
     data = {"y": np.arange(5.0), "a": ["B", "A", "B", "A", "B"], "b": ["x", "y", "y", "y", "x"]}
     g = bind("y ~ (1 | a:b)", data).groups[0]

@@ -114,3 +114,7 @@ def test_new_data_with_a_stray_cell_names_it():
     new = pd.DataFrame({"x": ["0.5", "1.5x", "2"]})
     with pytest.raises(DataError, match=r"row position 1: '1.5x'"):
         b.apply(new)
+    # every cell a number, the column text: said so, not "0 of 2 cells are not numbers: "
+    with pytest.raises(DataError, match=r"column 'x' is text.*\(its cells are numbers "
+                                        r"written as text\); use C\(x\)"):
+        b.apply(pd.DataFrame({"x": ["0", "1"]}))

@@ -148,14 +148,29 @@ def test_likelihoods_match_scipy(fam, y, aux, trials, expected):
     np.testing.assert_allclose(logp(fam, ETA, y, aux, trials), expected(), rtol=2e-4, atol=2e-4)
 
 
+@pytest.mark.parametrize("alias, name", [
+    ("student", "student_t"), ("t", "student_t"), ("negbinomial", "negative_binomial"),
+    ("negativebinomial", "negative_binomial"), ("Gamma", "gamma"), ("Gaussian", "gaussian"),
+    ("normal", "gaussian"), ("zero_inflated_negative_binomial", "zero_inflated_negbinomial"),
+    ("hurdle_negativebinomial", "hurdle_negbinomial"), ("POISSON", "poisson")])
+def test_other_packages_family_names_are_the_same_family(alias, name):
+    # brms's, bambi's and R's spellings: the family itself, reported under its own name
+    assert family(alias).spec is FAMILIES[name]
+    assert family(alias, "log" if name != "gaussian" and name != "student_t" else
+                  "identity").spec.name == name
+
+
 def test_every_family_has_a_default_link():
     for spec in FAMILIES.values():
         assert family(spec.name).link.name == spec.default_link
 
 
 def test_bad_family_or_link_lists_choices():
-    with pytest.raises(FormulangError, match="families: gaussian, student_t"):
+    with pytest.raises(FormulangError, match="did you mean 'gaussian'.*families: gaussian, "
+                                             "student_t"):
         family("gausian")
+    with pytest.raises(FormulangError, match="did you mean 'negative_binomial'"):
+        family("negbinomal")  # near an alias: its family is suggested
     with pytest.raises(FormulangError, match="'log'"):
         family("poisson", "identity")
 

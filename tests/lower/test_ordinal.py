@@ -159,6 +159,21 @@ def test_text_response_is_sorted_with_a_notice():
     assert response_labels(m.compiled, np.array([[0, 3]])).tolist() == [["a", "d"]]
 
 
+def test_numbers_written_as_text_keep_their_numeric_order():
+    # read with dtype=str (as the shared data's README advises): "10" sorted before "2" would
+    # scramble the categories and the slope, with only a warning to show for it
+    rng = np.random.default_rng(0)
+    codes = np.resize(np.arange(12), 60)
+    df = pd.DataFrame({"r": (codes + 1).astype(str), "x": rng.normal(size=60)})
+    with pytest.warns(ResponseLevelsWarning, match="1 < 2 < 3 .* < 10 ..."):
+        m = fl.Model("r ~ x", df, family="cumulative")
+    assert m.compiled.spec.response_levels.levels == tuple(str(k) for k in range(1, 13))
+    np.testing.assert_array_equal(m.bound.y, codes)
+    df["r"] = np.array(["1", "2", "10", "high"])[codes % 4]  # not all numbers: as text
+    with pytest.warns(ResponseLevelsWarning, match="1 < 10 < 2 < high"):
+        fl.Model("r ~ x", df, family="cumulative")
+
+
 def test_integers_are_categories_and_empty_ones_are_refused():
     df = frame()
     m = fl.Model("y ~ x", df, family="cumulative")

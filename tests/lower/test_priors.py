@@ -63,6 +63,11 @@ def test_centred_real_priors_fold_onto_positive_parameters(sleep):
     ({"cor": "normal(0, 1)"}, "lkj"),
     ({"b": "lkj(2)"}, "correlations"),
     ({"b": 3}, "must be text"),
+    # brms's names and spellings: what they are called here
+    ({"b_Days": "normal(0, 1)"}, "unknown prior key 'b_Days'.*did you mean 'b\\[Days\\]'\\?"),
+    ({"sd_Subject__Days": "normal(0, 1)"}, "did you mean 'sd\\[Subject\\]\\[Days\\]'"),
+    ("prior(normal(0, 10), class = b)", "priors is a dict \\{key: prior\\}.*not a str"),
+    (["b ~ normal(0, 1)"], "not a list"),
 ])
 def test_bad_user_priors(sleep, priors, message):
     with pytest.raises(PriorSpecError, match=message):

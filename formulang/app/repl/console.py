@@ -85,6 +85,8 @@ def run_piped(session: Session, lines, debug: bool = False) -> int:
         command, pending = pending, ""
         try:
             session.run_command(command)
+        except BrokenPipeError:  # the reader stopped reading (| head): main() ends quietly
+            raise
         except Exception as exc:  # noqa: BLE001 - every error ends a script the same way
             report_error(exc, debug, f" (line {start})")
             return 2

@@ -92,12 +92,13 @@ class Session:
     # ---- running commands ---------------------------------------------------------------
     def run_command(self, line: str) -> str:
         """Run one command line (continuation backslashes allowed); returns its output."""
-        name, rest = split_command(join_continued(line))
+        joined = join_continued(line)
+        name, rest = split_command(joined)
         if not name or name.startswith("#"):
             return ""
         command = COMMANDS.get(name)
         if command is None:
-            raise FormulangError(_unknown_command(name, rest))
+            raise FormulangError(_unknown_command(name, rest, joined.strip()))
         self._captured = io.StringIO()
         try:
             with warnings.catch_warnings():
@@ -135,10 +136,12 @@ class Session:
                                  "('datasets' lists them) or 'load path/to/file.csv'")
         return self.data
 
-    def require_model(self):
+    def require_model(self, refits: bool = False):
+        """The current model (``refits``: one that k-fold can refit, built from data)."""
         if self.model is None:
             raise FormulangError("no model yet: fit one first, e.g. "
-                                 "'fit log_radon ~ floor + (1 | county)', or 'open fit.nc'")
+                                 "'fit log_radon ~ floor + (1 | county)'"
+                                 + ("" if refits else ", or 'open fit.nc'"))
         return self.model
 
     def require_fit(self):
@@ -152,7 +155,8 @@ class Session:
         data = self.require_data()
         parsed = parse(formula)
         key = (str(parsed), self._data_token, family, link,
-               tuple(sorted((priors or {}).items())), reparam)
+               tuple(sorted((priors or {}).items())),
+               tuple(sorted(reparam.items())) if isinstance(reparam, dict) else reparam)
         model = self._models.get(key)
         if model is None:
             model = Model(parsed, data, family=family, link=link, priors=priors,
@@ -169,20 +173,26 @@ class Session:
         self._data_token += 1
 
 
-def _unknown_command(name: str, rest: str) -> str:
+def _unknown_command(name: str, rest: str, line: str = "") -> str:
     """What to say about a first word that is no command: the closest command name when one
     is close (a typo: ``fitt y ~ x``), the formula to fit when the line holds one
-    (``y ~ x``), and the list of commands.
+    (``Reaction ~ Days``: the line as typed, not the lower-cased command word), and the list
+    of commands.
 
     >>> print(_unknown_command("fitt", "y ~ x"))  # doctest: +ELLIPSIS
     unknown command 'fitt'; did you mean 'fit'?
       commands: load, datasets, ...
+    >>> print(_unknown_command("log_radon", "~ floor", "log_radon ~ floor"))  # doctest: +ELLIPSIS
+    unknown command 'log_radon'
+      to fit this formula: fit log_radon ~ floor
+      commands: ...
     """
-    close = _closest_command(name)
+    a_response = rest.startswith("~") or "~" in name  # 'log_radon ~ floor': no command word
+    close = None if a_response else _closest_command(name)
     text = f"unknown command {name!r}"
     text += f"; did you mean {close!r}?" if close else ""
     if "~" in name + rest and close != "fit":  # 'fitt y ~ x' is fit mistyped, no formula
-        text += f"\n  to fit this formula: fit {name} {rest}".rstrip()
+        text += f"\n  to fit this formula: fit {line or (name + ' ' + rest)}".rstrip()
     return text + f"\n  commands: {', '.join(COMMANDS)} ('help' explains them)"
 
 
@@ -412,7 +422,7 @@ _KFOLD_OPTIONS = _parser("kfold", commands.add_kfold_options)
 
 def _kfold(s: Session, rest: str) -> None:
     options = commands.kfold_options(_KFOLD_OPTIONS.parse_args(split_words(rest)))
-    model = s.require_model()
+    model = s.require_model(refits=True)
     if not hasattr(model, "bound"):
         raise FormulangError("this model was opened from a file: k-fold refits it, so fit it "
                              "again from its data ('load ...', then 'fit FORMULA')")
@@ -454,9 +464,10 @@ _FIT_DETAILS = "\n".join([
     _option_help("--link L", "the family's link (default: its first)"),
     _option_help("--prior KEY=PRIOR",
                  "e.g. --prior sd=half_normal(1) --prior b[floor]=normal(0, 0.5)"),
-    _option_help("--reparam R", _choices(commands.REPARAMS, "auto", "; chosen from the data")),
+    _option_help("--reparam R", _choices(commands.REPARAMS, "auto", "; chosen from the data")
+                 + "; or FACTOR=R for one grouping factor (repeatable)"),
     _option_help("--method M", _choices(commands.METHODS, "nuts")),
-    "  --draws N --tune N --chains N --seed N --target-accept P",
+    "  --draws N --tune N --chains N --seed N --target-accept P --max-tree-depth D",
     "Prints the model, then the summary and diagnostics. Fitting the same formula with the same",
     "data and model options again reuses the model and its compiled sampler."])
 

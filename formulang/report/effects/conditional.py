@@ -26,12 +26,15 @@ brms 2.18's rules, followed here:
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from ...errors import FormulangError
+from ...phrasing import knows_other_names
 from ..plots.lines import NEW_LEVEL
 from .data import (METHODS, binomial_trials, category_labels, check_prob, factor_levels,
                    grouping_columns, predict_draws, predictor_columns, summarise,
@@ -68,6 +71,7 @@ class ConditionalEffects:
         return self.data.to_string(index=False, max_rows=30)
 
 
+@knows_other_names
 def conditional_effects(fit, effect: str | None = None, *, method: str = "posterior_epred",
                         prob: float = 0.95, robust: bool = True,
                         resolution: int = RESOLUTION, conditions: dict | None = None,
@@ -148,7 +152,9 @@ def _parse_effect(fit, effect) -> tuple[str, ...]:
         effect = predictors[0]
     if not isinstance(effect, str) or not effect.strip():
         raise FormulangError(f"effect={effect!r}: name a predictor column, or two as 'x:g'")
-    parts = tuple(p.strip() for p in effect.split(":"))
+    # a name quoted as the formula quotes it (`x var`) is that column
+    parts = tuple(p.strip()[1:-1] if re.fullmatch(r"\s*`[^`]+`\s*", p) else p.strip()
+                  for p in effect.split(":"))
     for p in parts:
         if p in grouping_columns(fit):
             raise FormulangError(f"{p!r} is a grouping factor: conditional effects are of "

@@ -57,7 +57,11 @@ def predictor_columns(fit) -> list[str]:
 
 
 def grouping_columns(fit) -> list[str]:
-    return list(dict.fromkeys(c for g in fit.compiled.spec.groups for c in g.factor))
+    """The grouping factors' columns of every formula: the response's and each family
+    parameter's (``zi ~ (1 | g)``, a categorical model's ``mub``, ...)."""
+    spec = fit.compiled.spec
+    specs = (spec, *(sub for _, sub in spec.dpars))
+    return list(dict.fromkeys(c for s in specs for g in s.groups for c in g.factor))
 
 
 def factor_levels(fit, column: str, values: pd.Series | None = None) -> tuple | None:
@@ -114,7 +118,7 @@ def training_frame(fit, columns=None) -> pd.DataFrame:
                              if c in frame.series})
     out = {}
     for c in columns:
-        values = _encoded_column(fit, bound, c)
+        values = encoded_column(fit, bound, c)
         if values is None:
             raise FormulangError(
                 f"this fit was loaded from a file, which holds the encoded rows, not "
@@ -124,13 +128,14 @@ def training_frame(fit, columns=None) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def _encoded_column(fit, bound, column: str):
+def encoded_column(fit, bound, column: str):
     """A column read back from the encoded rows: a numeric one entering as itself, a factor
     from its treatment-contrast dummies, a grouping factor from its codes; else ``None``."""
     names = bound.X_columns
     if column in names:
         return np.asarray(bound.X[:, names.index(column)], dtype=float)
-    gd = next((g for g in bound.groups if g.factor == (column,)), None)
+    gd = next((g for b in (bound, *(sub for _, sub in bound.dpars)) for g in b.groups
+               if g.factor == (column,)), None)
     if gd is not None:
         return np.asarray(gd.levels, dtype=object)[np.asarray(gd.codes)]
     levels = factor_levels(fit, column)

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from ...errors import FormulangError
+from ...phrasing import knows_other_names
 from .data import (check_prob, factor_levels, grouping_columns, predict_draws,
                    predictor_columns, training_frame)
 
@@ -59,6 +60,7 @@ NUMDERIV = ("fdforward", "fdcenter")
 
 
 @_once
+@knows_other_names
 def predictions(fit, newdata=None, *, by=None, kind: str = "mean", prob: float = 0.95,
                 group_effects: bool = True, new_levels: str = "gaussian", trials=None,
                 seed: int = 0, return_draws: bool = False):
@@ -74,6 +76,7 @@ def predictions(fit, newdata=None, *, by=None, kind: str = "mean", prob: float =
 
 
 @_once
+@knows_other_names
 def comparisons(fit, variables=None, newdata=None, *, by=None, kind: str = "mean",
                 prob: float = 0.95, group_effects: bool = True, new_levels: str = "gaussian",
                 trials=None, seed: int = 0, return_draws: bool = False):
@@ -98,6 +101,7 @@ def comparisons(fit, variables=None, newdata=None, *, by=None, kind: str = "mean
 
 
 @_once
+@knows_other_names
 def slopes(fit, variables=None, newdata=None, *, by=None, kind: str = "mean",
            prob: float = 0.95, eps: float | None = None, numderiv: str = "fdforward",
            group_effects: bool = True, new_levels: str = "gaussian", trials=None,

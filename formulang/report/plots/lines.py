@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 
 from ...errors import FormulangError
+from ...phrasing import option
 from .common import _chains_draws, _figure, _level_counts, _positive_int, _rows, find_group
 
 LINE_GRID = 30  # points along x of each fitted line
@@ -107,17 +108,26 @@ def _line_covariate(fit, x) -> tuple[str, int]:
     """The x column and its index in X: a numeric variable entering the design as itself."""
     bound = fit.bound
     numeric = [v.label for v in bound.spec.variables if v.kind == "numeric"]
+    plain = {c: _unquoted(c) for c in bound.X_columns}
     candidates = [c for c in bound.X_columns if c != "Intercept" and c in numeric
-                  and c in fit.compiled.formula.columns()]
+                  and plain[c] in fit.compiled.formula.columns()]
     if x is None:
         if not candidates:
             raise FormulangError(f"the model {fit.compiled.formula} has no numeric covariate with "
-                                 f"a population-level slope to draw lines against; pass x=")
+                                 f"a population-level slope, so no regression lines to draw "
+                                 f"(the forest or funnel plot shows the group effects)")
         x = candidates[0]
+    x = next((c for c in candidates if x in (c, plain[c])), x)
     if x not in candidates:
-        raise FormulangError(f"x={x!r} is not a numeric covariate entering the formula as "
-                             f"itself; candidates: {', '.join(candidates) or 'none'}")
-    return x, bound.X_columns.index(x)
+        raise FormulangError(f"{option('x', x)} is not a numeric covariate entering the "
+                             f"formula as itself; candidates: {', '.join(candidates) or 'none'}")
+    return plain[x], bound.X_columns.index(x)
+
+
+def _unquoted(label: str) -> str:
+    """The column a design label names: ``x var`` for ```x var``` (a name the formula
+    quotes), the label itself otherwise."""
+    return label[1:-1] if len(label) > 1 and label[0] == label[-1] == "`" else label
 
 
 def _predictor_columns(fit) -> list[str]:
@@ -131,7 +141,8 @@ def _typical_values(fit, x: str, at) -> dict:
     at = dict(at or {})
     bound = fit.bound
     grouping = {c for g in bound.groups for c in g.factor}
-    variables = {v.label: v for v in bound.spec.variables}
+    variables = {_unquoted(v.label): v for v in bound.spec.variables}
+    design = {_unquoted(c): j for j, c in enumerate(bound.X_columns)}
     out = {}
     for c in _predictor_columns(fit):
         if c == x or c in grouping:
@@ -140,8 +151,8 @@ def _typical_values(fit, x: str, at) -> dict:
             out[c] = at.pop(c)
             continue
         v = variables.get(c)
-        if v is not None and v.kind == "numeric" and c in bound.X_columns:
-            out[c] = float(np.mean(bound.X[:, bound.X_columns.index(c)]))
+        if v is not None and v.kind == "numeric" and c in design:
+            out[c] = float(np.mean(bound.X[:, design[c]]))
         elif v is not None and v.kind != "numeric":
             out[c] = _most_common_level(bound, c, v.levels)
         else:

@@ -174,7 +174,8 @@ def _label(level) -> str:
 def group_values(fit, group: str) -> np.ndarray:
     """The level of each training row in ``group``: a grouping factor of the model (``"g"``,
     ``"g1:g2"``), a column of the data the model was built from (a live model's), or (a
-    loaded fit's) a column of the design matrix."""
+    loaded fit's) a column read back from its design matrix (a factor from its dummy
+    columns)."""
     bound = fit.bound
     if bound is None:
         raise FormulangError("this fit does not hold its training rows: give them with "
@@ -188,12 +189,16 @@ def group_values(fit, group: str) -> np.ndarray:
         from ...infer.kfold import group_labels
 
         return np.asarray(group_labels(fit.model, key), dtype=object)
-    columns = list(bound.X_columns)
-    if key in columns:  # a loaded fit: a column of its design matrix (floor, Days)
-        return np.asarray(bound.X[:, columns.index(key)]).astype(object)
-    known = [g.spec.label for g in bound.groups] + columns
+    from ..effects.data import encoded_column, predictor_columns
+
+    values = encoded_column(fit, bound, key)  # a loaded fit: read back from its design
+    if values is not None:  # (floor, Days; a factor from its dummies: period)
+        return np.asarray(values).astype(object)
+    known = dict.fromkeys([g.spec.label for g in bound.groups] + [
+        c for c in predictor_columns(fit) if encoded_column(fit, bound, c) is not None])
     raise FormulangError(f"no grouping factor or predictor {group!r} in this fit (a loaded fit "
-                         f"knows its grouping factors and design columns: {', '.join(known)})")
+                         f"knows its grouping factors and the columns its design holds: "
+                         f"{', '.join(known)})")
 
 
 def _kde(values: np.ndarray, grid: np.ndarray) -> np.ndarray:
