@@ -211,8 +211,8 @@ class Fit:
         """brms's ``conditional_effects``: the response's posterior along ``effect`` (a
         predictor, or ``"x:g"``), the others at their mean or reference level, group effects
         left out; ``.data`` (brms's columns) and ``.plot()``. Options: ``method``, ``prob``,
-        ``robust``, ``resolution``, ``conditions``, ``categorical``, ``group_effects``
-        (:func:`formulang.report.effects.conditional_effects`)."""
+        ``robust``, ``resolution``, ``conditions``, ``categorical``, ``group_effects``,
+        ``dpar`` (:func:`formulang.report.effects.conditional_effects`)."""
         from .report.effects import conditional_effects
 
         return conditional_effects(self, effect, **options)
@@ -285,7 +285,8 @@ class Fit:
         m = self.compiled
         chains, draws = next(iter(self.samples.values())).shape[:2]
         header = [f" Family: {m.family}", f"Formula: {m.formula}",
-                  f"   Data: {m.n} rows; draws: {chains} chains x {draws} ({self.method}"
+                  f"   Data: {m.n} rows; draws: {chains} chain{'s' * (chains != 1)} x {draws} "
+                  f"({self.method}"
                   + ((", group effects integrated out by the Laplace approximation and "
                       "drawn from it)" if self.compiled.laplace else
                       ", group effects integrated out and drawn exactly)") if self.collapsed

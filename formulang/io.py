@@ -194,7 +194,8 @@ class LoadedFit(Fit):
             if len(differ):
                 raise FormulangError(
                     f"these are not the data this model was fitted to: the response "
-                    f"{compiled.response_name} differs from the fit's at {len(differ)} rows, "
+                    f"{compiled.response_name} differs from the fit's at {len(differ)} "
+                    f"row{'s' * (len(differ) != 1)}, "
                     f"e.g. row position {int(bound.rows[differ[0]])}")
         self._bound = bound
         return self

@@ -55,7 +55,7 @@ def test_map_of_a_regression_is_least_squares(sleepstudy):
         text = str(fit)
     assert list(table.index) == ["b_Intercept", "b_Days", "sigma"]
     assert np.isfinite(table["mean"]).all()
-    assert "draws: 1 chains x 1 (map)" in text
+    assert "draws: 1 chain x 1 (map)" in text
 
 
 def test_hierarchical_map_warns():
@@ -90,7 +90,7 @@ def test_vi_matches_the_reference_fixed_effects(sleepstudy, lme4_sleepstudy):
     # no Markov chain: R-hat and ESS do not apply (issue 21: the table showed ESS 400 while
     # the diagnostics said there was none), shown as a dash with a note
     assert table[["rhat", "ess_bulk", "ess_tail"]].isna().all().all()
-    assert "draws: 1 chains x 400 (vi)" in str(fit)
+    assert "draws: 1 chain x 400 (vi)" in str(fit)
     assert "rhat, ess: — (method='vi' draws no Markov chains" in str(fit)
     assert fit.log_likelihood().shape == (1, 400, 180)
 

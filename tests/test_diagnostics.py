@@ -151,6 +151,13 @@ def test_collapsed_fits_never_advise_reparameterising(sleep_model):
             "so its SDs and correlations mix slowly") in text
     assert "18 levels" not in text  # enough levels: the prior is the lever, not the count
     assert "centered" not in text and "reparam=" not in text
+    # only an effect mixes poorly, its SD well: the effect follows the SDs; no prior advised
+    fit = synthetic_fit(sleep_model, chains=2, draws=500)
+    fit.collapsed = True
+    fit.samples["r_Subject"][1, :, 3, 0] += 50.0  # one level's intercept, chain 2 elsewhere
+    text = " ".join(p.advice for p in diagnose(fit).problems if p.kind == "rhat")
+    assert "its effects are drawn exactly given its SDs, so they mix as the SDs do" in text
+    assert "tighter prior" not in text
 
 
 def test_partially_collapsed_fits_blame_only_the_sampled_terms(monkeypatch):

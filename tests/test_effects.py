@@ -224,6 +224,29 @@ def test_predictions_per_row_and_by_group(gauss, frame):
         np.median(mu.mean(axis=1)), rel=1e-9)
 
 
+def test_a_family_parameters_conditional_effect(frame):
+    fit = prior_fit(fl.Model("y ~ x + (1 | g); sigma ~ x", frame), draws=20)
+    ce = fit.conditional_effects("x", resolution=5, dpar="sigma")
+    b = fit.samples["b_sigma"].reshape(-1, 2).astype(float)  # Intercept, x (uncentred)
+    x = np.linspace(frame.x.min(), frame.x.max(), 5)
+    np.testing.assert_allclose(ce.draws, np.exp(b[:, :1] + np.outer(b[:, 1], x)), rtol=1e-5)
+    linear = fit.conditional_effects("x", resolution=5, dpar="sigma",
+                                     method="posterior_linpred")
+    np.testing.assert_allclose(linear.draws, np.log(ce.draws), rtol=1e-5, atol=1e-6)
+    assert ce.response == "sigma" and ce.points is None
+    with pytest.raises(FormulangError, match="dpar='sigma' shows a parameter's value"):
+        fit.conditional_effects("x", dpar="sigma", method="posterior_predict")
+
+
+def test_groups_of_numbers_written_as_text_come_in_numeric_order():
+    cbpp = fl.datasets.load("cbpp")
+    fit = prior_fit(fl.Model("incidence | trials(size) ~ period + (1 | herd)", cbpp), draws=5)
+    t = fit.predictions(by="herd")
+    assert t["herd"].astype(str).tolist() == [str(h) for h in range(1, 16)]  # not 1, 10, ...
+    both = fit.predictions(by=["period", "herd"])
+    assert both["herd"].astype(str).tolist()[:11] == [str(h) for h in range(1, 12)]
+
+
 def test_slopes_and_comparisons_of_a_linear_model(gauss, frame):
     share = {lev: (frame.f == lev).mean() for lev in "bc"}
     slope = _b(gauss, "x") + sum(_b(gauss, "x:f" + lev) * share[lev] for lev in "bc")

@@ -62,8 +62,11 @@ def test_loo_comparison_names_the_best_and_warns_of_pareto_k(fits):
     assert list(table.index) == ["partial", "pooled"]
     assert table.loc["partial", "elpd_diff"] == 0
     assert table.loc["pooled", "elpd_diff"] < -2 * table.loc["pooled", "se_diff"]
-    high = [str(w.message) for w in caught if "Pareto k" in str(w.message)]
-    assert all("partial" in text or "pooled" in text for text in high)
+    high = [w for w in caught if "Pareto k" in str(w.message)]
+    assert all("partial" in str(w.message) or "pooled" in str(w.message) for w in high)
+    # a formulang warning (filterable with the others), told at this line
+    assert all(issubclass(w.category, fl.FormulangWarning) and w.filename == __file__
+               for w in high)
 
 
 def test_result_fields(fits):

@@ -40,7 +40,7 @@ def test_few_rows_per_level_are_sampled():
 def test_small_data_are_sampled():
     m = fl.Model("y ~ x + (1 | g)", bernoulli(40, 50, 0.8), family="bernoulli")
     assert not m.collapsed
-    assert f"only 2,000 rows (< {AUTO_ROWS:,})" in m.collapse_reason
+    assert f"only 2,000 rows, fewer than {AUTO_ROWS:,}" in m.collapse_reason
     assert "collapse='laplace'" in m.collapse_reason  # how to ask for it anyway
 
 
@@ -75,3 +75,7 @@ def test_rows_that_merge_are_counted_merged():
     m = fl.Model("y ~ x + (1 | g)", data, family="bernoulli")
     assert not m.collapsed and m.compression is not None
     assert "20,000 merged exactly into" in m.collapse_reason
+    # print(model): one pair of parentheses, "sampled" said once
+    line = next(line for line in str(m).splitlines() if line.startswith("Group effects"))
+    assert line.startswith("Group effects: sampled (collapse='laplace' integrates them out")
+    assert line.count("(") == 1 and line.count("sampled") == 1

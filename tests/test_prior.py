@@ -201,6 +201,16 @@ def test_unknown_argument_names_the_valid_ones():
     assert "sigma" in err.message
 
 
+def test_brms_and_stan_spellings_of_priors():
+    # Stan's nu is the Student t's df; brms's flat has no proper counterpart: said so, with
+    # or without parentheses (once "e.g. flat(0, 1)", then "unknown distribution")
+    assert parse_prior("student_t(nu = 3, mu = 0, sigma = 2)") == parse_prior("student_t(3, 0, 2)")
+    assert parse_prior("half_student_t(nu = 4, sigma = 1)") == parse_prior("half_student_t(4, 1)")
+    for text in ("flat", "flat()"):
+        err = prior_error(text)
+        assert "brms's flat prior is improper" in err.message and (err.start, err.end) == (0, 4)
+
+
 def test_negative_scale_caret_under_the_value():
     err = prior_error("normal(0, -1)")
     lines = str(err).splitlines()

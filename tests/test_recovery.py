@@ -25,14 +25,14 @@ def _data(y, **extra) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("family, y, bad", [
-    ("poisson", [1, 0, 3, -1, 2, 2.5, 4, 1], ["row 3 (-1)", "row 5 (2.5)"]),
-    ("negative_binomial", [1, 0, 3, 1.5, 2, 2, 4, 1], ["row 3 (1.5)"]),
-    ("bernoulli", [1, 0, 2, 1, 0, 1, 0, 1], ["row 2 (2)"]),
-    ("gamma", [1.0, 0.5, 0.0, 2.0, -1.0, 1.0, 3.0, 1.0], ["row 2 (0)", "row 4 (-1)"]),
-    ("lognormal", [1.0, 0.5, 2.0, 2.0, 1.0, -0.5, 3.0, 1.0], ["row 5 (-0.5)"]),
-    ("beta", [0.2, 0.5, 1.0, 0.3, 0.0, 0.4, 0.9, 0.1], ["row 2 (1)", "row 4 (0)"]),
-    ("exponential", [1.0, 0.5, 2.0, 0.0, 1.0, 1.5, 3.0, 1.0], ["row 3 (0)"]),
-    ("weibull", [1.0, 0.5, 2.0, 2.0, -2.0, 1.5, 3.0, 1.0], ["row 4 (-2)"]),
+    ("poisson", [1, 0, 3, -1, 2, 2.5, 4, 1], ["row position 3 (-1)", "row position 5 (2.5)"]),
+    ("negative_binomial", [1, 0, 3, 1.5, 2, 2, 4, 1], ["row position 3 (1.5)"]),
+    ("bernoulli", [1, 0, 2, 1, 0, 1, 0, 1], ["row position 2 (2)"]),
+    ("gamma", [1.0, 0.5, 0.0, 2.0, -1.0, 1.0, 3.0, 1.0], ["row position 2 (0)", "row position 4 (-1)"]),
+    ("lognormal", [1.0, 0.5, 2.0, 2.0, 1.0, -0.5, 3.0, 1.0], ["row position 5 (-0.5)"]),
+    ("beta", [0.2, 0.5, 1.0, 0.3, 0.0, 0.4, 0.9, 0.1], ["row position 2 (1)", "row position 4 (0)"]),
+    ("exponential", [1.0, 0.5, 2.0, 0.0, 1.0, 1.5, 3.0, 1.0], ["row position 3 (0)"]),
+    ("weibull", [1.0, 0.5, 2.0, 2.0, -2.0, 1.5, 3.0, 1.0], ["row position 4 (-2)"]),
 ])
 def test_response_outside_the_family_support_names_rows(family, y, bad):
     with pytest.raises(DataError) as info:
@@ -55,5 +55,5 @@ def test_rows_are_numbered_as_in_the_users_data():
     data = _data(y)
     data.loc[1, "x"] = np.nan
     with pytest.warns(fl.MissingValuesWarning):
-        with pytest.raises(DataError, match=r"row 5 \(-2\)"):
+        with pytest.raises(DataError, match=r"row position 5 \(-2\)"):
             fl.Model("y ~ x + (1 | g)", data, family="poisson")

@@ -78,7 +78,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     fit = commands.load_fit(args.fit)
     table = commands.prediction_table(fit, commands.read_table(args.newdata), kind=args.kind,
                                       new_levels=args.new_levels, seed=args.seed,
-                                      trials=commands.trials_option(args.trials))
+                                      trials=commands.trials_option(args.trials),
+                                      dpar=args.dpar)
     if commands.write_table(table, args.out):
         print(f"wrote {len(table)} rows to {args.out}", file=sys.stderr)
     return 0
@@ -99,7 +100,7 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     fit = commands.load_fit(args.fit, data=args.data)
     out = args.out or f"{args.kind}.png"
     path = commands.write_plot(fit, args.kind, out, group=args.group,
-                               params=commands.split_params(args.param))
+                               params=commands.split_params(args.param), x=args.x)
     print(f"wrote the {args.kind} plot to {path}")
     return 0
 
@@ -172,13 +173,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("parse", parents=[debug], help="parse a formula and show its expansion")
-    p.add_argument("formula")
+    p.add_argument("formula", help="e.g. 'y ~ x * z + (1 | g)' (quoted: it has spaces)")
     p.add_argument("--json", action="store_true", help="print the IR as JSON")
     p.set_defaults(run=_cmd_parse)
 
     f = sub.add_parser("fit", parents=[debug],
                        help="fit a model and print its summary and diagnostics")
-    f.add_argument("formula")
+    f.add_argument("formula", help="e.g. 'log_radon ~ floor + (1 | county)'; a family "
+                                   "parameter's formula after ';'")
     f.add_argument("--data", required=True, help="a shipped dataset name or a CSV/Parquet/JSON file")
     commands.add_model_options(f)
     commands.add_sampler_options(f)

@@ -156,12 +156,15 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
 def add_sampler_options(p: argparse.ArgumentParser) -> None:
     """Options of the fit itself: method, draws, warm-up, chains, seed."""
     p.add_argument("--method", default="nuts", choices=METHODS)
-    p.add_argument("--draws", type=int, default=1000)
-    p.add_argument("--tune", type=int, default=1000)
-    p.add_argument("--chains", type=int, default=4)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--target-accept", type=float, default=0.8)
-    p.add_argument("--max-tree-depth", type=int, default=10)
+    p.add_argument("--draws", type=int, default=1000, help="draws per chain (default 1000)")
+    p.add_argument("--tune", type=int, default=1000,
+                   help="warm-up iterations per chain, not kept (default 1000)")
+    p.add_argument("--chains", type=int, default=4, help="default 4")
+    p.add_argument("--seed", type=int, default=0, help="default 0")
+    p.add_argument("--target-accept", type=float, default=0.8,
+                   help="NUTS's target acceptance rate: higher, smaller steps (default 0.8)")
+    p.add_argument("--max-tree-depth", type=int, default=10,
+                   help="the longest trajectory: 2^depth - 1 steps (default 10)")
     p.add_argument("--shard-rows", default="no", metavar="N|" + "|".join(SHARD_WORDS),
                    help="split each chain's rows over N devices (CPU devices, GPUs, hosts); "
                         "all: the devices the chains leave; auto: that on GPUs for many rows")
@@ -259,6 +262,9 @@ def add_predict_options(p: argparse.ArgumentParser) -> None:
                    help="what an unseen group level gets (default: drawn from the population)")
     p.add_argument("--trials", default=None, metavar="COLUMN|NUMBER",
                    help="binomial trials of each row, when the new data lack the response's")
+    p.add_argument("--dpar", default=None, metavar="PARAMETER",
+                   help="a family parameter (sigma, zi, ...) instead of the response: its "
+                        "value (--kind mean) or link scale (--kind linpred)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="write the table to this CSV file")
 
@@ -279,7 +285,7 @@ def trials_option(text: str | None):
 
 def prediction_table(fit, newdata, kind: str = DEFAULT_PREDICT_KIND,
                      new_levels: str = DEFAULT_NEW_LEVELS, seed: int = 0,
-                     trials=None) -> pd.DataFrame:
+                     trials=None, dpar: str | None = None) -> pd.DataFrame:
     """Per-row posterior mean, sd and 95% interval of ``fit.predict(newdata, ...)``.
 
     Columns: ``row`` (the input row, 0-based), the input columns, then ``mean``, ``sd``,
@@ -291,7 +297,7 @@ def prediction_table(fit, newdata, kind: str = DEFAULT_PREDICT_KIND,
     ... # doctest: +SKIP
     """
     draws = np.asarray(fit.predict(newdata, kind=kind, new_levels=new_levels, seed=seed,
-                                   trials=trials))
+                                   trials=trials, dpar=dpar))
     table = pd.DataFrame(newdata).reset_index(drop=True)
     table.insert(0, "row", np.arange(len(table)))
     stats = {"mean": draws.mean(axis=0),
@@ -325,6 +331,8 @@ def add_plot_options(p: argparse.ArgumentParser) -> None:
                         "per level")
     p.add_argument("--param", action="append", default=[], metavar="NAME",
                    help="variables to draw (trace, rank), e.g. b,sigma; repeatable")
+    p.add_argument("--x", default=None, metavar="COLUMN",
+                   help="the lines plot's covariate (default: the first with a slope)")
 
 
 def split_params(items: list[str] | None) -> list[str] | None:
@@ -338,11 +346,11 @@ def split_params(items: list[str] | None) -> list[str] | None:
 
 
 def write_plot(fit, kind: str, out: str, group: str | None = None,
-               params: list[str] | None = None) -> Path:
+               params: list[str] | None = None, x: str | None = None) -> Path:
     """Draw plot ``kind`` of ``fit`` and write it to ``out`` (format from the suffix).
 
     ``group`` picks the group term (forest, lines, funnel), ``params`` the variables (trace,
-    rank). Returns the path written.
+    rank), ``x`` the lines plot's covariate. Returns the path written.
     """
     import matplotlib
 
@@ -362,6 +370,11 @@ def write_plot(fit, kind: str, out: str, group: str | None = None,
             raise FormulangError(f"the {kind} plot takes no parameter names (--param); "
                                  f"use --group to pick the group term")
         options["var_names"] = params
+    if x is not None:
+        if "x" not in accepted:
+            raise FormulangError(f"the {kind} plot takes no covariate (--x); the lines plot "
+                                 f"does")
+        options["x"] = x
     return _save_figure(plots.plot(fit, kind, **options), out)
 
 

@@ -315,7 +315,8 @@ def apply_spec(spec: DataSpec, data, *, na_action: str | None = None,
     parts = _prediction_parts(formula.response, frame)
     rate = formula.response.rate if formula.response is not None else None
     needed = _columns(formula, parts) + (columns_of(rate) if rate is not None else ())
-    require_columns(frame, needed, what="the formula")
+    require_columns(frame, needed, grouping=[
+        c for s in (spec, *(sub for _, sub in spec.dpars)) for g in s.groups for c in g.factor])
     frame = handle_missing(frame, needed, na_action)
     _require_rows(frame, keep_empty)
     ctx = Context(frame, transforms=spec.transform_stats(), learn=False, text=str(formula))

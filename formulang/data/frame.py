@@ -138,12 +138,19 @@ def read_table(source) -> pd.DataFrame:
     formulang.errors.FormulangError: no file named 'no/such.csv'
     """
     path = Path(source).expanduser()
+    if path.is_dir():
+        raise FormulangError(f"{str(source)!r} is a folder: name a CSV, Parquet or JSON file")
     if not path.is_file():
         raise FormulangError(f"no file named {str(source)!r}")
     kind = TABLE_FORMATS.get(path.suffix.lower(), "CSV")
     read = {"Parquet": pd.read_parquet, "JSON": pd.read_json, "CSV": pd.read_csv}[kind]
     try:
-        return read(path)
+        table = read(path)
+        if kind == "CSV" and table.shape[1] == 1 and ";" in str(table.columns[0]):
+            # one column named "a;b;c": written with ';' between fields (a decimal comma's
+            # locale, R's write.csv2); its decimal commas are refused later, cell by cell
+            table = pd.read_csv(path, sep=";")
+        return table
     except ImportError:  # parquet without pyarrow/fastparquet
         raise FormulangError(f"cannot read {str(source)!r}: Parquet files need pyarrow, which "
                              f"is not installed; install it with pip install "
@@ -169,7 +176,7 @@ def load_data(source) -> pd.DataFrame:
     text = os.fspath(source)
     if text in datasets.names():
         return datasets.load(text)
-    if not Path(text).expanduser().is_file():
+    if not Path(text).expanduser().exists():
         close = difflib.get_close_matches(text, datasets.names(), n=2, cutoff=0.6)
         hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
         raise FormulangError(f"no dataset or file named {text!r}{hint}; shipped datasets: "
@@ -246,8 +253,10 @@ def _from_mapping(data: Mapping) -> Frame:
     return Frame(series, n)
 
 
-def require_columns(frame: Frame, names: Sequence[str], what: str = "the formula") -> None:
-    """Raise :class:`DataError` for the first column in ``names`` that ``frame`` lacks.
+def require_columns(frame: Frame, names: Sequence[str], what: str = "the formula",
+                    grouping: Sequence[str] = ()) -> None:
+    """Raise :class:`DataError` for the first column in ``names`` that ``frame`` lacks; one
+    of ``grouping`` (grouping factors) is said to be one.
 
     The message suggests the closest existing names (difflib, then case-insensitive).
 
@@ -265,7 +274,10 @@ def require_columns(frame: Frame, names: Sequence[str], what: str = "the formula
         folded = [a for a in available if a.lower() == name.lower() and a not in suggestions]
         suggestions = folded + suggestions
         message = f"column {name!r} used in {what} is not in the data"
-        if suggestions:
+        if name in grouping:  # new rows: each needs its level (a new one is predicted too)
+            message += (f"; it is a grouping factor: give each row its level (a level the "
+                        f"fit has not seen gets the {option('new_levels')} rule)")
+        elif suggestions:
             message += "; did you mean " + " or ".join(repr(s) for s in suggestions[:3]) + "?"
         else:
             shown = ", ".join(repr(a) for a in available[:20])

@@ -157,3 +157,24 @@ def names_with_role(*roles: str) -> list[str]:
     """
     return sorted(name for name, spec in FUNCTIONS.items()
                   if spec.role in roles and name not in _SPELLINGS)
+
+
+# Calls other formula languages have that formulang writes otherwise: what to write instead
+_OTHER_CALLS = {"Q": "a column whose name is not a plain name goes in backquotes: `x y` "
+                     "(patsy's Q('x y'))",
+                "bf": "a family parameter's formula follows after ';': y ~ x; sigma ~ z "
+                      "(brms's bf(y ~ x, sigma ~ z))"}
+
+
+def unknown_function(name: str) -> str:
+    """The message for a call of ``name``, which is not a formula function: what to write
+    instead where another formula language has it, and the functions there are.
+
+    >>> print(unknown_function("Q").split(";")[1])
+     a column whose name is not a plain name goes in backquotes: `x y` (patsy's Q('x y'))
+    """
+    from ..errors import shorten
+
+    hint = f"; {_OTHER_CALLS[name]}" if name in _OTHER_CALLS else ""
+    return (f"unknown function '{shorten(name)}'{hint}; allowed functions: "
+            f"{', '.join(names_with_role(*FORMULA_ROLES))}")

@@ -165,3 +165,21 @@ class Prior:
     def __str__(self) -> str:
         args = ", ".join(format_kwarg_value(v) for _, v in self.params)
         return f"{self.distribution}({args})"
+
+
+PARAMETER_ALIASES = {"nu": "df"}
+"""Other names of a distribution's parameters: Stan's and brms's ``nu`` of the Student t."""
+
+
+def unknown_distribution(name: str) -> str:
+    """The message for a prior named ``name``, which is not a distribution here.
+
+    >>> unknown_distribution("flat").split(";")[1]  # doctest: +ELLIPSIS
+    " brms's flat prior is improper, ... normal(0, 100), is close"
+    """
+    from ..errors import shorten
+
+    hint = ("; brms's flat prior is improper, and every prior here is proper: a wide one, "
+            "normal(0, 100), is close" if name == "flat" else "")
+    return (f"unknown distribution '{shorten(name)}'{hint}; known: "
+            f"{', '.join(sorted(DISTRIBUTIONS))}")

@@ -42,6 +42,9 @@ from ..errors import FormulangError
 from .plan import GroupPlan, ModelPlan
 from .units import response_unit_sites, standardize_sites, unit_scale
 
+SAMPLED = "not collapsed: the group effects are sampled"
+"""How a reason not to integrate the effects out may begin (``print(model)`` says it once)."""
+
 MAX_BLOCK = 64  # largest block (effects per outer level) the collapsed sampler factors
 _CHUNK_ENTRIES = 1 << 22  # bincount entries per chunk of rows: bounds temporary memory
 COLLAPSE_CHOICES = ("auto", True, False, "laplace")
@@ -255,6 +258,8 @@ def describe_collapse(compiled, method: str | None = None) -> str:
                 f"conditional) — collapse=False samples them"
                 + ("; map and vi sample the full model" if method is None else ""))
     reason = compiled.collapse_reason
+    if reason.startswith(SAMPLED + "; "):  # said once: "sampled (collapse='laplace' ...)"
+        reason = reason[len(SAMPLED) + 2:]
     return f"Group effects: sampled ({reason})" if reason else ""
 
 

@@ -509,7 +509,7 @@ class Family:
         if bad.any():
             rows = np.flatnonzero(bad)
             where = np.arange(len(y)) if positions is None else np.asarray(positions)
-            shown = ", ".join(f"row {where[r]} ({y[r]:g})" for r in rows[:5])
+            shown = ", ".join(f"row position {where[r]} ({y[r]:g})" for r in rows[:5])
             more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
             raise DataError(f"the {self.spec.name} family needs {name} to be {support.need}: "
                             f"{shown}{more}")

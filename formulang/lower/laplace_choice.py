@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .collapsed import CollapseChoice, Ineligible, block_layout
+from .collapsed import SAMPLED, CollapseChoice, Ineligible, block_layout
 
 AUTO_ROWS = 20_000  # rows from which collapse="auto" considers the approximation
 AUTO_ERROR = 0.02  # largest mean over levels of w / n (about 50 informative rows per level)
@@ -77,13 +77,12 @@ def auto_laplace(bound, fam, parameterization, pilot,
                                     f"summaries importance-weighted to the full model; "
                                     f"collapse=False samples the effects exactly)",
                               layout, "laplace")
-    merged = f" ({n:,} merged exactly into {seen:,} distinct)" if seen < n else ""
-    why = (f"only {seen:,} rows{merged} (< {AUTO_ROWS:,})" if seen < AUTO_ROWS else
+    merged = f"; {n:,} merged exactly into {seen:,} distinct" if seen < n else ""
+    why = (f"only {seen:,} rows, fewer than {AUTO_ROWS:,}{merged}" if seen < AUTO_ROWS else
            f"the levels' mean weight per informative row is {error:.3g} (> {AUTO_ERROR}): "
            f"too few rows per level for it to be accurate")
-    return CollapseChoice(False, f"not collapsed: the group effects are sampled "
-                                 f"(collapse='laplace' integrates them out approximately; "
-                                 f"'auto' does not here: {why})")
+    return CollapseChoice(False, f"{SAMPLED}; collapse='laplace' integrates them out "
+                                 f"approximately, which 'auto' does not here: {why}")
 
 
 __all__ = ["AUTO_ERROR", "AUTO_ROWS", "auto_laplace", "level_error"]

@@ -160,7 +160,7 @@ def precheck(text: str, start: str) -> None:
         for m in _NAME.finditer(plain):
             if is_dunder_name(m.group()):
                 raise cls(f"'{short(m.group())}': names with double underscores are not "
-                          "allowed in a formula (a formula is data, never code)", text,
+                          f"allowed in a {what} (a {what} is data, never code)", text,
                           m.start(), m.end())
 
 
@@ -311,17 +311,15 @@ def _in_group_without_bar(before) -> bool:
 
 
 def _unknown_function(text: str) -> FormulaError | None:
-    from ..ir.functions import FORMULA_ROLES, FUNCTIONS, names_with_role
+    from ..ir.functions import FUNCTIONS, unknown_function
 
     previous = None
     try:
         for tok in parser().lex(text):
             if tok.type == "LPAR" and previous is not None and previous.type == "NAME" \
                     and previous.value not in FUNCTIONS:
-                allowed = names_with_role(*FORMULA_ROLES)
-                return FormulaError(f"unknown function '{short(previous.value)}'; allowed "
-                                    f"functions: {', '.join(allowed)}", text, previous.start_pos,
-                                    previous.end_pos)
+                return FormulaError(unknown_function(previous.value), text,
+                                    previous.start_pos, previous.end_pos)
             previous = tok
     except UnexpectedInput:
         pass
@@ -341,6 +339,10 @@ def _translate_prior(cls, text, tok, tok_span, before, prev_span, expected) -> F
     if tok.type in ("NAME", "QUOTED_NAME", "STRING", "LPAR") and prev is not None:
         return cls("prior arguments are numbers, e.g. normal(0, 2.5)", text, *tok_span)
     if tok.type == "$END" and prev is not None and prev.type == "NAME":
+        from ..ir.prior import DISTRIBUTIONS, unknown_distribution
+
+        if prev.value not in DISTRIBUTIONS:  # "flat": no such distribution, with or without ()
+            return cls(unknown_distribution(prev.value), text, *prev_span)
         return cls(f"expected '(' and the parameters after '{short(prev.value)}', e.g. "
                    f"{short(prev.value)}(0, 1)", text, *tok_span)
     if prev is not None and prev.type in ("COMMA", "LPAR", "EQUALS", "MINUS") \

@@ -24,9 +24,8 @@ from ..errors import FormulaError, PriorError
 from ..errors import shorten as short
 from ..ir.expr import BinOp, Call, Column, Expr, Neg, Number, is_dunder_name
 from ..ir.formula import Formula, GroupTerm, Response, Term
-from ..ir.functions import (FORMULA_ROLES, FUNCTIONS, GP_COVS, SMOOTH_BASES, VALUE_ROLES,
-                             names_with_role)
-from ..ir.prior import DISTRIBUTIONS, Prior
+from ..ir.functions import FUNCTIONS, GP_COVS, SMOOTH_BASES, VALUE_ROLES, unknown_function
+from ..ir.prior import DISTRIBUTIONS, PARAMETER_ALIASES, Prior, unknown_distribution
 from .arguments import call_problem, kwarg_value, positional_value, vector_value
 from .response import read_response
 
@@ -36,7 +35,6 @@ TermSet = frozenset  # a term during expansion: the set of its factors
 _ARITHMETIC = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "^"}
 _PRODUCTS = ("mul", "div", "interact", "within", "pow")
 _GROUPING_OPS = ("add", "mul", "interact", "div")
-_FORMULA_FUNCTIONS = names_with_role(*FORMULA_ROLES)
 
 
 def span(node) -> tuple[int, int]:
@@ -107,8 +105,7 @@ class _Reader:
                             "formula (a formula is data, never code)", name_tok)
         spec = FUNCTIONS.get(name)
         if spec is None:
-            raise self.fail(f"unknown function '{short(name)}'; allowed functions: "
-                            f"{', '.join(_FORMULA_FUNCTIONS)}", name_tok)
+            raise self.fail(unknown_function(name), name_tok)
         if spec.role in ("addition", "response") and name != "cbind":
             return spec, [], (), 0  # read by parse/response.py; elsewhere the caller refuses it
         positional, kwargs, by_position = [], {}, []
@@ -504,15 +501,13 @@ class _Reader:
         name_tok, _, args_node, _ = tree.children
         spec = DISTRIBUTIONS.get(name_tok.value)
         if spec is None:
-            raise PriorError(f"unknown distribution '{short(name_tok.value)}'; known: "
-                             f"{', '.join(sorted(DISTRIBUTIONS))}", self.text,
-                             *span(name_tok))
+            raise PriorError(unknown_distribution(name_tok.value), self.text, *span(name_tok))
         values: dict[str, tuple[float, tuple[int, int]]] = {}
         args = args_node.children[::2] if args_node is not None else []
         for i, arg in enumerate(args):
             if arg.data == "prior_kwarg":
                 key_tok, _, num = arg.children
-                key = key_tok.value
+                key = PARAMETER_ALIASES.get(key_tok.value, key_tok.value)  # nu: df
                 if key not in spec.params:
                     raise PriorError(f"{spec.name}() has no parameter '{short(key)}' (its "
                                      f"parameters: {', '.join(spec.params)})", self.text,

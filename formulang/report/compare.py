@@ -26,11 +26,15 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ..data.notices import tell
+from ..data.notices import FormulangWarning, tell
 from ..errors import FormulangError
 
 CRITERIA = ("loo", "kfold")
 PARETO_K_LIMIT = 0.7
+
+
+class ParetoKWarning(FormulangWarning):
+    """PSIS-LOO is unreliable for some rows (Pareto k above :data:`PARETO_K_LIMIT`)."""
 
 
 def compare(models, criterion: str = "loo", **kfold) -> pd.DataFrame:
@@ -80,8 +84,8 @@ def _loo_table(named: dict) -> pd.DataFrame:
         table = az.compare(idata, ic="loo")
     if high:
         listed = "; ".join(f"{name}: {n} row{'s' * (n > 1)}" for name, n in high.items())
-        tell(UserWarning(f"Pareto k > {PARETO_K_LIMIT} (PSIS-LOO unreliable for those rows; "
-                         f"k-fold cross-validation is the safer estimate): {listed}"))
+        tell(ParetoKWarning(f"Pareto k > {PARETO_K_LIMIT} (PSIS-LOO unreliable for those "
+                            f"rows; k-fold cross-validation is the safer estimate): {listed}"))
     table = table.rename(columns={"dse": "se_diff"})
     table["elpd_diff"] = -table["elpd_diff"]  # brms's sign: below the best is negative
     return table[["rank", "elpd_loo", "se", "elpd_diff", "se_diff", "p_loo", "weight",

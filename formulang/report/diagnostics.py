@@ -138,8 +138,7 @@ class Diagnostics:
             parts.append(f"min bulk ESS {self.min_ess_bulk:.0f} ({self.min_ess_bulk_param})")
             parts.append(f"min tail ESS {self.min_ess_tail:.0f} ({self.min_ess_tail_param})")
         if self.bfmi:
-            low = min(self.bfmi)
-            parts.append(f"E-BFMI ≥ {math.floor(low * 100) / 100:.2f}")
+            parts.append(f"E-BFMI ≥ {math.floor(min(self.bfmi) * 100) / 100:.2f}")
         if self.laplace_khat is not None:
             weighted = self.laplace_khat_parameters <= KHAT_MAX
             parts.append(f"Laplace PSIS k-hat {self.laplace_khat_parameters:.2f} (parameters: "
@@ -161,9 +160,7 @@ class Diagnostics:
                 given.append(p.advice)
                 lines.append(f"  -> {p.advice}")
         numbers = self._numbers()
-        if numbers:
-            lines.append(f"({numbers})")
-        return "\n".join(lines)
+        return "\n".join(lines + ([f"({numbers})"] if numbers else []))
 
     def _repr_pretty_(self, printer, cycle) -> None:  # pragma: no cover - IPython
         printer.text(str(self))
@@ -191,8 +188,7 @@ def diagnose(fit) -> Diagnostics:
         n_div, share = int(div.sum()), float(div.mean())
         if n_div:
             problem, culprits = _divergence_problem(fit, terms, div, n_div, share)
-            problems.append(problem)
-            suspects += culprits
+            problems, suspects = problems + [problem], suspects + culprits
 
     # tree depth
     depth = _max_tree_depth(fit)
@@ -398,7 +394,7 @@ class _Terms:
         """
         n = len(g.levels)
         if g.name in self.integrated:
-            return self._collapsed_cure(g, n)
+            return self._collapsed_cure(g, n, sd_poor or prefer is not None)
         centered = np.asarray(g.centered, dtype=bool)
         weak, strong = self.centered_weak(g), self.noncentered_strong(g)
         blame_centered = weak if prefer != "noncentered" else (weak or int(centered.sum()))
@@ -423,9 +419,13 @@ class _Terms:
         return f"Group term {_term(g)} ({g.mode}) is where the chains mix slowly"
 
     @staticmethod
-    def _collapsed_cure(g, n: int) -> str:
+    def _collapsed_cure(g, n: int, sd_poor: bool = True) -> str:
         """Advice for a term of a collapsed fit: its effects were integrated out, so the
-        trouble is in its SDs or correlations, which reparameterising cannot change."""
+        trouble is in its SDs or correlations, which reparameterising cannot change (only an
+        effect flagged: drawn exactly given them, it mixes as they do)."""
+        if not sd_poor:
+            return (f"Group term {_term(g)} is integrated out (collapsed): its effects are "
+                    f"drawn exactly given its SDs, so they mix as the SDs do")
         what = (f"Group term {_term(g)} is integrated out (collapsed: no funnel to "
                 f"reparameterise), so its SD{'s' if g.k > 1 else ''}"
                 f"{' and correlations' if g.correlated_pairs else ''} "

@@ -44,7 +44,7 @@ def fit_html(fit) -> str:
     m = fit.compiled
     chains, draws = next(iter(fit.samples.values())).shape[:2]
     header = (f"Formula: {m.formula}\n Family: {m.family}\n   Data: {m.n} rows; draws: "
-              f"{chains} chains x {draws} ({fit.method})")
+              f"{chains} chain{'s' * (chains != 1)} x {draws} ({fit.method})")
     summary = fit.summary()
     diagnostics = str(fit.diagnostics())
     first, _, advice = diagnostics.partition("\n")

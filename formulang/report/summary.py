@@ -85,7 +85,7 @@ def format_summary(plan: ModelPlan, table: pd.DataFrame, header: list[str]) -> s
             lines.append("")
             lines.append(title)
             part = shown[mask.to_numpy()]
-            lines.append(part.to_string(float_format=_fmt, formatters={
+            lines.append(part.to_string(float_format=_fmt, na_rep="—", formatters={
                 "ess_bulk": _int, "ess_tail": _int, "rhat": _rhat}))
 
     # a sub-formula's group terms are shown with the response's on the same factor (brms)

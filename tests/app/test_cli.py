@@ -159,6 +159,12 @@ def test_predict_options_reach_fit_predict(saved_fit, loaded_fit, new_rows, caps
                                        else {"new_levels": value}))
         expected["Subject"] = expected["Subject"].astype(str)
         pd.testing.assert_frame_equal(printed, expected, rtol=1e-6, check_dtype=False)
+    # --dpar: a family parameter's value; sigma has no formula here: its draw on every row
+    assert main(["predict", str(saved_fit), str(path), "--dpar", "sigma"]) == 0
+    printed = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    sigma = loaded_fit.samples["sigma"].astype(float)
+    np.testing.assert_allclose(printed["mean"][:3], sigma.mean(), rtol=1e-5)
+    assert np.isnan(printed["mean"][3])  # its Days is missing
 
 
 @pytest.mark.filterwarnings("ignore::formulang.MissingValuesWarning")

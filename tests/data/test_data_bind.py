@@ -217,6 +217,10 @@ def test_apply_missing_values_and_column_errors(radon):
         b.apply(new, na_action="raise")
     with pytest.raises(DataError, match="column 'floor' .*not in the data; did you mean 'flor'"):
         b.apply(new.rename(columns={"floor": "flor"}))
+    # a grouping factor: each new row needs its level (not "did you mean 'floor'?")
+    with pytest.raises(DataError, match="column 'county' .*not in the data; it is a grouping "
+                                        "factor: give each row its level"):
+        b.apply(new.rename(columns={"county": "country"}))
     with pytest.raises(DataError, match="column 'floor' is text"):
         b.apply(new.assign(floor=["0", "1", "x"]))
 

@@ -244,6 +244,12 @@ def test_a_model_reads_a_dataset_name_or_a_file_as_the_cli_does(tmp_path):
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(fl.FormulangError, match="cannot read .*bad.json' as a JSON table"):
         fl.Model(formula, str(tmp_path / "bad.json"))
+    with pytest.raises(fl.FormulangError, match="is a folder: name a CSV, Parquet or JSON"):
+        fl.Model(formula, tmp_path)
+    # fields separated by ';' (R's write.csv2): once one column named "Reaction;Days;Subject"
+    frame.to_csv(tmp_path / "semi.csv", index=False, sep=";")
+    m = fl.Model(formula, tmp_path / "semi.csv")
+    np.testing.assert_array_equal(m.bound.y, expected.bound.y)
 
 
 def test_a_parquet_file_without_an_engine_names_the_extra(tmp_path, monkeypatch):

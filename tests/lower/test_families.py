@@ -101,7 +101,7 @@ def test_every_family_row_is_complete(name):
         assert all(a in text for a in spec.aux) and "eta" in text
         bad = OUTSIDE[spec.support]
         if bad is not None:
-            with pytest.raises(DataError, match=rf"{name} family .*row 1 \({bad:g}\)"):
+            with pytest.raises(DataError, match=rf"{name} family .*row position 1 \({bad:g}\)"):
                 fam.check_response(np.array([y[0], bad]), None if n is None else n[:2])
 
 
@@ -176,10 +176,10 @@ def test_bad_family_or_link_lists_choices():
 
 
 @pytest.mark.parametrize("name, y, rows", [
-    ("bernoulli", [0, 1, 2, 1], "row 2 (2)"),
-    ("poisson", [0, -1, 2.5], "row 1 (-1), row 2 (2.5)"),
-    ("gamma", [1.0, 0.0], "row 1 (0)"),
-    ("beta", [0.5, 1.0], "row 1 (1)"),
+    ("bernoulli", [0, 1, 2, 1], "row position 2 (2)"),
+    ("poisson", [0, -1, 2.5], "row position 1 (-1), row position 2 (2.5)"),
+    ("gamma", [1.0, 0.0], "row position 1 (0)"),
+    ("beta", [0.5, 1.0], "row position 1 (1)"),
 ])
 def test_response_outside_support_names_rows(name, y, rows):
     with pytest.raises(DataError, match=rf"{name} family .*{re.escape(rows)}"):
@@ -189,5 +189,5 @@ def test_response_outside_support_names_rows(name, y, rows):
 def test_binomial_needs_trials_and_bounds():
     with pytest.raises(DataError, match="needs trials"):
         family("binomial").check_response(np.array([1.0]))
-    with pytest.raises(DataError, match="row 1 \\(6\\)"):
+    with pytest.raises(DataError, match="row position 1 \\(6\\)"):
         family("binomial").check_response(np.array([1.0, 6.0]), np.array([5.0, 5.0]))

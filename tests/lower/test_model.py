@@ -149,7 +149,7 @@ def test_model_errors():
         fl.Model("incidence | trials(size) ~ period", fl.datasets.load("cbpp"), family="poisson")
     with pytest.raises(fl.FormulangError, match="needs trials"):
         fl.Model("Reaction ~ Days", sleep, family="binomial")
-    with pytest.raises(fl.DataError, match="row 3 \\(-1\\)"), \
+    with pytest.raises(fl.DataError, match="row position 3 \\(-1\\)"), \
             pytest.warns(fl.MissingValuesWarning, match="dropped 1 of 4 rows"):
         fl.Model("y ~ x", pd.DataFrame({"y": [0, 1, None, -1], "x": [1.0, 2, 3, 4]}),
                  family="poisson")

@@ -197,18 +197,18 @@ def test_hurdle_gamma_takes_zeros_and_names_negative_rows():
     fam = family("hurdle_gamma")
     fam.check_response(np.array([0.0, 1.5, 0.0]))  # zeros are the point
     with pytest.raises(DataError, match=r"hurdle_gamma family needs the response to be zero "
-                                        r"or positive: row 2 \(-0.5\)"):
+                                        r"or positive: row position 2 \(-0.5\)"):
         fam.check_response(np.array([0.0, 1.5, -0.5]))
-    with pytest.raises(DataError, match=r"hurdle_lognormal .*row 0 \(-1\)"):
+    with pytest.raises(DataError, match=r"hurdle_lognormal .*row position 0 \(-1\)"):
         fl.Model("y ~ 1", pd.DataFrame({"y": [-1.0, 0.0, 2.0]}), family="hurdle_lognormal")
 
 
 def test_count_rows_name_fractions_and_negatives():
-    with pytest.raises(DataError, match=r"zero_inflated_poisson family .*row 1 \(2.5\)"):
+    with pytest.raises(DataError, match=r"zero_inflated_poisson family .*row position 1 \(2.5\)"):
         family("zero_inflated_poisson").check_response(np.array([0.0, 2.5]))
-    with pytest.raises(DataError, match=r"hurdle_negbinomial family .*row 0 \(-1\)"):
+    with pytest.raises(DataError, match=r"hurdle_negbinomial family .*row position 0 \(-1\)"):
         family("hurdle_negbinomial").check_response(np.array([-1.0, 2.0]))
-    with pytest.raises(DataError, match=r"zero_inflated_binomial family .*row 1 \(6\)"):
+    with pytest.raises(DataError, match=r"zero_inflated_binomial family .*row position 1 \(6\)"):
         family("zero_inflated_binomial").check_response(np.array([0.0, 6.0]),
                                                          np.array([5.0, 5.0]))
 

@@ -315,7 +315,8 @@ def _predict(s: Session, rest: str) -> None:
         table = commands.prediction_table(s.require_fit(), commands.read_table(words[0]),
                                           kind=args.kind, new_levels=args.new_levels,
                                           seed=args.seed,
-                                          trials=commands.trials_option(args.trials))
+                                          trials=commands.trials_option(args.trials),
+                                          dpar=args.dpar)
     if args.out:
         commands.write_table(table, args.out)
         s.say(f"wrote {len(table)} rows of {args.kind} predictions to {args.out}")
@@ -335,8 +336,10 @@ def _plot(s: Session, rest: str) -> None:
     if not words or words[0].startswith("--"):
         raise FormulangError(f"plot needs a kind: {', '.join(commands.PLOT_KINDS)}")
     kind, args = words[0], _PLOT_OPTIONS.parse_args(words[1:])
-    path = commands.write_plot(s.require_fit(), kind, args.out or f"{kind}.png",
-                               group=args.group, params=commands.split_params(args.param))
+    with phrased_as(commands.option_flags(_PLOT_OPTIONS)):  # advice in this command's words
+        path = commands.write_plot(s.require_fit(), kind, args.out or f"{kind}.png",
+                                   group=args.group, params=commands.split_params(args.param),
+                                   x=args.x)
     s.say(f"wrote the {kind} plot to {path.resolve()}")
 
 
@@ -489,12 +492,13 @@ _HELP_ORDER = [
     Command("predict", "predict FILE [--kind K]", "posterior predictions for new rows",
             f"predict new.csv [--kind {'|'.join(commands.PREDICT_KINDS)}]\n"
             f"                [--new-levels {'|'.join(commands.NEW_LEVELS)}] [--seed N] "
-            f"[--out FILE]\n"
+            f"[--dpar P] [--out FILE]\n"
             "Per-row posterior mean, sd and 95% interval; --out writes them as CSV.", _predict),
     Command("plot", "plot KIND [--out FILE]", "plot the fit to an image file",
-            "plot KIND [--out FILE.png] [--group G] [--param NAME]\n"
-            "Kinds: trace, rank (--param picks variables), forest, lines, funnel (--group picks\n"
-            "the group term). The file defaults to KIND.png in the current folder.", _plot),
+            "plot KIND [--out FILE.png] [--group G] [--param NAME] [--x COLUMN]\n"
+            "Kinds: trace, rank (--param picks variables), forest, lines (--x picks the\n"
+            "covariate), funnel (--group picks the group term), effects, ppc, smooth. The\n"
+            "file defaults to KIND.png in the current folder.", _plot),
     Command("ppc", "ppc [--type T] [--group G]", "posterior predictive check to an image file",
             f"ppc [--type {'|'.join(commands.PPC_TYPES)}]\n"
             f"    [--group G] [--ndraws N] [--stat {'|'.join(commands.PPC_STATS)}] [--seed N]\n"

@@ -12,7 +12,8 @@ brms 2.18's rules, followed here:
 - group effects left out (``re_formula = NA``): ``group_effects=True`` keeps them, each
   grouping factor at a level no training data has (drawn from the fitted population);
 - ``method``: ``"posterior_epred"`` (the response's mean, default), ``"posterior_predict"``
-  (a response drawn per draw) or ``"posterior_linpred"`` (the link scale);
+  (a response drawn per draw) or ``"posterior_linpred"`` (the link scale); ``dpar``: a family
+  parameter (``"sigma"``, ``"zi"``) in the response's place;
 - the summary per grid row (``robust=True``): the median (``estimate__``), the MAD
   (``se__``) and the equal-tailed ``prob`` interval (``lower__``, ``upper__``);
 - ordinal models give the expected category index (brms warns; ``categorical=True`` gives one
@@ -76,15 +77,21 @@ def conditional_effects(fit, effect: str | None = None, *, method: str = "poster
                         prob: float = 0.95, robust: bool = True,
                         resolution: int = RESOLUTION, conditions: dict | None = None,
                         categorical: bool = False, group_effects: bool = False,
-                        seed: int = 0) -> ConditionalEffects:
+                        seed: int = 0, dpar: str | None = None) -> ConditionalEffects:
     """brms's ``conditional_effects(fit, effect)`` (see the module docstring).
 
     ``effect``: a predictor column (``"Days"``) or two (``"x:g"``); ``None``: the first
     predictor. ``conditions``: column ->
     value overriding the typical values of the others (brms's ``conditions``, one row).
+    ``dpar``: a family parameter (``"sigma"``) instead of the response (brms's ``dpar``;
+    ``method="posterior_epred"`` its value, ``"posterior_linpred"`` its link scale).
     """
     if method not in METHODS:
         raise FormulangError(f"unknown method {method!r}; methods: {', '.join(METHODS)}")
+    if dpar is not None and (categorical or method == "posterior_predict"):
+        raise FormulangError(f"dpar={dpar!r} shows a parameter's value (method="
+                             f"'posterior_epred') or its link scale ('posterior_linpred'), "
+                             f"one curve")
     prob = check_prob(prob)
     if not isinstance(resolution, (int, np.integer)) or resolution < 2:
         raise FormulangError(f"resolution={resolution!r}: the number of grid points must be "
@@ -122,7 +129,7 @@ def conditional_effects(fit, effect: str | None = None, *, method: str = "poster
             grid[c] = NEW_LEVEL
     draws = predict_draws(fit, grid, METHODS[method], group_effects=group_effects,
                           seed=seed, trials=binomial_trials(fit), categories=categorical,
-                          quiet=True)
+                          quiet=True, dpar=dpar)
     table["effect1__"] = grid[effects[0]]
     if len(effects) == 2:
         table["effect2__"] = _effect2(grid[effects[1]], types[1])
@@ -137,10 +144,10 @@ def conditional_effects(fit, effect: str | None = None, *, method: str = "poster
     s = summarise(draws, prob, robust)
     table["estimate__"], table["se__"] = s["estimate"], s["error"]
     table["lower__"], table["upper__"] = s["lower"], s["upper"]
-    response = str(fit.compiled.formula.response.value) \
-        if fit.compiled.formula.response is not None else "y"
+    response = dpar or (str(fit.compiled.formula.response.value)
+                        if fit.compiled.formula.response is not None else "y")
     return ConditionalEffects(table, tuple(effects), tuple(types), response, method, prob,
-                              draws, _points(fit, effects, frame))
+                              draws, None if dpar else _points(fit, effects, frame))
 
 
 def _parse_effect(fit, effect) -> tuple[str, ...]:

@@ -159,12 +159,14 @@ def typical_value(fit, column: str, values: pd.Series):
 
 def predict_draws(fit, newdata: pd.DataFrame, kind: str, *, group_effects: bool,
                   new_levels: str = "gaussian", seed: int = 0, trials=None,
-                  categories: bool = False, quiet: bool = False) -> np.ndarray:
+                  categories: bool = False, quiet: bool = False,
+                  dpar: str | None = None) -> np.ndarray:
     """Predictions per draw through :func:`formulang.infer.predict.predict`, (S, rows) or,
     for ``categories`` (ordinal and categorical), (S, rows, K). Without ``group_effects``
     (brms's ``re_formula = NA``) every grouping column is set to a level no training data
     has, predicted with effect 0 (``new_levels="population"``), its warning not shown: it is
-    not the user's (nor with ``quiet``: rows set to a new level on purpose)."""
+    not the user's (nor with ``quiet``: rows set to a new level on purpose). ``dpar``: a
+    family parameter's values (``kind="mean"``) or link scale (``"linpred"``) instead."""
     from ...data.notices import NewLevelsWarning
     from ...infer.predict import predict
 
@@ -186,7 +188,7 @@ def predict_draws(fit, newdata: pd.DataFrame, kind: str, *, group_effects: bool,
     if categories:
         kind = "prob"
     elif kind == "mean" and family.spec.probabilities is not None \
-            and family.spec.linpred is not None:
+            and family.spec.linpred is not None and dpar is None:
         raise FormulangError(
             f"the mean of a {family.name} model is one probability per category: ask for "
             f"them with categorical=True (one curve per category, brms's categorical = TRUE)")
@@ -194,7 +196,7 @@ def predict_draws(fit, newdata: pd.DataFrame, kind: str, *, group_effects: bool,
         if quiet or not group_effects:
             warnings.simplefilter("ignore", NewLevelsWarning)
         out = predict(fit, newdata, kind=kind, new_levels=new_levels, seed=seed,
-                      trials=trials, labels=False)
+                      trials=trials, labels=False, dpar=dpar)
     if kind == "response" and family.spec.probabilities is not None:
         out = np.asarray(out, dtype=float) + 1  # category index 1..K, brms's scale
     return np.asarray(out, dtype=float)

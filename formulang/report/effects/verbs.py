@@ -219,10 +219,25 @@ def _aggregate(rows: pd.DataFrame, draws: np.ndarray, by):
     if by is True:
         return pd.DataFrame(index=[0]), np.nanmean(draws, axis=1, keepdims=True)
     groups = rows[by].groupby(by, sort=True, observed=True).indices
-    table = pd.DataFrame(list(groups), columns=by) if len(by) > 1 else \
-        pd.DataFrame({by[0]: list(groups)})
-    out = np.stack([np.nanmean(draws[:, idx], axis=1) for idx in groups.values()], axis=1)
+    keys = sorted(groups, key=_natural)  # herd "2" before "10", as the model's levels
+    table = pd.DataFrame(keys, columns=by) if len(by) > 1 else pd.DataFrame({by[0]: keys})
+    out = np.stack([np.nanmean(draws[:, groups[k]], axis=1) for k in keys], axis=1)
     return table, out
+
+
+def _natural(key) -> tuple:
+    """A sort key for a group's key (a value, or a tuple of them): numbers, and numbers
+    written as text, by value, before other text.
+
+    >>> sorted(["10", "2", "b", "a"], key=_natural)
+    ['2', '10', 'a', 'b']
+    """
+    def one(value):
+        try:
+            return (0, float(value), "")
+        except (TypeError, ValueError):
+            return (1, 0.0, str(value))
+    return tuple(one(v) for v in key) if isinstance(key, tuple) else (one(key),)
 
 
 def _finish(table: pd.DataFrame, draws: np.ndarray, prob, return_draws: bool):
