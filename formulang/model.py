@@ -19,7 +19,6 @@ from .compiled import CompiledModel
 from .data.bind import BoundData, bind
 from .data.frame import load_data
 from .errors import FormulangError
-from .phrasing import knows_other_names
 from .ir.formula import Formula
 from .lower.collapsed_crossed import choose as choose_collapse
 from .lower.compress import choose_compression
@@ -33,6 +32,7 @@ from .lower.reparam import choose_parameterization
 from .lower.units import full_model_unit, in_unit, restore_units, sampled_unit_sites
 from .lower.response import response_plan
 from .parse import parse
+from .phrasing import knows_other_names
 
 METHODS = ("nuts", "map", "vi")
 
@@ -425,7 +425,6 @@ def _warn_one_row_per_level(family: Family, bound: BoundData) -> None:
     ``(1 | plate:sample)``: R-hat 1.8, 18% divergences). lme4 refuses such a model. Known
     standard errors (``se()``) leave the residual out, as in a random-effects meta-analysis,
     and count families take observation-level effects as overdispersion: no warning then."""
-
     from .data.notices import GroupingWarning, tell
 
     if not family.spec.gaussian_like or bound.additions.se is not None:

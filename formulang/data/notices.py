@@ -39,7 +39,7 @@ def tell(warning: Warning) -> None:
     """Issue ``warning`` at the user's line: the first frame outside formulang, however deep
     in formulang it arises (a count of frames, ``stacklevel``, broke whenever a call was
     added between). Filters, ``once`` per place and ``catch_warnings`` work as for
-    ``warnings.warn``. Called from formulang alone (its command line), at this caller."""
+    ``warnings.warn``. With no frame outside formulang (its command line): at the caller."""
     frame = sys._getframe(1)
     while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
         frame = frame.f_back

@@ -188,7 +188,8 @@ def diagnose(fit) -> Diagnostics:
         n_div, share = int(div.sum()), float(div.mean())
         if n_div:
             problem, culprits = _divergence_problem(fit, terms, div, n_div, share)
-            problems, suspects = problems + [problem], suspects + culprits
+            problems.append(problem)
+            suspects += culprits
 
     # tree depth
     depth = _max_tree_depth(fit)
@@ -202,9 +203,7 @@ def diagnose(fit) -> Diagnostics:
     names, blocks = _scalars(fit, stats)
     parts = [stats_of_draws.convergence(block) for block in blocks]
     rhat, ess_b, ess_t = (np.concatenate([p[i] for p in parts]) for i in range(3))
-    rhat_d = dict(zip(names, rhat))
-    bulk_d = dict(zip(names, ess_b))
-    tail_d = dict(zip(names, ess_t))
+    rhat_d, bulk_d, tail_d = (dict(zip(names, v)) for v in (rhat, ess_b, ess_t))
     max_rhat, max_rhat_param = _extreme(rhat_d, max)
     min_bulk, min_bulk_param = _extreme(bulk_d, min)
     min_tail, min_tail_param = _extreme(tail_d, min)
